@@ -1,0 +1,39 @@
+"""What the API needs from its master, so the app factory takes one argument."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from flask import current_app, g
+
+from master.api.auth import Principal, TokenBook
+from master.store.replicated import Store
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    tokens: TokenBook
+    max_body_bytes: int = 1 << 20
+    watch_bookmark_seconds: float = 5.0
+    now: Callable[[], str] = field(default=utc_now)
+    uid: Callable[[], str] = field(default=new_uid)
+
+
+def context() -> ApiContext:
+    return current_app.extensions["berth"]
+
+
+def principal() -> Principal:
+    return g.principal

@@ -1,0 +1,236 @@
+"""Kubernetes-style REST for every kind: list, get, create, replace, merge-patch, delete, apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from master.api.auth import authorize, redact
+from master.api.body import documents, one_document
+from master.api.context import context, principal
+from master.errors import ApiError, bad_request, not_found
+from master.objects.kinds import BY_PLURAL, KindInfo
+from master.objects.merge_patch import merge_patch
+from master.objects.selectors import parse_selector
+from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object
+from master.store.commands import Batch, Create, Delete, Put, Replace, UpdateStatus
+from master.store.state import ClusterState
+
+bp = Blueprint("resources", __name__)
+_PATCH_RETRIES = 5
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def _kind(plural: str, namespace: str | None, across_namespaces: bool = False) -> KindInfo:
+    info = BY_PLURAL.get(plural)
+    if info is None:
+        raise ApiError(404, "NotFound", f"no resource type {plural!r}", "kind")
+    if namespace is not None and not info.namespaced:
+        raise ApiError(404, "NotFound", f"{info.plural} are cluster-scoped: no namespace path", "kind")
+    if namespace is None and info.namespaced and not across_namespaces:
+        raise ApiError(404, "NotFound", f"{info.plural} live in a namespace: use "
+                       f"/api/v1/namespaces/NS/{info.plural}", "metadata.namespace")
+    return info
+
+
+def _consistent_read() -> None:
+    if request.args.get("consistent", "").lower() in ("1", "true", "yes"):
+        context().store.barrier()
+
+
+def _show(obj: dict[str, Any]) -> dict[str, Any]:
+    return redact(obj, principal())
+
+
+def _current(info: KindInfo, namespace: str, name: str) -> dict[str, Any]:
+    obj, _ = context().store.read(lambda state: state.get(info.kind, namespace, name))
+    if obj is None:
+        raise not_found(info.kind, namespace, name)
+    return obj
+
+
+def _ns(info: KindInfo, namespace: str | None) -> str:
+    return (namespace or DEFAULT_NAMESPACE) if info.namespaced else ""
+
+
+def _check_identity(obj: dict[str, Any], namespace: str, name: str | None) -> None:
+    meta = obj["metadata"]
+    if name is not None and meta["name"] != name:
+        raise bad_request(f"metadata.name {meta['name']!r} does not match the path ({name!r})",
+                          "metadata.name")
+    if namespace and meta.get("namespace") not in (None, namespace):
+        raise bad_request(f"metadata.namespace {meta['namespace']!r} does not match the path "
+                          f"({namespace!r})", "metadata.namespace")
+
+
+def _validated(info: KindInfo, document: Any, namespace: str, name: str | None) -> dict[str, Any]:
+    if isinstance(document, dict) and isinstance(document.get("metadata"), dict) and namespace:
+        document = {**document, "metadata": {"namespace": namespace, **document["metadata"]}}
+    obj = validate_object(document, info)
+    _check_identity(obj, namespace, name)
+    return obj
+
+
+def _expected_rv(value: Any, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request("resourceVersion must be an integer", field) from None
+
+
+# --- collection ------------------------------------------------------------------------
+
+@bp.get("/api/v1/<plural>")
+@bp.get("/api/v1/namespaces/<namespace>/<plural>")
+def list_objects(plural: str, namespace: str | None = None) -> Response:
+    info = _kind(plural, namespace, across_namespaces=True)
+    authorize(principal(), "list", info.kind)
+    matches = parse_selector(request.args.get("labelSelector"))
+    _consistent_read()
+
+    def select(state: ClusterState) -> list[dict[str, Any]]:
+        return [o for o in state.list(info.kind, namespace) if matches(o["metadata"].get("labels", {}))]
+
+    items, revision = context().store.read(select)
+    items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+    return jsonify({
+        "apiVersion": "berth/v1",
+        "kind": f"{info.kind}List",
+        "metadata": {"resourceVersion": revision},
+        "items": [_show(o) for o in items],
+    })
+
+
+@bp.post("/api/v1/<plural>")
+@bp.post("/api/v1/namespaces/<namespace>/<plural>")
+def create_object(plural: str, namespace: str | None = None) -> tuple[Response, int]:
+    info = _kind(plural, namespace)
+    obj = _validated(info, one_document(), _ns(info, namespace), None)
+    authorize(principal(), "create", info.kind, obj["metadata"]["name"])
+    ctx = context()
+    outcome = ctx.store.propose(Create(obj, ctx.uid(), ctx.now()))
+    return jsonify(_show(outcome.objects[0])), 201
+
+
+# --- one object ------------------------------------------------------------------------
+
+@bp.get("/api/v1/<plural>/<name>")
+@bp.get("/api/v1/namespaces/<namespace>/<plural>/<name>")
+@bp.get("/api/v1/<plural>/<name>/status")
+@bp.get("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
+def get_object(plural: str, name: str, namespace: str | None = None) -> Response:
+    info = _kind(plural, namespace)
+    authorize(principal(), "get", info.kind, name)
+    _consistent_read()
+    return jsonify(_show(_current(info, _ns(info, namespace), name)))
+
+
+@bp.put("/api/v1/<plural>/<name>")
+@bp.put("/api/v1/namespaces/<namespace>/<plural>/<name>")
+def replace_object(plural: str, name: str, namespace: str | None = None) -> Response:
+    info = _kind(plural, namespace)
+    authorize(principal(), "update", info.kind, name)
+    obj = _validated(info, one_document(), _ns(info, namespace), name)
+    expected = obj["metadata"].get("resourceVersion")
+    outcome = context().store.propose(Replace(obj, expected))
+    return jsonify(_show(outcome.objects[0]))
+
+
+@bp.patch("/api/v1/<plural>/<name>")
+@bp.patch("/api/v1/namespaces/<namespace>/<plural>/<name>")
+def patch_object(plural: str, name: str, namespace: str | None = None) -> Response:
+    info = _kind(plural, namespace)
+    authorize(principal(), "patch", info.kind, name)
+    patch = one_document()
+    if not isinstance(patch, dict):
+        raise bad_request("a merge patch must be an object", "body")
+    pinned = _expected_rv((patch.get("metadata") or {}).get("resourceVersion"),
+                          "metadata.resourceVersion")
+    ns = _ns(info, namespace)
+    store = context().store
+    for attempt in range(_PATCH_RETRIES):
+        current = _current(info, ns, name)
+        merged = merge_patch({k: v for k, v in current.items() if k != "status"}, patch)
+        obj = _validated(info, merged, ns, name)
+        expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
+        try:
+            outcome = store.propose(Replace(obj, expected))
+        except ApiError as err:
+            if err.status != 409 or pinned is not None or attempt == _PATCH_RETRIES - 1:
+                raise
+            store.barrier()  # a follower's copy may lag: catch up before reading again
+            continue
+        return jsonify(_show(outcome.objects[0]))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@bp.put("/api/v1/<plural>/<name>/status")
+@bp.put("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
+@bp.patch("/api/v1/<plural>/<name>/status")
+@bp.patch("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
+def write_status(plural: str, name: str, namespace: str | None = None) -> Response:
+    info = _kind(plural, namespace)
+    authorize(principal(), "update" if request.method == "PUT" else "patch", info.kind, name)
+    document = one_document()
+    if not isinstance(document, dict) or not isinstance(document.get("status"), dict):
+        raise bad_request("the body must hold a status object", "status")
+    ns = _ns(info, namespace)
+    pinned = _expected_rv((document.get("metadata") or {}).get("resourceVersion"),
+                          "metadata.resourceVersion")
+    status = document["status"]
+    store = context().store
+    for attempt in range(_PATCH_RETRIES):
+        expected = pinned
+        if request.method == "PATCH":
+            current = _current(info, ns, name)
+            status = merge_patch(current.get("status") or {}, document["status"])
+            expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
+        try:
+            outcome = store.propose(UpdateStatus(info.kind, ns, name, status, expected))
+        except ApiError as err:
+            if err.status != 409 or pinned is not None or attempt == _PATCH_RETRIES - 1:
+                raise
+            store.barrier()
+            continue
+        return jsonify(_show(outcome.objects[0]))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@bp.delete("/api/v1/<plural>/<name>")
+@bp.delete("/api/v1/namespaces/<namespace>/<plural>/<name>")
+def delete_object(plural: str, name: str, namespace: str | None = None) -> Response:
+    info = _kind(plural, namespace)
+    authorize(principal(), "delete", info.kind, name)
+    expected = _expected_rv(request.args.get("resourceVersion"), "resourceVersion")
+    outcome = context().store.propose(Delete(info.kind, _ns(info, namespace), name, expected))
+    return jsonify(_show(outcome.objects[0]))
+
+
+# --- apply -----------------------------------------------------------------------------
+
+@bp.post("/api/v1/apply")
+def apply_manifest() -> Response:
+    """Create or update every document, all in one Raft command: all of them or none."""
+    default_ns = request.args.get("namespace") or DEFAULT_NAMESPACE
+    ctx = context()
+    ops = []
+    for index, document in enumerate(documents()):
+        try:
+            info = kind_of(document)
+            ns = _ns(info, (document.get("metadata") or {}).get("namespace") or default_ns)
+            obj = _validated(info, document, ns, None)
+        except ApiError as err:
+            err.message = f"document {index}: {err.message}"
+            err.details = [{**d, "document": index} for d in err.details]
+            raise
+        authorize(principal(), "update", info.kind, obj["metadata"]["name"])
+        ops.append(Put(obj, ctx.uid(), ctx.now()))
+    outcome = ctx.store.propose(Batch(tuple(ops)))
+    return jsonify({
+        "items": [_show(o) for o in outcome.objects],
+        "actions": outcome.actions,
+    })

@@ -1,0 +1,91 @@
+"""`GET /api/v1/watch`: the ordered event stream as JSON lines, resumable from a revision."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from master.api.auth import authorize, redact
+from master.api.context import context, principal
+from master.errors import ApiError, bad_request
+from master.objects.kinds import lookup_kind
+from master.objects.selectors import parse_selector
+from master.store.window import WindowExpired
+
+bp = Blueprint("watch", __name__)
+MAX_WATCH_SECONDS = 3600.0
+
+
+def _seconds(name: str, default: float) -> float:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise bad_request(f"{name} must be a number of seconds", name) from None
+    if not 0 <= seconds <= MAX_WATCH_SECONDS:
+        raise bad_request(f"{name} must be between 0 and {MAX_WATCH_SECONDS:g}", name)
+    return seconds
+
+
+def _line(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":")) + "\n"
+
+
+@bp.get("/api/v1/watch")
+def watch() -> Response:
+    kind_name = request.args.get("kind", "")
+    info = lookup_kind(kind_name)
+    if info is None:
+        raise bad_request(f"unknown kind {kind_name!r}", "kind")
+    who = principal()
+    authorize(who, "watch", info.kind)
+    namespace = request.args.get("namespace") or None
+    matches = parse_selector(request.args.get("labelSelector"))
+    timeout = _seconds("timeoutSeconds", 300.0)
+    since_arg = request.args.get("since")
+    store = context().store
+    if since_arg in (None, ""):
+        _, since = store.read(lambda state: None)
+    else:
+        try:
+            since = int(since_arg)
+        except ValueError:
+            raise bad_request("since must be a revision (an integer)", "since") from None
+    try:
+        store.events_after(since, wait=0)
+    except WindowExpired as err:
+        raise ApiError(410, "Expired", str(err), "since") from None
+    bookmark_every = context().watch_bookmark_seconds
+
+    def stream() -> Iterator[str]:
+        cursor, deadline = since, time.monotonic() + timeout
+        yield _line({"type": "BOOKMARK", "revision": cursor})
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                events = store.events_after(cursor, wait=min(left, bookmark_every))
+            except WindowExpired as err:
+                yield _line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)})
+                return
+            lines = []
+            for event in events:
+                cursor = event.revision
+                obj = event.obj
+                meta = obj["metadata"]
+                if event.kind != info.kind or (namespace and meta.get("namespace") != namespace):
+                    continue
+                if not matches(meta.get("labels", {})):
+                    continue
+                lines.append(_line({"type": event.type, "revision": event.revision,
+                                    "object": redact(obj, who)}))
+            if not events:
+                lines.append(_line({"type": "BOOKMARK", "revision": cursor}))
+            if lines:
+                yield "".join(lines)
+
+    return Response(stream_with_context(stream()), mimetype="application/x-ndjson",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

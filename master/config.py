@@ -1,0 +1,74 @@
+"""A master's settings, from a YAML file and/or flags (flags win)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from master.store.replicated import RaftTimings
+
+
+def split_address(address: str, what: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{what}: {address!r} is not HOST:PORT")
+    return host, int(port)
+
+
+@dataclass
+class MasterConfig:
+    name: str
+    raft_address: str
+    api_address: str
+    data_dir: str
+    tokens_file: str
+    peers: list[str] = field(default_factory=list)
+    raft_password_file: str | None = None
+    api_threads: int = 64
+    max_body_bytes: int = 1 << 20
+    watch_window: int = 20000
+    log_level: str = "INFO"
+    timings: RaftTimings = field(default_factory=RaftTimings)
+
+    def __post_init__(self) -> None:
+        split_address(self.raft_address, "raft_address")
+        split_address(self.api_address, "api_address")
+        for peer in self.peers:
+            split_address(peer, "peer")
+        if self.raft_address in self.peers:
+            self.peers = [p for p in self.peers if p != self.raft_address]
+
+    def raft_password(self) -> str | None:
+        if not self.raft_password_file:
+            return None
+        password = Path(self.raft_password_file).read_text().strip()
+        if not password:
+            raise ValueError(f"{self.raft_password_file}: the Raft password file is empty")
+        return password
+
+    @classmethod
+    def build(cls, file_values: dict[str, Any], overrides: dict[str, Any]) -> MasterConfig:
+        values = {k.replace("-", "_"): v for k, v in (file_values or {}).items()}
+        values.update({k: v for k, v in overrides.items() if v not in (None, (), [])})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown master settings: {', '.join(unknown)}")
+        missing = sorted(f for f in ("name", "raft_address", "api_address", "data_dir",
+                                     "tokens_file") if not values.get(f))
+        if missing:
+            raise ValueError(f"missing master settings: {', '.join(missing)}")
+        if isinstance(values.get("timings"), dict):
+            values["timings"] = RaftTimings(**values["timings"])
+        values["peers"] = list(values.get("peers") or [])
+        return cls(**values)
+
+    @classmethod
+    def load_file(cls, path: str) -> dict[str, Any]:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        return data

@@ -1,0 +1,79 @@
+"""`berth-master`: one master process = Raft store + API server, until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import click
+from waitress.server import create_server
+
+from master.api.app import create_app
+from master.api.auth import TokenBook
+from master.api.context import ApiContext
+from master.config import MasterConfig, split_address
+from master.store.replicated import Store
+
+log = logging.getLogger("berth.master")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file with the settings below (flags override it).")
+@click.option("--name", help="This master's name.")
+@click.option("--raft-address", help="HOST:PORT this master's Raft listens on.")
+@click.option("--peer", "peers", multiple=True, help="HOST:PORT of another master (repeat).")
+@click.option("--api-address", help="HOST:PORT the HTTP API listens on.")
+@click.option("--data-dir", help="Directory for the Raft journal and snapshots.")
+@click.option("--tokens-file", help="YAML file of API tokens (sha256 digests) and roles.")
+@click.option("--raft-password-file", help="File holding the password that encrypts Raft.")
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
+def main(config_file: str | None, **flags: object) -> None:
+    try:
+        file_values = MasterConfig.load_file(config_file) if config_file else {}
+        config = MasterConfig.build(file_values, flags)
+        tokens = TokenBook.load(config.tokens_file)
+        password = config.raft_password()
+    except (OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format=f"%(asctime)s {config.name} %(levelname)s %(name)s: %(message)s",
+    )
+    run(config, tokens, password)
+
+
+def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
+    store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
+                  window_size=config.watch_window)
+    app = create_app(ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes))
+    host, port = split_address(config.api_address, "api_address")
+    server = create_server(app, host=host, port=port, threads=config.api_threads,
+                           connection_limit=1000, channel_timeout=120, ident="berth")
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("signal %d: shutting down", signum)
+            server.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("master %s: raft %s, api http://%s:%d, peers %s", config.name, config.raft_address,
+             host, port, ", ".join(config.peers) or "none")
+    try:
+        server.run()
+    except OSError:
+        if not stopping.is_set():
+            raise
+    finally:
+        store.close()
+        log.info("stopped")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

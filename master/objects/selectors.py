@@ -1,0 +1,59 @@
+"""Label selectors as kubectl writes them: `app=web,tier!=db,env in (a,b),gpu,!spot`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from master.errors import bad_request
+
+Matcher = Callable[[Mapping[str, str]], bool]
+_SET = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_TERM = re.compile(r"^\s*(!?)([^\s!=(),]+)\s*(?:(==|=|!=)\s*([^\s!=(),]*))?\s*$")
+
+
+def _split_terms(selector: str) -> list[str]:
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    terms.append(current)
+    return [t for t in terms if t.strip()]
+
+
+def _term(text: str) -> Matcher:
+    set_match = _SET.match(text)
+    if set_match:
+        key, op, values = set_match.group(1), set_match.group(2), set_match.group(3)
+        allowed = {v.strip() for v in values.split(",") if v.strip()}
+        if op == "in":
+            return lambda labels: labels.get(key) in allowed
+        return lambda labels: labels.get(key) not in allowed
+    match = _TERM.match(text)
+    if not match:
+        raise bad_request(f"cannot parse label selector term {text.strip()!r}", "labelSelector")
+    negate, key, op, value = match.groups()
+    if negate and op:
+        raise bad_request(f"'!' takes a bare key, not {text.strip()!r}", "labelSelector")
+    if op is None:
+        if negate:
+            return lambda labels: key not in labels
+        return lambda labels: key in labels
+    if op == "!=":
+        return lambda labels: labels.get(key) != value
+    return lambda labels: labels.get(key) == value
+
+
+def parse_selector(selector: str | None) -> Matcher:
+    """A predicate over an object's labels; an empty selector matches everything."""
+    if not selector:
+        return lambda labels: True
+    terms = [_term(t) for t in _split_terms(selector)]
+    return lambda labels: all(term(labels) for term in terms)

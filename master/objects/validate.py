@@ -1,0 +1,82 @@
+"""Turn a client's document into a stored object, or say exactly which field is wrong."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from master.errors import ApiError, bad_request
+from master.objects.kinds import KINDS, KindInfo
+
+DEFAULT_NAMESPACE = "default"
+# Parts of pydantic's error locations that name its own machinery (union members,
+# validators), never a field the user wrote.
+_MACHINERY = re.compile(
+    r"^(\[key\]|constrained-\w+|function-[\w-]+\[.*\]|union\[.*\]|str|int|float|bool|"
+    r"list\[.*\]|dict\[.*\]|nullable\[.*\]|tagged-union\[.*\]|lax-or-strict\[.*\])$"
+)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's error location as the dotted path a manifest author reads."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in KINDS or _MACHINERY.match(part):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _from_validation_error(err: ValidationError) -> ApiError:
+    details, fields = [], set()
+    for item in err.errors(include_url=False):
+        field = field_path(item["loc"])
+        if field in fields:
+            continue  # one message per field: a union reports each member's complaint
+        fields.add(field)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        details.append({"field": field, "error": message, "reason": item["type"]})
+    first = details[0]
+    reason = "FieldValueUnknown" if first["reason"] == "extra_forbidden" else "FieldValueInvalid"
+    if first["reason"] == "missing":
+        reason = "FieldValueRequired"
+    return ApiError(400, reason, f"{first['field']}: {first['error']}", first["field"], details)
+
+
+def kind_of(document: Any) -> KindInfo:
+    if not isinstance(document, dict):
+        raise bad_request("an object must be a JSON/YAML mapping", "")
+    kind = document.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ApiError(400, "FieldValueRequired", "kind is required", "kind")
+    info = KINDS.get(kind)
+    if info is None:
+        raise ApiError(400, "FieldValueNotSupported", f"unknown kind {kind!r}", "kind")
+    return info
+
+
+def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str, Any]:
+    """The normalised object (defaults filled in, namespace set) ready to propose to the store."""
+    if isinstance(document, dict) and expected is not None:
+        document = {"kind": expected.kind, **document}
+    info = kind_of(document)
+    if expected is not None and info is not expected:
+        raise bad_request(f"kind {info.kind} does not belong at this path ({expected.plural})", "kind")
+    try:
+        model = info.model.model_validate(document)
+    except ValidationError as err:
+        raise _from_validation_error(err) from None
+    obj = model.model_dump(mode="json", exclude_none=True)
+    meta = obj["metadata"]
+    if info.namespaced:
+        meta.setdefault("namespace", DEFAULT_NAMESPACE)
+    elif "namespace" in meta:
+        raise bad_request(f"{info.kind} is cluster-scoped: no namespace", "metadata.namespace")
+    if "status" not in document:
+        obj.pop("status", None)
+    return obj

@@ -1,0 +1,70 @@
+"""The typed commands that travel through Raft: the store's whole replicated surface.
+
+Everything apply needs is in the command (uids, timestamps), so every master
+that applies it reaches the same state. They are plain frozen dataclasses so
+they pickle small and stay readable in a journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Create:
+    obj: Obj
+    uid: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class Replace:
+    """New labels, annotations and spec; status is kept. expected_rv=None means no CAS."""
+
+    obj: Obj
+    expected_rv: int | None = None
+
+
+@dataclass(frozen=True)
+class Put:
+    """Create or replace (what `apply` does): uid and timestamp are used if it is new."""
+
+    obj: Obj
+    uid: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    kind: str
+    namespace: str
+    name: str
+    status: Obj
+    expected_rv: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    kind: str
+    namespace: str
+    name: str
+    expected_rv: int | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """All of these or none of them, in order."""
+
+    ops: tuple[Op, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Changes nothing: once applied locally, every earlier committed write is visible."""
+
+
+Op = Union[Create, Replace, Put, UpdateStatus, Delete]  # noqa: UP007 - forward refs
+Command = Union[Op, Batch, Barrier]  # noqa: UP007

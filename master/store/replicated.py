@@ -1,0 +1,180 @@
+"""The Raft edge: the state machine replicated by PySyncObj, and the master's handle on it.
+
+The replicated surface is one method, `StateMachine.apply(command)`. API threads
+propose asynchronously and wait on a callback, so many requests in flight are
+committed together in one append-entries round instead of one round each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+
+from master.errors import ApiError
+from master.store.commands import Barrier, Command
+from master.store.state import ClusterState, Outcome, WatchEvent
+from master.store.window import EventWindow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_FAILURES = {
+    FAIL_REASON.QUEUE_FULL: "the leader's queue is full",
+    FAIL_REASON.MISSING_LEADER: "no leader is known (election in progress?)",
+    FAIL_REASON.DISCARDED: "the write was discarded by a new leader",
+    FAIL_REASON.NOT_LEADER: "the leader changed before the write committed",
+    FAIL_REASON.LEADER_CHANGED: "the leader changed before the write committed",
+    FAIL_REASON.REQUEST_DENIED: "the write was denied",
+}
+
+
+@dataclass(frozen=True)
+class RaftTimings:
+    """PySyncObj timings (see LAB-NOTES): short ticks so that async writes batch quickly."""
+
+    auto_tick_period: float = 0.005
+    append_entries_period: float = 0.01
+    raft_min_timeout: float = 0.4
+    raft_max_timeout: float = 0.8
+    leader_fallback_timeout: float = 1.2
+    connection_timeout: float = 2.0
+    connection_retry_time: float = 0.3
+    log_compaction_min_entries: int = 20000
+    log_compaction_min_time: float = 600.0
+
+
+class StateMachine(SyncObjConsumer):
+    """What PySyncObj replicates and snapshots: only `state` is serialized."""
+
+    def __init__(self, window_size: int) -> None:
+        # Attributes set before SyncObjConsumer.__init__ are left out of snapshots.
+        self.changed = threading.Condition(threading.RLock())
+        self.window = EventWindow(window_size)
+        self.listeners: list[Callable[[list[WatchEvent]], None]] = []
+        super().__init__()
+        self.state = ClusterState()
+
+    @replicated
+    def apply(self, command: Command) -> Outcome:
+        with self.changed:
+            outcome, events = self.state.apply(command)
+            if events:
+                self.window.extend(events)
+                self.changed.notify_all()
+        for listener in self.listeners:
+            listener(events)
+        return outcome
+
+    def _deserialize(self, data: dict[str, Any]) -> None:
+        with self.changed:
+            super()._deserialize(data)
+            self.window.reset(self.state.revision)
+            self.changed.notify_all()
+
+
+class Store:
+    """A master's handle on the replicated store: propose writes, read, wait for events."""
+
+    def __init__(
+        self,
+        self_address: str,
+        peers: list[str],
+        data_dir: str,
+        password: str | None,
+        timings: RaftTimings | None = None,
+        window_size: int = 20000,
+        write_timeout: float = 10.0,
+    ) -> None:
+        timings = timings or RaftTimings()
+        os.makedirs(data_dir, exist_ok=True)
+        self.machine = StateMachine(window_size)
+        self.write_timeout = write_timeout
+        self.self_address = self_address
+        self.peers = list(peers)
+        conf = SyncObjConf(
+            password=password,
+            autoTickPeriod=timings.auto_tick_period,
+            appendEntriesPeriod=timings.append_entries_period,
+            raftMinTimeout=timings.raft_min_timeout,
+            raftMaxTimeout=timings.raft_max_timeout,
+            leaderFallbackTimeout=timings.leader_fallback_timeout,
+            connectionTimeout=timings.connection_timeout,
+            connectionRetryTime=timings.connection_retry_time,
+            logCompactionMinEntries=timings.log_compaction_min_entries,
+            logCompactionMinTime=timings.log_compaction_min_time,
+            journalFile=os.path.join(data_dir, "raft.journal"),
+            fullDumpFile=os.path.join(data_dir, "raft.dump"),
+            commandsWaitLeader=True,
+        )
+        self.raft = SyncObj(self_address, self.peers, conf, consumers=[self.machine])
+
+    # --- writes --------------------------------------------------------------------
+    def propose(self, command: Command, timeout: float | None = None) -> Outcome:
+        """Commit `command` through Raft; the outcome is this master's own apply of it."""
+        done = threading.Event()
+        box: list[Any] = [None, None]
+
+        def on_result(result: Outcome | None, error: int) -> None:
+            box[0], box[1] = result, error
+            done.set()
+
+        self.machine.apply(command, callback=on_result)
+        if not done.wait(timeout or self.write_timeout):
+            raise ApiError(503, "Timeout", "the write was not confirmed in time; its outcome is unknown")
+        result, error = box
+        if error != FAIL_REASON.SUCCESS:
+            message = _FAILURES.get(error, f"raft error {error}")
+            raise ApiError(503, "Unavailable", f"{message}; retry")
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def barrier(self) -> None:
+        """Linearizable read point: after this, every write committed before the call is visible."""
+        self.propose(Barrier())
+
+    # --- reads ---------------------------------------------------------------------
+    def read(self, reader: Callable[[ClusterState], T]) -> tuple[T, int]:
+        """`reader(state)` and the revision it saw, under the apply lock."""
+        with self.machine.changed:
+            return reader(self.machine.state), self.machine.state.revision
+
+    def events_after(self, revision: int, wait: float) -> list[WatchEvent]:
+        """Events after `revision`, waiting up to `wait` seconds for the first; may raise WindowExpired."""
+        with self.machine.changed:
+            window = self.machine.window
+            if window.latest <= revision:
+                self.machine.changed.wait_for(lambda: window.latest > revision, timeout=wait)
+            return window.since(revision)
+
+    def add_listener(self, listener: Callable[[list[WatchEvent]], None]) -> None:
+        self.machine.listeners.append(listener)
+
+    # --- cluster -------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return self.raft.getStatus()
+
+    def is_leader(self) -> bool:
+        return self.raft._isLeader()
+
+    def leader(self) -> str | None:
+        leader = self.raft._getLeader()
+        return None if leader is None else str(leader)
+
+    def is_ready(self) -> bool:
+        """A leader is known and this master has applied everything the leader committed."""
+        status = self.status()
+        return (
+            status["leader"] is not None
+            and status["last_applied"] >= status["leader_commit_idx"]
+            and self.raft.isReady()
+        )
+
+    def close(self) -> None:
+        self.raft.destroy()

@@ -1,0 +1,65 @@
+"""Fixtures: real master clusters on loopback, and cleanup of what a crashed run left."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.harness import MasterCluster
+
+TEST_ROOT = Path(os.environ.get("BERTH_TEST_ROOT", "/tmp/berth-tests"))
+
+
+def _kill_leftovers() -> None:
+    """Masters of an earlier run that died before its own cleanup (they run in their own session)."""
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "master.main" in cmdline and any(str(TEST_ROOT) in part for part in cmdline):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        _kill_leftovers()
+        shutil.rmtree(TEST_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Iterator[MasterCluster]:
+    """Three masters shared by one test module (tests that kill masters make their own)."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    cluster = MasterCluster(TEST_ROOT / f"{name}-shared", size=3)
+    cluster.start_all()
+    try:
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def own_cluster(request: pytest.FixtureRequest) -> Iterator[MasterCluster]:
+    cluster = MasterCluster(TEST_ROOT / request.node.name[:60], size=3,
+                            extra_settings=getattr(request, "param", None))
+    cluster.start_all()
+    try:
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.close()
+        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            print(cluster.logs())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,81 @@
+"""Every role's allowed and forbidden calls, and secret values hidden from all but admin."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from tests.harness import MasterCluster, pod
+
+SECRET = {"kind": "Secret", "metadata": {"name": "db"}, "data": {"password": "s3cr3t-value"}}
+SECRETS = "/api/v1/namespaces/default/secrets"
+
+
+def node(name: str) -> dict:
+    return {"kind": "Node", "metadata": {"name": name}, "spec": {"address": "10.250.0.11"}}
+
+
+def test_tokens_are_required(cluster: MasterCluster) -> None:
+    url = cluster.url(0, "/api/v1/pods")
+    missing = requests.get(url)
+    assert missing.status_code == 401 and missing.json()["field"] == "Authorization"
+    wrong = requests.get(url, headers={"Authorization": "Bearer not-a-token"})
+    assert wrong.status_code == 401
+    assert requests.get(cluster.url(0, "/api/v1/cluster")).status_code == 401
+    assert requests.get(cluster.url(0, "/healthz")).status_code == 200
+
+
+def test_admin_and_operator_write_only_admin_reads_secret_values(cluster: MasterCluster) -> None:
+    admin, operator, viewer = (cluster.session(r) for r in ("admin", "operator", "viewer"))
+    created = operator.post(cluster.url(0, SECRETS), json=SECRET)
+    assert created.status_code == 201
+    assert created.json()["data"] == {"password": None}  # the writer does not get it back
+    assert admin.get(cluster.url(1, f"{SECRETS}/db?consistent=1")).json()["data"] == {
+        "password": "s3cr3t-value"}
+    for session in (operator, viewer):
+        assert session.get(cluster.url(1, f"{SECRETS}/db?consistent=1")).json()["data"] == {
+            "password": None}
+        listed = session.get(cluster.url(2, "/api/v1/secrets?consistent=1")).json()["items"]
+        assert all(v is None for item in listed for v in item["data"].values())
+    url = cluster.url(0, "/api/v1/watch?kind=Secret&since=0&timeoutSeconds=2")
+    with viewer.get(url, stream=True) as stream:
+        lines = [json.loads(line) for line in stream.iter_lines()]
+    assert any(e["type"] == "ADDED" for e in lines)
+    assert "s3cr3t-value" not in json.dumps(lines)
+    assert operator.delete(cluster.url(0, f"{SECRETS}/db")).status_code == 200
+    assert "s3cr3t-value" not in cluster.logs()
+
+
+def test_viewer_reads_but_never_writes(cluster: MasterCluster) -> None:
+    viewer = cluster.session("viewer")
+    assert viewer.get(cluster.url(0, "/api/v1/pods")).status_code == 200
+    assert viewer.get(cluster.url(0, "/api/v1/cluster")).status_code == 200
+    for response in (
+        viewer.post(cluster.url(0, "/api/v1/namespaces/default/pods"), json=pod("v")),
+        viewer.delete(cluster.url(0, "/api/v1/namespaces/default/pods/v")),
+        viewer.post(cluster.url(0, "/api/v1/apply"), json=pod("v")),
+        viewer.patch(cluster.url(0, "/api/v1/nodes/h1"), json={"spec": {"unschedulable": True}},
+                     headers={"Content-Type": "application/merge-patch+json"}),
+    ):
+        assert response.status_code == 403, response.text
+        assert response.json()["reason"] == "Forbidden"
+
+
+def test_agent_touches_only_its_own_node(cluster: MasterCluster) -> None:
+    agent = cluster.session("agent")  # token name h1
+    assert agent.post(cluster.url(0, "/api/v1/nodes"), json=node("h1")).status_code == 201
+    status = agent.put(cluster.url(1, "/api/v1/nodes/h1/status"),
+                       json={"status": {"capacity": {"cpu": "2", "memory": "4Gi"}}})
+    assert status.status_code == 200, status.text
+    assert agent.get(cluster.url(2, "/api/v1/nodes/h1")).status_code == 200
+    assert agent.get(cluster.url(2, "/api/v1/cluster")).status_code == 200
+    for response in (
+        agent.post(cluster.url(0, "/api/v1/nodes"), json=node("h2")),
+        agent.put(cluster.url(0, "/api/v1/nodes/h2/status"), json={"status": {}}),
+        agent.get(cluster.url(0, "/api/v1/nodes")),
+        agent.delete(cluster.url(0, "/api/v1/nodes/h1")),
+        agent.get(cluster.url(0, "/api/v1/secrets")),
+        agent.post(cluster.url(0, "/api/v1/namespaces/default/pods"), json=pod("a")),
+    ):
+        assert response.status_code == 403, response.text

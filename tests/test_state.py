@@ -1,0 +1,93 @@
+"""The pure state machine: CAS, generations, atomic batches, the event window."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from master.store.commands import Barrier, Batch, Create, Delete, Put, Replace, UpdateStatus
+from master.store.state import ClusterState
+from master.store.window import EventWindow, WindowExpired
+from tests.harness import pod
+
+
+def obj(name: str, **labels: str) -> dict:
+    document = pod(name, labels=labels)
+    document["metadata"]["annotations"] = {}
+    return document
+
+
+def test_create_assigns_metadata_from_the_command() -> None:
+    state = ClusterState()
+    outcome, events = state.apply(Create(obj("a"), "uid-1", "2026-01-01T00:00:00Z"))
+    meta = outcome.objects[0]["metadata"]
+    assert (meta["uid"], meta["resourceVersion"], meta["generation"]) == ("uid-1", 1, 1)
+    assert meta["creationTimestamp"] == "2026-01-01T00:00:00Z"
+    assert [e.type for e in events] == ["ADDED"]
+
+
+def test_apply_is_deterministic() -> None:
+    commands = [Create(obj("a"), "u1", "t"), Put(obj("b"), "u2", "t"),
+                Replace(obj("a", app="x"), 1), Delete("Pod", "default", "b")]
+    first, second = ClusterState(), ClusterState()
+    for command in commands:
+        first.apply(command)
+        second.apply(command)
+    assert pickle.dumps(first.objects) == pickle.dumps(second.objects)
+    assert first.revision == second.revision == 4
+
+
+def test_stale_resource_version_conflicts() -> None:
+    state = ClusterState()
+    state.apply(Create(obj("a"), "u", "t"))
+    state.apply(Replace(obj("a", v="1"), 1))
+    outcome, events = state.apply(Replace(obj("a", v="2"), 1))
+    assert outcome.error is not None and outcome.error.status == 409
+    assert events == [] and state.revision == 2
+
+
+def test_generation_counts_spec_changes_only() -> None:
+    state = ClusterState()
+    state.apply(Create(obj("a"), "u", "t"))
+    state.apply(Replace(obj("a", app="web")))  # labels only
+    assert state.get("Pod", "default", "a")["metadata"]["generation"] == 1
+    changed = obj("a", app="web")
+    changed["spec"]["restartPolicy"] = "Never"
+    state.apply(Replace(changed))
+    state.apply(UpdateStatus("Pod", "default", "a", {"phase": "Running"}))
+    stored = state.get("Pod", "default", "a")
+    assert stored["metadata"]["generation"] == 2
+    assert stored["status"] == {"phase": "Running"}
+    state.apply(Replace(changed))  # no change at all: no new revision
+    assert state.revision == 4
+
+
+def test_batch_is_all_or_nothing() -> None:
+    state = ClusterState()
+    state.apply(Create(obj("taken"), "u", "t"))
+    outcome, events = state.apply(Batch((Put(obj("new"), "u2", "t"), Create(obj("taken"), "u3", "t"))))
+    assert outcome.error is not None and outcome.error.reason == "AlreadyExists"
+    assert events == [] and state.get("Pod", "default", "new") is None and state.revision == 1
+    outcome, events = state.apply(Batch((Put(obj("new"), "u2", "t"), Put(obj("taken"), "u3", "t"))))
+    assert outcome.actions == ["created", "unchanged"] and len(events) == 1
+
+
+def test_barrier_changes_nothing() -> None:
+    state = ClusterState()
+    assert state.apply(Barrier())[1] == [] and state.revision == 0
+
+
+def test_delete_missing_is_not_found() -> None:
+    outcome, _ = ClusterState().apply(Delete("Pod", "default", "nope"))
+    assert outcome.error is not None and outcome.error.status == 404
+
+
+def test_window_resumes_without_gap_and_expires() -> None:
+    state, window = ClusterState(), EventWindow(size=3)
+    for i in range(5):
+        window.extend(state.apply(Create(obj(f"p{i}"), f"u{i}", "t"))[1])
+    assert [e.revision for e in window.since(3)] == [4, 5]
+    assert [e.revision for e in window.since(2)] == [3, 4, 5]
+    with pytest.raises(WindowExpired):
+        window.since(1)

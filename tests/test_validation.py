@@ -1,0 +1,102 @@
+"""Validation of documents, quantities, selectors and merge patches (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from master.errors import ApiError
+from master.objects.fields import cpu_millis, memory_bytes
+from master.objects.merge_patch import merge_patch
+from master.objects.selectors import parse_selector
+from master.objects.validate import validate_object
+from tests.harness import pod
+
+
+@pytest.mark.parametrize(("text", "millis"), [("250m", 250), ("1.5", 1500), ("2", 2000), (1, 1000)])
+def test_cpu_quantities(text: str, millis: int) -> None:
+    assert cpu_millis(text) == millis
+
+
+@pytest.mark.parametrize(("text", "size"), [("128Mi", 128 << 20), ("1Gi", 1 << 30), ("500M", 500 * 10**6),
+                                           ("1024", 1024), ("1.5Gi", 3 << 29)])
+def test_memory_quantities(text: str, size: int) -> None:
+    assert memory_bytes(text) == size
+
+
+@pytest.mark.parametrize("bad", ["-1", "1.5m", "abc", "1Qi", ""])
+def test_bad_quantities(bad: str) -> None:
+    with pytest.raises(ValueError):
+        memory_bytes(bad) if "i" in bad else cpu_millis(bad)
+
+
+def error_of(document: dict) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        validate_object(document)
+    assert caught.value.status == 400
+    return caught.value
+
+
+def test_defaults_are_filled_in() -> None:
+    obj = validate_object(pod("web"))
+    assert obj["metadata"]["namespace"] == "default"
+    assert obj["spec"]["restartPolicy"] == "Always"
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda d: d["metadata"].update(name="Bad_Name"), "metadata.name"),
+    (lambda d: d["metadata"].update(name="x; rm -rf /"), "metadata.name"),
+    (lambda d: d["metadata"].update(labels={"app": "bad value"}), "metadata.labels.app"),
+    (lambda d: d["metadata"].update(labels={"-bad": "x"}), "metadata.labels.-bad"),
+    (lambda d: d["spec"]["containers"][0].update(image="UPPER/Case"), "spec.containers[0].image"),
+    (lambda d: d["spec"]["containers"][0].update(ports=[{"containerPort": 70000}]),
+     "spec.containers[0].ports[0].containerPort"),
+    (lambda d: d["spec"]["containers"][0].update(env=[{"name": "1X", "value": "v"}]),
+     "spec.containers[0].env[0].name"),
+    (lambda d: d["spec"]["containers"][0]["resources"]["requests"].update(cpu="lots"),
+     "spec.containers[0].resources.requests.cpu"),
+    (lambda d: d["spec"]["containers"][0]["resources"]["requests"].update(memory="12Qi"),
+     "spec.containers[0].resources.requests.memory"),
+    (lambda d: d["spec"].update(replicas=3), "spec.replicas"),
+    (lambda d: d.pop("spec"), "spec"),
+    (lambda d: d.update(kind="Gadget"), "kind"),
+])
+def test_each_bad_field_is_named(mutate, field: str) -> None:
+    document = pod("web")
+    mutate(document)
+    assert error_of(document).field == field
+
+
+def test_unknown_field_is_rejected_with_its_reason() -> None:
+    document = pod("web")
+    document["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    err = error_of(document)
+    assert err.reason == "FieldValueUnknown"
+    assert err.field == "spec.containers[0].imagePullPolicyy"
+
+
+def test_cluster_scoped_kind_takes_no_namespace() -> None:
+    node = {"kind": "Node", "metadata": {"name": "h1", "namespace": "default"},
+            "spec": {"address": "10.0.0.1"}}
+    assert error_of(node).field == "metadata.namespace"
+
+
+def test_deployment_selector_must_match_template() -> None:
+    deployment = {"kind": "Deployment", "metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "other"}}, "spec": pod("x")["spec"]}}}
+    assert "selector" in error_of(deployment).message
+
+
+def test_label_selectors() -> None:
+    match = parse_selector("app=web,tier!=db,env in (a,b),gpu,!spot")
+    assert match({"app": "web", "tier": "fe", "env": "a", "gpu": ""})
+    assert not match({"app": "web", "tier": "db", "env": "a", "gpu": ""})
+    assert not match({"app": "web", "env": "c", "gpu": ""})
+    assert not match({"app": "web", "env": "a", "gpu": "", "spot": "1"})
+    with pytest.raises(ApiError):
+        parse_selector("a=b=c")
+
+
+def test_merge_patch() -> None:
+    assert merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": None, "e": 4}, "f": 5}) == {
+        "a": 1, "b": {"d": 3, "e": 4}, "f": 5}
