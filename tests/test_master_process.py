@@ -1,0 +1,87 @@
+"""berth-master as a process: flags, SIGTERM, the Raft password, snapshots on disk."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from lab.masters import free_ports
+from tests.conftest import TEST_ROOT
+from tests.harness import MasterCluster, pod, wait_until
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -> None:
+    cluster = MasterCluster(TEST_ROOT / "flags", size=1)  # for its tokens and password files
+    raft, api = free_ports(2)
+    proc = subprocess.Popen([
+        sys.executable, "-m", "master.main", "--name", "solo",
+        "--raft-address", f"127.0.0.1:{raft}", "--api-address", f"127.0.0.1:{api}",
+        "--data-dir", str(tmp_path / "data"), "--tokens-file", str(cluster.root / "tokens.yaml"),
+        "--raft-password-file", str(cluster.root / "raft-password"),
+    ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{api}/readyz", timeout=1).ok, 30,
+                   what="single master ready")
+        response = cluster.session().post(f"http://127.0.0.1:{api}{PODS}", json=pod("solo"))
+        assert response.status_code == 201
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert b"stopped" in proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_bad_settings_are_refused_with_a_message(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "master.main", "--name", "x",
+                             "--raft-address", "nowhere", "--api-address", "127.0.0.1:1",
+                             "--data-dir", str(tmp_path), "--tokens-file", str(tmp_path / "t")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "raft_address" in result.stderr or "tokens" in result.stderr
+
+
+def test_a_master_with_the_wrong_raft_password_cannot_join() -> None:
+    cluster = MasterCluster(TEST_ROOT / "password", size=3)
+    wrong = cluster.root / "wrong-password"
+    wrong.write_text("not-the-password\n")
+    config = yaml.safe_load(cluster.masters[2].spec.config_file.read_text())
+    cluster.masters[2].spec.config_file.write_text(yaml.safe_dump(
+        {**config, "raft_password_file": str(wrong)}))
+    cluster.start_all()
+    try:
+        cluster.wait_ready([0, 1])
+        assert cluster.session().post(cluster.url(0, PODS), json=pod("secret-talk")).status_code == 201
+        status = cluster.status(2)
+        assert status["leader"] is None and not status["ready"]
+        assert cluster.session().get(cluster.url(2, PODS)).json()["items"] == []
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("own_cluster", [{"timings": {"log_compaction_min_entries": 50}}],
+                         indirect=True)
+def test_snapshot_is_written_and_a_restart_loads_it(own_cluster: MasterCluster) -> None:
+    session = own_cluster.session()
+    for n in range(120):
+        assert session.post(own_cluster.url(n % 3, PODS), json=pod(f"snap{n}")).status_code == 201
+    for master in own_cluster.masters:
+        wait_until(lambda m=master: (m.spec.data_dir / "raft.dump").exists(), 30,
+                   what=f"{master.name} snapshot")
+    for i in range(3):
+        own_cluster.kill(i)
+    own_cluster.start_all()
+    own_cluster.wait_ready(timeout=60)
+    for i in range(3):
+        items = session.get(own_cluster.url(i, PODS)).json()["items"]
+        assert len(items) == 120
+    # the window starts at the snapshot: older revisions answer 410, newer ones stream
+    assert session.get(own_cluster.url(0, "/api/v1/watch?kind=Pod&since=0")).status_code == 410
