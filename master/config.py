@@ -30,6 +30,7 @@ class MasterConfig:
     api_threads: int = 64
     max_body_bytes: int = 1 << 20
     watch_window: int = 20000
+    write_timeout: float = 10.0
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 

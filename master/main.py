@@ -47,7 +47,7 @@ def main(config_file: str | None, **flags: object) -> None:
 
 def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
-                  window_size=config.watch_window)
+                  window_size=config.watch_window, write_timeout=config.write_timeout)
     app = create_app(ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes))
     host, port = split_address(config.api_address, "api_address")
     server = create_server(app, host=host, port=port, threads=config.api_threads,

@@ -85,3 +85,19 @@ def test_snapshot_is_written_and_a_restart_loads_it(own_cluster: MasterCluster) 
         assert len(items) == 120
     # the window starts at the snapshot: older revisions answer 410, newer ones stream
     assert session.get(own_cluster.url(0, "/api/v1/watch?kind=Pod&since=0")).status_code == 410
+
+
+@pytest.mark.parametrize("own_cluster", [{"write_timeout": 2.0}], indirect=True)
+def test_without_quorum_a_master_is_not_ready_and_writes_get_503(own_cluster: MasterCluster) -> None:
+    leader = own_cluster.leader_index()
+    survivor = (leader + 1) % 3
+    own_cluster.kill(leader)
+    own_cluster.kill(3 - leader - survivor)
+    url = own_cluster.url(survivor, "/readyz")
+    wait_until(lambda: requests.get(url, timeout=2).status_code == 503, 30, what="not ready")
+    response = own_cluster.session().post(own_cluster.url(survivor, PODS), json=pod("lonely"),
+                                          timeout=10)
+    assert response.status_code == 503
+    assert response.json()["reason"] in ("Unavailable", "OutcomeUnknown")
+    # reads still work locally, and say how far this master got
+    assert own_cluster.session().get(own_cluster.url(survivor, PODS)).status_code == 200

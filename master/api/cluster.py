@@ -16,7 +16,7 @@ _STATES = {0: "follower", 1: "candidate", 2: "leader"}
 def cluster_status() -> dict[str, Any]:
     store = context().store
     status = store.status()
-    leader = None if status["leader"] is None else str(status["leader"])
+    leader = store.leader()
     me = str(status["self"])
     members = [{"address": me, "self": True, "leader": leader == me, "reachable": True}]
     for peer in store.peers:

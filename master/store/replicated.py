@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,16 +23,21 @@ from master.store.state import ClusterState, Outcome, WatchEvent
 from master.store.window import EventWindow
 
 log = logging.getLogger(__name__)
+_ELECTION_POLL = 0.05
 T = TypeVar("T")
 
+# Whether a failed write may still commit later matters to the client: say which.
 _FAILURES = {
-    FAIL_REASON.QUEUE_FULL: "the leader's queue is full",
-    FAIL_REASON.MISSING_LEADER: "no leader is known (election in progress?)",
-    FAIL_REASON.DISCARDED: "the write was discarded by a new leader",
-    FAIL_REASON.NOT_LEADER: "the leader changed before the write committed",
-    FAIL_REASON.LEADER_CHANGED: "the leader changed before the write committed",
-    FAIL_REASON.REQUEST_DENIED: "the write was denied",
+    FAIL_REASON.QUEUE_FULL: "the write queue is full; it was not applied",
+    FAIL_REASON.MISSING_LEADER: "no leader is known (election, or no quorum); it was not applied",
+    FAIL_REASON.DISCARDED: "a new leader discarded the write; it was not applied",
+    FAIL_REASON.REQUEST_DENIED: "the write was denied; it was not applied",
+    FAIL_REASON.NOT_LEADER: "the leader changed before confirming the write; its outcome is unknown",
+    FAIL_REASON.LEADER_CHANGED: "the leader changed before confirming the write; its outcome is unknown",
+    FAIL_REASON.UNKNOWN_OUTCOME: "the write's outcome is unknown",
 }
+_NOT_APPLIED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
+                          FAIL_REASON.REQUEST_DENIED})
 
 
 @dataclass(frozen=True)
@@ -110,13 +116,35 @@ class Store:
             logCompactionMinTime=timings.log_compaction_min_time,
             journalFile=os.path.join(data_dir, "raft.journal"),
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
-            commandsWaitLeader=True,
+            commandsWaitLeader=False,  # fail fast (503) rather than queue blind
         )
         self.raft = SyncObj(self_address, self.peers, conf, consumers=[self.machine])
 
     # --- writes --------------------------------------------------------------------
     def propose(self, command: Command, timeout: float | None = None) -> Outcome:
-        """Commit `command` through Raft; the outcome is this master's own apply of it."""
+        """Commit `command` through Raft; the outcome is this master's own apply of it.
+
+        While no leader is known (an election) the command was certainly not applied, so
+        it is proposed again until the deadline; every other failure is the client's to see.
+        """
+        deadline = time.monotonic() + (timeout or self.write_timeout)
+        while True:
+            if self.leader() is None:
+                result, error = None, FAIL_REASON.MISSING_LEADER  # nothing sent: certainly not applied
+            else:
+                result, error = self._propose_once(command, deadline)
+            if error != FAIL_REASON.MISSING_LEADER or time.monotonic() + _ELECTION_POLL > deadline:
+                break
+            time.sleep(_ELECTION_POLL)
+        if error != FAIL_REASON.SUCCESS:
+            message = _FAILURES.get(error, f"raft error {error}; its outcome is unknown")
+            reason = "Unavailable" if error in _NOT_APPLIED else "OutcomeUnknown"
+            raise ApiError(503, reason, f"{message}; retry", None)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def _propose_once(self, command: Command, deadline: float) -> tuple[Outcome, int]:
         done = threading.Event()
         box: list[Any] = [None, None]
 
@@ -125,15 +153,10 @@ class Store:
             done.set()
 
         self.machine.apply(command, callback=on_result)
-        if not done.wait(timeout or self.write_timeout):
-            raise ApiError(503, "Timeout", "the write was not confirmed in time; its outcome is unknown")
-        result, error = box
-        if error != FAIL_REASON.SUCCESS:
-            message = _FAILURES.get(error, f"raft error {error}")
-            raise ApiError(503, "Unavailable", f"{message}; retry")
-        if result.error is not None:
-            raise result.error
-        return result
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            raise ApiError(503, "OutcomeUnknown", "the write was not confirmed in time; its outcome "
+                           "is unknown")
+        return box[0], box[1]
 
     def barrier(self) -> None:
         """Linearizable read point: after this, every write committed before the call is visible."""
@@ -164,14 +187,24 @@ class Store:
         return self.raft._isLeader()
 
     def leader(self) -> str | None:
+        """The leader, if this master can reach it and a majority.
+
+        PySyncObj keeps naming the last leader while cut off from everyone (it holds no
+        election without a connection), so a name alone does not mean a working leader.
+        """
         leader = self.raft._getLeader()
-        return None if leader is None else str(leader)
+        if leader is None or not self.raft.hasQuorum:
+            return None
+        if leader != self.raft.selfNode and not self.raft.isNodeConnected(leader):
+            return None
+        return str(leader)
 
     def is_ready(self) -> bool:
-        """A leader is known and this master has applied everything the leader committed."""
+        """A reachable leader, a quorum, and everything the leader committed applied here."""
         status = self.status()
         return (
-            status["leader"] is not None
+            self.leader() is not None
+            and status["leader_commit_idx"] is not None
             and status["last_applied"] >= status["leader_commit_idx"]
             and self.raft.isReady()
         )

@@ -1,0 +1,415 @@
+"""The HTTP client of the Berth API, with failover across masters.
+
+Every master serves the whole API, so a request that one master cannot serve (it
+is down, or answers 503 while it has no leader or is catching up) is sent to the
+next. Each master is tried at most once per request, so a call is bounded by
+roughly `len(servers) * connect_timeout` when all are down.
+
+A write is only re-sent elsewhere when the first master surely did not act on it
+(the connection was never made, or it answered 503). A write whose connection
+broke after it was sent, or that a master answered with 503 reason "OutcomeUnknown"
+(proposed, commit not seen), is reported, not replayed, because it may yet be
+committed. Reads and `apply` (which converges to the same result when repeated)
+are re-sent after any transport failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import urllib3.exceptions
+import yaml
+
+from cli.config import DEFAULT_NAMESPACE, Config, split_servers
+from cli.errors import ApiError, BerthError, UnknownKind, Unreachable
+from master.objects.kinds import KindInfo, lookup_kind
+
+__all__ = ["ApiError", "BerthError", "Client", "UnknownKind", "Unreachable", "kind_info"]
+
+USER_AGENT = "berth-cli/0.1"
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_CHUNK = 64 * 1024
+
+Obj = dict[str, Any]
+KindRef = str | KindInfo
+
+
+def kind_info(kind: KindRef) -> KindInfo:
+    """Any name kubectl users type (po, deploy, svc, Pod, pods) to the registry entry."""
+    if isinstance(kind, KindInfo):
+        return kind
+    info = lookup_kind(kind)
+    if info is None:
+        raise UnknownKind(kind)
+    return info
+
+
+def _never_sent(err: requests.RequestException) -> bool:
+    """True when the request cannot have reached the server: safe to send a write elsewhere."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    reason: Any = err.args[0] if err.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    # NewConnectionError (refused, unreachable, DNS) is a subclass of ConnectTimeoutError.
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+
+
+def _short(err: BaseException) -> str:
+    """A few words for a transport error; requests nests urllib3's reasons several deep."""
+    text = str(err)
+    if isinstance(err, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError) and (
+        "refused" not in text
+    ):
+        return "connect timed out"
+    if isinstance(err, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return "timed out waiting for the answer"
+    for needle, words in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+        ("Connection reset", "connection reset by the server"),
+        ("IncompleteRead", "connection closed by the server"),
+        ("Connection broken", "connection closed by the server"),
+        ("RemoteDisconnected", "connection closed by the server"),
+        ("Connection aborted", "connection closed by the server"),
+    ):
+        if needle in text:
+            return words
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+class Client:
+    """One requests.Session shared by every call, so connections to masters are reused."""
+
+    def __init__(
+        self,
+        servers: Sequence[str] | str,
+        token: str | None = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 30.0,
+        watch_idle_timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.servers: list[str] = split_servers(servers)
+        if not self.servers:
+            raise BerthError("no Berth server configured (use --server or BERTH_SERVER)")
+        self.token = token
+        self.namespace = namespace
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        # The master sends bookmarks every few seconds; this long a silence means it is gone.
+        self.watch_idle_timeout = watch_idle_timeout
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self._preferred = 0  # the master that last answered: try it first next time
+
+    @classmethod
+    def from_config(cls, config: Config, **kwargs: Any) -> Client:
+        return cls(config.servers, config.token, namespace=config.namespace, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def current_server(self) -> str:
+        return self.servers[self._preferred]
+
+    # --- transport -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: str | bytes | None = None,
+        content_type: str | None = None,
+        stream: bool = False,
+        read_timeout: float | None = None,
+        replayable: bool | None = None,
+    ) -> requests.Response:
+        """Send to the masters in turn until one answers; raise ApiError for a 4xx/5xx answer.
+
+        `replayable` says whether the request may be re-sent after the connection broke
+        mid-request; by default only reads may.
+        """
+        method = method.upper()
+        if replayable is None:
+            replayable = method in _IDEMPOTENT_METHODS
+        headers: dict[str, str] = {}
+        if json_body is not None:
+            data = json.dumps(json_body)
+            content_type = content_type or "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+
+        attempts: list[str] = []
+        unavailable: ApiError | None = None
+        count = len(self.servers)
+        for step in range(count):
+            index = (self._preferred + step) % count
+            server = self.servers[index]
+            try:
+                response = self.session.request(
+                    method,
+                    server + path,
+                    params=clean_params,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    stream=stream,
+                )
+            except requests.RequestException as err:
+                attempts.append(f"{server}: {_short(err)}")
+                if replayable or _never_sent(err):
+                    continue
+                raise Unreachable(
+                    f"lost the connection to {server} during {method} {path} "
+                    f"({_short(err)}); it may or may not have been applied",
+                    attempts,
+                ) from None
+            if response.status_code == 503:
+                unavailable = self._error(response, server)
+                if unavailable.reason == "OutcomeUnknown" and not replayable:
+                    # The master proposed the write but saw no commit: it may yet apply.
+                    raise unavailable
+                attempts.append(f"{server}: 503 {unavailable.reason}: {unavailable.message}")
+                continue
+            self._preferred = index
+            if response.status_code >= 400:
+                raise self._error(response, server)
+            return response
+
+        if unavailable is not None:
+            raise unavailable
+        raise Unreachable(
+            "cannot reach any Berth server (" + "; ".join(attempts) + ")", attempts
+        )
+
+    @staticmethod
+    def _error(response: requests.Response, server: str) -> ApiError:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        finally:
+            response.close()
+        return ApiError.from_body(
+            response.status_code, body, (response.reason or "Error").replace(" ", ""), server
+        )
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise BerthError(
+                f"{method} {path}: the server answered {response.status_code} with a body "
+                "that is not JSON"
+            ) from None
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def _ns(self, info: KindInfo, namespace: str | None) -> str | None:
+        if not info.namespaced:
+            return None
+        return namespace or self.namespace
+
+    @staticmethod
+    def collection_path(info: KindInfo, namespace: str | None) -> str:
+        """Namespaced kinds without a namespace give the all-namespaces list path."""
+        if namespace is None:
+            return f"/api/v1/{info.plural}"
+        return f"/api/v1/namespaces/{quote(namespace, safe='')}/{info.plural}"
+
+    def object_path(self, kind: KindRef, name: str, namespace: str | None = None) -> str:
+        info = kind_info(kind)
+        base = self.collection_path(info, self._ns(info, namespace))
+        return f"{base}/{quote(name, safe='')}"
+
+    def _target(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[KindInfo, str | None]:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("kind"), str):
+            raise BerthError("an object needs a string `kind`")
+        info = kind_info(obj["kind"])
+        meta = obj.get("metadata") or {}
+        return info, self._ns(info, namespace or meta.get("namespace"))
+
+    @staticmethod
+    def _name(obj: Mapping[str, Any]) -> str:
+        name = (obj.get("metadata") or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise BerthError(f"a {obj.get('kind', 'object')} needs metadata.name")
+        return name
+
+    # --- the API -------------------------------------------------------------------------
+
+    def list(
+        self,
+        kind: KindRef,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        consistent: bool = False,
+    ) -> Obj:
+        """The List object; `namespace=None` means the client's default namespace."""
+        info = kind_info(kind)
+        ns = None if all_namespaces else self._ns(info, namespace)
+        params = {"labelSelector": label_selector or None, "consistent": "true" if consistent else None}
+        return self._json("GET", self.collection_path(info, ns), params=params)
+
+    def get(
+        self, kind: KindRef, name: str, namespace: str | None = None, *, consistent: bool = False
+    ) -> Obj:
+        params = {"consistent": "true"} if consistent else None
+        return self._json("GET", self.object_path(kind, name, namespace), params=params)
+
+    def create(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
+        """POST: fails with 409 AlreadyExists if the object exists."""
+        info, ns = self._target(obj, namespace)
+        return self._json("POST", self.collection_path(info, ns), json_body=obj)
+
+    def replace(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
+        """PUT: with metadata.resourceVersion set, fails with 409 if the object changed since."""
+        info, ns = self._target(obj, namespace)
+        path = f"{self.collection_path(info, ns)}/{quote(self._name(obj), safe='')}"
+        return self._json("PUT", path, json_body=obj)
+
+    def patch(
+        self, kind: KindRef, name: str, patch: Mapping[str, Any], namespace: str | None = None
+    ) -> Obj:
+        """JSON merge patch (RFC 7386): null deletes a key, maps merge, lists are replaced."""
+        return self._json(
+            "PATCH",
+            self.object_path(kind, name, namespace),
+            json_body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(
+        self,
+        kind: KindRef,
+        name: str,
+        namespace: str | None = None,
+        *,
+        resource_version: int | None = None,
+    ) -> Obj | None:
+        params = {"resourceVersion": resource_version}
+        return self._json("DELETE", self.object_path(kind, name, namespace), params=params)
+
+    def apply(
+        self, documents: str | Iterable[Mapping[str, Any]], namespace: str | None = None
+    ) -> Obj:
+        """Create-or-update every document in one atomic request.
+
+        Replayable: applying the same manifest twice gives the same objects.
+        """
+        if isinstance(documents, str):
+            body = documents
+        else:
+            body = yaml.safe_dump_all([dict(d) for d in documents], sort_keys=False)
+        return self._json(
+            "POST",
+            "/api/v1/apply",
+            params={"namespace": namespace or self.namespace},
+            data=body.encode(),
+            content_type="application/yaml",
+            replayable=True,
+        )
+
+    def cluster(self) -> Obj:
+        return self._json("GET", "/api/v1/cluster")
+
+    def watch(
+        self,
+        kind: KindRef,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        since: int | None = None,
+        timeout_seconds: float | None = None,
+    ) -> Iterator[Obj]:
+        """One watch stream: yields each event dict, BOOKMARKs included, until the stream ends.
+
+        Raises ApiError(410) when `since` has left the server's window (list again and watch
+        from the list's resourceVersion), and Unreachable when the stream breaks; see
+        cli.watching.follow for a loop that handles both.
+        """
+        info = kind_info(kind)
+        ns = None if all_namespaces else self._ns(info, namespace)
+        params: dict[str, Any] = {
+            "kind": info.kind,
+            "namespace": ns,
+            "labelSelector": label_selector or None,
+            "since": since,
+            "timeoutSeconds": None if timeout_seconds is None else max(0, round(timeout_seconds)),
+        }
+        response = self.request(
+            "GET",
+            "/api/v1/watch",
+            params=params,
+            stream=True,
+            read_timeout=self.watch_idle_timeout,
+        )
+        return self._events(response)
+
+    def _events(self, response: requests.Response) -> Iterator[Obj]:
+        server = response.url.split("/api/", 1)[0]
+        try:
+            for line in _lines(response):
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise BerthError(f"{server} sent a watch line that is not JSON") from None
+                if event.get("type") == "ERROR":
+                    raise ApiError(
+                        int(event.get("code") or event.get("status") or 500),
+                        str(event.get("reason") or "WatchError"),
+                        str(event.get("error") or event.get("message") or "watch failed"),
+                        event.get("field"),
+                        server=server,
+                    )
+                yield event
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            raise Unreachable(f"the watch stream from {server} broke ({_short(err)})") from None
+        finally:
+            response.close()
+
+
+def _lines(response: requests.Response) -> Iterator[bytes]:
+    """Lines as soon as they arrive: read1 returns what is there instead of filling a buffer."""
+    raw = response.raw
+    pending = b""
+    while True:
+        chunk = raw.read1(_READ_CHUNK)
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending

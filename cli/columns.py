@@ -1,0 +1,307 @@
+"""The columns `berth get` shows for each kind: the few facts a person scans a list for.
+
+Each column reads the object defensively: status is written by controllers that
+may not have run yet, so a missing field prints as kubectl would, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cli.timefmt import age
+
+Obj = dict[str, Any]
+ROLE_PREFIX = "node-role.berth.io/"
+NONE = "<none>"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[Obj, datetime], str]
+    wide_only: bool = False
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _or_none(value: Any) -> str:
+    return NONE if value in (None, "", [], {}) else str(value)
+
+
+def selector_text(labels: Any) -> str:
+    if not isinstance(labels, dict) or not labels:
+        return NONE
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+# --- generic ---------------------------------------------------------------------------
+
+def name(obj: Obj, now: datetime) -> str:
+    return str(_get(obj, "metadata", "name") or "")
+
+
+def namespace(obj: Obj, now: datetime) -> str:
+    return str(_get(obj, "metadata", "namespace") or "")
+
+
+def creation_age(obj: Obj, now: datetime) -> str:
+    return age(_get(obj, "metadata", "creationTimestamp"), now)
+
+
+AGE = Column("AGE", creation_age)
+
+
+# --- pods ------------------------------------------------------------------------------
+
+def pod_ready(obj: Obj, now: datetime) -> str:
+    statuses = _list(_get(obj, "status", "containerStatuses"))
+    total = len(_list(_get(obj, "spec", "containers"))) or len(statuses)
+    ready = sum(1 for s in statuses if isinstance(s, dict) and s.get("ready") is True)
+    return f"{ready}/{total}"
+
+
+def pod_status(obj: Obj, now: datetime) -> str:
+    """Like kubectl: a terminating pod, or a container's waiting reason, says more than phase."""
+    if _get(obj, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    status = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "Pending")
+    if status in ("Succeeded", "Failed"):
+        return status
+    for container in _list(_get(obj, "status", "containerStatuses")):
+        waiting = _get(container, "state", "waiting", "reason")
+        if waiting:
+            return str(waiting)
+    return status
+
+
+def pod_restarts(obj: Obj, now: datetime) -> str:
+    statuses = _list(_get(obj, "status", "containerStatuses"))
+    return str(sum(_int(s.get("restartCount")) for s in statuses if isinstance(s, dict)))
+
+
+POD = [
+    Column("READY", pod_ready),
+    Column("STATUS", pod_status),
+    Column("RESTARTS", pod_restarts),
+    AGE,
+    Column("IP", lambda o, now: _or_none(_get(o, "status", "podIP")), wide_only=True),
+    Column("NODE", lambda o, now: _or_none(_get(o, "spec", "nodeName")), wide_only=True),
+]
+
+
+# --- nodes -----------------------------------------------------------------------------
+
+def node_status(obj: Obj, now: datetime) -> str:
+    state = "Unknown"
+    for condition in _list(_get(obj, "status", "conditions")):
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
+            value = str(condition.get("status"))
+            state = {"True": "Ready", "False": "NotReady"}.get(value, "Unknown")
+    if _get(obj, "spec", "unschedulable"):
+        state += ",SchedulingDisabled"
+    return state
+
+
+def node_roles(obj: Obj, now: datetime) -> str:
+    labels = _get(obj, "metadata", "labels") or {}
+    roles = sorted(k[len(ROLE_PREFIX):] for k in labels if k.startswith(ROLE_PREFIX))
+    return ",".join(r for r in roles if r) or NONE
+
+
+NODE = [
+    Column("STATUS", node_status),
+    Column("ROLES", node_roles),
+    AGE,
+    Column("ADDRESS", lambda o, now: _or_none(_get(o, "spec", "address")), wide_only=True),
+    Column("RUNTIME", lambda o, now: _or_none(_get(o, "spec", "runtime")), wide_only=True),
+]
+
+
+# --- deployments -----------------------------------------------------------------------
+
+def _containers(template_spec: Any) -> list[Obj]:
+    return [c for c in _list(_get(template_spec, "containers")) if isinstance(c, dict)]
+
+
+DEPLOYMENT = [
+    Column(
+        "READY",
+        lambda o, now: f"{_int(_get(o, 'status', 'readyReplicas'))}/"
+        f"{_int(_get(o, 'spec', 'replicas'))}",
+    ),
+    Column("UP-TO-DATE", lambda o, now: str(_int(_get(o, "status", "updatedReplicas")))),
+    Column("AVAILABLE", lambda o, now: str(_int(_get(o, "status", "availableReplicas")))),
+    AGE,
+    Column(
+        "CONTAINERS",
+        lambda o, now: ",".join(str(c.get("name")) for c in
+                                _containers(_get(o, "spec", "template", "spec"))) or NONE,
+        wide_only=True,
+    ),
+    Column(
+        "IMAGES",
+        lambda o, now: ",".join(str(c.get("image")) for c in
+                                _containers(_get(o, "spec", "template", "spec"))) or NONE,
+        wide_only=True,
+    ),
+    Column(
+        "SELECTOR",
+        lambda o, now: selector_text(_get(o, "spec", "selector", "matchLabels")),
+        wide_only=True,
+    ),
+]
+
+
+# --- services --------------------------------------------------------------------------
+
+def service_ports(obj: Obj, now: datetime) -> str:
+    parts = []
+    for port in _list(_get(obj, "spec", "ports")):
+        if not isinstance(port, dict):
+            continue
+        text = str(port.get("port"))
+        target = port.get("targetPort")
+        if target not in (None, port.get("port")):
+            text += f"->{target}"
+        parts.append(f"{text}/{port.get('protocol') or 'TCP'}")
+    return ",".join(parts) or NONE
+
+
+SERVICE = [
+    Column("PORTS", service_ports),
+    Column("SELECTOR", lambda o, now: selector_text(_get(o, "spec", "selector"))),
+    AGE,
+]
+
+
+# --- config and secrets ----------------------------------------------------------------
+
+def data_count(obj: Obj, now: datetime) -> str:
+    data = obj.get("data")
+    return str(len(data) if isinstance(data, dict) else 0)
+
+
+CONFIGMAP = [Column("DATA", data_count), AGE]
+SECRET = [Column("TYPE", lambda o, now: str(o.get("type") or "Opaque")), Column("DATA", data_count), AGE]
+
+
+# --- autoscalers and volumes -----------------------------------------------------------
+
+def hpa_targets(obj: Obj, now: datetime) -> str:
+    current = _get(obj, "status", "currentCPUUtilizationPercentage")
+    target = _get(obj, "spec", "targetCPUUtilizationPercentage")
+    shown = "<unknown>" if current is None else f"{current}%"
+    return f"{shown}/{target if target is not None else 80}%"
+
+
+HPA = [
+    Column(
+        "REFERENCE",
+        lambda o, now: f"{str(_get(o, 'spec', 'scaleTargetRef', 'kind') or 'Deployment').lower()}/"
+        f"{_get(o, 'spec', 'scaleTargetRef', 'name') or ''}",
+    ),
+    Column("TARGETS", hpa_targets),
+    Column("MINPODS", lambda o, now: str(_get(o, "spec", "minReplicas") or 1)),
+    Column("MAXPODS", lambda o, now: str(_get(o, "spec", "maxReplicas") or "")),
+    Column("REPLICAS", lambda o, now: str(_int(_get(o, "status", "currentReplicas")))),
+    AGE,
+]
+
+
+def volume_source(obj: Obj, now: datetime) -> str:
+    spec = obj.get("spec") or {}
+    for source in ("hostPath", "local", "nfs"):
+        if spec.get(source) is not None:
+            return source
+    return NONE
+
+
+VOLUME = [
+    Column("SOURCE", volume_source),
+    Column("CAPACITY", lambda o, now: _or_none(_get(o, "spec", "capacity"))),
+    Column("NODE", lambda o, now: _or_none(_get(o, "spec", "nodeName"))),
+    Column("STATUS", lambda o, now: _or_none(_get(o, "status", "phase"))),
+    AGE,
+]
+
+
+# --- events ----------------------------------------------------------------------------
+
+def event_last_seen(obj: Obj, now: datetime) -> str:
+    stamp = (
+        obj.get("lastTimestamp")
+        or obj.get("firstTimestamp")
+        or _get(obj, "metadata", "creationTimestamp")
+    )
+    return age(stamp, now)
+
+
+def event_object(obj: Obj, now: datetime) -> str:
+    ref = obj.get("involvedObject") or {}
+    return f"{str(ref.get('kind') or '').lower()}/{ref.get('name') or ''}"
+
+
+def event_source(obj: Obj, now: datetime) -> str:
+    source = obj.get("source") or {}
+    parts = [str(source.get(k)) for k in ("component", "host") if source.get(k)]
+    return ", ".join(parts) or NONE
+
+
+EVENT = [
+    Column("LAST SEEN", event_last_seen),
+    Column("TYPE", lambda o, now: str(o.get("type") or "Normal")),
+    Column("REASON", lambda o, now: str(o.get("reason") or "")),
+    Column("OBJECT", event_object),
+    Column("SOURCE", event_source, wide_only=True),
+    Column("COUNT", lambda o, now: str(o.get("count") or 1), wide_only=True),
+    Column("NAME", name, wide_only=True),
+    Column("MESSAGE", lambda o, now: " ".join(str(o.get("message") or "").split())),
+]
+
+BY_KIND: dict[str, list[Column]] = {
+    "Pod": POD,
+    "Node": NODE,
+    "Deployment": DEPLOYMENT,
+    "Service": SERVICE,
+    "ConfigMap": CONFIGMAP,
+    "Secret": SECRET,
+    "HorizontalPodAutoscaler": HPA,
+    "Volume": VOLUME,
+    "Event": EVENT,
+}
+NAMELESS = frozenset({"Event"})  # kubectl lists events by what happened, not by name
+
+
+def columns_for(kind: str, *, wide: bool = False, namespaced_view: bool = False) -> list[Column]:
+    """NAMESPACE leads when listing across namespaces, then NAME, then the kind's own."""
+    columns: list[Column] = []
+    if namespaced_view:
+        columns.append(Column("NAMESPACE", namespace))
+    if kind not in NAMELESS:
+        columns.append(Column("NAME", name))
+    columns.extend(c for c in BY_KIND.get(kind, [AGE]) if wide or not c.wide_only)
+    return columns
+
+
+def rows(objects: list[Obj], columns: list[Column], now: datetime) -> list[list[str]]:
+    return [[column.value(obj, now) for column in columns] for obj in objects]

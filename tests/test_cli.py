@@ -1,0 +1,115 @@
+"""The `berth` CLI as a user runs it, against three real masters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from lab.masters import free_ports
+from tests.harness import TOKENS, MasterCluster
+
+MANIFEST = """
+apiVersion: berth/v1
+kind: Pod
+metadata: {name: cli-web, labels: {app: cli}}
+spec:
+  containers:
+  - {name: web, image: localhost/busybox:lab, command: [httpd, -f],
+     resources: {requests: {cpu: 100m, memory: 16Mi}}}
+---
+apiVersion: berth/v1
+kind: ConfigMap
+metadata: {name: cli-config}
+data: {a: "1", b: "2"}
+"""
+
+
+def berth(cluster: MasterCluster, *args: str, role: str = "admin", servers: list[str] | None = None,
+          stdin: str | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
+           "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
+           "BERTH_TOKEN": TOKENS[role][1]}
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, env=env,
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_apply_get_describe_delete(cluster: MasterCluster, tmp_path: Path) -> None:
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(MANIFEST)
+    applied = berth(cluster, "apply", "-f", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+    assert "pod/cli-web created" in applied.stdout and "configmap/cli-config created" in applied.stdout
+    assert "unchanged" in berth(cluster, "apply", "-f", "-", stdin=MANIFEST).stdout
+
+    table = berth(cluster, "get", "po", "-l", "app=cli")
+    assert table.returncode == 0 and "cli-web" in table.stdout and "NAME" in table.stdout
+    as_json = json.loads(berth(cluster, "get", "pod", "cli-web", "-o", "json").stdout)
+    assert as_json["metadata"]["labels"] == {"app": "cli"}
+    as_yaml = yaml.safe_load(berth(cluster, "get", "cm", "cli-config", "-o", "yaml").stdout)
+    assert as_yaml["data"] == {"a": "1", "b": "2"}
+    described = berth(cluster, "describe", "pods", "cli-web")
+    assert described.returncode == 0 and "cli-web" in described.stdout
+    every = berth(cluster, "get", "configmaps", "-A")
+    assert "cli-config" in every.stdout and "NAMESPACE" in every.stdout
+
+    deleted = berth(cluster, "delete", "po", "cli-web")
+    assert deleted.returncode == 0
+    missing = berth(cluster, "get", "pod", "cli-web")
+    assert missing.returncode == 1 and "NotFound" in missing.stderr
+
+
+def test_create_conflict_and_bad_input_exit_nonzero_with_the_api_message(
+    cluster: MasterCluster, tmp_path: Path,
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MANIFEST.replace("cpu: 100m", "cpu: lots").replace("cli-web", "cli-bad"))
+    result = berth(cluster, "create", "-f", str(bad))
+    assert result.returncode == 1
+    assert "spec.containers[0].resources.requests.cpu" in result.stderr
+    assert "Traceback" not in result.stderr
+    good = tmp_path / "cm.yaml"
+    good.write_text("kind: ConfigMap\nmetadata: {name: once}\ndata: {k: v}\n")
+    assert berth(cluster, "create", "-f", str(good)).returncode == 0
+    again = berth(cluster, "create", "-f", str(good))
+    assert again.returncode == 1 and "AlreadyExists" in again.stderr
+    forbidden = berth(cluster, "delete", "cm", "once", role="viewer")
+    assert forbidden.returncode == 1 and "Forbidden" in forbidden.stderr
+    unknown = berth(cluster, "get", "gadgets")
+    assert unknown.returncode == 1 and "gadgets" in unknown.stderr
+
+
+def test_cluster_status_and_failover_to_the_next_master(cluster: MasterCluster) -> None:
+    status = berth(cluster, "cluster", "status")
+    assert status.returncode == 0, status.stderr
+    assert "leader" in status.stdout and "follower" in status.stdout
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    listed = berth(cluster, "get", "nodes", servers=[dead, cluster.masters[1].api_url])
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_config_file_and_watch(cluster: MasterCluster, tmp_path: Path) -> None:
+    config = tmp_path / ".config" / "berth" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(yaml.safe_dump({"servers": [m.api_url for m in cluster.masters],
+                                      "token": TOKENS["admin"][1]}))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "cli.main"]
+    root = Path(__file__).resolve().parent.parent
+    watcher = subprocess.Popen([*command, "watch", "cm", "--timeout", "8"], env=env, cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # let the watch start before the change it must see
+        created = subprocess.run([*command, "apply", "-f", "-"], env=env, cwd=root, text=True,
+                                 input="kind: ConfigMap\nmetadata: {name: watched}\ndata: {}\n",
+                                 capture_output=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+    assert "ADDED" in out and "configmap/watched" in out, (out, err)
