@@ -62,6 +62,13 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Independent commands in one Raft entry (group commit): each has its own outcome."""
+
+    commands: tuple[Command, ...]
+
+
+@dataclass(frozen=True)
 class Barrier:
     """Changes nothing: once applied locally, every earlier committed write is visible."""
 

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
 from master.errors import ApiError
-from master.store.commands import Barrier, Command
+from master.store.commands import Barrier, Command, Group
+from master.store.group_commit import GroupCommitter
 from master.store.state import ClusterState, Outcome, WatchEvent
 from master.store.window import EventWindow
 
@@ -67,15 +68,21 @@ class StateMachine(SyncObjConsumer):
         self.state = ClusterState()
 
     @replicated
-    def apply(self, command: Command) -> Outcome:
+    def apply(self, command: Command | Group) -> Outcome | list[Outcome]:
+        commands = command.commands if isinstance(command, Group) else (command,)
+        outcomes, events = [], []
         with self.changed:
-            outcome, events = self.state.apply(command)
+            for one in commands:
+                outcome, new_events = self.state.apply(one)
+                outcomes.append(outcome)
+                events.extend(new_events)
             if events:
                 self.window.extend(events)
                 self.changed.notify_all()
-        for listener in self.listeners:
-            listener(events)
-        return outcome
+        if events:
+            for listener in self.listeners:
+                listener(events)
+        return outcomes if isinstance(command, Group) else outcomes[0]
 
     def _deserialize(self, data: dict[str, Any]) -> None:
         with self.changed:
@@ -119,6 +126,7 @@ class Store:
             commandsWaitLeader=False,  # fail fast (503) rather than queue blind
         )
         self.raft = SyncObj(self_address, self.peers, conf, consumers=[self.machine])
+        self.committer = GroupCommitter(self.machine.apply, in_flight_timeout=write_timeout)
 
     # --- writes --------------------------------------------------------------------
     def propose(self, command: Command, timeout: float | None = None) -> Outcome:
@@ -144,6 +152,10 @@ class Store:
             raise result.error
         return result
 
+    def submit(self, command: Command, callback: Callable[[Outcome | None, int], None]) -> None:
+        """Propose without waiting: `callback(outcome, fail_reason)` runs on PySyncObj's thread."""
+        self.committer.submit(command, callback)
+
     def _propose_once(self, command: Command, deadline: float) -> tuple[Outcome, int]:
         done = threading.Event()
         box: list[Any] = [None, None]
@@ -152,7 +164,7 @@ class Store:
             box[0], box[1] = result, error
             done.set()
 
-        self.machine.apply(command, callback=on_result)
+        self.submit(command, on_result)
         if not done.wait(max(0.0, deadline - time.monotonic())):
             raise ApiError(503, "OutcomeUnknown", "the write was not confirmed in time; its outcome "
                            "is unknown")
@@ -210,4 +222,5 @@ class Store:
         )
 
     def close(self) -> None:
+        self.committer.close()
         self.raft.destroy()

@@ -1,0 +1,1 @@
+"""Benchmarks: `python bench/store.py`, `python bench/failover.py` (see README)."""

@@ -1,0 +1,230 @@
+"""Leader SIGKILL -> first successful write through a survivor, over several rounds.
+
+    python bench/failover.py            # 5 rounds
+    python bench/failover.py --quick    # 2 rounds
+
+Three real masters (lab.masters). Each round: find the leader (GET /api/v1/cluster,
+"state" == "leader"); one client thread POSTs pods continuously through a survivor
+(the two survivors take turns across rounds); the leader is SIGKILLed at a recorded
+time; the round's figure is the time from the kill to the 201 of the first write that
+was *sent after* the kill. A second thread polls both survivors' /api/v1/cluster
+(every 20 ms) for the time a new leader is first reported. The killed master is then
+restarted and must be ready before the next round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    PODS_PATH,
+    Http,
+    Masters,
+    interrupt_on_sigterm,
+    mark,
+    pod_body_template,
+)
+from master.store.replicated import RaftTimings
+
+TARGET_WRITE = 1.5  # seconds from the kill to the first successful write sent after it
+POLL_INTERVAL = 0.02
+RETRY_PAUSE = 0.005  # after a failed write, so that a dead socket does not spin
+
+
+@dataclass
+class Writer:
+    """POSTs pods through one master until stopped; keeps (sent, answered, status) of each."""
+
+    url: str
+    prefix: str
+    max_seconds: float
+    log: list[tuple[float, float, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        body, placeholder = pod_body_template("bench")
+        client = Http(self.url, timeout=15)
+        deadline = time.perf_counter() + self.max_seconds
+        try:
+            for k in range(1_000_000):
+                if self.stop.is_set() or time.perf_counter() > deadline:
+                    break
+                sent = time.perf_counter()
+                try:
+                    data = body.replace(placeholder, f"{self.prefix}-{k}".encode())
+                    status = client.request("POST", PODS_PATH, data)[0]
+                except (OSError, http.client.HTTPException):
+                    status = -1
+                self.log.append((sent, time.perf_counter(), status))
+                if status != 201:
+                    time.sleep(RETRY_PAUSE)
+        finally:
+            client.close()
+
+    def first_ok_sent_after(self, moment: float) -> tuple[float, float, int] | None:
+        for entry in list(self.log):
+            if entry[0] > moment and entry[2] == 201:
+                return entry
+        return None
+
+
+@dataclass
+class LeaderWatch:
+    """Polls the survivors' /api/v1/cluster: when does one first report a leader other than `old`?"""
+
+    masters: Masters
+    survivors: list[int]
+    old_address: str
+    max_seconds: float
+    found: tuple[float, int, str] | None = None  # (time, reported by, leader address)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        clients = {i: Http(self.masters.url(i), timeout=2) for i in self.survivors}
+        deadline = time.perf_counter() + self.max_seconds
+        try:
+            while not self.stop.is_set() and time.perf_counter() < deadline and self.found is None:
+                for i, client in clients.items():
+                    try:
+                        code, status = client.json("GET", "/api/v1/cluster")
+                    except (OSError, ValueError):
+                        continue
+                    leader = status.get("leader") if code == 200 else None
+                    if leader and leader != self.old_address:
+                        self.found = (time.perf_counter(), i, leader)
+                        break
+                self.stop.wait(POLL_INTERVAL)
+        finally:
+            for client in clients.values():
+                client.close()
+
+
+def one_round(masters: Masters, number: int, timeout: float) -> dict[str, Any]:
+    leader = masters.leader_index()
+    survivors = [i for i in range(len(masters)) if i != leader]
+    through = survivors[number % len(survivors)]
+    writer = Writer(masters.url(through), f"r{number}", max_seconds=timeout + 30)
+    writer_thread = threading.Thread(target=writer.run, daemon=True)
+    watch = LeaderWatch(masters, survivors, masters.specs[leader].raft_address, max_seconds=timeout + 30)
+    watch_thread = threading.Thread(target=watch.run, daemon=True)
+    try:
+        writer_thread.start()
+        warm_until = time.perf_counter() + 10
+        while sum(1 for e in writer.log if e[2] == 201) < 20 and time.perf_counter() < warm_until:
+            time.sleep(0.01)
+        if not any(e[2] == 201 for e in writer.log):
+            raise RuntimeError(f"round {number}: no write succeeded before the kill")
+        killed_at = time.perf_counter()
+        os.kill(masters.pid(leader), signal.SIGKILL)
+        watch_thread.start()
+        masters.kill(leader)  # reaps it (already dead)
+        deadline = killed_at + timeout
+        first_ok = None
+        while time.perf_counter() < deadline:
+            first_ok = writer.first_ok_sent_after(killed_at)
+            if first_ok is not None and watch.found is not None:
+                break
+            time.sleep(0.01)
+    finally:
+        writer.stop.set()
+        watch.stop.set()
+        writer_thread.join(timeout=20)
+        if watch_thread.is_alive():
+            watch_thread.join(timeout=5)
+    after = [e for e in writer.log if e[0] > killed_at and (first_ok is None or e[0] <= first_ok[0])]
+    failures: dict[int, int] = {}
+    for _sent, _answered, status in after:
+        if status != 201:
+            failures[status] = failures.get(status, 0) + 1
+    in_flight = next(((answered - killed_at, status) for sent, answered, status in writer.log
+                      if sent <= killed_at < answered), None)
+    new_leader = None
+    if watch.found is not None:
+        new_leader = next((m.name for m in masters.specs if m.raft_address == watch.found[2]), watch.found[2])
+    return {
+        "killed": masters.specs[leader].name, "through": masters.specs[through].name,
+        "write": None if first_ok is None else first_ok[1] - killed_at,
+        "leader": None if watch.found is None else watch.found[0] - killed_at,
+        "new_leader": new_leader, "failed_writes": failures, "index": leader, "in_flight": in_flight,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds instead of 5")
+    parser.add_argument("--rounds", type=int, help="number of rounds (default 5, --quick 2)")
+    args = parser.parse_args()
+    rounds = args.rounds or (2 if args.quick else 5)
+    interrupt_on_sigterm()
+    began = time.monotonic()
+    print(f"berth bench/failover.py: {rounds} rounds, 3 masters on loopback; load average "
+          f"{os.getloadavg()[0]:.2f} at start")
+    timings = RaftTimings()
+    print(f"  RaftTimings: election timeout {timings.raft_min_timeout}-{timings.raft_max_timeout} s, "
+          f"append entries every {timings.append_entries_period} s; writer retries a failed write after "
+          f"{RETRY_PAUSE * 1e3:.0f} ms")
+    print(f"  {'round':>5} {'killed':>6} {'via':>4} {'write ok after s':>16} {'new leader after s':>18} "
+          f"{'new leader':>10}  write in flight at the kill; failed writes sent after it")
+    root = Path(tempfile.mkdtemp(prefix="berth-bench-failover-"))
+    masters = Masters(root, 3)
+    results = []
+    try:
+        masters.start_all()
+        masters.wait_ready(timeout=60)
+        for number in range(rounds):
+            r = one_round(masters, number, timeout=20)
+            results.append(r)
+            write = "none in 20 s" if r["write"] is None else f"{r['write']:.3f}"
+            lead = "none in 20 s" if r["leader"] is None else f"{r['leader']:.3f}"
+            failures = ", ".join(f"{'no answer' if s == -1 else s}: {n}"
+                                 for s, n in sorted(r["failed_writes"].items()))
+            flight = "-"
+            if r["in_flight"] is not None:
+                flight = f"{r['in_flight'][1]} after {r['in_flight'][0]:.3f} s"
+            print(f"  {number + 1:>5} {r['killed']:>6} {r['through']:>4} {write:>16} {lead:>18} "
+                  f"{r['new_leader'] or '-':>10}  {flight}; {failures or 'none'}", flush=True)
+            masters.start(r["index"])
+            masters.wait_ready(timeout=60)
+            masters.leader_index()
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping everything this run started", file=sys.stderr)
+        return 130
+    except Exception:
+        print(masters.log_tails(), file=sys.stderr)
+        raise
+    finally:
+        masters.close()
+        shutil.rmtree(root, ignore_errors=True)
+    writes = [r["write"] for r in results if r["write"] is not None]
+    leaders = [r["leader"] for r in results if r["leader"] is not None]
+    if writes and len(writes) == len(results):
+        median = statistics.median(writes)
+        print(f"  median kill -> first successful write: {median:.3f} s (min {min(writes):.3f}, "
+              f"max {max(writes):.3f}); target <= {TARGET_WRITE} s  {mark(median <= TARGET_WRITE)}")
+    else:
+        print(f"  {len(results) - len(writes)} round(s) without a successful write in 20 s; "
+              f"target <= {TARGET_WRITE} s  MISSED")
+    if leaders:
+        print(f"  median kill -> new leader reported by a survivor: {statistics.median(leaders):.3f} s "
+              f"(min {min(leaders):.3f}, max {max(leaders):.3f}; polled every {POLL_INTERVAL * 1e3:.0f} ms)")
+    print(f"  total {time.monotonic() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
