@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -46,6 +47,9 @@ def main(config_file: str | None, **flags: object) -> None:
 
 
 def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
+    # The store holds many long-lived objects: full collections would rescan all of them
+    # every few thousand allocations (measured: a third of apply time at 20k+ objects).
+    gc.set_threshold(50_000, 50, 100)
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                   window_size=config.watch_window, write_timeout=config.write_timeout)
     app = create_app(ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes))

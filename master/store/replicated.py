@@ -56,6 +56,17 @@ class RaftTimings:
     log_compaction_min_time: float = 600.0
 
 
+_fork_hook_registered = False
+
+
+def _lower_snapshot_priority() -> None:
+    """PySyncObj forks to write snapshots; a busy child must not starve Raft's heartbeats."""
+    global _fork_hook_registered
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=lambda: os.nice(19))
+        _fork_hook_registered = True
+
+
 class StateMachine(SyncObjConsumer):
     """What PySyncObj replicates and snapshots: only `state` is serialized."""
 
@@ -124,7 +135,11 @@ class Store:
             journalFile=os.path.join(data_dir, "raft.journal"),
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
             commandsWaitLeader=False,  # fail fast (503) rather than queue blind
+            # Large batches: with the 64 KiB default the leader re-sends entries a follower
+            # already holds (logged CRITICAL "truncating already-applied log entries").
+            appendEntriesBatchSizeBytes=1 << 20,
         )
+        _lower_snapshot_priority()
         self.raft = SyncObj(self_address, self.peers, conf, consumers=[self.machine])
         self.committer = GroupCommitter(self.machine.apply, in_flight_timeout=write_timeout)
 
