@@ -27,6 +27,7 @@ from cli.describe import describe as describe_text
 from cli.errors import ApiError, BerthError
 from cli.output import as_list, ref, render_objects, render_table, to_json, to_yaml
 from cli.watching import follow
+from lab.cli import lab_group
 from master.objects.kinds import KindInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -558,6 +559,9 @@ def watch(
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 
+
+
+main.add_command(lab_group)
 
 if __name__ == "__main__":
     main(prog_name="berth")

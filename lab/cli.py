@@ -1,0 +1,121 @@
+"""`berth lab ...`: the multi-host lab on this machine (as root)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from lab import hosts as lab_hosts
+from lab.hosts import HostSize, Lab, LabError
+
+name_option = click.option("--name", default="berth", show_default=True,
+                           help="Lab name: several labs can live side by side.")
+
+
+def _lab(name: str) -> Lab:
+    if os.geteuid() != 0:
+        raise click.ClickException("the lab needs root (namespaces, bridges, nftables)")
+    try:
+        return Lab.load(name)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _host(lab: Lab, host: str) -> str:
+    if host not in lab.host_names():
+        raise click.ClickException(f"lab {lab.name} has no host {host!r} ({', '.join(lab.host_names())})")
+    return host
+
+
+def _sizes(specs: tuple[str, ...], hosts: int) -> dict[str, HostSize]:
+    sizes: dict[str, HostSize] = {}
+    for spec in specs:
+        host, sep, size = spec.rpartition("=")
+        targets = [host] if sep else [f"h{i}" for i in range(1, hosts + 1)]
+        try:
+            parsed = HostSize.parse(size)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--size") from err
+        sizes.update(dict.fromkeys(targets, parsed))
+    return sizes
+
+
+@click.group("lab")
+def lab_group() -> None:
+    """Hosts on this machine: namespaces with their own address, sshd and podman."""
+
+
+@lab_group.command()
+@name_option
+@click.option("--hosts", "count", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--size", "sizes", multiple=True,
+              help="Made-up size psutil reports: 2cpu:4Gi for every host, or h2=1cpu:2Gi.")
+def up(name: str, count: int, sizes: tuple[str, ...]) -> None:
+    """Make the hosts (idempotent; cleans what a crashed run left)."""
+    _lab(name)
+    lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count))
+    try:
+        lab_hosts.up(lab)
+    except LabError as err:
+        raise click.ClickException(str(err)) from err
+    for host, state in lab_hosts.host_status(lab).items():
+        click.echo(f"{host}  {state['address']}  {'running' if state['running'] else 'DOWN'}")
+
+
+@lab_group.command()
+@name_option
+def down(name: str) -> None:
+    """Remove every namespace, link, process, cgroup and file of the lab."""
+    lab_hosts.down(_lab(name))
+    click.echo(f"lab {name} removed")
+
+
+@lab_group.command()
+@name_option
+@click.option("-o", "output", type=click.Choice(["json"]), default=None)
+def status(name: str, output: str | None) -> None:
+    """Each host's address and whether it runs."""
+    lab = _lab(name)
+    states = lab_hosts.host_status(lab)
+    if output == "json":
+        click.echo(json.dumps({"name": lab.name, "subnet": lab.subnet, "hosts": states}, indent=2))
+        return
+    for host, state in states.items():
+        click.echo(f"{host}  {state['address']}  {'running' if state['running'] else 'DOWN'}")
+
+
+@lab_group.command()
+@name_option
+@click.argument("host")
+def crash(name: str, host: str) -> None:
+    """Kill every process of HOST at once and pull its cable."""
+    lab = _lab(name)
+    lab_hosts.crash_host(lab, _host(lab, host))
+
+
+@lab_group.command()
+@name_option
+@click.argument("host")
+def start(name: str, host: str) -> None:
+    """Boot HOST again after a crash."""
+    lab = _lab(name)
+    lab_hosts.start_host(lab, _host(lab, host))
+
+
+@lab_group.command()
+@name_option
+@click.argument("host_a")
+@click.argument("host_b")
+def partition(name: str, host_a: str, host_b: str) -> None:
+    """Cut traffic between two hosts."""
+    lab = _lab(name)
+    lab_hosts.partition(lab, _host(lab, host_a), _host(lab, host_b))
+
+
+@lab_group.command()
+@name_option
+def heal(name: str) -> None:
+    """Restore all traffic cut by partition."""
+    lab_hosts.heal(_lab(name))
