@@ -45,31 +45,42 @@ class MasterConfig:
     def raft_password(self) -> str | None:
         if not self.raft_password_file:
             return None
-        password = Path(self.raft_password_file).read_text().strip()
-        if not password:
-            raise ValueError(f"{self.raft_password_file}: the Raft password file is empty")
-        return password
+        return read_secret(self.raft_password_file, "Raft password")
 
     @classmethod
     def build(cls, file_values: dict[str, Any], overrides: dict[str, Any]) -> MasterConfig:
-        values = {k.replace("-", "_"): v for k, v in (file_values or {}).items()}
-        values.update({k: v for k, v in overrides.items() if v not in (None, (), [])})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown master settings: {', '.join(unknown)}")
-        missing = sorted(f for f in ("name", "raft_address", "api_address", "data_dir",
-                                     "tokens_file") if not values.get(f))
-        if missing:
-            raise ValueError(f"missing master settings: {', '.join(missing)}")
+        values = merged_settings(cls, "master", file_values, overrides,
+                                 ("name", "raft_address", "api_address", "data_dir", "tokens_file"))
         if isinstance(values.get("timings"), dict):
             values["timings"] = RaftTimings(**values["timings"])
         values["peers"] = list(values.get("peers") or [])
         return cls(**values)
 
-    @classmethod
-    def load_file(cls, path: str) -> dict[str, Any]:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
-        return data
+
+def read_secret(path: str, what: str) -> str:
+    """A one-line secret file (token, password); an empty one is a mistake, not a secret."""
+    secret = Path(path).read_text().strip()
+    if not secret:
+        raise ValueError(f"{path}: the {what} file is empty")
+    return secret
+
+
+def load_settings_file(path: str) -> dict[str, Any]:
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    return data
+
+
+def merged_settings(cls: type, what: str, file_values: dict[str, Any], overrides: dict[str, Any],
+                    required: tuple[str, ...]) -> dict[str, Any]:
+    """File settings overridden by the flags that were given; unknown or missing ones refused."""
+    values = {k.replace("-", "_"): v for k, v in (file_values or {}).items()}
+    values.update({k: v for k, v in overrides.items() if v not in (None, (), [])})
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {', '.join(unknown)}")
+    missing = sorted(name for name in required if not values.get(name))
+    if missing:
+        raise ValueError(f"missing {what} settings: {', '.join(missing)}")
+    return values

@@ -14,7 +14,7 @@ from waitress.server import create_server
 from master.api.app import create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
-from master.config import MasterConfig, split_address
+from master.config import MasterConfig, load_settings_file, split_address
 from master.store.replicated import Store
 
 log = logging.getLogger("berth.master")
@@ -33,7 +33,7 @@ log = logging.getLogger("berth.master")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
 def main(config_file: str | None, **flags: object) -> None:
     try:
-        file_values = MasterConfig.load_file(config_file) if config_file else {}
+        file_values = load_settings_file(config_file) if config_file else {}
         config = MasterConfig.build(file_values, flags)
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,11 @@ def test_two_labs_side_by_side_and_down_leaves_nothing() -> None:
     finally:
         cli("down", "--name", other.name)
     assert leftovers(other) == []
+
+
+def test_agent_facts_see_the_made_up_size(lab: Lab) -> None:
+    probe = f"cd {Path(__file__).resolve().parent.parent} && {sys.executable} -c " \
+            "'from agent.facts import capacity; print(capacity())'"
+    result = ssh(lab, "h2", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str({"cpu": 1000, "memory": 2 << 30})

@@ -1,0 +1,42 @@
+"""The agent's settings, from a YAML file and/or flags (flags win)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from master.config import merged_settings, read_secret
+from master.objects.fields import cpu_millis, memory_bytes
+
+
+@dataclass
+class AgentConfig:
+    name: str
+    address: str
+    masters: list[str]
+    token_file: str
+    ssh_port: int = 22
+    ssh_user: str = "root"
+    runtime: str = "podman"
+    labels: dict[str, str] = field(default_factory=dict)
+    heartbeat_interval: float = 1.0
+    reserved_cpu: str = "100m"
+    reserved_memory: str = "128Mi"
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.masters:
+            raise ValueError("masters: at least one master URL is needed")
+        self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]
+        cpu_millis(self.reserved_cpu)
+        memory_bytes(self.reserved_memory)
+
+    def token(self) -> str:
+        return read_secret(self.token_file, "token")
+
+    @classmethod
+    def build(cls, file_values: dict[str, Any], overrides: dict[str, Any]) -> AgentConfig:
+        values = merged_settings(cls, "agent", file_values, overrides,
+                                 ("name", "address", "masters", "token_file"))
+        values["masters"] = list(values["masters"])
+        return cls(**values)
