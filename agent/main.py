@@ -9,6 +9,7 @@ import threading
 import click
 
 from agent.config import AgentConfig
+from agent.facts import usage
 from agent.registration import Masters, MasterUnavailable, RegistrationRefused, register
 from master.config import load_settings_file
 
@@ -21,6 +22,7 @@ log = logging.getLogger("berth.agent")
 @click.option("--address", help="The address masters reach this host's sshd at.")
 @click.option("--master", "masters", multiple=True, help="A master's API URL (repeat).")
 @click.option("--token-file", help="File holding this agent's API token.")
+@click.option("--heartbeat-interval", type=float, help="Seconds between heartbeats (default 1).")
 @click.option("--once", is_flag=True, help="Register, then exit.")
 def main(config_file: str | None, once: bool, **flags: object) -> None:
     try:
@@ -34,24 +36,41 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     masters = Masters(config.masters, token)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    registered = _register_until_done(masters, config, stopping)
+    if once or not registered:
+        return
+    heartbeat_until(masters, config, stopping)
+
+
+def _register_until_done(masters: Masters, config: AgentConfig, stopping: threading.Event) -> bool:
     backoff = 0.5
     while not stopping.is_set():
         try:
             register(masters, config)
             log.info("registered node %s", config.name)
-            break
+            return True
         except RegistrationRefused as err:
             raise click.ClickException(str(err)) from err
         except MasterUnavailable as err:
             log.warning("%s; retrying in %.1fs", err, backoff)
             stopping.wait(backoff)
             backoff = min(backoff * 2, 10.0)
-    if once:
-        return
-    # Heartbeats (soft state on the leader) arrive with node liveness; until then the agent
-    # stays registered and exits cleanly on SIGTERM.
-    stopping.wait()
+    return False
 
+
+def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event) -> None:
+    """One small request per interval, to any master; nothing accumulates between beats."""
+    path = f"/api/v1/nodes/{config.name}/heartbeat"
+    while not stopping.wait(config.heartbeat_interval):
+        try:
+            answer = masters.request("POST", path, usage())
+        except MasterUnavailable as err:
+            log.warning("heartbeat: %s", err)
+            continue
+        if answer.status_code == 404:  # the Node was deleted: register it again
+            _register_until_done(masters, config, stopping)
+        elif answer.status_code >= 400:
+            log.warning("heartbeat refused: %s %s", answer.status_code, answer.text[:200])
 
 if __name__ == "__main__":
     main()

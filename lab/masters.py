@@ -85,6 +85,7 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
             "data_dir": str(spec.data_dir),
             "tokens_file": str(tokens_file),
             "raft_password_file": str(password_file),
+            "peer_apis": {raft[j]: f"http://{host}:{ports[size + j]}" for j in range(size)},
             **(extra_settings or {}),
         }))
         specs.append(spec)

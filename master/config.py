@@ -31,6 +31,8 @@ class MasterConfig:
     max_body_bytes: int = 1 << 20
     watch_window: int = 20000
     write_timeout: float = 10.0
+    peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL, all masters
+    node_grace_seconds: float = 3.0
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 

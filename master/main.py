@@ -15,6 +15,7 @@ from master.api.app import create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.config import MasterConfig, load_settings_file, split_address
+from master.controllers.node_lifecycle import NodeLifecycle
 from master.store.replicated import Store
 
 log = logging.getLogger("berth.master")
@@ -52,7 +53,11 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     gc.set_threshold(50_000, 50, 100)
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                   window_size=config.watch_window, write_timeout=config.write_timeout)
-    app = create_app(ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes))
+    ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
+                     peer_apis=config.peer_apis)
+    app = create_app(ctx)
+    lifecycle = NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now)
+    lifecycle.start()
     host, port = split_address(config.api_address, "api_address")
     server = create_server(app, host=host, port=port, threads=config.api_threads,
                            connection_limit=1000, channel_timeout=120, ident="berth")
@@ -74,6 +79,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
         if not stopping.is_set():
             raise
     finally:
+        lifecycle.stop()
         store.close()
         log.info("stopped")
     sys.exit(0)

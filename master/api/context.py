@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import current_app, g
 
 from master.api.auth import Principal, TokenBook
+from master.liveness import HeartbeatBook
 from master.store.replicated import Store
 
 
@@ -27,6 +28,8 @@ class ApiContext:
     tokens: TokenBook
     max_body_bytes: int = 1 << 20
     watch_bookmark_seconds: float = 5.0
+    heartbeats: HeartbeatBook = field(default_factory=HeartbeatBook)
+    peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

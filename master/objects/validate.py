@@ -32,7 +32,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _from_validation_error(err: ValidationError) -> ApiError:
+def error_from_validation(err: ValidationError) -> ApiError:
     details, fields = [], set()
     for item in err.errors(include_url=False):
         field = field_path(item["loc"])
@@ -70,7 +70,7 @@ def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str
     try:
         model = info.model.model_validate(document)
     except ValidationError as err:
-        raise _from_validation_error(err) from None
+        raise error_from_validation(err) from None
     obj = model.model_dump(mode="json", exclude_none=True)
     meta = obj["metadata"]
     if info.namespaced:

@@ -1,0 +1,109 @@
+"""Node liveness: unit rules, then real agents heartbeating real masters."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from master.liveness import HeartbeatBook, ready_condition, transitions, with_ready
+from tests.harness import TOKENS, MasterCluster, wait_until
+
+GRACE = 1.5
+
+
+def node(name: str, ready: bool | None) -> dict:
+    status = {} if ready is None else with_ready({}, ready, "t")
+    return {"metadata": {"name": name}, "status": status}
+
+
+def test_only_transitions_are_reported() -> None:
+    book = HeartbeatBook()
+    book.reset(["a", "b", "c"], now=100.0)
+    book.record("a", {}, now=100.5)
+    nodes = [node("a", None), node("b", True), node("c", False)]
+    # within the grace: a becomes Ready (heard), b stays Ready (not heard yet, still in grace)
+    assert [(n["metadata"]["name"], r) for n, r in transitions(nodes, book, 101.0, GRACE)] == [
+        ("a", True)]
+    # after the grace without a word from b: NotReady; c is NotReady already: nothing to write
+    later = transitions([node("a", True), node("b", True), node("c", False)], book, 101.9, GRACE)
+    assert [(n["metadata"]["name"], r) for n, r in later] == [("b", False)]
+
+
+def test_a_new_term_restarts_every_timer() -> None:
+    book = HeartbeatBook()
+    book.record("a", {}, now=0.0)
+    book.reset(["a"], now=50.0)  # leadership gained long after a's last heartbeat elsewhere
+    assert transitions([node("a", True)], book, 51.0, GRACE) == []
+    status = with_ready({"conditions": [{"type": "Disk", "status": "True"}]}, False, "t")
+    assert ready_condition({"status": status}) is False and len(status["conditions"]) == 2
+
+
+def start_agent(cluster: MasterCluster, tmp_path: Path) -> subprocess.Popen:
+    token = tmp_path / "token"
+    token.write_text(TOKENS["agent"][1])
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent.main", "--name", "h1", "--address", "10.250.0.11",
+         "--token-file", str(token), "--heartbeat-interval", "0.3",
+         *[arg for m in cluster.masters for arg in ("--master", m.api_url)]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parent.parent)
+
+
+def ready_on(cluster: MasterCluster, index: int) -> bool | None:
+    response = cluster.session().get(cluster.url(index, "/api/v1/nodes/h1"), timeout=3)
+    return ready_condition(response.json()) if response.status_code == 200 else None
+
+
+@pytest.mark.parametrize("own_cluster", [{"node_grace_seconds": GRACE}], indirect=True)
+def test_agent_death_makes_the_node_not_ready_and_restart_ready_again(
+    own_cluster: MasterCluster, tmp_path: Path,
+) -> None:
+    agent = start_agent(own_cluster, tmp_path)
+    try:
+        wait_until(lambda: ready_on(own_cluster, 0) is True, 30, what="node Ready")
+        revision = own_cluster.status(0)["revision"]
+        time.sleep(2.0)  # ~6 heartbeats
+        assert own_cluster.status(0)["revision"] == revision, "a heartbeat was written to Raft"
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(timeout=10)
+        wait_until(lambda: ready_on(own_cluster, 1) is False, 30, what="node NotReady")
+        agent = start_agent(own_cluster, tmp_path)
+        wait_until(lambda: ready_on(own_cluster, 2) is True, 30, what="node Ready again")
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+@pytest.mark.parametrize("own_cluster", [{"node_grace_seconds": GRACE}], indirect=True)
+def test_leader_sigkill_does_not_flap_nodes(own_cluster: MasterCluster, tmp_path: Path) -> None:
+    agent = start_agent(own_cluster, tmp_path)
+    try:
+        wait_until(lambda: ready_on(own_cluster, 0) is True, 30, what="node Ready")
+        leader = own_cluster.leader_index()
+        survivor = (leader + 1) % 3
+        since = own_cluster.status(survivor)["revision"]
+        events: list[dict] = []
+        url = own_cluster.url(survivor, f"/api/v1/watch?kind=Node&since={since}&timeoutSeconds=8")
+
+        def watch() -> None:
+            with own_cluster.session().get(url, stream=True, timeout=20) as stream:
+                events.extend(json.loads(line) for line in stream.iter_lines())
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        time.sleep(0.5)
+        own_cluster.kill(leader)
+        watcher.join(timeout=30)
+        flaps = [e for e in events if e["type"] == "MODIFIED" and ready_condition(e["object"]) is False]
+        assert flaps == []
+        assert ready_on(own_cluster, survivor) is True
+    finally:
+        agent.kill()
+        agent.wait()
