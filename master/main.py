@@ -6,7 +6,6 @@ import gc
 import logging
 import signal
 import sys
-import threading
 
 import click
 from waitress.server import create_server
@@ -61,13 +60,11 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     host, port = split_address(config.api_address, "api_address")
     server = create_server(app, host=host, port=port, threads=config.api_threads,
                            connection_limit=1000, channel_timeout=120, ident="berth")
-    stopping = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            log.info("signal %d: shutting down", signum)
-            server.close()
+        # Raised in the main thread, inside server.run(): waitress's loop would otherwise
+        # keep serving open keep-alive connections after its listener is closed.
+        raise _Shutdown(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -75,15 +72,19 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
              host, port, ", ".join(config.peers) or "none")
     try:
         server.run()
-    except OSError:
-        if not stopping.is_set():
-            raise
+    except _Shutdown as signalled:
+        log.info("signal %d: shutting down", signalled.args[0])
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.close()
         lifecycle.stop()
         store.close()
         log.info("stopped")
     sys.exit(0)
 
+
+class _Shutdown(Exception):
+    pass
 
 if __name__ == "__main__":
     main()

@@ -30,7 +30,8 @@ def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -
     try:
         wait_until(lambda: requests.get(f"http://127.0.0.1:{api}/readyz", timeout=1).ok, 30,
                    what="single master ready")
-        response = cluster.session().post(f"http://127.0.0.1:{api}{PODS}", json=pod("solo"))
+        session = cluster.session()  # its keep-alive connection stays open across the SIGTERM
+        response = session.post(f"http://127.0.0.1:{api}{PODS}", json=pod("solo"))
         assert response.status_code == 201
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
