@@ -341,6 +341,10 @@ class Client:
     def cluster(self) -> Obj:
         return self._json("GET", "/api/v1/cluster")
 
+    def node_metrics(self) -> dict[str, Obj]:
+        """Latest usage per node name, from the leader's heartbeats."""
+        return self._json("GET", "/api/v1/metrics/nodes").get("items") or {}
+
     def watch(
         self,
         kind: KindRef,

@@ -128,9 +128,41 @@ def node_roles(obj: Obj, now: datetime) -> str:
     return ",".join(r for r in roles if r) or NONE
 
 
+def cpu_text(millis: Any) -> str:
+    if not isinstance(millis, int):
+        return "?"
+    return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
+
+
+def bytes_text(size: Any) -> str:
+    if not isinstance(size, int):
+        return "?"
+    for unit, factor in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f}{unit}" if value >= 100 or value == int(value) else f"{value:.1f}{unit}"
+    return str(size)
+
+
+def node_cpu(obj: Obj, now: datetime) -> str:
+    """allocatable/capacity, then the CPU in use (% of the host) when the leader has heard it."""
+    text = (f"{cpu_text(_get(obj, 'status', 'allocatable', 'cpu'))}/"
+            f"{cpu_text(_get(obj, 'status', 'capacity', 'cpu'))}")
+    used = _get(obj, "status", "usage", "cpuPercent")
+    return f"{text} {used:.0f}%" if isinstance(used, int | float) else text
+
+
+def node_memory(obj: Obj, now: datetime) -> str:
+    """in use/allocatable/capacity."""
+    return "/".join(bytes_text(_get(obj, "status", *path)) for path in (
+        ("usage", "memoryUsed"), ("allocatable", "memory"), ("capacity", "memory")))
+
+
 NODE = [
     Column("STATUS", node_status),
     Column("ROLES", node_roles),
+    Column("CPU", node_cpu),
+    Column("MEMORY", node_memory),
     AGE,
     Column("ADDRESS", lambda o, now: _or_none(_get(o, "spec", "address")), wide_only=True),
     Column("RUNTIME", lambda o, now: _or_none(_get(o, "spec", "runtime")), wide_only=True),

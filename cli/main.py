@@ -22,6 +22,7 @@ import requests
 
 from cli import manifests
 from cli.client import Client, kind_info
+from cli.columns import bytes_text
 from cli.config import Config, resolve
 from cli.describe import describe as describe_text
 from cli.errors import ApiError, BerthError
@@ -245,6 +246,8 @@ def get(
     if not items and output not in ("json", "yaml"):
         click.echo(_no_resources(info, ns, all_namespaces), err=True)
         return
+    if info.kind == "Node" and output in (None, "wide"):
+        items = with_usage(state, items)
     across = all_namespaces and info.namespaced
     click.echo(
         render_objects(info.kind, items, output, namespaced_view=across, payload=payload),
@@ -252,6 +255,40 @@ def get(
     )
     if failed:
         raise SystemExit(1)
+
+
+def with_usage(state: State, nodes: list[Obj]) -> list[Obj]:
+    """Nodes with the leader's latest usage figures beside their status (display only)."""
+    try:
+        metrics = state.client.node_metrics()
+    except BerthError:
+        return nodes  # the table still shows capacity and allocatable
+    return [{**n, "status": {**(n.get("status") or {}), "usage": metrics[n["metadata"]["name"]]}}
+            if n["metadata"]["name"] in metrics else n for n in nodes]
+
+
+@main.group(cls=BerthGroup)
+def top() -> None:
+    """Resource usage, as the agents last reported it."""
+
+
+@top.command("nodes")
+@pass_state
+def top_nodes(state: State) -> None:
+    """CPU and memory in use on each node."""
+    nodes = with_usage(state, state.client.list("Node").get("items") or [])
+    rows = []
+    for node in nodes:
+        status = node.get("status") or {}
+        usage = status.get("usage") or {}
+        capacity = (status.get("capacity") or {}).get("memory")
+        used = usage.get("memoryUsed")
+        share = f"{100 * used / capacity:.0f}%" if isinstance(used, int) and capacity else "?"
+        cpu = usage.get("cpuPercent")
+        seen = usage.get("secondsSinceHeartbeat")
+        rows.append([node["metadata"]["name"], f"{cpu:.0f}%" if cpu is not None else "?",
+                     bytes_text(used), share, f"{seen:.1f}s ago" if seen is not None else "never"])
+    click.echo(render_table(["NAME", "CPU%", "MEMORY", "MEMORY%", "HEARTBEAT"], rows), nl=False)
 
 
 def _get_many(

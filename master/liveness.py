@@ -49,6 +49,11 @@ class HeartbeatBook:
         with self._lock:
             return node in self._last
 
+    def seconds_since(self, node: str) -> float | None:
+        with self._lock:
+            heartbeat = self._last.get(node)
+            return None if heartbeat is None else time.monotonic() - heartbeat.at
+
     def usage(self, node: str) -> dict[str, Any] | None:
         with self._lock:
             heartbeat = self._last.get(node)

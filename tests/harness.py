@@ -142,3 +142,12 @@ def pod(name: str, namespace: str = "default", labels: dict[str, str] | None = N
                                  "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}}}]},
     }
 
+
+def berth(cluster: MasterCluster, *args: str, role: str = "admin", servers: list[str] | None = None,
+          stdin: str | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
+           "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
+           "BERTH_TOKEN": TOKENS[role][1]}
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, env=env,
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from lab.masters import free_ports
-from tests.harness import TOKENS, MasterCluster
+from tests.harness import TOKENS, MasterCluster, berth
 
 MANIFEST = """
 apiVersion: berth/v1
@@ -27,16 +27,6 @@ kind: ConfigMap
 metadata: {name: cli-config}
 data: {a: "1", b: "2"}
 """
-
-
-def berth(cluster: MasterCluster, *args: str, role: str = "admin", servers: list[str] | None = None,
-          stdin: str | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
-           "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
-           "BERTH_TOKEN": TOKENS[role][1]}
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
 
 
 def test_apply_get_describe_delete(cluster: MasterCluster, tmp_path: Path) -> None:

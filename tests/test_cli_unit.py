@@ -291,9 +291,12 @@ def test_kind_specific_columns() -> None:
                                          "labels": {"node-role.berth.io/worker": "",
                                                     "node-role.berth.io/gpu": ""}},
             "spec": {"address": "10.0.0.1", "runtime": "podman"},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "capacity": {"cpu": 2000, "memory": 4 << 30},
+                       "allocatable": {"cpu": 1900, "memory": (4 << 30) - (128 << 20)},
+                       "usage": {"cpuPercent": 12.4, "memoryUsed": 512 << 20}}}
     assert render_objects("Node", [node], "wide", now=NOW).splitlines()[1].split() == [
-        "n1", "Ready", "gpu,worker", "60s", "10.0.0.1", "podman"]
+        "n1", "Ready", "gpu,worker", "1900m/2", "12%", "512Mi/3.9Gi/4Gi", "60s", "10.0.0.1", "podman"]
     deploy = {"kind": "Deployment", "metadata": {"name": "web", "creationTimestamp": stamp(60)},
               "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3,
                                                   "availableReplicas": 2}}

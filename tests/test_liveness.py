@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from master.liveness import HeartbeatBook, ready_condition, transitions, with_ready
-from tests.harness import TOKENS, MasterCluster, wait_until
+from tests.harness import TOKENS, MasterCluster, berth, wait_until
 
 GRACE = 1.5
 
@@ -71,6 +71,11 @@ def test_agent_death_makes_the_node_not_ready_and_restart_ready_again(
         revision = own_cluster.status(0)["revision"]
         time.sleep(2.0)  # ~6 heartbeats
         assert own_cluster.status(0)["revision"] == revision, "a heartbeat was written to Raft"
+        table = berth(own_cluster, "get", "nodes").stdout.splitlines()
+        assert table[0].split() == ["NAME", "STATUS", "ROLES", "CPU", "MEMORY", "AGE"]
+        assert table[1].split()[:2] == ["h1", "Ready"] and "%" in table[1]  # usage from the leader
+        top = berth(own_cluster, "top", "nodes", servers=[own_cluster.masters[2].api_url])
+        assert top.returncode == 0 and "ago" in top.stdout.splitlines()[1], top.stderr
         agent.send_signal(signal.SIGKILL)
         agent.wait(timeout=10)
         wait_until(lambda: ready_on(own_cluster, 1) is False, 30, what="node NotReady")

@@ -1,4 +1,4 @@
-"""`POST /api/v1/nodes/{name}/heartbeat`: soft state on the leader, never a Raft write."""
+"""Heartbeats in, node usage out: soft state on the leader, never a Raft write."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
         raise error_from_validation(err) from None
     ctx = context()
     if not ctx.store.is_leader():
-        return _forward(name)
+        return _forward("POST", f"/api/v1/nodes/{name}/heartbeat")
     node, _ = ctx.store.read(lambda state: state.get("Node", "", name))
     if node is None:
         raise not_found("Node", "", name)
@@ -39,19 +39,36 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
     return jsonify({"ok": True})
 
 
-def _forward(name: str) -> tuple[Response, int]:
-    """Followers pass heartbeats to the leader, whose memory is the only one that counts."""
+@bp.get("/api/v1/metrics/nodes")
+def node_metrics() -> Response | tuple[Response, int]:
+    """Each node's latest reported usage, from the leader's memory (kubectl top's source)."""
+    authorize(principal(), "list", "Node")
+    ctx = context()
+    if not ctx.store.is_leader():
+        return _forward("GET", "/api/v1/metrics/nodes")
+    names, _ = ctx.store.read(lambda state: [n["metadata"]["name"] for n in state.list("Node")])
+    items = {}
+    for name in names:
+        usage = ctx.heartbeats.usage(name)
+        age = ctx.heartbeats.seconds_since(name)
+        if usage is not None and age is not None:
+            items[name] = {**usage, "secondsSinceHeartbeat": round(age, 3)}
+    return jsonify({"kind": "NodeMetricsList", "items": items})
+
+
+def _forward(method: str, path: str) -> tuple[Response, int]:
+    """Followers pass these to the leader, whose memory is the only one that counts."""
     ctx = context()
     leader = ctx.store.leader()
     url = ctx.peer_apis.get(leader or "")
     if url is None:
-        raise ApiError(503, "Unavailable", "no reachable leader to take the heartbeat; retry")
+        raise ApiError(503, "Unavailable", "no reachable leader to answer; retry")
     try:
-        answer = requests.post(f"{url}/api/v1/nodes/{name}/heartbeat", data=request.get_data(),
-                               headers={"Authorization": request.headers.get("Authorization", ""),
-                                        "Content-Type": "application/json"},
-                               timeout=FORWARD_TIMEOUT)
+        answer = requests.request(method, url + path, data=request.get_data() or None,
+                                  headers={"Authorization": request.headers.get("Authorization", ""),
+                                           "Content-Type": "application/json"},
+                                  timeout=FORWARD_TIMEOUT)
         body = answer.json()
     except (requests.RequestException, ValueError):
-        raise ApiError(503, "Unavailable", "the leader did not take the heartbeat; retry") from None
+        raise ApiError(503, "Unavailable", "the leader did not answer; retry") from None
     return jsonify(body), answer.status_code
