@@ -8,8 +8,11 @@ also runs when the benchmark itself is terminated.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
+import os
+import platform
 import signal
 import subprocess
 import sys
@@ -30,6 +33,21 @@ from tests.harness import TOKENS, pod  # noqa: E402
 
 ADMIN_TOKEN = TOKENS["admin"][1]
 PODS_PATH = "/api/v1/namespaces/bench/pods"
+
+
+def machine_header() -> str:
+    """Python version, cores and load average: what every benchmark prints first."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"Python {platform.python_version()} ({sys.executable}), {os.cpu_count()} cores, "
+            f"load average {load}")
+
+
+def write_tokens(path: Path, entries: list[tuple[str, str, str]]) -> None:
+    """A tokens file from (name, role, token) entries, several per role allowed (digests only)."""
+    path.write_text(yaml.safe_dump({"tokens": [
+        {"name": name, "role": role, "sha256": hashlib.sha256(token.encode()).hexdigest()}
+        for name, role, token in entries]}))
+    path.chmod(0o600)
 
 
 def interrupt_on_sigterm() -> None:
@@ -97,10 +115,16 @@ class Http:
 class Masters:
     """N real master processes (lab.masters), each in its own session; close() kills them all."""
 
-    def __init__(self, root: Path, size: int = 3, settings: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: Path, size: int = 3, settings: dict[str, Any] | None = None,
+                 extra_tokens: list[tuple[str, str, str]] | None = None) -> None:
+        """extra_tokens: (name, role, token) accepted besides tests.harness.TOKENS (e.g. one per agent)."""
         self.root = root
         self.specs: list[MasterSpec] = write_cluster(root, size, TOKENS, settings)
         self.procs: list[subprocess.Popen | None] = [None] * size
+        if extra_tokens:
+            tokens_file = Path(yaml.safe_load(self.specs[0].config_file.read_text())["tokens_file"])
+            base = [(name, role, token) for role, (name, token) in TOKENS.items()]
+            write_tokens(tokens_file, base + list(extra_tokens))
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -193,14 +217,8 @@ class Masters:
 
     def cpu_seconds(self) -> list[float]:
         """user+system CPU seconds of each master process (nan if not running)."""
-        values = []
-        for i in range(len(self.specs)):
-            try:
-                times = psutil.Process(self.pid(i)).cpu_times()
-                values.append(times.user + times.system)
-            except (AssertionError, psutil.Error):
-                values.append(float("nan"))
-        return values
+        return [process_cpu_seconds(self.pid(i)) if self.alive(i) else float("nan")
+                for i in range(len(self.specs))]
 
     def log_tails(self, chars: int = 3000) -> str:
         out = []
@@ -226,9 +244,17 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     return settings
 
 
-def own_cpu_seconds() -> float:
-    times = psutil.Process().cpu_times()
+def process_cpu_seconds(pid: int | None = None) -> float:
+    """user+system CPU seconds of one process (this one by default; nan if it is gone)."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return float("nan")
     return times.user + times.system
+
+
+def own_cpu_seconds() -> float:
+    return process_cpu_seconds()
 
 
 def busy_cpu_seconds() -> float:

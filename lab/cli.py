@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
+from lab import deploy as lab_deploy
 from lab import hosts as lab_hosts
 from lab.hosts import HostSize, Lab, LabError
 
@@ -52,16 +54,27 @@ def lab_group() -> None:
 @click.option("--hosts", "count", default=3, show_default=True, type=click.IntRange(1, 20))
 @click.option("--size", "sizes", multiple=True,
               help="Made-up size psutil reports: 2cpu:4Gi for every host, or h2=1cpu:2Gi.")
-def up(name: str, count: int, sizes: tuple[str, ...]) -> None:
-    """Make the hosts (idempotent; cleans what a crashed run left)."""
+@click.option("--deploy/--no-deploy", default=True, show_default=True,
+              help="Run ansible/site.yml on the hosts (masters on h1-h3, agents everywhere).")
+@click.option("--config-out", type=click.Path(path_type=Path),
+              default=Path.home() / ".config" / "berth" / "config.yaml", show_default=True,
+              help="Where to write the CLI config for this lab.")
+def up(name: str, count: int, sizes: tuple[str, ...], deploy: bool, config_out: Path) -> None:
+    """Make the hosts, deploy the cluster with Ansible, wait until every node is Ready."""
     _lab(name)
     lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count))
     try:
         lab_hosts.up(lab)
+        for host, state in lab_hosts.host_status(lab).items():
+            click.echo(f"{host}  {state['address']}  {'running' if state['running'] else 'DOWN'}")
+        if deploy:
+            recap = lab_deploy.run_playbook(lab)
+            click.echo(recap[recap.rfind("PLAY RECAP"):].rstrip())
+            lab_deploy.write_cli_config(lab, config_out)
+            lab_deploy.wait_nodes_ready(lab)
+            click.echo(f"every node is Ready; CLI config: {config_out}")
     except LabError as err:
         raise click.ClickException(str(err)) from err
-    for host, state in lab_hosts.host_status(lab).items():
-        click.echo(f"{host}  {state['address']}  {'running' if state['running'] else 'DOWN'}")
 
 
 @lab_group.command()
@@ -98,10 +111,17 @@ def crash(name: str, host: str) -> None:
 @lab_group.command()
 @name_option
 @click.argument("host")
-def start(name: str, host: str) -> None:
+@click.option("--deploy/--no-deploy", default=True, show_default=True,
+              help="Start the host's services again with the playbook.")
+def start(name: str, host: str, deploy: bool) -> None:
     """Boot HOST again after a crash."""
     lab = _lab(name)
-    lab_hosts.start_host(lab, _host(lab, host))
+    try:
+        lab_hosts.start_host(lab, _host(lab, host))
+        if deploy and (lab.root / "inventory.yml").exists():
+            lab_deploy.run_playbook(lab, limit=host)
+    except LabError as err:
+        raise click.ClickException(str(err)) from err
 
 
 @lab_group.command()

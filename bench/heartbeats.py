@@ -1,0 +1,605 @@
+"""1,000 light simulated agents heartbeating 3 masters every second, from one process.
+
+    python bench/heartbeats.py                   # 1000 agents, 60 s measured
+    python bench/heartbeats.py --quick           # 20 s measured
+    python bench/heartbeats.py --agents 500 --seconds 30 --set node_grace_seconds=5
+
+Three real masters (lab.masters) with one `agent` token per simulated agent (agent sim-N
+may register and heartbeat Node sim-N only). The client is one asyncio event loop in a
+thread of this process: one raw HTTP/1.1 keep-alive connection per agent (agent i talks to
+master i mod 3), requests pre-encoded as bytes, responses parsed by hand, a timer callback
+per beat and one sweep for timeouts: no coroutine, future or task per heartbeat, so the
+client's CPU (printed) stays small next to the masters' on the 2 shared cores.
+
+Per level: every agent registers its Node (POST /api/v1/nodes, at most REGISTER_CONCURRENCY
+at once) and starts heartbeating as soon as its own Node exists, as the real agent does;
+the time until the leader's node list shows every node Ready is reported. Then, for the
+measured duration: heartbeats offered (one per agent per second; a beat is skipped when
+the agent's previous one is still unanswered), answered 200 per second, p50/p99 latency
+direct to the leader and via a follower (which forwards to the leader), errors, CPU of
+each master and of this client, Raft writes per second (leader revision delta; nothing
+changes, so the target is 0) and nodes that went NotReady (from the leader's watch
+stream of the window; target 0).
+
+If the level asked for (--agents, default 1000) is not sustained (answered < 99% of
+offered, more than 0.1% errors, or any NotReady), 250 and 500 agents are run as well, each
+on a fresh cluster, and all levels are printed side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    Http,
+    Masters,
+    busy_cpu_seconds,
+    interrupt_on_sigterm,
+    machine_header,
+    mark,
+    own_cpu_seconds,
+    parse_settings,
+    percentile,
+)
+from master.liveness import ready_condition
+
+INTERVAL = 1.0  # seconds between one agent's heartbeats
+REQUEST_TIMEOUT = 5.0  # as agent.registration.Masters
+REGISTER_CONCURRENCY = 16
+REGISTER_ATTEMPTS = 5
+SETTLE = 2.0  # seconds after every node is Ready before the window opens
+SAMPLE_EVERY = 5.0  # CPU samples during the window (for the busiest 5 s)
+FALLBACK_LEVELS = (250, 500)
+TARGET_ANSWERED = 0.99  # of offered
+TARGET_ERROR_SHARE = 0.001
+HEARTBEAT_BODY = b'{"cpuPercent": 3.0, "memoryUsed": 123456}'
+
+
+# --- the simulated agents --------------------------------------------------------------
+
+@dataclass
+class Window:
+    """What happened to the heartbeats sent while this window was open."""
+
+    masters: int
+    offered: int = 0
+    sent: int = 0
+    skipped: int = 0  # due while the previous beat was still unanswered
+    ok: int = 0
+    in_flight: int = 0
+    errors: Counter = field(default_factory=Counter)
+    latencies: list[list[float]] = field(default_factory=list)
+    tick_delay_max: float = 0.0  # how late the client's loop fired a beat (its own overload)
+
+    def __post_init__(self) -> None:
+        self.latencies = [[] for _ in range(self.masters)]
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive connection of one agent: HTTP/1.1 responses parsed by hand."""
+
+    def __init__(self, agent: SimAgent) -> None:
+        self.agent = agent
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.agent.lost(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:  # waitress sends Content-Length for these answers; anything else is an error
+            self.agent.done(self, None, b"", "unparseable answer")
+            self.close()
+            return
+        line_end = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17:line_end if line_end > 0 else len(head)])
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = bytes(self.buffer[end + 4:end + 4 + length])
+        del self.buffer[:end + 4 + length]
+        status = int(head[9:12])
+        self.agent.done(self, status, body, None)
+        if b"\r\nconnection: close" in head:
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+
+
+class SimAgent:
+    """A node's agent reduced to its traffic: register once, then one POST per interval."""
+
+    def __init__(self, bench: Swarm, index: int, name: str, token: str, master: int, url: str) -> None:
+        self.bench = bench
+        self.index = index
+        self.name = name
+        self.master = master
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        auth = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        self.beat = (f"POST /api/v1/nodes/{name}/heartbeat HTTP/1.1\r\n{auth}"
+                     f"Content-Length: {len(HEARTBEAT_BODY)}\r\n\r\n").encode() + HEARTBEAT_BODY
+        node = json.dumps({"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": name},
+                           "spec": {"address": f"10.250.{index // 250}.{index % 250 + 1}"}}).encode()
+        self.register_request = (f"POST /api/v1/nodes HTTP/1.1\r\n{auth}"
+                                 f"Content-Length: {len(node)}\r\n\r\n").encode() + node
+        self.conn: Conn | None = None
+        self.connecting = False
+        self.outgoing: bytes | None = None
+        # the request in flight: (sent at, window or None, callback)
+        self.pending: tuple[float, Window | None, Any] | None = None
+        self.next_due = 0.0
+        self.beating = False
+
+    # --- one request at a time over one connection --------------------------------------
+    def send(self, payload: bytes, window: Window | None, callback: Any) -> None:
+        self.pending = (time.perf_counter(), window, callback)
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.write(payload)
+        elif not self.connecting:
+            self.outgoing = payload
+            self.connecting = True
+            self.bench.loop.create_task(self._connect())
+        else:
+            self.outgoing = payload
+
+    async def _connect(self) -> None:
+        conn = Conn(self)
+        try:
+            await self.bench.loop.create_connection(lambda: conn, self.host, self.port)
+        except OSError as err:
+            self.connecting = False
+            self._finish(None, b"", f"connect: {err.__class__.__name__}")
+            return
+        self.connecting = False
+        self.conn = conn
+        if self.pending is not None and self.outgoing is not None and conn.transport is not None:
+            conn.transport.write(self.outgoing)
+        self.outgoing = None
+
+    def done(self, conn: Conn, status: int | None, body: bytes, error: str | None) -> None:
+        if conn is self.conn:
+            self._finish(status, body, error)
+
+    def lost(self, conn: Conn) -> None:
+        if conn is self.conn:
+            self.conn = None
+            self._finish(None, b"", "connection closed")
+
+    def expire(self, now: float) -> None:
+        if self.pending is not None and not self.connecting and now - self.pending[0] > REQUEST_TIMEOUT:
+            if self.conn is not None:
+                conn, self.conn = self.conn, None
+                conn.close()
+            self._finish(None, b"", "timeout")
+
+    def _finish(self, status: int | None, body: bytes, error: str | None) -> None:
+        if self.pending is None:
+            return
+        sent, window, callback = self.pending
+        self.pending = None
+        self.outgoing = None
+        callback(self, window, status, body, error, time.perf_counter() - sent)
+
+    def close(self) -> None:
+        self.beating = False
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # --- heartbeats -----------------------------------------------------------------------
+    def start_beating(self, first: float) -> None:
+        self.beating = True
+        self.next_due = first
+        self.bench.loop.call_at(first, self.tick)
+
+    def tick(self) -> None:
+        if not self.beating:
+            return
+        loop = self.bench.loop
+        window = self.bench.window
+        if window is not None:
+            window.offered += 1
+            window.tick_delay_max = max(window.tick_delay_max, loop.time() - self.next_due)
+        if self.pending is not None:
+            if window is not None:
+                window.skipped += 1
+        else:
+            if window is not None:
+                window.sent += 1
+                window.in_flight += 1
+            self.send(self.beat, window, _beat_answered)
+        self.next_due += INTERVAL
+        loop.call_at(self.next_due, self.tick)
+
+
+def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, _body: bytes,
+                   error: str | None, latency: float) -> None:
+    if window is None:
+        return
+    window.in_flight -= 1
+    if status == 200:
+        window.ok += 1
+        window.latencies[agent.master].append(latency)
+    else:
+        window.errors[error or f"HTTP {status}"] += 1
+
+
+class Swarm:
+    """All simulated agents, on one asyncio loop in one thread."""
+
+    def __init__(self, masters: Masters, tokens: list[tuple[str, str, str]]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.window: Window | None = None
+        self.agents = [SimAgent(self, i, name, token, i % len(masters), masters.url(i % len(masters)))
+                       for i, (name, _role, token) in enumerate(tokens)]
+        self.registered_at: list[float] = []
+        self.register_failures: Counter = Counter()
+        self.thread = threading.Thread(target=self._run, name="swarm", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._sweep)
+        self.loop.run_forever()
+
+    def _sweep(self) -> None:
+        now = time.perf_counter()
+        for agent in self.agents:
+            agent.expire(now)
+        self.loop.call_later(0.25, self._sweep)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def call(self, fn: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    # --- registration ---------------------------------------------------------------------
+    async def register_all(self) -> None:
+        gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
+        await asyncio.gather(*(self._register(agent, gate) for agent in self.agents))
+
+    async def _register(self, agent: SimAgent, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            for attempt in range(REGISTER_ATTEMPTS):
+                answer: asyncio.Future = self.loop.create_future()
+
+                def callback(_agent: SimAgent, _window: Any, status: int | None, body: bytes,
+                             error: str | None, _latency: float, answer: asyncio.Future = answer) -> None:
+                    if not answer.done():
+                        answer.set_result((status, body, error))
+
+                agent.send(agent.register_request, None, callback)
+                status, body, error = await answer
+                if status in (201, 409):  # 409: it exists already (idempotent, as the real agent)
+                    break
+                self.register_failures[error or f"HTTP {status}: {body[:120]!r}"] += 1
+                await asyncio.sleep(0.5 * (attempt + 1))
+            else:
+                return  # this agent never heartbeats: its node stays not Ready, and it shows
+        self.registered_at.append(time.monotonic())
+        # spread the beats over the interval, as independent agents would be
+        agent.start_beating(self.loop.time() + (agent.index * 0.6180339887) % 1.0 * INTERVAL)
+
+    # --- measurement window -----------------------------------------------------------------
+    def open_window(self, masters: int) -> Window:
+        window = Window(masters)
+        self.call(setattr, self, "window", window)
+        return window
+
+    def close_window(self, wait: float) -> None:
+        """Stop counting beats; wait (bounded) for the ones in flight to be answered or expire."""
+        window = self.window
+        self.call(setattr, self, "window", None)
+        deadline = time.monotonic() + wait
+        while window is not None and window.in_flight > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            self.loop.close()
+            return
+
+        def halt() -> None:
+            for agent in self.agents:
+                agent.close()
+            self.loop.call_later(0.1, self.loop.stop)
+
+        self.call(halt)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+# --- one level: a fresh cluster, N agents ----------------------------------------------
+
+def leader_json(masters: Masters, leader: int, path: str, timeout: float = 15.0) -> tuple[int, Any]:
+    client = Http(masters.url(leader), timeout=timeout)
+    try:
+        return client.json("GET", path)
+    finally:
+        client.close()
+
+
+def ready_count(masters: Masters, leader: int, names: set[str]) -> int:
+    try:
+        code, listing = leader_json(masters, leader, "/api/v1/nodes")
+    except (OSError, ValueError):
+        return -1
+    if code != 200:
+        return -1
+    return sum(1 for node in listing["items"]
+               if node["metadata"]["name"] in names and ready_condition(node) is True)
+
+
+def not_ready_events(masters: Masters, leader: int, since: int, until: int) -> tuple[int, int, Counter]:
+    """(NotReady transitions, distinct nodes, events by type) in (since, until], from the leader's watch."""
+    client = Http(masters.url(leader), timeout=20)
+    try:
+        code, data = client.request("GET", f"/api/v1/watch?kind=Node&since={since}&timeoutSeconds=1")
+    finally:
+        client.close()
+    if code != 200:
+        raise RuntimeError(f"watch since {since}: HTTP {code} {data[:200]!r}")
+    flaps, nodes, types = 0, set(), Counter()
+    for line in data.splitlines():
+        event = json.loads(line)
+        if event["type"] == "BOOKMARK" or event["revision"] > until:
+            continue
+        types[event["type"]] += 1
+        if event["type"] == "MODIFIED" and ready_condition(event["object"]) is False:
+            flaps += 1
+            nodes.add(event["object"]["metadata"]["name"])
+    return flaps, len(nodes), types
+
+
+def run_level(count: int, seconds: float, settings: dict[str, Any]) -> dict[str, Any]:
+    print(f"\n== {count} agents ==", flush=True)
+    tokens = [(f"sim-{i:04d}", "agent", secrets.token_urlsafe(16)) for i in range(count)]
+    names = {name for name, _, _ in tokens}
+    root = Path(tempfile.mkdtemp(prefix="berth-bench-heartbeats-"))
+    masters = Masters(root, 3, settings, extra_tokens=tokens)
+    swarm: Swarm | None = None
+    result: dict[str, Any] = {"agents": count}
+    try:
+        masters.start_all()
+        masters.wait_ready(timeout=60)
+        leader = masters.leader_index()
+        swarm = Swarm(masters, tokens)
+        swarm.start()
+
+        # registration, then every node Ready
+        began = time.monotonic()
+        rev_before = masters.status(leader)["revision"]
+        registering = asyncio.run_coroutine_threadsafe(swarm.register_all(), swarm.loop)
+        registering.result(timeout=60 + count * 0.2)
+        registered = time.monotonic()
+        result["register_s"] = registered - began
+        result["registered"] = len(swarm.registered_at)
+        result["register_failures"] = dict(swarm.register_failures)
+        print(f"  registered {len(swarm.registered_at)}/{count} nodes in {registered - began:.1f} s "
+              f"({len(swarm.registered_at) / max(1e-9, registered - began):.0f}/s, at most "
+              f"{REGISTER_CONCURRENCY} at once); retried failures: {dict(swarm.register_failures) or 'none'}",
+              flush=True)
+        ready_deadline = registered + 60 + count * 0.1
+        ready = 0
+        while time.monotonic() < ready_deadline:
+            ready = ready_count(masters, leader, names)
+            if ready == count:
+                break
+            time.sleep(0.5)
+        all_ready = time.monotonic()
+        result["ready"] = ready
+        result["ready_s"] = all_ready - began if ready == count else None
+        result["ready_after_registered_s"] = all_ready - registered if ready == count else None
+        state = (f"all {count} Ready {all_ready - began:.1f} s after registration began "
+                 f"({all_ready - registered:.1f} s after the last node was registered)"
+                 if ready == count else f"only {ready}/{count} Ready after {all_ready - began:.0f} s")
+        print(f"  {state}; Raft writes so far {masters.status(leader)['revision'] - rev_before}",
+              flush=True)
+        time.sleep(SETTLE)
+
+        # the measured window
+        leader = masters.leader_index()
+        rev_start = masters.status(leader)["revision"]
+        cpu_start, own_start, busy_start = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
+        samples = [(time.monotonic(), cpu_start)]
+        window = swarm.open_window(len(masters))
+        opened = time.monotonic()
+        end = opened + seconds
+        for _ in range(int(seconds / SAMPLE_EVERY) + 2):
+            now = time.monotonic()
+            if now >= end:
+                break
+            time.sleep(min(SAMPLE_EVERY, end - now))
+            samples.append((time.monotonic(), masters.cpu_seconds()))
+            if not swarm.thread.is_alive():
+                raise RuntimeError("the client's loop thread died")
+        elapsed = time.monotonic() - opened
+        swarm.close_window(wait=REQUEST_TIMEOUT + 1)
+        cpu_end, own_end, busy_end = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
+        leader_end = masters.leader_index()
+        rev_end = masters.status(leader_end)["revision"]
+        flaps, flapped, types = not_ready_events(masters, leader_end, rev_start, rev_end)
+        still_ready = ready_count(masters, leader_end, names)
+
+        busiest = max(((b[1][leader] - a[1][leader]) / (b[0] - a[0]) * 100
+                       for a, b in itertools.pairwise(samples) if b[0] > a[0]), default=float("nan"))
+        result.update({
+            "seconds": elapsed, "leader": masters.specs[leader].name,
+            "leader_changed": leader_end != leader,
+            "cpu": [(e - s) / elapsed * 100 for s, e in zip(cpu_start, cpu_end, strict=True)],
+            "leader_index": leader, "leader_busiest": busiest,
+            "client_cpu": (own_end - own_start) / elapsed * 100,
+            "machine_cpu": (busy_end - busy_start) / elapsed * 100,
+            "offered": window.offered, "sent": window.sent, "skipped": window.skipped, "ok": window.ok,
+            "lost_in_flight": window.in_flight, "errors": dict(window.errors),
+            "direct": sorted(window.latencies[leader]),
+            "forwarded": sorted(x for i, lat in enumerate(window.latencies) if i != leader for x in lat),
+            "tick_delay_max": window.tick_delay_max,
+            "writes": rev_end - rev_start, "events": dict(types), "flaps": flaps, "flapped": flapped,
+            "still_ready": still_ready,
+        })
+        print(f"  measured {elapsed:.0f} s: {window.ok / elapsed:.0f} heartbeats/s answered of "
+              f"{window.offered / elapsed:.0f}/s offered; leader CPU {result['cpu'][leader]:.0f}%; "
+              f"Raft writes {rev_end - rev_start}; NotReady {flaps}", flush=True)
+        return result
+    except Exception:
+        print(masters.log_tails(2000), file=sys.stderr)
+        raise
+    finally:
+        if swarm is not None:
+            swarm.stop()
+        masters.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sustained(r: dict[str, Any]) -> bool:
+    errors = sum(r["errors"].values())
+    return (r["offered"] > 0 and r["ok"] >= TARGET_ANSWERED * r["offered"]
+            and errors <= TARGET_ERROR_SHARE * max(1, r["sent"]) and r["flaps"] == 0
+            and r["still_ready"] == r["agents"])
+
+
+# --- the table -------------------------------------------------------------------------
+
+def report(results: list[dict[str, Any]], grace: float) -> None:
+    results = sorted(results, key=lambda r: r["agents"])
+    width = 14
+
+    def ms(values: list[float], q: float) -> str:
+        return "-" if not values else f"{percentile(values, q) * 1e3:.1f}"
+
+    def cpu(r: dict[str, Any], followers: bool) -> str:
+        if followers:
+            return " / ".join(f"{c:.0f}" for i, c in enumerate(r["cpu"]) if i != r["leader_index"])
+        return f"{r['cpu'][r['leader_index']]:.0f}"
+
+    rows: list[tuple[str, Any, str]] = [
+        ("registration, s (nodes/s)",
+         lambda r: f"{r['register_s']:.1f} ({r['registered'] / r['register_s']:.0f})", ""),
+        ("all Ready after, s", lambda r: "-" if r["ready_s"] is None else f"{r['ready_s']:.1f}", ""),
+        ("measured, s", lambda r: f"{r['seconds']:.0f}", ""),
+        ("heartbeats/s offered", lambda r: f"{r['offered'] / r['seconds']:.0f}", ""),
+        ("heartbeats/s answered 200", lambda r: f"{r['ok'] / r['seconds']:.0f}",
+         f">= {TARGET_ANSWERED:.0%} of offered"),
+        ("answered / offered", lambda r: f"{r['ok'] / max(1, r['offered']):.1%}", ""),
+        ("skipped (previous unanswered)", lambda r: str(r["skipped"]), ""),
+        ("errors", lambda r: str(sum(r["errors"].values())), f"<= {TARGET_ERROR_SHARE:.1%} of sent"),
+        ("p50 / p99 ms, direct to leader", lambda r: f"{ms(r['direct'], 50)} / {ms(r['direct'], 99)}", ""),
+        ("p50 / p99 ms, via a follower", lambda r: f"{ms(r['forwarded'], 50)} / {ms(r['forwarded'], 99)}",
+         ""),
+        ("max ms (either)", lambda r: f"{max(r['direct'] + r['forwarded'], default=0) * 1e3:.0f}",
+         f"<< grace {grace:g} s"),
+        ("leader CPU %, average", lambda r: cpu(r, False), "(of one core)"),
+        ("leader CPU %, busiest 5 s", lambda r: f"{r['leader_busiest']:.0f}", ""),
+        ("followers CPU %", lambda r: cpu(r, True), ""),
+        ("this client's CPU %", lambda r: f"{r['client_cpu']:.0f}", ""),
+        ("machine busy %, of 200", lambda r: f"{r['machine_cpu']:.0f}", ""),
+        ("Raft writes/s", lambda r: f"{r['writes'] / r['seconds']:.2f}", "0"),
+        ("nodes NotReady in the window", lambda r: str(r["flapped"]), "0"),
+        ("nodes Ready at the end", lambda r: f"{r['still_ready']}/{r['agents']}", "all"),
+        ("client beat lateness max, ms", lambda r: f"{r['tick_delay_max'] * 1e3:.0f}", ""),
+        ("sustained", lambda r: "yes" if sustained(r) else "NO", ""),
+    ]
+    print(f"\n  {'agents':<32}" + "".join(f"{r['agents']:>{width}}" for r in results) + "   target")
+    for label, value, target in rows:
+        print(f"  {label:<32}" + "".join(f"{value(r):>{width}}" for r in results) + f"   {target}")
+    for r in results:
+        notes = []
+        if r["errors"]:
+            notes.append("errors " + ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())))
+        if r["events"]:
+            notes.append("Raft writes in the window by event " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(r["events"].items())))
+        if r["flaps"]:
+            notes.append(f"{r['flaps']} NotReady transitions over {r['flapped']} nodes")
+        if r["leader_changed"]:
+            notes.append("the leader CHANGED during the window")
+        if r["lost_in_flight"]:
+            notes.append(f"{r['lost_in_flight']} beats still unanswered when counting stopped")
+        if r["register_failures"]:
+            notes.append(f"registration retries {r['register_failures']}")
+        if notes:
+            print(f"  {r['agents']} agents: " + "; ".join(notes))
+    for r in results:
+        errors = sum(r["errors"].values())
+        answered = r["ok"] / max(1, r["offered"])
+        writes = r["writes"] / r["seconds"]
+        print(f"  {r['agents']:>5} agents: answered {answered:.1%} {mark(answered >= TARGET_ANSWERED)}, "
+              f"errors {errors} {mark(errors <= TARGET_ERROR_SHARE * max(1, r['sent']))}, "
+              f"Raft writes/s {writes:.2f} {mark(r['writes'] == 0)}, NotReady nodes {r['flapped']} "
+              f"{mark(r['flapped'] == 0)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 s measured instead of 60 s")
+    parser.add_argument("--seconds", type=float, help="measured seconds per level (default 60, --quick 20)")
+    parser.add_argument("--agents", type=int, default=1000, help="simulated agents (default 1000)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a master setting (YAML value), e.g. node_grace_seconds=5; repeatable")
+    args = parser.parse_args()
+    seconds = args.seconds or (20.0 if args.quick else 60.0)
+    if not 1 <= args.agents <= 5000 or not 0 < seconds <= 3600:
+        parser.error("need 1 <= --agents <= 5000 and 0 < --seconds <= 3600")
+    settings = parse_settings(args.settings)
+    grace = float(settings.get("node_grace_seconds", 3.0))
+    interrupt_on_sigterm()
+    began = time.monotonic()
+    print(f"berth bench/heartbeats.py: {args.agents} simulated agents, a heartbeat each per {INTERVAL:g} s, "
+          f"{seconds:.0f} s measured, 3 masters on loopback (node grace {grace:g} s)")
+    print(f"  {machine_header()}")
+    if settings:
+        print(f"  master settings: {settings}")
+    results: list[dict[str, Any]] = []
+    try:
+        results.append(run_level(args.agents, seconds, settings))
+        if not sustained(results[0]):
+            lower = [n for n in FALLBACK_LEVELS if n < args.agents]
+            if lower:
+                print(f"\n  {args.agents} agents NOT sustained: running {' and '.join(map(str, lower))} "
+                      f"as well, for comparison")
+            for n in lower:
+                results.append(run_level(n, seconds, settings))
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping everything this run started", file=sys.stderr)
+        return 130
+    if results:
+        report(results, grace)
+    print(f"\n  total {time.monotonic() - began:.0f} s; load average now "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

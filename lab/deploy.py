@@ -1,0 +1,116 @@
+"""The lab deploys the cluster with the very playbook an operator runs on bare metal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from lab.hosts import Lab, LabError
+
+PROJECT = Path(__file__).resolve().parent.parent
+PLAYBOOK = PROJECT / "ansible" / "site.yml"
+API_PORT = 7101
+
+
+def masters_of(lab: Lab) -> list[str]:
+    return lab.host_names()[: 1 if lab.hosts < 3 else 3]
+
+
+def lab_settings(lab: Lab) -> dict[str, Any]:
+    """The few settings that differ from bare metal (extra vars: they beat group_vars/all)."""
+    return {
+        "berth_cluster_name": f"lab-{lab.name}",
+        "berth_service_manager": "lab",
+        "berth_manage_packages": False,
+        "berth_install_project": False,
+        "berth_venv": sys.prefix,
+        "berth_secrets_dir": str(lab.root / "secrets"),
+    }
+
+
+def inventory(lab: Lab) -> dict[str, Any]:
+    """The same groups as a bare-metal inventory."""
+    def host_vars(host: str) -> dict[str, str]:
+        return {"ansible_host": lab.address(host), "berth_state_dir": str(lab.host_dir(host) / "berth"),
+                "berth_containers_conf": str(lab.host_dir(host) / "containers.conf")}
+
+    return {"all": {
+        "vars": {
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(lab.ssh_key),
+            "ansible_python_interpreter": "/usr/bin/python3",
+        },
+        "children": {
+            "masters": {"hosts": {h: host_vars(h) for h in masters_of(lab)}},
+            "agents": {"hosts": {h: host_vars(h) for h in lab.host_names()}},
+        },
+    }}
+
+
+def run_playbook(lab: Lab, limit: str | None = None) -> str:
+    """ansible-playbook over SSH with the lab's pinned host keys; returns its output."""
+    path = lab.root / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory(lab)))
+    config = lab.root / "ansible.cfg"  # empty: no stray ansible.cfg of the machine applies
+    config.write_text("[defaults]\n")
+    env = {**os.environ,
+           "ANSIBLE_HOST_KEY_CHECKING": "True",
+           "ANSIBLE_SSH_ARGS": f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes "
+                               "-o ControlMaster=auto -o ControlPersist=60s",
+           "ANSIBLE_PIPELINING": "True",
+           "ANSIBLE_FORKS": "10",
+           "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCAL_TEMP": str(lab.root / "ansible-tmp"),
+           "ANSIBLE_CONFIG": str(config)}
+    settings = lab.root / "lab-vars.yml"
+    settings.write_text(yaml.safe_dump(lab_settings(lab)))
+    command = [str(Path(sys.prefix) / "bin" / "ansible-playbook"), "-i", str(path),
+               "--extra-vars", f"@{settings}", str(PLAYBOOK)]
+    if limit:
+        command += ["--limit", limit]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise LabError(f"ansible-playbook failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def admin_token(lab: Lab) -> str:
+    return (lab.root / "secrets" / "admin-token").read_text().strip()
+
+
+def api_urls(lab: Lab) -> list[str]:
+    return [f"http://{lab.address(h)}:{API_PORT}" for h in masters_of(lab)]
+
+
+def write_cli_config(lab: Lab, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"servers": api_urls(lab), "token": admin_token(lab)}))
+    path.chmod(0o600)
+
+
+def wait_nodes_ready(lab: Lab, timeout: float = 90.0) -> dict[str, bool]:
+    """Bounded wait until every host's Node is Ready; returns the last view."""
+    headers = {"Authorization": f"Bearer {admin_token(lab)}"}
+    deadline = time.monotonic() + timeout
+    ready: dict[str, bool] = {}
+    while time.monotonic() < deadline:
+        for url in api_urls(lab):
+            try:
+                items = requests.get(f"{url}/api/v1/nodes", headers=headers, timeout=2).json()["items"]
+            except (requests.RequestException, ValueError, KeyError):
+                continue
+            ready = {n["metadata"]["name"]: any(c.get("type") == "Ready" and c.get("status") == "True"
+                                                for c in (n.get("status") or {}).get("conditions") or [])
+                     for n in items}
+            break
+        if set(ready) >= set(lab.host_names()) and all(ready.values()):
+            return ready
+        time.sleep(0.5)
+    raise LabError(f"nodes not Ready after {timeout:.0f}s: {ready}")

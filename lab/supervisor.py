@@ -1,0 +1,115 @@
+"""A tiny process supervisor for lab hosts, which have no systemd.
+
+`python -m lab.supervisor start NAME --dir D -- CMD...` keeps CMD running (restarted a
+second after it exits) in the background and returns at once; it prints `running`
+when NAME already runs, so Ansible can report no change. `stop NAME --dir D` ends
+both. On real hosts the Ansible roles use systemd units instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+
+def _alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _supervise(name: str, directory: Path, command: list[str]) -> None:
+    """Runs in the detached child: restart the command until told to stop."""
+    stopping = False
+    child: subprocess.Popen | None = None
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    with open(directory / f"{name}.log", "ab") as log:
+        while not stopping:
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+            (directory / f"{name}.pid").write_text(str(child.pid))
+            child.wait()
+            if not stopping:
+                time.sleep(1.0)
+    (directory / f"{name}.pid").unlink(missing_ok=True)
+    (directory / f"{name}.supervisor.pid").unlink(missing_ok=True)
+
+
+@click.group()
+def main() -> None:
+    """Keep lab services running."""
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
+@click.argument("command", nargs=-1, required=True)
+def start(name: str, directory: Path, command: tuple[str, ...]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    pid_file = directory / f"{name}.supervisor.pid"
+    if _alive(pid_file):
+        click.echo("running")
+        return
+    if os.fork() > 0:
+        click.echo("started")
+        return
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    pid_file.write_text(str(os.getpid()))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    try:
+        _supervise(name, directory, list(command))
+    finally:
+        os._exit(0)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
+def stop(name: str, directory: Path) -> None:
+    pid = _alive(directory / f"{name}.supervisor.pid")
+    if pid is None:
+        click.echo("stopped")
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):  # bounded: 10 s
+        if _alive(directory / f"{name}.supervisor.pid") is None:
+            break
+        time.sleep(0.1)
+    click.echo("stopped")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
+def restart(name: str, directory: Path) -> None:
+    """End the service's current process; its supervisor starts it again."""
+    pid = _alive(directory / f"{name}.pid")
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    click.echo("restarted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
