@@ -22,6 +22,6 @@ fi
 stamp=.venv/.berth-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[test,lab]'
   touch "$stamp"
 fi

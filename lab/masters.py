@@ -1,6 +1,6 @@
 """Master processes on one machine: their settings, tokens, start and stop.
 
-Used by the local demo (`python -m lab.demo`) and by the tests, so both run
+Used by the tests and the benchmarks, so both run
 masters exactly the same way.
 """
 

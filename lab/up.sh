@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The set-up-and-run command: install everything, start the cluster, apply the demo app, show it.
+# The set-up-and-run command: install everything, make the lab hosts, deploy masters and
+# agents on them with ansible/site.yml, apply the demo app, and show the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash lab/install.sh
-.venv/bin/python -m lab.demo up
-.venv/bin/berth cluster status
-.venv/bin/berth get deployments,services,configmaps,secrets -A 2>/dev/null \
-  || for kind in deployments services configmaps secrets; do .venv/bin/berth get "$kind" -A; done
+.venv/bin/berth lab up --hosts "${BERTH_LAB_HOSTS:-3}"
+.venv/bin/berth apply -f lab/demo.yaml
+.venv/bin/berth get nodes
+.venv/bin/berth get all -A
