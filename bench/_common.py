@@ -202,11 +202,11 @@ class Masters:
             return None
         return body if code == 200 else None
 
-    def leader_index(self, timeout: float = 15.0) -> int:
+    def leader_index(self, timeout: float = 15.0, request_timeout: float = 2.0) -> int:
         """The one live master reporting state == leader (others agreeing on it)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            statuses = {i: self.status(i) for i in range(len(self.specs)) if self.alive(i)}
+            statuses = {i: self.status(i, request_timeout) for i in range(len(self.specs)) if self.alive(i)}
             leaders = [i for i, s in statuses.items() if s and s["state"] == "leader"]
             if len(leaders) == 1:
                 address = self.specs[leaders[0]].raft_address

@@ -9,7 +9,8 @@ token of tests.harness.TOKENS, --heartbeat-interval 1) registers with them. Once
 is Ready the run is measured: every --interval seconds the agent's RSS (and USS, its
 private memory) and CPU seconds are sampled with psutil. Printed: RSS at start, end and
 max, RSS growth per minute (least-squares slope over the samples, and end - start), the
-agent's CPU as % of one core over the run, next to the targets. For scale, the RSS of
+agent's CPU as % of one core over the run, next to the targets. (USS is lower when other
+processes map the same libraries, so it varies with what else runs; RSS does not.) For scale, the RSS of
 processes that only start the same interpreter and import some of what the agent imports
 are printed beside it, and the masters' revision delta shows that no heartbeat became a
 Raft write.
@@ -177,6 +178,7 @@ def measure(masters: Masters, root: Path, seconds: float, interval: float, repor
         elapsed = time.monotonic() - t0
         cpu_total = process_cpu_seconds(agent.pid) - cpu0
         rev_end = revision(masters, leader)
+        admin.close()  # idle for the whole run: the master may have closed it (channel_timeout)
         try:
             code, metrics = admin.json("GET", "/api/v1/metrics/nodes")
             age = metrics["items"][NODE]["secondsSinceHeartbeat"] if code == 200 else None

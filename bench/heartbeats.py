@@ -3,6 +3,7 @@
     python bench/heartbeats.py                   # 1000 agents, 60 s measured
     python bench/heartbeats.py --quick           # 20 s measured
     python bench/heartbeats.py --agents 500 --seconds 30 --set node_grace_seconds=5
+    python bench/heartbeats.py --to-leader       # every agent to the leader: no forwarding
 
 Three real masters (lab.masters) with one `agent` token per simulated agent (agent sim-N
 may register and heartbeat Node sim-N only). The client is one asyncio event loop in a
@@ -23,7 +24,8 @@ stream of the window; target 0).
 
 If the level asked for (--agents, default 1000) is not sustained (answered < 99% of
 offered, more than 0.1% errors, or any NotReady), 250 and 500 agents are run as well, each
-on a fresh cluster, and all levels are printed side by side.
+on a fresh cluster, and all levels are printed side by side. --to-leader sends every agent
+to the leader (what the leader alone sustains, as if followers redirected agents there).
 """
 
 from __future__ import annotations
@@ -257,10 +259,12 @@ def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, _
 class Swarm:
     """All simulated agents, on one asyncio loop in one thread."""
 
-    def __init__(self, masters: Masters, tokens: list[tuple[str, str, str]]) -> None:
+    def __init__(self, masters: Masters, tokens: list[tuple[str, str, str]], targets: list[int]) -> None:
+        """Agent i talks to master targets[i % len(targets)]."""
         self.loop = asyncio.new_event_loop()
         self.window: Window | None = None
-        self.agents = [SimAgent(self, i, name, token, i % len(masters), masters.url(i % len(masters)))
+        self.agents = [SimAgent(self, i, name, token, targets[i % len(targets)],
+                                masters.url(targets[i % len(targets)]))
                        for i, (name, _role, token) in enumerate(tokens)]
         self.registered_at: list[float] = []
         self.register_failures: Counter = Counter()
@@ -350,6 +354,16 @@ def leader_json(masters: Masters, leader: int, path: str, timeout: float = 15.0)
         client.close()
 
 
+def revision(masters: Masters, index: int, attempts: int = 5) -> int:
+    """The store revision on master `index` (patient: an overloaded master answers slowly)."""
+    for _ in range(attempts):
+        status = masters.status(index, timeout=10)
+        if status is not None:
+            return int(status["revision"])
+        time.sleep(0.5)
+    raise RuntimeError(f"{masters.specs[index].name}: no /api/v1/cluster answer in {attempts} attempts")
+
+
 def ready_count(masters: Masters, leader: int, names: set[str]) -> int:
     try:
         code, listing = leader_json(masters, leader, "/api/v1/nodes")
@@ -361,15 +375,20 @@ def ready_count(masters: Masters, leader: int, names: set[str]) -> int:
                if node["metadata"]["name"] in names and ready_condition(node) is True)
 
 
-def not_ready_events(masters: Masters, leader: int, since: int, until: int) -> tuple[int, int, Counter]:
-    """(NotReady transitions, distinct nodes, events by type) in (since, until], from the leader's watch."""
-    client = Http(masters.url(leader), timeout=20)
+def not_ready_events(masters: Masters, leader: int, since: int, until: int
+                     ) -> tuple[int | None, int | None, Counter]:
+    """(NotReady transitions, distinct nodes, events by type) in (since, until], from the leader's watch.
+
+    (None, None, ...) if the watch cannot replay that far back (410: out of its window).
+    """
+    client = Http(masters.url(leader), timeout=30)
     try:
         code, data = client.request("GET", f"/api/v1/watch?kind=Node&since={since}&timeoutSeconds=1")
     finally:
         client.close()
     if code != 200:
-        raise RuntimeError(f"watch since {since}: HTTP {code} {data[:200]!r}")
+        print(f"  watch since {since}: HTTP {code} {data[:200]!r}; NotReady count unknown")
+        return None, None, Counter()
     flaps, nodes, types = 0, set(), Counter()
     for line in data.splitlines():
         event = json.loads(line)
@@ -382,24 +401,24 @@ def not_ready_events(masters: Masters, leader: int, since: int, until: int) -> t
     return flaps, len(nodes), types
 
 
-def run_level(count: int, seconds: float, settings: dict[str, Any]) -> dict[str, Any]:
-    print(f"\n== {count} agents ==", flush=True)
+def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: bool) -> dict[str, Any]:
+    print(f"\n== {count} agents{', all to the leader' if to_leader else ''} ==", flush=True)
     tokens = [(f"sim-{i:04d}", "agent", secrets.token_urlsafe(16)) for i in range(count)]
     names = {name for name, _, _ in tokens}
     root = Path(tempfile.mkdtemp(prefix="berth-bench-heartbeats-"))
     masters = Masters(root, 3, settings, extra_tokens=tokens)
     swarm: Swarm | None = None
-    result: dict[str, Any] = {"agents": count}
+    result: dict[str, Any] = {"agents": count, "to_leader": to_leader}
     try:
         masters.start_all()
         masters.wait_ready(timeout=60)
-        leader = masters.leader_index()
-        swarm = Swarm(masters, tokens)
+        leader = masters.leader_index(timeout=60, request_timeout=10)
+        swarm = Swarm(masters, tokens, [leader] if to_leader else list(range(len(masters))))
         swarm.start()
 
         # registration, then every node Ready
         began = time.monotonic()
-        rev_before = masters.status(leader)["revision"]
+        rev_before = revision(masters, leader)
         registering = asyncio.run_coroutine_threadsafe(swarm.register_all(), swarm.loop)
         registering.result(timeout=60 + count * 0.2)
         registered = time.monotonic()
@@ -424,13 +443,13 @@ def run_level(count: int, seconds: float, settings: dict[str, Any]) -> dict[str,
         state = (f"all {count} Ready {all_ready - began:.1f} s after registration began "
                  f"({all_ready - registered:.1f} s after the last node was registered)"
                  if ready == count else f"only {ready}/{count} Ready after {all_ready - began:.0f} s")
-        print(f"  {state}; Raft writes so far {masters.status(leader)['revision'] - rev_before}",
+        print(f"  {state}; Raft writes so far {revision(masters, leader) - rev_before}",
               flush=True)
         time.sleep(SETTLE)
 
         # the measured window
-        leader = masters.leader_index()
-        rev_start = masters.status(leader)["revision"]
+        leader = masters.leader_index(timeout=60, request_timeout=10)
+        rev_start = revision(masters, leader)
         cpu_start, own_start, busy_start = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
         samples = [(time.monotonic(), cpu_start)]
         window = swarm.open_window(len(masters))
@@ -444,11 +463,11 @@ def run_level(count: int, seconds: float, settings: dict[str, Any]) -> dict[str,
             samples.append((time.monotonic(), masters.cpu_seconds()))
             if not swarm.thread.is_alive():
                 raise RuntimeError("the client's loop thread died")
-        elapsed = time.monotonic() - opened
-        swarm.close_window(wait=REQUEST_TIMEOUT + 1)
         cpu_end, own_end, busy_end = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
-        leader_end = masters.leader_index()
-        rev_end = masters.status(leader_end)["revision"]
+        elapsed = time.monotonic() - opened
+        swarm.close_window(wait=REQUEST_TIMEOUT + 1)  # beats sent in the window: answered or expired
+        leader_end = masters.leader_index(timeout=60, request_timeout=10)
+        rev_end = revision(masters, leader_end)
         flaps, flapped, types = not_ready_events(masters, leader_end, rev_start, rev_end)
         still_ready = ready_count(masters, leader_end, names)
 
@@ -486,7 +505,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any]) -> dict[str,
 def sustained(r: dict[str, Any]) -> bool:
     errors = sum(r["errors"].values())
     return (r["offered"] > 0 and r["ok"] >= TARGET_ANSWERED * r["offered"]
-            and errors <= TARGET_ERROR_SHARE * max(1, r["sent"]) and r["flaps"] == 0
+            and errors <= TARGET_ERROR_SHARE * max(1, r["sent"]) and r["flapped"] == 0
             and r["still_ready"] == r["agents"])
 
 
@@ -494,10 +513,22 @@ def sustained(r: dict[str, Any]) -> bool:
 
 def report(results: list[dict[str, Any]], grace: float) -> None:
     results = sorted(results, key=lambda r: r["agents"])
-    width = 14
+    width = 16
 
     def ms(values: list[float], q: float) -> str:
-        return "-" if not values else f"{percentile(values, q) * 1e3:.1f}"
+        if not values:
+            return "-"
+        value = percentile(values, q) * 1e3
+        return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+    def per_beat(r: dict[str, Any], followers: bool) -> str:
+        """CPU ms per heartbeat: the leader's per answered beat, followers' per beat they forwarded."""
+        leader = r["leader_index"]
+        if followers:
+            forwarded = len(r["forwarded"])
+            seconds = sum(c for i, c in enumerate(r["cpu"]) if i != leader) / 100 * r["seconds"]
+            return "-" if not forwarded else f"{seconds / forwarded * 1e3:.2f}"
+        return "-" if not r["ok"] else f"{r['cpu'][leader] / 100 * r['seconds'] / r['ok'] * 1e3:.2f}"
 
     def cpu(r: dict[str, Any], followers: bool) -> str:
         if followers:
@@ -523,10 +554,13 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         ("leader CPU %, average", lambda r: cpu(r, False), "(of one core)"),
         ("leader CPU %, busiest 5 s", lambda r: f"{r['leader_busiest']:.0f}", ""),
         ("followers CPU %", lambda r: cpu(r, True), ""),
+        ("leader CPU ms per answered beat", lambda r: per_beat(r, False), ""),
+        ("followers CPU ms per fwd beat", lambda r: per_beat(r, True), ""),
         ("this client's CPU %", lambda r: f"{r['client_cpu']:.0f}", ""),
         ("machine busy %, of 200", lambda r: f"{r['machine_cpu']:.0f}", ""),
         ("Raft writes/s", lambda r: f"{r['writes'] / r['seconds']:.2f}", "0"),
-        ("nodes NotReady in the window", lambda r: str(r["flapped"]), "0"),
+        ("nodes NotReady in the window", lambda r: "unknown" if r["flapped"] is None else str(r["flapped"]),
+         "0"),
         ("nodes Ready at the end", lambda r: f"{r['still_ready']}/{r['agents']}", "all"),
         ("client beat lateness max, ms", lambda r: f"{r['tick_delay_max'] * 1e3:.0f}", ""),
         ("sustained", lambda r: "yes" if sustained(r) else "NO", ""),
@@ -566,6 +600,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20 s measured instead of 60 s")
     parser.add_argument("--seconds", type=float, help="measured seconds per level (default 60, --quick 20)")
     parser.add_argument("--agents", type=int, default=1000, help="simulated agents (default 1000)")
+    parser.add_argument("--to-leader", action="store_true",
+                        help="every agent talks to the leader (no forwarding): what the leader alone "
+                             "sustains, as if followers redirected agents instead of forwarding")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a master setting (YAML value), e.g. node_grace_seconds=5; repeatable")
     args = parser.parse_args()
@@ -577,20 +614,21 @@ def main() -> int:
     interrupt_on_sigterm()
     began = time.monotonic()
     print(f"berth bench/heartbeats.py: {args.agents} simulated agents, a heartbeat each per {INTERVAL:g} s, "
-          f"{seconds:.0f} s measured, 3 masters on loopback (node grace {grace:g} s)")
+          f"{seconds:.0f} s measured, 3 masters on loopback (node grace {grace:g} s)"
+          + (": every agent to the leader" if args.to_leader else ": agent i to master i mod 3"))
     print(f"  {machine_header()}")
     if settings:
         print(f"  master settings: {settings}")
     results: list[dict[str, Any]] = []
     try:
-        results.append(run_level(args.agents, seconds, settings))
+        results.append(run_level(args.agents, seconds, settings, args.to_leader))
         if not sustained(results[0]):
             lower = [n for n in FALLBACK_LEVELS if n < args.agents]
             if lower:
                 print(f"\n  {args.agents} agents NOT sustained: running {' and '.join(map(str, lower))} "
                       f"as well, for comparison")
             for n in lower:
-                results.append(run_level(n, seconds, settings))
+                results.append(run_level(n, seconds, settings, args.to_leader))
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130

@@ -61,8 +61,9 @@ def lab_group() -> None:
               help="Where to write the CLI config for this lab.")
 def up(name: str, count: int, sizes: tuple[str, ...], deploy: bool, config_out: Path) -> None:
     """Make the hosts, deploy the cluster with Ansible, wait until every node is Ready."""
-    _lab(name)
-    lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count))
+    saved = _lab(name)  # an existing lab keeps its subnet
+    known = (saved.root / "lab.json").exists()
+    lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count), subnet=saved.subnet if known else "")
     try:
         lab_hosts.up(lab)
         for host, state in lab_hosts.host_status(lab).items():

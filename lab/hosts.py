@@ -68,6 +68,31 @@ class HostSize:
         return cls(cpus, memory_bytes(memory_part) // (1 << 20))
 
 
+def _subnets_in_use() -> set[str]:
+    """Subnets of the machine's interfaces and of every saved lab."""
+    used = set()
+    addresses = run(["ip", "-o", "-4", "addr", "show"], check=False).stdout.split()
+    for word in addresses:
+        if "/" in word and word[0].isdigit():
+            with contextlib.suppress(ValueError):
+                used.add(str(ipaddress.ip_interface(word).network))
+    for saved in STATE_ROOT.glob("*/lab.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            used.add(json.loads(saved.read_text())["subnet"])
+    return used
+
+
+def choose_subnet(name: str) -> str:
+    """A /24 in 10.250.0.0/16 picked by the name's hash, skipping any already in use."""
+    used = _subnets_in_use()
+    start = zlib.crc32(name.encode()) % 200
+    for step in range(200):
+        subnet = f"10.250.{10 + (start + step) % 200}.0/24"
+        if subnet not in used:
+            return subnet
+    raise LabError("no free 10.250.x.0/24 subnet for another lab")
+
+
 @dataclass
 class Lab:
     """Names and addresses of one lab; several labs live side by side by name."""
@@ -81,8 +106,7 @@ class Lab:
         if not self.name.isalnum() or not self.name.islower() or len(self.name) > 8:
             raise ValueError("a lab name is 1-8 lowercase letters or digits")
         if not self.subnet:
-            third = 10 + zlib.crc32(self.name.encode()) % 200
-            self.subnet = f"10.250.{third}.0/24"
+            self.subnet = choose_subnet(self.name)
 
     # --- names ------------------------------------------------------------------------
     @property

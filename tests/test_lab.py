@@ -119,7 +119,7 @@ def test_two_labs_side_by_side_and_down_leaves_nothing() -> None:
     lab_hosts.down(other)
     lab_hosts.up(other)
     try:
-        assert other.subnet != Lab(name=lab_name("lt")).subnet
+        assert other.subnet != Lab.load(lab_name("lt")).subnet
         assert ssh(other, "h1", "hostname").stdout.strip() == "h1"
         lab_hosts.up(other)  # idempotent: already running, nothing changes
         assert ssh(other, "h1", "podman run -d localhost/busybox:lab sleep 600").returncode == 0
