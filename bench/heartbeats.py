@@ -66,6 +66,7 @@ INTERVAL = 1.0  # seconds between one agent's heartbeats
 REQUEST_TIMEOUT = 5.0  # as agent.registration.Masters
 REGISTER_CONCURRENCY = 16
 REGISTER_ATTEMPTS = 5
+IDLE_SECONDS = 5.0  # the masters' own CPU with no agent at all, measured first
 SETTLE = 2.0  # seconds after every node is Ready before the window opens
 SAMPLE_EVERY = 5.0  # CPU samples during the window (for the busiest 5 s)
 FALLBACK_LEVELS = (250, 500)
@@ -413,6 +414,11 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         masters.start_all()
         masters.wait_ready(timeout=60)
         leader = masters.leader_index(timeout=60, request_timeout=10)
+        idle_start, idle_at = masters.cpu_seconds(), time.monotonic()
+        time.sleep(IDLE_SECONDS)
+        result["idle_cpu"] = [(e - s) / (time.monotonic() - idle_at) * 100
+                              for s, e in zip(idle_start, masters.cpu_seconds(), strict=True)]
+        result["idle_leader"] = leader
         swarm = Swarm(masters, tokens, [leader] if to_leader else list(range(len(masters))))
         swarm.start()
 
@@ -530,10 +536,10 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
             return "-" if not forwarded else f"{seconds / forwarded * 1e3:.2f}"
         return "-" if not r["ok"] else f"{r['cpu'][leader] / 100 * r['seconds'] / r['ok'] * 1e3:.2f}"
 
-    def cpu(r: dict[str, Any], followers: bool) -> str:
+    def cpu(r: dict[str, Any], followers: bool, key: str = "cpu", leader_key: str = "leader_index") -> str:
         if followers:
-            return " / ".join(f"{c:.0f}" for i, c in enumerate(r["cpu"]) if i != r["leader_index"])
-        return f"{r['cpu'][r['leader_index']]:.0f}"
+            return " / ".join(f"{c:.0f}" for i, c in enumerate(r[key]) if i != r[leader_key])
+        return f"{r[key][r[leader_key]]:.0f}"
 
     rows: list[tuple[str, Any, str]] = [
         ("registration, s (nodes/s)",
@@ -556,8 +562,12 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         ("followers CPU %", lambda r: cpu(r, True), ""),
         ("leader CPU ms per answered beat", lambda r: per_beat(r, False), ""),
         ("followers CPU ms per fwd beat", lambda r: per_beat(r, True), ""),
+        ("idle CPU % before: leader", lambda r: cpu(r, False, "idle_cpu", "idle_leader"), "(no agents)"),
+        ("idle CPU % before: followers", lambda r: cpu(r, True, "idle_cpu", "idle_leader"), ""),
         ("this client's CPU %", lambda r: f"{r['client_cpu']:.0f}", ""),
         ("machine busy %, of 200", lambda r: f"{r['machine_cpu']:.0f}", ""),
+        ("  of which not masters/client",
+         lambda r: f"{r['machine_cpu'] - sum(r['cpu']) - r['client_cpu']:.0f}", "(kernel, other processes)"),
         ("Raft writes/s", lambda r: f"{r['writes'] / r['seconds']:.2f}", "0"),
         ("nodes NotReady in the window", lambda r: "unknown" if r["flapped"] is None else str(r["flapped"]),
          "0"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -15,7 +16,7 @@ from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_selector
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object
 from master.store.commands import Batch, Create, Delete, Put, Replace, UpdateStatus
-from master.store.state import ClusterState
+from master.store.state import ClusterState, Outcome
 
 bp = Blueprint("resources", __name__)
 _PATCH_RETRIES = 5
@@ -80,6 +81,18 @@ def _expected_rv(value: Any, field: str) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise bad_request("resourceVersion must be an integer", field) from None
+
+
+def _retry_conflicts(write: Callable[[], Outcome], pinned: bool) -> Outcome:
+    """Read-modify-write, retried here on 409 unless the client pinned a resourceVersion."""
+    for attempt in range(_PATCH_RETRIES):
+        try:
+            return write()
+        except ApiError as err:
+            if err.status != 409 or pinned or attempt == _PATCH_RETRIES - 1:
+                raise
+            context().store.barrier()  # a follower's copy may lag: catch up before reading again
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --- collection ------------------------------------------------------------------------
@@ -151,21 +164,15 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
     pinned = _expected_rv((patch.get("metadata") or {}).get("resourceVersion"),
                           "metadata.resourceVersion")
     ns = _ns(info, namespace)
-    store = context().store
-    for attempt in range(_PATCH_RETRIES):
+
+    def write() -> Outcome:
         current = _current(info, ns, name)
         merged = merge_patch({k: v for k, v in current.items() if k != "status"}, patch)
         obj = _validated(info, merged, ns, name)
         expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
-        try:
-            outcome = store.propose(Replace(obj, expected))
-        except ApiError as err:
-            if err.status != 409 or pinned is not None or attempt == _PATCH_RETRIES - 1:
-                raise
-            store.barrier()  # a follower's copy may lag: catch up before reading again
-            continue
-        return jsonify(_show(outcome.objects[0]))
-    raise AssertionError("unreachable")  # pragma: no cover
+        return context().store.propose(Replace(obj, expected))
+
+    return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
 
 
 @bp.put("/api/v1/<plural>/<name>/status")
@@ -181,23 +188,16 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
     ns = _ns(info, namespace)
     pinned = _expected_rv((document.get("metadata") or {}).get("resourceVersion"),
                           "metadata.resourceVersion")
-    status = document["status"]
-    store = context().store
-    for attempt in range(_PATCH_RETRIES):
-        expected = pinned
+
+    def write() -> Outcome:
+        status, expected = document["status"], pinned
         if request.method == "PATCH":
             current = _current(info, ns, name)
             status = merge_patch(current.get("status") or {}, document["status"])
             expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
-        try:
-            outcome = store.propose(UpdateStatus(info.kind, ns, name, status, expected))
-        except ApiError as err:
-            if err.status != 409 or pinned is not None or attempt == _PATCH_RETRIES - 1:
-                raise
-            store.barrier()
-            continue
-        return jsonify(_show(outcome.objects[0]))
-    raise AssertionError("unreachable")  # pragma: no cover
+        return context().store.propose(UpdateStatus(info.kind, ns, name, status, expected))
+
+    return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
 
 
 @bp.delete("/api/v1/<plural>/<name>")
