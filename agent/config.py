@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from master.config import merged_settings, read_secret
-from master.objects.fields import cpu_millis, memory_bytes
+from master.objects.quantity import cpu_millis, memory_bytes
+from master.settings import merged_settings, read_secret
 
 
 @dataclass

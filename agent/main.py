@@ -11,7 +11,7 @@ import click
 from agent.config import AgentConfig
 from agent.facts import usage
 from agent.registration import Masters, MasterUnavailable, RegistrationRefused, register
-from master.config import load_settings_file
+from master.settings import load_settings_file
 
 log = logging.getLogger("berth.agent")
 

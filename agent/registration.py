@@ -9,7 +9,7 @@ import requests
 
 from agent.config import AgentConfig
 from agent.facts import allocatable, capacity
-from master.objects.fields import cpu_millis, memory_bytes
+from master.objects.quantity import cpu_millis, memory_bytes
 
 _MERGE = {"Content-Type": "application/merge-patch+json"}
 

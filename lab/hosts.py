@@ -25,7 +25,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from master.objects.fields import cpu_millis, memory_bytes
+from master.objects.quantity import cpu_millis, memory_bytes
 
 STATE_ROOT = Path(os.environ.get("BERTH_LAB_ROOT", "/var/lib/berth-lab"))
 IMAGE = "localhost/busybox:lab"

@@ -13,8 +13,9 @@ from waitress.server import create_server
 from master.api.app import create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
-from master.config import MasterConfig, load_settings_file, split_address
+from master.config import MasterConfig, split_address
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.settings import load_settings_file
 from master.store.replicated import Store
 
 log = logging.getLogger("berth.master")
