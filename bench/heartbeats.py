@@ -4,6 +4,7 @@
     python bench/heartbeats.py --quick           # 20 s measured
     python bench/heartbeats.py --agents 500 --seconds 30 --set node_grace_seconds=5
     python bench/heartbeats.py --to-leader       # every agent to the leader: no forwarding
+    python bench/heartbeats.py --interval 5 --set node_grace_seconds=15
 
 Three real masters (lab.masters) with one `agent` token per simulated agent (agent sim-N
 may register and heartbeat Node sim-N only). The client is one asyncio event loop in a
@@ -62,7 +63,7 @@ from bench._common import (
 )
 from master.liveness import ready_condition
 
-INTERVAL = 1.0  # seconds between one agent's heartbeats
+INTERVAL = 1.0  # seconds between one agent's heartbeats (--interval)
 REQUEST_TIMEOUT = 5.0  # as agent.registration.Masters
 REGISTER_CONCURRENCY = 16
 REGISTER_ATTEMPTS = 5
@@ -241,7 +242,7 @@ class SimAgent:
                 window.sent += 1
                 window.in_flight += 1
             self.send(self.beat, window, _beat_answered)
-        self.next_due += INTERVAL
+        self.next_due += self.bench.interval
         loop.call_at(self.next_due, self.tick)
 
 
@@ -260,8 +261,10 @@ def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, _
 class Swarm:
     """All simulated agents, on one asyncio loop in one thread."""
 
-    def __init__(self, masters: Masters, tokens: list[tuple[str, str, str]], targets: list[int]) -> None:
-        """Agent i talks to master targets[i % len(targets)]."""
+    def __init__(self, masters: Masters, tokens: list[tuple[str, str, str]], targets: list[int],
+                 interval: float) -> None:
+        """Agent i talks to master targets[i % len(targets)], once per `interval` seconds."""
+        self.interval = interval
         self.loop = asyncio.new_event_loop()
         self.window: Window | None = None
         self.agents = [SimAgent(self, i, name, token, targets[i % len(targets)],
@@ -313,7 +316,7 @@ class Swarm:
                 return  # this agent never heartbeats: its node stays not Ready, and it shows
         self.registered_at.append(time.monotonic())
         # spread the beats over the interval, as independent agents would be
-        agent.start_beating(self.loop.time() + (agent.index * 0.6180339887) % 1.0 * INTERVAL)
+        agent.start_beating(self.loop.time() + (agent.index * 0.6180339887) % 1.0 * self.interval)
 
     # --- measurement window -----------------------------------------------------------------
     def open_window(self, masters: int) -> Window:
@@ -402,7 +405,8 @@ def not_ready_events(masters: Masters, leader: int, since: int, until: int
     return flaps, len(nodes), types
 
 
-def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: bool) -> dict[str, Any]:
+def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: bool,
+              interval: float) -> dict[str, Any]:
     print(f"\n== {count} agents{', all to the leader' if to_leader else ''} ==", flush=True)
     tokens = [(f"sim-{i:04d}", "agent", secrets.token_urlsafe(16)) for i in range(count)]
     names = {name for name, _, _ in tokens}
@@ -419,7 +423,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         result["idle_cpu"] = [(e - s) / (time.monotonic() - idle_at) * 100
                               for s, e in zip(idle_start, masters.cpu_seconds(), strict=True)]
         result["idle_leader"] = leader
-        swarm = Swarm(masters, tokens, [leader] if to_leader else list(range(len(masters))))
+        swarm = Swarm(masters, tokens, [leader] if to_leader else list(range(len(masters))), interval)
         swarm.start()
 
         # registration, then every node Ready
@@ -610,6 +614,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20 s measured instead of 60 s")
     parser.add_argument("--seconds", type=float, help="measured seconds per level (default 60, --quick 20)")
     parser.add_argument("--agents", type=int, default=1000, help="simulated agents (default 1000)")
+    parser.add_argument("--interval", type=float, default=INTERVAL,
+                        help=f"seconds between one agent's heartbeats (default {INTERVAL:g})")
     parser.add_argument("--to-leader", action="store_true",
                         help="every agent talks to the leader (no forwarding): what the leader alone "
                              "sustains, as if followers redirected agents instead of forwarding")
@@ -617,13 +623,14 @@ def main() -> int:
                         help="a master setting (YAML value), e.g. node_grace_seconds=5; repeatable")
     args = parser.parse_args()
     seconds = args.seconds or (20.0 if args.quick else 60.0)
-    if not 1 <= args.agents <= 5000 or not 0 < seconds <= 3600:
-        parser.error("need 1 <= --agents <= 5000 and 0 < --seconds <= 3600")
+    if not 1 <= args.agents <= 5000 or not 0 < seconds <= 3600 or not 0.1 <= args.interval <= 60:
+        parser.error("need 1 <= --agents <= 5000, 0 < --seconds <= 3600 and 0.1 <= --interval <= 60")
     settings = parse_settings(args.settings)
     grace = float(settings.get("node_grace_seconds", 3.0))
     interrupt_on_sigterm()
     began = time.monotonic()
-    print(f"berth bench/heartbeats.py: {args.agents} simulated agents, a heartbeat each per {INTERVAL:g} s, "
+    print(f"berth bench/heartbeats.py: {args.agents} simulated agents, a heartbeat each per "
+          f"{args.interval:g} s, "
           f"{seconds:.0f} s measured, 3 masters on loopback (node grace {grace:g} s)"
           + (": every agent to the leader" if args.to_leader else ": agent i to master i mod 3"))
     print(f"  {machine_header()}")
@@ -631,14 +638,14 @@ def main() -> int:
         print(f"  master settings: {settings}")
     results: list[dict[str, Any]] = []
     try:
-        results.append(run_level(args.agents, seconds, settings, args.to_leader))
+        results.append(run_level(args.agents, seconds, settings, args.to_leader, args.interval))
         if not sustained(results[0]):
             lower = [n for n in FALLBACK_LEVELS if n < args.agents]
             if lower:
                 print(f"\n  {args.agents} agents NOT sustained: running {' and '.join(map(str, lower))} "
                       f"as well, for comparison")
             for n in lower:
-                results.append(run_level(n, seconds, settings, args.to_leader))
+                results.append(run_level(n, seconds, settings, args.to_leader, args.interval))
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130
