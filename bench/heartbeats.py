@@ -89,11 +89,13 @@ class Window:
     ok: int = 0
     in_flight: int = 0
     errors: Counter = field(default_factory=Counter)
-    latencies: list[list[float]] = field(default_factory=list)
+    latencies: list[list[float]] = field(default_factory=list)  # of the 200s, by master sent to
+    sent_to: list[int] = field(default_factory=list)  # beats sent, by master
     tick_delay_max: float = 0.0  # how late the client's loop fired a beat (its own overload)
 
     def __post_init__(self) -> None:
         self.latencies = [[] for _ in range(self.masters)]
+        self.sent_to = [0] * self.masters
 
 
 class Conn(asyncio.Protocol):
@@ -240,6 +242,7 @@ class SimAgent:
         else:
             if window is not None:
                 window.sent += 1
+                window.sent_to[self.master] += 1
                 window.in_flight += 1
             self.send(self.beat, window, _beat_answered)
         self.next_due += self.bench.interval
@@ -492,6 +495,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
             "machine_cpu": (busy_end - busy_start) / elapsed * 100,
             "offered": window.offered, "sent": window.sent, "skipped": window.skipped, "ok": window.ok,
             "lost_in_flight": window.in_flight, "errors": dict(window.errors),
+            "sent_to_followers": sum(n for i, n in enumerate(window.sent_to) if i != leader),
             "direct": sorted(window.latencies[leader]),
             "forwarded": sorted(x for i, lat in enumerate(window.latencies) if i != leader for x in lat),
             "tick_delay_max": window.tick_delay_max,
@@ -532,13 +536,15 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
     def per_beat(r: dict[str, Any], followers: bool) -> str:
-        """CPU ms per heartbeat: the leader's per answered beat, followers' per beat they forwarded."""
+        """CPU ms per heartbeat above the master's idle CPU (PySyncObj's ticks): the leader's per
+        answered beat, the followers' per beat sent to them."""
         leader = r["leader_index"]
+        busy = [(c - idle) / 100 * r["seconds"] for c, idle in zip(r["cpu"], r["idle_cpu"], strict=True)]
         if followers:
-            forwarded = len(r["forwarded"])
-            seconds = sum(c for i, c in enumerate(r["cpu"]) if i != leader) / 100 * r["seconds"]
+            forwarded = r["sent_to_followers"]
+            seconds = sum(c for i, c in enumerate(busy) if i != leader)
             return "-" if not forwarded else f"{seconds / forwarded * 1e3:.2f}"
-        return "-" if not r["ok"] else f"{r['cpu'][leader] / 100 * r['seconds'] / r['ok'] * 1e3:.2f}"
+        return "-" if not r["ok"] else f"{busy[leader] / r['ok'] * 1e3:.2f}"
 
     def cpu(r: dict[str, Any], followers: bool, key: str = "cpu", leader_key: str = "leader_index") -> str:
         if followers:
@@ -564,8 +570,8 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         ("leader CPU %, average", lambda r: cpu(r, False), "(of one core)"),
         ("leader CPU %, busiest 5 s", lambda r: f"{r['leader_busiest']:.0f}", ""),
         ("followers CPU %", lambda r: cpu(r, True), ""),
-        ("leader CPU ms per answered beat", lambda r: per_beat(r, False), ""),
-        ("followers CPU ms per fwd beat", lambda r: per_beat(r, True), ""),
+        ("leader CPU ms/beat answered", lambda r: per_beat(r, False), "(above idle)"),
+        ("followers CPU ms/beat sent them", lambda r: per_beat(r, True), "(above idle)"),
         ("idle CPU % before: leader", lambda r: cpu(r, False, "idle_cpu", "idle_leader"), "(no agents)"),
         ("idle CPU % before: followers", lambda r: cpu(r, True, "idle_cpu", "idle_leader"), ""),
         ("this client's CPU %", lambda r: f"{r['client_cpu']:.0f}", ""),

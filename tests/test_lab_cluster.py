@@ -57,6 +57,8 @@ def ready(lab: Lab, host: str) -> bool | None:
 
 
 def test_all_nodes_ready_and_the_cli_works_right_after(lab: Lab) -> None:
+    # lab up returned once all were Ready; under heavy machine load a heartbeat can be late
+    wait_until(lambda: all(ready(lab, h) for h in lab.host_names()), 60, what="all Ready")
     result = subprocess.run([sys.executable, "-m", "cli.main", "get", "nodes"], text=True,
                             capture_output=True, timeout=60, cwd=Path(__file__).resolve().parent.parent,
                             env={"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)})

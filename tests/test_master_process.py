@@ -60,6 +60,8 @@ def test_a_master_with_the_wrong_raft_password_cannot_join() -> None:
     cluster.start_all()
     try:
         cluster.wait_ready([0, 1])
+        wait_until(lambda: requests.get(cluster.url(2, "/healthz"), timeout=2).ok, 60,
+                   what="the third master's API up")
         assert cluster.session().post(cluster.url(0, PODS), json=pod("secret-talk")).status_code == 201
         status = cluster.status(2)
         assert status["leader"] is None and not status["ready"]
