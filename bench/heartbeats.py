@@ -24,9 +24,13 @@ changes, so the target is 0) and nodes that went NotReady (from the leader's wat
 stream of the window; target 0).
 
 If the level asked for (--agents, default 1000) is not sustained (answered < 99% of
-offered, more than 0.1% errors, or any NotReady), 250 and 500 agents are run as well, each
-on a fresh cluster, and all levels are printed side by side. --to-leader sends every agent
-to the leader (what the leader alone sustains, as if followers redirected agents there).
+offered, more than 0.1% errors, any Raft write or any NotReady), 250 and 500 agents are
+run as well, each on a fresh cluster, and all levels are printed side by side.
+
+--to-leader sends every agent to the leader (what the leader alone sustains, as if
+followers redirected agents there); at 1000 agents that is 1000 connections on one master,
+waitress's connection_limit: the leader then accepts no other connection (the bench's own
+status queries included), which the run reports rather than hangs on.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ SAMPLE_EVERY = 5.0  # CPU samples during the window (for the busiest 5 s)
 FALLBACK_LEVELS = (250, 500)
 TARGET_ANSWERED = 0.99  # of offered
 TARGET_ERROR_SHARE = 0.001
+WAITRESS_CONNECTION_LIMIT = 1000  # master/main.py create_server(connection_limit=...)
 HEARTBEAT_BODY = b'{"cpuPercent": 3.0, "memoryUsed": 123456}'
 
 
@@ -361,14 +366,29 @@ def leader_json(masters: Masters, leader: int, path: str, timeout: float = 15.0)
         client.close()
 
 
-def revision(masters: Masters, index: int, attempts: int = 5) -> int:
-    """The store revision on master `index` (patient: an overloaded master answers slowly)."""
+def revision(masters: Masters, index: int, attempts: int = 3) -> int | None:
+    """The store revision on master `index` (patient: an overloaded master answers slowly); None if
+    it does not answer at all (e.g. waitress's connection_limit reached: it accepts no connection)."""
     for _ in range(attempts):
         status = masters.status(index, timeout=10)
         if status is not None:
             return int(status["revision"])
         time.sleep(0.5)
-    raise RuntimeError(f"{masters.specs[index].name}: no /api/v1/cluster answer in {attempts} attempts")
+    print(f"  {masters.specs[index].name}: no /api/v1/cluster answer in {attempts} attempts", flush=True)
+    return None
+
+
+def leader_or(masters: Masters, fallback: int) -> int:
+    try:
+        return masters.leader_index(timeout=30, request_timeout=10)
+    except TimeoutError:
+        print(f"  no agreed leader reported in 30 s; assuming it is still {masters.specs[fallback].name}",
+              flush=True)
+        return fallback
+
+
+def delta(end: int | None, start: int | None) -> int | None:
+    return None if end is None or start is None else end - start
 
 
 def ready_count(masters: Masters, leader: int, names: set[str]) -> int:
@@ -391,6 +411,8 @@ def not_ready_events(masters: Masters, leader: int, since: int, until: int
     client = Http(masters.url(leader), timeout=30)
     try:
         code, data = client.request("GET", f"/api/v1/watch?kind=Node&since={since}&timeoutSeconds=1")
+    except OSError as err:
+        code, data = -1, repr(err).encode()
     finally:
         client.close()
     if code != 200:
@@ -426,7 +448,11 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         result["idle_cpu"] = [(e - s) / (time.monotonic() - idle_at) * 100
                               for s, e in zip(idle_start, masters.cpu_seconds(), strict=True)]
         result["idle_leader"] = leader
-        swarm = Swarm(masters, tokens, [leader] if to_leader else list(range(len(masters))), interval)
+        targets = [leader] if to_leader else list(range(len(masters)))
+        if count / len(targets) >= WAITRESS_CONNECTION_LIMIT - 10:
+            print(f"  note: ~{count // len(targets)} agent connections per master; a master stops accepting "
+                  f"connections at {WAITRESS_CONNECTION_LIMIT} (waitress connection_limit in master/main.py)")
+        swarm = Swarm(masters, tokens, targets, interval)
         swarm.start()
 
         # registration, then every node Ready
@@ -456,12 +482,11 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         state = (f"all {count} Ready {all_ready - began:.1f} s after registration began "
                  f"({all_ready - registered:.1f} s after the last node was registered)"
                  if ready == count else f"only {ready}/{count} Ready after {all_ready - began:.0f} s")
-        print(f"  {state}; Raft writes so far {revision(masters, leader) - rev_before}",
-              flush=True)
+        print(f"  {state}; Raft writes so far {delta(revision(masters, leader), rev_before)}", flush=True)
         time.sleep(SETTLE)
 
         # the measured window
-        leader = masters.leader_index(timeout=60, request_timeout=10)
+        leader = leader_or(masters, leader)
         rev_start = revision(masters, leader)
         cpu_start, own_start, busy_start = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
         samples = [(time.monotonic(), cpu_start)]
@@ -479,9 +504,11 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         cpu_end, own_end, busy_end = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
         elapsed = time.monotonic() - opened
         swarm.close_window(wait=REQUEST_TIMEOUT + 1)  # beats sent in the window: answered or expired
-        leader_end = masters.leader_index(timeout=60, request_timeout=10)
+        leader_end = leader_or(masters, leader)
         rev_end = revision(masters, leader_end)
-        flaps, flapped, types = not_ready_events(masters, leader_end, rev_start, rev_end)
+        flaps, flapped, types = None, None, Counter()
+        if rev_start is not None and rev_end is not None:
+            flaps, flapped, types = not_ready_events(masters, leader_end, rev_start, rev_end)
         still_ready = ready_count(masters, leader_end, names)
 
         busiest = max(((b[1][leader] - a[1][leader]) / (b[0] - a[0]) * 100
@@ -499,12 +526,12 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
             "direct": sorted(window.latencies[leader]),
             "forwarded": sorted(x for i, lat in enumerate(window.latencies) if i != leader for x in lat),
             "tick_delay_max": window.tick_delay_max,
-            "writes": rev_end - rev_start, "events": dict(types), "flaps": flaps, "flapped": flapped,
+            "writes": delta(rev_end, rev_start), "events": dict(types), "flaps": flaps, "flapped": flapped,
             "still_ready": still_ready,
         })
         print(f"  measured {elapsed:.0f} s: {window.ok / elapsed:.0f} heartbeats/s answered of "
               f"{window.offered / elapsed:.0f}/s offered; leader CPU {result['cpu'][leader]:.0f}%; "
-              f"Raft writes {rev_end - rev_start}; NotReady {flaps}", flush=True)
+              f"Raft writes {delta(rev_end, rev_start)}; NotReady {flaps}", flush=True)
         return result
     except Exception:
         print(masters.log_tails(2000), file=sys.stderr)
@@ -519,7 +546,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
 def sustained(r: dict[str, Any]) -> bool:
     errors = sum(r["errors"].values())
     return (r["offered"] > 0 and r["ok"] >= TARGET_ANSWERED * r["offered"]
-            and errors <= TARGET_ERROR_SHARE * max(1, r["sent"]) and r["flapped"] == 0
+            and errors <= TARGET_ERROR_SHARE * max(1, r["sent"]) and r["flapped"] == 0 and r["writes"] == 0
             and r["still_ready"] == r["agents"])
 
 
@@ -578,7 +605,8 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         ("machine busy %, of 200", lambda r: f"{r['machine_cpu']:.0f}", ""),
         ("  of which not masters/client",
          lambda r: f"{r['machine_cpu'] - sum(r['cpu']) - r['client_cpu']:.0f}", "(kernel, other processes)"),
-        ("Raft writes/s", lambda r: f"{r['writes'] / r['seconds']:.2f}", "0"),
+        ("Raft writes/s", lambda r: "unknown" if r["writes"] is None else f"{r['writes'] / r['seconds']:.2f}",
+         "0"),
         ("nodes NotReady in the window", lambda r: "unknown" if r["flapped"] is None else str(r["flapped"]),
          "0"),
         ("nodes Ready at the end", lambda r: f"{r['still_ready']}/{r['agents']}", "all"),
@@ -608,10 +636,10 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
     for r in results:
         errors = sum(r["errors"].values())
         answered = r["ok"] / max(1, r["offered"])
-        writes = r["writes"] / r["seconds"]
+        writes = "unknown" if r["writes"] is None else f"{r['writes'] / r['seconds']:.2f}"
         print(f"  {r['agents']:>5} agents: answered {answered:.1%} {mark(answered >= TARGET_ANSWERED)}, "
               f"errors {errors} {mark(errors <= TARGET_ERROR_SHARE * max(1, r['sent']))}, "
-              f"Raft writes/s {writes:.2f} {mark(r['writes'] == 0)}, NotReady nodes {r['flapped']} "
+              f"Raft writes/s {writes} {mark(r['writes'] == 0)}, NotReady nodes {r['flapped']} "
               f"{mark(r['flapped'] == 0)}")
 
 
