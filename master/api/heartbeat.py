@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import requests
 from flask import Blueprint, Response, jsonify, request
 from pydantic import Field, ValidationError
@@ -15,6 +17,14 @@ from master.objects.validate import error_from_validation
 
 bp = Blueprint("heartbeat", __name__)
 FORWARD_TIMEOUT = 2.0
+_sessions = threading.local()  # one keep-alive connection to the leader per API thread
+
+
+def _leader_session() -> requests.Session:
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = _sessions.session = requests.Session()
+    return session
 
 
 class HeartbeatBody(Strict):
@@ -64,10 +74,10 @@ def _forward(method: str, path: str) -> tuple[Response, int]:
     if url is None:
         raise ApiError(503, "Unavailable", "no reachable leader to answer; retry")
     try:
-        answer = requests.request(method, url + path, data=request.get_data() or None,
-                                  headers={"Authorization": request.headers.get("Authorization", ""),
-                                           "Content-Type": "application/json"},
-                                  timeout=FORWARD_TIMEOUT)
+        answer = _leader_session().request(
+            method, url + path, data=request.get_data() or None, timeout=FORWARD_TIMEOUT,
+            headers={"Authorization": request.headers.get("Authorization", ""),
+                     "Content-Type": "application/json"})
         body = answer.json()
     except (requests.RequestException, ValueError):
         raise ApiError(503, "Unavailable", "the leader did not answer; retry") from None
