@@ -27,6 +27,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if not self.masters:
             raise ValueError("masters: at least one master URL is needed")
+        if not 0 < self.heartbeat_interval <= 300:
+            raise ValueError("heartbeat_interval: must be more than 0 and at most 300 seconds")
         self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]
         cpu_millis(self.reserved_cpu)
         memory_bytes(self.reserved_memory)

@@ -58,19 +58,33 @@ def _register_until_done(masters: Masters, config: AgentConfig, stopping: thread
     return False
 
 
+SUMMARY_EVERY = 3600  # heartbeats between two summary lines in the log (an hour at 1 s)
+
+
 def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event) -> None:
-    """One small request per interval, to any master; nothing accumulates between beats."""
+    """One small request per interval, to any master; nothing accumulates between beats.
+
+    Counters only (no list of past beats), so the agent can run for months; a summary line
+    every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive.
+    """
     path = f"/api/v1/nodes/{config.name}/heartbeat"
+    sent = refused = unanswered = 0
     while not stopping.wait(config.heartbeat_interval):
+        sent += 1
+        if sent % SUMMARY_EVERY == 0:
+            log.info("%d heartbeats sent: %d refused, %d unanswered", sent, refused, unanswered)
         try:
             answer = masters.request("POST", path, usage())
         except MasterUnavailable as err:
+            unanswered += 1
             log.warning("heartbeat: %s", err)
             continue
         if answer.status_code == 404:  # the Node was deleted: register it again
             _register_until_done(masters, config, stopping)
         elif answer.status_code >= 400:
+            refused += 1
             log.warning("heartbeat refused: %s %s", answer.status_code, answer.text[:200])
+
 
 if __name__ == "__main__":
     main()

@@ -114,7 +114,8 @@ def revision(masters: Masters, index: int) -> int | None:
     return None if status is None else status["revision"]
 
 
-def start_agent(masters: Masters, root: Path) -> tuple[subprocess.Popen, Path]:
+def start_agent(masters: Masters, root: Path, interval: float = HEARTBEAT_INTERVAL
+                ) -> tuple[subprocess.Popen, Path]:
     token_file = root / "agent-token"
     token_file.write_text(TOKENS["agent"][1])
     token_file.chmod(0o600)
@@ -123,7 +124,7 @@ def start_agent(masters: Masters, root: Path) -> tuple[subprocess.Popen, Path]:
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent.main", "--name", NODE, "--address", "10.250.0.11",
-             "--token-file", str(token_file), "--heartbeat-interval", str(HEARTBEAT_INTERVAL), *urls],
+             "--token-file", str(token_file), "--heartbeat-interval", str(interval), *urls],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     return proc, log_file

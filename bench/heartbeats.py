@@ -3,7 +3,7 @@
     python bench/heartbeats.py                   # 1000 agents, 60 s measured
     python bench/heartbeats.py --quick           # 20 s measured
     python bench/heartbeats.py --agents 500 --seconds 30 --set node_grace_seconds=5
-    python bench/heartbeats.py --to-leader       # every agent to the leader: no forwarding
+    python bench/heartbeats.py --to-leader       # every agent to the leader: no relay
     python bench/heartbeats.py --interval 5 --set node_grace_seconds=15
 
 Three real masters (lab.masters) with one `agent` token per simulated agent (agent sim-N
@@ -18,19 +18,20 @@ at once) and starts heartbeating as soon as its own Node exists, as the real age
 the time until the leader's node list shows every node Ready is reported. Then, for the
 measured duration: heartbeats offered (one per agent per second; a beat is skipped when
 the agent's previous one is still unanswered), answered 200 per second, p50/p99 latency
-direct to the leader and via a follower (which forwards to the leader), errors, CPU of
-each master and of this client, Raft writes per second (leader revision delta; nothing
-changes, so the target is 0) and nodes that went NotReady (from the leader's watch
-stream of the window; target 0).
+direct to the leader and via a follower (which answers at once and relays its heartbeats
+to the leader in signed batches, master/heartbeat_relay.py), errors, CPU of each master
+and of this client, Raft writes per second (leader revision delta; nothing changes, so
+the target is 0), nodes that went NotReady (from the leader's watch stream of the window;
+target 0) and how old the leader's newest heartbeat of the stalest node was (from
+/api/v1/metrics/nodes every SAMPLE_EVERY seconds: relay delay included; at most about
+one interval plus the relay period is healthy, the grace is the limit).
 
 If the level asked for (--agents, default 1000) is not sustained (answered < 99% of
 offered, more than 0.1% errors, any Raft write or any NotReady), 250 and 500 agents are
 run as well, each on a fresh cluster, and all levels are printed side by side.
 
 --to-leader sends every agent to the leader (what the leader alone sustains, as if
-followers redirected agents there); at 1000 agents that is 1000 connections on one master,
-waitress's connection_limit: the leader then accepts no other connection (the bench's own
-status queries included), which the run reports rather than hangs on.
+followers redirected agents there).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from bench._common import (
     parse_settings,
     percentile,
 )
+from master.config import MasterConfig
 from master.liveness import ready_condition
 
 INTERVAL = 1.0  # seconds between one agent's heartbeats (--interval)
@@ -77,7 +79,7 @@ SAMPLE_EVERY = 5.0  # CPU samples during the window (for the busiest 5 s)
 FALLBACK_LEVELS = (250, 500)
 TARGET_ANSWERED = 0.99  # of offered
 TARGET_ERROR_SHARE = 0.001
-WAITRESS_CONNECTION_LIMIT = 1000  # master/main.py create_server(connection_limit=...)
+WAITRESS_CONNECTION_LIMIT = MasterConfig.api_connection_limit  # a master accepts no more connections
 HEARTBEAT_BODY = b'{"cpuPercent": 3.0, "memoryUsed": 123456}'
 
 
@@ -402,6 +404,18 @@ def ready_count(masters: Masters, leader: int, names: set[str]) -> int:
                if node["metadata"]["name"] in names and ready_condition(node) is True)
 
 
+def stalest(masters: Masters, leader: int, names: set[str]) -> float | None:
+    """Seconds since the leader last heard of its least recently heard node (None: no answer)."""
+    try:
+        code, metrics = leader_json(masters, leader, "/api/v1/metrics/nodes")
+    except (OSError, ValueError):
+        return None
+    if code != 200:
+        return None
+    ages = [item["secondsSinceHeartbeat"] for name, item in metrics["items"].items() if name in names]
+    return max(ages) if len(ages) == len(names) else float("inf")
+
+
 def not_ready_events(masters: Masters, leader: int, since: int, until: int
                      ) -> tuple[int | None, int | None, Counter]:
     """(NotReady transitions, distinct nodes, events by type) in (since, until], from the leader's watch.
@@ -490,6 +504,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         rev_start = revision(masters, leader)
         cpu_start, own_start, busy_start = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
         samples = [(time.monotonic(), cpu_start)]
+        staleness: list[float | None] = []
         window = swarm.open_window(len(masters))
         opened = time.monotonic()
         end = opened + seconds
@@ -499,6 +514,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
                 break
             time.sleep(min(SAMPLE_EVERY, end - now))
             samples.append((time.monotonic(), masters.cpu_seconds()))
+            staleness.append(stalest(masters, leader, names))
             if not swarm.thread.is_alive():
                 raise RuntimeError("the client's loop thread died")
         cpu_end, own_end, busy_end = masters.cpu_seconds(), own_cpu_seconds(), busy_cpu_seconds()
@@ -528,6 +544,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
             "tick_delay_max": window.tick_delay_max,
             "writes": delta(rev_end, rev_start), "events": dict(types), "flaps": flaps, "flapped": flapped,
             "still_ready": still_ready,
+            "stalest": max(staleness) if staleness and None not in staleness else None,  # type: ignore[type-var]
         })
         print(f"  measured {elapsed:.0f} s: {window.ok / elapsed:.0f} heartbeats/s answered of "
               f"{window.offered / elapsed:.0f}/s offered; leader CPU {result['cpu'][leader]:.0f}%; "
@@ -592,6 +609,8 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         ("p50 / p99 ms, direct to leader", lambda r: f"{ms(r['direct'], 50)} / {ms(r['direct'], 99)}", ""),
         ("p50 / p99 ms, via a follower", lambda r: f"{ms(r['forwarded'], 50)} / {ms(r['forwarded'], 99)}",
          ""),
+        ("leader's stalest node, s", lambda r: "unknown" if r["stalest"] is None else f"{r['stalest']:.2f}",
+         f"< grace {grace:g} s"),
         ("max ms (either)", lambda r: f"{max(r['direct'] + r['forwarded'], default=0) * 1e3:.0f}",
          f"<< grace {grace:g} s"),
         ("leader CPU %, average", lambda r: cpu(r, False), "(of one core)"),

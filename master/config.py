@@ -26,11 +26,13 @@ class MasterConfig:
     peers: list[str] = field(default_factory=list)
     raft_password_file: str | None = None
     api_threads: int = 64
+    api_connection_limit: int = 4096  # open client connections (agents keep one each)
     max_body_bytes: int = 1 << 20
     watch_window: int = 20000
     write_timeout: float = 10.0
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL, all masters
     node_grace_seconds: float = 3.0
+    heartbeat_relay_seconds: float = 0.2  # how often a follower passes heartbeats to the leader
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -39,6 +41,10 @@ class MasterConfig:
         split_address(self.api_address, "api_address")
         for peer in self.peers:
             split_address(peer, "peer")
+        if self.api_connection_limit < 1:
+            raise ValueError("api_connection_limit: must be at least 1")
+        if not 0 < self.heartbeat_relay_seconds <= 10:
+            raise ValueError("heartbeat_relay_seconds: must be more than 0 and at most 10")
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
 

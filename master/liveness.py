@@ -28,9 +28,17 @@ class HeartbeatBook:
         self._last: dict[str, Heartbeat] = {}
         self._started: dict[str, float] = {}
 
-    def record(self, node: str, usage: dict[str, Any], now: float | None = None) -> None:
+    def record(self, node: str, usage: dict[str, Any], at: float | None = None) -> None:
+        """A heartbeat heard at monotonic time `at` (default now); an older one than held is ignored.
+
+        Relayed batches and direct heartbeats of one node can arrive out of order when its
+        agent moves from one master to another.
+        """
+        at = time.monotonic() if at is None else at
         with self._lock:
-            self._last[node] = Heartbeat(time.monotonic() if now is None else now, usage)
+            last = self._last.get(node)
+            if last is None or at >= last.at:
+                self._last[node] = Heartbeat(at, usage)
 
     def reset(self, nodes: list[str], now: float) -> None:
         """A new term of leadership: every node gets a full grace from now."""

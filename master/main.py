@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import resource
 import signal
 import sys
 
@@ -13,8 +14,10 @@ from waitress.server import create_server
 from master.api.app import create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
+from master.api.peer_auth import peer_key
 from master.config import MasterConfig, split_address
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.heartbeat_relay import HeartbeatRelay
 from master.settings import load_settings_file
 from master.store.replicated import Store
 
@@ -53,14 +56,24 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     gc.set_threshold(50_000, 50, 100)
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                   window_size=config.watch_window, write_timeout=config.write_timeout)
+    key = peer_key(password) if password else None
     ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
-                     peer_apis=config.peer_apis)
+                     peer_apis=config.peer_apis, peer_key=key)
+    if key is not None and config.peer_apis:
+        ctx.relay = HeartbeatRelay(store, ctx.heartbeats, config.peer_apis, key,
+                                   period=config.heartbeat_relay_seconds)
+        ctx.relay.start()
+    else:
+        log.warning("no Raft password: followers forward each heartbeat to the leader on its own")
     app = create_app(ctx)
     lifecycle = NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now)
     lifecycle.start()
     host, port = split_address(config.api_address, "api_address")
+    _allow_open_files(config.api_connection_limit + 256)  # + Raft, journal, logs
+    # poll(), not select(): select() cannot watch a descriptor numbered 1024 or above
     server = create_server(app, host=host, port=port, threads=config.api_threads,
-                           connection_limit=1000, channel_timeout=120, ident="berth")
+                           connection_limit=config.api_connection_limit, asyncore_use_poll=True,
+                           channel_timeout=120, ident="berth")
 
     def stop(signum: int, _frame: object) -> None:
         # Raised in the main thread, inside server.run(): waitress's loop would otherwise
@@ -79,9 +92,21 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.close()
         lifecycle.stop()
+        if ctx.relay is not None:
+            ctx.relay.stop()
         store.close()
         log.info("stopped")
     sys.exit(0)
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft open-files limit (often 1024) toward `wanted`, up to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning("open files limited to %d (hard limit): fewer than %d connections fit", target, wanted)
 
 
 class _Shutdown(Exception):

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from agent.config import AgentConfig
 from lab.masters import free_ports
 from tests.harness import TOKENS, MasterCluster
 
@@ -42,3 +45,12 @@ def test_agent_registers_its_node_with_capacity_and_again_idempotently(
 def test_agent_cannot_register_another_node(cluster: MasterCluster, tmp_path: Path) -> None:
     refused = agent(cluster, tmp_path, "h2")
     assert refused.returncode != 0 and "403" in refused.stderr
+
+
+def test_agent_settings_are_checked() -> None:
+    base = {"name": "h1", "address": "10.250.0.11", "masters": ["127.0.0.1:1"], "token_file": "/t"}
+    assert AgentConfig.build(base, {}).masters == ["http://127.0.0.1:1"]
+    for bad in ({"heartbeat_interval": 0}, {"heartbeat_interval": -1}, {"heartbeat_interval": 301},
+                {"masters": []}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            AgentConfig.build({**base, **bad}, {})

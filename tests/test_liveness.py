@@ -26,7 +26,7 @@ def node(name: str, ready: bool | None) -> dict:
 def test_only_transitions_are_reported() -> None:
     book = HeartbeatBook()
     book.reset(["a", "b", "c"], now=100.0)
-    book.record("a", {}, now=100.5)
+    book.record("a", {}, at=100.5)
     nodes = [node("a", None), node("b", True), node("c", False)]
     # within the grace: a becomes Ready (heard), b stays Ready (not heard yet, still in grace)
     assert [(n["metadata"]["name"], r) for n, r in transitions(nodes, book, 101.0, GRACE)] == [
@@ -38,7 +38,7 @@ def test_only_transitions_are_reported() -> None:
 
 def test_a_new_term_restarts_every_timer() -> None:
     book = HeartbeatBook()
-    book.record("a", {}, now=0.0)
+    book.record("a", {}, at=0.0)
     book.reset(["a"], now=50.0)  # leadership gained long after a's last heartbeat elsewhere
     assert transitions([node("a", True)], book, 51.0, GRACE) == []
     status = with_ready({"conditions": [{"type": "Disk", "status": "True"}]}, False, "t")

@@ -20,7 +20,7 @@ def create_app(ctx: ApiContext) -> Flask:
 
     @app.before_request
     def _authenticate() -> None:
-        if request.path not in OPEN_PATHS:
+        if request.path not in OPEN_PATHS and request.path not in heartbeat.PEER_PATHS:
             g.principal = ctx.tokens.authenticate(request.headers.get("Authorization"))
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, heartbeat.bp, resources.bp):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import current_app, g
 
 from master.api.auth import Principal, TokenBook
+from master.heartbeat_relay import HeartbeatRelay
 from master.liveness import HeartbeatBook
 from master.store.replicated import Store
 
@@ -30,6 +31,8 @@ class ApiContext:
     watch_bookmark_seconds: float = 5.0
     heartbeats: HeartbeatBook = field(default_factory=HeartbeatBook)
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL
+    peer_key: bytes | None = None  # signs master-to-master requests (peer_auth); None: no Raft password
+    relay: HeartbeatRelay | None = None  # passes heartbeats to the leader while this master follows
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import TypeVar
 
 import requests
 from flask import Blueprint, Response, jsonify, request
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import context, principal
+from master.api.peer_auth import verify
 from master.errors import ApiError, not_found
+from master.heartbeat_relay import MAX_BATCH, RELAY_PATH
+from master.objects.fields import DnsLabel
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
 
 bp = Blueprint("heartbeat", __name__)
+PEER_PATHS = frozenset({RELAY_PATH})  # signed by a master (peer_auth), not a bearer token
 FORWARD_TIMEOUT = 2.0
 _sessions = threading.local()  # one keep-alive connection to the leader per API thread
+M = TypeVar("M", bound=BaseModel)
 
 
 def _leader_session() -> requests.Session:
@@ -32,21 +39,60 @@ class HeartbeatBody(Strict):
     memoryUsed: int = Field(ge=0)
 
 
+class RelayedHeartbeat(HeartbeatBody):
+    node: DnsLabel
+    ageSeconds: float = Field(ge=0, le=60)
+
+
+class RelayedBatch(Strict):
+    heartbeats: list[RelayedHeartbeat] = Field(max_length=MAX_BATCH)
+
+
+def _validated(model: type[M]) -> M:
+    try:
+        return model.model_validate(one_document())
+    except ValidationError as err:
+        raise error_from_validation(err) from None
+
+
 @bp.post("/api/v1/nodes/<name>/heartbeat")
 def heartbeat(name: str) -> Response | tuple[Response, int]:
     authorize(principal(), "update", "Node", name)
-    try:
-        usage = HeartbeatBody.model_validate(one_document()).model_dump()
-    except ValidationError as err:
-        raise error_from_validation(err) from None
+    usage = _validated(HeartbeatBody).model_dump()
     ctx = context()
-    if not ctx.store.is_leader():
+    leading = ctx.store.is_leader()
+    if not leading and ctx.relay is None:  # no peer key (no Raft password): one request each
         return _forward("POST", f"/api/v1/nodes/{name}/heartbeat")
     node, _ = ctx.store.read(lambda state: state.get("Node", "", name))
     if node is None:
         raise not_found("Node", "", name)
-    ctx.heartbeats.record(name, usage)
+    if leading:
+        ctx.heartbeats.record(name, usage)
+    elif ctx.relay is not None and ctx.relay.accepting():
+        ctx.relay.add(name, usage)
+    else:
+        raise ApiError(503, "Unavailable", "this master cannot pass heartbeats to the leader; "
+                       "use another master")
     return jsonify({"ok": True})
+
+
+@bp.post(RELAY_PATH)
+def relayed_heartbeats() -> Response:
+    """A follower's batch of its agents' latest heartbeats (heartbeat_relay.py)."""
+    ctx = context()
+    if ctx.peer_key is None or not verify(ctx.peer_key, request.headers.get("Authorization"),
+                                          request.get_data(cache=True), time.time()):
+        raise ApiError(401, "Unauthorized", "a master's signature is required", "Authorization")
+    if not ctx.store.is_leader():
+        raise ApiError(503, "NotLeader", "this master is not the leader; send to the leader")
+    batch = _validated(RelayedBatch).heartbeats
+    known, _ = ctx.store.read(lambda state: {b.node for b in batch if state.get("Node", "", b.node)})
+    now = time.monotonic()
+    for beat in batch:
+        if beat.node in known:
+            ctx.heartbeats.record(beat.node, {"cpuPercent": beat.cpuPercent, "memoryUsed": beat.memoryUsed},
+                                  now - beat.ageSeconds)
+    return jsonify({"recorded": len(known), "unknown": sorted({b.node for b in batch} - known)})
 
 
 @bp.get("/api/v1/metrics/nodes")

@@ -49,14 +49,20 @@ class NodeLifecycle:
                     log.exception("node lifecycle round failed")
 
     def reconcile(self) -> None:
+        """Write this round's transitions together: after a leader change or a mass registration
+        hundreds of nodes turn at once, and one write each, waited for in turn, took a minute."""
         nodes, _ = self.store.read(lambda state: state.list("Node"))
-        for node, ready in transitions(nodes, self.book, time.monotonic(), self.grace):
-            meta = node["metadata"]
-            status = with_ready(node.get("status") or {}, ready, self.now())
-            try:
-                self.store.propose(UpdateStatus("Node", "", meta["name"], status,
-                                                meta["resourceVersion"]), timeout=2.0)
-            except ApiError as err:  # a conflict or no quorum: the next round looks again
-                log.debug("node %s: %s", meta["name"], err.message)
-                continue
-            log.info("node %s is %s", meta["name"], "Ready" if ready else "NotReady")
+        changes = transitions(nodes, self.book, time.monotonic(), self.grace)
+        if not changes:
+            return
+        timestamp = self.now()
+        commands = [UpdateStatus("Node", "", node["metadata"]["name"],
+                                 with_ready(node.get("status") or {}, ready, timestamp),
+                                 node["metadata"]["resourceVersion"])
+                    for node, ready in changes]
+        for (node, ready), answer in zip(changes, self.store.propose_all(commands, timeout=5.0), strict=True):
+            name = node["metadata"]["name"]
+            if isinstance(answer, ApiError):  # a conflict or no quorum: the next round looks again
+                log.debug("node %s: %s", name, answer.message)
+            else:
+                log.info("node %s is %s", name, "Ready" if ready else "NotReady")

@@ -102,6 +102,15 @@ class StateMachine(SyncObjConsumer):
             self.changed.notify_all()
 
 
+def _answer(result: Outcome | None, error: int) -> Outcome | ApiError:
+    """A proposal's outcome, or the error its client sees."""
+    if error != FAIL_REASON.SUCCESS or result is None:
+        message = _FAILURES.get(error, f"raft error {error}; its outcome is unknown")
+        reason = "Unavailable" if error in _NOT_APPLIED else "OutcomeUnknown"
+        return ApiError(503, reason, f"{message}; retry", None)
+    return result if result.error is None else result.error
+
+
 class Store:
     """A master's handle on the replicated store: propose writes, read, wait for events."""
 
@@ -159,13 +168,29 @@ class Store:
             if error != FAIL_REASON.MISSING_LEADER or time.monotonic() + _ELECTION_POLL > deadline:
                 break
             time.sleep(_ELECTION_POLL)
-        if error != FAIL_REASON.SUCCESS:
-            message = _FAILURES.get(error, f"raft error {error}; its outcome is unknown")
-            reason = "Unavailable" if error in _NOT_APPLIED else "OutcomeUnknown"
-            raise ApiError(503, reason, f"{message}; retry", None)
-        if result.error is not None:
-            raise result.error
-        return result
+        answer = _answer(result, error)
+        if isinstance(answer, ApiError):
+            raise answer
+        return answer
+
+    def propose_all(self, commands: list[Command], timeout: float | None = None) -> list[Outcome | ApiError]:
+        """Commit independent commands together: submitted at once, so group commit carries them
+        in a few Raft entries, and waited for once. Each command's outcome or its error, in order;
+        none is retried (the caller's next round looks again)."""
+        answers: list[Outcome | ApiError | None] = [None] * len(commands)
+        done = threading.Condition()
+
+        def on_result(index: int, result: Outcome | None, error: int) -> None:
+            with done:
+                answers[index] = _answer(result, error)
+                done.notify_all()
+
+        for index, command in enumerate(commands):
+            self.submit(command, lambda result, error, index=index: on_result(index, result, error))
+        with done:
+            done.wait_for(lambda: all(a is not None for a in answers), timeout or self.write_timeout)
+            return [ApiError(503, "OutcomeUnknown", "the write was not confirmed in time; its outcome "
+                             "is unknown") if a is None else a for a in answers]
 
     def submit(self, command: Command, callback: Callable[[Outcome | None, int], None]) -> None:
         """Propose without waiting: `callback(outcome, fail_reason)` runs on PySyncObj's thread."""
