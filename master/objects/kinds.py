@@ -51,11 +51,21 @@ def _unique(items: list[Any], attr: str, what: str) -> None:
         seen.add(value)
 
 
+class OwnerReference(Strict):
+    """The object that made this one (a Deployment's pods): the scheduler spreads its replicas."""
+
+    kind: str = Field(min_length=1, max_length=63)
+    name: DnsLabel
+    uid: str | None = None
+    controller: bool = True
+
+
 class ObjectMeta(Strict):
     name: DnsLabel
     namespace: DnsLabel | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: dict[LabelKey, str] = Field(default_factory=dict)
+    ownerReferences: list[OwnerReference] = Field(default_factory=list)
     # Set by the system; accepted on input so a fetched object can be sent back.
     uid: str | None = None
     resourceVersion: int | None = Field(default=None, ge=0)

@@ -73,6 +73,8 @@ def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str
         raise error_from_validation(err) from None
     obj = model.model_dump(mode="json", exclude_none=True)
     meta = obj["metadata"]
+    if not meta.get("ownerReferences"):
+        meta.pop("ownerReferences", None)  # most objects have none: keep them as they were sent
     if info.namespaced:
         meta.setdefault("namespace", DEFAULT_NAMESPACE)
     elif "namespace" in meta:

@@ -1,0 +1,42 @@
+"""Ranking: small named scores from 0 to 100 over the feasible nodes, weighted and summed.
+
+Like the filters, a score takes the whole list of nodes (a comprehension, no call per node).
+"""
+
+from __future__ import annotations
+
+from master.scheduler.snapshot import NodeInfo, PodInfo
+
+MAX_SCORE = 100
+RESOURCE_WEIGHT = 1
+SPREAD_WEIGHT = 2  # as Kubernetes weighs PodTopologySpread against NodeResourcesFit
+
+
+def most_allocated(pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
+    """Binpack: the fuller the node would be, the better (keeps whole hosts free). The mean of
+    the CPU and memory shares requested once the pod is there; a resource the node has none
+    of counts as full."""
+    cpu, memory, half = pod.cpu, pod.memory, MAX_SCORE / 2
+    return [((n.requested_cpu + cpu) / n.allocatable_cpu if n.allocatable_cpu else 1.0)
+            * half + ((n.requested_memory + memory) / n.allocatable_memory if n.allocatable_memory else 1.0)
+            * half for n in nodes]
+
+
+def least_allocated(pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
+    """Spread: the emptier the node would be, the better (Kubernetes' default)."""
+    return [MAX_SCORE - score for score in most_allocated(pod, nodes)]
+
+
+def owner_spread(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
+    """Fewer replicas of the pod's owner on a node, higher: 100 with none, 0 with the most any
+    feasible node has. None when it ranks every node the same (no owner, or no replica yet)."""
+    if pod.owner is None:
+        return None
+    counts = [n.owners.get(pod.owner, 0) for n in nodes]
+    most = max(counts)
+    if most == 0:
+        return None
+    return [(most - count) / most * MAX_SCORE for count in counts]
+
+
+RESOURCE_SCORES = {"LeastAllocated": least_allocated, "MostAllocated": most_allocated}

@@ -1,0 +1,126 @@
+"""What the scheduler sees: nodes and pods reduced to the numbers and sets it decides on.
+
+Built once per round from the store's objects; the scheduler then only reads these
+and records its own placements in them (`NodeInfo.assume`), so the next pod of the
+same round sees the room the previous one took.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from master.liveness import ready_condition
+from master.objects.quantity import cpu_millis, memory_bytes
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: int
+    cpu: int  # millicores requested (all containers)
+    memory: int  # bytes requested
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[dict[str, Any], ...]
+    host_ports: frozenset[tuple[str, int]]  # (protocol, hostPort)
+    owner: str | None  # "Kind/name" of its controller, for spreading replicas
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    labels: dict[str, str]
+    taints: tuple[Taint, ...]
+    ready: bool
+    unschedulable: bool
+    allocatable_cpu: int
+    allocatable_memory: int
+    requested_cpu: int = 0
+    requested_memory: int = 0
+    host_ports: set[tuple[str, int]] = field(default_factory=set)
+    owners: Counter = field(default_factory=Counter)
+    pods: int = 0
+
+    def assume(self, pod: PodInfo) -> None:
+        """Count `pod` as placed here."""
+        self.requested_cpu += pod.cpu
+        self.requested_memory += pod.memory
+        self.host_ports |= pod.host_ports
+        if pod.owner is not None:
+            self.owners[pod.owner] += 1
+        self.pods += 1
+
+
+def _request(container: Obj, resource: str) -> Any:
+    resources = container.get("resources") or {}
+    # as in Kubernetes: a limit without a request requests the limit
+    value = (resources.get("requests") or {}).get(resource)
+    return value if value is not None else (resources.get("limits") or {}).get(resource)
+
+
+def pod_info(pod: Obj) -> PodInfo:
+    meta, spec = pod["metadata"], pod["spec"]
+    containers = spec.get("containers") or []
+    cpu = sum(cpu_millis(q) for c in containers if (q := _request(c, "cpu")) is not None)
+    memory = sum(memory_bytes(q) for c in containers if (q := _request(c, "memory")) is not None)
+    ports = frozenset((p.get("protocol", "TCP"), p["hostPort"]) for c in containers
+                      for p in c.get("ports") or [] if p.get("hostPort"))
+    owner = next((f"{ref['kind']}/{ref['name']}" for ref in meta.get("ownerReferences") or []
+                  if ref.get("controller", True)), None)
+    return PodInfo(
+        namespace=meta.get("namespace", ""), name=meta["name"], uid=meta.get("uid", ""),
+        resource_version=meta.get("resourceVersion", 0), cpu=cpu, memory=memory,
+        node_selector=tuple(sorted((spec.get("nodeSelector") or {}).items())),
+        tolerations=tuple(spec.get("tolerations") or []), host_ports=ports, owner=owner)
+
+
+def node_info(node: Obj) -> NodeInfo:
+    spec, status = node.get("spec") or {}, node.get("status") or {}
+    allocatable = status.get("allocatable") or {}
+    return NodeInfo(
+        name=node["metadata"]["name"], labels=dict(node["metadata"].get("labels") or {}),
+        taints=tuple(Taint(t["key"], t.get("value") or "", t["effect"]) for t in spec.get("taints") or []),
+        ready=ready_condition(node) is True, unschedulable=bool(spec.get("unschedulable")),
+        allocatable_cpu=int(allocatable.get("cpu") or 0),
+        allocatable_memory=int(allocatable.get("memory") or 0))
+
+
+def is_finished(pod: Obj) -> bool:
+    """Succeeded or Failed pods hold no resources on their node."""
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+@dataclass
+class Snapshot:
+    nodes: list[NodeInfo]
+    by_name: dict[str, NodeInfo]
+
+
+def build_snapshot(nodes: list[Obj], pods: list[Obj]) -> Snapshot:
+    """Every node, with the pods already bound to it counted against it."""
+    infos = sorted((node_info(n) for n in nodes), key=lambda n: n.name)
+    by_name = {n.name: n for n in infos}
+    for pod in pods:
+        bound = (pod.get("spec") or {}).get("nodeName")
+        if bound in by_name and not is_finished(pod):
+            by_name[bound].assume(pod_info(pod))
+    return Snapshot(infos, by_name)

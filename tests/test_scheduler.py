@@ -1,0 +1,139 @@
+"""The pure scheduler: filters, scores and the reasons a pod fits nowhere."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from master.liveness import with_ready
+from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
+from master.scheduler.schedule import feasible_to_find
+
+GI = 2**30
+
+
+def node(name: str, cpu: int = 2000, memory: int = 4 * GI, ready: bool = True, **spec: Any) -> dict:
+    labels = spec.pop("labels", {})
+    return {"kind": "Node", "metadata": {"name": name, "labels": labels},
+            "spec": {"address": "10.0.0.1", **spec},
+            "status": {**with_ready({}, ready, "t"), "allocatable": {"cpu": cpu, "memory": memory}}}
+
+
+def pod(name: str, cpu: str | None = "100m", memory: str | None = "64Mi", node_name: str | None = None,
+        owner: str | None = None, ports: list[dict] | None = None, phase: str | None = None,
+        **spec: Any) -> dict:
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
+    meta: dict[str, Any] = {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": 1}
+    if owner:
+        meta["ownerReferences"] = [{"kind": "Deployment", "name": owner, "controller": True}]
+    obj = {"kind": "Pod", "metadata": meta,
+           "spec": {"containers": [{"name": "c", "image": "busybox", "ports": ports or [],
+                                    "resources": {"requests": requests}}], **spec}}
+    if node_name:
+        obj["spec"]["nodeName"] = node_name
+    if phase:
+        obj["status"] = {"phase": phase}
+    return obj
+
+
+def run(nodes: list[dict], pending: list[dict], bound: list[dict] | None = None,
+        config: SchedulerConfig | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    snapshot = build_snapshot(nodes, bound or [])
+    result = Scheduler(config).schedule(snapshot, [pod_info(p) for p in pending])
+    return ({p.name: n for p, n in result.bindings}, {p.name: why for p, why in result.unschedulable})
+
+
+def test_a_pod_lands_where_its_requests_fit() -> None:
+    nodes = [node("h1", memory=GI), node("h2", memory=8 * GI), node("h3", memory=GI)]
+    bound = [pod("big", memory="900Mi", node_name="h1"), pod("other", memory="900Mi", node_name="h3")]
+    placed, failed = run(nodes, [pod("p", memory="512Mi")], bound)
+    assert placed == {"p": "h2"} and failed == {}
+
+
+def test_a_pod_too_big_for_every_node_gets_the_reasons_per_node() -> None:
+    nodes = [node("h1", memory=GI), node("h2", memory=GI),
+             node("h3", taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])]
+    placed, failed = run(nodes, [pod("huge", memory="2Gi")])
+    assert placed == {}
+    assert failed == {
+        "huge": "0/3 nodes fit: 2 Insufficient memory, 1 node(s) had taint dedicated=db:NoSchedule"}
+    _, failed = run([node("h1", cpu=500, memory=GI)], [pod("both", cpu="1", memory="2Gi")])
+    assert failed == {"both": "0/1 nodes fit: 1 Insufficient cpu, 1 Insufficient memory"}
+    assert run([], [pod("p")])[1] == {"p": "0/0 nodes fit: no nodes"}
+
+
+def test_requests_count_against_allocatable_including_this_rounds_placements() -> None:
+    placed, failed = run([node("h1", cpu=1000)], [pod(f"p{i}", cpu="400m") for i in range(3)])
+    assert placed == {"p0": "h1", "p1": "h1"} and failed == {"p2": "0/1 nodes fit: 1 Insufficient cpu"}
+    # finished pods hold nothing; a limit without a request is the request
+    bound = [pod("done", cpu="900m", node_name="h1", phase="Succeeded")]
+    assert run([node("h1", cpu=1000)], [pod("p", cpu="900m")], bound)[0] == {"p": "h1"}
+    # a resource the pod does not request is not checked, even on an overcommitted node
+    over = [pod("over", cpu="3", node_name="h1")]
+    assert run([node("h1", cpu=1000)], [pod("mem-only", cpu=None)], over)[0] == {"mem-only": "h1"}
+    limited = pod("lim", cpu=None)
+    limited["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "2"}}
+    assert pod_info(limited).cpu == 2000
+
+
+def test_node_selector_taints_and_tolerations() -> None:
+    db_taint = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
+    nodes = [node("h1", labels={"disk": "ssd"}), node("h2", labels={"disk": "hdd"}),
+             node("h3", labels={"disk": "ssd"}, taints=[db_taint])]
+    placed, _ = run(nodes, [pod("ssd", nodeSelector={"disk": "ssd"})])
+    assert placed == {"ssd": "h1"}
+    _, failed = run(nodes, [pod("nvme", nodeSelector={"disk": "nvme"})])
+    assert failed == {"nvme": "0/3 nodes fit: 3 node(s) didn't match Pod's node selector"}
+    db_only = {"disk": "ssd"}
+    for toleration in ({"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"},
+                       {"key": "dedicated", "operator": "Exists"}, {"operator": "Exists"}):
+        busy = [pod("fill", cpu="2", node_name="h1")]  # h1 is full: only the tainted ssd node is left
+        placed, failed = run(nodes, [pod("db", nodeSelector=db_only, tolerations=[toleration])], busy)
+        assert placed == {"db": "h3"}, (toleration, failed)
+    for wrong in ({"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+                  {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}):
+        busy = [pod("fill", cpu="2", node_name="h1")]
+        _, failed = run(nodes, [pod("db", nodeSelector=db_only, tolerations=[wrong])], busy)
+        assert "1 node(s) had taint dedicated=db:NoSchedule" in failed["db"]
+    no_execute = [node("h1", taints=[{"key": "gone", "effect": "NoExecute"}])]
+    assert run(no_execute, [pod("p")])[1] == {"p": "0/1 nodes fit: 1 node(s) had taint gone:NoExecute"}
+    soft = [node("h1", taints=[{"key": "maybe", "effect": "PreferNoSchedule"}])]
+    assert run(soft, [pod("p")])[0] == {"p": "h1"}
+
+
+def test_not_ready_unschedulable_and_host_ports() -> None:
+    nodes = [node("h1", ready=False), node("h2", unschedulable=True), node("h3")]
+    web = [{"containerPort": 80, "hostPort": 8080}]
+    placed, failed = run(nodes, [pod("a", ports=web), pod("b", ports=web)])
+    assert placed == {"a": "h3"}
+    assert failed == {"b": "0/3 nodes fit: 1 node(s) didn't have free ports for the requested pod ports, "
+                           "1 node(s) were not ready, 1 node(s) were unschedulable"}
+    udp = [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}]
+    assert run(nodes, [pod("a", ports=web), pod("c", ports=udp)])[0] == {"a": "h3", "c": "h3"}
+
+
+def test_twenty_pods_spread_over_three_hosts_and_binpack_fills_one() -> None:
+    nodes = [node(f"h{i}") for i in (1, 2, 3)]
+    placed, _ = run(nodes, [pod(f"p{i}") for i in range(20)])
+    assert sorted(Counter(placed.values()).values()) == [6, 7, 7]
+    placed, _ = run(nodes, [pod(f"p{i}") for i in range(5)], config=SchedulerConfig("MostAllocated"))
+    assert set(placed.values()) == {"h1"}
+    with pytest.raises(ValueError, match="resource_score"):
+        SchedulerConfig("Random")
+
+
+def test_replicas_of_one_owner_spread_even_onto_a_smaller_node() -> None:
+    nodes = [node("big", cpu=16000, memory=64 * GI), node("small", cpu=2000, memory=4 * GI)]
+    placed, _ = run(nodes, [pod(f"web-{i}", owner="web") for i in range(4)])
+    assert Counter(placed.values()) == {"big": 2, "small": 2}
+    placed, _ = run(nodes, [pod(f"solo-{i}") for i in range(4)])  # no owner: the emptier node wins
+    assert set(placed.values()) == {"big"}
+
+
+def test_large_clusters_are_sampled_like_kubernetes_and_every_node_gets_a_turn() -> None:
+    assert [feasible_to_find(n) for n in (3, 99, 100, 1000, 5000)] == [3, 99, 100, 420, 500]
+    nodes = [node(f"n{i:04d}", cpu=100_000, memory=1000 * GI) for i in range(1000)]
+    placed, failed = run(nodes, [pod(f"p{i}") for i in range(1000)])
+    assert not failed and len(set(placed.values())) > 900
