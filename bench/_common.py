@@ -119,6 +119,8 @@ class Masters:
                  extra_tokens: list[tuple[str, str, str]] | None = None) -> None:
         """extra_tokens: (name, role, token) accepted besides tests.harness.TOKENS (e.g. one per agent)."""
         self.root = root
+        # the store alone: no scheduler writing conditions and events for the benchmarks' pods
+        settings = {"controllers": ["node-lifecycle"], **(settings or {})}
         self.specs: list[MasterSpec] = write_cluster(root, size, TOKENS, settings)
         self.procs: list[subprocess.Popen | None] = [None] * size
         if extra_tokens:

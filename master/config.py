@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from master.scheduler import SchedulerConfig
 from master.settings import merged_settings, read_secret
 from master.store.replicated import RaftTimings
+
+CONTROLLERS = ("node-lifecycle", "scheduler")
 
 
 def split_address(address: str, what: str) -> tuple[str, int]:
@@ -33,6 +36,8 @@ class MasterConfig:
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL, all masters
     node_grace_seconds: float = 3.0
     heartbeat_relay_seconds: float = 0.2  # how often a follower passes heartbeats to the leader
+    scheduler_score: str = "LeastAllocated"  # or MostAllocated (binpack)
+    controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -45,6 +50,10 @@ class MasterConfig:
             raise ValueError("api_connection_limit: must be at least 1")
         if not 0 < self.heartbeat_relay_seconds <= 10:
             raise ValueError("heartbeat_relay_seconds: must be more than 0 and at most 10")
+        SchedulerConfig(self.scheduler_score)  # raises ValueError naming the setting
+        unknown = sorted(set(self.controllers) - set(CONTROLLERS))
+        if unknown:
+            raise ValueError(f"controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
 

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from master.objects.conditions import condition, with_condition
+
 
 @dataclass(frozen=True)
 class Heartbeat:
@@ -70,10 +72,8 @@ class HeartbeatBook:
 
 def ready_condition(node: dict[str, Any]) -> bool | None:
     """The node's stored Ready condition: True, False, or None if never set."""
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return None
+    ready = condition(node, "Ready")
+    return None if ready is None else ready.get("status") == "True"
 
 
 def transitions(nodes: list[dict[str, Any]], book: HeartbeatBook, now: float,
@@ -90,12 +90,10 @@ def transitions(nodes: list[dict[str, Any]], book: HeartbeatBook, now: float,
 
 def with_ready(status: dict[str, Any], ready: bool, timestamp: str) -> dict[str, Any]:
     """`status` with its Ready condition set (the other conditions kept)."""
-    condition = {
+    return with_condition(status, {
         "type": "Ready",
         "status": "True" if ready else "False",
         "reason": "AgentHeartbeat" if ready else "NodeStatusUnknown",
         "message": "the agent is heartbeating" if ready else "the agent stopped heartbeating",
         "lastTransitionTime": timestamp,
-    }
-    others = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"]
-    return {**status, "conditions": [*others, condition]}
+    })

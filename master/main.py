@@ -7,6 +7,7 @@ import logging
 import resource
 import signal
 import sys
+from collections.abc import Callable
 
 import click
 from waitress.server import create_server
@@ -16,8 +17,11 @@ from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.api.peer_auth import peer_key
 from master.config import MasterConfig, split_address
+from master.controllers.leader_loop import LeaderLoop
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.controllers.scheduling import SchedulingController
 from master.heartbeat_relay import HeartbeatRelay
+from master.scheduler import SchedulerConfig
 from master.settings import load_settings_file
 from master.store.replicated import Store
 
@@ -66,8 +70,14 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     else:
         log.warning("no Raft password: followers forward each heartbeat to the leader on its own")
     app = create_app(ctx)
-    lifecycle = NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now)
-    lifecycle.start()
+    available: dict[str, Callable[[], LeaderLoop]] = {
+        "node-lifecycle": lambda: NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now),
+        "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
+                                                  SchedulerConfig(config.scheduler_score)),
+    }
+    controllers = [available[name]() for name in config.controllers]
+    for controller in controllers:
+        controller.start()
     host, port = split_address(config.api_address, "api_address")
     _allow_open_files(config.api_connection_limit + 256)  # + Raft, journal, logs
     # poll(), not select(): select() cannot watch a descriptor numbered 1024 or above
@@ -91,7 +101,8 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.close()
-        lifecycle.stop()
+        for controller in controllers:
+            controller.stop()
         if ctx.relay is not None:
             ctx.relay.stop()
         store.close()

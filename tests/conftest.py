@@ -13,6 +13,9 @@ import pytest
 
 from tests.harness import MasterCluster
 
+# Store and API tests see only their own writes: no scheduler placing (and so writing) their
+# pods; tests of a controller ask for it, e.g. {"controllers": ["node-lifecycle", "scheduler"]}.
+STORE_ONLY = {"controllers": ["node-lifecycle"]}
 TEST_ROOT = Path(os.environ.get("BERTH_TEST_ROOT", "/tmp/berth-tests"))
 
 
@@ -35,7 +38,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def cluster(request: pytest.FixtureRequest) -> Iterator[MasterCluster]:
     """Three masters shared by one test module (tests that kill masters make their own)."""
     name = request.module.__name__.rsplit(".", 1)[-1]
-    cluster = MasterCluster(TEST_ROOT / f"{name}-shared", size=3)
+    cluster = MasterCluster(TEST_ROOT / f"{name}-shared", size=3, extra_settings=STORE_ONLY)
     cluster.start_all()
     try:
         cluster.wait_ready()
@@ -47,10 +50,14 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[MasterCluster]:
 @pytest.fixture
 def own_cluster(request: pytest.FixtureRequest) -> Iterator[MasterCluster]:
     cluster = MasterCluster(TEST_ROOT / request.node.name[:60], size=3,
-                            extra_settings=getattr(request, "param", None))
+                            extra_settings={**STORE_ONLY, **(getattr(request, "param", None) or {})})
     cluster.start_all()
     try:
-        cluster.wait_ready()
+        try:
+            cluster.wait_ready()
+        except TimeoutError:
+            print(cluster.logs())
+            raise
         yield cluster
     finally:
         cluster.close()

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from master.store.commands import Barrier, Batch, Create, Delete, Put, Replace, UpdateStatus
+from master.store.commands import Barrier, Batch, Bind, Create, Delete, Put, Replace, UpdateStatus
 from master.store.state import ClusterState
 from master.store.window import EventWindow, WindowExpired
 from tests.harness import pod
@@ -91,3 +91,19 @@ def test_window_resumes_without_gap_and_expires() -> None:
     assert [e.revision for e in window.since(2)] == [3, 4, 5]
     with pytest.raises(WindowExpired):
         window.since(1)
+
+
+def test_a_pod_is_bound_once_and_only_the_pod_the_scheduler_saw() -> None:
+    state = ClusterState()
+    state.apply(Create(obj("a"), "uid-a", "t"))
+    outcome, events = state.apply(Bind("default", "a", "uid-a", "h1", {"phase": "Pending"}))
+    assert outcome.error is None and outcome.objects[0]["spec"]["nodeName"] == "h1"
+    assert outcome.objects[0]["status"] == {"phase": "Pending"} and [e.type for e in events] == ["MODIFIED"]
+    again, _ = state.apply(Bind("default", "a", "uid-a", "h2", {}))  # a second leader, too late
+    assert again.error is not None and again.error.status == 409
+    assert "already bound to node h1" in again.error.message
+    state.apply(Delete("Pod", "default", "a"))
+    state.apply(Create(obj("a"), "uid-a2", "t"))  # same name, another pod
+    stale, _ = state.apply(Bind("default", "a", "uid-a", "h1", {}))
+    assert stale.error is not None and stale.error.status == 409
+    assert state.get("Pod", "default", "a")["spec"].get("nodeName") is None

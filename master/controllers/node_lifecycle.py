@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.liveness import HeartbeatBook, transitions, with_ready
 from master.store.commands import UpdateStatus
@@ -15,38 +15,20 @@ from master.store.replicated import Store
 log = logging.getLogger(__name__)
 
 
-class NodeLifecycle:
+class NodeLifecycle(LeaderLoop):
+    name = "node-lifecycle"
+
     def __init__(self, store: Store, book: HeartbeatBook, grace: float, now: Callable[[], str],
                  period: float = 0.25) -> None:
-        self.store = store
+        super().__init__(store, period)
         self.book = book
         self.grace = grace
-        self.period = period
         self.now = now
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="node-lifecycle", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        leading = False
-        while not self._stop.wait(self.period):
-            is_leader = self.store.is_leader()
-            if is_leader and not leading:
-                names, _ = self.store.read(lambda s: [n["metadata"]["name"] for n in s.list("Node")])
-                self.book.reset(names, time.monotonic())
-                log.info("leading: node timers restarted with a %.1fs grace", self.grace)
-            leading = is_leader
-            if leading:
-                try:
-                    self.reconcile()
-                except Exception:  # a bad round must not end the loop
-                    log.exception("node lifecycle round failed")
+    def started_leading(self) -> None:
+        names, _ = self.store.read(lambda s: [n["metadata"]["name"] for n in s.list("Node")])
+        self.book.reset(names, time.monotonic())
+        log.info("leading: node timers restarted with a %.1fs grace", self.grace)
 
     def reconcile(self) -> None:
         """Write this round's transitions together: after a leader change or a mass registration

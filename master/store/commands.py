@@ -47,6 +47,21 @@ class UpdateStatus:
 
 
 @dataclass(frozen=True)
+class Bind:
+    """The scheduler's decision: a pod (this very one, by uid) goes to a node, once.
+
+    A pod already bound is a conflict, so two leaders (an old one cut off and the new
+    one) can never both place the same pod.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    status: Obj
+
+
+@dataclass(frozen=True)
 class Delete:
     kind: str
     namespace: str
@@ -73,5 +88,5 @@ class Barrier:
     """Changes nothing: once applied locally, every earlier committed write is visible."""
 
 
-Op = Union[Create, Replace, Put, UpdateStatus, Delete]  # noqa: UP007 - forward refs
+Op = Union[Create, Replace, Put, UpdateStatus, Bind, Delete]  # noqa: UP007 - forward refs
 Command = Union[Op, Batch, Barrier]  # noqa: UP007

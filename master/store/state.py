@@ -14,6 +14,7 @@ from master.errors import ApiError, conflict, not_found
 from master.store.commands import (
     Barrier,
     Batch,
+    Bind,
     Command,
     Create,
     Delete,
@@ -113,6 +114,15 @@ class ClusterState:
             old = self._existing(op.kind, op.namespace, op.name)
             self._check_version(old, op.expected_rv)
             return self._write(undo, MODIFIED, {**old, "status": op.status}, old["metadata"])
+        if isinstance(op, Bind):
+            old = self._existing("Pod", op.namespace, op.name)
+            if old["metadata"]["uid"] != op.uid:
+                raise conflict(f"Pod {op.name} was replaced by another of the same name; not bound")
+            bound = old["spec"].get("nodeName")
+            if bound:
+                raise conflict(f"Pod {op.name} is already bound to node {bound}")
+            return self._write(undo, MODIFIED, {**old, "spec": {**old["spec"], "nodeName": op.node},
+                                                "status": op.status}, old["metadata"])
         if isinstance(op, Delete):
             old = self._existing(op.kind, op.namespace, op.name)
             self._check_version(old, op.expected_rv)

@@ -1,0 +1,101 @@
+"""Leader-only: pods without a node go through the scheduler; bindings are committed in batches.
+
+Each round takes one snapshot of the store, places every pending pod (oldest first)
+with the pure scheduler, and submits all of the round's writes at once: a Bind per
+placed pod (which fails if another leader bound it first), and for a pod that fits
+nowhere its PodScheduled=False condition and a FailedScheduling event, written only
+when the reason changed. A round that changes nothing is not repeated until the
+store changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from master.controllers.leader_loop import LeaderLoop
+from master.errors import ApiError
+from master.events import event_name, record_event
+from master.objects.conditions import condition, with_condition
+from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
+from master.scheduler.snapshot import is_finished
+from master.store.commands import Bind, Command, UpdateStatus
+from master.store.replicated import Store
+from master.store.state import WatchEvent
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+COMPONENT = "scheduler"
+
+
+def scheduled_condition(fits: bool, message: str, now: str) -> Obj:
+    return {"type": "PodScheduled", "status": "True" if fits else "False",
+            "reason": "Scheduled" if fits else "Unschedulable", "message": message,
+            "lastTransitionTime": now}
+
+
+def pending_pods(pods: list[Obj]) -> list[Obj]:
+    """Pods the scheduler must place, oldest first (creation time, then revision)."""
+    waiting = [p for p in pods if not p["spec"].get("nodeName") and not is_finished(p)
+               and not p["metadata"].get("deletionTimestamp")]
+    return sorted(waiting, key=lambda p: (p["metadata"].get("creationTimestamp") or "",
+                                          p["metadata"].get("resourceVersion") or 0))
+
+
+class SchedulingController(LeaderLoop):
+    name = "scheduler"
+
+    def __init__(self, store: Store, now: Callable[[], str], uid: Callable[[], str],
+                 config: SchedulerConfig | None = None, period: float = 1.0) -> None:
+        super().__init__(store, period)
+        self.now = now
+        self.uid = uid
+        self.scheduler = Scheduler(config)
+        self._idle_at: int | None = None  # revision of the last round that had nothing to write
+        store.add_listener(self._changed)
+
+    def _changed(self, events: list[WatchEvent]) -> None:
+        if any(e.kind in ("Pod", "Node") for e in events):
+            self.wake()
+
+    def started_leading(self) -> None:
+        self._idle_at = None
+
+    def reconcile(self) -> None:
+        (nodes, pods, events), revision = self.store.read(
+            lambda s: (s.list("Node"), s.list("Pod"), {e["metadata"]["name"]: e for e in s.list("Event")}))
+        pending = pending_pods(pods)
+        if not pending or revision == self._idle_at:
+            return
+        result = self.scheduler.schedule(build_snapshot(nodes, pods), [pod_info(p) for p in pending])
+        by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pending}
+        now = self.now()
+        commands: list[Command] = []
+        for info, node in result.bindings:
+            pod = by_key[info.key]
+            status = with_condition({**(pod.get("status") or {}), "phase": "Pending"},
+                                    scheduled_condition(True, f"assigned to {node}", now))
+            commands.append(Bind(info.namespace, info.name, info.uid, node, status))
+            commands.append(record_event(events.get(event_name(pod, "Scheduled")), pod, "Scheduled",
+                                         f"Successfully assigned {info.namespace}/{info.name} to {node}",
+                                         warning=False, component=COMPONENT, uid=self.uid(), now=now))
+        for info, why in result.unschedulable:
+            pod = by_key[info.key]
+            current = condition(pod, "PodScheduled")
+            if current is not None and current.get("message") == why:
+                continue  # already said; nothing changed for this pod
+            status = with_condition({**(pod.get("status") or {}), "phase": "Pending"},
+                                    scheduled_condition(False, why, now))
+            commands.append(UpdateStatus("Pod", info.namespace, info.name, status, info.resource_version))
+            commands.append(record_event(events.get(event_name(pod, "FailedScheduling")), pod,
+                                         "FailedScheduling", why, warning=True, component=COMPONENT,
+                                         uid=self.uid(), now=now))
+        if not commands:
+            self._idle_at = revision
+            return
+        failed = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
+        for error in failed:  # a pod changed or went meanwhile: the next round sees it
+            log.debug("scheduling write refused: %s", error.message)
+        log.info("scheduled %d pod(s), %d unschedulable, %d write(s) refused", len(result.bindings),
+                 len(result.unschedulable), len(failed))

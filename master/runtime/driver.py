@@ -1,0 +1,228 @@
+"""The podman and docker command lines, behind one interface: pure argument lists, no I/O.
+
+The runtime runs these over SSH (ssh.py quotes them with shlex.join), so every user
+string (env values, commands, args) reaches the container as one literal argument.
+A pod is a sandbox that owns the network namespace and the published ports (a
+podman pod; for docker, a sandbox container the others join with
+`--network container:`), plus one container per pod container. Everything carries
+labels, so listing a host says what Berth runs there and for which pod.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from master.objects.quantity import cpu_millis, memory_bytes
+
+Obj = dict[str, Any]
+
+MANAGED = "berth.managed"
+POD_UID = "berth.pod-uid"
+NAMESPACE = "berth.namespace"
+POD_NAME = "berth.pod"
+CONTAINER = "berth.container"
+SANDBOX = "berth.sandbox"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One container as the host's runtime reports it."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str  # created / running / exited / ...
+    exit_code: int
+    started_at: str
+    finished_at: str
+
+    @property
+    def pod_uid(self) -> str:
+        return self.labels.get(POD_UID, "")
+
+    @property
+    def container(self) -> str:
+        return self.labels.get(CONTAINER, "")
+
+    @property
+    def sandbox(self) -> bool:
+        return self.labels.get(SANDBOX) == "true"
+
+
+def sandbox_name(pod: Obj) -> str:
+    meta = pod["metadata"]
+    return f"berth-{meta['namespace']}-{meta['name']}-{meta['uid'][:8]}"
+
+
+def container_name(pod: Obj, container: str) -> str:
+    return f"{sandbox_name(pod)}-{container}"
+
+
+def pod_labels(pod: Obj) -> dict[str, str]:
+    meta = pod["metadata"]
+    return {MANAGED: "true", POD_UID: meta["uid"], NAMESPACE: meta["namespace"], POD_NAME: meta["name"]}
+
+
+def _label_args(labels: dict[str, str]) -> list[str]:
+    return [arg for key, value in sorted(labels.items()) for arg in ("--label", f"{key}={value}")]
+
+
+def _port_args(pod: Obj) -> list[str]:
+    return [arg for c in pod["spec"]["containers"] for p in c.get("ports") or [] if p.get("hostPort")
+            for arg in ("-p", f"{p['hostPort']}:{p['containerPort']}/{p.get('protocol', 'TCP').lower()}")]
+
+
+def _resource_args(container: Obj) -> list[str]:
+    """Limits cap the container; a request without a limit caps nothing (as in Kubernetes)."""
+    limits = (container.get("resources") or {}).get("limits") or {}
+    args = []
+    if limits.get("memory") is not None:
+        args += ["--memory", str(memory_bytes(limits["memory"]))]
+    if limits.get("cpu") is not None:
+        args += ["--cpus", f"{cpu_millis(limits['cpu']) / 1000:g}"]
+    return args
+
+
+def _env_args(env: dict[str, str]) -> list[str]:
+    return [arg for name, value in env.items() for arg in ("--env", f"{name}={value}")]
+
+
+def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
+    """(--entrypoint args, after-image args): Kubernetes' command replaces the image's
+    entrypoint, its args the image's CMD. One --entrypoint string is what both CLIs take."""
+    command, args = list(container.get("command") or []), list(container.get("args") or [])
+    if command:
+        return ["--entrypoint", command[0]], [*command[1:], *args]
+    return [], args
+
+
+class Driver:
+    """podman: pods are `podman pod`s."""
+
+    binary = "podman"
+
+    def create_sandbox(self, pod: Obj) -> list[str]:
+        labels = {**pod_labels(pod), SANDBOX: "true"}
+        return [self.binary, "pod", "create", "--name", sandbox_name(pod), *_label_args(labels),
+                *_port_args(pod)]
+
+    def start_sandbox(self, pod: Obj) -> list[str]:
+        return [self.binary, "pod", "start", sandbox_name(pod)]
+
+    def remove_sandbox(self, pod: Obj | str) -> list[str]:
+        name = pod if isinstance(pod, str) else sandbox_name(pod)
+        return [self.binary, "pod", "rm", "--force", "--ignore", "--time", "0", name]
+
+    def _join(self, pod: Obj) -> list[str]:
+        return ["--pod", sandbox_name(pod)]
+
+    def run_container(self, pod: Obj, container: Obj, env: dict[str, str]) -> list[str]:
+        """Create and start one container of the pod (`env`: its variables, resolved)."""
+        entrypoint, tail = _command_tail(container)
+        labels = {**pod_labels(pod), CONTAINER: container["name"]}
+        workdir = ["--workdir", container["workingDir"]] if container.get("workingDir") else []
+        return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
+                *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),
+                *workdir, *entrypoint, container["image"], *tail]
+
+    def start(self, name: str) -> list[str]:
+        return [self.binary, "start", name]
+
+    def stop(self, name: str, grace_seconds: int) -> list[str]:
+        return [self.binary, "stop", "--time", str(grace_seconds), name]
+
+    def remove(self, name: str) -> list[str]:
+        return [self.binary, "rm", "--force", "--time", "0", name]
+
+    def list_managed(self) -> list[str]:
+        return [self.binary, "ps", "--all", "--filter", f"label={MANAGED}=true", "--format", "json"]
+
+    def inspect(self, name: str) -> list[str]:
+        return [self.binary, "inspect", "--format", "json", name]
+
+    def sandbox_ip(self, pod: Obj) -> list[str]:
+        return [self.binary, "pod", "inspect", "--format", "{{.InfraContainerID}}", sandbox_name(pod)]
+
+    def container_ip(self, name: str) -> list[str]:
+        return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", name]
+
+    def logs(self, name: str, follow: bool = False, tail: int | None = None) -> list[str]:
+        return [self.binary, "logs", *(["--follow"] if follow else []),
+                *(["--tail", str(tail)] if tail is not None else []), name]
+
+    def exec(self, name: str, command: list[str], stdin: bool = False) -> list[str]:
+        return [self.binary, "exec", *(["--interactive"] if stdin else []), name, *command]
+
+    def stats(self) -> list[str]:
+        return [self.binary, "stats", "--no-stream", "--format", "json"]
+
+    def parse_list(self, output: str) -> list[ContainerState]:
+        items = json.loads(output or "[]") or []
+        return [ContainerState(
+            id=item.get("Id", ""), name=(item.get("Names") or [""])[0], labels=item.get("Labels") or {},
+            state=str(item.get("State", "")).lower(), exit_code=int(item.get("ExitCode") or 0),
+            started_at=str(item.get("StartedAt", "")), finished_at=str(item.get("ExitedAt", "")))
+            for item in items]
+
+
+class DockerDriver(Driver):
+    """docker: the sandbox is a container holding the network namespace and the ports."""
+
+    binary = "docker"
+    sandbox_image = "localhost/berth-pause:latest"
+
+    def create_sandbox(self, pod: Obj) -> list[str]:
+        labels = {**pod_labels(pod), SANDBOX: "true"}
+        return [self.binary, "create", "--name", sandbox_name(pod), *_label_args(labels), *_port_args(pod),
+                self.sandbox_image]
+
+    def start_sandbox(self, pod: Obj) -> list[str]:
+        return [self.binary, "start", sandbox_name(pod)]
+
+    def remove_sandbox(self, pod: Obj | str) -> list[str]:
+        name = pod if isinstance(pod, str) else sandbox_name(pod)
+        return [self.binary, "rm", "--force", name]
+
+    def _join(self, pod: Obj) -> list[str]:
+        return ["--network", f"container:{sandbox_name(pod)}"]
+
+    def stop(self, name: str, grace_seconds: int) -> list[str]:
+        return [self.binary, "stop", "--time", str(grace_seconds), name]
+
+    def remove(self, name: str) -> list[str]:
+        return [self.binary, "rm", "--force", name]
+
+    def list_managed(self) -> list[str]:
+        return [self.binary, "ps", "--all", "--no-trunc", "--filter", f"label={MANAGED}=true",
+                "--format", "{{json .}}"]
+
+    def inspect(self, name: str) -> list[str]:
+        return [self.binary, "inspect", name]
+
+    def logs(self, name: str, follow: bool = False, tail: int | None = None) -> list[str]:
+        return [self.binary, "logs", *(["--follow"] if follow else []),
+                *(["--tail", str(tail)] if tail is not None else []), name]
+
+    def stats(self) -> list[str]:
+        return [self.binary, "stats", "--no-stream", "--format", "{{json .}}"]
+
+    def parse_list(self, output: str) -> list[ContainerState]:
+        """docker prints one JSON object per line, labels as "k=v,k=v" and no exit code field."""
+        states = []
+        for line in output.splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            pairs = str(item.get("Labels", "")).split(",")
+            labels = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+            status = str(item.get("Status", ""))
+            exit_code = int(status.split("(")[1].split(")")[0]) if status.startswith("Exited (") else 0
+            states.append(ContainerState(id=item.get("ID", ""), name=item.get("Names", ""), labels=labels,
+                                         state=str(item.get("State", "")).lower(), exit_code=exit_code,
+                                         started_at="", finished_at=""))
+        return states
+
+
+DRIVERS: dict[str, Driver] = {"podman": Driver(), "docker": DockerDriver()}

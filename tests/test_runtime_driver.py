@@ -1,0 +1,54 @@
+"""The podman/docker command lines: argument lists, user strings kept whole, labels on everything."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from master.runtime.driver import DRIVERS, POD_UID, container_name, sandbox_name
+
+
+def pod() -> dict:
+    return {"kind": "Pod", "metadata": {"name": "web", "namespace": "default", "uid": "0123456789abcdef"},
+            "spec": {"containers": [{
+                "name": "main", "image": "localhost/busybox:lab", "command": ["sh", "-c"],
+                "args": ["echo $(touch /tmp/pwned); echo done"], "workingDir": "/tmp",
+                "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "250m", "memory": "64Mi"}}}]}}
+
+
+def test_podman_runs_a_pod_container_with_limits_ports_labels_and_literal_strings() -> None:
+    driver = DRIVERS["podman"]
+    obj = pod()
+    env = {"GREETING": "; touch /tmp/pwned", "EMPTY": ""}
+    sandbox = driver.create_sandbox(obj)
+    assert sandbox[:5] == ["podman", "pod", "create", "--name", "berth-default-web-01234567"]
+    assert "-p" in sandbox and "8080:80/tcp" in sandbox and f"{POD_UID}=0123456789abcdef" in sandbox
+    run = driver.run_container(obj, obj["spec"]["containers"][0], env)
+    assert run[run.index("--pod") + 1] == sandbox_name(obj)
+    assert run[run.index("--memory") + 1] == str(64 * 2**20) and run[run.index("--cpus") + 1] == "0.25"
+    assert run[run.index("--entrypoint") + 1] == "sh"
+    image = run.index("localhost/busybox:lab")
+    assert run[image + 1:] == ["-c", "echo $(touch /tmp/pwned); echo done"]
+    assert "GREETING=; touch /tmp/pwned" in run and "EMPTY=" in run
+    # over SSH the list is joined with shlex: the remote shell splits it back into the same words
+    assert shlex.split(shlex.join(run)) == run
+    assert container_name(obj, "main") == "berth-default-web-01234567-main"
+
+
+def test_docker_joins_the_sandbox_network_and_parses_its_listing() -> None:
+    driver = DRIVERS["docker"]
+    obj = pod()
+    run = driver.run_container(obj, obj["spec"]["containers"][0], {})
+    assert run[run.index("--network") + 1] == f"container:{sandbox_name(obj)}"
+    line = json.dumps({"ID": "abc", "Names": "x", "Labels": f"{POD_UID}=u1,berth.container=main",
+                       "State": "exited", "Status": "Exited (137) 2 seconds ago"})
+    [state] = driver.parse_list(line + "\n")
+    assert (state.pod_uid, state.container, state.state, state.exit_code) == ("u1", "main", "exited", 137)
+
+
+def test_podman_listing_is_parsed() -> None:
+    listing = json.dumps([{"Id": "c1", "Names": ["n"], "Labels": {POD_UID: "u1", "berth.sandbox": "true"},
+                           "State": "running", "ExitCode": 0, "StartedAt": 1, "ExitedAt": 0}])
+    [state] = DRIVERS["podman"].parse_list(listing)
+    assert state.sandbox and state.state == "running" and state.pod_uid == "u1"
