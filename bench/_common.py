@@ -101,8 +101,8 @@ class Http:
             self.close()
         return response.status, data
 
-    def json(self, method: str, path: str) -> tuple[int, Any]:
-        status, data = self.request(method, path)
+    def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        status, data = self.request(method, path, None if body is None else json.dumps(body).encode())
         return status, json.loads(data) if data else None
 
     def close(self) -> None:

@@ -285,6 +285,24 @@ class Client:
         params = {"consistent": "true"} if consistent else None
         return self._json("GET", self.object_path(kind, name, namespace), params=params)
 
+    def pod_log(self, name: str, namespace: str | None = None, *, container: str | None = None,
+                follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
+        """The container's output as it comes (until it ends, with `follow`)."""
+        params = {"container": container, "follow": "true" if follow else None,
+                  "tailLines": None if tail is None else str(tail)}
+        response = self.request("GET", f"{self.object_path('Pod', name, namespace)}/log", params=params,
+                                stream=True, read_timeout=24 * 3600 if follow else None)
+        with response:
+            yield from response.iter_content(chunk_size=None)
+
+    def pod_exec(self, name: str, command: list[str], namespace: str | None = None, *,
+                 container: str | None = None, stdin: str | None = None) -> Obj:
+        """Run `command` in the container: {"exitCode", "stdout", "stderr"}. Never re-sent."""
+        body = {"command": command, "container": container, "stdin": stdin}
+        return self._json("POST", f"{self.object_path('Pod', name, namespace)}/exec",
+                          json_body={k: v for k, v in body.items() if v is not None}, replayable=False,
+                          read_timeout=660)
+
     def create(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
         """POST: fails with 409 AlreadyExists if the object exists."""
         info, ns = self._target(obj, namespace)

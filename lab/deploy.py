@@ -38,8 +38,11 @@ def lab_settings(lab: Lab) -> dict[str, Any]:
 def inventory(lab: Lab) -> dict[str, Any]:
     """The same groups as a bare-metal inventory."""
     def host_vars(host: str) -> dict[str, str]:
-        return {"ansible_host": lab.address(host), "berth_state_dir": str(lab.host_dir(host) / "berth"),
-                "berth_containers_conf": str(lab.host_dir(host) / "containers.conf")}
+        d = lab.host_dir(host)
+        return {"ansible_host": lab.address(host), "berth_state_dir": str(d / "berth"),
+                "berth_containers_conf": str(d / "containers.conf"),
+                "berth_authorized_keys_file": str(d / "authorized_keys"),  # the host's own sshd reads these
+                "berth_ssh_host_key_pub": str(d / "ssh_host_ed25519_key.pub")}
 
     return {"all": {
         "vars": {

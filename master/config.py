@@ -9,7 +9,7 @@ from master.scheduler import SchedulerConfig
 from master.settings import merged_settings, read_secret
 from master.store.replicated import RaftTimings
 
-CONTROLLERS = ("node-lifecycle", "scheduler")
+CONTROLLERS = ("node-lifecycle", "scheduler", "runtime")
 
 
 def split_address(address: str, what: str) -> tuple[str, int]:
@@ -37,6 +37,9 @@ class MasterConfig:
     node_grace_seconds: float = 3.0
     heartbeat_relay_seconds: float = 0.2  # how often a follower passes heartbeats to the leader
     scheduler_score: str = "LeastAllocated"  # or MostAllocated (binpack)
+    ssh_key_file: str | None = None  # the runtime's key for every host (root or sshUser)
+    ssh_known_hosts_file: str | None = None  # every host's pinned key; others are refused
+    restart_backoff_seconds: float = 10.0  # first delay before restarting a failed container
     controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
@@ -54,6 +57,11 @@ class MasterConfig:
         unknown = sorted(set(self.controllers) - set(CONTROLLERS))
         if unknown:
             raise ValueError(f"controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
+        if "runtime" in self.controllers and not (self.ssh_key_file and self.ssh_known_hosts_file):
+            raise ValueError("ssh_key_file: the runtime controller needs ssh_key_file and "
+                             "ssh_known_hosts_file (or leave runtime out of controllers)")
+        if not 0 < self.restart_backoff_seconds <= 300:
+            raise ValueError("restart_backoff_seconds: must be more than 0 and at most 300")
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
 

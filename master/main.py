@@ -19,8 +19,11 @@ from master.api.peer_auth import peer_key
 from master.config import MasterConfig, split_address
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.controllers.pod_runtime import RuntimeController
 from master.controllers.scheduling import SchedulingController
 from master.heartbeat_relay import HeartbeatRelay
+from master.runtime.plan import Backoff
+from master.runtime.ssh import SshPool
 from master.scheduler import SchedulerConfig
 from master.settings import load_settings_file
 from master.store.replicated import Store
@@ -38,6 +41,8 @@ log = logging.getLogger("berth.master")
 @click.option("--data-dir", help="Directory for the Raft journal and snapshots.")
 @click.option("--tokens-file", help="YAML file of API tokens (sha256 digests) and roles.")
 @click.option("--raft-password-file", help="File holding the password that encrypts Raft.")
+@click.option("--ssh-key-file", help="The runtime's SSH private key for every host.")
+@click.option("--ssh-known-hosts-file", help="Every host's pinned SSH host key (others are refused).")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
 def main(config_file: str | None, **flags: object) -> None:
     try:
@@ -45,6 +50,10 @@ def main(config_file: str | None, **flags: object) -> None:
         config = MasterConfig.build(file_values, flags)
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()
+        if "runtime" in config.controllers:
+            for path in (config.ssh_key_file, config.ssh_known_hosts_file):
+                with open(str(path), "rb"):  # readable now, not at the first pod
+                    pass
     except (OSError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     logging.basicConfig(
@@ -61,8 +70,10 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                   window_size=config.watch_window, write_timeout=config.write_timeout)
     key = peer_key(password) if password else None
+    ssh = (SshPool(config.ssh_key_file, config.ssh_known_hosts_file)
+           if config.ssh_key_file and config.ssh_known_hosts_file else None)
     ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
-                     peer_apis=config.peer_apis, peer_key=key)
+                     peer_apis=config.peer_apis, peer_key=key, ssh=ssh)
     if key is not None and config.peer_apis:
         ctx.relay = HeartbeatRelay(store, ctx.heartbeats, config.peer_apis, key,
                                    period=config.heartbeat_relay_seconds)
@@ -74,6 +85,8 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
         "node-lifecycle": lambda: NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now),
         "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
                                                   SchedulerConfig(config.scheduler_score)),
+        "runtime": lambda: RuntimeController(store, ssh, ctx.now,  # type: ignore[arg-type] - checked in config
+                                             Backoff(base=config.restart_backoff_seconds)),
     }
     controllers = [available[name]() for name in config.controllers]
     for controller in controllers:
@@ -105,6 +118,8 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
             controller.stop()
         if ctx.relay is not None:
             ctx.relay.stop()
+        if ssh is not None:
+            ssh.close()
         store.close()
         log.info("stopped")
     sys.exit(0)

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from lab import hosts as lab_hosts
+from lab.hosts import Lab
 from lab.masters import MasterSpec, start_master, write_cluster
+from master.liveness import with_ready
 
 TOKENS = {
     "admin": ("alice", "admin-token-alice"),
@@ -26,6 +31,7 @@ TOKENS = {
     "viewer": ("victor", "viewer-token-victor"),
     "agent": ("h1", "agent-token-h1"),
 }
+GI = 2**30
 _LIVE: set[subprocess.Popen] = set()
 
 
@@ -131,6 +137,34 @@ class MasterCluster:
     def logs(self) -> str:
         return "\n".join(f"--- {m.name}\n{m.log_file.read_text(errors='replace')[-4000:]}"
                          for m in self.masters if m.log_file.exists())
+
+
+def add_node(cluster: MasterCluster, name: str, cpu: int, memory: int, address: str = "10.250.0.99",
+             **spec: Any) -> None:
+    """A Node as an agent would register it, Ready (tests without agents set a long grace)."""
+    admin = cluster.session()
+    labels = spec.pop("labels", {})
+    body = {"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "spec": {"address": address, **spec}}
+    assert admin.post(cluster.url(0, "/api/v1/nodes"), json=body, timeout=10).status_code == 201
+    status = {**with_ready({}, True, "2026-01-01T00:00:00Z"), "allocatable": {"cpu": cpu, "memory": memory},
+              "capacity": {"cpu": cpu, "memory": memory}}
+    answer = admin.patch(cluster.url(0, f"/api/v1/nodes/{name}/status"), json={"status": status},
+                         headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+@contextlib.contextmanager
+def temporary_lab(tag: str, hosts: int) -> Iterator[Lab]:
+    """Lab hosts (no masters or agents on them) named after `tag` and this process; gone afterwards,
+    as is whatever a crashed earlier run of the same name left."""
+    lab = Lab(name=f"{tag}{os.getpid() % 100000}"[:8], hosts=hosts)
+    lab_hosts.down(lab)
+    lab_hosts.up(lab)
+    try:
+        yield lab
+    finally:
+        lab_hosts.down(lab)
 
 
 def pod(name: str, namespace: str = "default", labels: dict[str, str] | None = None,

@@ -12,7 +12,7 @@ import requests
 import yaml
 
 from lab.masters import free_ports
-from tests.conftest import TEST_ROOT
+from tests.conftest import STORE_ONLY, TEST_ROOT
 from tests.harness import MasterCluster, pod, wait_until
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -21,11 +21,15 @@ PODS = "/api/v1/namespaces/default/pods"
 def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -> None:
     cluster = MasterCluster(TEST_ROOT / "flags", size=1)  # for its tokens and password files
     raft, api = free_ports(2)
+    key = tmp_path / "ssh-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (tmp_path / "known_hosts").write_text("")
     proc = subprocess.Popen([
         sys.executable, "-m", "master.main", "--name", "solo",
         "--raft-address", f"127.0.0.1:{raft}", "--api-address", f"127.0.0.1:{api}",
         "--data-dir", str(tmp_path / "data"), "--tokens-file", str(cluster.root / "tokens.yaml"),
         "--raft-password-file", str(cluster.root / "raft-password"),
+        "--ssh-key-file", str(key), "--ssh-known-hosts-file", str(tmp_path / "known_hosts"),
     ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: requests.get(f"http://127.0.0.1:{api}/readyz", timeout=1).ok, 30,
@@ -51,7 +55,7 @@ def test_bad_settings_are_refused_with_a_message(tmp_path: Path) -> None:
 
 
 def test_a_master_with_the_wrong_raft_password_cannot_join() -> None:
-    cluster = MasterCluster(TEST_ROOT / "password", size=3)
+    cluster = MasterCluster(TEST_ROOT / "password", size=3, extra_settings=STORE_ONLY)
     wrong = cluster.root / "wrong-password"
     wrong.write_text("not-the-password\n")
     config = yaml.safe_load(cluster.masters[2].spec.config_file.read_text())

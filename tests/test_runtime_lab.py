@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import hosts as lab_hosts
 from lab.hosts import IMAGE, Lab
 from master.runtime.driver import DRIVERS, container_name, sandbox_name
 from master.runtime.ssh import Host, HostKeyRefused, SshError, SshPool
+from tests.harness import temporary_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
 PODMAN = DRIVERS["podman"]
@@ -20,13 +20,8 @@ PODMAN = DRIVERS["podman"]
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    lab = Lab(name=f"rt{os.getpid() % 100000}"[:8], hosts=2)
-    lab_hosts.down(lab)  # what a crashed earlier run left
-    lab_hosts.up(lab)
-    try:
-        yield lab
-    finally:
-        lab_hosts.down(lab)
+    with temporary_lab("rt", hosts=2) as made:
+        yield made
 
 
 @pytest.fixture

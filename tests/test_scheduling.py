@@ -7,26 +7,11 @@ from typing import Any
 
 import pytest
 
-from master.liveness import with_ready
-from tests.harness import MasterCluster, berth, pod, wait_until
+from tests.harness import GI, MasterCluster, add_node, berth, pod, wait_until
 
-GI = 2**30
 PODS = "/api/v1/namespaces/default/pods"
 # nodes here have no agent: Ready is written by the test, and must not expire
 NO_GRACE_EXPIRY = {"node_grace_seconds": 3600, "controllers": ["node-lifecycle", "scheduler"]}
-
-
-def add_node(cluster: MasterCluster, name: str, cpu: int, memory: int, **spec: Any) -> None:
-    admin = cluster.session()
-    labels = spec.pop("labels", {})
-    body = {"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
-            "spec": {"address": "10.250.0.99", **spec}}
-    assert admin.post(cluster.url(0, "/api/v1/nodes"), json=body, timeout=10).status_code == 201
-    status = {**with_ready({}, True, "2026-01-01T00:00:00Z"), "allocatable": {"cpu": cpu, "memory": memory},
-              "capacity": {"cpu": cpu, "memory": memory}}
-    answer = admin.patch(cluster.url(0, f"/api/v1/nodes/{name}/status"), json={"status": status},
-                         headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
-    assert answer.status_code == 200, answer.text
 
 
 def sized_pod(name: str, cpu: str = "100m", memory: str = "64Mi", **spec: Any) -> dict:

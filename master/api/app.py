@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from master.api import cluster, heartbeat, openapi, resources, watch
+from master.api import cluster, heartbeat, openapi, pods, resources, watch
 from master.api.context import ApiContext
 from master.api.errors import register_error_handlers
 
@@ -23,6 +23,6 @@ def create_app(ctx: ApiContext) -> Flask:
         if request.path not in OPEN_PATHS and request.path not in heartbeat.PEER_PATHS:
             g.principal = ctx.tokens.authenticate(request.headers.get("Authorization"))
 
-    for blueprint in (cluster.bp, openapi.bp, watch.bp, heartbeat.bp, resources.bp):
+    for blueprint in (cluster.bp, openapi.bp, watch.bp, heartbeat.bp, pods.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app

@@ -12,6 +12,7 @@ from flask import current_app, g
 from master.api.auth import Principal, TokenBook
 from master.heartbeat_relay import HeartbeatRelay
 from master.liveness import HeartbeatBook
+from master.runtime.ssh import SshPool
 from master.store.replicated import Store
 
 
@@ -33,6 +34,7 @@ class ApiContext:
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL
     peer_key: bytes | None = None  # signs master-to-master requests (peer_auth); None: no Raft password
     relay: HeartbeatRelay | None = None  # passes heartbeats to the leader while this master follows
+    ssh: SshPool | None = None  # to the hosts, for logs and exec (None: no ssh_key_file)
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

@@ -134,7 +134,7 @@ class Driver:
         return [self.binary, "stop", "--time", str(grace_seconds), name]
 
     def remove(self, name: str) -> list[str]:
-        return [self.binary, "rm", "--force", "--time", "0", name]
+        return [self.binary, "rm", "--force", "--ignore", "--time", "0", name]
 
     def list_managed(self) -> list[str]:
         return [self.binary, "ps", "--all", "--filter", f"label={MANAGED}=true", "--format", "json"]
@@ -187,6 +187,9 @@ class DockerDriver(Driver):
 
     def _join(self, pod: Obj) -> list[str]:
         return ["--network", f"container:{sandbox_name(pod)}"]
+
+    def sandbox_ip(self, pod: Obj) -> list[str]:
+        return [self.binary, "inspect", "--format", "{{.Id}}", sandbox_name(pod)]
 
     def stop(self, name: str, grace_seconds: int) -> list[str]:
         return [self.binary, "stop", "--time", str(grace_seconds), name]

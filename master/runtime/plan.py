@@ -30,7 +30,7 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Action:
-    verb: str  # "sandbox" | "run" | "restart" | "remove-pod"
+    verb: str  # "sandbox" | "run" | "restart" | "remove" (a container) | "remove-pod"
     pod: Obj | None = None
     container: Obj | None = None
     target: str = ""  # the runtime's name for what is acted on
@@ -42,11 +42,11 @@ class HostPlan:
     statuses: dict[str, Obj] = field(default_factory=dict)  # pod uid -> status once the actions ran
 
 
-def _restarts(pod: Obj, name: str) -> int:
+def _previous(pod: Obj, name: str) -> Obj:
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         if status.get("name") == name:
-            return int(status.get("restartCount") or 0)
-    return 0
+            return status
+    return {}
 
 
 def wants_restart(policy: str, exit_code: int) -> bool:
@@ -72,9 +72,12 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
             sandboxes.add(state.pod_uid)
         elif state.container:
             by_pod.setdefault(state.pod_uid, {})[state.container] = state
-    # what belongs to no pod bound here: remove it (pod sandbox and containers together)
+    # what belongs to no pod bound here: remove it, its containers first, then its sandbox
     for uid in sorted((sandboxes | set(by_pod)) - set(desired)):
         labels = next((s.labels for s in observed if s.pod_uid == uid), {})
+        for state in observed:
+            if state.pod_uid == uid and not state.sandbox:
+                result.actions.append(Action("remove", target=state.id or state.name))
         result.actions.append(Action("remove-pod", target=_orphan_sandbox(labels, uid)))
     for uid, pod in desired.items():
         result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
@@ -95,10 +98,13 @@ def _plan_pod(pod: Obj, has_sandbox: bool, containers: dict[str, ContainerState]
     statuses, finished, failed = [], 0, 0
     for container in spec["containers"]:
         name = container["name"]
-        restarts = _restarts(pod, name)
+        previous = _previous(pod, name)
+        restarts = int(previous.get("restartCount") or 0)
         entry_name = container_name(pod, name)
         state = containers.get(name) if has_sandbox else None
         entry: Obj = {"name": name, "image": container["image"], "restartCount": restarts, "ready": False}
+        if "lastState" in previous:
+            entry["lastState"] = previous["lastState"]
         if state is None:
             actions.append(Action("run", pod=pod, container=container, target=entry_name))
             entry["state"] = {"waiting": {"reason": "ContainerCreating"}}

@@ -1,0 +1,107 @@
+"""A pod's logs and exec, as kubectl reaches them: through the API, then over SSH to its host.
+
+Any master answers (each has the runtime's SSH key): these read or act on one
+container and change nothing in the store, so they need no leader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+from pydantic import Field, ValidationError
+
+from master.api.auth import authorize
+from master.api.body import one_document
+from master.api.context import context, principal
+from master.errors import ApiError, bad_request, not_found
+from master.objects.kinds import Strict
+from master.objects.validate import error_from_validation
+from master.runtime.driver import DRIVERS, container_name
+from master.runtime.nodes import node_host
+from master.runtime.ssh import Host, SshError, SshPool
+
+bp = Blueprint("pods", __name__)
+Obj = dict[str, Any]
+MAX_TAIL = 100_000
+
+
+class ExecBody(Strict):
+    command: list[str] = Field(min_length=1, max_length=256)
+    container: str | None = None
+    stdin: str | None = Field(default=None, max_length=1 << 20)
+    timeoutSeconds: int = Field(default=60, ge=1, le=600)
+
+
+def _pool() -> SshPool:
+    pool = context().ssh
+    if pool is None:
+        raise ApiError(503, "Unavailable", "this master has no SSH key for the hosts (ssh_key_file)")
+    return pool
+
+
+def _target(namespace: str, name: str, container: str | None) -> tuple[Host, str, Obj, Obj]:
+    """(host, runtime name of the container, pod, node), or the 4xx that says why not."""
+    ctx = context()
+    _pool()
+    (pod, nodes), _ = ctx.store.read(lambda s: (s.get("Pod", namespace, name), s.list("Node")))
+    if pod is None:
+        raise not_found("Pod", namespace, name)
+    names = [c["name"] for c in pod["spec"]["containers"]]
+    if container is None:
+        if len(names) > 1:
+            raise bad_request(f"pod {name} has several containers: name one of {', '.join(names)}",
+                              "container")
+        container = names[0]
+    elif container not in names:
+        raise bad_request(f"pod {name} has no container {container!r} ({', '.join(names)})", "container")
+    node_name = pod["spec"].get("nodeName")
+    node = next((n for n in nodes if n["metadata"]["name"] == node_name), None)
+    if node is None:
+        raise bad_request(f"pod {name} is not on a node yet", "spec.nodeName")
+    return node_host(node), container_name(pod, container), pod, node
+
+
+@bp.get("/api/v1/namespaces/<namespace>/pods/<name>/log")
+def pod_log(namespace: str, name: str) -> Response:
+    authorize(principal(), "get", "Pod", name)
+    follow = request.args.get("follow", "false").lower() in ("1", "true", "yes")
+    tail = request.args.get("tailLines")
+    if tail is not None and (not tail.isdigit() or int(tail) > MAX_TAIL):
+        raise bad_request(f"tailLines must be a whole number from 0 to {MAX_TAIL}", "tailLines")
+    host, target, _pod, node = _target(namespace, name, request.args.get("container"))
+    driver = DRIVERS[node["spec"].get("runtime", "podman")]
+    chunks = _pool().stream(host, driver.logs(target, follow, int(tail) if tail else None),
+                            idle_timeout=3600 if follow else 30)
+    try:
+        first = next(chunks, b"")  # errors before the first byte become a clear answer, not a cut stream
+    except SshError as err:
+        raise ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}") from None
+
+    def body() -> Any:
+        yield first
+        try:
+            yield from chunks
+        except SshError:
+            return
+
+    return Response(stream_with_context(body()), mimetype="text/plain")
+
+
+@bp.post("/api/v1/namespaces/<namespace>/pods/<name>/exec")
+def pod_exec(namespace: str, name: str) -> Response:
+    authorize(principal(), "update", "Pod", name)  # runs code in the container: not for viewers
+    try:
+        body = ExecBody.model_validate(one_document())
+    except ValidationError as err:
+        raise error_from_validation(err) from None
+    host, target, _pod, node = _target(namespace, name, body.container)
+    driver = DRIVERS[node["spec"].get("runtime", "podman")]
+    stdin = body.stdin.encode() if body.stdin is not None else None
+    try:
+        result = _pool().run(host, driver.exec(target, body.command, stdin is not None),
+                             timeout=body.timeoutSeconds, stdin=stdin)
+    except SshError as err:
+        raise ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}") from None
+    return jsonify({"exitCode": result.exit_status, "stdout": result.stdout.decode(errors="replace"),
+                    "stderr": result.stderr.decode(errors="replace")})

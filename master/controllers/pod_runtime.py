@@ -1,0 +1,170 @@
+"""Leader-only, level-triggered: what runs on each Ready host is made to match the pods bound there.
+
+Per round: the leader first commits a barrier through Raft. Only a leader that still
+holds a majority in its term can; an old leader cut off from the others cannot, so
+it starts and stops nothing (PySyncObj lets it believe it leads for a while). Then,
+for every Ready node at once (a thread each, bounded), it lists Berth's containers
+over SSH, plans (runtime/plan.py), carries the actions out, and the pods' new
+statuses are written together, each only if it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from master.controllers.leader_loop import LeaderLoop
+from master.errors import ApiError
+from master.liveness import ready_condition
+from master.runtime.driver import DRIVERS, Driver
+from master.runtime.env import EnvError, resolve_env
+from master.runtime.nodes import node_host
+from master.runtime.plan import Action, Backoff, plan_host
+from master.runtime.ssh import Host, SshError, SshPool
+from master.store.commands import Command, UpdateStatus
+from master.store.replicated import Store
+from master.store.state import WatchEvent
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+WATCHED = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
+
+
+class RuntimeController(LeaderLoop):
+    name = "runtime"
+
+    def __init__(self, store: Store, pool: SshPool, now: Callable[[], str], backoff: Backoff | None = None,
+                 period: float = 1.0, workers: int = 16) -> None:
+        super().__init__(store, period)
+        self.pool = pool
+        self.now = now
+        self.backoff = backoff or Backoff()
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
+        store.add_listener(self._changed)
+
+    def _changed(self, events: list[WatchEvent]) -> None:
+        if any(e.kind in WATCHED for e in events):
+            self.wake()
+
+    def stop(self) -> None:
+        super().stop()
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    def reconcile(self) -> None:
+        try:
+            self.store.barrier()  # fencing: a leader without a majority in its term goes no further
+        except ApiError as err:
+            log.warning("not acting on hosts: %s", err.message)
+            return
+        (nodes, pods, configmaps, secrets), _ = self.store.read(lambda s: (
+            s.list("Node"), s.list("Pod"),
+            {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("ConfigMap")},
+            {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("Secret")}))
+        bound: dict[str, list[Obj]] = {}
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            if node:
+                bound.setdefault(node, []).append(pod)
+        ready = [n for n in nodes if ready_condition(n) is True]
+        futures = [self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
+                                        configmaps, secrets) for node in ready]
+        commands: list[Command] = []
+        for future in futures:
+            commands.extend(future.result())
+        if commands:
+            refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
+            for error in refused:
+                log.debug("pod status write refused: %s", error.message)
+
+    # --- one host ---------------------------------------------------------------------------
+    def _sync_node(self, node: Obj, pods: list[Obj], configmaps: dict, secrets: dict) -> list[Command]:
+        name = node["metadata"]["name"]
+        host, driver = node_host(node), DRIVERS[node["spec"].get("runtime", "podman")]
+        try:
+            listing = self.pool.run(host, driver.list_managed(), timeout=30)
+        except SshError as err:
+            log.warning("node %s: %s", name, err)
+            return []
+        if not listing.ok:
+            log.warning("node %s: listing containers failed: %s", name, listing.stderr[:300])
+            return []
+        plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
+                         host.address, self.now())
+        for action in plan.actions:
+            try:
+                self._act(host, driver, action, plan.statuses, configmaps, secrets)
+            except SshError as err:  # the host went away mid-round: the next round looks again
+                log.warning("node %s: %s", name, err)
+                return []
+        by_uid = {p["metadata"]["uid"]: p for p in pods}
+        for uid, status in plan.statuses.items():
+            pod = by_uid[uid]
+            if "podIP" not in status:
+                status["podIP"] = self._pod_ip(host, driver, pod)
+        return [UpdateStatus("Pod", by_uid[uid]["metadata"]["namespace"], by_uid[uid]["metadata"]["name"],
+                             status, by_uid[uid]["metadata"]["resourceVersion"])
+                for uid, status in plan.statuses.items() if status != (by_uid[uid].get("status") or {})]
+
+    def _act(self, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj],
+             configmaps: dict, secrets: dict) -> None:
+        if action.verb in ("remove", "remove-pod"):
+            log.info("%s: removing %s (no pod bound here owns it)", host, action.target)
+            self.pool.run(host, driver.remove(action.target) if action.verb == "remove"
+                          else driver.remove_sandbox(action.target))
+            return
+        assert action.pod is not None
+        pod, uid = action.pod, action.pod["metadata"]["uid"]
+        if action.verb == "sandbox":
+            self.pool.run(host, driver.remove_sandbox(pod))  # a half-made one from an interrupted round
+            for argv in (driver.create_sandbox(pod), driver.start_sandbox(pod)):
+                result = self.pool.run(host, argv)
+                if not result.ok:
+                    self._fail_all(statuses[uid], "CreatePodSandboxError", result.stderr)
+                    return
+            return
+        assert action.container is not None
+        entry = next(s for s in statuses[uid]["containerStatuses"] if s["name"] == action.container["name"])
+        if action.verb == "run":
+            try:
+                env = resolve_env(action.container, pod["metadata"]["namespace"], configmaps, secrets)
+            except EnvError as err:
+                entry["state"] = {"waiting": {"reason": "CreateContainerConfigError", "message": str(err)}}
+                return
+            result = self.pool.run(host, driver.run_container(pod, action.container, env))
+            if result.ok:
+                log.info("%s: started %s", host, action.target)
+            else:
+                self.pool.run(host, driver.remove(action.target))  # created but not started: try afresh
+                entry["state"] = {"waiting": {"reason": "RunContainerError",
+                                              "message": result.stderr.decode(errors="replace")[:500]}}
+        elif action.verb == "restart":
+            result = self.pool.run(host, driver.start(action.target))
+            if result.ok:
+                log.info("%s: restarted %s (restart %d)", host, action.target, entry["restartCount"])
+            else:
+                entry["restartCount"] -= 1
+                entry["state"] = {"waiting": {"reason": "RunContainerError",
+                                              "message": result.stderr.decode(errors="replace")[:500]}}
+
+    @staticmethod
+    def _fail_all(status: Obj, reason: str, stderr: bytes) -> None:
+        for entry in status["containerStatuses"]:
+            entry["state"] = {"waiting": {"reason": reason, "message": stderr.decode(errors="replace")[:500]}}
+
+    def _pod_ip(self, host: Host, driver: Driver, pod: Obj) -> str:
+        """The pod's address inside its host ("" while it has no sandbox)."""
+        current = (pod.get("status") or {}).get("podIP")
+        if current:
+            return current
+        try:
+            infra = self.pool.run(host, driver.sandbox_ip(pod), timeout=15)
+            if not infra.ok or not infra.text().strip():
+                return ""
+            address = self.pool.run(host, driver.container_ip(infra.text().strip()), timeout=15)
+        except SshError:
+            return ""
+        return address.text().strip() if address.ok else ""
+

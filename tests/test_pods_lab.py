@@ -1,0 +1,167 @@
+"""Pods really run: three masters on loopback drive podman on lab hosts over SSH.
+
+The nodes are registered by the test (no agents here: test_lab_cluster covers them), with
+the lab hosts' addresses, so the runtime's SSH, podman, restarts and orphan removal are
+what is under test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lab import hosts as lab_hosts
+from lab.hosts import IMAGE, Lab
+from master.runtime.driver import container_name
+from tests.conftest import TEST_ROOT
+from tests.harness import GI, MasterCluster, add_node, berth, pod, temporary_lab, wait_until
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
+PODS = "/api/v1/namespaces/default/pods"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with temporary_lab("pl", hosts=2) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def cluster(lab: Lab) -> Iterator[MasterCluster]:
+    cluster = MasterCluster(TEST_ROOT / "pods-lab", size=3, extra_settings={
+        "controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
+        "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
+        "restart_backoff_seconds": 1})
+    cluster.start_all()
+    try:
+        cluster.wait_ready()
+        for host in lab.host_names():
+            add_node(cluster, host, cpu=2000, memory=4 * GI, address=lab.address(host))
+        yield cluster
+    finally:
+        cluster.close()
+        print(cluster.logs())
+
+
+def on_host(lab: Lab, host: str, *argv: str) -> subprocess.CompletedProcess:
+    return lab_hosts.in_host(lab, host, list(argv), check=False)
+
+
+def names_on(lab: Lab, host: str) -> list[str]:
+    return on_host(lab, host, "podman", "ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+def create(cluster: MasterCluster, obj: dict[str, Any]) -> dict[str, Any]:
+    answer = cluster.session().post(cluster.url(0, PODS), json=obj, timeout=10)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def get(cluster: MasterCluster, name: str) -> dict[str, Any]:
+    return cluster.session().get(cluster.url(0, f"{PODS}/{name}"), timeout=10).json()
+
+
+def phase(cluster: MasterCluster, name: str) -> str | None:
+    return (get(cluster, name).get("status") or {}).get("phase")
+
+
+def command_pod(name: str, script: str, restart: str = "Always") -> dict[str, Any]:
+    obj = pod(name, image=IMAGE)
+    obj["spec"]["containers"][0]["command"] = ["sh", "-c", script]
+    obj["spec"]["restartPolicy"] = restart
+    return obj
+
+
+def test_a_pod_runs_and_a_killed_container_is_restarted(lab: Lab, cluster: MasterCluster) -> None:
+    created = create(cluster, pod("sleeper", image=IMAGE))
+    wait_until(lambda: phase(cluster, "sleeper") == "Running", 60, interval=0.3, what="sleeper Running")
+    status = get(cluster, "sleeper")["status"]
+    host = get(cluster, "sleeper")["spec"]["nodeName"]
+    assert status["hostIP"] == lab.address(host) and status["podIP"]
+    assert status["containerStatuses"][0]["restartCount"] == 0
+    name = container_name(created, "main")
+    assert on_host(lab, host, "podman", "inspect", "--format", "{{.State.Status}}", name).stdout.strip() == \
+        "running"
+    assert on_host(lab, host, "podman", "kill", name).returncode == 0
+    wait_until(lambda: get(cluster, "sleeper")["status"]["containerStatuses"][0]["restartCount"] == 1, 60,
+               interval=0.3, what="restart count 1")
+    wait_until(lambda: on_host(lab, host, "podman", "inspect", "--format", "{{.State.Status}}", name)
+               .stdout.strip() == "running", 30, what="the container running again")
+    # deleting the pod removes its containers from the host
+    assert cluster.session().delete(cluster.url(0, f"{PODS}/sleeper"), timeout=10).status_code == 200
+    wait_until(lambda: name not in names_on(lab, host), 60, interval=0.3, what="containers removed")
+
+
+def test_restart_policies_and_crash_loop_back_off(lab: Lab, cluster: MasterCluster) -> None:
+    create(cluster, command_pod("once-ok", "exit 0", restart="OnFailure"))
+    create(cluster, command_pod("once-bad", "exit 3", restart="Never"))
+    create(cluster, command_pod("crasher", "exit 1", restart="Always"))
+    wait_until(lambda: phase(cluster, "once-ok") == "Succeeded", 60, interval=0.3, what="once-ok Succeeded")
+    wait_until(lambda: phase(cluster, "once-bad") == "Failed", 60, interval=0.3, what="once-bad Failed")
+    terminated = get(cluster, "once-bad")["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 3
+
+    def backing_off() -> bool:
+        entry = get(cluster, "crasher")["status"]["containerStatuses"][0]
+        return entry["restartCount"] >= 2 and "CrashLoopBackOff" in str(entry)
+
+    wait_until(backing_off, 90, interval=0.3, what="crasher in CrashLoopBackOff after restarts")
+    assert get(cluster, "once-ok")["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+def test_an_orphan_container_with_our_labels_is_removed(lab: Lab, cluster: MasterCluster) -> None:
+    ours = ("berth.managed=true", "berth.pod-uid=0rphan00-0000", "berth.namespace=default", "berth.pod=ghost",
+            "berth.container=main")
+    labels = [arg for label in ours for arg in ("--label", label)]
+    started = on_host(lab, "h1", "podman", "run", "-d", "--name", "ghost", *labels, IMAGE, "sleep", "600")
+    assert started.returncode == 0, started.stderr
+    untouched = on_host(lab, "h1", "podman", "run", "-d", "--name", "not-ours", IMAGE, "sleep", "600")
+    assert untouched.returncode == 0
+    wait_until(lambda: "ghost" not in names_on(lab, "h1"), 60, interval=0.3, what="the orphan removed")
+    assert "not-ours" in names_on(lab, "h1")
+    on_host(lab, "h1", "podman", "rm", "-f", "-t", "0", "not-ours")
+
+
+def test_run_logs_exec_and_wide_listing_through_the_cli(lab: Lab, cluster: MasterCluster) -> None:
+    marker = f"/tmp/berth-pwned-{os.getpid()}"
+    script = 'echo "started $TRAP $1"; exec sleep 600'
+    run = berth(cluster, "run", "talker", "--image", IMAGE, "--cpu", "100m", "--memory", "32Mi",
+                "--env", f"TRAP=$(touch {marker})", "--", "sh", "-c", script, "sh", f"; touch {marker}")
+    assert run.returncode == 0 and "pod/talker created" in run.stdout, run.stderr
+    wait_until(lambda: phase(cluster, "talker") == "Running", 60, interval=0.3, what="talker Running")
+    logs = wait_until(lambda: (out := berth(cluster, "logs", "talker").stdout) and "started" in out and out,
+                      30, interval=0.3, what="talker's logs")
+    assert logs.strip() == f"started $(touch {marker}) ; touch {marker}"  # literal: nothing ran
+    assert not os.path.exists(marker)
+    answer = berth(cluster, "exec", "talker", "--", "sh", "-c", "echo $((6 * 7)); echo oops >&2; exit 4")
+    assert (answer.returncode, answer.stdout, answer.stderr) == (4, "42\n", "oops\n")
+    wide = berth(cluster, "get", "pods", "talker", "-o", "wide").stdout.splitlines()
+    header, row = wide[0].split(), wide[1].split()
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    assert row[:4] == ["talker", "1/1", "Running", "0"] and row[6] in lab.host_names()
+    assert berth(cluster, "logs", "talker", role="viewer").returncode == 0
+    refused = berth(cluster, "exec", "talker", "--", "true", role="viewer")
+    assert refused.returncode != 0 and "may not update" in refused.stderr
+    bad = berth(cluster, "run", "bad;name", "--image", IMAGE)
+    assert bad.returncode != 0 and "metadata.name" in bad.stderr
+
+
+def test_two_containers_of_a_pod_reach_each_other_on_localhost(lab: Lab, cluster: MasterCluster) -> None:
+    obj = pod("duo", image=IMAGE)
+    web, client = obj["spec"]["containers"][0], dict(obj["spec"]["containers"][0])
+    web["command"] = ["sh", "-c", "echo hello-from-web > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"]
+    client.update(name="client", command=["sleep", "600"])
+    obj["spec"]["containers"] = [web, client]
+    create(cluster, obj)
+    wait_until(lambda: phase(cluster, "duo") == "Running", 60, interval=0.3, what="duo Running")
+    request = "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080"
+    exec_client = ["exec", "duo", "-c", "client", "--", "sh", "-c", request]
+    answer = wait_until(lambda: (r := berth(cluster, *exec_client)) and "hello-from-web" in r.stdout and r,
+                        30, interval=0.5, what="web answering")
+    assert answer.returncode == 0
+    several = berth(cluster, "logs", "duo")
+    assert several.returncode != 0 and "container" in several.stderr

@@ -1,0 +1,75 @@
+"""Planning one host: desired pods against listed containers, pure."""
+
+from __future__ import annotations
+
+from master.runtime.driver import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX, ContainerState
+from master.runtime.plan import Backoff, plan_host
+
+BACKOFF = Backoff(base=10, limit=300)
+
+
+def pod(name: str, uid: str, policy: str = "Always", containers: tuple[str, ...] = ("main",),
+        restarts: int = 0) -> dict:
+    return {"metadata": {"name": name, "namespace": "default", "uid": uid},
+            "spec": {"restartPolicy": policy,
+                     "containers": [{"name": c, "image": "busybox"} for c in containers]},
+            "status": {"containerStatuses": [{"name": c, "restartCount": restarts} for c in containers]}}
+
+
+def state(uid: str, container: str | None, status: str = "running", exit_code: int = 0,
+          finished: float = 0.0) -> ContainerState:
+    labels = {MANAGED: "true", POD_UID: uid, NAMESPACE: "default", POD_NAME: f"pod-{uid}"}
+    if container is None:
+        labels[SANDBOX] = "true"
+    else:
+        labels[CONTAINER] = container
+    return ContainerState(id=f"id-{uid}-{container}", name=f"n-{uid}-{container}", labels=labels,
+                          state=status, exit_code=exit_code, started_at="100", finished_at=str(finished))
+
+
+def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0):
+    return plan_host(pods, observed, now, BACKOFF, "10.0.0.1", "t")
+
+
+def test_a_new_pod_gets_a_sandbox_then_its_containers() -> None:
+    result = plan([pod("a", "u1", containers=("web", "side"))], [])
+    assert [(a.verb, a.container and a.container["name"]) for a in result.actions] == [
+        ("sandbox", None), ("run", "web"), ("run", "side")]
+    status = result.statuses["u1"]
+    assert status["phase"] == "Pending" and status["hostIP"] == "10.0.0.1"
+    creating = {"waiting": {"reason": "ContainerCreating"}}
+    assert [s["state"] for s in status["containerStatuses"]] == [creating, creating]
+
+
+def test_a_running_pod_needs_nothing_and_is_ready() -> None:
+    result = plan([pod("a", "u1")], [state("u1", None), state("u1", "main")])
+    assert result.actions == []
+    status = result.statuses["u1"]
+    assert status["phase"] == "Running" and status["containerStatuses"][0]["ready"] is True
+    assert status["conditions"] == [{"type": "Ready", "status": "True", "reason": "ContainersReady",
+                                     "lastTransitionTime": "t"}]
+
+
+def test_exited_containers_follow_the_restart_policy_with_back_off() -> None:
+    exited = [state("u1", None), state("u1", "main", "exited", 1, finished=995.0)]
+    waiting = plan([pod("a", "u1", restarts=0)], exited)  # 5 s after exiting; back-off is 10 s
+    assert waiting.actions == []
+    assert waiting.statuses["u1"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    later = plan([pod("a", "u1", restarts=0)], exited, now=1006.0)
+    assert [a.verb for a in later.actions] == ["restart"]
+    assert later.statuses["u1"]["containerStatuses"][0]["restartCount"] == 1
+    assert plan([pod("a", "u1", restarts=3)], exited, now=1006.0).actions == []  # 80 s after 3 restarts
+    assert BACKOFF.delay(3) == 80 and BACKOFF.delay(10) == 300
+    done = [state("u2", None), state("u2", "main", "exited", 0)]
+    assert plan([pod("b", "u2", "OnFailure")], done).statuses["u2"]["phase"] == "Succeeded"
+    failed = [state("u3", None), state("u3", "main", "exited", 3)]
+    result = plan([pod("c", "u3", "Never")], failed)
+    assert result.actions == [] and result.statuses["u3"]["phase"] == "Failed"
+    rebooted = [state("u4", None), state("u4", "main", "created")]  # a host that restarted
+    assert [a.verb for a in plan([pod("d", "u4", "Never")], rebooted).actions] == ["restart"]
+
+
+def test_what_no_pod_owns_is_removed_containers_first() -> None:
+    result = plan([], [state("gone", None), state("gone", "main")])
+    assert [(a.verb, a.target) for a in result.actions] == [
+        ("remove", "id-gone-main"), ("remove-pod", "berth-default-pod-gone-gone")]
