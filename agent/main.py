@@ -10,6 +10,7 @@ import click
 
 from agent.config import AgentConfig
 from agent.facts import usage
+from agent.probes import ProbeRunner
 from agent.registration import Masters, MasterUnavailable, RegistrationRefused, register
 from master.settings import load_settings_file
 
@@ -39,7 +40,11 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     registered = _register_until_done(masters, config, stopping)
     if once or not registered:
         return
+    # its own client: a requests.Session is not shared between threads
+    probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime)
+    probes.start()
     heartbeat_until(masters, config, stopping)
+    probes.stop()
 
 
 def _register_until_done(masters: Masters, config: AgentConfig, stopping: threading.Event) -> bool:

@@ -86,7 +86,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
         "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
                                                   SchedulerConfig(config.scheduler_score)),
         "runtime": lambda: RuntimeController(store, ssh, ctx.now,  # type: ignore[arg-type] - checked in config
-                                             Backoff(base=config.restart_backoff_seconds)),
+                                             Backoff(base=config.restart_backoff_seconds), ctx.probes),
     }
     controllers = [available[name]() for name in config.controllers]
     for controller in controllers:

@@ -163,6 +163,8 @@ def test_a_follower_without_a_leader_refuses_heartbeats(own_cluster: MasterClust
     assert admin.post(own_cluster.url(0, "/api/v1/nodes"), json=node, timeout=10).status_code == 201
     leader = own_cluster.leader_index()
     survivor = (leader + 1) % 3
+    wait_until(lambda: admin.get(own_cluster.url(survivor, "/api/v1/nodes/h1"), timeout=5).status_code == 200,
+               15, what="h1 applied on the survivor")
     for index in range(3):
         if index != survivor:
             own_cluster.kill(index)
@@ -174,5 +176,9 @@ def test_a_follower_without_a_leader_refuses_heartbeats(own_cluster: MasterClust
         answers.append(agent.post(url, json={"cpuPercent": 1.0, "memoryUsed": 1}, timeout=10))
         return answers[-1].status_code == 503
 
-    wait_until(refused, 30, interval=0.2, what="503 from a master without a leader")
+    try:
+        wait_until(refused, 30, interval=0.2, what="503 from a master without a leader")
+    finally:
+        if answers:
+            print("last answer:", answers[-1].status_code, answers[-1].text)
     assert answers[-1].json()["reason"] == "Unavailable"

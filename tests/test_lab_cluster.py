@@ -200,3 +200,60 @@ def test_a_leader_cut_off_acts_on_no_host_and_the_new_leader_acts_once(lab: Lab)
     time.sleep(3)
     assert _pod(lab, "pinned", majority)["status"]["containerStatuses"][0]["restartCount"] == 1
     assert sum(len(states) for states in _containers(lab, "pinned").values()) == 1
+
+
+PROBED = """kind: Pod
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: localhost/busybox:lab
+    command: [sh, -c, 'touch /tmp/healthy; echo ok > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']
+    livenessProbe: {exec: {command: [test, -e, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 2}
+    readinessProbe: {httpGet: {path: /index.html, port: 8080}, periodSeconds: 1}
+---
+kind: Pod
+metadata: {name: never-ready}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: localhost/busybox:lab
+    command: [sleep, '600']
+    readinessProbe: {tcpSocket: {port: 9}, periodSeconds: 1}
+"""
+
+
+def _ready_condition(pod: dict) -> str | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition["type"] == "Ready":
+            return condition["status"]
+    return None
+
+
+def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) -> None:
+    env = {"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)}
+    root = Path(__file__).resolve().parent.parent
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, text=True,
+                              capture_output=True, timeout=60, cwd=root, env=env)
+
+    applied = cli("apply", "-f", "-", stdin=PROBED)
+    assert applied.returncode == 0, applied.stderr
+    wait_until(lambda: _ready_condition(_pod(lab, "probed", 0)) == "True", 90, interval=0.5,
+               what="probed Ready (readiness probe passing)")
+    wait_until(lambda: (_pod(lab, "never-ready", 0).get("status") or {}).get("phase") == "Running", 90,
+               interval=0.5, what="never-ready Running")
+    time.sleep(4)  # several failed readiness probes
+    assert _ready_condition(_pod(lab, "never-ready", 0)) == "False"
+    assert _pod(lab, "never-ready", 0)["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert cli("exec", "probed", "--", "rm", "/tmp/healthy").returncode == 0
+    wait_until(lambda: _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1, 90,
+               interval=0.5, what="probed restarted by its liveness probe")
+    last = _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert last["reason"] == "Unhealthy" and "liveness" in last["message"]
+    wait_until(lambda: _ready_condition(_pod(lab, "probed", 0)) == "True", 90, interval=0.5,
+               what="probed Ready again after the restart")
+    assert _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1

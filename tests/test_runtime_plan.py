@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from master.probes import Verdict
 from master.runtime.driver import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX, ContainerState
 from master.runtime.plan import Backoff, plan_host
 
@@ -27,8 +28,8 @@ def state(uid: str, container: str | None, status: str = "running", exit_code: i
                           state=status, exit_code=exit_code, started_at="100", finished_at=str(finished))
 
 
-def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0):
-    return plan_host(pods, observed, now, BACKOFF, "10.0.0.1", "t")
+def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0, verdicts: dict | None = None):
+    return plan_host(pods, observed, now, BACKOFF, "10.0.0.1", "t", verdicts)
 
 
 def test_a_new_pod_gets_a_sandbox_then_its_containers() -> None:
@@ -73,3 +74,21 @@ def test_what_no_pod_owns_is_removed_containers_first() -> None:
     result = plan([], [state("gone", None), state("gone", "main")])
     assert [(a.verb, a.target) for a in result.actions] == [
         ("remove", "id-gone-main"), ("remove-pod", "berth-default-pod-gone-gone")]
+
+
+def test_probe_verdicts_restart_the_unhealthy_and_gate_ready() -> None:
+    probed = pod("a", "u1")
+    probed["spec"]["containers"][0].update(livenessProbe={"exec": {"command": ["true"]}},
+                                           readinessProbe={"tcpSocket": {"port": 80}})
+    running = [state("u1", None), state("u1", "main")]  # started_at "100"
+    not_yet = plan([probed], running)
+    assert not_yet.actions == [] and not_yet.statuses["u1"]["containerStatuses"][0]["ready"] is False
+    ready = plan([probed], running, verdicts={("u1", "main", "readiness"): Verdict(True, "100")})
+    assert ready.statuses["u1"]["containerStatuses"][0]["ready"] is True
+    sick = {("u1", "main", "liveness"): Verdict(False, "100", "liveness probe failed: exec exited 1")}
+    result = plan([probed], running, verdicts=sick)
+    assert [a.verb for a in result.actions] == ["restart-unhealthy"]
+    entry = result.statuses["u1"]["containerStatuses"][0]
+    assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "Unhealthy"
+    stale = {("u1", "main", "liveness"): Verdict(False, "99")}  # about an earlier start: not acted on
+    assert plan([probed], running, verdicts=stale).actions == []

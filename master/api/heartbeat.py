@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import requests
 from flask import Blueprint, Response, jsonify, request
@@ -19,6 +19,7 @@ from master.heartbeat_relay import MAX_BATCH, RELAY_PATH
 from master.objects.fields import DnsLabel
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
+from master.probes import Verdict
 
 bp = Blueprint("heartbeat", __name__)
 PEER_PATHS = frozenset({RELAY_PATH})  # signed by a master (peer_auth), not a bearer token
@@ -93,6 +94,32 @@ def relayed_heartbeats() -> Response:
             ctx.heartbeats.record(beat.node, {"cpuPercent": beat.cpuPercent, "memoryUsed": beat.memoryUsed},
                                   now - beat.ageSeconds)
     return jsonify({"recorded": len(known), "unknown": sorted({b.node for b in batch} - known)})
+
+
+class ProbeReport(Strict):
+    podUID: str = Field(min_length=1, max_length=64)
+    container: DnsLabel
+    probe: Literal["liveness", "readiness"]
+    healthy: bool
+    startedAt: str = Field(max_length=64)
+    message: str = Field(default="", max_length=512)
+
+
+class ProbeReports(Strict):
+    results: list[ProbeReport] = Field(max_length=10_000)
+
+
+@bp.post("/api/v1/nodes/<name>/probes")
+def probe_results(name: str) -> Response | tuple[Response, int]:
+    """An agent's current probe verdicts for the containers on its node (master/probes.py)."""
+    authorize(principal(), "update", "Node", name)
+    reports = _validated(ProbeReports).results
+    ctx = context()
+    if not ctx.store.is_leader():
+        return _forward("POST", f"/api/v1/nodes/{name}/probes")
+    ctx.probes.record(name, {(r.podUID, r.container, r.probe): Verdict(r.healthy, r.startedAt, r.message)
+                             for r in reports})
+    return jsonify({"recorded": len(reports)})
 
 
 @bp.get("/api/v1/metrics/nodes")

@@ -19,6 +19,7 @@ from typing import Any
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.liveness import ready_condition
+from master.probes import Key, ProbeBook, Verdict
 from master.runtime.driver import DRIVERS, Driver
 from master.runtime.env import EnvError, resolve_env
 from master.runtime.nodes import node_host
@@ -37,9 +38,10 @@ class RuntimeController(LeaderLoop):
     name = "runtime"
 
     def __init__(self, store: Store, pool: SshPool, now: Callable[[], str], backoff: Backoff | None = None,
-                 period: float = 1.0, workers: int = 16) -> None:
+                 probes: ProbeBook | None = None, period: float = 1.0, workers: int = 16) -> None:
         super().__init__(store, period)
         self.pool = pool
+        self.probes = probes or ProbeBook()
         self.now = now
         self.backoff = backoff or Backoff()
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
@@ -48,6 +50,9 @@ class RuntimeController(LeaderLoop):
     def _changed(self, events: list[WatchEvent]) -> None:
         if any(e.kind in WATCHED for e in events):
             self.wake()
+
+    def started_leading(self) -> None:
+        self.probes.reset()  # verdicts of an earlier term: the agents report afresh within seconds
 
     def stop(self) -> None:
         super().stop()
@@ -69,8 +74,9 @@ class RuntimeController(LeaderLoop):
             if node:
                 bound.setdefault(node, []).append(pod)
         ready = [n for n in nodes if ready_condition(n) is True]
+        verdicts = self.probes.snapshot()
         futures = [self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
-                                        configmaps, secrets) for node in ready]
+                                        configmaps, secrets, verdicts) for node in ready]
         commands: list[Command] = []
         for future in futures:
             commands.extend(future.result())
@@ -80,7 +86,8 @@ class RuntimeController(LeaderLoop):
                 log.debug("pod status write refused: %s", error.message)
 
     # --- one host ---------------------------------------------------------------------------
-    def _sync_node(self, node: Obj, pods: list[Obj], configmaps: dict, secrets: dict) -> list[Command]:
+    def _sync_node(self, node: Obj, pods: list[Obj], configmaps: dict, secrets: dict,
+                   verdicts: dict[Key, Verdict]) -> list[Command]:
         name = node["metadata"]["name"]
         host, driver = node_host(node), DRIVERS[node["spec"].get("runtime", "podman")]
         try:
@@ -92,7 +99,7 @@ class RuntimeController(LeaderLoop):
             log.warning("node %s: listing containers failed: %s", name, listing.stderr[:300])
             return []
         plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
-                         host.address, self.now())
+                         host.address, self.now(), verdicts)
         for action in plan.actions:
             try:
                 self._act(host, driver, action, plan.statuses, configmaps, secrets)
@@ -140,8 +147,11 @@ class RuntimeController(LeaderLoop):
                 self.pool.run(host, driver.remove(action.target))  # created but not started: try afresh
                 entry["state"] = {"waiting": {"reason": "RunContainerError",
                                               "message": result.stderr.decode(errors="replace")[:500]}}
-        elif action.verb == "restart":
-            result = self.pool.run(host, driver.start(action.target))
+        elif action.verb in ("restart", "restart-unhealthy"):
+            grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+            argv = (driver.start(action.target) if action.verb == "restart"
+                    else driver.restart(action.target, grace))
+            result = self.pool.run(host, argv, timeout=grace + 60)
             if result.ok:
                 log.info("%s: restarted %s (restart %d)", host, action.target, entry["restartCount"])
             else:

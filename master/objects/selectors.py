@@ -57,3 +57,31 @@ def parse_selector(selector: str | None) -> Matcher:
         return lambda labels: True
     terms = [_term(t) for t in _split_terms(selector)]
     return lambda labels: all(term(labels) for term in terms)
+
+
+# Field selectors, as Kubernetes supports them for every kind: a few fields, = / == / !=.
+FIELDS = {"metadata.name": ("metadata", "name"), "metadata.namespace": ("metadata", "namespace"),
+          "spec.nodeName": ("spec", "nodeName"), "status.phase": ("status", "phase")}
+_FIELD_TERM = re.compile(r"^\s*([A-Za-z.]+)\s*(==|=|!=)\s*([^\s,]*)\s*$")
+
+
+def _field(obj: Mapping, path: tuple[str, str]) -> str:
+    return str((obj.get(path[0]) or {}).get(path[1]) or "")
+
+
+def parse_field_selector(selector: str | None) -> tuple[Callable[[Mapping], bool], dict[str, str]]:
+    """(matcher of whole objects, the fields pinned with = or ==); 400 naming fieldSelector if bad."""
+    if not selector or not selector.strip():
+        return (lambda _obj: True), {}
+    tests: list[tuple[tuple[str, str], bool, str]] = []
+    pinned: dict[str, str] = {}
+    for term in selector.split(","):
+        match = _FIELD_TERM.match(term)
+        if not match or match.group(1) not in FIELDS:
+            raise bad_request(f"invalid field selector term {term.strip()!r}: use "
+                              f"{', '.join(FIELDS)} with =, == or !=", "fieldSelector")
+        field, op, value = match.groups()
+        tests.append((FIELDS[field], op != "!=", value))
+        if op != "!=":
+            pinned[field] = value
+    return (lambda obj: all((_field(obj, path) == value) == equal for path, equal, value in tests)), pinned

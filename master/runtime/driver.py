@@ -133,6 +133,10 @@ class Driver:
     def stop(self, name: str, grace_seconds: int) -> list[str]:
         return [self.binary, "stop", "--time", str(grace_seconds), name]
 
+    def restart(self, name: str, grace_seconds: int) -> list[str]:
+        """Stop (SIGTERM, then SIGKILL after the grace) and start again: a failed liveness probe."""
+        return [self.binary, "restart", "--time", str(grace_seconds), name]
+
     def remove(self, name: str) -> list[str]:
         return [self.binary, "rm", "--force", "--ignore", "--time", "0", name]
 

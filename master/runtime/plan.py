@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from master.objects.conditions import condition, with_condition
+from master.probes import Key, Verdict
 from master.runtime.driver import NAMESPACE, POD_NAME, POD_UID, ContainerState, container_name
 
 Obj = dict[str, Any]
@@ -30,7 +31,7 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Action:
-    verb: str  # "sandbox" | "run" | "restart" | "remove" (a container) | "remove-pod"
+    verb: str  # "sandbox" | "run" | "restart" | "restart-unhealthy" | "remove" (a container) | "remove-pod"
     pod: Obj | None = None
     container: Obj | None = None
     target: str = ""  # the runtime's name for what is acted on
@@ -61,8 +62,9 @@ def _finished_at(state: ContainerState) -> float:
 
 
 def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backoff: Backoff,
-              host_ip: str, timestamp: str) -> HostPlan:
-    """`now`: wall-clock seconds, the runtime's clock for exit times; `timestamp`: for conditions."""
+              host_ip: str, timestamp: str, verdicts: dict[Key, Verdict] | None = None) -> HostPlan:
+    """`now`: wall-clock seconds, the runtime's clock for exit times; `timestamp`: for conditions;
+    `verdicts`: the agents' latest probe results (master/probes.py)."""
     result = HostPlan()
     desired = {p["metadata"]["uid"]: p for p in pods}
     by_pod: dict[str, dict[str, ContainerState]] = {}
@@ -81,7 +83,7 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
         result.actions.append(Action("remove-pod", target=_orphan_sandbox(labels, uid)))
     for uid, pod in desired.items():
         result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
-                                         timestamp, result.actions)
+                                         timestamp, verdicts or {}, result.actions)
     return result
 
 
@@ -89,8 +91,16 @@ def _orphan_sandbox(labels: dict[str, str], uid: str) -> str:
     return f"berth-{labels.get(NAMESPACE, '')}-{labels.get(POD_NAME, '')}-{labels.get(POD_UID, uid)[:8]}"
 
 
+def _verdict(verdicts: dict[Key, Verdict], uid: str, container: str, probe: str,
+             state: ContainerState) -> Verdict | None:
+    """The agent's verdict on this very start of the container (an older one is stale)."""
+    verdict = verdicts.get((uid, container, probe))
+    return verdict if verdict is not None and verdict.started_at == state.started_at else None
+
+
 def _plan_pod(pod: Obj, has_sandbox: bool, containers: dict[str, ContainerState], now: float,
-              backoff: Backoff, host_ip: str, timestamp: str, actions: list[Action]) -> Obj:
+              backoff: Backoff, host_ip: str, timestamp: str, verdicts: dict[Key, Verdict],
+              actions: list[Action]) -> Obj:
     spec = pod["spec"]
     policy = spec.get("restartPolicy", "Always")
     if not has_sandbox:
@@ -109,8 +119,18 @@ def _plan_pod(pod: Obj, has_sandbox: bool, containers: dict[str, ContainerState]
             actions.append(Action("run", pod=pod, container=container, target=entry_name))
             entry["state"] = {"waiting": {"reason": "ContainerCreating"}}
         elif state.state == "running":
-            entry["state"] = {"running": {"startedAt": state.started_at}}
-            entry["ready"] = True
+            uid = pod["metadata"]["uid"]
+            live = _verdict(verdicts, uid, name, "liveness", state)
+            if container.get("livenessProbe") and live is not None and not live.healthy:
+                actions.append(Action("restart-unhealthy", pod=pod, container=container, target=entry_name))
+                entry["restartCount"] = restarts + 1
+                entry["lastState"] = {"terminated": {"reason": "Unhealthy", "message": live.message,
+                                                     "startedAt": state.started_at}}
+                entry["state"] = {"running": {"startedAt": ""}}
+            else:
+                entry["state"] = {"running": {"startedAt": state.started_at}}
+                ready = _verdict(verdicts, uid, name, "readiness", state)
+                entry["ready"] = not container.get("readinessProbe") or (ready is not None and ready.healthy)
         else:  # exited, or created/stopped (as after the host rebooted)
             terminated = {"exitCode": state.exit_code, "finishedAt": state.finished_at,
                           "reason": "Completed" if state.exit_code == 0 else "Error"}

@@ -1,0 +1,167 @@
+"""Liveness and readiness probes, run by the agent on its own host, as a kubelet runs them.
+
+Every `sync_seconds` the agent reads the pods bound to its node (a field selector on
+spec.nodeName: the API lets an agent read only its own node's pods). For each running
+container with probes, a probe runs every periodSeconds after initialDelaySeconds:
+exec (`podman exec CONTAINER CMD...`), httpGet (2xx/3xx from the pod's address) or
+tcpSocket (a connection opens). failureThreshold failures in a row make the verdict
+unhealthy, successThreshold successes healthy again. The verdicts are reported to the
+masters when one changes and every `report_seconds` anyway (a new leader keeps none).
+What the leader does with them (restart, Ready) is master/runtime/plan.py's business.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from agent.registration import Masters, MasterUnavailable
+from master.runtime.driver import container_name
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+PROBES = (("liveness", "livenessProbe"), ("readiness", "readinessProbe"))
+
+
+@dataclass
+class ProbeState:
+    """One probe of one start of one container."""
+
+    started_at: str
+    due: float
+    healthy: bool  # liveness starts healthy, readiness not (as in Kubernetes)
+    successes: int = 0
+    failures: int = 0
+    message: str = ""
+
+
+def run_probe(probe: Obj, runtime: str, container: str, pod_ip: str) -> tuple[bool, str]:
+    """(succeeded, why not) for one attempt; never raises."""
+    timeout = float(probe.get("timeoutSeconds", 1))
+    try:
+        if probe.get("exec"):
+            done = subprocess.run([runtime, "exec", container, *probe["exec"]["command"]],
+                                  capture_output=True, timeout=timeout + 5, check=False)
+            return done.returncode == 0, f"exec exited {done.returncode}"
+        if not pod_ip:
+            return False, "the pod has no address yet"
+        if probe.get("httpGet"):
+            action = probe["httpGet"]
+            connection = http.client.HTTPConnection(pod_ip, int(action["port"]), timeout=timeout)
+            try:
+                connection.request("GET", action.get("path") or "/")
+                status = connection.getresponse().status
+            finally:
+                connection.close()
+            return 200 <= status < 400, f"HTTP {status}"
+        with socket.create_connection((pod_ip, int(probe["tcpSocket"]["port"])), timeout=timeout):
+            return True, ""
+    except (OSError, subprocess.SubprocessError, http.client.HTTPException) as err:
+        return False, f"{err.__class__.__name__}: {err}"[:200]
+
+
+class ProbeRunner:
+    def __init__(self, masters: Masters, node: str, runtime: str, sync_seconds: float = 2.0,
+                 report_seconds: float = 10.0) -> None:
+        self.masters = masters
+        self.node = node
+        self.runtime = runtime
+        self.sync_seconds = sync_seconds
+        self.report_seconds = report_seconds
+        self._states: dict[tuple[str, str, str], ProbeState] = {}
+        self._targets: dict[tuple[str, str, str], tuple[Obj, str, str]] = {}  # probe, container, pod IP
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        synced = reported = 0.0
+        changed = False
+        while not self._stop.wait(0.2):
+            now = time.monotonic()
+            try:
+                if now - synced >= self.sync_seconds:
+                    synced = now
+                    changed |= self.sync(self._pods(), now)
+                changed |= self.run_due(now)
+                if changed or now - reported >= self.report_seconds:
+                    self.report()
+                    reported, changed = now, False
+            except MasterUnavailable as err:
+                log.warning("probes: %s", err)
+            except Exception:  # a bad round must not end the loop
+                log.exception("probe round failed")
+
+    def _pods(self) -> list[Obj]:
+        answer = self.masters.request("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node}")
+        if answer.status_code != 200:
+            raise MasterUnavailable(f"listing this node's pods: HTTP {answer.status_code}")
+        return answer.json().get("items") or []
+
+    def sync(self, pods: list[Obj], now: float) -> bool:
+        """Probes for the containers running now; a container started again starts its probes afresh."""
+        wanted: dict[tuple[str, str, str], tuple[Obj, str, str, str]] = {}
+        for pod in pods:
+            status = pod.get("status") or {}
+            started = {s["name"]: (s.get("state") or {}).get("running", {}).get("startedAt")
+                       for s in status.get("containerStatuses") or []}
+            for container in pod["spec"]["containers"]:
+                start = started.get(container["name"])
+                if not start:
+                    continue
+                for kind, field in PROBES:
+                    if container.get(field):
+                        key = (pod["metadata"]["uid"], container["name"], kind)
+                        wanted[key] = (container[field], container_name(pod, container["name"]),
+                                       status.get("podIP") or "", start)
+        changed = set(self._states) != set(wanted)
+        for key in list(self._states):
+            if key not in wanted or self._states[key].started_at != wanted[key][3]:
+                del self._states[key]
+                changed = True
+        for key, (probe, name, pod_ip, start) in wanted.items():
+            self._targets[key] = (probe, name, pod_ip)
+            if key not in self._states:
+                self._states[key] = ProbeState(start, now + float(probe.get("initialDelaySeconds", 0)),
+                                               healthy=key[2] == "liveness")
+        self._targets = {k: v for k, v in self._targets.items() if k in wanted}
+        return changed
+
+    def run_due(self, now: float) -> bool:
+        changed = False
+        for key, state in list(self._states.items()):
+            if now < state.due:
+                continue
+            probe, name, pod_ip = self._targets[key]
+            state.due = now + float(probe.get("periodSeconds", 10))
+            ok, why = run_probe(probe, self.runtime, name, pod_ip)
+            if ok:
+                state.successes, state.failures = state.successes + 1, 0
+                if not state.healthy and state.successes >= int(probe.get("successThreshold", 1)):
+                    state.healthy, state.message, changed = True, "", True
+            else:
+                state.failures, state.successes = state.failures + 1, 0
+                if state.healthy and state.failures >= int(probe.get("failureThreshold", 3)):
+                    state.healthy, state.message, changed = False, f"{key[2]} probe failed: {why}", True
+                    log.info("%s %s: %s", key[1], key[2], state.message)
+        return changed
+
+    def report(self) -> None:
+        results = [{"podUID": uid, "container": container, "probe": kind, "healthy": state.healthy,
+                    "startedAt": state.started_at, "message": state.message}
+                   for (uid, container, kind), state in self._states.items()]
+        answer = self.masters.request("POST", f"/api/v1/nodes/{self.node}/probes", {"results": results})
+        if answer.status_code != 200:
+            log.warning("probe report refused: HTTP %d %s", answer.status_code, answer.text[:200])
