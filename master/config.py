@@ -9,7 +9,7 @@ from master.scheduler import SchedulerConfig
 from master.settings import merged_settings, read_secret
 from master.store.replicated import RaftTimings
 
-CONTROLLERS = ("node-lifecycle", "scheduler", "runtime")
+CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper")
 
 
 def split_address(address: str, what: str) -> tuple[str, int]:
@@ -40,6 +40,7 @@ class MasterConfig:
     ssh_key_file: str | None = None  # the runtime's key for every host (root or sshUser)
     ssh_known_hosts_file: str | None = None  # every host's pinned key; others are refused
     restart_backoff_seconds: float = 10.0  # first delay before restarting a failed container
+    event_ttl_seconds: float = 3600.0  # events older than this are deleted
     controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
@@ -60,6 +61,8 @@ class MasterConfig:
         if "runtime" in self.controllers and not (self.ssh_key_file and self.ssh_known_hosts_file):
             raise ValueError("ssh_key_file: the runtime controller needs ssh_key_file and "
                              "ssh_known_hosts_file (or leave runtime out of controllers)")
+        if self.event_ttl_seconds < 60:
+            raise ValueError("event_ttl_seconds: must be at least 60")
         if not 0 < self.restart_backoff_seconds <= 300:
             raise ValueError("restart_backoff_seconds: must be more than 0 and at most 300")
         if self.raft_address in self.peers:

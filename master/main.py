@@ -8,6 +8,7 @@ import resource
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import click
 from waitress.server import create_server
@@ -17,6 +18,7 @@ from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.api.peer_auth import peer_key
 from master.config import MasterConfig, split_address
+from master.controllers.event_reaper import EventReaper
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.pod_runtime import RuntimeController
@@ -85,7 +87,8 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
         "node-lifecycle": lambda: NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now),
         "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
                                                   SchedulerConfig(config.scheduler_score)),
-        "runtime": lambda: RuntimeController(store, ssh, ctx.now,  # type: ignore[arg-type] - checked in config
+        "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
+        "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                              Backoff(base=config.restart_backoff_seconds), ctx.probes),
     }
     controllers = [available[name]() for name in config.controllers]

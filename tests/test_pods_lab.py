@@ -91,6 +91,8 @@ def test_a_pod_runs_and_a_killed_container_is_restarted(lab: Lab, cluster: Maste
                interval=0.3, what="restart count 1")
     wait_until(lambda: on_host(lab, host, "podman", "inspect", "--format", "{{.State.Status}}", name)
                .stdout.strip() == "running", 30, what="the container running again")
+    described = " ".join(berth(cluster, "describe", "pod", "sleeper").stdout.split())
+    assert "Restarted container main (restart 1)" in described  # the "Started" event, counted twice
     # deleting the pod removes its containers from the host
     assert cluster.session().delete(cluster.url(0, f"{PODS}/sleeper"), timeout=10).status_code == 200
     wait_until(lambda: name not in names_on(lab, host), 60, interval=0.3, what="containers removed")
@@ -110,6 +112,7 @@ def test_restart_policies_and_crash_loop_back_off(lab: Lab, cluster: MasterClust
         return entry["restartCount"] >= 2 and "CrashLoopBackOff" in str(entry)
 
     wait_until(backing_off, 90, interval=0.3, what="crasher in CrashLoopBackOff after restarts")
+    assert "Back-off restarting failed container main" in berth(cluster, "describe", "pod", "crasher").stdout
     assert get(cluster, "once-ok")["status"]["containerStatuses"][0]["restartCount"] == 0
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from master.controllers.event_reaper import expired
 from master.probes import Verdict
 from master.runtime.driver import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX, ContainerState
+from master.runtime.events import status_events
 from master.runtime.plan import Backoff, plan_host
 
 BACKOFF = Backoff(base=10, limit=300)
@@ -92,3 +96,25 @@ def test_probe_verdicts_restart_the_unhealthy_and_gate_ready() -> None:
     assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "Unhealthy"
     stale = {("u1", "main", "liveness"): Verdict(False, "99")}  # about an earlier start: not acted on
     assert plan([probed], running, verdicts=stale).actions == []
+
+
+def test_status_changes_tell_events_and_old_events_expire() -> None:
+    creating = {"containerStatuses": [{"name": "main", "restartCount": 0,
+                                       "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+    running = {"containerStatuses": [{"name": "main", "restartCount": 0,
+                                      "state": {"running": {"startedAt": "1"}}}]}
+    assert status_events(creating, running) == [("Started", "Started container main", False)]
+    assert status_events(running, running) == []
+    killed = {"containerStatuses": [{"name": "main", "restartCount": 1,
+                                     "state": {"running": {"startedAt": ""}},
+                                     "lastState": {"terminated": {"reason": "Unhealthy", "message": "bad"}}}]}
+    assert [e[0] for e in status_events(running, killed)] == ["Killing", "Started"]
+    looping = {"containerStatuses": [{"name": "main", "restartCount": 1,
+                                      "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
+    assert status_events(killed, looping) == [("BackOff", "Back-off restarting failed container main", True)]
+    assert status_events(looping, looping) == []
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    event = {"metadata": {}, "lastTimestamp": "2026-01-01T10:59:59.000000Z"}
+    assert expired(event, now - timedelta(hours=1))
+    assert not expired({**event, "lastTimestamp": "2026-01-01T11:30:00Z"}, now - timedelta(hours=1))
+    assert not expired({**event, "lastTimestamp": "yesterday"}, now)

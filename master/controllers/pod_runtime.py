@@ -18,10 +18,12 @@ from typing import Any
 
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
+from master.events import event_name, record_event
 from master.liveness import ready_condition
 from master.probes import Key, ProbeBook, Verdict
 from master.runtime.driver import DRIVERS, Driver
 from master.runtime.env import EnvError, resolve_env
+from master.runtime.events import status_events
 from master.runtime.nodes import node_host
 from master.runtime.plan import Action, Backoff, plan_host
 from master.runtime.ssh import Host, SshError, SshPool
@@ -32,14 +34,17 @@ from master.store.state import WatchEvent
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 WATCHED = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
+COMPONENT = "runtime"
 
 
 class RuntimeController(LeaderLoop):
     name = "runtime"
 
-    def __init__(self, store: Store, pool: SshPool, now: Callable[[], str], backoff: Backoff | None = None,
-                 probes: ProbeBook | None = None, period: float = 1.0, workers: int = 16) -> None:
+    def __init__(self, store: Store, pool: SshPool, now: Callable[[], str], uid: Callable[[], str],
+                 backoff: Backoff | None = None, probes: ProbeBook | None = None, period: float = 1.0,
+                 workers: int = 16) -> None:
         super().__init__(store, period)
+        self.uid = uid
         self.pool = pool
         self.probes = probes or ProbeBook()
         self.now = now
@@ -64,10 +69,11 @@ class RuntimeController(LeaderLoop):
         except ApiError as err:
             log.warning("not acting on hosts: %s", err.message)
             return
-        (nodes, pods, configmaps, secrets), _ = self.store.read(lambda s: (
+        (nodes, pods, configmaps, secrets, events), _ = self.store.read(lambda s: (
             s.list("Node"), s.list("Pod"),
             {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("ConfigMap")},
-            {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("Secret")}))
+            {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("Secret")},
+            {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in s.list("Event")}))
         bound: dict[str, list[Obj]] = {}
         for pod in pods:
             node = pod["spec"].get("nodeName")
@@ -80,10 +86,25 @@ class RuntimeController(LeaderLoop):
         commands: list[Command] = []
         for future in futures:
             commands.extend(future.result())
+        commands.extend(self._events(pods, commands, events))
         if commands:
             refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
             for error in refused:
                 log.debug("pod status write refused: %s", error.message)
+
+    def _events(self, pods: list[Obj], commands: list[Command], events: dict) -> list[Command]:
+        """What the status changes of this round tell (Started, Killing, BackOff, Failed)."""
+        by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
+        now, made = self.now(), []
+        for command in commands:
+            if not isinstance(command, UpdateStatus):
+                continue
+            pod = by_key[(command.namespace, command.name)]
+            for reason, message, warning in status_events(pod.get("status"), command.status):
+                existing = events.get((command.namespace, event_name(pod, reason)))
+                made.append(record_event(existing, pod, reason, message, warning=warning, component=COMPONENT,
+                                         uid=self.uid(), now=now))
+        return made
 
     # --- one host ---------------------------------------------------------------------------
     def _sync_node(self, node: Obj, pods: list[Obj], configmaps: dict, secrets: dict,
