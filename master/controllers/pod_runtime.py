@@ -129,9 +129,8 @@ class RuntimeController(LeaderLoop):
                 return []
         by_uid = {p["metadata"]["uid"]: p for p in pods}
         for uid, status in plan.statuses.items():
-            pod = by_uid[uid]
-            if "podIP" not in status:
-                status["podIP"] = self._pod_ip(host, driver, pod)
+            if not status.get("podIP"):  # "" while its sandbox had none: ask again
+                status["podIP"] = self._pod_ip(host, driver, by_uid[uid])
         return [UpdateStatus("Pod", by_uid[uid]["metadata"]["namespace"], by_uid[uid]["metadata"]["name"],
                              status, by_uid[uid]["metadata"]["resourceVersion"])
                 for uid, status in plan.statuses.items() if status != (by_uid[uid].get("status") or {})]
