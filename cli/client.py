@@ -332,8 +332,9 @@ class Client:
         namespace: str | None = None,
         *,
         resource_version: int | None = None,
+        grace_period: int | None = None,
     ) -> Obj | None:
-        params = {"resourceVersion": resource_version}
+        params = {"resourceVersion": resource_version, "gracePeriodSeconds": grace_period}
         return self._json("DELETE", self.object_path(kind, name, namespace), params=params)
 
     def apply(

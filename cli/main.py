@@ -491,10 +491,11 @@ def create(state: State, filenames: tuple[str, ...], namespace: str | None) -> N
 
 
 def _delete_one(
-    state: State, info: KindInfo, name: str, namespace: str | None, ignore_not_found: bool
+    state: State, info: KindInfo, name: str, namespace: str | None, ignore_not_found: bool,
+    grace_period: int | None = None,
 ) -> bool:
     try:
-        state.client.delete(info, name, namespace)
+        state.client.delete(info, name, namespace, grace_period=grace_period)
     except ApiError as err:
         if err.status == 404 and ignore_not_found:
             return True
@@ -511,6 +512,9 @@ def _delete_one(
 @selector_option
 @click.option("--all", "delete_all", is_flag=True, help="Delete every object of KIND in the namespace.")
 @click.option("--ignore-not-found", is_flag=True, help="Treat a missing object as deleted.")
+@click.option("--grace-period", type=click.IntRange(0, 3600), default=None,
+              help="Seconds a running pod gets to stop (default: its terminationGracePeriodSeconds).")
+@click.option("--now", "now_", is_flag=True, help="Same as --grace-period 0.")
 @namespace_option
 @pass_state
 def delete(
@@ -521,9 +525,13 @@ def delete(
     selector: str | None,
     delete_all: bool,
     ignore_not_found: bool,
+    grace_period: int | None,
+    now_: bool,
     namespace: str | None,
 ) -> None:
-    """Delete objects by KIND and NAME, by selector, or as listed in manifests."""
+    """Delete objects by KIND and NAME, by selector, or as listed in manifests.
+
+    A pod running on a host is stopped gracefully first and shows Terminating meanwhile."""
     targets: list[tuple[KindInfo, str, str | None]] = []
     if filenames:
         if kind or names:
@@ -552,7 +560,7 @@ def delete(
             raise click.UsageError("give NAME..., -l SELECTOR or --all")
     ok = True
     for info, name, ns in targets:
-        ok = _delete_one(state, info, name, ns, ignore_not_found) and ok
+        ok = _delete_one(state, info, name, ns, ignore_not_found, 0 if now_ else grace_period) and ok
     if not ok:
         raise SystemExit(1)
 

@@ -94,7 +94,8 @@ def test_a_pod_runs_and_a_killed_container_is_restarted(lab: Lab, cluster: Maste
     described = " ".join(berth(cluster, "describe", "pod", "sleeper").stdout.split())
     assert "Restarted container main (restart 1)" in described  # the "Started" event, counted twice
     # deleting the pod removes its containers from the host
-    assert cluster.session().delete(cluster.url(0, f"{PODS}/sleeper"), timeout=10).status_code == 200
+    gone = cluster.session().delete(cluster.url(0, f"{PODS}/sleeper?gracePeriodSeconds=1"), timeout=10)
+    assert gone.status_code == 200
     wait_until(lambda: name not in names_on(lab, host), 60, interval=0.3, what="containers removed")
 
 
@@ -168,3 +169,27 @@ def test_two_containers_of_a_pod_reach_each_other_on_localhost(lab: Lab, cluster
     assert answer.returncode == 0
     several = berth(cluster, "logs", "duo")
     assert several.returncode != 0 and "container" in several.stderr
+
+
+def test_a_running_pod_is_deleted_gracefully(lab: Lab, cluster: MasterCluster) -> None:
+    polite = command_pod("polite", "trap 'exit 0' TERM; while true; do sleep 1; done")
+    polite["spec"]["terminationGracePeriodSeconds"] = 600
+    created = create(cluster, polite)
+    create(cluster, pod("rude", image=IMAGE))
+    wait_until(lambda: phase(cluster, "polite") == "Running" and phase(cluster, "rude") == "Running", 60,
+               interval=0.3, what="both Running")
+    host = get(cluster, "polite")["spec"]["nodeName"]
+    deleted = berth(cluster, "delete", "pod", "polite")
+    assert deleted.returncode == 0, deleted.stderr
+    marked = cluster.session().get(cluster.url(0, f"{PODS}/polite"), timeout=10)
+    if marked.status_code == 200:  # still stopping: shown as Terminating
+        assert marked.json()["metadata"]["deletionGracePeriodSeconds"] == 600
+        assert "Terminating" in berth(cluster, "get", "pods", "polite").stdout
+    # SIGTERM reached it: it exits at once rather than after the 600 s grace
+    wait_until(lambda: cluster.session().get(cluster.url(0, f"{PODS}/polite"), timeout=10).status_code == 404,
+               60, interval=0.3, what="polite gone")
+    assert container_name(created, "main") not in names_on(lab, host)
+    assert berth(cluster, "delete", "pod", "rude", "--now").returncode == 0  # no grace: gone at once
+    assert cluster.session().get(cluster.url(0, f"{PODS}/rude"), timeout=10).status_code == 404
+    refused = cluster.session().delete(cluster.url(0, f"{PODS}/whatever?gracePeriodSeconds=-1"), timeout=10)
+    assert refused.status_code == 400 and refused.json()["field"] == "gracePeriodSeconds"

@@ -6,7 +6,17 @@ import pickle
 
 import pytest
 
-from master.store.commands import Barrier, Batch, Bind, Create, Delete, Put, Replace, UpdateStatus
+from master.store.commands import (
+    Barrier,
+    Batch,
+    Bind,
+    Create,
+    Delete,
+    MarkDeleted,
+    Put,
+    Replace,
+    UpdateStatus,
+)
 from master.store.state import ClusterState
 from master.store.window import EventWindow, WindowExpired
 from tests.harness import pod
@@ -107,3 +117,16 @@ def test_a_pod_is_bound_once_and_only_the_pod_the_scheduler_saw() -> None:
     stale, _ = state.apply(Bind("default", "a", "uid-a", "h1", {}))
     assert stale.error is not None and stale.error.status == 409
     assert state.get("Pod", "default", "a")["spec"].get("nodeName") is None
+
+
+def test_a_graceful_delete_marks_first_and_updates_keep_the_mark() -> None:
+    state = ClusterState()
+    state.apply(Create(obj("a"), "uid-a", "t"))
+    marked, events = state.apply(MarkDeleted("Pod", "default", "a", "t1", 30))
+    meta = marked.objects[0]["metadata"]
+    assert (meta["deletionTimestamp"], meta["deletionGracePeriodSeconds"]) == ("t1", 30)
+    assert [e.type for e in events] == ["MODIFIED"]
+    again, events = state.apply(MarkDeleted("Pod", "default", "a", "t2", 0))
+    assert again.objects[0]["metadata"]["deletionTimestamp"] == "t1" and events == []
+    updated, _ = state.apply(Replace(obj("a", app="x")))
+    assert updated.objects[0]["metadata"]["deletionTimestamp"] == "t1"

@@ -15,7 +15,7 @@ from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object
-from master.store.commands import Batch, Create, Delete, Put, Replace, UpdateStatus
+from master.store.commands import Batch, Create, Delete, MarkDeleted, Put, Replace, UpdateStatus
 from master.store.state import ClusterState, Outcome
 
 bp = Blueprint("resources", __name__)
@@ -209,11 +209,33 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
 @bp.delete("/api/v1/<plural>/<name>")
 @bp.delete("/api/v1/namespaces/<namespace>/<plural>/<name>")
 def delete_object(plural: str, name: str, namespace: str | None = None) -> Response:
+    """A pod running on a host is deleted gracefully, as in Kubernetes: marked Terminating, its
+    containers stopped (SIGTERM, then SIGKILL after the grace period), then removed by the runtime.
+    `?gracePeriodSeconds=0` deletes at once."""
     info = _kind(plural, namespace)
     authorize(principal(), "delete", info.kind, name)
     expected = _expected_rv(request.args.get("resourceVersion"), "resourceVersion")
-    outcome = context().store.propose(Delete(info.kind, _ns(info, namespace), name, expected))
+    grace = _grace_seconds(request.args.get("gracePeriodSeconds"))
+    ns, ctx = _ns(info, namespace), context()
+    if info.kind == "Pod" and grace != 0:
+        pod, _ = ctx.store.read(lambda state: state.get("Pod", ns, name))
+        current = pod is not None and expected in (None, pod["metadata"]["resourceVersion"])
+        if current and pod["spec"].get("nodeName"):
+            if grace is None:
+                grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+            outcome = ctx.store.propose(MarkDeleted("Pod", ns, name, ctx.now(), grace))
+            return jsonify(_show(outcome.objects[0]))
+    outcome = ctx.store.propose(Delete(info.kind, ns, name, expected))
     return jsonify(_show(outcome.objects[0]))
+
+
+def _grace_seconds(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) > 3600:
+        raise bad_request("gracePeriodSeconds must be a whole number of seconds from 0 to 3600",
+                          "gracePeriodSeconds")
+    return int(value)
 
 
 # --- apply -----------------------------------------------------------------------------

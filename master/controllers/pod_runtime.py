@@ -11,9 +11,11 @@ statuses are written together, each only if it changed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from master.controllers.leader_loop import LeaderLoop
@@ -21,13 +23,13 @@ from master.errors import ApiError
 from master.events import event_name, record_event
 from master.liveness import ready_condition
 from master.probes import Key, ProbeBook, Verdict
-from master.runtime.driver import DRIVERS, Driver
+from master.runtime.driver import DRIVERS, Driver, sandbox_name
 from master.runtime.env import EnvError, resolve_env
 from master.runtime.events import status_events
 from master.runtime.nodes import node_host
 from master.runtime.plan import Action, Backoff, plan_host
 from master.runtime.ssh import Host, SshError, SshPool
-from master.store.commands import Command, UpdateStatus
+from master.store.commands import Command, Delete, UpdateStatus
 from master.store.replicated import Store
 from master.store.state import WatchEvent
 
@@ -35,6 +37,17 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 WATCHED = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
 COMPONENT = "runtime"
+
+
+def grace_left(pod: Obj) -> int:
+    """Seconds of a graceful delete's grace period still to run (0 when it is over)."""
+    meta = pod["metadata"]
+    try:
+        since = datetime.fromisoformat(meta["deletionTimestamp"])
+    except (KeyError, ValueError):
+        return 0
+    elapsed = (datetime.now(UTC) - since).total_seconds()
+    return max(0, math.ceil(int(meta.get("deletionGracePeriodSeconds") or 0) - elapsed))
 
 
 class RuntimeController(LeaderLoop):
@@ -80,10 +93,15 @@ class RuntimeController(LeaderLoop):
             if node:
                 bound.setdefault(node, []).append(pod)
         ready = [n for n in nodes if ready_condition(n) is True]
+        reachable = {n["metadata"]["name"] for n in ready}
+        # pods being deleted on a host the runtime cannot reach: gone once their grace is over
+        commands: list[Command] = [
+            Delete("Pod", p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["resourceVersion"])
+            for p in pods if p["metadata"].get("deletionTimestamp")
+            and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
         verdicts = self.probes.snapshot()
         futures = [self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
                                         configmaps, secrets, verdicts) for node in ready]
-        commands: list[Command] = []
         for future in futures:
             commands.extend(future.result())
         commands.extend(self._events(pods, commands, events))
@@ -127,13 +145,17 @@ class RuntimeController(LeaderLoop):
             except SshError as err:  # the host went away mid-round: the next round looks again
                 log.warning("node %s: %s", name, err)
                 return []
+        deleted: list[Command] = [Delete("Pod", a.pod["metadata"]["namespace"], a.pod["metadata"]["name"],
+                                         a.pod["metadata"]["resourceVersion"])
+                                  for a in plan.actions if a.verb == "terminate" and a.pod is not None]
         by_uid = {p["metadata"]["uid"]: p for p in pods}
         for uid, status in plan.statuses.items():
             if not status.get("podIP"):  # "" while its sandbox had none: ask again
                 status["podIP"] = self._pod_ip(host, driver, by_uid[uid])
-        return [UpdateStatus("Pod", by_uid[uid]["metadata"]["namespace"], by_uid[uid]["metadata"]["name"],
-                             status, by_uid[uid]["metadata"]["resourceVersion"])
-                for uid, status in plan.statuses.items() if status != (by_uid[uid].get("status") or {})]
+        return deleted + [
+            UpdateStatus("Pod", by_uid[uid]["metadata"]["namespace"], by_uid[uid]["metadata"]["name"], status,
+                         by_uid[uid]["metadata"]["resourceVersion"])
+            for uid, status in plan.statuses.items() if status != (by_uid[uid].get("status") or {})]
 
     def _act(self, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj],
              configmaps: dict, secrets: dict) -> None:
@@ -144,6 +166,14 @@ class RuntimeController(LeaderLoop):
             return
         assert action.pod is not None
         pod, uid = action.pod, action.pod["metadata"]["uid"]
+        if action.verb == "terminate":
+            log.info("%s: stopping pod %s/%s (grace %ds left)", host, pod["metadata"]["namespace"],
+                     pod["metadata"]["name"], grace_left(pod))
+            self.pool.run(host, driver.stop_sandbox(pod, grace_left(pod)), timeout=grace_left(pod) + 60)
+            removed = self.pool.run(host, driver.remove_sandbox(pod))
+            if not removed.ok:
+                raise SshError(f"{host}: removing {sandbox_name(pod)} failed: {removed.stderr[:200]!r}")
+            return
         if action.verb == "sandbox":
             self.pool.run(host, driver.remove_sandbox(pod))  # a half-made one from an interrupted round
             for argv in (driver.create_sandbox(pod), driver.start_sandbox(pod)):

@@ -71,6 +71,8 @@ class ObjectMeta(Strict):
     resourceVersion: int | None = Field(default=None, ge=0)
     creationTimestamp: str | None = None
     generation: int | None = None
+    deletionTimestamp: str | None = None
+    deletionGracePeriodSeconds: int | None = None
 
 
 # --- Pod -------------------------------------------------------------------------------

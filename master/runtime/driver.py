@@ -115,6 +115,10 @@ class Driver:
         name = pod if isinstance(pod, str) else sandbox_name(pod)
         return [self.binary, "pod", "rm", "--force", "--ignore", "--time", "0", name]
 
+    def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
+        """Every container of the pod: SIGTERM, then SIGKILL after the grace (a graceful delete)."""
+        return [self.binary, "pod", "stop", "--ignore", "--time", str(grace_seconds), sandbox_name(pod)]
+
     def _join(self, pod: Obj) -> list[str]:
         return ["--pod", sandbox_name(pod)]
 
@@ -188,6 +192,10 @@ class DockerDriver(Driver):
     def remove_sandbox(self, pod: Obj | str) -> list[str]:
         name = pod if isinstance(pod, str) else sandbox_name(pod)
         return [self.binary, "rm", "--force", name]
+
+    def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
+        names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
+        return [self.binary, "stop", "--time", str(grace_seconds), *names, sandbox_name(pod)]
 
     def _join(self, pod: Obj) -> list[str]:
         return ["--network", f"container:{sandbox_name(pod)}"]

@@ -31,7 +31,8 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Action:
-    verb: str  # "sandbox" | "run" | "restart" | "restart-unhealthy" | "remove" (a container) | "remove-pod"
+    # sandbox, run, restart, restart-unhealthy, terminate; remove (a container), remove-pod (orphans)
+    verb: str
     pod: Obj | None = None
     container: Obj | None = None
     target: str = ""  # the runtime's name for what is acted on
@@ -82,6 +83,9 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
                 result.actions.append(Action("remove", target=state.id or state.name))
         result.actions.append(Action("remove-pod", target=_orphan_sandbox(labels, uid)))
     for uid, pod in desired.items():
+        if pod["metadata"].get("deletionTimestamp"):  # a graceful delete: stop, remove, then forget it
+            result.actions.append(Action("terminate", pod=pod))
+            continue
         result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
                                          timestamp, verdicts or {}, result.actions)
     return result

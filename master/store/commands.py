@@ -62,6 +62,18 @@ class Bind:
 
 
 @dataclass(frozen=True)
+class MarkDeleted:
+    """A graceful delete's first step: the object stays, Terminating, until its containers are
+    stopped within the grace period (then a Delete removes it). Marking twice keeps the first."""
+
+    kind: str
+    namespace: str
+    name: str
+    timestamp: str
+    grace_seconds: int
+
+
+@dataclass(frozen=True)
 class Delete:
     kind: str
     namespace: str
@@ -88,5 +100,5 @@ class Barrier:
     """Changes nothing: once applied locally, every earlier committed write is visible."""
 
 
-Op = Union[Create, Replace, Put, UpdateStatus, Bind, Delete]  # noqa: UP007 - forward refs
+Op = Union[Create, Replace, Put, UpdateStatus, Bind, MarkDeleted, Delete]  # noqa: UP007 - forward refs
 Command = Union[Op, Batch, Barrier]  # noqa: UP007

@@ -18,6 +18,7 @@ from master.store.commands import (
     Command,
     Create,
     Delete,
+    MarkDeleted,
     Obj,
     Op,
     Put,
@@ -123,6 +124,13 @@ class ClusterState:
                 raise conflict(f"Pod {op.name} is already bound to node {bound}")
             return self._write(undo, MODIFIED, {**old, "spec": {**old["spec"], "nodeName": op.node},
                                                 "status": op.status}, old["metadata"])
+        if isinstance(op, MarkDeleted):
+            old = self._existing(op.kind, op.namespace, op.name)
+            if old["metadata"].get("deletionTimestamp"):
+                return old
+            meta = {**old["metadata"], "deletionTimestamp": op.timestamp,
+                    "deletionGracePeriodSeconds": op.grace_seconds}
+            return self._write(undo, MODIFIED, old, meta)
         if isinstance(op, Delete):
             old = self._existing(op.kind, op.namespace, op.name)
             self._check_version(old, op.expected_rv)
@@ -178,6 +186,8 @@ class ClusterState:
             "uid": old["metadata"]["uid"],
             "creationTimestamp": old["metadata"]["creationTimestamp"],
             "generation": generation,
+            **{k: old["metadata"][k] for k in ("deletionTimestamp", "deletionGracePeriodSeconds")
+               if k in old["metadata"]},
         }
         stored = {k: v for k, v in new.items() if k != "status"}
         if "status" in old:
