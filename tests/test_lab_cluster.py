@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -257,3 +258,47 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
     wait_until(lambda: _ready_condition(_pod(lab, "probed", 0)) == "True", 90, interval=0.5,
                what="probed Ready again after the restart")
     assert _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1
+
+
+def test_scheduling_on_the_real_hosts(lab: Lab) -> None:
+    """20 pods spread over the 3 hosts and run; reasons per node for what fits nowhere."""
+    env = {"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)}
+    root = Path(__file__).resolve().parent.parent
+    # replicas of one owner, as a deployment's: spread evenly whatever else already runs on the hosts
+    owner = "ownerReferences: [{kind: Deployment, name: spread}]"
+    spread = "".join(f"---\nkind: Pod\nmetadata: {{name: spread-{i}, labels: {{app: spread}}, {owner}}}\n"
+                     f"spec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: main\n"
+                     f"    image: localhost/busybox:lab\n    command: [sleep, '600']\n"
+                     f"    resources: {{requests: {{cpu: 10m, memory: 8Mi}}}}\n" for i in range(20))
+    misfits = ("---\nkind: Pod\nmetadata: {name: too-big}\nspec:\n  containers:\n  - name: main\n"
+               "    image: localhost/busybox:lab\n    resources: {requests: {memory: 4000Gi}}\n"
+               "---\nkind: Pod\nmetadata: {name: picky}\nspec:\n  nodeSelector: {disk: nvme}\n"
+               "  containers:\n  - name: main\n    image: localhost/busybox:lab\n")
+    applied = subprocess.run([sys.executable, "-m", "cli.main", "apply", "-f", "-"], input=spread + misfits,
+                             text=True, capture_output=True, timeout=60, cwd=root, env=env)
+    assert applied.returncode == 0, applied.stderr
+    pods_path = "/api/v1/namespaces/default/pods?labelSelector=app%3Dspread"
+
+    def running() -> list[dict] | None:
+        items = api(lab, pods_path).json()["items"]
+        done = [p for p in items if (p.get("status") or {}).get("phase") == "Running"]
+        return done if len(done) == 20 else None
+
+    placed = wait_until(running, 180, interval=1.0, what="20 pods Running")
+    assert sorted(Counter(p["spec"]["nodeName"] for p in placed).values()) == [6, 7, 7]
+
+    def reason(name: str) -> str | None:
+        for condition in (_pod(lab, name, 0).get("status") or {}).get("conditions") or []:
+            if condition["type"] == "PodScheduled" and condition["status"] == "False":
+                return condition["message"]
+        return None
+
+    assert wait_until(lambda: reason("too-big"), 30, what="too-big's reason") == \
+        "0/3 nodes fit: 3 Insufficient memory"
+    assert wait_until(lambda: reason("picky"), 30, what="picky's reason") == \
+        "0/3 nodes fit: 3 node(s) didn't match Pod's node selector"
+    described = subprocess.run([sys.executable, "-m", "cli.main", "describe", "pod", "too-big"], text=True,
+                               capture_output=True, timeout=60, cwd=root, env=env).stdout
+    assert "FailedScheduling" in described
+    subprocess.run([sys.executable, "-m", "cli.main", "delete", "pods", "-l", "app=spread", "--now"],
+                   capture_output=True, timeout=120, cwd=root, env=env)
