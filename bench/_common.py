@@ -13,10 +13,12 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -229,6 +231,24 @@ class Masters:
                 out.append(f"--- {spec.name} ({spec.log_file})\n"
                            f"{spec.log_file.read_text(errors='replace')[-chars:]}")
         return "\n".join(out)
+
+
+@contextlib.contextmanager
+def running_masters(root: Path, size: int = 3, settings: dict[str, Any] | None = None
+                    ) -> Iterator[Masters]:
+    """Masters started and ready; on a failure their log tails are printed; always stopped, and
+    `root` removed, afterwards."""
+    masters = Masters(root, size, settings)
+    try:
+        masters.start_all()
+        masters.wait_ready(timeout=60)
+        yield masters
+    except Exception:
+        print(masters.log_tails(), file=sys.stderr)
+        raise
+    finally:
+        masters.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:

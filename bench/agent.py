@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from bench._common import (
     machine_header,
     mark,
     process_cpu_seconds,
+    running_masters,
 )
 from master.liveness import ready_condition
 from tests.harness import TOKENS
@@ -246,22 +246,14 @@ def main() -> int:
           f"3 masters on loopback")
     print(f"  {machine_header()}")
     root = Path(tempfile.mkdtemp(prefix="berth-bench-agent-"))
-    masters = Masters(root, 3)
     try:
         baselines = [(name, *baseline_memory(code)) for name, code in BASELINES]
-        masters.start_all()
-        masters.wait_ready(timeout=60)
-        result = measure(masters, root, seconds, interval, report_every=max(interval, seconds / 12))
+        with running_masters(root) as masters:
+            result = measure(masters, root, seconds, interval, report_every=max(interval, seconds / 12))
         report(result, baselines)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130
-    except Exception:
-        print(masters.log_tails(), file=sys.stderr)
-        raise
-    finally:
-        masters.close()
-        shutil.rmtree(root, ignore_errors=True)
     print(f"  total {time.monotonic() - began:.0f} s; load average now "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -32,7 +31,15 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 import psutil
 
 from agent.main import SUMMARY_EVERY
-from bench._common import Http, Masters, interrupt_on_sigterm, machine_header, mark, process_cpu_seconds
+from bench._common import (
+    Http,
+    Masters,
+    interrupt_on_sigterm,
+    machine_header,
+    mark,
+    process_cpu_seconds,
+    running_masters,
+)
 from bench.agent import MB, NODE, READY_TIMEOUT, TARGET_RSS_MB, node_ready, start_agent, stop_process
 
 BEATS_PER_DAY = 86_400  # at the agent's default 1 s interval
@@ -144,20 +151,12 @@ def main() -> int:
           f"every {args.interval:g} s, 3 masters on loopback")
     print(f"  {machine_header()}")
     root = Path(tempfile.mkdtemp(prefix="berth-bench-soak-"))
-    masters = Masters(root, 3)
     try:
-        masters.start_all()
-        masters.wait_ready(timeout=60)
-        report(soak(masters, root, beats, args.interval, args.max_minutes * 60), beats)
+        with running_masters(root) as masters:
+            report(soak(masters, root, beats, args.interval, args.max_minutes * 60), beats)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130
-    except Exception:
-        print(masters.log_tails(), file=sys.stderr)
-        raise
-    finally:
-        masters.close()
-        shutil.rmtree(root, ignore_errors=True)
     print(f"  load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

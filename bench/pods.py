@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Http, Masters, interrupt_on_sigterm, machine_header, mark
+from bench._common import Http, interrupt_on_sigterm, machine_header, mark, running_masters
 from lab import hosts as lab_hosts
 from lab.hosts import IMAGE, Lab
 from master.liveness import with_ready
@@ -64,15 +64,11 @@ def register_nodes(admin: Http, lab: Lab) -> None:
 
 
 def end_to_end(lab: Lab, root: Path, count: int) -> dict[str, Any]:
-    masters = Masters(root / "masters", 3, {
-        "controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
-        "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
-        "restart_backoff_seconds": 1})
-    try:
-        masters.start_all()
-        masters.wait_ready(timeout=60)
-        leader = masters.leader_index()
-        admin = Http(masters.url(leader), timeout=30)
+    settings = {"controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
+                "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
+                "restart_backoff_seconds": 1}
+    with running_masters(root / "masters", 3, settings) as masters:
+        admin = Http(masters.url(masters.leader_index()), timeout=30)
         register_nodes(admin, lab)
         manifests = [pod(f"p{i:03d}") for i in range(count)]
         began = time.monotonic()
@@ -94,12 +90,7 @@ def end_to_end(lab: Lab, root: Path, count: int) -> dict[str, Any]:
                 break
             time.sleep(0.1)
         admin.close()
-        return {"bound": bound_at, "running": running_at, "spread": dict(sorted(spread.items()))}
-    except Exception:
-        print(masters.log_tails(3000), file=sys.stderr)
-        raise
-    finally:
-        masters.close()
+    return {"bound": bound_at, "running": running_at, "spread": dict(sorted(spread.items()))}
 
 
 def start_commands(obj: dict[str, Any]) -> list[list[str]]:

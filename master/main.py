@@ -52,28 +52,24 @@ def main(config_file: str | None, **flags: object) -> None:
         config = MasterConfig.build(file_values, flags)
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()
-        if "runtime" in config.controllers:
-            for path in (config.ssh_key_file, config.ssh_known_hosts_file):
-                with open(str(path), "rb"):  # readable now, not at the first pod
-                    pass
+        ssh = (SshPool(config.ssh_key_file, config.ssh_known_hosts_file)  # read now, not at the first pod
+               if config.ssh_key_file and config.ssh_known_hosts_file else None)
     except (OSError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     logging.basicConfig(
         level=config.log_level.upper(),
         format=f"%(asctime)s {config.name} %(levelname)s %(name)s: %(message)s",
     )
-    run(config, tokens, password)
+    run(config, tokens, password, ssh)
 
 
-def run(config: MasterConfig, tokens: TokenBook, password: str | None) -> None:
+def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshPool | None) -> None:
     # The store holds many long-lived objects: full collections would rescan all of them
     # every few thousand allocations (measured: a third of apply time at 20k+ objects).
     gc.set_threshold(50_000, 50, 100)
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                   window_size=config.watch_window, write_timeout=config.write_timeout)
     key = peer_key(password) if password else None
-    ssh = (SshPool(config.ssh_key_file, config.ssh_known_hosts_file)
-           if config.ssh_key_file and config.ssh_known_hosts_file else None)
     ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
                      peer_apis=config.peer_apis, peer_key=key, ssh=ssh)
     if key is not None and config.peer_apis:

@@ -20,6 +20,7 @@ from cli.main import main as berth
 from lab import deploy, hosts
 from lab.hosts import Lab
 from master.liveness import ready_condition
+from master.objects.conditions import condition
 from master.runtime.driver import DRIVERS
 from tests.harness import wait_until
 from tests.test_lab import lab_name, leftovers
@@ -227,10 +228,8 @@ spec:
 
 
 def _ready_condition(pod: dict) -> str | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition["type"] == "Ready":
-            return condition["status"]
-    return None
+    ready = condition(pod, "Ready")
+    return None if ready is None else ready["status"]
 
 
 def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) -> None:
@@ -288,10 +287,8 @@ def test_scheduling_on_the_real_hosts(lab: Lab) -> None:
     assert sorted(Counter(p["spec"]["nodeName"] for p in placed).values()) == [6, 7, 7]
 
     def reason(name: str) -> str | None:
-        for condition in (_pod(lab, name, 0).get("status") or {}).get("conditions") or []:
-            if condition["type"] == "PodScheduled" and condition["status"] == "False":
-                return condition["message"]
-        return None
+        scheduled = condition(_pod(lab, name, 0), "PodScheduled")
+        return scheduled["message"] if scheduled and scheduled["status"] == "False" else None
 
     assert wait_until(lambda: reason("too-big"), 30, what="too-big's reason") == \
         "0/3 nodes fit: 3 Insufficient memory"

@@ -56,10 +56,13 @@ class TokenBook:
         return principal
 
 
-def authorize(principal: Principal, verb: str, kind: str | None, name: str | None = None) -> None:
+def authorize(principal: Principal, verb: str, kind: str | None, name: str | None = None,
+              node: str | None = None) -> None:
     """Raise 403 unless `principal` may `verb` objects of `kind` (named `name`).
 
-    kind=None is for cluster-wide reads (cluster status, OpenAPI document).
+    kind=None is for cluster-wide reads (cluster status, OpenAPI document). `node`: a list
+    limited to the pods bound to that node (an agent may read those of its own node only,
+    as Kubernetes' NodeRestriction).
     """
     role = principal.role
     if role in ("admin", "operator"):
@@ -70,6 +73,8 @@ def authorize(principal: Principal, verb: str, kind: str | None, name: str | Non
         if kind is None and verb == "get":
             return
         if kind == "Node" and name == principal.name and verb in ("get", "create", "update", "patch"):
+            return
+        if kind == "Pod" and node == principal.name and verb == "list":
             return
     target = f"{kind} {name}" if name else (kind or "the cluster")
     raise ApiError(403, "Forbidden", f"{principal.name} ({role}) may not {verb} {target}", None)

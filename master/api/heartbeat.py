@@ -64,7 +64,7 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
     leading = ctx.store.is_leader()
     if not leading and ctx.relay is None:  # no peer key (no Raft password): one request each
         return _forward("POST", f"/api/v1/nodes/{name}/heartbeat")
-    node, _ = ctx.store.read(lambda state: state.get("Node", "", name))
+    node = ctx.store.get("Node", "", name)
     if node is None:
         raise not_found("Node", "", name)
     if leading:

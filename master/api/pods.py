@@ -17,8 +17,8 @@ from master.api.context import context, principal
 from master.errors import ApiError, bad_request, not_found
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
-from master.runtime.driver import DRIVERS, container_name
-from master.runtime.nodes import node_host
+from master.runtime.driver import container_name
+from master.runtime.nodes import node_driver, node_host
 from master.runtime.ssh import Host, SshError, SshPool
 
 bp = Blueprint("pods", __name__)
@@ -70,7 +70,7 @@ def pod_log(namespace: str, name: str) -> Response:
     if tail is not None and (not tail.isdigit() or int(tail) > MAX_TAIL):
         raise bad_request(f"tailLines must be a whole number from 0 to {MAX_TAIL}", "tailLines")
     host, target, _pod, node = _target(namespace, name, request.args.get("container"))
-    driver = DRIVERS[node["spec"].get("runtime", "podman")]
+    driver = node_driver(node)
     chunks = _pool().stream(host, driver.logs(target, follow, int(tail) if tail else None),
                             idle_timeout=3600 if follow else 30)
     try:
@@ -96,7 +96,7 @@ def pod_exec(namespace: str, name: str) -> Response:
     except ValidationError as err:
         raise error_from_validation(err) from None
     host, target, _pod, node = _target(namespace, name, body.container)
-    driver = DRIVERS[node["spec"].get("runtime", "podman")]
+    driver = node_driver(node)
     stdin = body.stdin.encode() if body.stdin is not None else None
     try:
         result = _pool().run(host, driver.exec(target, body.command, stdin is not None),

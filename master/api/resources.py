@@ -46,7 +46,7 @@ def _show(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _current(info: KindInfo, namespace: str, name: str) -> dict[str, Any]:
-    obj, _ = context().store.read(lambda state: state.get(info.kind, namespace, name))
+    obj = context().store.get(info.kind, namespace, name)
     if obj is None:
         raise not_found(info.kind, namespace, name)
     return obj
@@ -103,11 +103,7 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace, across_namespaces=True)
     matches = parse_selector(request.args.get("labelSelector"))
     fields, pinned = parse_field_selector(request.args.get("fieldSelector"))
-    who = principal()
-    if who.role == "agent" and info.kind == "Pod" and pinned.get("spec.nodeName") == who.name:
-        pass  # an agent may read the pods of its own node (Kubernetes' NodeRestriction)
-    else:
-        authorize(who, "list", info.kind)
+    authorize(principal(), "list", info.kind, node=pinned.get("spec.nodeName"))
     _consistent_read()
 
     def select(state: ClusterState) -> list[dict[str, Any]]:
@@ -218,7 +214,7 @@ def delete_object(plural: str, name: str, namespace: str | None = None) -> Respo
     grace = _grace_seconds(request.args.get("gracePeriodSeconds"))
     ns, ctx = _ns(info, namespace), context()
     if info.kind == "Pod" and grace != 0:
-        pod, _ = ctx.store.read(lambda state: state.get("Pod", ns, name))
+        pod = ctx.store.get("Pod", ns, name)
         current = pod is not None and expected in (None, pod["metadata"]["resourceVersion"])
         if current and pod["spec"].get("nodeName"):
             if grace is None:

@@ -1,17 +1,17 @@
 """Leader-only, level-triggered: what runs on each Ready host is made to match the pods bound there.
 
-Per round: the leader first commits a barrier through Raft. Only a leader that still
-holds a majority in its term can; an old leader cut off from the others cannot, so
-it starts and stops nothing (PySyncObj lets it believe it leads for a while). Then,
-for every Ready node at once (a thread each, bounded), it lists Berth's containers
-over SSH, plans (runtime/plan.py), carries the actions out, and the pods' new
-statuses are written together, each only if it changed.
+Per round, for every Ready node at once (a thread each, bounded), the leader lists
+Berth's containers over SSH and plans (runtime/plan.py). Before the first action on
+any host it commits a barrier through Raft (_Fence): only a leader that still holds a
+majority in its term can, so an old leader cut off from the others starts and stops
+nothing. The pods' new statuses are written together, each only if it changed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +23,10 @@ from master.errors import ApiError
 from master.events import event_name, record_event
 from master.liveness import ready_condition
 from master.probes import Key, ProbeBook, Verdict
-from master.runtime.driver import DRIVERS, Driver, sandbox_name
+from master.runtime.driver import Driver, sandbox_name
 from master.runtime.env import EnvError, resolve_env
 from master.runtime.events import status_events
-from master.runtime.nodes import node_host
+from master.runtime.nodes import node_driver, node_host
 from master.runtime.plan import Action, Backoff, plan_host
 from master.runtime.ssh import Host, SshError, SshPool
 from master.store.commands import Command, Delete, UpdateStatus
@@ -37,6 +37,29 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 WATCHED = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
 COMPONENT = "runtime"
+
+
+class _Fence:
+    """One Raft barrier per round, committed when a host first needs acting on. Only a leader
+    that still holds a majority in its term can commit it; an old leader cut off from the
+    others (PySyncObj lets it believe it leads for a while) fails it and acts on no host.
+    A round with nothing to do commits nothing."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._held: bool | None = None
+
+    def holds(self) -> bool:
+        with self._lock:
+            if self._held is None:
+                try:
+                    self._store.barrier()
+                    self._held = True
+                except ApiError as err:
+                    log.warning("not acting on hosts: %s", err.message)
+                    self._held = False
+            return self._held
 
 
 def grace_left(pod: Obj) -> int:
@@ -77,16 +100,8 @@ class RuntimeController(LeaderLoop):
         self._workers.shutdown(wait=False, cancel_futures=True)
 
     def reconcile(self) -> None:
-        try:
-            self.store.barrier()  # fencing: a leader without a majority in its term goes no further
-        except ApiError as err:
-            log.warning("not acting on hosts: %s", err.message)
-            return
-        (nodes, pods, configmaps, secrets, events), _ = self.store.read(lambda s: (
-            s.list("Node"), s.list("Pod"),
-            {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("ConfigMap")},
-            {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in s.list("Secret")},
-            {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in s.list("Event")}))
+        fence = _Fence(self.store)
+        (nodes, pods), _ = self.store.read(lambda s: (s.list("Node"), s.list("Pod")))
         bound: dict[str, list[Obj]] = {}
         for pod in pods:
             node = pod["spec"].get("nodeName")
@@ -101,16 +116,16 @@ class RuntimeController(LeaderLoop):
             and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
         verdicts = self.probes.snapshot()
         futures = [self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
-                                        configmaps, secrets, verdicts) for node in ready]
+                                        verdicts, fence) for node in ready]
         for future in futures:
             commands.extend(future.result())
-        commands.extend(self._events(pods, commands, events))
+        commands.extend(self._events(pods, commands))
         if commands:
             refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
             for error in refused:
                 log.debug("pod status write refused: %s", error.message)
 
-    def _events(self, pods: list[Obj], commands: list[Command], events: dict) -> list[Command]:
+    def _events(self, pods: list[Obj], commands: list[Command]) -> list[Command]:
         """What the status changes of this round tell (Started, Killing, BackOff, Failed)."""
         by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
         now, made = self.now(), []
@@ -119,16 +134,16 @@ class RuntimeController(LeaderLoop):
                 continue
             pod = by_key[(command.namespace, command.name)]
             for reason, message, warning in status_events(pod.get("status"), command.status):
-                existing = events.get((command.namespace, event_name(pod, reason)))
+                existing = self.store.get("Event", command.namespace, event_name(pod, reason))
                 made.append(record_event(existing, pod, reason, message, warning=warning, component=COMPONENT,
                                          uid=self.uid(), now=now))
         return made
 
     # --- one host ---------------------------------------------------------------------------
-    def _sync_node(self, node: Obj, pods: list[Obj], configmaps: dict, secrets: dict,
-                   verdicts: dict[Key, Verdict]) -> list[Command]:
+    def _sync_node(self, node: Obj, pods: list[Obj], verdicts: dict[Key, Verdict],
+                   fence: _Fence) -> list[Command]:
         name = node["metadata"]["name"]
-        host, driver = node_host(node), DRIVERS[node["spec"].get("runtime", "podman")]
+        host, driver = node_host(node), node_driver(node)
         try:
             listing = self.pool.run(host, driver.list_managed(), timeout=30)
         except SshError as err:
@@ -139,9 +154,11 @@ class RuntimeController(LeaderLoop):
             return []
         plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
                          host.address, self.now(), verdicts)
+        if plan.actions and not fence.holds():
+            return []
         for action in plan.actions:
             try:
-                self._act(host, driver, action, plan.statuses, configmaps, secrets)
+                self._act(host, driver, action, plan.statuses)
             except SshError as err:  # the host went away mid-round: the next round looks again
                 log.warning("node %s: %s", name, err)
                 return []
@@ -157,8 +174,7 @@ class RuntimeController(LeaderLoop):
                          by_uid[uid]["metadata"]["resourceVersion"])
             for uid, status in plan.statuses.items() if status != (by_uid[uid].get("status") or {})]
 
-    def _act(self, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj],
-             configmaps: dict, secrets: dict) -> None:
+    def _act(self, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj]) -> None:
         if action.verb in ("remove", "remove-pod"):
             log.info("%s: removing %s (no pod bound here owns it)", host, action.target)
             self.pool.run(host, driver.remove(action.target) if action.verb == "remove"
@@ -186,7 +202,7 @@ class RuntimeController(LeaderLoop):
         entry = next(s for s in statuses[uid]["containerStatuses"] if s["name"] == action.container["name"])
         if action.verb == "run":
             try:
-                env = resolve_env(action.container, pod["metadata"]["namespace"], configmaps, secrets)
+                env = resolve_env(action.container, pod["metadata"]["namespace"], self.store.get)
             except EnvError as err:
                 entry["state"] = {"waiting": {"reason": "CreateContainerConfigError", "message": str(err)}}
                 return

@@ -62,9 +62,12 @@ class SchedulingController(LeaderLoop):
     def started_leading(self) -> None:
         self._idle_at = None
 
+    def _event(self, pod: Obj, reason: str) -> Obj | None:
+        """The pod's stored event for `reason`, if any (read only when one is to be recorded)."""
+        return self.store.get("Event", pod["metadata"]["namespace"], event_name(pod, reason))
+
     def reconcile(self) -> None:
-        (nodes, pods, events), revision = self.store.read(
-            lambda s: (s.list("Node"), s.list("Pod"), {e["metadata"]["name"]: e for e in s.list("Event")}))
+        (nodes, pods), revision = self.store.read(lambda s: (s.list("Node"), s.list("Pod")))
         pending = pending_pods(pods)
         if not pending or revision == self._idle_at:
             return
@@ -77,7 +80,7 @@ class SchedulingController(LeaderLoop):
             status = with_condition({**(pod.get("status") or {}), "phase": "Pending"},
                                     scheduled_condition(True, f"assigned to {node}", now))
             commands.append(Bind(info.namespace, info.name, info.uid, node, status))
-            commands.append(record_event(events.get(event_name(pod, "Scheduled")), pod, "Scheduled",
+            commands.append(record_event(self._event(pod, "Scheduled"), pod, "Scheduled",
                                          f"Successfully assigned {info.namespace}/{info.name} to {node}",
                                          warning=False, component=COMPONENT, uid=self.uid(), now=now))
         for info, why in result.unschedulable:
@@ -88,7 +91,7 @@ class SchedulingController(LeaderLoop):
             status = with_condition({**(pod.get("status") or {}), "phase": "Pending"},
                                     scheduled_condition(False, why, now))
             commands.append(UpdateStatus("Pod", info.namespace, info.name, status, info.resource_version))
-            commands.append(record_event(events.get(event_name(pod, "FailedScheduling")), pod,
+            commands.append(record_event(self._event(pod, "FailedScheduling"), pod,
                                          "FailedScheduling", why, warning=True, component=COMPONENT,
                                          uid=self.uid(), now=now))
         if not commands:

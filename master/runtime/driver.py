@@ -203,9 +203,6 @@ class DockerDriver(Driver):
     def sandbox_ip(self, pod: Obj) -> list[str]:
         return [self.binary, "inspect", "--format", "{{.Id}}", sandbox_name(pod)]
 
-    def stop(self, name: str, grace_seconds: int) -> list[str]:
-        return [self.binary, "stop", "--time", str(grace_seconds), name]
-
     def remove(self, name: str) -> list[str]:
         return [self.binary, "rm", "--force", name]
 
@@ -215,10 +212,6 @@ class DockerDriver(Driver):
 
     def inspect(self, name: str) -> list[str]:
         return [self.binary, "inspect", name]
-
-    def logs(self, name: str, follow: bool = False, tail: int | None = None) -> list[str]:
-        return [self.binary, "logs", *(["--follow"] if follow else []),
-                *(["--tail", str(tail)] if tail is not None else []), name]
 
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "{{json .}}"]

@@ -1,12 +1,17 @@
-"""Where a Node's runtime is reached: its address, SSH port and user."""
+"""Where and how a Node's containers are reached: its address, SSH port and user, and runtime."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from master.runtime.driver import DRIVERS, Driver
 from master.runtime.ssh import Host
 
 
 def node_host(node: dict[str, Any]) -> Host:
     spec = node["spec"]
     return Host(spec["address"], int(spec.get("sshPort", 22)), spec.get("sshUser", "root"))
+
+
+def node_driver(node: dict[str, Any]) -> Driver:
+    return DRIVERS[node["spec"].get("runtime", "podman")]

@@ -15,7 +15,7 @@ from typing import Any
 
 from master.objects.conditions import condition, with_condition
 from master.probes import Key, Verdict
-from master.runtime.driver import NAMESPACE, POD_NAME, POD_UID, ContainerState, container_name
+from master.runtime.driver import NAMESPACE, POD_NAME, POD_UID, ContainerState, container_name, sandbox_name
 
 Obj = dict[str, Any]
 
@@ -81,7 +81,9 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
         for state in observed:
             if state.pod_uid == uid and not state.sandbox:
                 result.actions.append(Action("remove", target=state.id or state.name))
-        result.actions.append(Action("remove-pod", target=_orphan_sandbox(labels, uid)))
+        owner = {"metadata": {"namespace": labels.get(NAMESPACE, ""), "name": labels.get(POD_NAME, ""),
+                              "uid": labels.get(POD_UID, uid)}}
+        result.actions.append(Action("remove-pod", target=sandbox_name(owner)))
     for uid, pod in desired.items():
         if pod["metadata"].get("deletionTimestamp"):  # a graceful delete: stop, remove, then forget it
             result.actions.append(Action("terminate", pod=pod))
@@ -89,10 +91,6 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
         result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
                                          timestamp, verdicts or {}, result.actions)
     return result
-
-
-def _orphan_sandbox(labels: dict[str, str], uid: str) -> str:
-    return f"berth-{labels.get(NAMESPACE, '')}-{labels.get(POD_NAME, '')}-{labels.get(POD_UID, uid)[:8]}"
 
 
 def _verdict(verdicts: dict[Key, Verdict], uid: str, container: str, probe: str,

@@ -75,7 +75,11 @@ class SshPool:
     def __init__(self, key_file: str, known_hosts_file: str, per_host: int = 8,
                  connect_timeout: float = 5.0, command_timeout: float = 60.0, keepalive: int = 15,
                  max_backoff: float = 30.0) -> None:
-        self.key = paramiko.PKey.from_path(key_file)
+        try:
+            self.key = paramiko.PKey.from_path(key_file)
+            paramiko.HostKeys(known_hosts_file)  # readable and well-formed now, not at the first host
+        except paramiko.SSHException as err:
+            raise ValueError(f"ssh_key_file {key_file}: {err}") from err
         self.known_hosts_file = known_hosts_file
         self.per_host = per_host
         self.connect_timeout = connect_timeout

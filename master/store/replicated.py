@@ -220,6 +220,10 @@ class Store:
         with self.machine.changed:
             return reader(self.machine.state), self.machine.state.revision
 
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object as this master has it applied (None if there is none)."""
+        return self.read(lambda state: state.get(kind, namespace, name))[0]
+
     def events_after(self, revision: int, wait: float) -> list[WatchEvent]:
         """Events after `revision`, waiting up to `wait` seconds for the first; may raise WindowExpired."""
         with self.machine.changed:
