@@ -391,10 +391,12 @@ def _processes_in_netns(netns: str) -> list[int]:
 
 
 def _libpod_cgroups(container_ids: list[str]) -> list[Path]:
+    """The cgroups the lab's containers left; podman may be removing some of them meanwhile."""
+    wanted = tuple(f"libpod-{cid}" for cid in container_ids)
     found = []
     for base in Path("/sys/fs/cgroup").glob("*"):
-        for cid in container_ids:
-            found.extend(p for p in base.rglob(f"libpod-{cid}*") if p.is_dir())
+        for parent, dirs, _files in os.walk(base, onerror=lambda _err: None):  # a cgroup gone: skip
+            found.extend(Path(parent, d) for d in dirs if d.startswith(wanted))
     return found
 
 
