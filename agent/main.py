@@ -12,6 +12,7 @@ from agent.config import AgentConfig
 from agent.facts import usage
 from agent.probes import ProbeRunner
 from agent.registration import Masters, MasterUnavailable, RegistrationRefused, register
+from agent.runtime_events import RuntimeEventWatch
 from master.settings import load_settings_file
 
 log = logging.getLogger("berth.agent")
@@ -40,10 +41,13 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     registered = _register_until_done(masters, config, stopping)
     if once or not registered:
         return
-    # its own client: a requests.Session is not shared between threads
+    # each its own client: a requests.Session is not shared between threads
     probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime)
+    runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
     probes.start()
+    runtime_events.start()
     heartbeat_until(masters, config, stopping)
+    runtime_events.stop()
     probes.stop()
 
 

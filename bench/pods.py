@@ -1,13 +1,19 @@
-"""Pods end to end in the lab: 60 pods at once until all Running, and what SSH adds per pod.
+"""Pods end to end in the lab: 60 pods at once until all Running, what an idle cluster costs its
+hosts, and what SSH adds per pod.
 
     python bench/pods.py                 # 60 pods on 3 lab hosts; 20 pods for the SSH comparison
-    python bench/pods.py --pods 30 --compare 10
+    python bench/pods.py --pods 30 --compare 10 --idle 10
 
 Part 1: a lab of 3 hosts (`bp`, removed afterwards), 3 masters on loopback with the
 scheduler and the runtime (restart back-off 1 s), the hosts registered as Ready nodes.
 60 pods (busybox `sleep`, 50m / 16Mi each) are created at once (one apply, one Raft entry); printed:
 the time until every pod is bound, and until every pod is Running (status written by the
-leader), with the spread over the hosts.
+leader), with the spread over the hosts. Then, with nothing changing, for --idle seconds: the CPU
+the runtime's SSH commands cost the hosts (all of sshd's processes, the podman they ran
+included) and the leader's own CPU. Part 1 runs twice, side by side: as the runtime works
+now (a host is listed when a signal says it may have changed, or every 10 s) and as it
+worked before (every Ready host listed every round: runtime_resync_seconds ~ 0), the
+hosts emptied between the two.
 Part 2: the commands the runtime runs to start one pod (clear a stale sandbox, create
 the pod sandbox, start it, run the container), for --compare pods on one host, once over
 the runtime's SSH pool (one kept connection, TCP_NODELAY) and once run locally inside
@@ -18,6 +24,7 @@ and their ratio (target <= 1.2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -31,6 +38,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
+
 from bench._common import Http, interrupt_on_sigterm, machine_header, mark, running_masters
 from lab import hosts as lab_hosts
 from lab.hosts import IMAGE, Lab
@@ -39,6 +48,8 @@ from master.runtime.driver import DRIVERS
 from master.runtime.ssh import Host, SshPool
 
 TARGET_RATIO = 1.2
+RESYNC_NOW = 10.0  # the default
+RESYNC_BEFORE = 0.001  # every Ready host listed every round, as the runtime did before signals
 PODMAN = DRIVERS["podman"]
 
 
@@ -63,10 +74,48 @@ def register_nodes(admin: Http, lab: Lab) -> None:
         assert code == 200, body
 
 
-def end_to_end(lab: Lab, root: Path, count: int) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """The process's CPU with that of its reaped children (utime, stime, cutime, cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _subtree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(lab_hosts.children(current))
+    return found
+
+
+def ssh_cpu_seconds(lab: Lab) -> float:
+    """CPU of every sshd of the hosts and all they ran: each live process once, each ended one in
+    its live ancestor's reaped-children time."""
+    total = 0.0
+    for host in lab.host_names():
+        init = lab_hosts.host_init_pid(lab, host)
+        assert init is not None, host
+        for top in lab_hosts.children(init):
+            if b"sshd" in Path(f"/proc/{top}/cmdline").read_bytes():
+                for pid in _subtree(top):
+                    with contextlib.suppress(OSError, IndexError):  # ended while being read
+                        total += _cpu_seconds(pid)
+    return total
+
+
+def empty_hosts(lab: Lab) -> None:
+    """No pods left from a run before, and podman's first-use set-up done, so both runs start alike."""
+    for host in lab.host_names():
+        lab_hosts.in_host(lab, host, ["podman", "run", "--rm", IMAGE, "true"], check=False)
+        lab_hosts.in_host(lab, host, ["podman", "pod", "rm", "--all", "--force", "--time", "0"], check=False)
+        lab_hosts.in_host(lab, host, ["podman", "rm", "--all", "--force", "--time", "0"], check=False)
+
+
+def end_to_end(lab: Lab, root: Path, count: int, idle: float, resync: float) -> dict[str, Any]:
     settings = {"controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
                 "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
-                "restart_backoff_seconds": 1}
+                "restart_backoff_seconds": 1, "runtime_resync_seconds": resync}
     with running_masters(root / "masters", 3, settings) as masters:
         admin = Http(masters.url(masters.leader_index()), timeout=30)
         register_nodes(admin, lab)
@@ -90,7 +139,14 @@ def end_to_end(lab: Lab, root: Path, count: int) -> dict[str, Any]:
                 break
             time.sleep(0.1)
         admin.close()
-    return {"bound": bound_at, "running": running_at, "spread": dict(sorted(spread.items()))}
+        time.sleep(3)  # the last status writes and the looks they cause
+        leader = psutil.Process(masters.pid(masters.leader_index()))
+        hosts_before, leader_before = ssh_cpu_seconds(lab), sum(leader.cpu_times()[:2])
+        time.sleep(idle)
+        hosts_cpu = ssh_cpu_seconds(lab) - hosts_before
+        leader_cpu = sum(leader.cpu_times()[:2]) - leader_before
+    return {"bound": bound_at, "running": running_at, "spread": dict(sorted(spread.items())),
+            "hosts_cpu": hosts_cpu / idle / len(lab.host_names()), "leader_cpu": leader_cpu / idle}
 
 
 def start_commands(obj: dict[str, Any]) -> list[list[str]]:
@@ -133,9 +189,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pods", type=int, default=60)
     parser.add_argument("--compare", type=int, default=20, help="pods started each way in part 2")
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of the idle measurement")
     args = parser.parse_args()
-    if not 1 <= args.pods <= 500 or not 2 <= args.compare <= 200:
-        parser.error("need 1 <= --pods <= 500 and 2 <= --compare <= 200")
+    if not 1 <= args.pods <= 500 or not 2 <= args.compare <= 200 or not 2 <= args.idle <= 600:
+        parser.error("need 1 <= --pods <= 500, 2 <= --compare <= 200 and 2 <= --idle <= 600")
     interrupt_on_sigterm()
     print(f"berth bench/pods.py: {args.pods} pods at once on 3 lab hosts; {args.compare} pods started "
           f"over SSH and locally")
@@ -145,7 +202,11 @@ def main() -> int:
     lab_hosts.down(lab)
     try:
         lab_hosts.up(lab)
-        e2e = end_to_end(lab, root, args.pods)
+        empty_hosts(lab)
+        e2e = end_to_end(lab, root, args.pods, args.idle, RESYNC_NOW)
+        empty_hosts(lab)
+        before = end_to_end(lab, root, args.pods, args.idle, RESYNC_BEFORE)
+        empty_hosts(lab)
         times = ssh_versus_local(lab, args.compare)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
@@ -159,6 +220,14 @@ def main() -> int:
     print(f"  spread over the hosts: {e2e['spread']}")
     if e2e["running"]:
         print(f"  {args.pods / e2e['running']:.1f} pods/s started")
+    print(f"\n  idle for {args.idle:g} s afterwards ({args.pods // 3} pods per host, no agents here):")
+    print(f"  {'':<40}{'listed on signals':>18}{'every round':>13}{'ratio':>8}")
+    for key, label in (("hosts_cpu", "per host: sshd + podman CPU, % of a core"),
+                       ("leader_cpu", "leader master CPU, % of a core")):
+        ratio_idle = e2e[key] / before[key] if before[key] else float("nan")
+        print(f"  {label:<40}{e2e[key] * 100:>18.2f}{before[key] * 100:>13.2f}{ratio_idle:>8.2f}")
+    running_before = "not all" if before["running"] is None else f"{before['running']:.1f} s"
+    print(f"  (every round: all Running after {running_before}, spread {before['spread']})")
 
     def q(values: list[float], share: float) -> float:
         ordered = sorted(values)

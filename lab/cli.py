@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
+import yaml
 
 from lab import deploy as lab_deploy
 from lab import hosts as lab_hosts
@@ -44,6 +46,19 @@ def _sizes(specs: tuple[str, ...], hosts: int) -> dict[str, HostSize]:
     return sizes
 
 
+def _vars(specs: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.startswith("berth_") or not name.isidentifier():
+            raise click.BadParameter(f"{spec!r}: expected berth_NAME=VALUE", param_hint="--var")
+        try:
+            values[name] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise click.BadParameter(f"{spec!r}: {err}", param_hint="--var") from err
+    return values
+
+
 @click.group("lab")
 def lab_group() -> None:
     """Hosts on this machine: namespaces with their own address, sshd and podman."""
@@ -56,14 +71,19 @@ def lab_group() -> None:
               help="Made-up size psutil reports: 2cpu:4Gi for every host, or h2=1cpu:2Gi.")
 @click.option("--deploy/--no-deploy", default=True, show_default=True,
               help="Run ansible/site.yml on the hosts (masters on h1-h3, agents everywhere).")
+@click.option("--var", "ansible_vars", multiple=True, metavar="NAME=VALUE",
+              help="An Ansible variable of ansible/group_vars/all.yml for this lab, e.g. "
+                   "berth_runtime_resync_seconds=60 (the value is read as YAML).")
 @click.option("--config-out", type=click.Path(path_type=Path),
               default=Path.home() / ".config" / "berth" / "config.yaml", show_default=True,
               help="Where to write the CLI config for this lab.")
-def up(name: str, count: int, sizes: tuple[str, ...], deploy: bool, config_out: Path) -> None:
+def up(name: str, count: int, sizes: tuple[str, ...], ansible_vars: tuple[str, ...], deploy: bool,
+       config_out: Path) -> None:
     """Make the hosts, deploy the cluster with Ansible, wait until every node is Ready."""
     saved = _lab(name)  # an existing lab keeps its subnet
     known = (saved.root / "lab.json").exists()
-    lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count), subnet=saved.subnet if known else "")
+    lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count), subnet=saved.subnet if known else "",
+              ansible_vars=_vars(ansible_vars))
     try:
         lab_hosts.up(lab)
         for host, state in lab_hosts.host_status(lab).items():

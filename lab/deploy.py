@@ -32,6 +32,7 @@ def lab_settings(lab: Lab) -> dict[str, Any]:
         "berth_install_project": False,
         "berth_venv": sys.prefix,
         "berth_secrets_dir": str(lab.root / "secrets"),
+        **lab.ansible_vars,
     }
 
 

@@ -24,6 +24,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from master.objects.quantity import cpu_millis, memory_bytes
 
@@ -101,6 +102,7 @@ class Lab:
     hosts: int = 3
     subnet: str = ""
     sizes: dict[str, HostSize] = field(default_factory=dict)
+    ansible_vars: dict[str, Any] = field(default_factory=dict)  # `lab up --var`: beat group_vars
 
     def __post_init__(self) -> None:
         if not self.name.isalnum() or not self.name.islower() or len(self.name) > 8:
@@ -211,7 +213,7 @@ def host_init_pid(lab: Lab, host: str) -> int | None:
     return pid if cmdline[0] == CATATONIT.encode() and netns == expected else None
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
@@ -245,9 +247,9 @@ def start_host(lab: Lab, host: str) -> int:
     )
     init = None
     for _ in range(100):  # the unshare'd child appears within a few ms; bounded at 5 s
-        children = _children(launcher.pid)
-        if children:
-            init = children[0]
+        started = children(launcher.pid)
+        if started:
+            init = started[0]
             break
         time.sleep(0.05)
     if init is None:

@@ -41,6 +41,7 @@ class MasterConfig:
     ssh_known_hosts_file: str | None = None  # every host's pinned key; others are refused
     restart_backoff_seconds: float = 10.0  # first delay before restarting a failed container
     event_ttl_seconds: float = 3600.0  # events older than this are deleted
+    runtime_resync_seconds: float = 10.0  # a host is listed at least this often (runtime/attention.py)
     controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
@@ -63,6 +64,8 @@ class MasterConfig:
                              "ssh_known_hosts_file (or leave runtime out of controllers)")
         if self.event_ttl_seconds < 60:
             raise ValueError("event_ttl_seconds: must be at least 60")
+        if not 0 < self.runtime_resync_seconds <= 3600:
+            raise ValueError("runtime_resync_seconds: must be more than 0 and at most 3600")
         if not 0 < self.restart_backoff_seconds <= 300:
             raise ValueError("restart_backoff_seconds: must be more than 0 and at most 300")
         if self.raft_address in self.peers:

@@ -24,6 +24,7 @@ from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.pod_runtime import RuntimeController
 from master.controllers.scheduling import SchedulingController
 from master.heartbeat_relay import HeartbeatRelay
+from master.runtime.attention import Attention
 from master.runtime.plan import Backoff
 from master.runtime.ssh import SshPool
 from master.scheduler import SchedulerConfig
@@ -71,7 +72,8 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
                   window_size=config.watch_window, write_timeout=config.write_timeout)
     key = peer_key(password) if password else None
     ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
-                     peer_apis=config.peer_apis, peer_key=key, ssh=ssh)
+                     peer_apis=config.peer_apis, peer_key=key, ssh=ssh,
+                     attention=Attention(config.runtime_resync_seconds))
     if key is not None and config.peer_apis:
         ctx.relay = HeartbeatRelay(store, ctx.heartbeats, config.peer_apis, key,
                                    period=config.heartbeat_relay_seconds)
@@ -85,7 +87,8 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
                                                   SchedulerConfig(config.scheduler_score)),
         "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
         "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
-                                             Backoff(base=config.restart_backoff_seconds), ctx.probes),
+                                             Backoff(base=config.restart_backoff_seconds), ctx.probes,
+                                             ctx.attention),
     }
     controllers = [available[name]() for name in config.controllers]
     for controller in controllers:

@@ -31,10 +31,12 @@ class ProbeBook:
         self._lock = threading.Lock()
         self._by_node: dict[str, dict[Key, Verdict]] = {}
 
-    def record(self, node: str, verdicts: dict[Key, Verdict]) -> None:
-        """The node's whole current report: it replaces the previous one."""
+    def record(self, node: str, verdicts: dict[Key, Verdict]) -> bool:
+        """The node's whole current report: it replaces the previous one. True if it differs."""
         with self._lock:
+            changed = self._by_node.get(node) != verdicts
             self._by_node[node] = dict(verdicts)
+        return changed
 
     def snapshot(self) -> dict[Key, Verdict]:
         with self._lock:

@@ -33,7 +33,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     name = lab_name("lc")
     hosts.down(Lab(name=name))
     config = tmp_path_factory.mktemp("cli") / "config.yaml"
+    # a host is listed only on signals: store changes, and the agents' runtime events (no resync
+    # within the tests' time), so a change on a host is seen only if its agent reported it
     result = CliRunner().invoke(berth, ["lab", "up", "--name", name, "--hosts", "3",
+                                        "--var", "berth_runtime_resync_seconds=3600",
                                         "--config-out", str(config)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     lab = Lab.load(name)
@@ -89,6 +92,15 @@ def test_a_pod_runs_on_a_host_through_the_deployed_masters(lab: Lab) -> None:
     assert status["hostIP"] == lab.address(node) and status["podIP"]
     listed = hosts.in_host(lab, node, ["podman", "ps", "--format", "{{.Names}}"]).stdout
     assert "lab-web" in listed
+    # killed on its host: only the agent's report of the death makes the leader look (no resync)
+    container = next(name for name in listed.split() if name.endswith("-web"))
+    hosts.in_host(lab, node, ["podman", "kill", container])
+
+    def restarted() -> bool:
+        entry = ((api(lab, path).json().get("status") or {}).get("containerStatuses") or [{}])[0]
+        return entry.get("restartCount") == 1 and "running" in (entry.get("state") or {})
+
+    wait_until(restarted, 90, interval=0.5, what="the killed container restarted")
 
 
 def test_the_playbook_run_again_changes_nothing(lab: Lab) -> None:

@@ -35,7 +35,8 @@ def cluster(lab: Lab) -> Iterator[MasterCluster]:
     cluster = MasterCluster(TEST_ROOT / "pods-lab", size=3, extra_settings={
         "controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
         "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
-        "restart_backoff_seconds": 1})
+        "restart_backoff_seconds": 1,
+        "runtime_resync_seconds": 1})  # no agents here to report runtime events: list every second
     cluster.start_all()
     try:
         cluster.wait_ready()

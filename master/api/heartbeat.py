@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Literal, TypeVar
@@ -21,6 +22,7 @@ from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
 from master.probes import Verdict
 
+log = logging.getLogger(__name__)
 bp = Blueprint("heartbeat", __name__)
 PEER_PATHS = frozenset({RELAY_PATH})  # signed by a master (peer_auth), not a bearer token
 FORWARD_TIMEOUT = 2.0
@@ -117,9 +119,36 @@ def probe_results(name: str) -> Response | tuple[Response, int]:
     ctx = context()
     if not ctx.store.is_leader():
         return _forward("POST", f"/api/v1/nodes/{name}/probes")
-    ctx.probes.record(name, {(r.podUID, r.container, r.probe): Verdict(r.healthy, r.startedAt, r.message)
-                             for r in reports})
+    if ctx.probes.record(name, {(r.podUID, r.container, r.probe): Verdict(r.healthy, r.startedAt, r.message)
+                                for r in reports}):
+        ctx.attention.mark([name])
     return jsonify({"recorded": len(reports)})
+
+
+class RuntimeEventReport(Strict):
+    container: str = Field(max_length=253)  # "" for the agent's own "listening" (stream (re)started)
+    action: str = Field(min_length=1, max_length=32)
+    exitCode: int | None = None
+
+
+class RuntimeEventReports(Strict):
+    events: list[RuntimeEventReport] = Field(min_length=1, max_length=1000)
+
+
+@bp.post("/api/v1/nodes/<name>/runtime-events")
+def runtime_events(name: str) -> Response | tuple[Response, int]:
+    """Changes the agent saw among Berth's containers on its node (agent/runtime_events.py):
+    the runtime lists that host in its next round (master/runtime/attention.py)."""
+    authorize(principal(), "update", "Node", name)
+    events = _validated(RuntimeEventReports).events
+    ctx = context()
+    if not ctx.store.is_leader():
+        return _forward("POST", f"/api/v1/nodes/{name}/runtime-events")
+    if ctx.store.get("Node", "", name) is None:
+        raise not_found("Node", "", name)
+    log.debug("node %s: runtime events %s", name, [(e.container, e.action) for e in events])
+    ctx.attention.mark([name])
+    return jsonify({"recorded": len(events)})
 
 
 @bp.get("/api/v1/metrics/nodes")

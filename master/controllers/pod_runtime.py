@@ -1,7 +1,9 @@
 """Leader-only, level-triggered: what runs on each Ready host is made to match the pods bound there.
 
-Per round, for every Ready node at once (a thread each, bounded), the leader lists
-Berth's containers over SSH and plans (runtime/plan.py). Before the first action on
+Per round, for every Ready node that may have changed (runtime/attention.py: store
+changes, the agents' runtime events and probe verdicts, unsettled pods, a resync
+period) at once, a thread each, bounded, the leader lists Berth's containers over SSH
+and plans (runtime/plan.py). Before the first action on
 any host it commits a barrier through Raft (_Fence): only a leader that still holds a
 majority in its term can, so an old leader cut off from the others starts and stops
 nothing. The pods' new statuses are written together, each only if it changed.
@@ -23,6 +25,7 @@ from master.errors import ApiError
 from master.events import event_name, record_event
 from master.liveness import ready_condition
 from master.probes import Key, ProbeBook, Verdict
+from master.runtime.attention import Attention, pod_settled
 from master.runtime.driver import Driver, sandbox_name
 from master.runtime.env import EnvError, resolve_env
 from master.runtime.events import status_events
@@ -35,7 +38,6 @@ from master.store.state import WatchEvent
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-WATCHED = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
 COMPONENT = "runtime"
 
 
@@ -77,9 +79,11 @@ class RuntimeController(LeaderLoop):
     name = "runtime"
 
     def __init__(self, store: Store, pool: SshPool, now: Callable[[], str], uid: Callable[[], str],
-                 backoff: Backoff | None = None, probes: ProbeBook | None = None, period: float = 1.0,
-                 workers: int = 16) -> None:
+                 backoff: Backoff | None = None, probes: ProbeBook | None = None,
+                 attention: Attention | None = None, period: float = 1.0, workers: int = 16) -> None:
         super().__init__(store, period)
+        self.attention = attention or Attention(resync_seconds=10.0)
+        self.attention.subscribe(self.wake)
         self.uid = uid
         self.pool = pool
         self.probes = probes or ProbeBook()
@@ -89,11 +93,17 @@ class RuntimeController(LeaderLoop):
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
-        if any(e.kind in WATCHED for e in events):
-            self.wake()
+        """A changed pod draws attention to its node (a ConfigMap or Secret a container waits
+        for does not need to: a waiting pod is unsettled, so its node is looked at every round)."""
+        nodes = {e.obj["metadata"]["name"] if e.kind == "Node" else e.obj["spec"].get("nodeName")
+                 for e in events if e.kind in ("Pod", "Node")}
+        nodes.discard(None)
+        if nodes:
+            self.attention.mark(nodes)  # type: ignore[arg-type] - None discarded
 
     def started_leading(self) -> None:
         self.probes.reset()  # verdicts of an earlier term: the agents report afresh within seconds
+        self.attention.mark_all()  # what an earlier leader saw is not known here
 
     def stop(self) -> None:
         super().stop()
@@ -115,8 +125,9 @@ class RuntimeController(LeaderLoop):
             for p in pods if p["metadata"].get("deletionTimestamp")
             and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
         verdicts = self.probes.snapshot()
+        due = self.attention.take_due(reachable, time.monotonic())
         futures = [self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
-                                        verdicts, fence) for node in ready]
+                                        verdicts, fence) for node in ready if node["metadata"]["name"] in due]
         for future in futures:
             commands.extend(future.result())
         commands.extend(self._events(pods, commands))
@@ -143,25 +154,36 @@ class RuntimeController(LeaderLoop):
     def _sync_node(self, node: Obj, pods: list[Obj], verdicts: dict[Key, Verdict],
                    fence: _Fence) -> list[Command]:
         name = node["metadata"]["name"]
+        looked = self._look(node, pods, verdicts, fence)
+        commands, acted = looked or ([], True)
+        settled = not acted and not commands and all(pod_settled(p) for p in pods)
+        self.attention.listed(name, time.monotonic(), settled)
+        return commands
+
+    def _look(self, node: Obj, pods: list[Obj], verdicts: dict[Key, Verdict],
+              fence: _Fence) -> tuple[list[Command], bool] | None:
+        """List the host and act on the difference: (the status writes, whether it acted), or
+        None when the host could not be looked at."""
+        name = node["metadata"]["name"]
         host, driver = node_host(node), node_driver(node)
         try:
             listing = self.pool.run(host, driver.list_managed(), timeout=30)
         except SshError as err:
             log.warning("node %s: %s", name, err)
-            return []
+            return None
         if not listing.ok:
             log.warning("node %s: listing containers failed: %s", name, listing.stderr[:300])
-            return []
+            return None
         plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
                          host.address, self.now(), verdicts)
         if plan.actions and not fence.holds():
-            return []
+            return None
         for action in plan.actions:
             try:
                 self._act(host, driver, action, plan.statuses)
             except SshError as err:  # the host went away mid-round: the next round looks again
                 log.warning("node %s: %s", name, err)
-                return []
+                return None
         deleted: list[Command] = [Delete("Pod", a.pod["metadata"]["namespace"], a.pod["metadata"]["name"],
                                          a.pod["metadata"]["resourceVersion"])
                                   for a in plan.actions if a.verb == "terminate" and a.pod is not None]
@@ -172,7 +194,8 @@ class RuntimeController(LeaderLoop):
         return deleted + [
             UpdateStatus("Pod", by_uid[uid]["metadata"]["namespace"], by_uid[uid]["metadata"]["name"], status,
                          by_uid[uid]["metadata"]["resourceVersion"])
-            for uid, status in plan.statuses.items() if status != (by_uid[uid].get("status") or {})]
+            for uid, status in plan.statuses.items()
+            if status != (by_uid[uid].get("status") or {})], bool(plan.actions)
 
     def _act(self, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj]) -> None:
         if action.verb in ("remove", "remove-pod"):

@@ -51,6 +51,20 @@ class ContainerState:
         return self.labels.get(SANDBOX) == "true"
 
 
+@dataclass(frozen=True)
+class RuntimeEvent:
+    """A change to one of Berth's containers, as the host's runtime announces it (the agent's report)."""
+
+    container: str
+    action: str  # podman's and docker's own word: died / die, remove / destroy, start, oom ...
+    exit_code: int | None = None
+
+
+# the actions that change what a listing of the host would show (not exec, attach, health ...)
+PODMAN_EVENT_ACTIONS = frozenset({"create", "start", "died", "oom", "remove", "pause", "unpause"})
+DOCKER_EVENT_ACTIONS = frozenset({"create", "start", "die", "oom", "destroy", "pause", "unpause"})
+
+
 def sandbox_name(pod: Obj) -> str:
     meta = pod["metadata"]
     return f"berth-{meta['namespace']}-{meta['name']}-{meta['uid'][:8]}"
@@ -96,6 +110,19 @@ def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
     if command:
         return ["--entrypoint", command[0]], [*command[1:], *args]
     return [], args
+
+
+def _container_event(line: str) -> Obj | None:
+    """One line of an event stream, if it is about a container (podman and docker both say Type)."""
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return None
+    return item if isinstance(item, dict) and item.get("Type") == "container" else None
+
+
+def _exit_code(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).lstrip("-").isdigit() else None
 
 
 class Driver:
@@ -166,6 +193,17 @@ class Driver:
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "json"]
 
+    def events(self) -> list[str]:
+        """A stream of changes to Berth's containers, one JSON object per line, until killed."""
+        return [self.binary, "events", "--filter", f"label={MANAGED}=true", "--format", "json"]
+
+    def parse_event(self, line: str) -> RuntimeEvent | None:
+        item = _container_event(line)
+        if item is None or item.get("Status") not in PODMAN_EVENT_ACTIONS:
+            return None
+        code = _exit_code(item.get("ContainerExitCode"))
+        return RuntimeEvent(str(item.get("Name", "")), item["Status"], code)
+
     def parse_list(self, output: str) -> list[ContainerState]:
         items = json.loads(output or "[]") or []
         return [ContainerState(
@@ -215,6 +253,18 @@ class DockerDriver(Driver):
 
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "{{json .}}"]
+
+    def events(self) -> list[str]:
+        return [self.binary, "events", "--filter", f"label={MANAGED}=true", "--format", "{{json .}}"]
+
+    def parse_event(self, line: str) -> RuntimeEvent | None:
+        """docker's event: Type, Action, and the container's name and exit code among Actor.Attributes."""
+        item = _container_event(line)
+        if item is None or item.get("Action") not in DOCKER_EVENT_ACTIONS:
+            return None
+        attributes = (item.get("Actor") or {}).get("Attributes") or {}
+        code = _exit_code(attributes.get("exitCode"))
+        return RuntimeEvent(str(attributes.get("name", "")), item["Action"], code)
 
     def parse_list(self, output: str) -> list[ContainerState]:
         """docker prints one JSON object per line, labels as "k=v,k=v" and no exit code field."""

@@ -1,0 +1,118 @@
+"""Which hosts the runtime lists, and the agent's runtime-event reports that draw its attention."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from agent.runtime_events import RuntimeEventWatch
+from master.runtime.attention import Attention, pod_settled
+from master.runtime.driver import DRIVERS, Driver, RuntimeEvent
+from tests.harness import wait_until
+
+Obj = dict[str, Any]
+
+
+def running_pod(**status: Any) -> Obj:
+    return {"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+            "spec": {"containers": [{"name": "a", "image": "i"}, {"name": "b", "image": "i"}]},
+            "status": {"phase": "Running", "podIP": "10.88.0.2",
+                       "containerStatuses": [{"name": n, "state": {"running": {"startedAt": "1"}}}
+                                             for n in ("a", "b")], **status}}
+
+
+def test_a_new_leader_lists_all_then_only_marked_unsettled_or_stale_hosts() -> None:
+    woken: list[int] = []
+    attention = Attention(resync_seconds=10)
+    attention.subscribe(lambda: woken.append(1))
+    nodes = ["h1", "h2", "h3"]
+    assert attention.take_due(nodes, now=0) == {"h1", "h2", "h3"}  # nothing known yet
+    for node in nodes:
+        attention.listed(node, now=0, settled=node != "h3")
+    assert attention.take_due(nodes, now=1) == {"h3"}  # unsettled: looked at every round
+    attention.listed("h3", now=1, settled=True)
+    assert attention.take_due(nodes, now=2) == set()  # an idle cluster is not listed
+    attention.mark(["h2"])
+    assert woken and attention.take_due(nodes, now=3) == {"h2"}  # the mark is consumed
+    attention.listed("h2", now=3, settled=True)
+    assert attention.take_due(nodes, now=4) == set()
+    assert attention.take_due(nodes, now=10) == {"h1"}  # the resync: h1 last listed at 0
+    attention.listed("h1", now=10, settled=True)
+    attention.mark(["gone"])  # a node that is not Ready (or not there) is never due
+    assert attention.take_due(nodes, now=10.5) == set()
+    attention.mark_all()
+    assert attention.take_due(nodes, now=11) == {"h1", "h2", "h3"}
+
+
+def test_only_finished_or_fully_running_pods_are_settled() -> None:
+    assert pod_settled(running_pod())
+    assert not pod_settled(running_pod(podIP=""))  # still asking for its address
+    assert not pod_settled(running_pod(phase="Pending"))
+    waiting = running_pod()
+    waiting["status"]["containerStatuses"][1]["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+    assert not pod_settled(waiting)  # a back-off ends by itself
+    one_missing = running_pod()
+    one_missing["status"]["containerStatuses"].pop()
+    assert not pod_settled(one_missing)
+    terminating = running_pod()
+    terminating["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z"
+    assert not pod_settled(terminating)  # its grace runs out by itself
+    assert pod_settled(running_pod(phase="Failed", containerStatuses=[]))
+    assert pod_settled(running_pod(phase="Succeeded"))
+
+
+def test_podman_and_docker_events_parse_to_the_same_event() -> None:
+    podman = ('{"ContainerExitCode":137,"ID":"b43b","Image":"localhost/busybox:lab","Name":"c3",'
+              '"Status":"died","Time":"2026-11-26T21:09:57Z","Type":"container",'
+              '"Attributes":{"berth.managed":"true"}}')
+    docker = ('{"status":"die","id":"b43b","from":"localhost/busybox:lab","Type":"container","Action":"die",'
+              '"Actor":{"ID":"b43b","Attributes":{"berth.managed":"true","exitCode":"137","name":"c3"}},'
+              '"scope":"local","time":1795000000}')
+    assert DRIVERS["podman"].parse_event(podman) == RuntimeEvent("c3", "died", 137)
+    assert DRIVERS["docker"].parse_event(docker) == RuntimeEvent("c3", "die", 137)
+    assert DRIVERS["podman"].parse_event(podman.replace('"died"', '"exec"')) is None  # no change to a listing
+    assert DRIVERS["podman"].parse_event("not json") is None
+    assert DRIVERS["docker"].parse_event('{"Type":"image","Action":"pull"}') is None
+    assert DRIVERS["podman"].events() == ["podman", "events", "--filter", "label=berth.managed=true",
+                                          "--format", "json"]
+
+
+class _ScriptedRuntime(Driver):
+    """A runtime whose event stream is a script: two events, a line to ignore, then it ends."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+
+    def events(self) -> list[str]:
+        return ["sh", "-c", self.script]
+
+
+class _Masters:
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, Obj]] = []
+        self.lock = threading.Lock()
+
+    def request(self, method: str, path: str, body: Obj) -> Any:
+        with self.lock:
+            self.reports.append((path, body))
+        return type("Answer", (), {"status_code": 200, "text": ""})()
+
+
+def test_the_agent_reports_a_burst_at_once_and_follows_a_stream_that_ended() -> None:
+    died = '{"Type":"container","Status":"died","Name":"c1","ContainerExitCode":3}'
+    removed = '{"Type":"container","Status":"remove","Name":"c2"}'
+    masters = _Masters()
+    watch = RuntimeEventWatch(masters, "h1", "podman", gather_seconds=0.3,  # type: ignore[arg-type]
+                              restart_seconds=0.2)
+    watch.driver = _ScriptedRuntime(f"echo '{died}'; echo 'exec noise'; echo '{removed}'; sleep 0.6")
+    watch.start()
+    try:
+        wait_until(lambda: len(masters.reports) >= 2, 15, what="a report per stream start")
+    finally:
+        watch.stop()
+    path, first = masters.reports[0]
+    assert path == "/api/v1/nodes/h1/runtime-events"
+    assert first["events"] == [{"container": "", "action": "listening"},
+                               {"container": "c1", "action": "died", "exitCode": 3},
+                               {"container": "c2", "action": "remove"}]
+    assert masters.reports[1][1]["events"][0]["action"] == "listening"  # the stream was started again
