@@ -46,6 +46,18 @@ def _sizes(specs: tuple[str, ...], hosts: int) -> dict[str, HostSize]:
     return sizes
 
 
+def _runtimes(specs: tuple[str, ...], hosts: int) -> dict[str, str]:
+    runtimes: dict[str, str] = {}
+    names = [f"h{i}" for i in range(1, hosts + 1)]
+    for spec in specs:
+        host, sep, runtime = spec.partition("=")
+        if not sep or host not in names or runtime not in lab_hosts.RUNTIMES:
+            raise click.BadParameter(f"{spec!r}: expected HOST=RUNTIME, HOST one of h1-h{hosts}, RUNTIME "
+                                     f"one of {', '.join(lab_hosts.RUNTIMES)}", param_hint="--runtime")
+        runtimes[host] = runtime
+    return runtimes
+
+
 def _vars(specs: tuple[str, ...]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for spec in specs:
@@ -71,19 +83,21 @@ def lab_group() -> None:
               help="Made-up size psutil reports: 2cpu:4Gi for every host, or h2=1cpu:2Gi.")
 @click.option("--deploy/--no-deploy", default=True, show_default=True,
               help="Run ansible/site.yml on the hosts (masters on h1-h3, agents everywhere).")
+@click.option("--runtime", "runtimes", multiple=True, metavar="HOST=RUNTIME",
+              help="A host's container runtime: h3=docker gives h3 its own dockerd (podman otherwise).")
 @click.option("--var", "ansible_vars", multiple=True, metavar="NAME=VALUE",
               help="An Ansible variable of ansible/group_vars/all.yml for this lab, e.g. "
                    "berth_runtime_resync_seconds=60 (the value is read as YAML).")
 @click.option("--config-out", type=click.Path(path_type=Path),
               default=Path.home() / ".config" / "berth" / "config.yaml", show_default=True,
               help="Where to write the CLI config for this lab.")
-def up(name: str, count: int, sizes: tuple[str, ...], ansible_vars: tuple[str, ...], deploy: bool,
-       config_out: Path) -> None:
+def up(name: str, count: int, sizes: tuple[str, ...], runtimes: tuple[str, ...],
+       ansible_vars: tuple[str, ...], deploy: bool, config_out: Path) -> None:
     """Make the hosts, deploy the cluster with Ansible, wait until every node is Ready."""
     saved = _lab(name)  # an existing lab keeps its subnet
     known = (saved.root / "lab.json").exists()
     lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count), subnet=saved.subnet if known else "",
-              ansible_vars=_vars(ansible_vars))
+              ansible_vars=_vars(ansible_vars), runtimes=_runtimes(runtimes, count))
     try:
         lab_hosts.up(lab)
         for host, state in lab_hosts.host_status(lab).items():

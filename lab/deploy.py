@@ -43,7 +43,8 @@ def inventory(lab: Lab) -> dict[str, Any]:
         return {"ansible_host": lab.address(host), "berth_state_dir": str(d / "berth"),
                 "berth_containers_conf": str(d / "containers.conf"),
                 "berth_authorized_keys_file": str(d / "authorized_keys"),  # the host's own sshd reads these
-                "berth_ssh_host_key_pub": str(d / "ssh_host_ed25519_key.pub")}
+                "berth_ssh_host_key_pub": str(d / "ssh_host_ed25519_key.pub"),
+                "berth_runtime": lab.runtime(host)}
 
     return {"all": {
         "vars": {

@@ -27,9 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from master.objects.quantity import cpu_millis, memory_bytes
+from master.runtime.driver import DockerDriver
 
 STATE_ROOT = Path(os.environ.get("BERTH_LAB_ROOT", "/var/lib/berth-lab"))
 IMAGE = "localhost/busybox:lab"
+PAUSE_IMAGE = DockerDriver.sandbox_image  # docker hosts' pod sandbox
+RUNTIMES = ("podman", "docker")
 CATATONIT = "/usr/bin/catatonit"
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
@@ -103,6 +106,7 @@ class Lab:
     subnet: str = ""
     sizes: dict[str, HostSize] = field(default_factory=dict)
     ansible_vars: dict[str, Any] = field(default_factory=dict)  # `lab up --var`: beat group_vars
+    runtimes: dict[str, str] = field(default_factory=dict)  # host -> "docker" (podman otherwise)
 
     def __post_init__(self) -> None:
         if not self.name.isalnum() or not self.name.islower() or len(self.name) > 8:
@@ -142,6 +146,12 @@ class Lab:
 
     def host_dir(self, host: str) -> Path:
         return self.root / "hosts" / host
+
+    def runtime(self, host: str) -> str:
+        return self.runtimes.get(host, "podman")
+
+    def docker_cgroup_parent(self, host: str) -> str:
+        return f"berth-lab-{self.name}-{host}-docker"
 
     @property
     def ssh_key(self) -> Path:
@@ -271,8 +281,36 @@ def start_host(lab: Lab, host: str) -> int:
                   ["mount", "--bind", str(d / "cpu_online"), "/sys/devices/system/cpu/online"]]
     steps.append(["/usr/sbin/sshd", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")])
     script = " && ".join(shlex.join(step) for step in steps)
+    if lab.runtime(host) == "docker":
+        script += " && " + _dockerd_script(lab, host)
     run(["nsenter", "-t", str(init), "-m", "-u", "-i", "-n", "-p", "sh", "-c", script])
+    if lab.runtime(host) == "docker":
+        _wait_for_dockerd(lab, host)
     return init
+
+
+def _dockerd_script(lab: Lab, host: str) -> str:
+    """The host's own dockerd, in its namespaces: its own data root, and /run and /etc/docker
+    private to the host (its socket, containerd and key). It leaves the machine's iptables
+    alone; published ports go through docker-proxy."""
+    d = lab.host_dir(host)
+    (d / "etc-docker").mkdir(exist_ok=True)
+    dockerd = ["/usr/sbin/dockerd", "--data-root", str(d / "docker"), "--iptables=false", "--ip6tables=false",
+               "--storage-driver", "overlay2", "--exec-opt", "native.cgroupdriver=cgroupfs",
+               "--cgroup-parent", f"/{lab.docker_cgroup_parent(host)}",
+               "--default-ulimit", "nofile=1024:1024", "--default-ulimit", "nproc=1024:1024"]
+    return " && ".join([shlex.join(["mount", "--bind", str(d / "etc-docker"), "/etc/docker"]),
+                        f"(setsid {shlex.join(dockerd)} >{shlex.quote(str(d / 'dockerd.log'))} 2>&1 "
+                        "</dev/null &)"])
+
+
+def _wait_for_dockerd(lab: Lab, host: str) -> None:
+    for _ in range(120):  # bounded: 60 s (it answers within a second here)
+        if in_host(lab, host, ["docker", "version", "--format", "{{.Server.Version}}"], check=False,
+                   timeout=10).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise LabError(f"host {host}: dockerd did not answer; see {lab.host_dir(host) / 'dockerd.log'}")
 
 
 def _write_fake_size(d: Path, size: HostSize) -> None:
@@ -327,6 +365,14 @@ def _busybox_rootfs(lab: Lab) -> Path:
     return tar
 
 
+def _images(lab: Lab, host: str) -> list[tuple[str, str]]:
+    """(name, CMD) of the images a host gets from the busybox tar; docker hosts also a pod sandbox."""
+    images = [(IMAGE, '["/bin/sh"]')]
+    if lab.runtime(host) == "docker":
+        images.append((PAUSE_IMAGE, '["sleep", "2147483647"]'))
+    return images
+
+
 def up(lab: Lab) -> None:
     """Make (or remake) every host: idempotent, and clears what a crashed run left."""
     if all(host_init_pid(lab, h) is not None for h in lab.host_names()) and (lab.root / "lab.json").exists():
@@ -353,8 +399,9 @@ def up(lab: Lab) -> None:
         start_host(lab, host)
         public = (lab.host_dir(host) / "ssh_host_ed25519_key.pub").read_text().split()
         known.append(f"{lab.address(host)} {public[0]} {public[1]}")
-        in_host(lab, host, ["podman", "import", "--change", 'CMD ["/bin/sh"]', str(tar), IMAGE],
-                timeout=300)
+        for image, command in _images(lab, host):
+            in_host(lab, host, [lab.runtime(host), "import", "--change", f"CMD {command}", str(tar), image],
+                    timeout=300)
     lab.known_hosts.write_text("\n".join(known) + "\n")
 
 
@@ -392,6 +439,15 @@ def _processes_in_netns(netns: str) -> list[int]:
     return found
 
 
+def _cgroups_under(parent: str) -> list[Path]:
+    """A docker host's cgroup parent in every hierarchy, and all below it (deepest removed first)."""
+    found: list[Path] = []
+    for top in Path("/sys/fs/cgroup").glob(f"*/{parent}"):
+        for directory, _subdirs, _files in os.walk(top):  # os.walk skips what vanishes meanwhile
+            found.append(Path(directory))
+    return found
+
+
 def _libpod_cgroups(container_ids: list[str]) -> list[Path]:
     """The cgroups the lab's containers left; podman may be removing some of them meanwhile."""
     wanted = tuple(f"libpod-{cid}" for cid in container_ids)
@@ -414,7 +470,8 @@ def down(lab: Lab) -> None:
             _wait_gone(pid)
         storage = lab.host_dir(host) / "storage" / "overlay-containers"
         ids = [p.name for p in storage.iterdir()] if storage.exists() else []
-        for cgroup in sorted(_libpod_cgroups(ids), key=lambda p: len(p.parts), reverse=True):
+        cgroups = _libpod_cgroups(ids) + _cgroups_under(lab.docker_cgroup_parent(host))
+        for cgroup in sorted(cgroups, key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 cgroup.rmdir()
         run(["ip", "netns", "del", lab.netns(host)], check=False)

@@ -21,6 +21,23 @@ if ! dpkg-query -W -f='${Status}' vagrant 2>/dev/null | grep -q "install ok inst
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
 fi
+# docker.io: lab hosts with runtime docker run their own dockerd. Its services must not start
+# on this machine (a system dockerd changes the machine's iptables): a policy-rc.d refuses them
+# for the install only, as Debian's invoke-rc.d honours.
+if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q "install ok installed"; then
+  echo "installing Debian package: docker.io (its services left stopped)"
+  policy=/usr/sbin/policy-rc.d
+  saved=""
+  if [ -e "$policy" ]; then saved=$(mktemp); cp -p "$policy" "$saved"; fi
+  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null \
+    || { rc=$?; if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi; exit $rc; }
+  if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+  fi
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -155,16 +155,36 @@ def add_node(cluster: MasterCluster, name: str, cpu: int, memory: int, address: 
 
 
 @contextlib.contextmanager
-def temporary_lab(tag: str, hosts: int) -> Iterator[Lab]:
+def temporary_lab(tag: str, hosts: int, runtimes: dict[str, str] | None = None) -> Iterator[Lab]:
     """Lab hosts (no masters or agents on them) named after `tag` and this process; gone afterwards,
     as is whatever a crashed earlier run of the same name left."""
-    lab = Lab(name=f"{tag}{os.getpid() % 100000}"[:8], hosts=hosts)
+    lab = Lab(name=f"{tag}{os.getpid() % 100000}"[:8], hosts=hosts, runtimes=runtimes or {})
     lab_hosts.down(lab)
     lab_hosts.up(lab)
     try:
         yield lab
     finally:
         lab_hosts.down(lab)
+
+
+@contextlib.contextmanager
+def masters_driving(lab: Lab, root: Path) -> Iterator[MasterCluster]:
+    """Three masters with the scheduler and the runtime, every lab host registered as a Ready node
+    (no agents: the runtime lists each host every second instead of waiting for their reports)."""
+    cluster = MasterCluster(root, size=3, extra_settings={
+        "controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
+        "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
+        "restart_backoff_seconds": 1, "runtime_resync_seconds": 1})
+    cluster.start_all()
+    try:
+        cluster.wait_ready()
+        for host in lab.host_names():
+            add_node(cluster, host, cpu=2000, memory=4 * GI, address=lab.address(host),
+                     runtime=lab.runtime(host))
+        yield cluster
+    finally:
+        cluster.close()
+        print(cluster.logs())
 
 
 def pod(name: str, namespace: str = "default", labels: dict[str, str] | None = None,

@@ -18,7 +18,7 @@ from lab import hosts as lab_hosts
 from lab.hosts import IMAGE, Lab
 from master.runtime.driver import container_name
 from tests.conftest import TEST_ROOT
-from tests.harness import GI, MasterCluster, add_node, berth, pod, temporary_lab, wait_until
+from tests.harness import MasterCluster, berth, masters_driving, pod, temporary_lab, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
 PODS = "/api/v1/namespaces/default/pods"
@@ -32,20 +32,8 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[MasterCluster]:
-    cluster = MasterCluster(TEST_ROOT / "pods-lab", size=3, extra_settings={
-        "controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
-        "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
-        "restart_backoff_seconds": 1,
-        "runtime_resync_seconds": 1})  # no agents here to report runtime events: list every second
-    cluster.start_all()
-    try:
-        cluster.wait_ready()
-        for host in lab.host_names():
-            add_node(cluster, host, cpu=2000, memory=4 * GI, address=lab.address(host))
-        yield cluster
-    finally:
-        cluster.close()
-        print(cluster.logs())
+    with masters_driving(lab, TEST_ROOT / "pods-lab") as made:
+        yield made
 
 
 def on_host(lab: Lab, host: str, *argv: str) -> subprocess.CompletedProcess:

@@ -41,10 +41,16 @@ def test_docker_joins_the_sandbox_network_and_parses_its_listing() -> None:
     obj = pod()
     run = driver.run_container(obj, obj["spec"]["containers"][0], {})
     assert run[run.index("--network") + 1] == f"container:{sandbox_name(obj)}"
-    line = json.dumps({"ID": "abc", "Names": "x", "Labels": f"{POD_UID}=u1,berth.container=main",
-                       "State": "exited", "Status": "Exited (137) 2 seconds ago"})
-    [state] = driver.parse_list(line + "\n")
+    labels = {POD_UID: "u1", "berth.container": "main"}
+    inspected = json.dumps([{"Id": "abc", "Name": "/x", "Config": {"Labels": labels},
+                             "State": {"Status": "exited", "ExitCode": 137,
+                                       "StartedAt": "2026-11-26T21:09:57.277214024Z",
+                                       "FinishedAt": "0001-01-01T00:00:00Z"}}])
+    [state] = driver.parse_list(inspected)
     assert (state.pod_uid, state.container, state.state, state.exit_code) == ("u1", "main", "exited", 137)
+    assert (state.name, state.started_at, state.finished_at) == ("x", "1795727397.277214", "0")
+    assert driver.parse_list("") == []  # nothing listed: xargs ran no inspect
+    assert driver.list_managed()[:2] == ["sh", "-c"]  # a fixed script: nothing of a user's in it
 
 
 def test_podman_listing_is_parsed() -> None:

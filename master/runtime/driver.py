@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from master.objects.quantity import cpu_millis, memory_bytes
@@ -220,16 +221,21 @@ class DockerDriver(Driver):
     sandbox_image = "localhost/berth-pause:latest"
 
     def create_sandbox(self, pod: Obj) -> list[str]:
+        """--init: the sandbox's sleep is not PID 1, so a stop ends it at once, not after the grace."""
         labels = {**pod_labels(pod), SANDBOX: "true"}
-        return [self.binary, "create", "--name", sandbox_name(pod), *_label_args(labels), *_port_args(pod),
-                self.sandbox_image]
+        return [self.binary, "create", "--init", "--name", sandbox_name(pod), *_label_args(labels),
+                *_port_args(pod), self.sandbox_image]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
         return [self.binary, "start", sandbox_name(pod)]
 
     def remove_sandbox(self, pod: Obj | str) -> list[str]:
-        name = pod if isinstance(pod, str) else sandbox_name(pod)
-        return [self.binary, "rm", "--force", name]
+        """A pod's containers with its sandbox (docker removes a sandbox its containers still join);
+        given only a name (an orphan), its containers were removed first (plan.py)."""
+        if isinstance(pod, str):
+            return [self.binary, "rm", "--force", pod]
+        names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
+        return [self.binary, "rm", "--force", *names, sandbox_name(pod)]
 
     def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
         names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
@@ -245,8 +251,10 @@ class DockerDriver(Driver):
         return [self.binary, "rm", "--force", name]
 
     def list_managed(self) -> list[str]:
-        return [self.binary, "ps", "--all", "--no-trunc", "--filter", f"label={MANAGED}=true",
-                "--format", "{{json .}}"]
+        """`docker ps` tells no start or exit times: inspect what it lists. A fixed script, no
+        user string in it."""
+        return ["sh", "-c", f"{self.binary} ps --all --quiet --no-trunc --filter label={MANAGED}=true "
+                f"| xargs --no-run-if-empty {self.binary} inspect"]
 
     def inspect(self, name: str) -> list[str]:
         return [self.binary, "inspect", name]
@@ -267,20 +275,30 @@ class DockerDriver(Driver):
         return RuntimeEvent(str(attributes.get("name", "")), item["Action"], code)
 
     def parse_list(self, output: str) -> list[ContainerState]:
-        """docker prints one JSON object per line, labels as "k=v,k=v" and no exit code field."""
-        states = []
-        for line in output.splitlines():
-            if not line.strip():
-                continue
-            item = json.loads(line)
-            pairs = str(item.get("Labels", "")).split(",")
-            labels = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
-            status = str(item.get("Status", ""))
-            exit_code = int(status.split("(")[1].split(")")[0]) if status.startswith("Exited (") else 0
-            states.append(ContainerState(id=item.get("ID", ""), name=item.get("Names", ""), labels=labels,
-                                         state=str(item.get("State", "")).lower(), exit_code=exit_code,
-                                         started_at="", finished_at=""))
-        return states
+        """`docker inspect`'s array; times become Unix seconds, as podman gives them."""
+        items = json.loads(output or "[]") or []
+        return [ContainerState(
+            id=item.get("Id", ""), name=str(item.get("Name", "")).lstrip("/"),
+            labels=(item.get("Config") or {}).get("Labels") or {},
+            state=str((item.get("State") or {}).get("Status", "")).lower(),
+            exit_code=int((item.get("State") or {}).get("ExitCode") or 0),
+            started_at=_unix_seconds((item.get("State") or {}).get("StartedAt")),
+            finished_at=_unix_seconds((item.get("State") or {}).get("FinishedAt")))
+            for item in items]
+
+
+def _unix_seconds(timestamp: object) -> str:
+    """docker's RFC 3339 time (nanoseconds, Z) as Unix seconds; "0" for its zero time or none."""
+    text = str(timestamp or "")
+    if not text or text.startswith("0001-"):
+        return "0"
+    whole, _, rest = text.rstrip("Z").partition(".")
+    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
+    try:
+        moment = datetime.fromisoformat(whole).replace(tzinfo=UTC)
+    except ValueError:
+        return "0"
+    return f"{moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0):.6f}"
 
 
 DRIVERS: dict[str, Driver] = {"podman": Driver(), "docker": DockerDriver()}
