@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 import click
+import requests
 
 from agent.config import AgentConfig
 from agent.facts import usage
@@ -46,7 +48,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
     probes.start()
     runtime_events.start()
-    heartbeat_until(masters, config, stopping)
+    heartbeat_until(masters, config, stopping, probes.pods_changed)
     runtime_events.stop()
     probes.stop()
 
@@ -70,8 +72,10 @@ def _register_until_done(masters: Masters, config: AgentConfig, stopping: thread
 SUMMARY_EVERY = 3600  # heartbeats between two summary lines in the log (an hour at 1 s)
 
 
-def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event) -> None:
-    """One small request per interval, to any master; nothing accumulates between beats.
+def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event,
+                    pods_changed: Callable[[int], None] | None = None) -> None:
+    """One small request per interval, to any master; nothing accumulates between beats. The
+    answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue).
 
     Counters only (no list of past beats), so the agent can run for months; a summary line
     every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive.
@@ -90,9 +94,18 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
             continue
         if answer.status_code == 404:  # the Node was deleted: register it again
             _register_until_done(masters, config, stopping)
+        elif answer.status_code == 200 and pods_changed is not None:
+            pods_changed(_pods_revision(answer))
         elif answer.status_code >= 400:
             refused += 1
             log.warning("heartbeat refused: %s %s", answer.status_code, answer.text[:200])
+
+
+def _pods_revision(answer: requests.Response) -> int:
+    try:
+        return int(answer.json().get("podsRevision") or 0)
+    except (ValueError, AttributeError, TypeError):
+        return 0
 
 
 if __name__ == "__main__":

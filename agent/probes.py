@@ -1,7 +1,8 @@
 """Liveness and readiness probes, run by the agent on its own host, as a kubelet runs them.
 
-Every `sync_seconds` the agent reads the pods bound to its node (a field selector on
-spec.nodeName: the API lets an agent read only its own node's pods). For each running
+The agent reads the pods bound to its node (a field selector on spec.nodeName: the API
+lets an agent read only its own node's pods) when they changed, which each heartbeat's
+answer tells (`podsRevision`, master/pod_revisions.py), and every `resync_seconds` anyway. For each running
 container with probes, a probe runs every periodSeconds after initialDelaySeconds:
 exec (`podman exec CONTAINER CMD...`), httpGet (2xx/3xx from the pod's address) or
 tcpSocket (a connection opens). failureThreshold failures in a row make the verdict
@@ -67,13 +68,15 @@ def run_probe(probe: Obj, runtime: str, container: str, pod_ip: str) -> tuple[bo
 
 
 class ProbeRunner:
-    def __init__(self, masters: Masters, node: str, runtime: str, sync_seconds: float = 2.0,
+    def __init__(self, masters: Masters, node: str, runtime: str, resync_seconds: float = 60.0,
                  report_seconds: float = 10.0) -> None:
         self.masters = masters
         self.node = node
         self.runtime = runtime
-        self.sync_seconds = sync_seconds
+        self.resync_seconds = resync_seconds
         self.report_seconds = report_seconds
+        self._pods_revision: int | None = None  # the latest a heartbeat's answer told
+        self._listed_revision: int | None = None  # the one the last listing was asked at
         self._states: dict[tuple[str, str, str], ProbeState] = {}
         self._targets: dict[tuple[str, str, str], tuple[Obj, str, str]] = {}  # probe, container, pod IP
         self._stop = threading.Event()
@@ -81,6 +84,10 @@ class ProbeRunner:
 
     def start(self) -> None:
         self._thread.start()
+
+    def pods_changed(self, revision: int) -> None:
+        """From the heartbeat loop: the node's pods as of `revision` (listed in the next tick if new)."""
+        self._pods_revision = revision
 
     def stop(self) -> None:
         self._stop.set()
@@ -92,9 +99,11 @@ class ProbeRunner:
         while not self._stop.wait(0.2):
             now = time.monotonic()
             try:
-                if now - synced >= self.sync_seconds:
+                wanted = self._pods_revision
+                if wanted != self._listed_revision or now - synced >= self.resync_seconds:
                     synced = now
                     changed |= self.sync(self._pods(), now)
+                    self._listed_revision = wanted
                 changed |= self.run_due(now)
                 if changed or now - reported >= self.report_seconds:
                     self.report()

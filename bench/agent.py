@@ -9,7 +9,8 @@ token of tests.harness.TOKENS, --heartbeat-interval 1) registers with them. Once
 is Ready the run is measured: every --interval seconds the agent's RSS (and USS, its
 private memory) and CPU seconds are sampled with psutil. Printed: RSS at start, end and
 max, RSS growth per minute (least-squares slope over the samples, and end - start), the
-agent's CPU as % of one core over the run, next to the targets. (USS is lower when other
+agent's CPU as % of one core over the run, next to the targets, and apart from them the RSS
+and CPU of its children (the `podman events` it follows, agent/runtime_events.py). (USS is lower when other
 processes map the same libraries, so it varies with what else runs; RSS does not.) For scale, the RSS of
 processes that only start the same interpreter and import some of what the agent imports
 are printed beside it, and the masters' revision delta shows that no heartbeat became a
@@ -152,6 +153,7 @@ def measure(masters: Masters, root: Path, seconds: float, interval: float, repor
         rev_start = revision(masters, leader)
         t0 = time.monotonic()
         cpu0 = startup_cpu
+        children_cpu0 = children_cpu(info)
         rss: list[tuple[float, float]] = []
         uss: list[tuple[float, float]] = []
         print(f"  node {NODE} Ready {ready_after:.2f} s after the agent was launched (its CPU so far "
@@ -178,6 +180,9 @@ def measure(masters: Masters, root: Path, seconds: float, interval: float, repor
                 last_row = (now, cpu)
         elapsed = time.monotonic() - t0
         cpu_total = process_cpu_seconds(agent.pid) - cpu0
+        children = {"cpu": children_cpu(info) - children_cpu0,
+                    "rss": sum(c.memory_info().rss for c in info.children(recursive=True)) / MB,
+                    "names": sorted({" ".join(c.cmdline()[:2]) for c in info.children(recursive=True)})}
         rev_end = revision(masters, leader)
         admin.close()  # idle for the whole run: the master may have closed it (channel_timeout)
         try:
@@ -193,7 +198,19 @@ def measure(masters: Masters, root: Path, seconds: float, interval: float, repor
     warnings = [line for line in lines if " WARNING" in line or " ERROR" in line]
     return {"rss": rss, "uss": uss, "elapsed": elapsed, "cpu": cpu_total, "age": age,
             "writes": None if None in (rev_start, rev_end) else rev_end - rev_start,
-            "warnings": warnings}
+            "warnings": warnings, "children": children}
+
+
+def children_cpu(process: psutil.Process) -> float:
+    """CPU seconds of the agent's live children (its `podman events`)."""
+    total = 0.0
+    for child in process.children(recursive=True):
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def report(result: dict, baselines: list[tuple[str, float, float]]) -> None:
@@ -217,6 +234,10 @@ def report(result: dict, baselines: list[tuple[str, float, float]]) -> None:
           f"{f'<= {TARGET_CPU_PERCENT:g}':>10}  {mark(cpu_percent <= TARGET_CPU_PERCENT)}")
     print(f"  {'CPU per heartbeat (approx.)':<44} "
           f"{result['cpu'] / max(1.0, result['elapsed'] / HEARTBEAT_INTERVAL) * 1e3:>9.2f} ms")
+    children = result["children"]
+    print(f"  {'its children (' + ', '.join(children['names']) + '): RSS, MB':<44} {children['rss']:>12.1f}")
+    print(f"  {'its children: CPU, % of one core (average)':<44} "
+          f"{children['cpu'] / result['elapsed'] * 100:>12.2f}")
     print(f"\n  {'for scale: the same interpreter, idle':<44} {'RSS MB':>12}  {'USS MB':>10}")
     for name, base_rss, base_uss in baselines:
         print(f"  {name:<44} {base_rss:>12.1f}  {base_uss:>10.1f}")

@@ -9,7 +9,7 @@ from master.scheduler import SchedulerConfig
 from master.settings import merged_settings, read_secret
 from master.store.replicated import RaftTimings
 
-CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper")
+CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction")
 
 
 def split_address(address: str, what: str) -> tuple[str, int]:

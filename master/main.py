@@ -23,6 +23,7 @@ from master.controllers.leader_loop import LeaderLoop
 from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.pod_runtime import RuntimeController
 from master.controllers.scheduling import SchedulingController
+from master.controllers.taint_eviction import TaintEviction
 from master.heartbeat_relay import HeartbeatRelay
 from master.runtime.attention import Attention
 from master.runtime.plan import Backoff
@@ -85,6 +86,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
         "node-lifecycle": lambda: NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now),
         "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
                                                   SchedulerConfig(config.scheduler_score)),
+        "taint-eviction": lambda: TaintEviction(store, ctx.now, ctx.uid),
         "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
         "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                              Backoff(base=config.restart_backoff_seconds), ctx.probes,

@@ -46,3 +46,33 @@ def test_thresholds_initial_delay_and_a_new_start(monkeypatch: pytest.MonkeyPatc
     assert runner.sync([pod("200", live, ready)], now=7.0)  # restarted: probed afresh
     assert state[("u1", "main", "liveness")].healthy and state[("u1", "main", "liveness")].started_at == "200"
     assert runner.sync([], now=8.0) and runner._states == {}
+
+
+class _CountingMasters:
+    def __init__(self) -> None:
+        self.lists = 0
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        if method == "GET":
+            self.lists += 1
+        return type("Answer", (), {"status_code": 200, "json": lambda self: {"items": []}, "text": ""})()
+
+
+def test_pods_are_listed_at_start_and_again_only_when_a_heartbeat_says_they_changed() -> None:
+    from tests.harness import wait_until
+
+    masters = _CountingMasters()
+    runner = ProbeRunner(masters, node="h1", runtime="podman")  # type: ignore[arg-type]
+    runner.start()
+    try:
+        wait_until(lambda: masters.lists == 1, 10, what="the first listing")
+        runner.pods_changed(7)
+        wait_until(lambda: masters.lists == 2, 10, what="a listing for revision 7")
+        for _ in range(5):  # the same revision, heartbeat after heartbeat: no listing
+            runner.pods_changed(7)
+            runner._stop.wait(0.3)
+        assert masters.lists == 2
+        runner.pods_changed(9)
+        wait_until(lambda: masters.lists == 3, 10, what="a listing for revision 9")
+    finally:
+        runner.stop()

@@ -10,7 +10,7 @@ import requests
 from master.api.peer_auth import MAX_SKEW_SECONDS, peer_key, sign, verify
 from master.heartbeat_relay import RELAY_PATH, HeartbeatRelay, batch_body
 from master.liveness import HeartbeatBook, ready_condition
-from tests.harness import TOKENS, MasterCluster, wait_until
+from tests.harness import TOKENS, MasterCluster, pod, wait_until
 
 KEY = peer_key("a raft password")
 
@@ -182,3 +182,40 @@ def test_a_follower_without_a_leader_refuses_heartbeats(own_cluster: MasterClust
         if answers:
             print("last answer:", answers[-1].status_code, answers[-1].text)
     assert answers[-1].json()["reason"] == "Unavailable"
+
+
+def test_a_heartbeat_answer_tells_when_the_nodes_pods_changed(cluster: MasterCluster) -> None:
+    """The agent's cue to list its pods again (master/pod_revisions.py), from leader and follower."""
+    admin, agent = cluster.session("admin"), cluster.session("agent")
+    node = {"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": "h1"},
+            "spec": {"address": "10.250.0.11"}}
+    assert admin.post(cluster.url(0, "/api/v1/nodes"), json=node, timeout=10).status_code == 201
+    pods = "/api/v1/namespaces/default/pods"
+    try:
+        leader = cluster.leader_index()
+        follower = (leader + 1) % 3
+
+        def revision(index: int) -> int:
+            answer = agent.post(cluster.url(index, "/api/v1/nodes/h1/heartbeat"),
+                                json={"cpuPercent": 1.0, "memoryUsed": 1000}, timeout=10)
+            assert answer.status_code == 200, answer.text
+            return answer.json()["podsRevision"]
+
+        wait_until(lambda: admin.get(cluster.url(follower, "/api/v1/nodes/h1"), timeout=5).status_code == 200,
+                   15, what="h1 applied on the follower")
+        before = revision(leader)
+        elsewhere = pod("elsewhere")
+        elsewhere["spec"]["nodeName"] = "h2"
+        assert admin.post(cluster.url(0, pods), json=elsewhere, timeout=10).status_code == 201
+        assert revision(leader) == before  # another node's pod: no cue
+        here = pod("here")
+        here["spec"]["nodeName"] = "h1"
+        created = admin.post(cluster.url(0, pods), json=here, timeout=10)
+        assert created.status_code == 201
+        bound_at = int(created.json()["metadata"]["resourceVersion"])
+        assert revision(leader) == bound_at
+        wait_until(lambda: revision(follower) == bound_at, 15, interval=0.2, what="the follower's answer")
+    finally:
+        for name in ("elsewhere", "here"):
+            admin.delete(cluster.url(0, f"{pods}/{name}?gracePeriodSeconds=0"), timeout=10)
+        admin.delete(cluster.url(0, "/api/v1/nodes/h1"), timeout=10)

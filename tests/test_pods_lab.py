@@ -54,6 +54,10 @@ def get(cluster: MasterCluster, name: str) -> dict[str, Any]:
     return cluster.session().get(cluster.url(0, f"{PODS}/{name}"), timeout=10).json()
 
 
+def exists(cluster: MasterCluster, name: str) -> bool:
+    return cluster.session().get(cluster.url(0, f"{PODS}/{name}"), timeout=10).status_code == 200
+
+
 def phase(cluster: MasterCluster, name: str) -> str | None:
     return (get(cluster, name).get("status") or {}).get("phase")
 
@@ -173,12 +177,25 @@ def test_a_running_pod_is_deleted_gracefully(lab: Lab, cluster: MasterCluster) -
     marked = cluster.session().get(cluster.url(0, f"{PODS}/polite"), timeout=10)
     if marked.status_code == 200:  # still stopping: shown as Terminating
         assert marked.json()["metadata"]["deletionGracePeriodSeconds"] == 600
-        assert "Terminating" in berth(cluster, "get", "pods", "polite").stdout
     # SIGTERM reached it: it exits at once rather than after the 600 s grace
     wait_until(lambda: cluster.session().get(cluster.url(0, f"{PODS}/polite"), timeout=10).status_code == 404,
                60, interval=0.3, what="polite gone")
     assert container_name(created, "main") not in names_on(lab, host)
     assert berth(cluster, "delete", "pod", "rude", "--now").returncode == 0  # no grace: gone at once
     assert cluster.session().get(cluster.url(0, f"{PODS}/rude"), timeout=10).status_code == 404
+    # a pod that ignores SIGTERM uses its whole grace; meanwhile a new pod starts on the same
+    # host (the stop runs in the background, not holding up the runtime's rounds)
+    stubborn = command_pod("stubborn", "trap '' TERM; while true; do sleep 1; done")
+    stubborn["spec"]["terminationGracePeriodSeconds"] = 20
+    stubborn["spec"]["nodeName"] = host
+    create(cluster, stubborn)
+    wait_until(lambda: phase(cluster, "stubborn") == "Running", 60, interval=0.3, what="stubborn Running")
+    assert berth(cluster, "delete", "pod", "stubborn").returncode == 0
+    follower = pod("follower", image=IMAGE)
+    follower["spec"]["nodeName"] = host
+    create(cluster, follower)
+    wait_until(lambda: phase(cluster, "follower") == "Running", 60, interval=0.3, what="follower Running")
+    assert "Terminating" in berth(cluster, "get", "pods", "stubborn").stdout  # still stopping
+    wait_until(lambda: not exists(cluster, "stubborn"), 90, interval=0.5, what="stubborn gone")
     refused = cluster.session().delete(cluster.url(0, f"{PODS}/whatever?gracePeriodSeconds=-1"), timeout=10)
     assert refused.status_code == 400 and refused.json()["field"] == "gracePeriodSeconds"

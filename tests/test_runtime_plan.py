@@ -118,3 +118,12 @@ def test_status_changes_tell_events_and_old_events_expire() -> None:
     assert expired(event, now - timedelta(hours=1))
     assert not expired({**event, "lastTimestamp": "2026-01-01T11:30:00Z"}, now - timedelta(hours=1))
     assert not expired({**event, "lastTimestamp": "yesterday"}, now)
+
+
+def test_a_deleted_pod_is_stopped_while_on_the_host_then_forgotten() -> None:
+    going = pod("a", "u1")
+    going["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z"
+    stopping = plan([going], [state("u1", None), state("u1", "main")])
+    assert [a.verb for a in stopping.actions] == ["terminate"] and stopping.statuses == {}
+    gone = plan([going], [])  # stopped and removed (by the background stop): only the object is left
+    assert [a.verb for a in gone.actions] == ["forget"]

@@ -137,3 +137,23 @@ def test_large_clusters_are_sampled_like_kubernetes_and_every_node_gets_a_turn()
     nodes = [node(f"n{i:04d}", cpu=100_000, memory=1000 * GI) for i in range(1000)]
     placed, failed = run(nodes, [pod(f"p{i}") for i in range(1000)])
     assert not failed and len(set(placed.values())) > 900
+
+
+def test_eviction_delays_follow_kubernetes_taint_manager() -> None:
+    from master.controllers.taint_eviction import eviction_delay, no_execute_taints
+    from master.scheduler.snapshot import Taint
+
+    maint, gpu = Taint("maint", "", "NoExecute"), Taint("gpu", "yes", "NoExecute")
+    node = {"spec": {"taints": [{"key": "maint", "effect": "NoExecute"},
+                                {"key": "soft", "effect": "NoSchedule"}]}}
+    assert no_execute_taints(node) == [maint]  # NoSchedule taints never evict
+    assert eviction_delay([], []) is None
+    assert eviction_delay([], [maint]) == 0
+    everything = {"operator": "Exists"}
+    assert eviction_delay([everything], [maint, gpu]) is None
+    assert eviction_delay([{"key": "maint", "operator": "Exists", "tolerationSeconds": 30}], [maint]) == 30
+    assert eviction_delay([{"key": "maint", "operator": "Exists"}], [maint, gpu]) == 0  # gpu untolerated
+    both = [{"key": "maint", "operator": "Exists", "tolerationSeconds": 30},
+            {"key": "gpu", "value": "yes", "tolerationSeconds": 5}]
+    assert eviction_delay(both, [maint, gpu]) == 5  # the least of those that matched
+    assert eviction_delay([{"key": "maint", "operator": "Exists", "effect": "NoSchedule"}], [maint]) == 0

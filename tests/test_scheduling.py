@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -100,3 +101,33 @@ def test_twenty_pods_spread_and_a_new_leader_binds_each_pod_once(own_cluster: Ma
     scheduled = Counter({e["involvedObject"]["name"]: e["count"] for e in events.json()["items"]
                          if e["reason"] == "Scheduled"})
     assert scheduled == Counter({f"web-{i}": 1 for i in range(26)})  # each pod bound once, by one leader
+
+
+EVICTING = {**NO_GRACE_EXPIRY, "controllers": ["node-lifecycle", "taint-eviction"]}
+
+
+@pytest.mark.parametrize("own_cluster", [EVICTING], indirect=True)
+def test_a_no_execute_taint_evicts_the_pods_that_do_not_tolerate_it(own_cluster: MasterCluster) -> None:
+    cluster = own_cluster
+    add_node(cluster, "h1", cpu=2000, memory=4 * GI)
+    maintenance = {"key": "maint", "operator": "Exists", "effect": "NoExecute"}
+    for name, tolerations in (("plain", []), ("forever", [maintenance]),
+                              ("brief", [{**maintenance, "tolerationSeconds": 2}])):
+        create(cluster, sized_pod(name, nodeName="h1", tolerations=tolerations))
+    session = cluster.session()
+    node = session.get(cluster.url(0, "/api/v1/nodes/h1"), timeout=10).json()
+    node["spec"]["taints"] = [{"key": "maint", "effect": "NoExecute"}]
+    tainted_before = datetime.now(UTC)
+    assert session.put(cluster.url(0, "/api/v1/nodes/h1"), json=node, timeout=10).status_code == 200
+
+    def marked(name: str) -> bool:
+        return bool(get_pod(cluster, name)["metadata"].get("deletionTimestamp"))
+
+    wait_until(lambda: marked("plain"), 30, interval=0.2, what="plain evicted at once")
+    wait_until(lambda: marked("brief"), 30, interval=0.2, what="brief evicted after its tolerationSeconds")
+    brief_at = datetime.fromisoformat(get_pod(cluster, "brief")["metadata"]["deletionTimestamp"])
+    assert brief_at >= tainted_before + timedelta(seconds=2)  # not before its tolerationSeconds
+    assert not marked("forever")
+    assert get_pod(cluster, "plain")["metadata"]["deletionGracePeriodSeconds"] == 30
+    described = " ".join(berth(cluster, "describe", "pod", "plain").stdout.split())
+    assert "TaintManagerEviction" in described and "Marking for deletion Pod default/plain" in described

@@ -12,6 +12,7 @@ from flask import current_app, g
 from master.api.auth import Principal, TokenBook
 from master.heartbeat_relay import HeartbeatRelay
 from master.liveness import HeartbeatBook
+from master.pod_revisions import PodRevisions
 from master.probes import ProbeBook
 from master.runtime.attention import Attention
 from master.runtime.ssh import SshPool
@@ -41,6 +42,10 @@ class ApiContext:
     ssh: SshPool | None = None  # to the hosts, for logs and exec (None: no ssh_key_file)
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
+    pod_revisions: PodRevisions = field(default_factory=PodRevisions)  # answered with each heartbeat
+
+    def __post_init__(self) -> None:
+        self.store.add_listener(self.pod_revisions.observe)
 
 
 def context() -> ApiContext:

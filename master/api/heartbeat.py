@@ -76,7 +76,8 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
     else:
         raise ApiError(503, "Unavailable", "this master cannot pass heartbeats to the leader; "
                        "use another master")
-    return jsonify({"ok": True})
+    # the agent lists its node's pods again only when this moved (master/pod_revisions.py)
+    return jsonify({"ok": True, "podsRevision": ctx.pod_revisions.of(name)})
 
 
 @bp.post(RELAY_PATH)

@@ -90,6 +90,10 @@ class RuntimeController(LeaderLoop):
         self.now = now
         self.backoff = backoff or Backoff()
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
+        # a graceful stop waits up to the pod's grace: in the background, not holding up the round
+        self._stoppers = ThreadPoolExecutor(workers, thread_name_prefix="runtime-stop")
+        self._stopping: set[str] = set()  # uids of pods being stopped
+        self._stopping_lock = threading.Lock()
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -108,6 +112,7 @@ class RuntimeController(LeaderLoop):
     def stop(self) -> None:
         super().stop()
         self._workers.shutdown(wait=False, cancel_futures=True)
+        self._stoppers.shutdown(wait=False, cancel_futures=True)
 
     def reconcile(self) -> None:
         fence = _Fence(self.store)
@@ -180,13 +185,13 @@ class RuntimeController(LeaderLoop):
             return None
         for action in plan.actions:
             try:
-                self._act(host, driver, action, plan.statuses)
+                self._act(name, host, driver, action, plan.statuses)
             except SshError as err:  # the host went away mid-round: the next round looks again
                 log.warning("node %s: %s", name, err)
                 return None
         deleted: list[Command] = [Delete("Pod", a.pod["metadata"]["namespace"], a.pod["metadata"]["name"],
                                          a.pod["metadata"]["resourceVersion"])
-                                  for a in plan.actions if a.verb == "terminate" and a.pod is not None]
+                                  for a in plan.actions if a.verb == "forget" and a.pod is not None]
         by_uid = {p["metadata"]["uid"]: p for p in pods}
         for uid, status in plan.statuses.items():
             if not status.get("podIP"):  # "" while its sandbox had none: ask again
@@ -197,7 +202,7 @@ class RuntimeController(LeaderLoop):
             for uid, status in plan.statuses.items()
             if status != (by_uid[uid].get("status") or {})], bool(plan.actions)
 
-    def _act(self, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj]) -> None:
+    def _act(self, node: str, host: Host, driver: Driver, action: Action, statuses: dict[str, Obj]) -> None:
         if action.verb in ("remove", "remove-pod"):
             log.info("%s: removing %s (no pod bound here owns it)", host, action.target)
             self.pool.run(host, driver.remove(action.target) if action.verb == "remove"
@@ -205,13 +210,14 @@ class RuntimeController(LeaderLoop):
             return
         assert action.pod is not None
         pod, uid = action.pod, action.pod["metadata"]["uid"]
+        if action.verb == "forget":
+            return  # nothing on the host: the round deletes the object
         if action.verb == "terminate":
-            log.info("%s: stopping pod %s/%s (grace %ds left)", host, pod["metadata"]["namespace"],
-                     pod["metadata"]["name"], grace_left(pod))
-            self.pool.run(host, driver.stop_sandbox(pod, grace_left(pod)), timeout=grace_left(pod) + 60)
-            removed = self.pool.run(host, driver.remove_sandbox(pod))
-            if not removed.ok:
-                raise SshError(f"{host}: removing {sandbox_name(pod)} failed: {removed.stderr[:200]!r}")
+            with self._stopping_lock:
+                if uid in self._stopping:
+                    return
+                self._stopping.add(uid)
+            self._stoppers.submit(self._terminate, node, host, driver, pod)
             return
         if action.verb == "sandbox":
             self.pool.run(host, driver.remove_sandbox(pod))  # a half-made one from an interrupted round
@@ -247,6 +253,24 @@ class RuntimeController(LeaderLoop):
                 entry["restartCount"] -= 1
                 entry["state"] = {"waiting": {"reason": "RunContainerError",
                                               "message": result.stderr.decode(errors="replace")[:500]}}
+
+    def _terminate(self, node: str, host: Host, driver: Driver, pod: Obj) -> None:
+        """Stop the pod's containers within what is left of its grace, then remove them; the next
+        look at the host finds nothing of it and deletes the object ("forget")."""
+        grace = grace_left(pod)
+        log.info("%s: stopping pod %s/%s (grace %ds left)", host, pod["metadata"]["namespace"],
+                 pod["metadata"]["name"], grace)
+        try:
+            self.pool.run(host, driver.stop_sandbox(pod, grace), timeout=grace + 60)
+            removed = self.pool.run(host, driver.remove_sandbox(pod))
+            if not removed.ok:
+                log.warning("%s: removing %s failed: %r", host, sandbox_name(pod), removed.stderr[:200])
+        except SshError as err:
+            log.warning("%s: stopping %s: %s", host, sandbox_name(pod), err)
+        finally:
+            with self._stopping_lock:
+                self._stopping.discard(pod["metadata"]["uid"])
+            self.attention.mark([node])
 
     @staticmethod
     def _fail_all(status: Obj, reason: str, stderr: bytes) -> None:

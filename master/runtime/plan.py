@@ -31,7 +31,8 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Action:
-    # sandbox, run, restart, restart-unhealthy, terminate; remove (a container), remove-pod (orphans)
+    # sandbox, run, restart, restart-unhealthy, terminate; remove (a container), remove-pod (orphans);
+    # forget: a deleted pod with nothing left on the host (no host action: its object is deleted)
     verb: str
     pod: Obj | None = None
     container: Obj | None = None
@@ -86,7 +87,8 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
         result.actions.append(Action("remove-pod", target=sandbox_name(owner)))
     for uid, pod in desired.items():
         if pod["metadata"].get("deletionTimestamp"):  # a graceful delete: stop, remove, then forget it
-            result.actions.append(Action("terminate", pod=pod))
+            on_host = uid in sandboxes or uid in by_pod
+            result.actions.append(Action("terminate" if on_host else "forget", pod=pod))
             continue
         result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
                                          timestamp, verdicts or {}, result.actions)
