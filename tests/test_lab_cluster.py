@@ -21,7 +21,7 @@ from lab import deploy, hosts
 from lab.hosts import Lab
 from master.liveness import ready_condition
 from master.objects.conditions import condition
-from master.runtime.driver import DRIVERS
+from master.runtime.driver import DRIVERS, container_name
 from tests.harness import wait_until
 from tests.test_lab import lab_name, leftovers
 
@@ -219,7 +219,7 @@ def test_a_leader_cut_off_acts_on_no_host_and_the_new_leader_acts_once(lab: Lab)
 PROBED = """kind: Pod
 metadata: {name: probed}
 spec:
-  terminationGracePeriodSeconds: 1
+  terminationGracePeriodSeconds: 25
   containers:
   - name: web
     image: localhost/busybox:lab
@@ -261,9 +261,25 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
     time.sleep(4)  # several failed readiness probes
     assert _ready_condition(_pod(lab, "never-ready", 0)) == "False"
     assert _pod(lab, "never-ready", 0)["status"]["containerStatuses"][0]["restartCount"] == 0
+    node = _pod(lab, "probed", 0)["spec"]["nodeName"]
+    container = container_name(_pod(lab, "probed", 0), "web")
+
+    def started() -> str:
+        return hosts.in_host(lab, node, ["podman", "inspect", "--format", "{{.State.StartedAt}}",
+                                         container]).stdout.strip()
+
+    first_start = started()
     assert cli("exec", "probed", "--", "rm", "/tmp/healthy").returncode == 0
     wait_until(lambda: _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1, 90,
                interval=0.5, what="probed restarted by its liveness probe")
+    # httpd ignores SIGTERM: its restart takes the whole 25 s grace, in the background; meanwhile
+    # a new pod on the same host starts
+    bystander = ("kind: Pod\nmetadata: {name: bystander}\nspec:\n  nodeName: " + node +
+                 "\n  containers:\n  - {name: main, image: localhost/busybox:lab, command: [sleep, '600']}\n")
+    assert cli("apply", "-f", "-", stdin=bystander).returncode == 0
+    wait_until(lambda: (_pod(lab, "bystander", 0).get("status") or {}).get("phase") == "Running", 60,
+               interval=0.3, what="bystander Running")
+    assert started() == first_start  # the unhealthy container is still being stopped
     last = _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["reason"] == "Unhealthy" and "liveness" in last["message"]
     wait_until(lambda: _ready_condition(_pod(lab, "probed", 0)) == "True", 90, interval=0.5,

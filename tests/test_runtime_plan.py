@@ -96,6 +96,12 @@ def test_probe_verdicts_restart_the_unhealthy_and_gate_ready() -> None:
     assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "Unhealthy"
     stale = {("u1", "main", "liveness"): Verdict(False, "99")}  # about an earlier start: not acted on
     assert plan([probed], running, verdicts=stale).actions == []
+    # while the restart runs in the background: the same verdict again, but no second restart,
+    # and the status stays as written when it began (restart counted once)
+    probed["status"] = result.statuses["u1"]
+    busy = frozenset({("u1", "main")})
+    meanwhile = plan_host([probed], running, 1000.0, BACKOFF, "10.0.0.1", "t", sick, busy)
+    assert meanwhile.actions == [] and meanwhile.statuses["u1"]["containerStatuses"][0] == entry
 
 
 def test_status_changes_tell_events_and_old_events_expire() -> None:

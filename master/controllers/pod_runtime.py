@@ -90,9 +90,11 @@ class RuntimeController(LeaderLoop):
         self.now = now
         self.backoff = backoff or Backoff()
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
-        # a graceful stop waits up to the pod's grace: in the background, not holding up the round
+        # a graceful stop or a liveness restart waits up to the pod's grace: in the background,
+        # not holding up the round (one at a time per pod, or per container)
         self._stoppers = ThreadPoolExecutor(workers, thread_name_prefix="runtime-stop")
         self._stopping: set[str] = set()  # uids of pods being stopped
+        self._restarting: set[tuple[str, str]] = set()  # (uid, container) restarted for liveness
         self._stopping_lock = threading.Lock()
         store.add_listener(self._changed)
 
@@ -179,8 +181,10 @@ class RuntimeController(LeaderLoop):
         if not listing.ok:
             log.warning("node %s: listing containers failed: %s", name, listing.stderr[:300])
             return None
+        with self._stopping_lock:
+            busy = frozenset(self._restarting)
         plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
-                         host.address, self.now(), verdicts)
+                         host.address, self.now(), verdicts, busy)
         if plan.actions and not fence.holds():
             return None
         for action in plan.actions:
@@ -242,11 +246,15 @@ class RuntimeController(LeaderLoop):
                 self.pool.run(host, driver.remove(action.target))  # created but not started: try afresh
                 entry["state"] = {"waiting": {"reason": "RunContainerError",
                                               "message": result.stderr.decode(errors="replace")[:500]}}
-        elif action.verb in ("restart", "restart-unhealthy"):
-            grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-            argv = (driver.start(action.target) if action.verb == "restart"
-                    else driver.restart(action.target, grace))
-            result = self.pool.run(host, argv, timeout=grace + 60)
+        elif action.verb == "restart-unhealthy":
+            key = (uid, action.container["name"])
+            with self._stopping_lock:
+                if key in self._restarting:
+                    return
+                self._restarting.add(key)
+            self._stoppers.submit(self._restart_unhealthy, node, host, driver, pod, action.target, key)
+        elif action.verb == "restart":
+            result = self.pool.run(host, driver.start(action.target))
             if result.ok:
                 log.info("%s: restarted %s (restart %d)", host, action.target, entry["restartCount"])
             else:
@@ -270,6 +278,24 @@ class RuntimeController(LeaderLoop):
         finally:
             with self._stopping_lock:
                 self._stopping.discard(pod["metadata"]["uid"])
+            self.attention.mark([node])
+
+    def _restart_unhealthy(self, node: str, host: Host, driver: Driver, pod: Obj, target: str,
+                           key: tuple[str, str]) -> None:
+        """Stop (up to the pod's grace) and start a container its liveness probe failed; meanwhile
+        the rounds go on, leaving its status as the round that began the restart wrote it."""
+        grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        try:
+            result = self.pool.run(host, driver.restart(target, grace), timeout=grace + 60)
+            if result.ok:
+                log.info("%s: restarted %s (liveness probe failed)", host, target)
+            else:
+                log.warning("%s: restarting %s failed: %r", host, target, result.stderr[:200])
+        except SshError as err:
+            log.warning("%s: restarting %s: %s", host, target, err)
+        finally:
+            with self._stopping_lock:
+                self._restarting.discard(key)
             self.attention.mark([node])
 
     @staticmethod

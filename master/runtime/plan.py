@@ -64,9 +64,11 @@ def _finished_at(state: ContainerState) -> float:
 
 
 def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backoff: Backoff,
-              host_ip: str, timestamp: str, verdicts: dict[Key, Verdict] | None = None) -> HostPlan:
+              host_ip: str, timestamp: str, verdicts: dict[Key, Verdict] | None = None,
+              busy: frozenset[tuple[str, str]] = frozenset()) -> HostPlan:
     """`now`: wall-clock seconds, the runtime's clock for exit times; `timestamp`: for conditions;
-    `verdicts`: the agents' latest probe results (master/probes.py)."""
+    `verdicts`: the agents' latest probe results (master/probes.py); `busy`: (pod uid, container)
+    the runtime is restarting in the background: no action, and their status stays as written."""
     result = HostPlan()
     desired = {p["metadata"]["uid"]: p for p in pods}
     by_pod: dict[str, dict[str, ContainerState]] = {}
@@ -91,7 +93,7 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
             result.actions.append(Action("terminate" if on_host else "forget", pod=pod))
             continue
         result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
-                                         timestamp, verdicts or {}, result.actions)
+                                         timestamp, verdicts or {}, result.actions, busy)
     return result
 
 
@@ -104,7 +106,7 @@ def _verdict(verdicts: dict[Key, Verdict], uid: str, container: str, probe: str,
 
 def _plan_pod(pod: Obj, has_sandbox: bool, containers: dict[str, ContainerState], now: float,
               backoff: Backoff, host_ip: str, timestamp: str, verdicts: dict[Key, Verdict],
-              actions: list[Action]) -> Obj:
+              actions: list[Action], busy: frozenset[tuple[str, str]]) -> Obj:
     spec = pod["spec"]
     policy = spec.get("restartPolicy", "Always")
     if not has_sandbox:
@@ -116,6 +118,9 @@ def _plan_pod(pod: Obj, has_sandbox: bool, containers: dict[str, ContainerState]
         restarts = int(previous.get("restartCount") or 0)
         entry_name = container_name(pod, name)
         state = containers.get(name) if has_sandbox else None
+        if (pod["metadata"]["uid"], name) in busy and previous.get("state"):
+            statuses.append(previous)  # its restart is under way: as the round that began it wrote it
+            continue
         entry: Obj = {"name": name, "image": container["image"], "restartCount": restarts, "ready": False}
         if "lastState" in previous:
             entry["lastState"] = previous["lastState"]
