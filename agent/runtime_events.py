@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import subprocess
 import threading
 from typing import Any
@@ -29,6 +30,14 @@ MAX_EVENTS_PER_REPORT = 200
 def event_json(event: RuntimeEvent) -> dict[str, Any]:
     return {"container": event.container, "action": event.action,
             **({"exitCode": event.exit_code} if event.exit_code is not None else {})}
+
+
+def _dies_with_its_parent(argv: list[str]) -> list[str]:
+    """The stream ends when the agent does, even killed (SIGKILL): else every agent restart would
+    leave one more `podman events` behind. setpriv (util-linux, on every Debian) sets the parent-
+    death signal, then runs the command."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 class RuntimeEventWatch:
@@ -61,8 +70,8 @@ class RuntimeEventWatch:
         """Read the runtime's event stream; start it again whenever it ends."""
         while not self._stop.is_set():
             try:
-                self._process = subprocess.Popen(self.driver.events(), stdout=subprocess.PIPE,
-                                                 stderr=subprocess.DEVNULL, text=True)
+                self._process = subprocess.Popen(_dies_with_its_parent(self.driver.events()),
+                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             except OSError as err:
                 log.warning("cannot follow %s events: %s", self.driver.binary, err)
                 self._stop.wait(self.restart_seconds)
@@ -95,7 +104,10 @@ class RuntimeEventWatch:
                 if event is None:
                     return
                 batch.append(event)
-            self.report(batch)
+            try:
+                self.report(batch)
+            except Exception:  # a bad report must not end the loop (the resync covers its loss)
+                log.exception("runtime events report failed")
 
     def report(self, events: list[RuntimeEvent]) -> None:
         body = {"events": [event_json(e) for e in events]}

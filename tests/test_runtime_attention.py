@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
+
+import psutil
 
 from agent.runtime_events import RuntimeEventWatch
 from master.runtime.attention import Attention, pod_settled
@@ -116,3 +123,24 @@ def test_the_agent_reports_a_burst_at_once_and_follows_a_stream_that_ended() -> 
                                {"container": "c1", "action": "died", "exitCode": 3},
                                {"container": "c2", "action": "remove"}]
     assert masters.reports[1][1]["events"][0]["action"] == "listening"  # the stream was started again
+
+
+def test_the_event_stream_ends_when_the_agent_is_killed() -> None:
+    """SIGKILL gives the agent no chance to stop its `podman events`: the kernel must end it."""
+    program = ("import sys, time; from agent.runtime_events import RuntimeEventWatch; "
+               "from master.runtime.driver import Driver\n"
+               "class Sleeper(Driver):\n    def events(self): return ['sleep', '600']\n"
+               "class Masters:\n    def request(self, *args): return type('A', (), {'status_code': 200})()\n"
+               "w = RuntimeEventWatch(Masters(), 'h1', 'podman'); w.driver = Sleeper(); w.start()\n"
+               "time.sleep(600)\n")
+    agent = subprocess.Popen([sys.executable, "-c", program], cwd=Path(__file__).resolve().parent.parent)
+    try:
+        stream = wait_until(lambda: next(iter(psutil.Process(agent.pid).children(recursive=True)), None), 15,
+                            what="the event stream started")
+        os.kill(agent.pid, signal.SIGKILL)
+        agent.wait(timeout=10)
+        wait_until(lambda: not stream.is_running() or stream.status() == psutil.STATUS_ZOMBIE, 15,
+                   what="the stream gone with the agent")
+    finally:
+        if agent.poll() is None:
+            agent.kill()
