@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -38,6 +37,7 @@ from bench._common import (
     interrupt_on_sigterm,
     mark,
     pod_body_template,
+    running_masters,
 )
 from master.store.replicated import RaftTimings
 
@@ -181,35 +181,27 @@ def main() -> int:
     print(f"  {'round':>5} {'killed':>6} {'via':>4} {'write ok after s':>16} {'new leader after s':>18} "
           f"{'new leader':>10}  write in flight at the kill; failed writes sent after it")
     root = Path(tempfile.mkdtemp(prefix="berth-bench-failover-"))
-    masters = Masters(root, 3)
     results = []
     try:
-        masters.start_all()
-        masters.wait_ready(timeout=60)
-        for number in range(rounds):
-            r = one_round(masters, number, timeout=20)
-            results.append(r)
-            write = "none in 20 s" if r["write"] is None else f"{r['write']:.3f}"
-            lead = "none in 20 s" if r["leader"] is None else f"{r['leader']:.3f}"
-            failures = ", ".join(f"{'no answer' if s == -1 else s}: {n}"
-                                 for s, n in sorted(r["failed_writes"].items()))
-            flight = "-"
-            if r["in_flight"] is not None:
-                flight = f"{r['in_flight'][1]} after {r['in_flight'][0]:.3f} s"
-            print(f"  {number + 1:>5} {r['killed']:>6} {r['through']:>4} {write:>16} {lead:>18} "
-                  f"{r['new_leader'] or '-':>10}  {flight}; {failures or 'none'}", flush=True)
-            masters.start(r["index"])
-            masters.wait_ready(timeout=60)
-            masters.leader_index()
+        with running_masters(root, 3) as masters:
+            for number in range(rounds):
+                r = one_round(masters, number, timeout=20)
+                results.append(r)
+                write = "none in 20 s" if r["write"] is None else f"{r['write']:.3f}"
+                lead = "none in 20 s" if r["leader"] is None else f"{r['leader']:.3f}"
+                failures = ", ".join(f"{'no answer' if s == -1 else s}: {n}"
+                                     for s, n in sorted(r["failed_writes"].items()))
+                flight = "-"
+                if r["in_flight"] is not None:
+                    flight = f"{r['in_flight'][1]} after {r['in_flight'][0]:.3f} s"
+                print(f"  {number + 1:>5} {r['killed']:>6} {r['through']:>4} {write:>16} {lead:>18} "
+                      f"{r['new_leader'] or '-':>10}  {flight}; {failures or 'none'}", flush=True)
+                masters.start(r["index"])
+                masters.wait_ready(timeout=60)
+                masters.leader_index()
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130
-    except Exception:
-        print(masters.log_tails(), file=sys.stderr)
-        raise
-    finally:
-        masters.close()
-        shutil.rmtree(root, ignore_errors=True)
     writes = [r["write"] for r in results if r["write"] is not None]
     leaders = [r["leader"] for r in results if r["leader"] is not None]
     if writes and len(writes) == len(results):

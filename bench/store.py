@@ -68,6 +68,7 @@ from bench._common import (
     parse_settings,
     percentile,
     pod_body_template,
+    running_masters,
 )
 from lab.masters import free_ports
 from master.objects.kinds import BY_PLURAL
@@ -703,10 +704,7 @@ def part_b(levels: list[int], duration: float, warmup: float, lib_check: float,
     if settings:
         print(f"  master settings: {settings}")
     root = Path(tempfile.mkdtemp(prefix="berth-bench-http-"))
-    masters = Masters(root, 3, settings)
-    try:
-        masters.start_all()
-        masters.wait_ready(timeout=60)
+    with running_masters(root, 3, settings) as masters:
         leader = masters.leader_index()
         names = ", ".join(s.name for s in masters.specs)
         print(f"  masters {names} ready; leader {masters.specs[leader].name}; client thread t writes "
@@ -762,12 +760,6 @@ def part_b(levels: list[int], duration: float, warmup: float, lib_check: float,
         if leader != masters.leader_index():
             print("  note: the leader changed during the run (p50 ldr/flw split is then wrong)")
         print("  'other CPU s': the rest of the machine (other processes, VM steal) in the same window")
-    except Exception:
-        print(masters.log_tails(), file=sys.stderr)
-        raise
-    finally:
-        masters.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> int:
