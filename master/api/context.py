@@ -35,7 +35,7 @@ class ApiContext:
     watch_bookmark_seconds: float = 5.0
     heartbeats: HeartbeatBook = field(default_factory=HeartbeatBook)
     probes: ProbeBook = field(default_factory=ProbeBook)
-    attention: Attention = field(default_factory=lambda: Attention(resync_seconds=10.0))  # runtime's
+    attention: Attention = field(default_factory=Attention)  # which hosts the runtime lists
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL
     peer_key: bytes | None = None  # signs master-to-master requests (peer_auth); None: no Raft password
     relay: HeartbeatRelay | None = None  # passes heartbeats to the leader while this master follows

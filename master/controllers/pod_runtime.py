@@ -82,7 +82,7 @@ class RuntimeController(LeaderLoop):
                  backoff: Backoff | None = None, probes: ProbeBook | None = None,
                  attention: Attention | None = None, period: float = 1.0, workers: int = 16) -> None:
         super().__init__(store, period)
-        self.attention = attention or Attention(resync_seconds=10.0)
+        self.attention = attention or Attention()
         self.attention.subscribe(self.wake)
         self.uid = uid
         self.pool = pool
@@ -91,11 +91,10 @@ class RuntimeController(LeaderLoop):
         self.backoff = backoff or Backoff()
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
         # a graceful stop or a liveness restart waits up to the pod's grace: in the background,
-        # not holding up the round (one at a time per pod, or per container)
-        self._stoppers = ThreadPoolExecutor(workers, thread_name_prefix="runtime-stop")
-        self._stopping: set[str] = set()  # uids of pods being stopped
-        self._restarting: set[tuple[str, str]] = set()  # (uid, container) restarted for liveness
-        self._stopping_lock = threading.Lock()
+        # not holding up the round; one at a time per key, (uid, container) or (uid, "") for a pod
+        self._background_pool = ThreadPoolExecutor(workers, thread_name_prefix="runtime-stop")
+        self._busy: set[tuple[str, str]] = set()
+        self._busy_lock = threading.Lock()
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -114,7 +113,7 @@ class RuntimeController(LeaderLoop):
     def stop(self) -> None:
         super().stop()
         self._workers.shutdown(wait=False, cancel_futures=True)
-        self._stoppers.shutdown(wait=False, cancel_futures=True)
+        self._background_pool.shutdown(wait=False, cancel_futures=True)
 
     def reconcile(self) -> None:
         fence = _Fence(self.store)
@@ -181,8 +180,8 @@ class RuntimeController(LeaderLoop):
         if not listing.ok:
             log.warning("node %s: listing containers failed: %s", name, listing.stderr[:300])
             return None
-        with self._stopping_lock:
-            busy = frozenset(self._restarting)
+        with self._busy_lock:
+            busy = frozenset(self._busy)  # a pod's own key (uid, "") names no container
         plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
                          host.address, self.now(), verdicts, busy)
         if plan.actions and not fence.holds():
@@ -217,11 +216,7 @@ class RuntimeController(LeaderLoop):
         if action.verb == "forget":
             return  # nothing on the host: the round deletes the object
         if action.verb == "terminate":
-            with self._stopping_lock:
-                if uid in self._stopping:
-                    return
-                self._stopping.add(uid)
-            self._stoppers.submit(self._terminate, node, host, driver, pod)
+            self._in_background((uid, ""), node, lambda: self._terminate(host, driver, pod))
             return
         if action.verb == "sandbox":
             self.pool.run(host, driver.remove_sandbox(pod))  # a half-made one from an interrupted round
@@ -247,12 +242,8 @@ class RuntimeController(LeaderLoop):
                 entry["state"] = {"waiting": {"reason": "RunContainerError",
                                               "message": result.stderr.decode(errors="replace")[:500]}}
         elif action.verb == "restart-unhealthy":
-            key = (uid, action.container["name"])
-            with self._stopping_lock:
-                if key in self._restarting:
-                    return
-                self._restarting.add(key)
-            self._stoppers.submit(self._restart_unhealthy, node, host, driver, pod, action.target, key)
+            self._in_background((uid, action.container["name"]), node,
+                                lambda: self._restart_unhealthy(host, driver, pod, action.target))
         elif action.verb == "restart":
             result = self.pool.run(host, driver.start(action.target))
             if result.ok:
@@ -262,41 +253,46 @@ class RuntimeController(LeaderLoop):
                 entry["state"] = {"waiting": {"reason": "RunContainerError",
                                               "message": result.stderr.decode(errors="replace")[:500]}}
 
-    def _terminate(self, node: str, host: Host, driver: Driver, pod: Obj) -> None:
+    def _in_background(self, key: tuple[str, str], node: str, work: Callable[[], None]) -> None:
+        """Run `work` off the round, once per key at a time; when it ends the node is looked at
+        again (an SSH failure is logged: the next look sees what is left to do)."""
+        with self._busy_lock:
+            if key in self._busy:
+                return
+            self._busy.add(key)
+
+        def run() -> None:
+            try:
+                work()
+            except SshError as err:
+                log.warning("node %s: %s", node, err)
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(key)
+                self.attention.mark([node])
+
+        self._background_pool.submit(run)
+
+    def _terminate(self, host: Host, driver: Driver, pod: Obj) -> None:
         """Stop the pod's containers within what is left of its grace, then remove them; the next
         look at the host finds nothing of it and deletes the object ("forget")."""
         grace = grace_left(pod)
         log.info("%s: stopping pod %s/%s (grace %ds left)", host, pod["metadata"]["namespace"],
                  pod["metadata"]["name"], grace)
-        try:
-            self.pool.run(host, driver.stop_sandbox(pod, grace), timeout=grace + 60)
-            removed = self.pool.run(host, driver.remove_sandbox(pod))
-            if not removed.ok:
-                log.warning("%s: removing %s failed: %r", host, sandbox_name(pod), removed.stderr[:200])
-        except SshError as err:
-            log.warning("%s: stopping %s: %s", host, sandbox_name(pod), err)
-        finally:
-            with self._stopping_lock:
-                self._stopping.discard(pod["metadata"]["uid"])
-            self.attention.mark([node])
+        self.pool.run(host, driver.stop_sandbox(pod, grace), timeout=grace + 60)
+        removed = self.pool.run(host, driver.remove_sandbox(pod))
+        if not removed.ok:
+            log.warning("%s: removing %s failed: %r", host, sandbox_name(pod), removed.stderr[:200])
 
-    def _restart_unhealthy(self, node: str, host: Host, driver: Driver, pod: Obj, target: str,
-                           key: tuple[str, str]) -> None:
+    def _restart_unhealthy(self, host: Host, driver: Driver, pod: Obj, target: str) -> None:
         """Stop (up to the pod's grace) and start a container its liveness probe failed; meanwhile
         the rounds go on, leaving its status as the round that began the restart wrote it."""
         grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-        try:
-            result = self.pool.run(host, driver.restart(target, grace), timeout=grace + 60)
-            if result.ok:
-                log.info("%s: restarted %s (liveness probe failed)", host, target)
-            else:
-                log.warning("%s: restarting %s failed: %r", host, target, result.stderr[:200])
-        except SshError as err:
-            log.warning("%s: restarting %s: %s", host, target, err)
-        finally:
-            with self._stopping_lock:
-                self._restarting.discard(key)
-            self.attention.mark([node])
+        result = self.pool.run(host, driver.restart(target, grace), timeout=grace + 60)
+        if result.ok:
+            log.info("%s: restarted %s (liveness probe failed)", host, target)
+        else:
+            log.warning("%s: restarting %s failed: %r", host, target, result.stderr[:200])
 
     @staticmethod
     def _fail_all(status: Obj, reason: str, stderr: bytes) -> None:

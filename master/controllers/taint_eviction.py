@@ -90,8 +90,10 @@ class TaintEviction(LeaderLoop):
             if delay is not None and now >= since + delay:
                 commands.extend(self._evict(pod, node))
         if commands:
-            refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
-            log.info("evicted %d pod(s) from NoExecute-tainted nodes", (len(commands) - len(refused)) // 2)
+            answers = self.store.propose_all(commands)
+            evicted = sum(1 for command, answer in zip(commands, answers, strict=True)
+                          if isinstance(command, MarkDeleted) and not isinstance(answer, ApiError))
+            log.info("evicted %d pod(s) from NoExecute-tainted nodes", evicted)
 
     def _evict(self, pod: Obj, node: str) -> list[Command]:
         meta = pod["metadata"]

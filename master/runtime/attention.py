@@ -37,7 +37,7 @@ def pod_settled(pod: Obj) -> bool:
 
 
 class Attention:
-    def __init__(self, resync_seconds: float) -> None:
+    def __init__(self, resync_seconds: float = 10.0) -> None:
         self.resync_seconds = resync_seconds
         self._lock = threading.Lock()
         self._marked: set[str] = set()
