@@ -4,10 +4,11 @@ The agent reads the pods bound to its node (a field selector on spec.nodeName: t
 lets an agent read only its own node's pods) when they changed, which each heartbeat's
 answer tells (`podsRevision`, master/pod_revisions.py), and every `resync_seconds` anyway. For each running
 container with probes, a probe runs every periodSeconds after initialDelaySeconds:
-exec (`podman exec CONTAINER CMD...`), httpGet (2xx/3xx from the pod's address) or
-tcpSocket (a connection opens). failureThreshold failures in a row make the verdict
-unhealthy, successThreshold successes healthy again. The verdicts are reported to the
-masters when one changes and every `report_seconds` anyway (a new leader keeps none).
+exec (`podman exec -- CONTAINER CMD...`: the command is never read as options), httpGet
+(2xx/3xx from the pod's address) or tcpSocket (a connection opens). failureThreshold
+failures in a row make the verdict unhealthy, successThreshold successes healthy again.
+The verdicts are reported to the masters when one changes and every `report_seconds`
+anyway (a new leader keeps none).
 What the leader does with them (restart, Ready) is master/runtime/plan.py's business.
 """
 
@@ -43,11 +44,11 @@ class ProbeState:
 
 
 def run_probe(probe: Obj, runtime: str, container: str, pod_ip: str) -> tuple[bool, str]:
-    """(succeeded, why not) for one attempt; never raises."""
-    timeout = float(probe.get("timeoutSeconds", 1))
+    """(succeeded, why not) for one attempt; never raises (one bad probe must not stop the others)."""
     try:
+        timeout = float(probe.get("timeoutSeconds", 1))
         if probe.get("exec"):
-            done = subprocess.run([runtime, "exec", container, *probe["exec"]["command"]],
+            done = subprocess.run([runtime, "exec", "--", container, *probe["exec"]["command"]],
                                   capture_output=True, timeout=timeout + 5, check=False)
             return done.returncode == 0, f"exec exited {done.returncode}"
         if not pod_ip:
@@ -63,7 +64,8 @@ def run_probe(probe: Obj, runtime: str, container: str, pod_ip: str) -> tuple[bo
             return 200 <= status < 400, f"HTTP {status}"
         with socket.create_connection((pod_ip, int(probe["tcpSocket"]["port"])), timeout=timeout):
             return True, ""
-    except (OSError, subprocess.SubprocessError, http.client.HTTPException) as err:
+    except (OSError, subprocess.SubprocessError, http.client.HTTPException, ValueError, TypeError,
+            KeyError) as err:  # ValueError: a path http.client refuses (InvalidURL), a bad port ...
         return False, f"{err.__class__.__name__}: {err}"[:200]
 
 

@@ -1,8 +1,14 @@
-"""Registering this host's Node: idempotent, so a restarted agent just registers again."""
+"""Registering this host's Node: idempotent, so a restarted agent just registers again.
+
+An agent creates its Node once; after that it writes only the Node's status. Its spec
+(address, SSH port and user, runtime, taints) is the admins': an agent token that could
+change its address could point the runtime at another host.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import requests
@@ -11,7 +17,9 @@ from agent.config import AgentConfig
 from agent.facts import allocatable, capacity
 from master.objects.quantity import cpu_millis, memory_bytes
 
+log = logging.getLogger(__name__)
 _MERGE = {"Content-Type": "application/merge-patch+json"}
+_REACH = ("address", "sshPort", "sshUser", "runtime")  # how the runtime reaches this host
 
 
 class MasterUnavailable(RuntimeError):
@@ -71,16 +79,30 @@ def node_resources(config: AgentConfig) -> dict[str, Any]:
 
 
 def register(masters: Masters, config: AgentConfig) -> dict[str, Any]:
-    """Create the Node, or bring an existing one up to date; then report its resources."""
+    """Create the Node (or find it registered already); then report its resources."""
     node = node_manifest(config)
     created = masters.request("POST", "/api/v1/nodes", node)
     if created.status_code == 409:
-        patch = {"metadata": {"labels": config.labels}, "spec": node["spec"]}
-        created = masters.request("PATCH", f"/api/v1/nodes/{config.name}", patch, _MERGE)
-    if created.status_code >= 400:
+        _warn_if_moved(masters, node)
+    elif created.status_code >= 400:
         raise RegistrationRefused(f"registering {config.name}: {created.status_code} {created.text}")
     status = masters.request("PATCH", f"/api/v1/nodes/{config.name}/status",
                              {"status": node_resources(config)}, _MERGE)
     if status.status_code >= 400:
         raise RegistrationRefused(f"reporting {config.name}: {status.status_code} {status.text}")
     return status.json()
+
+
+def _warn_if_moved(masters: Masters, node: dict[str, Any]) -> None:
+    """The registered Node stays as the admins keep it; say so if this host's settings differ."""
+    name = node["metadata"]["name"]
+    answer = masters.request("GET", f"/api/v1/nodes/{name}")
+    if answer.status_code != 200:
+        return
+    stored = answer.json().get("spec") or {}
+    differ = [f"{key} {stored.get(key)!r} (configured here: {node['spec'][key]!r})" for key in _REACH
+              if stored.get(key) != node["spec"][key]]
+    if differ:
+        log.warning("node %s is registered with %s: an agent cannot change its Node's spec; an admin "
+                    "must change it, or delete the Node for this agent to register it afresh",
+                    name, ", ".join(differ))

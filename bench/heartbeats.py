@@ -450,7 +450,9 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
     tokens = [(f"sim-{i:04d}", "agent", secrets.token_urlsafe(16)) for i in range(count)]
     names = {name for name, _, _ in tokens}
     root = Path(tempfile.mkdtemp(prefix="berth-bench-heartbeats-"))
-    masters = Masters(root, 3, settings, extra_tokens=tokens)
+    # every simulated agent connects from 127.0.0.1, where real ones each have their own address
+    per_address = {"api_connections_per_address": WAITRESS_CONNECTION_LIMIT}
+    masters = Masters(root, 3, {**per_address, **settings}, extra_tokens=tokens)
     swarm: Swarm | None = None
     result: dict[str, Any] = {"agents": count, "to_leader": to_leader}
     try:

@@ -158,7 +158,7 @@ def start_commands(obj: dict[str, Any]) -> list[list[str]]:
 def ssh_versus_local(lab: Lab, count: int) -> dict[str, list[float]]:
     host = "h3"
     pool = SshPool(str(lab.ssh_key), str(lab.known_hosts))
-    target = Host(lab.address(host))
+    target = Host(host, lab.address(host))
     pool.run(target, ["true"])  # the connection is kept: open it before measuring
     times: dict[str, list[float]] = {"ssh": [], "local": []}
     made: list[dict[str, Any]] = []

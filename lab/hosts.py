@@ -398,7 +398,7 @@ def up(lab: Lab) -> None:
         _write_host_files(lab, host)
         start_host(lab, host)
         public = (lab.host_dir(host) / "ssh_host_ed25519_key.pub").read_text().split()
-        known.append(f"{lab.address(host)} {public[0]} {public[1]}")
+        known.append(f"{host},{lab.address(host)} {public[0]} {public[1]}")  # pinned to name and address
         for image, command in _images(lab, host):
             in_host(lab, host, [lab.runtime(host), "import", "--change", f"CMD {command}", str(tar), image],
                     timeout=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,14 @@ from master.settings import merged_settings, read_secret
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction")
+
+
+def _loopback(address: str) -> bool:
+    host = split_address(address, "address")[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def split_address(address: str, what: str) -> tuple[str, int]:
@@ -28,10 +37,18 @@ class MasterConfig:
     tokens_file: str
     peers: list[str] = field(default_factory=list)
     raft_password_file: str | None = None
-    api_threads: int = 64
+    # Without a password PySyncObj unpickles whatever reaches the Raft port: anyone who can
+    # reach it runs code as the master. Only for masters that all listen on loopback (tests).
+    insecure_raft_without_password: bool = False
+    api_threads: int = 64  # for short requests; streams get threads of their own (stream_limit)
     api_connection_limit: int = 4096  # open client connections (agents keep one each)
+    api_connections_per_address: int = 256  # one client address (a reverse proxy counts as one)
+    stream_limit: int = 64  # watch, logs and exec requests at once (master/api/streams.py)
+    stream_limit_per_token: int = 16
     max_body_bytes: int = 1 << 20
+    max_object_bytes: int = 512 << 10  # an object's JSON (spec and status each)
     watch_window: int = 20000
+    watch_window_bytes: int = 256 << 20  # the window's events, as pickled (store/window.py)
     write_timeout: float = 10.0
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL, all masters
     node_grace_seconds: float = 3.0
@@ -51,8 +68,17 @@ class MasterConfig:
         split_address(self.api_address, "api_address")
         for peer in self.peers:
             split_address(peer, "peer")
-        if self.api_connection_limit < 1:
-            raise ValueError("api_connection_limit: must be at least 1")
+        if not self.raft_password_file and not self.insecure_raft_without_password:
+            raise ValueError("raft_password_file: required. PySyncObj unpickles what reaches the Raft "
+                             "port, so without a password anyone who can reach it runs code as this "
+                             "master; the password encrypts and authenticates Raft traffic")
+        if not self.raft_password_file and not all(map(_loopback, [self.raft_address, *self.peers])):
+            raise ValueError("insecure_raft_without_password: only for masters that all listen on "
+                             "loopback; give raft_password_file")
+        for name in ("api_connection_limit", "api_connections_per_address", "stream_limit",
+                     "stream_limit_per_token", "max_object_bytes", "watch_window", "watch_window_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
         if not 0 < self.heartbeat_relay_seconds <= 10:
             raise ValueError("heartbeat_relay_seconds: must be more than 0 and at most 10")
         SchedulerConfig(self.scheduler_score)  # raises ValueError naming the setting

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from master.objects.conditions import condition, with_condition
+from master.objects.isolation import Broken, each, reraise
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,17 @@ def ready_condition(node: dict[str, Any]) -> bool | None:
 
 
 def transitions(nodes: list[dict[str, Any]], book: HeartbeatBook, now: float,
-                grace: float) -> list[tuple[dict[str, Any], bool]]:
-    """(node, ready) for each node whose stored Ready condition is no longer true."""
-    changes = []
-    for node in nodes:
+                grace: float, broken: Broken = reraise) -> list[tuple[dict[str, Any], bool]]:
+    """(node, ready) for each node whose stored Ready condition is no longer true; a node that
+    cannot be read goes to `broken` (objects/isolation.py)."""
+    def change(node: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
         alive = now - book.last_heard(node["metadata"]["name"], now) <= grace
         # Ready needs a heartbeat this term; NotReady needs a full grace of silence
         if ready_condition(node) != alive and (not alive or book.has_heard(node["metadata"]["name"])):
-            changes.append((node, alive))
-    return changes
+            return node, alive
+        return None
+
+    return [c for c in each(nodes, change, broken) if c is not None]
 
 
 def with_ready(status: dict[str, Any], ready: bool, timestamp: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import resource
 import signal
 import sys
@@ -11,12 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
-from waitress.server import create_server
 
-from master.api.app import create_app
+from master.api.app import admission, create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.api.peer_auth import peer_key
+from master.api.server import make_server
+from master.api.streams import StreamSlots
 from master.config import MasterConfig, split_address
 from master.controllers.event_reaper import EventReaper
 from master.controllers.leader_loop import LeaderLoop
@@ -44,7 +46,9 @@ log = logging.getLogger("berth.master")
 @click.option("--api-address", help="HOST:PORT the HTTP API listens on.")
 @click.option("--data-dir", help="Directory for the Raft journal and snapshots.")
 @click.option("--tokens-file", help="YAML file of API tokens (sha256 digests) and roles.")
-@click.option("--raft-password-file", help="File holding the password that encrypts Raft.")
+@click.option("--raft-password-file", help="File holding the password that encrypts Raft (required).")
+@click.option("--insecure-raft-without-password", is_flag=True, default=None,
+              help="Run Raft unencrypted: anyone reaching its port runs code. Loopback-only masters.")
 @click.option("--ssh-key-file", help="The runtime's SSH private key for every host.")
 @click.option("--ssh-known-hosts-file", help="Every host's pinned SSH host key (others are refused).")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
@@ -54,26 +58,38 @@ def main(config_file: str | None, **flags: object) -> None:
         config = MasterConfig.build(file_values, flags)
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()
-        ssh = (SshPool(config.ssh_key_file, config.ssh_known_hosts_file)  # read now, not at the first pod
-               if config.ssh_key_file and config.ssh_known_hosts_file else None)
+        # read now, not at the first pod; the API (logs, exec) has a pool of its own, so a user's
+        # streams never hold the SSH sessions the runtime needs on a host
+        pools = ((SshPool(config.ssh_key_file, config.ssh_known_hosts_file),
+                  SshPool(config.ssh_key_file, config.ssh_known_hosts_file))
+                 if config.ssh_key_file and config.ssh_known_hosts_file else (None, None))
     except (OSError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     logging.basicConfig(
         level=config.log_level.upper(),
         format=f"%(asctime)s {config.name} %(levelname)s %(name)s: %(message)s",
     )
-    run(config, tokens, password, ssh)
+    if password is None:
+        log.warning("INSECURE: Raft runs without a password (insecure_raft_without_password): anyone "
+                    "who can reach %s runs code as this master", config.raft_address)
+    run(config, tokens, password, *pools)
 
 
-def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshPool | None) -> None:
+def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshPool | None,
+        user_ssh: SshPool | None) -> None:
     # The store holds many long-lived objects: full collections would rescan all of them
     # every few thousand allocations (measured: a third of apply time at 20k+ objects).
     gc.set_threshold(50_000, 50, 100)
+    os.umask(0o077)  # the journal, snapshots and logs hold secrets: this master's alone
+    os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
-                  window_size=config.watch_window, write_timeout=config.write_timeout)
+                  window_size=config.watch_window, window_bytes=config.watch_window_bytes,
+                  write_timeout=config.write_timeout)
     key = peer_key(password) if password else None
     ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
-                     peer_apis=config.peer_apis, peer_key=key, ssh=ssh,
+                     max_object_bytes=config.max_object_bytes,
+                     streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
+                     peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh,
                      attention=Attention(config.runtime_resync_seconds))
     if key is not None and config.peer_apis:
         ctx.relay = HeartbeatRelay(store, ctx.heartbeats, config.peer_apis, key,
@@ -97,10 +113,10 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
         controller.start()
     host, port = split_address(config.api_address, "api_address")
     _allow_open_files(config.api_connection_limit + 256)  # + Raft, journal, logs
-    # poll(), not select(): select() cannot watch a descriptor numbered 1024 or above
-    server = create_server(app, host=host, port=port, threads=config.api_threads,
-                           connection_limit=config.api_connection_limit, asyncore_use_poll=True,
-                           channel_timeout=120, ident="berth")
+    server = make_server(app, host=host, port=port, threads=config.api_threads + config.stream_limit,
+                         connection_limit=config.api_connection_limit,
+                         per_address=config.api_connections_per_address,
+                         max_body_bytes=config.max_body_bytes, admit=admission(ctx))
 
     def stop(signum: int, _frame: object) -> None:
         # Raised in the main thread, inside server.run(): waitress's loop would otherwise
@@ -122,8 +138,9 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
             controller.stop()
         if ctx.relay is not None:
             ctx.relay.stop()
-        if ssh is not None:
-            ssh.close()
+        for pool in (ssh, user_ssh):
+            if pool is not None:
+                pool.close()
         store.close()
         log.info("stopped")
     sys.exit(0)

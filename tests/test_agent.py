@@ -42,6 +42,17 @@ def test_agent_registers_its_node_with_capacity_and_again_idempotently(
     assert after["metadata"]["generation"] == node["metadata"]["generation"]
 
 
+def test_an_agent_cannot_move_its_node_by_registering_again(cluster: MasterCluster, tmp_path: Path) -> None:
+    """Its address is how the runtime reaches the host: once registered, the admins' to change."""
+    first = agent(cluster, tmp_path, "h1")
+    assert first.returncode == 0, first.stderr
+    moved = agent(cluster, tmp_path, "h1", "--address", "10.250.0.12")
+    assert moved.returncode == 0, moved.stderr
+    assert "address '10.250.0.11' (configured here: '10.250.0.12')" in moved.stderr
+    node = cluster.session().get(cluster.url(0, "/api/v1/nodes/h1?consistent=1")).json()
+    assert node["spec"]["address"] == "10.250.0.11"
+
+
 def test_agent_cannot_register_another_node(cluster: MasterCluster, tmp_path: Path) -> None:
     refused = agent(cluster, tmp_path, "h2")
     assert refused.returncode != 0 and "403" in refused.stderr

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from master.api.peer_auth import MAX_SKEW_SECONDS, peer_key, sign, verify
+from master.api.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify
 from master.heartbeat_relay import RELAY_PATH, HeartbeatRelay, batch_body
 from master.liveness import HeartbeatBook, ready_condition
 from tests.harness import TOKENS, MasterCluster, pod, wait_until
@@ -25,6 +25,18 @@ def test_a_signature_covers_key_body_and_time() -> None:
                    header.replace("BerthPeer", "berthpeer")):
         assert not verify(KEY, forged, b"{}", now=1000.0), forged
     assert b"a raft password" not in KEY
+
+
+def test_a_nonce_is_accepted_once_while_its_signature_could_pass() -> None:
+    seen = SeenNonces(limit=3)
+    assert seen.first_time("a" * 32, now=1000.0) and not seen.first_time("a" * 32, now=1001.0)
+    assert seen.first_time("b" * 32, now=1000.0) and seen.first_time("c" * 32, now=1000.0)
+    assert not seen.first_time("d" * 32, now=1000.0)  # full of live nonces: refused, never forgotten
+    assert seen.first_time("d" * 32, now=1000.0 + 2 * MAX_SKEW_SECONDS + 1)  # the others expired
+    header = sign(KEY, b"{}", now=1000.0, nonce="e" * 32)
+    assert verify(KEY, header, b"{}", now=1000.0) == "e" * 32
+    assert verify(KEY, header.replace("e" * 32, "f" * 32), b"{}", now=1000.0) is None  # the nonce is signed
+    assert verify(KEY, header[:-2] + "é1", b"{}", now=1000.0) is None  # not ASCII: refused, no error
 
 
 def test_the_book_keeps_the_newest_heartbeat() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -
         session = cluster.session()  # its keep-alive connection stays open across the SIGTERM
         response = session.post(f"http://127.0.0.1:{api}{PODS}", json=pod("solo"))
         assert response.status_code == 201
+        # started by hand, it keeps its data to itself: the journal holds every secret
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "data" / "raft.journal").stat().st_mode) == 0o600
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
         assert b"stopped" in proc.stdout.read()
@@ -52,6 +56,27 @@ def test_bad_settings_are_refused_with_a_message(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "raft_address" in result.stderr or "tokens" in result.stderr
+
+
+def master_without_password(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("tokens: []\n")
+    return subprocess.run([sys.executable, "-m", "master.main", "--name", "x", "--raft-address", extra[0],
+                           "--api-address", "127.0.0.1:1", "--data-dir", str(tmp_path / "data"),
+                           "--tokens-file", str(tokens), *extra[1:]],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_a_master_without_a_raft_password_refuses_to_start(tmp_path: Path) -> None:
+    """PySyncObj unpickles what reaches its port: without a password, that is code execution."""
+    plain = master_without_password(tmp_path, "127.0.0.1:1")
+    assert plain.returncode != 0 and "raft_password_file: required" in plain.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made
+    exposed = master_without_password(tmp_path, "10.250.0.11:7201", "--insecure-raft-without-password")
+    assert exposed.returncode != 0 and "only for masters that all listen on loopback" in exposed.stderr
+    peer = master_without_password(tmp_path, "127.0.0.1:1", "--insecure-raft-without-password",
+                                   "--peer", "10.250.0.12:7201")
+    assert peer.returncode != 0 and "loopback" in peer.stderr
 
 
 def test_a_master_with_the_wrong_raft_password_cannot_join() -> None:

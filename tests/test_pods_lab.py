@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -142,9 +143,28 @@ def test_run_logs_exec_and_wide_listing_through_the_cli(lab: Lab, cluster: Maste
     assert row[:4] == ["talker", "1/1", "Running", "0"] and row[6] in lab.host_names()
     assert berth(cluster, "logs", "talker", role="viewer").returncode == 0
     refused = berth(cluster, "exec", "talker", "--", "true", role="viewer")
-    assert refused.returncode != 0 and "may not update" in refused.stderr
+    assert refused.returncode != 0 and "may not create Pod talker (exec)" in refused.stderr
     bad = berth(cluster, "run", "bad;name", "--image", IMAGE)
     assert bad.returncode != 0 and "metadata.name" in bad.stderr
+
+
+def test_following_logs_never_holds_the_runtimes_ssh_sessions(lab: Lab, cluster: MasterCluster) -> None:
+    """`logs -f` streams run over the API's own SSH connection: as many as a host's sessions
+    allow, on the leader, and the runtime still starts a pod there (issue 9, item 7)."""
+    quiet = command_pod("quiet", "echo up; exec sleep 600")
+    create(cluster, quiet)
+    wait_until(lambda: phase(cluster, "quiet") == "Running", 60, interval=0.3, what="quiet Running")
+    host = get(cluster, "quiet")["spec"]["nodeName"]
+    leader = cluster.leader_index()
+    url = cluster.url(leader, f"{PODS}/quiet/log?follow=true")
+    with ExitStack() as streams:
+        for _ in range(8):  # the pool's sessions per host (SshPool.per_host)
+            answer = streams.enter_context(cluster.session().get(url, stream=True, timeout=30))
+            assert answer.status_code == 200 and next(answer.iter_content(64)).startswith(b"up")
+        beside = pod("beside", image=IMAGE)
+        beside["spec"]["nodeName"] = host
+        create(cluster, beside)
+        wait_until(lambda: phase(cluster, "beside") == "Running", 60, interval=0.3, what="beside Running")
 
 
 def test_two_containers_of_a_pod_reach_each_other_on_localhost(lab: Lab, cluster: MasterCluster) -> None:

@@ -27,10 +27,10 @@ def test_podman_runs_a_pod_container_with_limits_ports_labels_and_literal_string
     run = driver.run_container(obj, obj["spec"]["containers"][0], env)
     assert run[run.index("--pod") + 1] == sandbox_name(obj)
     assert run[run.index("--memory") + 1] == str(64 * 2**20) and run[run.index("--cpus") + 1] == "0.25"
-    assert run[run.index("--entrypoint") + 1] == "sh"
+    assert "--entrypoint=sh" in run and "--workdir=/tmp" in run
     image = run.index("localhost/busybox:lab")
-    assert run[image + 1:] == ["-c", "echo $(touch /tmp/pwned); echo done"]
-    assert "GREETING=; touch /tmp/pwned" in run and "EMPTY=" in run
+    assert run[image - 1] == "--" and run[image + 1:] == ["-c", "echo $(touch /tmp/pwned); echo done"]
+    assert "--env=GREETING=; touch /tmp/pwned" in run and "--env=EMPTY=" in run
     # over SSH the list is joined with shlex: the remote shell splits it back into the same words
     assert shlex.split(shlex.join(run)) == run
     assert container_name(obj, "main") == "berth-default-web-01234567-main"
@@ -58,3 +58,28 @@ def test_podman_listing_is_parsed() -> None:
                            "State": "running", "ExitCode": 0, "StartedAt": 1, "ExitedAt": 0}])
     [state] = DRIVERS["podman"].parse_list(listing)
     assert state.sandbox and state.state == "running" and state.pod_uid == "u1"
+
+
+HOSTILE = "-w/tmp"  # what a user string could be if validation ever let one through
+
+
+def test_no_user_string_can_be_read_as_an_option() -> None:
+    """Each value a user chose is joined to its option, and `--` comes before every positional:
+    podman and docker then read a hostile image, command or argument as what it is."""
+    obj = pod()
+    container = {**obj["spec"]["containers"][0], "image": HOSTILE, "command": [HOSTILE, "--privileged"],
+                 "args": ["--pid", "host", "-v", "/:/host"], "workingDir": HOSTILE}
+    for name, driver in DRIVERS.items():
+        run = driver.run_container(obj, container, {"A": HOSTILE})
+        end = run.index("--")
+        assert run[end + 1:] == [HOSTILE, "--privileged", "--pid", "host", "-v", "/:/host"], name
+        assert f"--entrypoint={HOSTILE}" in run[:end] and f"--env=A={HOSTILE}" in run[:end]
+        assert HOSTILE not in run[:end], name  # never a word of its own before the end of options
+        execute = driver.exec("berth-x", [HOSTILE, "--privileged"])
+        assert execute[execute.index("--") + 1:] == ["berth-x", HOSTILE, "--privileged"]
+        for argv in (driver.logs("berth-x", True, 5), driver.remove("berth-x"), driver.start("berth-x"),
+                     driver.restart("berth-x", 3), driver.inspect("berth-x"), driver.remove_sandbox(obj),
+                     driver.start_sandbox(obj), driver.stop_sandbox(obj, 3), driver.sandbox_ip(obj),
+                     driver.container_ip("berth-x")):
+            assert "--" in argv, argv
+            assert all(not word.startswith("berth-") for word in argv[:argv.index("--")]), argv

@@ -34,7 +34,7 @@ def pool(lab: Lab) -> Iterator[SshPool]:
 
 
 def host(lab: Lab, name: str) -> Host:
-    return Host(lab.address(name))
+    return Host(name, lab.address(name))
 
 
 def test_one_pinned_connection_per_host_runs_many_commands(lab: Lab, pool: SshPool, tmp_path: Path) -> None:
@@ -62,6 +62,27 @@ def test_one_pinned_connection_per_host_runs_many_commands(lab: Lab, pool: SshPo
                 stranger.run(h1, ["true"])
         finally:
             stranger.close()
+
+
+def test_a_host_key_is_pinned_to_its_nodes_name_and_address_together(lab: Lab, tmp_path: Path) -> None:
+    """A Node pointed at another host's address meets that host's key, pinned for the other name:
+    refused, so an agent that moved its Node cannot make the runtime drive its neighbour."""
+    pool = SshPool(str(lab.ssh_key), str(lab.known_hosts))
+    try:
+        assert pool.run(Host("h2", lab.address("h2")), ["hostname"]).text().strip() == "h2"
+        with pytest.raises(HostKeyRefused, match="name and address"):
+            pool.run(Host("h1", lab.address("h2")), ["true"])
+    finally:
+        pool.close()
+    address_only = tmp_path / "address-only"  # the format before: keys pinned by address alone
+    address_only.write_text("".join(line.split(",", 1)[1] + "\n"
+                                    for line in lab.known_hosts.read_text().splitlines()))
+    old = SshPool(str(lab.ssh_key), str(address_only))
+    try:
+        with pytest.raises(HostKeyRefused):
+            old.run(Host("h2", lab.address("h2")), ["true"])
+    finally:
+        old.close()
 
 
 def pod(name: str, uid: str, containers: list[dict]) -> dict:
@@ -107,3 +128,33 @@ def test_a_pods_containers_share_localhost_and_user_strings_stay_literal(lab: La
     assert not [s for s in PODMAN.parse_list(pool.run(h2, PODMAN.list_managed()).text())
                 if s.pod_uid == "feedface00000001"]
     assert sandbox_name(obj) == "berth-default-duo-feedface"
+
+
+def test_a_hostile_image_or_argument_never_becomes_a_podman_option(lab: Lab, pool: SshPool) -> None:
+    """The attack of issue 9: image `-w/tmp` followed by args that podman would have read as
+    `--privileged --pid host -v /:/host IMAGE chroot /host ...`. The API refuses such an image;
+    here the driver gets it anyway, and real podman must take it for an image name."""
+    h1 = host(lab, "h1")
+    marker = Path(f"/tmp/berth-escaped-{os.getpid()}")
+    marker.unlink(missing_ok=True)
+    escape = {"name": "main", "image": "-w/tmp",
+              "args": ["--privileged", "--pid", "host", "-v", "/:/host", IMAGE, "sh", "-c",
+                       f"touch /host{marker}"]}
+    entry = {"name": "main", "image": IMAGE, "command": ["--privileged"], "args": ["-v", "/:/host"]}
+    obj = pod("escape", "feedface00000002", [escape])
+    try:
+        assert pool.run(h1, PODMAN.create_sandbox(obj)).ok
+        result = pool.run(h1, PODMAN.run_container(obj, escape, {}))
+        assert not result.ok and b"invalid reference format" in result.stderr, result.stderr  # an image name
+        as_entrypoint = pool.run(h1, PODMAN.run_container(obj, {**entry, "name": "second"}, {}))
+        mine = "label=berth.pod-uid=feedface00000002"
+        privileged = pool.run(h1, ["podman", "ps", "--all", "--filter", mine,
+                                   "--format", "{{.Names}} {{.Mounts}}"]).text()
+        assert "/host" not in privileged, privileged
+        if as_entrypoint.ok:  # "--privileged" was the entrypoint: a program that does not exist
+            inspect = pool.run(h1, PODMAN.inspect(container_name(obj, "second"))).text()
+            assert '"Privileged": false' in inspect
+        assert not marker.exists()
+        assert not pool.run(h1, ["test", "-e", str(marker)]).ok
+    finally:
+        pool.run(h1, PODMAN.remove_sandbox(obj))

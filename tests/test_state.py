@@ -130,3 +130,18 @@ def test_a_graceful_delete_marks_first_and_updates_keep_the_mark() -> None:
     assert again.objects[0]["metadata"]["deletionTimestamp"] == "t1" and events == []
     updated, _ = state.apply(Replace(obj("a", app="x")))
     assert updated.objects[0]["metadata"]["deletionTimestamp"] == "t1"
+
+
+def test_the_window_holds_a_bounded_number_of_bytes() -> None:
+    """Each event keeps a version of its object: big objects updated often must not pile up."""
+    state, window = ClusterState(), EventWindow(size=1000, max_bytes=50_000)
+    for version in range(20):
+        meta = {"name": "big", "namespace": "default"}
+        config = {"kind": "ConfigMap", "apiVersion": "berth/v1", "metadata": meta,
+                  "data": {"blob": str(version) * 10_000}}
+        _, events = state.apply(Put(config, "u", "t"))
+        window.extend(events)
+    assert window.bytes <= 50_000 and window.floor > 0
+    assert [e.revision for e in window.since(window.floor)] == list(range(window.floor + 1, 21))
+    with pytest.raises(WindowExpired):
+        window.since(0)

@@ -100,3 +100,60 @@ def test_label_selectors() -> None:
 def test_merge_patch() -> None:
     assert merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": None, "e": 4}, "f": 5}) == {
         "a": 1, "b": {"d": 3, "e": 4}, "f": 5}
+
+
+@pytest.mark.parametrize("image", ["-w/tmp", "--privileged", "a/-b", "x.-y/z", "-", "reg:5000/-a"])
+def test_an_image_reference_starts_with_an_alphanumeric_in_every_part(image: str) -> None:
+    document = pod("web")
+    document["spec"]["containers"][0]["image"] = image
+    assert error_of(document).field == "spec.containers[0].image"
+
+
+@pytest.mark.parametrize("image", ["busybox", "localhost/busybox:lab", "docker.io/library/nginx:1.25",
+                                   "reg.example.com:5000/team/app__x:v1.2-rc", f"app@sha256:{'a' * 64}"])
+def test_image_references_as_registries_write_them(image: str) -> None:
+    document = pod("web")
+    document["spec"]["containers"][0]["image"] = image
+    assert validate_object(document)["spec"]["containers"][0]["image"] == image
+
+
+@pytest.mark.parametrize("bad", ["9" * 33, "9" * 900_000, "2000000", "1e3", "0.0001"])
+def test_cpu_quantities_are_short_and_bounded(bad: str) -> None:
+    with pytest.raises(ValueError):
+        cpu_millis(bad)
+
+
+@pytest.mark.parametrize("bad", ["9" * 33, "5Ei", "9" * 4300, "1.0000000001"])
+def test_memory_quantities_are_short_and_bounded(bad: str) -> None:
+    with pytest.raises(ValueError):
+        memory_bytes(bad)
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda c: c.update(livenessProbe={"exec": {"command": ["true"]}, "periodSeconds": 10**6}),
+     "spec.containers[0].livenessProbe.periodSeconds"),
+    (lambda c: c.update(livenessProbe={"httpGet": {"port": 80, "path": "no-slash"}}),
+     "spec.containers[0].livenessProbe.httpGet.path"),
+    (lambda c: c.update(livenessProbe={"httpGet": {"port": 80, "path": "/a b"}}),
+     "spec.containers[0].livenessProbe.httpGet.path"),
+    (lambda c: c.update(args=["x"] * 1025), "spec.containers[0].args"),
+])
+def test_every_number_and_list_a_pod_names_is_bounded(mutate, field: str) -> None:
+    document = pod("web")
+    mutate(document["spec"]["containers"][0])
+    assert error_of(document).field == field
+
+
+def test_node_addresses_and_taints_are_checked() -> None:
+    node = {"kind": "Node", "metadata": {"name": "h1"}, "spec": {"address": "-oProxyCommand=x"}}
+    assert error_of(node).field == "spec.address"
+    node["spec"] = {"address": "10.0.0.1", "taints": [{"key": "bad key", "effect": "NoSchedule"}]}
+    assert error_of(node).field == "spec.taints[0].key"
+    node["spec"] = {"address": "host-1.example.com", "taints": []}
+    assert validate_object(node)["spec"]["address"] == "host-1.example.com"
+
+
+def test_a_status_sent_with_a_spec_write_is_ignored() -> None:
+    document = pod("web")
+    document["status"] = {"podIP": "10.0.0.66", "anything": ["at", "all"]}
+    assert "status" not in validate_object(document)

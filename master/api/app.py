@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, g, request
 
 from master.api import cluster, heartbeat, openapi, pods, resources, watch
 from master.api.context import ApiContext
 from master.api.errors import register_error_handlers
+from master.api.peer_auth import plausible
+from master.api.server import Admit
+from master.errors import ApiError
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def admission(ctx: ApiContext) -> Admit:
+    """What the server's door asks once a request's headers are in, before its body is read
+    (master/api/server.py): a bearer token, or for the relay a fresh master's signature."""
+    def admit(path: str, authorization: str | None) -> ApiError | None:
+        if path in OPEN_PATHS:
+            return None
+        if path in heartbeat.PEER_PATHS:
+            return None if plausible(authorization, time.time()) else ApiError(
+                401, "Unauthorized", "a master's signature is required", "Authorization")
+        try:
+            ctx.tokens.authenticate(authorization)
+        except ApiError as refusal:
+            return refusal
+        return None
+
+    return admit
 
 
 def create_app(ctx: ApiContext) -> Flask:

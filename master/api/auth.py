@@ -17,6 +17,7 @@ from master.errors import ApiError
 
 ROLES = ("admin", "operator", "viewer", "agent")
 READ_VERBS = frozenset({"get", "list", "watch"})
+AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events"})  # soft state an agent posts
 
 
 @dataclass(frozen=True)
@@ -56,28 +57,53 @@ class TokenBook:
         return principal
 
 
-def authorize(principal: Principal, verb: str, kind: str | None, name: str | None = None,
-              node: str | None = None) -> None:
+def authorize(principal: Principal, verb: str, kind: str | None, name: str | None = None, *,
+              subresource: str | None = None, node: str | None = None) -> None:
     """Raise 403 unless `principal` may `verb` objects of `kind` (named `name`).
 
-    kind=None is for cluster-wide reads (cluster status, OpenAPI document). `node`: a list
-    limited to the pods bound to that node (an agent may read those of its own node only,
-    as Kubernetes' NodeRestriction).
+    Called before the request's body is parsed, so a role that may not write never makes the
+    master read its documents. kind=None is for cluster-wide calls (cluster status, OpenAPI
+    document: get; a manifest of any kinds: apply). On create, name=None asks whether some
+    name could be allowed (the body is not read yet); the view asks again with the name.
+    `subresource`: "status" (written by the system: only admins, and an agent for its own
+    Node), an agent's report (AGENT_REPORTS), "log", "exec". `node`: a list limited to the
+    pods bound to that node (an agent reads its own node's pods only, as Kubernetes'
+    NodeRestriction).
     """
+    if not _allowed(principal, verb, kind, name, subresource, node):
+        target = f"{kind} {name}" if name else (kind or "the cluster")
+        if subresource:
+            target += f" ({subresource})"
+        raise ApiError(403, "Forbidden", f"{principal.name} ({principal.role}) may not {verb} {target}",
+                       None)
+
+
+def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None,
+             subresource: str | None, node: str | None) -> bool:
     role = principal.role
-    if role in ("admin", "operator"):
-        return
-    if role == "viewer" and verb in READ_VERBS:
-        return
-    if role == "agent":
-        if kind is None and verb == "get":
-            return
-        if kind == "Node" and name == principal.name and verb in ("get", "create", "update", "patch"):
-            return
-        if kind == "Pod" and node == principal.name and verb == "list":
-            return
-    target = f"{kind} {name}" if name else (kind or "the cluster")
-    raise ApiError(403, "Forbidden", f"{principal.name} ({role}) may not {verb} {target}", None)
+    if role == "admin":
+        return True
+    system_written = subresource in AGENT_REPORTS or (subresource == "status" and verb not in READ_VERBS)
+    if role == "operator":
+        return not system_written
+    if role == "viewer":
+        return verb in READ_VERBS
+    if role != "agent":
+        return False
+    own_node = kind == "Node" and name == principal.name
+    if kind is None:
+        return verb == "get"
+    if kind == "Pod":
+        return verb == "list" and node == principal.name
+    if kind != "Node":
+        return False
+    if verb == "create" and subresource is None:
+        return name in (None, principal.name)  # registering itself
+    if verb in READ_VERBS:
+        return own_node
+    # its own Node's status and reports; never its spec, labels or taints (which would let it
+    # point the runtime at another host, or lift its own cordon)
+    return own_node and (subresource == "status" or subresource in AGENT_REPORTS)
 
 
 def redact(obj: dict[str, Any], principal: Principal) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def _validated(model: type[M]) -> M:
 
 @bp.post("/api/v1/nodes/<name>/heartbeat")
 def heartbeat(name: str) -> Response | tuple[Response, int]:
-    authorize(principal(), "update", "Node", name)
+    authorize(principal(), "update", "Node", name, subresource="heartbeat")
     usage = _validated(HeartbeatBody).model_dump()
     ctx = context()
     leading = ctx.store.is_leader()
@@ -84,9 +84,14 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
 def relayed_heartbeats() -> Response:
     """A follower's batch of its agents' latest heartbeats (heartbeat_relay.py)."""
     ctx = context()
-    if ctx.peer_key is None or not verify(ctx.peer_key, request.headers.get("Authorization"),
-                                          request.get_data(cache=True), time.time()):
+    now = time.time()
+    nonce = None if ctx.peer_key is None else verify(ctx.peer_key, request.headers.get("Authorization"),
+                                                     request.get_data(cache=True), now)
+    if nonce is None:
         raise ApiError(401, "Unauthorized", "a master's signature is required", "Authorization")
+    if not ctx.peer_nonces.first_time(nonce, now):
+        raise ApiError(401, "Unauthorized", "this signed batch was received before: a replay",
+                       "Authorization")
     if not ctx.store.is_leader():
         raise ApiError(503, "NotLeader", "this master is not the leader; send to the leader")
     batch = _validated(RelayedBatch).heartbeats
@@ -114,16 +119,20 @@ class ProbeReports(Strict):
 
 @bp.post("/api/v1/nodes/<name>/probes")
 def probe_results(name: str) -> Response | tuple[Response, int]:
-    """An agent's current probe verdicts for the containers on its node (master/probes.py)."""
-    authorize(principal(), "update", "Node", name)
+    """An agent's current probe verdicts for the containers on its node (master/probes.py). Only
+    verdicts on pods bound to that node count: an agent cannot restart another node's pods."""
+    authorize(principal(), "update", "Node", name, subresource="probes")
     reports = _validated(ProbeReports).results
     ctx = context()
     if not ctx.store.is_leader():
         return _forward("POST", f"/api/v1/nodes/{name}/probes")
+    pods, _ = ctx.store.read(lambda state: state.list("Pod")) if reports else ([], 0)
+    bound = {p["metadata"]["uid"] for p in pods if p["spec"].get("nodeName") == name}
+    mine = [r for r in reports if r.podUID in bound]
     if ctx.probes.record(name, {(r.podUID, r.container, r.probe): Verdict(r.healthy, r.startedAt, r.message)
-                                for r in reports}):
+                                for r in mine}):
         ctx.attention.mark([name])
-    return jsonify({"recorded": len(reports)})
+    return jsonify({"recorded": len(mine), "ignored": len(reports) - len(mine)})
 
 
 class RuntimeEventReport(Strict):
@@ -140,7 +149,7 @@ class RuntimeEventReports(Strict):
 def runtime_events(name: str) -> Response | tuple[Response, int]:
     """Changes the agent saw among Berth's containers on its node (agent/runtime_events.py):
     the runtime lists that host in its next round (master/runtime/attention.py)."""
-    authorize(principal(), "update", "Node", name)
+    authorize(principal(), "update", "Node", name, subresource="runtime-events")
     events = _validated(RuntimeEventReports).events
     ctx = context()
     if not ctx.store.is_leader():

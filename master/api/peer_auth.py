@@ -4,40 +4,75 @@ Followers relay agents' heartbeats to the leader in batches; the leader must kno
 a batch comes from a master, not from anyone who can reach the API. The Raft
 password is the secret every master already holds, so the key is derived from it
 (never the password itself on the wire or in a log). The signature covers a
-timestamp and the body, so a captured batch is good for MAX_SKEW_SECONDS at most
-(an agent's bearer token, over the same plain HTTP, is good until it is revoked).
+timestamp, a random nonce and the body. A batch is good once: the leader refuses a
+timestamp more than MAX_SKEW_SECONDS from its own clock, and a nonce it accepted
+within that window (a replayed batch could otherwise keep a dead node Ready).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
+import threading
 
 SCHEME = "BerthPeer"
-MAX_SKEW_SECONDS = 30.0  # masters' clocks may differ this much (NTP keeps them far closer)
+MAX_SKEW_SECONDS = 5.0  # masters' clocks may differ this much (NTP keeps them far closer)
+_HEADER = re.compile(r"^BerthPeer ([0-9]{1,12}\.[0-9]{3}):([0-9a-f]{32}):([0-9a-f]{64})$")
 
 
 def peer_key(raft_password: str) -> bytes:
     return hmac.new(raft_password.encode(), b"berth heartbeat relay v1", hashlib.sha256).digest()
 
 
-def _mac(key: bytes, timestamp: str, body: bytes) -> str:
-    return hmac.new(key, timestamp.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+def _mac(key: bytes, timestamp: str, nonce: str, body: bytes) -> str:
+    return hmac.new(key, f"{timestamp}\n{nonce}\n".encode() + body, hashlib.sha256).hexdigest()
 
 
-def sign(key: bytes, body: bytes, now: float) -> str:
+def sign(key: bytes, body: bytes, now: float, nonce: str | None = None) -> str:
     """The Authorization header value for `body` sent at wall-clock time `now`."""
-    timestamp = f"{now:.3f}"
-    return f"{SCHEME} {timestamp}:{_mac(key, timestamp, body)}"
+    timestamp, nonce = f"{now:.3f}", nonce or secrets.token_hex(16)
+    return f"{SCHEME} {timestamp}:{nonce}:{_mac(key, timestamp, nonce, body)}"
 
 
-def verify(key: bytes, header: str | None, body: bytes, now: float) -> bool:
-    """True if `header` signs `body` with `key` and was made within MAX_SKEW_SECONDS of `now`."""
-    if not header or not header.startswith(SCHEME + " "):
-        return False
-    timestamp, _, mac = header.removeprefix(SCHEME + " ").partition(":")
-    try:
-        sent = float(timestamp)
-    except ValueError:
-        return False
-    return abs(now - sent) <= MAX_SKEW_SECONDS and hmac.compare_digest(mac, _mac(key, timestamp, body))
+def _parts(header: str | None, now: float) -> tuple[str, str, str] | None:
+    """(timestamp, nonce, mac) of a well-formed header made within MAX_SKEW_SECONDS of `now`."""
+    match = _HEADER.match(header or "")
+    if match is None or abs(now - float(match.group(1))) > MAX_SKEW_SECONDS:
+        return None
+    return match.group(1), match.group(2), match.group(3)
+
+
+def plausible(header: str | None, now: float) -> bool:
+    """Worth reading the body for: well formed and fresh (the signature is checked with the body)."""
+    return _parts(header, now) is not None
+
+
+def verify(key: bytes, header: str | None, body: bytes, now: float) -> str | None:
+    """The nonce, if `header` signs `body` with `key` and was made within MAX_SKEW_SECONDS of `now`."""
+    parts = _parts(header, now)
+    if parts is None:
+        return None
+    timestamp, nonce, mac = parts
+    return nonce if hmac.compare_digest(mac, _mac(key, timestamp, nonce, body)) else None
+
+
+class SeenNonces:
+    """Nonces of accepted batches, each kept while its timestamp could still pass `verify`."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit  # followers send a few batches a second each: far below this
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+        self._prune_at = 1024
+
+    def first_time(self, nonce: str, now: float) -> bool:
+        with self._lock:
+            if len(self._until) >= min(self._prune_at, self.limit):
+                self._until = {n: t for n, t in self._until.items() if t >= now}
+                self._prune_at = max(1024, 2 * len(self._until))
+            if self._until.get(nonce, -1.0) >= now or len(self._until) >= self.limit:
+                return False
+            self._until[nonce] = now + 2 * MAX_SKEW_SECONDS
+            return True

@@ -13,8 +13,9 @@ from pydantic import Field, ValidationError
 
 from master.api.auth import authorize
 from master.api.body import one_document
-from master.api.context import context, principal
+from master.api.context import client_gone, context, principal
 from master.errors import ApiError, bad_request, not_found
+from master.objects.fields import DnsLabel
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
 from master.runtime.driver import container_name
@@ -28,7 +29,7 @@ MAX_TAIL = 100_000
 
 class ExecBody(Strict):
     command: list[str] = Field(min_length=1, max_length=256)
-    container: str | None = None
+    container: DnsLabel | None = None
     stdin: str | None = Field(default=None, max_length=1 << 20)
     timeoutSeconds: int = Field(default=60, ge=1, le=600)
 
@@ -64,19 +65,24 @@ def _target(namespace: str, name: str, container: str | None) -> tuple[Host, str
 
 @bp.get("/api/v1/namespaces/<namespace>/pods/<name>/log")
 def pod_log(namespace: str, name: str) -> Response:
-    authorize(principal(), "get", "Pod", name)
+    authorize(principal(), "get", "Pod", name, subresource="log")
     follow = request.args.get("follow", "false").lower() in ("1", "true", "yes")
     tail = request.args.get("tailLines")
     if tail is not None and (not tail.isdigit() or int(tail) > MAX_TAIL):
         raise bad_request(f"tailLines must be a whole number from 0 to {MAX_TAIL}", "tailLines")
     host, target, _pod, node = _target(namespace, name, request.args.get("container"))
     driver = node_driver(node)
-    chunks = _pool().stream(host, driver.logs(target, follow, int(tail) if tail else None),
-                            idle_timeout=3600 if follow else 30)
+    release = context().streams.take(principal().name)
     try:
+        chunks = _pool().stream(host, driver.logs(target, follow, int(tail) if tail else None),
+                                idle_timeout=3600 if follow else 30, stopped=client_gone())
         first = next(chunks, b"")  # errors before the first byte become a clear answer, not a cut stream
     except SshError as err:
+        release()
         raise ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}") from None
+    except BaseException:
+        release()
+        raise
 
     def body() -> Any:
         yield first
@@ -85,12 +91,18 @@ def pod_log(namespace: str, name: str) -> Response:
         except SshError:
             return
 
-    return Response(stream_with_context(body()), mimetype="text/plain")
+    def finish() -> None:
+        chunks.close()  # closes the channel, which ends the command on the host
+        release()
+
+    response = Response(stream_with_context(body()), mimetype="text/plain")
+    response.call_on_close(finish)
+    return response
 
 
 @bp.post("/api/v1/namespaces/<namespace>/pods/<name>/exec")
 def pod_exec(namespace: str, name: str) -> Response:
-    authorize(principal(), "update", "Pod", name)  # runs code in the container: not for viewers
+    authorize(principal(), "create", "Pod", name, subresource="exec")  # runs code in the container
     try:
         body = ExecBody.model_validate(one_document())
     except ValidationError as err:
@@ -98,10 +110,13 @@ def pod_exec(namespace: str, name: str) -> Response:
     host, target, _pod, node = _target(namespace, name, body.container)
     driver = node_driver(node)
     stdin = body.stdin.encode() if body.stdin is not None else None
+    release = context().streams.take(principal().name)
     try:
         result = _pool().run(host, driver.exec(target, body.command, stdin is not None),
                              timeout=body.timeoutSeconds, stdin=stdin)
     except SshError as err:
         raise ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}") from None
+    finally:
+        release()
     return jsonify({"exitCode": result.exit_status, "stdout": result.stdout.decode(errors="replace"),
                     "stderr": result.stderr.decode(errors="replace")})

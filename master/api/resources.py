@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +15,9 @@ from master.errors import ApiError, bad_request, not_found
 from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
-from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object
+from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
 from master.store.commands import Batch, Create, Delete, MarkDeleted, Put, Replace, UpdateStatus
-from master.store.state import ClusterState, Outcome
+from master.store.state import Outcome
 
 bp = Blueprint("resources", __name__)
 _PATCH_RETRIES = 5
@@ -71,7 +72,19 @@ def _validated(info: KindInfo, document: Any, namespace: str, name: str | None) 
         document = {**document, "metadata": {"namespace": namespace, **document["metadata"]}}
     obj = validate_object(document, info)
     _check_identity(obj, namespace, name)
+    _check_size(obj, "")
     return obj
+
+
+def _check_size(part: dict[str, Any], field: str) -> None:
+    """Every master keeps every object, and each version in its journal and watch window: a
+    900 KB ConfigMap updated 100 times once added 280 MiB to a master."""
+    limit = context().max_object_bytes
+    size = len(json.dumps(part, separators=(",", ":")))
+    if size > limit:
+        what = f"{field} of the object" if field else "the object"
+        raise ApiError(413, "RequestEntityTooLarge", f"{what} is {size} bytes as JSON; at most {limit} "
+                       "are stored", field or "body")
 
 
 def _expected_rv(value: Any, field: str) -> int | None:
@@ -105,12 +118,10 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
     fields, pinned = parse_field_selector(request.args.get("fieldSelector"))
     authorize(principal(), "list", info.kind, node=pinned.get("spec.nodeName"))
     _consistent_read()
-
-    def select(state: ClusterState) -> list[dict[str, Any]]:
-        return [o for o in state.list(info.kind, namespace)
-                if matches(o["metadata"].get("labels", {})) and fields(o)]
-
-    items, revision = context().store.read(select)
+    # only the listing under the apply lock: stored objects are never changed, so the
+    # selectors (a viewer's to make as costly as they allow) run after it is released
+    listed, revision = context().store.read(lambda state: state.list(info.kind, namespace))
+    items = [o for o in listed if matches(o["metadata"].get("labels", {})) and fields(o)]
     items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
     return jsonify({
         "apiVersion": "berth/v1",
@@ -124,6 +135,7 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
 @bp.post("/api/v1/namespaces/<namespace>/<plural>")
 def create_object(plural: str, namespace: str | None = None) -> tuple[Response, int]:
     info = _kind(plural, namespace)
+    authorize(principal(), "create", info.kind)
     obj = _validated(info, one_document(), _ns(info, namespace), None)
     authorize(principal(), "create", info.kind, obj["metadata"]["name"])
     ctx = context()
@@ -183,7 +195,8 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
 @bp.patch("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
 def write_status(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
-    authorize(principal(), "update" if request.method == "PUT" else "patch", info.kind, name)
+    authorize(principal(), "update" if request.method == "PUT" else "patch", info.kind, name,
+              subresource="status")
     document = one_document()
     if not isinstance(document, dict) or not isinstance(document.get("status"), dict):
         raise bad_request("the body must hold a status object", "status")
@@ -197,6 +210,8 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
             current = _current(info, ns, name)
             status = merge_patch(current.get("status") or {}, document["status"])
             expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
+        status = validate_status(info, status)
+        _check_size(status, "status")
         return context().store.propose(UpdateStatus(info.kind, ns, name, status, expected))
 
     return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
@@ -239,13 +254,15 @@ def _grace_seconds(value: str | None) -> int | None:
 @bp.post("/api/v1/apply")
 def apply_manifest() -> Response:
     """Create or update every document, all in one Raft command: all of them or none."""
+    authorize(principal(), "apply", None)
     default_ns = request.args.get("namespace") or DEFAULT_NAMESPACE
     ctx = context()
     ops = []
     for index, document in enumerate(documents()):
         try:
             info = kind_of(document)
-            ns = _ns(info, (document.get("metadata") or {}).get("namespace") or default_ns)
+            meta = document.get("metadata")
+            ns = _ns(info, (meta.get("namespace") if isinstance(meta, dict) else None) or default_ns)
             obj = _validated(info, document, ns, None)
         except ApiError as err:
             err.message = f"document {index}: {err.message}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request, stream_with_context
 
 from master.api.auth import authorize, redact
-from master.api.context import context, principal
+from master.api.context import client_gone, context, principal
 from master.errors import ApiError, bad_request
 from master.objects.kinds import lookup_kind
 from master.objects.selectors import parse_selector
@@ -17,6 +17,7 @@ from master.store.window import WindowExpired
 
 bp = Blueprint("watch", __name__)
 MAX_WATCH_SECONDS = 3600.0
+CHECK_SECONDS = 1.0  # how soon a stream notices its client went away (and gives back its slot)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -61,13 +62,16 @@ def watch() -> Response:
     except WindowExpired as err:
         raise ApiError(410, "Expired", str(err), "since") from None
     bookmark_every = context().watch_bookmark_seconds
+    gone = client_gone()
+    release = context().streams.take(who.name)
 
     def stream() -> Iterator[str]:
         cursor, deadline = since, time.monotonic() + timeout
         yield _line({"type": "BOOKMARK", "revision": cursor})
-        while (left := deadline - time.monotonic()) > 0:
+        said = time.monotonic()
+        while (left := deadline - time.monotonic()) > 0 and not gone():
             try:
-                events = store.events_after(cursor, wait=min(left, bookmark_every))
+                events = store.events_after(cursor, wait=min(left, CHECK_SECONDS))
             except WindowExpired as err:
                 yield _line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)})
                 return
@@ -82,10 +86,13 @@ def watch() -> Response:
                     continue
                 lines.append(_line({"type": event.type, "revision": event.revision,
                                     "object": redact(obj, who)}))
-            if not events:
+            if not events and time.monotonic() - said >= bookmark_every:
                 lines.append(_line({"type": "BOOKMARK", "revision": cursor}))
             if lines:
+                said = time.monotonic()
                 yield "".join(lines)
 
-    return Response(stream_with_context(stream()), mimetype="application/x-ndjson",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(stream_with_context(stream()), mimetype="application/x-ndjson",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(release)
+    return response

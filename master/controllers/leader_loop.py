@@ -10,10 +10,33 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
+from master.objects.isolation import describe
 from master.store.replicated import Store
 
 log = logging.getLogger(__name__)
+
+
+class Quarantine:
+    """A controller's `broken` callback (objects/isolation.py): the object is left out of this
+    round, and its error logged once, not every round (a loop runs up to four times a second)."""
+
+    def __init__(self, controller: str, limit: int = 10_000) -> None:
+        self.controller = controller
+        self.limit = limit
+        self._said: dict[str, str] = {}  # object -> the error last logged for it
+
+    def __call__(self, obj: Any, err: Exception) -> bool:
+        """True when this is news: the first time, or another error than last time."""
+        what, why = describe(obj), f"{err.__class__.__name__}: {err}"[:300]
+        if self._said.get(what) == why:
+            return False
+        if len(self._said) >= self.limit:
+            self._said.clear()
+        self._said[what] = why
+        log.warning("%s: left out %s (%s)", self.controller, what, why)
+        return True
 
 
 class LeaderLoop:
@@ -22,6 +45,7 @@ class LeaderLoop:
     def __init__(self, store: Store, period: float) -> None:
         self.store = store
         self.period = period
+        self.quarantine = Quarantine(self.name)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -32,7 +56,8 @@ class LeaderLoop:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # a loop driven round by round (tests) was never started
+            self._thread.join(timeout=5)
 
     def wake(self) -> None:
         self._wake.set()

@@ -34,7 +34,7 @@ class NodeLifecycle(LeaderLoop):
         """Write this round's transitions together: after a leader change or a mass registration
         hundreds of nodes turn at once, and one write each, waited for in turn, took a minute."""
         nodes, _ = self.store.read(lambda state: state.list("Node"))
-        changes = transitions(nodes, self.book, time.monotonic(), self.grace)
+        changes = transitions(nodes, self.book, time.monotonic(), self.grace, self.quarantine)
         if not changes:
             return
         timestamp = self.now()

@@ -24,6 +24,7 @@ from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
 from master.liveness import ready_condition
+from master.objects.isolation import each
 from master.probes import Key, ProbeBook, Verdict
 from master.runtime.attention import Attention, pod_settled
 from master.runtime.driver import Driver, sandbox_name
@@ -132,10 +133,14 @@ class RuntimeController(LeaderLoop):
             and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
         verdicts = self.probes.snapshot()
         due = self.attention.take_due(reachable, time.monotonic())
-        futures = [self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
-                                        verdicts, fence) for node in ready if node["metadata"]["name"] in due]
-        for future in futures:
-            commands.extend(future.result())
+        futures = [(node, self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
+                                               verdicts, fence))
+                   for node in ready if node["metadata"]["name"] in due]
+        for node, future in futures:  # one host that fails the round must not stop the others
+            try:
+                commands.extend(future.result())
+            except Exception as err:
+                self.quarantine(node, err)
         commands.extend(self._events(pods, commands))
         if commands:
             refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
@@ -146,15 +151,19 @@ class RuntimeController(LeaderLoop):
         """What the status changes of this round tell (Started, Killing, BackOff, Failed)."""
         by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
         now, made = self.now(), []
-        for command in commands:
-            if not isinstance(command, UpdateStatus):
-                continue
+
+        def tell(command: UpdateStatus) -> None:
             pod = by_key[(command.namespace, command.name)]
             for reason, message, warning in status_events(pod.get("status"), command.status):
-                existing = self.store.get("Event", command.namespace, event_name(pod, reason))
-                made.append(record_event(existing, pod, reason, message, warning=warning, component=COMPONENT,
-                                         uid=self.uid(), now=now))
+                made.append(self._record(pod, reason, message, warning, now))
+
+        each([c for c in commands if isinstance(c, UpdateStatus)], tell, self.quarantine)
         return made
+
+    def _record(self, pod: Obj, reason: str, message: str, warning: bool, now: str) -> Command:
+        existing = self.store.get("Event", pod["metadata"]["namespace"], event_name(pod, reason))
+        return record_event(existing, pod, reason, message, warning=warning, component=COMPONENT,
+                            uid=self.uid(), now=now)
 
     # --- one host ---------------------------------------------------------------------------
     def _sync_node(self, node: Obj, pods: list[Obj], verdicts: dict[Key, Verdict],
@@ -182,8 +191,15 @@ class RuntimeController(LeaderLoop):
             return None
         with self._busy_lock:
             busy = frozenset(self._busy)  # a pod's own key (uid, "") names no container
+        unplanned: list[Command] = []  # a pod that cannot be planned: an event when that is news
+
+        def broken(pod: Obj, err: Exception) -> None:
+            if self.quarantine(pod, err):
+                unplanned.append(self._record(pod, "FailedSync", f"cannot plan this pod: {err}"[:1000],
+                                              True, self.now()))
+
         plan = plan_host(pods, driver.parse_list(listing.text()), time.time(), self.backoff,
-                         host.address, self.now(), verdicts, busy)
+                         host.address, self.now(), verdicts, busy, broken)
         if plan.actions and not fence.holds():
             return None
         for action in plan.actions:
@@ -192,6 +208,8 @@ class RuntimeController(LeaderLoop):
             except SshError as err:  # the host went away mid-round: the next round looks again
                 log.warning("node %s: %s", name, err)
                 return None
+            except Exception as err:  # this pod's action failed: its status says so, the others go on
+                self._action_failed(action, plan.statuses, err)
         deleted: list[Command] = [Delete("Pod", a.pod["metadata"]["namespace"], a.pod["metadata"]["name"],
                                          a.pod["metadata"]["resourceVersion"])
                                   for a in plan.actions if a.verb == "forget" and a.pod is not None]
@@ -199,7 +217,7 @@ class RuntimeController(LeaderLoop):
         for uid, status in plan.statuses.items():
             if not status.get("podIP"):  # "" while its sandbox had none: ask again
                 status["podIP"] = self._pod_ip(host, driver, by_uid[uid])
-        return deleted + [
+        return unplanned + deleted + [
             UpdateStatus("Pod", by_uid[uid]["metadata"]["namespace"], by_uid[uid]["metadata"]["name"], status,
                          by_uid[uid]["metadata"]["resourceVersion"])
             for uid, status in plan.statuses.items()
@@ -293,6 +311,19 @@ class RuntimeController(LeaderLoop):
             log.info("%s: restarted %s (liveness probe failed)", host, target)
         else:
             log.warning("%s: restarting %s failed: %r", host, target, result.stderr[:200])
+
+    def _action_failed(self, action: Action, statuses: dict[str, Obj], err: Exception) -> None:
+        """The pod's waiting reason carries the error (its Failed event follows from the status)."""
+        if action.pod is None:
+            self.quarantine({"kind": "Container", "metadata": {"name": action.target}}, err)
+            return
+        self.quarantine(action.pod, err)
+        status = statuses.get(action.pod["metadata"]["uid"])
+        if status is None:
+            return
+        for entry in status.get("containerStatuses") or []:
+            if action.container is None or entry["name"] == action.container["name"]:
+                entry["state"] = {"waiting": {"reason": "RunContainerError", "message": f"{err}"[:500]}}
 
     @staticmethod
     def _fail_all(status: Obj, reason: str, stderr: bytes) -> None:

@@ -18,6 +18,7 @@ from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
 from master.objects.conditions import condition, with_condition
+from master.objects.isolation import Broken, each, reraise
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
 from master.scheduler.snapshot import is_finished
 from master.store.commands import Bind, Command, UpdateStatus
@@ -35,12 +36,16 @@ def scheduled_condition(fits: bool, message: str, now: str) -> Obj:
             "lastTransitionTime": now}
 
 
-def pending_pods(pods: list[Obj]) -> list[Obj]:
+def pending_pods(pods: list[Obj], broken: Broken = reraise) -> list[Obj]:
     """Pods the scheduler must place, oldest first (creation time, then revision)."""
-    waiting = [p for p in pods if not p["spec"].get("nodeName") and not is_finished(p)
-               and not p["metadata"].get("deletionTimestamp")]
-    return sorted(waiting, key=lambda p: (p["metadata"].get("creationTimestamp") or "",
-                                          p["metadata"].get("resourceVersion") or 0))
+    def waiting(pod: Obj) -> tuple[tuple[str, int], Obj] | None:
+        if pod["spec"].get("nodeName") or is_finished(pod) or pod["metadata"].get("deletionTimestamp"):
+            return None
+        return (str(pod["metadata"].get("creationTimestamp") or ""),
+                int(pod["metadata"].get("resourceVersion") or 0)), pod
+
+    return [pod for _, pod in sorted((w for w in each(pods, waiting, broken) if w is not None),
+                                     key=lambda w: w[0])]
 
 
 class SchedulingController(LeaderLoop):
@@ -68,10 +73,11 @@ class SchedulingController(LeaderLoop):
 
     def reconcile(self) -> None:
         (nodes, pods), revision = self.store.read(lambda s: (s.list("Node"), s.list("Pod")))
-        pending = pending_pods(pods)
+        pending = pending_pods(pods, self.quarantine)
         if not pending or revision == self._idle_at:
             return
-        result = self.scheduler.schedule(build_snapshot(nodes, pods), [pod_info(p) for p in pending])
+        result = self.scheduler.schedule(build_snapshot(nodes, pods, self.quarantine),
+                                         each(pending, pod_info, self.quarantine))
         by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pending}
         now = self.now()
         commands: list[Command] = []

@@ -19,6 +19,7 @@ from typing import Any
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
+from master.objects.isolation import each
 from master.scheduler.filters import tolerates
 from master.scheduler.snapshot import Taint, is_finished
 from master.store.commands import Command, MarkDeleted
@@ -72,23 +73,25 @@ class TaintEviction(LeaderLoop):
 
     def reconcile(self) -> None:
         nodes, _ = self.store.read(lambda s: s.list("Node"))
-        taints = {n["metadata"]["name"]: no_execute_taints(n) for n in nodes}
+        taints = dict(each(nodes, lambda n: (n["metadata"]["name"], no_execute_taints(n)), self.quarantine))
         now = time.monotonic()
         current = {(node, taint) for node, found in taints.items() for taint in found}
         self._seen = {key: self._seen.get(key, now) for key in current}
         if not current:
             return  # the usual case: no pod needs looking at
-        pods, _ = self.store.read(lambda s: [p for p in s.list("Pod")
-                                             if taints.get(p["spec"].get("nodeName"))])
+        pods, _ = self.store.read(lambda s: s.list("Pod"))
         commands: list[Command] = []
-        for pod in pods:
+
+        def look(pod: Obj) -> None:
             node = pod["spec"].get("nodeName")
-            if pod["metadata"].get("deletionTimestamp") or is_finished(pod):
-                continue
+            if not taints.get(node) or pod["metadata"].get("deletionTimestamp") or is_finished(pod):
+                return
             delay = eviction_delay(pod["spec"].get("tolerations") or [], taints[node])
             since = max(self._seen[(node, taint)] for taint in taints[node])
             if delay is not None and now >= since + delay:
                 commands.extend(self._evict(pod, node))
+
+        each(pods, look, self.quarantine)
         if commands:
             answers = self.store.propose_all(commands)
             evicted = sum(1 for command, answer in zip(commands, answers, strict=True)

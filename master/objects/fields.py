@@ -7,12 +7,20 @@ document: there is no second, hand-kept description of what is allowed.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
-from master.objects.quantity import CPU_PATTERN, MEMORY_PATTERN, cpu_millis, memory_bytes
+from master.objects.quantity import (
+    CPU_PATTERN,
+    MAX_CPU_MILLIS,
+    MAX_MEMORY_BYTES,
+    MEMORY_PATTERN,
+    cpu_millis,
+    memory_bytes,
+)
 
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -20,11 +28,18 @@ LABEL_NAME = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
-# registry[:port]/path[:tag][@sha256:digest], as the distribution reference grammar allows.
+# [domain[:port]/]path[:tag][@sha256:digest], the distribution reference grammar: every part
+# starts with an alphanumeric, so a reference can never be read as a podman/docker option.
+_DOMAIN_COMPONENT = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_REF = (
-    r"^(([a-zA-Z0-9.-]+(:[0-9]+)?)/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]{{1,5}})?/)?"
+    rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
+# An HTTP path a probe asks for: printable ASCII without spaces, so it stays one request line.
+HTTP_PATH = r"^/[!-~]*$"
+
 
 def _check_cpu(value: str) -> str:
     cpu_millis(value)
@@ -52,6 +67,32 @@ def _quantity(value: str | int | float) -> str:
     return str(value)
 
 
+def _check_address(value: str) -> str:
+    """An IP address or a host name: what the runtime's SSH connects to."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not re.match(DNS1123_SUBDOMAIN, value.lower()):
+            raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+    return value
+
+
+def _check_pod_ip(value: str) -> str:
+    """"" while the pod has none yet."""
+    if value:
+        ipaddress.ip_address(value)
+    return value
+
+
+def _to_millis(value: object) -> object:
+    """Status keeps CPU as whole millicores; a quantity string ("2", "500m") is converted."""
+    return cpu_millis(value) if isinstance(value, str) else value
+
+
+def _to_bytes(value: object) -> object:
+    return memory_bytes(value) if isinstance(value, str) else value
+
+
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 DnsSubdomain = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)
@@ -63,6 +104,17 @@ EnvName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern
 ConfigKey = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=CONFIG_KEY)]
 ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=IMAGE_REF)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+PodAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_check_pod_ip)]
+HostAddress = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_check_address)]
+HttpPath = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=HTTP_PATH)]
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+Reason = Annotated[str, StringConstraints(max_length=128)]
+Message = Annotated[str, StringConstraints(max_length=4096)]
+Uid = Annotated[str, StringConstraints(max_length=64)]
+Seconds = Annotated[int, Field(ge=0, le=86400)]  # a day: every duration a spec names
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+MilliCpu = Annotated[int, BeforeValidator(_to_millis), Field(ge=0, le=MAX_CPU_MILLIS)]
+Bytes = Annotated[int, BeforeValidator(_to_bytes), Field(ge=0, le=MAX_MEMORY_BYTES)]
 CpuQuantity = Annotated[
     str | int | float, AfterValidator(_quantity), AfterValidator(_check_cpu),
     Field(json_schema_extra={"pattern": CPU_PATTERN}),

@@ -14,15 +14,27 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from master.objects.fields import (
+    Bytes,
     ConfigKey,
+    Count,
     CpuQuantity,
     DnsLabel,
     EnvName,
+    HostAddress,
+    HttpPath,
     ImageRef,
     LabelKey,
     Labels,
+    LabelValue,
     MemoryQuantity,
+    Message,
+    MilliCpu,
+    PodAddress,
     Port,
+    Reason,
+    Seconds,
+    Timestamp,
+    Uid,
     cpu_millis,
     memory_bytes,
 )
@@ -34,12 +46,6 @@ class Strict(BaseModel):
     """Unknown fields are errors: a typo in a manifest must not be silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class Loose(BaseModel):
-    """Status is written by the system; later issues add fields without a schema bump."""
-
-    model_config = ConfigDict(extra="allow")
 
 
 def _unique(items: list[Any], attr: str, what: str) -> None:
@@ -56,7 +62,7 @@ class OwnerReference(Strict):
 
     kind: str = Field(min_length=1, max_length=63)
     name: DnsLabel
-    uid: str | None = None
+    uid: Uid | None = None
     controller: bool = True
 
 
@@ -65,14 +71,14 @@ class ObjectMeta(Strict):
     namespace: DnsLabel | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: dict[LabelKey, str] = Field(default_factory=dict)
-    ownerReferences: list[OwnerReference] = Field(default_factory=list)
+    ownerReferences: list[OwnerReference] = Field(default_factory=list, max_length=16)
     # Set by the system; accepted on input so a fetched object can be sent back.
-    uid: str | None = None
-    resourceVersion: int | None = Field(default=None, ge=0)
-    creationTimestamp: str | None = None
-    generation: int | None = None
-    deletionTimestamp: str | None = None
-    deletionGracePeriodSeconds: int | None = None
+    uid: Uid | None = None
+    resourceVersion: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    creationTimestamp: Timestamp | None = None
+    generation: Count | None = None
+    deletionTimestamp: Timestamp | None = None
+    deletionGracePeriodSeconds: Seconds | None = None
 
 
 # --- Pod -------------------------------------------------------------------------------
@@ -137,11 +143,11 @@ class ContainerPort(Strict):
 
 
 class ExecAction(Strict):
-    command: list[str] = Field(min_length=1)
+    command: list[str] = Field(min_length=1, max_length=256)
 
 
 class HTTPGetAction(Strict):
-    path: str = "/"
+    path: HttpPath = "/"
     port: Port
     scheme: Literal["HTTP"] = "HTTP"
 
@@ -154,11 +160,11 @@ class Probe(Strict):
     exec: ExecAction | None = None
     httpGet: HTTPGetAction | None = None
     tcpSocket: TCPSocketAction | None = None
-    initialDelaySeconds: int = Field(default=0, ge=0)
-    periodSeconds: int = Field(default=10, ge=1)
-    timeoutSeconds: int = Field(default=1, ge=1)
-    successThreshold: int = Field(default=1, ge=1)
-    failureThreshold: int = Field(default=3, ge=1)
+    initialDelaySeconds: Seconds = 0
+    periodSeconds: int = Field(default=10, ge=1, le=3600)
+    timeoutSeconds: int = Field(default=1, ge=1, le=600)
+    successThreshold: int = Field(default=1, ge=1, le=1000)
+    failureThreshold: int = Field(default=3, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _one_handler(self) -> Probe:
@@ -169,18 +175,18 @@ class Probe(Strict):
 
 class VolumeMount(Strict):
     name: DnsLabel
-    mountPath: str = Field(min_length=1, pattern=r"^/")
+    mountPath: str = Field(min_length=1, max_length=4096, pattern=r"^/")
     readOnly: bool = False
 
 
 class Container(Strict):
     name: DnsLabel
     image: ImageRef
-    command: list[str] = Field(default_factory=list)
-    args: list[str] = Field(default_factory=list)
-    workingDir: str | None = Field(default=None, pattern=r"^/")
-    env: list[EnvVar] = Field(default_factory=list)
-    ports: list[ContainerPort] = Field(default_factory=list)
+    command: list[str] = Field(default_factory=list, max_length=1024)
+    args: list[str] = Field(default_factory=list, max_length=1024)
+    workingDir: str | None = Field(default=None, max_length=4096, pattern=r"^/")
+    env: list[EnvVar] = Field(default_factory=list, max_length=1024)
+    ports: list[ContainerPort] = Field(default_factory=list, max_length=128)
     resources: Resources = Field(default_factory=Resources)
     livenessProbe: Probe | None = None
     readinessProbe: Probe | None = None
@@ -188,15 +194,15 @@ class Container(Strict):
 
 
 class Toleration(Strict):
-    key: str | None = None
+    key: LabelKey | None = None
     operator: Literal["Equal", "Exists"] = "Equal"
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    tolerationSeconds: int | None = Field(default=None, ge=0)
+    tolerationSeconds: Seconds | None = None
 
 
 class HostPathSource(Strict):
-    path: str = Field(min_length=1, pattern=r"^/")
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^/")
 
 
 class VolumeRef(Strict):
@@ -211,13 +217,18 @@ class SecretSource(Strict):
     secretName: DnsLabel
 
 
+class EmptyDirSource(Strict):
+    medium: Literal["", "Memory"] = ""
+    sizeLimit: MemoryQuantity | None = None
+
+
 class PodVolume(Strict):
     name: DnsLabel
     hostPath: HostPathSource | None = None
     persistentVolume: VolumeRef | None = None
     configMap: ConfigMapSource | None = None
     secret: SecretSource | None = None
-    emptyDir: dict[str, Any] | None = None
+    emptyDir: EmptyDirSource | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PodVolume:
@@ -230,13 +241,13 @@ class PodVolume(Strict):
 
 
 class PodSpec(Strict):
-    containers: list[Container] = Field(min_length=1)
+    containers: list[Container] = Field(min_length=1, max_length=64)
     restartPolicy: Literal["Always", "OnFailure", "Never"] = "Always"
     nodeSelector: Labels = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
-    volumes: list[PodVolume] = Field(default_factory=list)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
+    volumes: list[PodVolume] = Field(default_factory=list, max_length=64)
     nodeName: DnsLabel | None = None
-    terminationGracePeriodSeconds: int = Field(default=30, ge=0)
+    terminationGracePeriodSeconds: Seconds = 30
 
     @model_validator(mode="after")
     def _consistent(self) -> PodSpec:
@@ -263,17 +274,17 @@ class PodTemplate(Strict):
 # --- Node ------------------------------------------------------------------------------
 
 class Taint(Strict):
-    key: str = Field(min_length=1)
-    value: str | None = None
+    key: LabelKey
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
 class NodeSpec(Strict):
-    address: str = Field(min_length=1, max_length=253)
+    address: HostAddress
     sshPort: Port = 22
-    sshUser: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]*$")
+    sshUser: str = Field(default="root", max_length=32, pattern=r"^[a-z_][a-z0-9_-]*$")
     runtime: Literal["podman", "docker"] = "podman"
-    taints: list[Taint] = Field(default_factory=list)
+    taints: list[Taint] = Field(default_factory=list, max_length=64)
     unschedulable: bool = False
 
 
@@ -287,8 +298,8 @@ class LabelSelector(Strict):
 
 
 class RollingUpdate(Strict):
-    maxSurge: IntOrPercent = Field(default="25%", pattern=r"^[0-9]+%?$")
-    maxUnavailable: IntOrPercent = Field(default="25%", pattern=r"^[0-9]+%?$")
+    maxSurge: IntOrPercent = Field(default="25%", pattern=r"^[0-9]{1,9}%?$")
+    maxUnavailable: IntOrPercent = Field(default="25%", pattern=r"^[0-9]{1,9}%?$")
 
 
 class DeploymentStrategy(Strict):
@@ -297,12 +308,12 @@ class DeploymentStrategy(Strict):
 
 
 class DeploymentSpec(Strict):
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=100_000)
     selector: LabelSelector
     template: PodTemplate
     strategy: DeploymentStrategy = Field(default_factory=DeploymentStrategy)
-    minReadySeconds: int = Field(default=0, ge=0)
-    revisionHistoryLimit: int = Field(default=10, ge=0)
+    minReadySeconds: Seconds = 0
+    revisionHistoryLimit: int = Field(default=10, ge=0, le=1000)
     paused: bool = False
 
     @model_validator(mode="after")
@@ -333,8 +344,8 @@ class AutoscalerBehavior(Strict):
 
 class HorizontalPodAutoscalerSpec(Strict):
     scaleTargetRef: ScaleTargetRef
-    minReplicas: int = Field(default=1, ge=1)
-    maxReplicas: int = Field(ge=1)
+    minReplicas: int = Field(default=1, ge=1, le=100_000)
+    maxReplicas: int = Field(ge=1, le=100_000)
     targetCPUUtilizationPercentage: int = Field(default=80, ge=1, le=1000)
     behavior: AutoscalerBehavior = Field(default_factory=AutoscalerBehavior)
 
@@ -356,7 +367,7 @@ class ServicePort(Strict):
 
 class ServiceSpec(Strict):
     selector: Labels = Field(default_factory=dict)
-    ports: list[ServicePort] = Field(min_length=1)
+    ports: list[ServicePort] = Field(min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _unique_ports(self) -> ServiceSpec:
@@ -367,8 +378,8 @@ class ServiceSpec(Strict):
 # --- Volume ----------------------------------------------------------------------------
 
 class NFSSource(Strict):
-    server: str = Field(min_length=1, max_length=253)
-    path: str = Field(min_length=1, pattern=r"^/")
+    server: HostAddress
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^/")
     readOnly: bool = False
 
 
@@ -393,15 +404,91 @@ class VolumeSpec(Strict):
 # --- Event -----------------------------------------------------------------------------
 
 class ObjectReference(Strict):
-    kind: str = Field(min_length=1)
+    kind: str = Field(min_length=1, max_length=63)
     name: DnsLabel
     namespace: DnsLabel | None = None
-    uid: str | None = None
+    uid: Uid | None = None
 
 
 class EventSource(Strict):
-    component: str = ""
-    host: str = ""
+    component: str = Field(default="", max_length=63)
+    host: str = Field(default="", max_length=253)
+
+
+# --- status ----------------------------------------------------------------------------
+# Written by the system (controllers), and through the API only by the roles that own it
+# (an agent for its own Node): validated all the same, so that no writer can store what
+# a controller would choke on. Spec writes ignore a status they carry, as Kubernetes does.
+
+class Condition(Strict):
+    type: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    status: Literal["True", "False", "Unknown"]
+    reason: Reason = ""
+    message: Message = ""
+    lastTransitionTime: Timestamp | None = None
+
+
+class _WithConditions(Strict):
+    conditions: list[Condition] | None = Field(default=None, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_per_type(self) -> _WithConditions:
+        _unique(self.conditions or [], "type", "condition type")
+        return self
+
+
+class NodeResources(Strict):
+    """Whole millicores and bytes, as the agent reports them (a quantity string is converted)."""
+
+    cpu: MilliCpu = 0
+    memory: Bytes = 0
+
+
+class NodeStatus(_WithConditions):
+    capacity: NodeResources | None = None
+    allocatable: NodeResources | None = None
+
+
+class ContainerStateWaiting(Strict):
+    reason: Reason = ""
+    message: Message = ""
+
+
+class ContainerStateRunning(Strict):
+    startedAt: Timestamp = ""
+
+
+class ContainerStateTerminated(Strict):
+    exitCode: int = Field(default=0, ge=-(2**31), le=2**31 - 1)
+    reason: Reason = ""
+    message: Message = ""
+    startedAt: Timestamp = ""
+    finishedAt: Timestamp = ""
+
+
+class ContainerStateInfo(Strict):
+    waiting: ContainerStateWaiting | None = None
+    running: ContainerStateRunning | None = None
+    terminated: ContainerStateTerminated | None = None
+
+
+class ContainerStatus(Strict):
+    name: DnsLabel
+    image: str = Field(default="", max_length=512)
+    restartCount: Count = 0
+    ready: bool = False
+    state: ContainerStateInfo | None = None
+    lastState: ContainerStateInfo | None = None
+
+
+class PodStatus(_WithConditions):
+    phase: Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"] | None = None
+    hostIP: HostAddress | None = None
+    podIP: PodAddress | None = None
+    containerStatuses: list[ContainerStatus] | None = Field(default=None, max_length=64)
+
+
+_READ_ONLY = {"readOnly": True}  # OpenAPI: a client may send it back; writes of the spec ignore it
 
 
 # --- whole objects ---------------------------------------------------------------------
@@ -409,17 +496,18 @@ class EventSource(Strict):
 class Envelope(Strict):
     apiVersion: Literal["berth/v1"] = API_VERSION
     metadata: ObjectMeta
-    status: Loose | None = None
 
 
 class Node(Envelope):
     kind: Literal["Node"]
     spec: NodeSpec
+    status: NodeStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
 class Pod(Envelope):
     kind: Literal["Pod"]
     spec: PodSpec
+    status: PodStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
 class Deployment(Envelope):
@@ -446,7 +534,7 @@ class Secret(Envelope):
     """Values are plain strings (no base64 as in Kubernetes): the API hides them by role."""
 
     kind: Literal["Secret"]
-    type: str = "Opaque"
+    type: str = Field(default="Opaque", max_length=253)
     data: dict[ConfigKey, str] = Field(default_factory=dict)
 
 
@@ -459,11 +547,11 @@ class Event(Envelope):
     kind: Literal["Event"]
     involvedObject: ObjectReference
     reason: str = Field(min_length=1, max_length=128)
-    message: str = Field(default="", max_length=4096)
+    message: Message = ""
     type: Literal["Normal", "Warning"] = "Normal"
-    count: int = Field(default=1, ge=1)
-    firstTimestamp: str | None = None
-    lastTimestamp: str | None = None
+    count: int = Field(default=1, ge=1, le=2**31 - 1)
+    firstTimestamp: Timestamp | None = None
+    lastTimestamp: Timestamp | None = None
     source: EventSource = Field(default_factory=EventSource)
 
 
@@ -474,6 +562,7 @@ class KindInfo:
     short: tuple[str, ...]
     namespaced: bool
     model: type[Envelope]
+    status_model: type[Strict] | None = None  # None: nothing writes its status yet (no subresource)
 
     @property
     def singular(self) -> str:
@@ -486,8 +575,8 @@ class KindInfo:
 KINDS: dict[str, KindInfo] = {
     info.kind: info
     for info in (
-        KindInfo("Node", "nodes", ("no",), False, Node),
-        KindInfo("Pod", "pods", ("po",), True, Pod),
+        KindInfo("Node", "nodes", ("no",), False, Node, NodeStatus),
+        KindInfo("Pod", "pods", ("po",), True, Pod, PodStatus),
         KindInfo("Deployment", "deployments", ("deploy",), True, Deployment),
         KindInfo("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True,
                  HorizontalPodAutoscaler),

@@ -1,4 +1,8 @@
-"""Label selectors as kubectl writes them: `app=web,tier!=db,env in (a,b),gpu,!spot`."""
+"""Label selectors as kubectl writes them: `app=web,tier!=db,env in (a,b),gpu,!spot`.
+
+Bounded: a selector is matched against every object listed or watched, so a viewer's
+225 KB selector once cost seconds per list. Real ones are a few terms.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,16 @@ from collections.abc import Callable, Mapping
 from master.errors import bad_request
 
 Matcher = Callable[[Mapping[str, str]], bool]
+MAX_SELECTOR_CHARS = 4096
+MAX_TERMS = 32
+MAX_SET_VALUES = 64  # values of one `in (...)` / `notin (...)`
 _SET = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 _TERM = re.compile(r"^\s*(!?)([^\s!=(),]+)\s*(?:(==|=|!=)\s*([^\s!=(),]*))?\s*$")
+
+
+def _check_size(selector: str, field: str) -> None:
+    if len(selector) > MAX_SELECTOR_CHARS:
+        raise bad_request(f"{field} is longer than {MAX_SELECTOR_CHARS} characters", field)
 
 
 def _split_terms(selector: str) -> list[str]:
@@ -33,6 +45,8 @@ def _term(text: str) -> Matcher:
     if set_match:
         key, op, values = set_match.group(1), set_match.group(2), set_match.group(3)
         allowed = {v.strip() for v in values.split(",") if v.strip()}
+        if len(allowed) > MAX_SET_VALUES:
+            raise bad_request(f"a label selector set holds at most {MAX_SET_VALUES} values", "labelSelector")
         if op == "in":
             return lambda labels: labels.get(key) in allowed
         return lambda labels: labels.get(key) not in allowed
@@ -55,7 +69,11 @@ def parse_selector(selector: str | None) -> Matcher:
     """A predicate over an object's labels; an empty selector matches everything."""
     if not selector:
         return lambda labels: True
-    terms = [_term(t) for t in _split_terms(selector)]
+    _check_size(selector, "labelSelector")
+    texts = _split_terms(selector)
+    if len(texts) > MAX_TERMS:
+        raise bad_request(f"a label selector holds at most {MAX_TERMS} terms", "labelSelector")
+    terms = [_term(t) for t in texts]
     return lambda labels: all(term(labels) for term in terms)
 
 
@@ -73,8 +91,11 @@ def parse_field_selector(selector: str | None) -> tuple[Callable[[Mapping], bool
     """(matcher of whole objects, the fields pinned with = or ==); 400 naming fieldSelector if bad."""
     if not selector or not selector.strip():
         return (lambda _obj: True), {}
+    _check_size(selector, "fieldSelector")
     tests: list[tuple[tuple[str, str], bool, str]] = []
     pinned: dict[str, str] = {}
+    if selector.count(",") >= MAX_TERMS:
+        raise bad_request(f"a field selector holds at most {MAX_TERMS} terms", "fieldSelector")
     for term in selector.split(","):
         match = _FIELD_TERM.match(term)
         if not match or match.group(1) not in FIELDS:

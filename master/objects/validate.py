@@ -61,12 +61,16 @@ def kind_of(document: Any) -> KindInfo:
 
 
 def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str, Any]:
-    """The normalised object (defaults filled in, namespace set) ready to propose to the store."""
+    """The normalised object (defaults filled in, namespace set) ready to propose to the store.
+
+    A status it carries is ignored, as Kubernetes does on spec writes: a fetched object can
+    be sent back, but status reaches the store only through `validate_status`."""
     if isinstance(document, dict) and expected is not None:
         document = {"kind": expected.kind, **document}
     info = kind_of(document)
     if expected is not None and info is not expected:
         raise bad_request(f"kind {info.kind} does not belong at this path ({expected.plural})", "kind")
+    document = {k: v for k, v in document.items() if k != "status"}
     try:
         model = info.model.model_validate(document)
     except ValidationError as err:
@@ -81,6 +85,28 @@ def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str
         meta.setdefault("namespace", DEFAULT_NAMESPACE)
     elif "namespace" in meta:
         raise bad_request(f"{info.kind} is cluster-scoped: no namespace", "metadata.namespace")
-    if "status" not in document:
-        obj.pop("status", None)
     return obj
+
+
+def validate_status(info: KindInfo, status: Any) -> dict[str, Any]:
+    """A status as written through the API: the kind's status schema, what was sent kept as sent
+    (quantity strings normalised), nothing filled in."""
+    if info.status_model is None:
+        raise ApiError(404, "NotFound", f"{info.plural} have no status subresource (nothing writes it yet)",
+                       "status")
+    try:
+        model = info.status_model.model_validate(status)
+    except ValidationError as err:
+        raise _under_status(error_from_validation(err)) from None
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def _under_status(err: ApiError) -> ApiError:
+    """Name the fields as the body names them: status.conditions[0], not conditions[0]."""
+    def under(field: str) -> str:
+        return f"status.{field}" if field else "status"
+
+    first = err.details[0] if err.details else {"field": err.field or "", "error": err.message}
+    err.field, err.message = under(first["field"]), f"{under(first['field'])}: {first['error']}"
+    err.details = [{**d, "field": under(d["field"])} for d in err.details]
+    return err

@@ -1,7 +1,11 @@
 """The podman and docker command lines, behind one interface: pure argument lists, no I/O.
 
 The runtime runs these over SSH (ssh.py quotes them with shlex.join), so every user
-string (env values, commands, args) reaches the container as one literal argument.
+string (env values, commands, args) reaches the container as one literal argument. No
+user string is ever read as an option either: a value a user chose is joined to its
+option (`--entrypoint=...`, `--env=NAME=value`), and `--` ends the options before every
+positional argument, image and container names included (an image named `-w/tmp` once
+turned the args after it into podman options: `--privileged -v /:/host`).
 A pod is a sandbox that owns the network namespace and the published ports (a
 podman pod; for docker, a sandbox container the others join with
 `--network container:`), plus one container per pod container. Everything carries
@@ -101,7 +105,7 @@ def _resource_args(container: Obj) -> list[str]:
 
 
 def _env_args(env: dict[str, str]) -> list[str]:
-    return [arg for name, value in env.items() for arg in ("--env", f"{name}={value}")]
+    return [f"--env={name}={value}" for name, value in env.items()]
 
 
 def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
@@ -109,7 +113,7 @@ def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
     entrypoint, its args the image's CMD. One --entrypoint string is what both CLIs take."""
     command, args = list(container.get("command") or []), list(container.get("args") or [])
     if command:
-        return ["--entrypoint", command[0]], [*command[1:], *args]
+        return [f"--entrypoint={command[0]}"], [*command[1:], *args]
     return [], args
 
 
@@ -137,15 +141,15 @@ class Driver:
                 *_port_args(pod)]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
-        return [self.binary, "pod", "start", sandbox_name(pod)]
+        return [self.binary, "pod", "start", "--", sandbox_name(pod)]
 
     def remove_sandbox(self, pod: Obj | str) -> list[str]:
         name = pod if isinstance(pod, str) else sandbox_name(pod)
-        return [self.binary, "pod", "rm", "--force", "--ignore", "--time", "0", name]
+        return [self.binary, "pod", "rm", "--force", "--ignore", "--time", "0", "--", name]
 
     def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
         """Every container of the pod: SIGTERM, then SIGKILL after the grace (a graceful delete)."""
-        return [self.binary, "pod", "stop", "--ignore", "--time", str(grace_seconds), sandbox_name(pod)]
+        return [self.binary, "pod", "stop", "--ignore", "--time", str(grace_seconds), "--", sandbox_name(pod)]
 
     def _join(self, pod: Obj) -> list[str]:
         return ["--pod", sandbox_name(pod)]
@@ -154,42 +158,43 @@ class Driver:
         """Create and start one container of the pod (`env`: its variables, resolved)."""
         entrypoint, tail = _command_tail(container)
         labels = {**pod_labels(pod), CONTAINER: container["name"]}
-        workdir = ["--workdir", container["workingDir"]] if container.get("workingDir") else []
+        workdir = [f"--workdir={container['workingDir']}"] if container.get("workingDir") else []
         return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
                 *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),
-                *workdir, *entrypoint, container["image"], *tail]
+                *workdir, *entrypoint, "--", container["image"], *tail]
 
     def start(self, name: str) -> list[str]:
-        return [self.binary, "start", name]
+        return [self.binary, "start", "--", name]
 
     def stop(self, name: str, grace_seconds: int) -> list[str]:
-        return [self.binary, "stop", "--time", str(grace_seconds), name]
+        return [self.binary, "stop", "--time", str(grace_seconds), "--", name]
 
     def restart(self, name: str, grace_seconds: int) -> list[str]:
         """Stop (SIGTERM, then SIGKILL after the grace) and start again: a failed liveness probe."""
-        return [self.binary, "restart", "--time", str(grace_seconds), name]
+        return [self.binary, "restart", "--time", str(grace_seconds), "--", name]
 
     def remove(self, name: str) -> list[str]:
-        return [self.binary, "rm", "--force", "--ignore", "--time", "0", name]
+        return [self.binary, "rm", "--force", "--ignore", "--time", "0", "--", name]
 
     def list_managed(self) -> list[str]:
         return [self.binary, "ps", "--all", "--filter", f"label={MANAGED}=true", "--format", "json"]
 
     def inspect(self, name: str) -> list[str]:
-        return [self.binary, "inspect", "--format", "json", name]
+        return [self.binary, "inspect", "--format", "json", "--", name]
 
     def sandbox_ip(self, pod: Obj) -> list[str]:
-        return [self.binary, "pod", "inspect", "--format", "{{.InfraContainerID}}", sandbox_name(pod)]
+        return [self.binary, "pod", "inspect", "--format", "{{.InfraContainerID}}", "--", sandbox_name(pod)]
 
     def container_ip(self, name: str) -> list[str]:
-        return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", name]
+        return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "--", name]
 
     def logs(self, name: str, follow: bool = False, tail: int | None = None) -> list[str]:
         return [self.binary, "logs", *(["--follow"] if follow else []),
-                *(["--tail", str(tail)] if tail is not None else []), name]
+                *(["--tail", str(tail)] if tail is not None else []), "--", name]
 
     def exec(self, name: str, command: list[str], stdin: bool = False) -> list[str]:
-        return [self.binary, "exec", *(["--interactive"] if stdin else []), name, *command]
+        """`command` is the user's: after `--` and the container's name, it is the command, whole."""
+        return [self.binary, "exec", *(["--interactive"] if stdin else []), "--", name, *command]
 
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "json"]
@@ -224,31 +229,31 @@ class DockerDriver(Driver):
         """--init: the sandbox's sleep is not PID 1, so a stop ends it at once, not after the grace."""
         labels = {**pod_labels(pod), SANDBOX: "true"}
         return [self.binary, "create", "--init", "--name", sandbox_name(pod), *_label_args(labels),
-                *_port_args(pod), self.sandbox_image]
+                *_port_args(pod), "--", self.sandbox_image]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
-        return [self.binary, "start", sandbox_name(pod)]
+        return [self.binary, "start", "--", sandbox_name(pod)]
 
     def remove_sandbox(self, pod: Obj | str) -> list[str]:
         """A pod's containers with its sandbox (docker removes a sandbox its containers still join);
         given only a name (an orphan), its containers were removed first (plan.py)."""
         if isinstance(pod, str):
-            return [self.binary, "rm", "--force", pod]
+            return [self.binary, "rm", "--force", "--", pod]
         names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
-        return [self.binary, "rm", "--force", *names, sandbox_name(pod)]
+        return [self.binary, "rm", "--force", "--", *names, sandbox_name(pod)]
 
     def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
         names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
-        return [self.binary, "stop", "--time", str(grace_seconds), *names, sandbox_name(pod)]
+        return [self.binary, "stop", "--time", str(grace_seconds), "--", *names, sandbox_name(pod)]
 
     def _join(self, pod: Obj) -> list[str]:
         return ["--network", f"container:{sandbox_name(pod)}"]
 
     def sandbox_ip(self, pod: Obj) -> list[str]:
-        return [self.binary, "inspect", "--format", "{{.Id}}", sandbox_name(pod)]
+        return [self.binary, "inspect", "--format", "{{.Id}}", "--", sandbox_name(pod)]
 
     def remove(self, name: str) -> list[str]:
-        return [self.binary, "rm", "--force", name]
+        return [self.binary, "rm", "--force", "--", name]
 
     def list_managed(self) -> list[str]:
         """`docker ps` tells no start or exit times: inspect what it lists. A fixed script, no
@@ -257,7 +262,7 @@ class DockerDriver(Driver):
                 f"| xargs --no-run-if-empty {self.binary} inspect"]
 
     def inspect(self, name: str) -> list[str]:
-        return [self.binary, "inspect", name]
+        return [self.binary, "inspect", "--", name]
 
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "{{json .}}"]

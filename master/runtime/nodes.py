@@ -10,7 +10,8 @@ from master.runtime.ssh import Host
 
 def node_host(node: dict[str, Any]) -> Host:
     spec = node["spec"]
-    return Host(spec["address"], int(spec.get("sshPort", 22)), spec.get("sshUser", "root"))
+    return Host(node["metadata"]["name"], spec["address"], int(spec.get("sshPort", 22)),
+                spec.get("sshUser", "root"))
 
 
 def node_driver(node: dict[str, Any]) -> Driver:

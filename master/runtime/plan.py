@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from master.objects.conditions import condition, with_condition
+from master.objects.isolation import Broken, reraise
 from master.probes import Key, Verdict
 from master.runtime.driver import NAMESPACE, POD_NAME, POD_UID, ContainerState, container_name, sandbox_name
 
@@ -65,10 +66,11 @@ def _finished_at(state: ContainerState) -> float:
 
 def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backoff: Backoff,
               host_ip: str, timestamp: str, verdicts: dict[Key, Verdict] | None = None,
-              busy: frozenset[tuple[str, str]] = frozenset()) -> HostPlan:
+              busy: frozenset[tuple[str, str]] = frozenset(), broken: Broken = reraise) -> HostPlan:
     """`now`: wall-clock seconds, the runtime's clock for exit times; `timestamp`: for conditions;
     `verdicts`: the agents' latest probe results (master/probes.py); `busy`: (pod uid, container)
-    the runtime is restarting in the background: no action, and their status stays as written."""
+    the runtime is restarting in the background: no action, and their status stays as written.
+    A pod that cannot be planned goes to `broken` with no action and no status (the others go on)."""
     result = HostPlan()
     desired = {p["metadata"]["uid"]: p for p in pods}
     by_pod: dict[str, dict[str, ContainerState]] = {}
@@ -92,8 +94,15 @@ def plan_host(pods: list[Obj], observed: list[ContainerState], now: float, backo
             on_host = uid in sandboxes or uid in by_pod
             result.actions.append(Action("terminate" if on_host else "forget", pod=pod))
             continue
-        result.statuses[uid] = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip,
-                                         timestamp, verdicts or {}, result.actions, busy)
+        actions: list[Action] = []
+        try:
+            status = _plan_pod(pod, uid in sandboxes, by_pod.get(uid, {}), now, backoff, host_ip, timestamp,
+                               verdicts or {}, actions, busy)
+        except Exception as err:
+            broken(pod, err)
+            continue
+        result.statuses[uid] = status
+        result.actions.extend(actions)
     return result
 
 

@@ -3,7 +3,9 @@
 As LAB-NOTES measured, a new connection costs ~65-110 ms and a new channel on a kept
 connection ~2 ms once TCP_NODELAY is set, so the pool opens the socket itself, sets
 TCP_NODELAY, and keeps the connection (with keepalives) until it fails. Host keys are
-pinned: a host missing from known_hosts, or with another key, is refused, never added.
+pinned to a node's name and address together: the key a host shows must be listed in
+known_hosts under both (`h1,10.0.0.11 ssh-ed25519 ...`), so a Node whose address was
+pointed at another host is refused there, never driven. Unknown keys are never added.
 A host that cannot be reached is retried with exponential back-off, not on every call;
 each host runs at most `per_host` commands at once (sshd's MaxSessions is 10).
 """
@@ -17,7 +19,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import paramiko
@@ -29,12 +31,18 @@ CHUNK = 65536
 
 @dataclass(frozen=True)
 class Host:
+    name: str  # the Node's name: its key must be pinned under this name too
     address: str
     port: int = 22
     user: str = "root"
 
     def __str__(self) -> str:
-        return f"{self.user}@{self.address}:{self.port}"
+        return f"{self.name} ({self.user}@{self.address}:{self.port})"
+
+    @property
+    def known_hosts_entry(self) -> str:
+        """How known_hosts names the address (OpenSSH's form for a port other than 22)."""
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -110,18 +118,25 @@ class SshPool:
                     err += channel.recv_stderr(CHUNK)
             return CommandResult(tuple(argv), channel.recv_exit_status(), bytes(out), bytes(err))
 
-    def stream(self, host: Host, argv: list[str], idle_timeout: float = 3600.0) -> Iterator[bytes]:
-        """The output (stdout and stderr merged) as it comes, until the command ends (`logs -f`).
+    def stream(self, host: Host, argv: list[str], idle_timeout: float = 3600.0,
+               stopped: Callable[[], bool] = lambda: False) -> Iterator[bytes]:
+        """The output (stdout and stderr merged) as it comes, until the command ends (`logs -f`),
+        nothing comes for `idle_timeout`, or `stopped()` (asked every second: the client left).
         Closing the generator closes the channel, which ends the command on the host."""
         with self._channel(host, argv, combine_stderr=True) as channel:
             channel.shutdown_write()
-            while True:
-                ready, _, _ = select.select([channel], [], [], idle_timeout)
-                if not ready:
+            idle_until = time.monotonic() + idle_timeout
+            while not stopped():
+                left = idle_until - time.monotonic()
+                if left <= 0:
                     return
+                ready, _, _ = select.select([channel], [], [], min(left, 1.0))
+                if not ready:
+                    continue
                 data = channel.recv(CHUNK)
                 if not data:
                     return
+                idle_until = time.monotonic() + idle_timeout
                 yield data
 
     @contextlib.contextmanager
@@ -190,7 +205,9 @@ class SshPool:
         sock = socket.create_connection((host.address, host.port), timeout=self.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = paramiko.SSHClient()
-        client.load_host_keys(self.known_hosts_file)
+        pinned = client.get_host_keys()
+        for key_type, key in self._pinned_keys(host).items():
+            pinned.add(host.known_hosts_entry, key_type, key)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(host.address, port=host.port, username=host.user, pkey=self.key, sock=sock,
@@ -202,7 +219,8 @@ class SshPool:
         except paramiko.SSHException as err:
             client.close()
             if "not found in known_hosts" in str(err):
-                raise HostKeyRefused(f"{host}: no pinned host key: refused") from err
+                raise HostKeyRefused(f"{host}: no host key pinned for this name and address: "
+                                     "refused") from err
             raise
         except BaseException:
             client.close()
@@ -212,6 +230,14 @@ class SshPool:
             transport.set_keepalive(self.keepalive)
         log.debug("connected to %s", host)
         return client
+
+    def _pinned_keys(self, host: Host) -> dict[str, paramiko.PKey]:
+        """The keys known_hosts lists for both the node's name and its address."""
+        known = paramiko.HostKeys(self.known_hosts_file)
+        by_address, by_name = known.lookup(host.known_hosts_entry), known.lookup(host.name)
+        if by_address is None or by_name is None:
+            return {}
+        return {key_type: key for key_type, key in by_address.items() if by_name.get(key_type) == key}
 
     def _failed(self, entry: _Connection, error: str) -> None:
         entry.backoff = min(self.max_backoff, max(0.5, entry.backoff * 2))

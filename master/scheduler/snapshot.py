@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from master.liveness import ready_condition
+from master.objects.isolation import Broken, each, reraise
 from master.objects.quantity import cpu_millis, memory_bytes
 
 Obj = dict[str, Any]
@@ -115,12 +116,16 @@ class Snapshot:
     by_name: dict[str, NodeInfo]
 
 
-def build_snapshot(nodes: list[Obj], pods: list[Obj]) -> Snapshot:
-    """Every node, with the pods already bound to it counted against it."""
-    infos = sorted((node_info(n) for n in nodes), key=lambda n: n.name)
+def build_snapshot(nodes: list[Obj], pods: list[Obj], broken: Broken = reraise) -> Snapshot:
+    """Every node, with the pods already bound to it counted against it. A node or pod that
+    cannot be read goes to `broken` (objects/isolation.py) and is left out."""
+    infos = sorted(each(nodes, node_info, broken), key=lambda n: n.name)
     by_name = {n.name: n for n in infos}
-    for pod in pods:
+
+    def count(pod: Obj) -> None:
         bound = (pod.get("spec") or {}).get("nodeName")
         if bound in by_name and not is_finished(pod):
             by_name[bound].assume(pod_info(pod))
+
+    each(pods, count, broken)
     return Snapshot(infos, by_name)

@@ -70,10 +70,10 @@ def _lower_snapshot_priority() -> None:
 class StateMachine(SyncObjConsumer):
     """What PySyncObj replicates and snapshots: only `state` is serialized."""
 
-    def __init__(self, window_size: int) -> None:
+    def __init__(self, window_size: int, window_bytes: int = 256 << 20) -> None:
         # Attributes set before SyncObjConsumer.__init__ are left out of snapshots.
         self.changed = threading.Condition(threading.RLock())
-        self.window = EventWindow(window_size)
+        self.window = EventWindow(window_size, max_bytes=window_bytes)
         self.listeners: list[Callable[[list[WatchEvent]], None]] = []
         super().__init__()
         self.state = ClusterState()
@@ -123,10 +123,11 @@ class Store:
         timings: RaftTimings | None = None,
         window_size: int = 20000,
         write_timeout: float = 10.0,
+        window_bytes: int = 256 << 20,
     ) -> None:
         timings = timings or RaftTimings()
-        os.makedirs(data_dir, exist_ok=True)
-        self.machine = StateMachine(window_size)
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        self.machine = StateMachine(window_size, window_bytes)
         self.write_timeout = write_timeout
         self.self_address = self_address
         self.peers = list(peers)

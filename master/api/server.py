@@ -1,0 +1,140 @@
+"""The HTTP server in front of the app: waitress, with a door that turns requests away early.
+
+waitress reads a request's whole body before the app sees it, so an app that checks the
+token first still let anyone make a master read 200 MB into a temporary file, and 4,200
+half-sent requests from one address kept `/healthz` from answering. Here the door acts
+while waitress parses: once the headers are in, `admit` decides on the path and the
+Authorization header, and a refused request is answered at once (JSON, as every API error)
+without its body ever being read; a body longer than the API takes is refused the same way;
+and one client address holds at most `per_address` connections (behind a reverse proxy,
+which real deployments should use for the world, the proxy's address is the one counted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import BaseWSGIServer, create_server
+from waitress.utilities import Error, RequestEntityTooLarge
+
+from master.errors import ApiError
+
+log = logging.getLogger(__name__)
+Admit = Callable[[str, str | None], ApiError | None]  # (path, Authorization) -> refusal or None
+
+
+class _JsonError(Error):
+    """waitress's own error answer, in the API's JSON shape."""
+
+    def __init__(self, err: ApiError) -> None:
+        super().__init__(err.message)
+        self.code = err.status
+        self.reason = HTTPStatus(err.status).phrase
+        self.api_error = err
+
+    def to_response(self, ident: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+        body = json.dumps(self.api_error.body()).encode()
+        return f"{self.code} {self.reason}", [("Content-Type", "application/json")], body
+
+
+def _as_json(error: Error) -> _JsonError:
+    field = "body" if isinstance(error, RequestEntityTooLarge) else None
+    return _JsonError(ApiError(error.code, error.reason.replace(" ", ""), str(error.body), field))
+
+
+def _parser_class(admit: Admit, max_body_bytes: int) -> type[HTTPRequestParser]:
+    class GatedParser(HTTPRequestParser):
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            refusal = admit(self.path, self.headers.get("AUTHORIZATION"))
+            if refusal is None and self.content_length > max_body_bytes:
+                refusal = ApiError(413, "RequestEntityTooLarge",
+                                   f"the body is longer than {max_body_bytes} bytes", "body")
+            if refusal is not None:
+                self.error = _JsonError(refusal)
+                self.completed = True
+                self.content_length = 0  # so waitress adds no error of its own over this one
+
+        def received(self, data: bytes) -> int:
+            consumed = super().received(data)
+            if self.error is not None and not isinstance(self.error, _JsonError):
+                self.error = _as_json(self.error)  # waitress's own: a chunked body too long, bad headers
+            if isinstance(self.error, _JsonError):
+                return len(data)  # what came with the headers is dropped, never parsed as a request
+            return consumed
+
+    return GatedParser
+
+
+class _AddressCounter:
+    def __init__(self, per_address: int) -> None:
+        self.per_address = per_address
+        self._lock = threading.Lock()
+        self._open: Counter[str] = Counter()
+        self._refused: Counter[str] = Counter()
+
+    def take(self, address: str) -> bool:
+        with self._lock:
+            if self._open[address] < self.per_address:
+                self._open[address] += 1
+                return True
+            self._refused[address] += 1
+            refused = self._refused[address]
+        if refused & (refused - 1) == 0:  # the 1st, 2nd, 4th, 8th ...: a flood logs a few lines
+            log.warning("refused %d connection(s) from %s: it holds %d already", refused, address,
+                        self.per_address)
+        return False
+
+    def give_back(self, address: str) -> None:
+        with self._lock:
+            self._open[address] -= 1
+            if self._open[address] <= 0:
+                del self._open[address]
+
+
+def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter) -> Callable[..., None]:
+    class GatedChannel(HTTPChannel):
+        parser_class = parser
+        counted: str | None = None  # the address this connection counts against, until it closes
+
+        def del_channel(self, map: Any = None) -> None:
+            super().del_channel(map)
+            if self.counted is not None:
+                counter.give_back(self.counted)
+                self.counted = None
+
+    def accept(server: BaseWSGIServer, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
+        address = str(addr[0]) if isinstance(addr, tuple) else str(addr)
+        if not counter.take(address):
+            sock.close()
+            return
+        try:
+            channel = GatedChannel(server, sock, addr, adj, map=map)
+        except BaseException:
+            counter.give_back(address)
+            raise
+        channel.counted = address
+
+    return accept
+
+
+def make_server(app: Any, *, host: str, port: int, threads: int, connection_limit: int, per_address: int,
+                max_body_bytes: int, admit: Admit) -> BaseWSGIServer:
+    # poll(), not select(): select() cannot watch a descriptor numbered 1024 or above
+    server = create_server(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
+                           asyncore_use_poll=True, channel_timeout=120, ident="berth",
+                           max_request_body_size=max_body_bytes + 1,
+                           # keeps reading while a request runs, so a stream learns at once that its
+                           # client went away (environ["waitress.client_disconnected"]) and frees its slot
+                           channel_request_lookahead=1)
+    server.channel_class = _channel_factory(_parser_class(admit, max_body_bytes),  # type: ignore[assignment]
+                                            _AddressCounter(per_address))
+    return server
