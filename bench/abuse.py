@@ -181,7 +181,7 @@ class Bench:
             stop.wait(0.2)
 
     def run(self, attack: Callable[[], int] | None, hold: Callable[[], contextlib.AbstractContextManager]
-            | None = None, attackers: int = 2, limit: int = 1000) -> Measure:
+            | None = None, attackers: int = 2, limit: int = 100_000) -> Measure:
         measure, stop = Measure(), threading.Event()
         helpers = [threading.Thread(target=self._probe, args=(measure, stop)),
                    threading.Thread(target=self._write, args=(measure, stop))]
