@@ -226,7 +226,8 @@ def test_a_body_is_refused_before_it_is_read(cluster: MasterCluster) -> None:
                          (upload + "Authorization: Bearer wrong\r\n" + huge, b"401"),
                          (upload + f"Authorization: Bearer {TOKENS['viewer'][1]}\r\n"
                           "Content-Length: 200000000\r\n\r\n", b"413"),
-                         (upload + "Transfer-Encoding: chunked\r\n\r\n", b"401")):
+                         (upload + "Transfer-Encoding: chunked\r\n\r\n", b"401"),
+                         (upload + "Expect: 100-continue\r\n" + huge, b"401")):
         answer = _raw_request(url, head)  # the body is never sent: the answer comes without it
         status_line, _, rest = answer.partition(b"\r\n")
         assert status in status_line, answer[:300]

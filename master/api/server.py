@@ -62,6 +62,7 @@ def _parser_class(admit: Admit, max_body_bytes: int) -> type[HTTPRequestParser]:
                 self.error = _JsonError(refusal)
                 self.completed = True
                 self.content_length = 0  # so waitress adds no error of its own over this one
+                self.expect_continue = False  # a "100 Continue" would invite the body, reopen the request
 
         def received(self, data: bytes) -> int:
             consumed = super().received(data)
