@@ -215,7 +215,7 @@ class Bench:
 def attacks(b: Bench) -> list[tuple[str, Callable[[], int] | None, Callable | None]]:
     url = b.url
     relay_body = json.dumps({"heartbeats": []}).encode()
-    replayed = sign(b.key, relay_body, time.time() + 2)  # one capture, sent again and again
+    replayed = sign(b.key, relay_body, time.time() + 2, b.masters.specs[b.leader].raft_address)  # one capture
     long_selector = ",".join(f"k{i}=v{i}" for i in range(15_000))
     capped_selector = ",".join(f"key{i:02d}=value-{i:02d}" for i in range(32))
     big_config = json.dumps({"kind": "ConfigMap", "metadata": {"name": "big"},

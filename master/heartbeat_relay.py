@@ -105,12 +105,14 @@ class HeartbeatRelay:
         self._failing = not ok
 
     def _send(self, body: bytes) -> bool:
-        url = self.peer_apis.get(self.store.leader() or "")
+        leader = self.store.leader() or ""
+        url = self.peer_apis.get(leader)
         if url is None:
             return False
         try:
             answer = self._session.post(url + RELAY_PATH, data=body, timeout=self.timeout, headers={
-                "Authorization": sign(self.key, body, time.time()), "Content-Type": "application/json"})
+                "Authorization": sign(self.key, body, time.time(), to=leader),
+                "Content-Type": "application/json"})
         except requests.RequestException as err:
             log.debug("heartbeat relay to %s: %s", url, err)
             return False

@@ -59,9 +59,10 @@ def main(config_file: str | None, **flags: object) -> None:
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()
         # read now, not at the first pod; the API (logs, exec) has a pool of its own, so a user's
-        # streams never hold the SSH sessions the runtime needs on a host
+        # streams never hold the SSH sessions the runtime needs on a host; and rather than queue
+        # for a busy host's sessions, a user's request is told so (429)
         pools = ((SshPool(config.ssh_key_file, config.ssh_known_hosts_file),
-                  SshPool(config.ssh_key_file, config.ssh_known_hosts_file))
+                  SshPool(config.ssh_key_file, config.ssh_known_hosts_file, session_wait=2.0))
                  if config.ssh_key_file and config.ssh_known_hosts_file else (None, None))
     except (OSError, ValueError) as err:
         raise click.ClickException(str(err)) from err
@@ -80,8 +81,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
     # The store holds many long-lived objects: full collections would rescan all of them
     # every few thousand allocations (measured: a third of apply time at 20k+ objects).
     gc.set_threshold(50_000, 50, 100)
-    os.umask(0o077)  # the journal, snapshots and logs hold secrets: this master's alone
-    os.makedirs(config.data_dir, mode=0o700, exist_ok=True)
+    os.umask(0o077)  # what it writes (journal, snapshots) holds secrets: this master's alone
     store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                   window_size=config.watch_window, window_bytes=config.watch_window_bytes,
                   write_timeout=config.write_timeout)

@@ -7,23 +7,28 @@ import time
 
 import requests
 
-from master.api.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify
+from master.api.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify, verify_head
 from master.heartbeat_relay import RELAY_PATH, HeartbeatRelay, batch_body
 from master.liveness import HeartbeatBook, ready_condition
 from tests.harness import TOKENS, MasterCluster, pod, wait_until
 
 KEY = peer_key("a raft password")
+TO = "10.0.0.1:7201"  # the Raft address of the master a batch is sent to
 
 
 def test_a_signature_covers_key_body_and_time() -> None:
-    header = sign(KEY, b"{}", now=1000.0)
-    assert verify(KEY, header, b"{}", now=1000.0 + MAX_SKEW_SECONDS - 1)
-    assert not verify(peer_key("another password"), header, b"{}", now=1000.0)
-    assert not verify(KEY, header, b'{"heartbeats":[]}', now=1000.0)
-    assert not verify(KEY, header, b"{}", now=1000.0 + MAX_SKEW_SECONDS + 1)  # an old capture
+    header = sign(KEY, b"{}", now=1000.0, to=TO)
+    assert verify(KEY, header, b"{}", TO, now=1000.0 + MAX_SKEW_SECONDS - 1)
+    assert verify_head(KEY, header, TO, len(b"{}"), now=1000.0)  # what the door checks, before the body
+    assert not verify_head(KEY, header, TO, 10**8, now=1000.0)  # signed for another length
+    assert not verify(peer_key("another password"), header, b"{}", TO, now=1000.0)
+    assert not verify(KEY, header, b'{"heartbeats":[]}', TO, now=1000.0)
+    assert not verify(KEY, header, b"{}", "10.0.0.2:7201", now=1000.0)  # signed for another master
+    assert not verify_head(KEY, header, "10.0.0.2:7201", 2, now=1000.0)
+    assert not verify(KEY, header, b"{}", TO, now=1000.0 + MAX_SKEW_SECONDS + 1)  # an old capture
     for forged in (None, "", "Bearer x", "BerthPeer ", "BerthPeer nan:00", "BerthPeer 1000.000",
                    header.replace("BerthPeer", "berthpeer")):
-        assert not verify(KEY, forged, b"{}", now=1000.0), forged
+        assert not verify(KEY, forged, b"{}", TO, now=1000.0), forged
     assert b"a raft password" not in KEY
 
 
@@ -33,10 +38,10 @@ def test_a_nonce_is_accepted_once_while_its_signature_could_pass() -> None:
     assert seen.first_time("b" * 32, now=1000.0) and seen.first_time("c" * 32, now=1000.0)
     assert not seen.first_time("d" * 32, now=1000.0)  # full of live nonces: refused, never forgotten
     assert seen.first_time("d" * 32, now=1000.0 + 2 * MAX_SKEW_SECONDS + 1)  # the others expired
-    header = sign(KEY, b"{}", now=1000.0, nonce="e" * 32)
-    assert verify(KEY, header, b"{}", now=1000.0) == "e" * 32
-    assert verify(KEY, header.replace("e" * 32, "f" * 32), b"{}", now=1000.0) is None  # the nonce is signed
-    assert verify(KEY, header[:-2] + "é1", b"{}", now=1000.0) is None  # not ASCII: refused, no error
+    header = sign(KEY, b"{}", now=1000.0, to=TO, nonce="e" * 32)
+    assert verify(KEY, header, b"{}", TO, now=1000.0) == "e" * 32
+    assert verify(KEY, header.replace("e" * 32, "f" * 32), b"{}", TO, now=1000.0) is None  # signed
+    assert verify(KEY, header[:-2] + "é1", b"{}", TO, now=1000.0) is None  # not ASCII: refused, no error
 
 
 def test_the_book_keeps_the_newest_heartbeat() -> None:
@@ -156,17 +161,20 @@ def test_only_a_master_may_relay_heartbeats(cluster: MasterCluster) -> None:
     key = _peer_key(cluster)
     body = json.dumps({"heartbeats": [{"node": "nobody", "ageSeconds": 0.1, "cpuPercent": 1.0,
                                        "memoryUsed": 1}]}).encode()
-    for authorization in (None, f"Bearer {TOKENS['admin'][1]}", sign(peer_key("guess"), body, time.time()),
-                          sign(key, body, time.time() - 3600)):
+    to_leader, to_follower = (cluster.masters[i].spec.raft_address for i in (leader, follower))
+    for authorization in (None, f"Bearer {TOKENS['admin'][1]}",
+                          sign(peer_key("guess"), body, time.time(), to_leader),
+                          sign(key, body, time.time() - 3600, to_leader),
+                          sign(key, body, time.time(), to_follower)):  # good, but for another master
         answer = _relay(cluster, leader, body, authorization)
         assert answer.status_code == 401 and answer.json()["field"] == "Authorization", answer.text
-    answer = _relay(cluster, follower, body, sign(key, body, time.time()))
+    answer = _relay(cluster, follower, body, sign(key, body, time.time(), to_follower))
     assert answer.status_code == 503 and answer.json()["reason"] == "NotLeader"
-    answer = _relay(cluster, leader, body, sign(key, body, time.time()))
+    answer = _relay(cluster, leader, body, sign(key, body, time.time(), to_leader))
     assert answer.status_code == 200 and answer.json() == {"recorded": 0, "unknown": ["nobody"]}
     bad = json.dumps({"heartbeats": [{"node": "Not_A_Name", "ageSeconds": -1, "cpuPercent": 1.0,
                                       "memoryUsed": 1}]}).encode()
-    answer = _relay(cluster, leader, bad, sign(key, bad, time.time()))
+    answer = _relay(cluster, leader, bad, sign(key, bad, time.time(), to_leader))
     assert answer.status_code == 400 and "heartbeats" in answer.json()["field"], answer.text
 
 

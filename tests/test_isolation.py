@@ -75,8 +75,9 @@ def pod(name: str, node_name: str | None = None, limits: Obj | None = None, cpu:
 
 
 GARBAGE_NODES = [
-    node("bad-conditions", conditions=["x"]),  # an agent's PATCH once stored this
+    node("bad-conditions", conditions=["x"]),  # an agent's PATCH once stored this: read as not Ready
     node("bad-allocatable", allocatable={"cpu": "lots", "memory": "1Ti"}),
+    {"kind": "Node", "metadata": {"name": "bad-status"}, "spec": {"address": "10.0.0.2"}, "status": "x"},
 ]
 
 
@@ -90,7 +91,7 @@ def test_the_scheduler_places_pods_beside_a_broken_node_and_pod(caplog: pytest.L
     assert "nodeName" not in store.get("Pod", "default", "huge")["spec"]
     left_out = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
     assert sorted(m.split(" (")[0] for m in left_out) == [  # each once, not once per round
-        "scheduler: left out Node bad-allocatable", "scheduler: left out Node bad-conditions",
+        "scheduler: left out Node bad-allocatable", "scheduler: left out Node bad-status",
         "scheduler: left out Pod default/huge"]
     with pytest.raises((AttributeError, ValueError)):  # the pure default: a bad object is an error
         build_snapshot(GARBAGE_NODES, [], reraise)
@@ -98,12 +99,13 @@ def test_the_scheduler_places_pods_beside_a_broken_node_and_pod(caplog: pytest.L
 
 def test_node_lifecycle_turns_the_good_nodes_beside_a_broken_one() -> None:
     silent = node("silent")
-    store = FakeStore(*GARBAGE_NODES, silent)
+    store = FakeStore(*GARBAGE_NODES, silent)  # bad-conditions is not Ready already: left as it is
     book = HeartbeatBook()
     controller = NodeLifecycle(store, book, grace=0.0, now=lambda: NOW)  # type: ignore[arg-type]
     controller.started_leading()
     controller.reconcile()  # a grace of 0: silence is NotReady at once
     assert ready_condition(store.get("Node", "", "silent")) is False
+    assert ready_condition(store.get("Node", "", "bad-status")) is False  # its garbage status replaced
 
 
 def test_taint_eviction_evicts_beside_a_broken_pod() -> None:
@@ -132,7 +134,8 @@ class FakePool:
 
 def test_the_runtime_starts_the_good_pod_beside_one_it_cannot_start() -> None:
     """A 400-digit CPU limit once raised OverflowError in the driver and lost the whole round."""
-    store = FakeStore(node("h1"), pod("good", "h1"), pod("bad", "h1", limits={"cpu": "9" * 400}))
+    bad = pod("bad", "h1", limits={"cpu": "9" * 400})
+    store = FakeStore(*GARBAGE_NODES, node("h1"), pod("good", "h1"), bad)
     pool = FakePool()
     controller = RuntimeController(store, pool, lambda: NOW, lambda: "u")  # type: ignore[arg-type]
     try:

@@ -25,6 +25,9 @@ def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -
     key = tmp_path / "ssh-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     (tmp_path / "known_hosts").write_text("")
+    (tmp_path / "data").mkdir(mode=0o755)  # as an earlier version left it
+    (tmp_path / "data" / "raft.journal.old").write_text("")
+    (tmp_path / "data" / "raft.journal.old").chmod(0o644)
     proc = subprocess.Popen([
         sys.executable, "-m", "master.main", "--name", "solo",
         "--raft-address", f"127.0.0.1:{raft}", "--api-address", f"127.0.0.1:{api}",
@@ -41,6 +44,7 @@ def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -
         # started by hand, it keeps its data to itself: the journal holds every secret
         assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
         assert stat.S_IMODE((tmp_path / "data" / "raft.journal").stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "data" / "raft.journal.old").stat().st_mode) == 0o600
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
         assert b"stopped" in proc.stdout.read()

@@ -89,8 +89,12 @@ def test_an_image_reference_must_start_with_an_alphanumeric(cluster: MasterClust
 
 def test_an_agent_writes_only_its_nodes_status_and_within_its_schema(cluster: MasterCluster) -> None:
     agent = cluster.session("agent")  # token name h1
-    registered = agent.post(cluster.url(0, "/api/v1/nodes"), json={
-        "kind": "Node", "metadata": {"name": "h1"}, "spec": {"address": "10.250.0.11"}})
+    node = {"kind": "Node", "metadata": {"name": "h1", "labels": {"node-restriction.berth.io/pci": "yes"}},
+            "spec": {"address": "10.250.0.11"}}
+    refused(agent.post(cluster.url(0, "/api/v1/nodes"), json=node), 403,
+            "metadata.labels.node-restriction.berth.io/pci")
+    node["metadata"]["labels"] = {"node-role.berth.io/worker": ""}
+    registered = agent.post(cluster.url(0, "/api/v1/nodes"), json=node)
     assert registered.status_code == 201, registered.text
     try:
         url = cluster.url(0, "/api/v1/nodes/h1")
@@ -194,10 +198,15 @@ def test_quantities_and_objects_are_bounded(cluster: MasterCluster) -> None:
         field = f"spec.containers[0].resources.limits.{resource}"
         refused(admin.post(cluster.url(0, PODS), json=bad), 400, field)
     slow = pod("slow-probe")
-    slow["spec"]["containers"][0]["livenessProbe"] = {"exec": {"command": ["true"]},
-                                                      "initialDelaySeconds": 10**300}
-    field = "spec.containers[0].livenessProbe.initialDelaySeconds"
-    refused(admin.post(cluster.url(0, PODS), json=slow), 400, field)
+    for delay, field in ((10**12, "spec.containers[0].livenessProbe.initialDelaySeconds"),
+                         (10**300, "body")):  # past 32 characters no number is even parsed
+        slow["spec"]["containers"][0]["livenessProbe"] = {"exec": {"command": ["true"]},
+                                                          "initialDelaySeconds": delay}
+        refused(admin.post(cluster.url(0, PODS), json=slow), 400, field)
+    beat = cluster.session("agent").post(cluster.url(0, "/api/v1/nodes/h1/heartbeat"),
+                                         data="cpuPercent: 1\nmemoryUsed: 0x" + "f" * 5000,
+                                         headers=YAML)  # hexadecimal: a string, not a number
+    refused(beat, 400, "memoryUsed")
     config = {"kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"blob": "x" * (600 << 10)}}
     refused(admin.post(cluster.url(0, "/api/v1/namespaces/default/configmaps"), json=config), 413, "body")
 
@@ -295,13 +304,19 @@ def test_a_relayed_batch_is_good_once_and_only_now(cluster: MasterCluster) -> No
         return requests.post(cluster.url(leader, RELAY_PATH), data=body, timeout=10, headers={
             "Authorization": authorization, "Content-Type": "application/json"})
 
-    header = sign(key, body, time.time())
+    to = cluster.masters[leader].spec.raft_address
+    header = sign(key, body, time.time(), to)
     assert send(header).status_code == 200
     for _ in range(3):
         refused(send(header), 401, "Authorization")  # the same batch again: a replay
-    refused(send(sign(key, body, time.time() + 29)), 401, "Authorization")  # dated in the future
-    refused(send(sign(key, body, time.time() - 29)), 401, "Authorization")
+    refused(send(sign(key, body, time.time() + 29, to)), 401, "Authorization")  # dated in the future
+    refused(send(sign(key, body, time.time() - 29, to)), 401, "Authorization")
     refused(send(header.replace(header[-8:], "é" * 8)), 401, "Authorization")  # not ASCII
+    # a forged signature is refused before a (large) body is read
+    forged = f"BerthPeer {time.time():.3f}:{'0' * 32}:{'0' * 64}:{'0' * 64}"
+    answer = _raw_request(cluster.masters[leader].api_url, f"POST {RELAY_PATH} HTTP/1.1\r\nHost: x\r\n"
+                          f"Authorization: {forged}\r\nContent-Length: 900000\r\n\r\n")
+    assert b"401" in answer.partition(b"\r\n")[0]
 
 
 # --- low: probe verdicts from an agent count only for its own node's pods ----------------------

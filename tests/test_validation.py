@@ -102,7 +102,8 @@ def test_merge_patch() -> None:
         "a": 1, "b": {"d": 3, "e": 4}, "f": 5}
 
 
-@pytest.mark.parametrize("image", ["-w/tmp", "--privileged", "a/-b", "x.-y/z", "-", "reg:5000/-a"])
+@pytest.mark.parametrize("image", ["-w/tmp", "--privileged", "a/-b", "x.-y/z", "-", "reg:5000/-a",
+                                   "dir:1/foo", "oci-archive:1/x", "Tarball:1/a", "docker-archive:12/x"])
 def test_an_image_reference_starts_with_an_alphanumeric_in_every_part(image: str) -> None:
     document = pod("web")
     document["spec"]["containers"][0]["image"] = image

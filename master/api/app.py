@@ -9,7 +9,7 @@ from flask import Flask, g, request
 from master.api import cluster, heartbeat, openapi, pods, resources, watch
 from master.api.context import ApiContext
 from master.api.errors import register_error_handlers
-from master.api.peer_auth import plausible
+from master.api.peer_auth import verify_head
 from master.api.server import Admit
 from master.errors import ApiError
 
@@ -18,13 +18,16 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 def admission(ctx: ApiContext) -> Admit:
     """What the server's door asks once a request's headers are in, before its body is read
-    (master/api/server.py): a bearer token, or for the relay a fresh master's signature."""
-    def admit(path: str, authorization: str | None) -> ApiError | None:
+    (master/api/server.py): a bearer token, or for the relay a master's signature of the
+    request's head (the body's is checked by the view)."""
+    def admit(path: str, authorization: str | None, length: int) -> ApiError | None:
         if path in OPEN_PATHS:
             return None
         if path in heartbeat.PEER_PATHS:
-            return None if plausible(authorization, time.time()) else ApiError(
-                401, "Unauthorized", "a master's signature is required", "Authorization")
+            signed = ctx.peer_key is not None and verify_head(ctx.peer_key, authorization,
+                                                              ctx.store.self_address, length, time.time())
+            return None if signed else ApiError(401, "Unauthorized", "a master's signature is required",
+                                                "Authorization")
         try:
             ctx.tokens.authenticate(authorization)
         except ApiError as refusal:

@@ -18,6 +18,9 @@ from master.errors import ApiError
 ROLES = ("admin", "operator", "viewer", "agent")
 READ_VERBS = frozenset({"get", "list", "watch"})
 AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events"})  # soft state an agent posts
+# Node labels only admins (and operators) set, as Kubernetes' NodeRestriction keeps its own prefix
+# from kubelets: pods placed by these labels never land on a host whose agent chose them.
+RESTRICTED_LABELS = "node-restriction.berth.io/"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,18 @@ def authorize(principal: Principal, verb: str, kind: str | None, name: str | Non
             target += f" ({subresource})"
         raise ApiError(403, "Forbidden", f"{principal.name} ({principal.role}) may not {verb} {target}",
                        None)
+
+
+def authorize_object(principal: Principal, verb: str, obj: dict[str, Any]) -> None:
+    """`authorize` once the object is read: its name, and for an agent no restricted label."""
+    meta = obj["metadata"]
+    authorize(principal, verb, obj["kind"], meta["name"])
+    if principal.role == "agent":
+        restricted = sorted(k for k in meta.get("labels") or {} if k.startswith(RESTRICTED_LABELS))
+        if restricted:
+            raise ApiError(403, "Forbidden", f"{principal.name} (agent) may not set the label "
+                           f"{restricted[0]}: labels under {RESTRICTED_LABELS} are the admins'",
+                           f"metadata.labels.{restricted[0]}")
 
 
 def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None,

@@ -1,15 +1,20 @@
 """Reading request bodies: JSON, or YAML (one or many documents), in bounded time and memory.
 
 Callers authorize first, then read: a role that may not write never gets its body parsed.
-What is parsed is then bounded by the body's size alone. YAML aliases and anchors are
-refused (a 527-byte "billion laughs" once grew to 1.1 GB before its 403), and documents
-nest at most MAX_DEPTH deep (the deepest object Berth stores nests about ten; deeper input
-only feeds recursion in the parsers and in merge patches).
+What is parsed is then bounded by the body's size alone:
+- YAML aliases and anchors are refused (a 527-byte "billion laughs" once grew to 1.1 GB
+  before its 403);
+- documents nest at most MAX_DEPTH deep (the deepest object Berth stores nests about ten;
+  deeper input only feeds recursion in the parsers and in merge patches);
+- numbers are what JSON allows, at most MAX_NUMBER_CHARS long: YAML 1.1's hexadecimal,
+  octal and base-60 forms are read as strings (base 60 costs time quadratic in its length,
+  and a hexadecimal integer has no digit limit, so it could not even be printed back).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -18,8 +23,38 @@ from flask import request
 from master.errors import ApiError
 
 MAX_DEPTH = 32
+MAX_NUMBER_CHARS = 32  # a 64-bit integer has 20; quantities longer than this are refused anyway
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser, when built in
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+)$")  # no .inf, .nan
+_INT_TAG, _FLOAT_TAG, _TIMESTAMP_TAG = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "timestamp"))
+
+
+def _number(text: str, convert: Any) -> Any:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of more than {MAX_NUMBER_CHARS} characters")
+    return convert(text)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc] - libyaml when built in
+    """Safe YAML with JSON's numbers: no base 60, hexadecimal or octal, no timestamps (read as
+    strings, as Kubernetes' YAML does), and bounded number lengths even under an explicit tag."""
+
+    def construct_number(self, node: yaml.ScalarNode, pattern: re.Pattern[str], convert: Any) -> Any:
+        text = self.construct_scalar(node)
+        if not pattern.match(text):
+            raise yaml.constructor.ConstructorError(None, None, f"{text[:40]!r} is not a decimal number",
+                                                    node.start_mark)
+        return _number(text, convert)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG, _TIMESTAMP_TAG)]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_INT_TAG, _INT, list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT_TAG, _FLOAT, list("-+.0123456789"))
+_Loader.add_constructor(_INT_TAG, lambda loader, node: loader.construct_number(node, _INT, int))
+_Loader.add_constructor(_FLOAT_TAG, lambda loader, node: loader.construct_number(node, _FLOAT, float))
 
 
 def _malformed(detail: str) -> ApiError:
@@ -69,7 +104,9 @@ def parse_documents(raw: bytes, yaml_body: bool) -> list[Any]:
             _check_yaml_events(raw)
             docs = [d for d in yaml.load_all(raw, Loader=_Loader) if d is not None]
         else:
-            parsed = json.loads(raw, parse_constant=_refuse_constant)
+            parsed = json.loads(raw, parse_constant=_refuse_constant,
+                                parse_int=lambda text: _number(text, int),
+                                parse_float=lambda text: _number(text, float))
             docs = parsed if isinstance(parsed, list) else [parsed]
             listed = isinstance(parsed, dict) and str(parsed.get("kind", "")).endswith("List")
             if listed and isinstance(parsed.get("items"), list):

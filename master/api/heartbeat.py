@@ -17,7 +17,7 @@ from master.api.context import context, principal
 from master.api.peer_auth import verify
 from master.errors import ApiError, not_found
 from master.heartbeat_relay import MAX_BATCH, RELAY_PATH
-from master.objects.fields import DnsLabel
+from master.objects.fields import Bytes, DnsLabel
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
 from master.probes import Verdict
@@ -39,7 +39,7 @@ def _leader_session() -> requests.Session:
 
 class HeartbeatBody(Strict):
     cpuPercent: float = Field(ge=0, le=100)
-    memoryUsed: int = Field(ge=0)
+    memoryUsed: Bytes
 
 
 class RelayedHeartbeat(HeartbeatBody):
@@ -84,9 +84,9 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
 def relayed_heartbeats() -> Response:
     """A follower's batch of its agents' latest heartbeats (heartbeat_relay.py)."""
     ctx = context()
-    now = time.time()
-    nonce = None if ctx.peer_key is None else verify(ctx.peer_key, request.headers.get("Authorization"),
-                                                     request.get_data(cache=True), now)
+    now, header = time.time(), request.headers.get("Authorization")
+    nonce = None if ctx.peer_key is None else verify(ctx.peer_key, header, request.get_data(cache=True),
+                                                     ctx.store.self_address, now)
     if nonce is None:
         raise ApiError(401, "Unauthorized", "a master's signature is required", "Authorization")
     if not ctx.peer_nonces.first_time(nonce, now):
@@ -138,7 +138,7 @@ def probe_results(name: str) -> Response | tuple[Response, int]:
 class RuntimeEventReport(Strict):
     container: str = Field(max_length=253)  # "" for the agent's own "listening" (stream (re)started)
     action: str = Field(min_length=1, max_length=32)
-    exitCode: int | None = None
+    exitCode: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
 
 
 class RuntimeEventReports(Strict):

@@ -20,7 +20,7 @@ from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
 from master.runtime.driver import container_name
 from master.runtime.nodes import node_driver, node_host
-from master.runtime.ssh import Host, SshError, SshPool
+from master.runtime.ssh import Host, HostBusy, SshError, SshPool
 
 bp = Blueprint("pods", __name__)
 Obj = dict[str, Any]
@@ -39,6 +39,12 @@ def _pool() -> SshPool:
     if pool is None:
         raise ApiError(503, "Unavailable", "this master has no SSH key for the hosts (ssh_key_file)")
     return pool
+
+
+def _host_error(node: Obj, err: SshError) -> ApiError:
+    if isinstance(err, HostBusy):  # nothing ran: the host's sessions for users are all in use
+        return ApiError(429, "TooManyRequests", f"node {node['metadata']['name']}: {err}; retry")
+    return ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}")
 
 
 def _target(namespace: str, name: str, container: str | None) -> tuple[Host, str, Obj, Obj]:
@@ -72,14 +78,14 @@ def pod_log(namespace: str, name: str) -> Response:
         raise bad_request(f"tailLines must be a whole number from 0 to {MAX_TAIL}", "tailLines")
     host, target, _pod, node = _target(namespace, name, request.args.get("container"))
     driver = node_driver(node)
-    release = context().streams.take(principal().name)
+    release = context().streams.take(principal().name, node["metadata"]["name"])
     try:
         chunks = _pool().stream(host, driver.logs(target, follow, int(tail) if tail else None),
                                 idle_timeout=3600 if follow else 30, stopped=client_gone())
         first = next(chunks, b"")  # errors before the first byte become a clear answer, not a cut stream
     except SshError as err:
         release()
-        raise ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}") from None
+        raise _host_error(node, err) from None
     except BaseException:
         release()
         raise
@@ -110,12 +116,12 @@ def pod_exec(namespace: str, name: str) -> Response:
     host, target, _pod, node = _target(namespace, name, body.container)
     driver = node_driver(node)
     stdin = body.stdin.encode() if body.stdin is not None else None
-    release = context().streams.take(principal().name)
+    release = context().streams.take(principal().name, node["metadata"]["name"])
     try:
         result = _pool().run(host, driver.exec(target, body.command, stdin is not None),
                              timeout=body.timeoutSeconds, stdin=stdin)
     except SshError as err:
-        raise ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}") from None
+        raise _host_error(node, err) from None
     finally:
         release()
     return jsonify({"exitCode": result.exit_status, "stdout": result.stdout.decode(errors="replace"),

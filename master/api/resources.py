@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from master.api.auth import authorize, redact
+from master.api.auth import authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
 from master.errors import ApiError, bad_request, not_found
@@ -137,7 +137,7 @@ def create_object(plural: str, namespace: str | None = None) -> tuple[Response, 
     info = _kind(plural, namespace)
     authorize(principal(), "create", info.kind)
     obj = _validated(info, one_document(), _ns(info, namespace), None)
-    authorize(principal(), "create", info.kind, obj["metadata"]["name"])
+    authorize_object(principal(), "create", obj)
     ctx = context()
     outcome = ctx.store.propose(Create(obj, ctx.uid(), ctx.now()))
     return jsonify(_show(outcome.objects[0])), 201
@@ -268,7 +268,7 @@ def apply_manifest() -> Response:
             err.message = f"document {index}: {err.message}"
             err.details = [{**d, "document": index} for d in err.details]
             raise
-        authorize(principal(), "update", info.kind, obj["metadata"]["name"])
+        authorize_object(principal(), "update", obj)
         ops.append(Put(obj, ctx.uid(), ctx.now()))
     outcome = ctx.store.propose(Batch(tuple(ops)))
     return jsonify({

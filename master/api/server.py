@@ -28,7 +28,7 @@ from waitress.utilities import Error, RequestEntityTooLarge
 from master.errors import ApiError
 
 log = logging.getLogger(__name__)
-Admit = Callable[[str, str | None], ApiError | None]  # (path, Authorization) -> refusal or None
+Admit = Callable[[str, str | None, int], ApiError | None]  # (path, Authorization, length) -> refusal
 
 
 class _JsonError(Error):
@@ -54,7 +54,7 @@ def _parser_class(admit: Admit, max_body_bytes: int) -> type[HTTPRequestParser]:
     class GatedParser(HTTPRequestParser):
         def parse_header(self, header_plus: bytes) -> None:
             super().parse_header(header_plus)
-            refusal = admit(self.path, self.headers.get("AUTHORIZATION"))
+            refusal = admit(self.path, self.headers.get("AUTHORIZATION"), self.content_length)
             if refusal is None and self.content_length > max_body_bytes:
                 refusal = ApiError(413, "RequestEntityTooLarge",
                                    f"the body is longer than {max_body_bytes} bytes", "body")

@@ -124,7 +124,8 @@ class RuntimeController(LeaderLoop):
             node = pod["spec"].get("nodeName")
             if node:
                 bound.setdefault(node, []).append(pod)
-        ready = [n for n in nodes if ready_condition(n) is True]
+        ready = [n for n, is_ready in each(nodes, lambda n: (n, ready_condition(n) is True), self.quarantine)
+                 if is_ready]
         reachable = {n["metadata"]["name"] for n in ready}
         # pods being deleted on a host the runtime cannot reach: gone once their grace is over
         commands: list[Command] = [

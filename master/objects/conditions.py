@@ -7,12 +7,19 @@ from typing import Any
 Obj = dict[str, Any]
 
 
+def _conditions(status: Any) -> list[Obj]:
+    """The well-formed conditions of a status. Every reader of a stored object's conditions comes
+    here, and a status stored before it had a schema may hold anything (conditions: ["x"])."""
+    listed = status.get("conditions") if isinstance(status, dict) else None
+    return [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+
+
 def condition(obj: Obj, kind: str) -> Obj | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind),
-                None)
+    return next((c for c in _conditions(obj.get("status")) if c.get("type") == kind), None)
 
 
 def with_condition(status: Obj, new: Obj) -> Obj:
-    """`status` with `new` in place of the condition of its type."""
-    others = [c for c in status.get("conditions") or [] if c.get("type") != new["type"]]
-    return {**status, "conditions": [*others, new]}
+    """`status` with `new` in place of the condition of its type (ill-formed ones dropped, and a
+    status that is not even a mapping replaced)."""
+    others = [c for c in _conditions(status) if c.get("type") != new["type"]]
+    return {**(status if isinstance(status, dict) else {}), "conditions": [*others, new]}

@@ -37,6 +37,11 @@ IMAGE_REF = (
     rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
+# podman reads `NAME:rest` as an image transport when NAME is one of these (`dir:1/x` is a
+# directory, not a registry on port 1): a registry may not carry one of these names.
+_TRANSPORTS = ("dir", "oci", "oci-archive", "docker-archive", "docker-daemon", "docker", "containers-storage",
+               "sif", "tarball", "ostree", "atomic")
+TRANSPORT = re.compile(rf"^({'|'.join(_TRANSPORTS)}):", re.IGNORECASE)
 # An HTTP path a probe asks for: printable ASCII without spaces, so it stays one request line.
 HTTP_PATH = r"^/[!-~]*$"
 
@@ -65,6 +70,12 @@ def _check_label_key(value: str) -> str:
 
 def _quantity(value: str | int | float) -> str:
     return str(value)
+
+
+def _check_image(value: str) -> str:
+    if TRANSPORT.match(value):
+        raise ValueError(f"{value.split(':')[0]!r} names an image transport of podman, not a registry")
+    return value
 
 
 def _check_address(value: str) -> str:
@@ -102,7 +113,8 @@ LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE
 Labels = dict[LabelKey, LabelValue]
 EnvName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=ENV_NAME)]
 ConfigKey = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=CONFIG_KEY)]
-ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=IMAGE_REF)]
+ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=IMAGE_REF),
+                     AfterValidator(_check_image)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PodAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_check_pod_ip)]
 HostAddress = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_check_address)]

@@ -9,9 +9,9 @@ and snapshots never depend on these classes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from master.objects.fields import (
     Bytes,
@@ -290,7 +290,8 @@ class NodeSpec(Strict):
 
 # --- Deployment ------------------------------------------------------------------------
 
-IntOrPercent = int | str
+IntOrPercent = (Annotated[int, Field(ge=0, le=100_000)]
+                | Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}%$")])
 
 
 class LabelSelector(Strict):
@@ -298,8 +299,8 @@ class LabelSelector(Strict):
 
 
 class RollingUpdate(Strict):
-    maxSurge: IntOrPercent = Field(default="25%", pattern=r"^[0-9]{1,9}%?$")
-    maxUnavailable: IntOrPercent = Field(default="25%", pattern=r"^[0-9]{1,9}%?$")
+    maxSurge: IntOrPercent = "25%"
+    maxUnavailable: IntOrPercent = "25%"
 
 
 class DeploymentStrategy(Strict):

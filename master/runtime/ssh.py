@@ -60,6 +60,18 @@ class CommandResult:
         return self.stdout.decode(errors="replace")
 
 
+def _what(argv: list[str]) -> str:
+    """A command as logs name it: its program and subcommand, never its arguments (an env value
+    may be a secret)."""
+    return " ".join(argv[:2])
+
+
+def _finished(channel: paramiko.Channel) -> bool:
+    """Exited, and all its output sent: the exit status can come before the last bytes of stderr,
+    the end-of-file only after them (or the channel closed)."""
+    return channel.exit_status_ready() and bool(channel.eof_received or channel.closed)
+
+
 class SshError(Exception):
     """The command's outcome is unknown or it never ran: the host could not be reached, refused
     us, or did not answer in time. (A command that ran and failed is a CommandResult.)"""
@@ -67,6 +79,10 @@ class SshError(Exception):
 
 class HostKeyRefused(SshError):
     """The host's key is not the pinned one (or none is pinned)."""
+
+
+class HostBusy(SshError):
+    """Every session this pool may open on the host is in use (nothing was run)."""
 
 
 @dataclass
@@ -82,7 +98,9 @@ class _Connection:
 class SshPool:
     def __init__(self, key_file: str, known_hosts_file: str, per_host: int = 8,
                  connect_timeout: float = 5.0, command_timeout: float = 60.0, keepalive: int = 15,
-                 max_backoff: float = 30.0) -> None:
+                 max_backoff: float = 30.0, session_wait: float | None = None) -> None:
+        """`session_wait`: how long a command waits for one of the host's `per_host` sessions
+        (default: `command_timeout`) before HostBusy."""
         try:
             self.key = paramiko.PKey.from_path(key_file)
             paramiko.HostKeys(known_hosts_file)  # readable and well-formed now, not at the first host
@@ -90,6 +108,7 @@ class SshPool:
             raise ValueError(f"ssh_key_file {key_file}: {err}") from err
         self.known_hosts_file = known_hosts_file
         self.per_host = per_host
+        self.session_wait = command_timeout if session_wait is None else session_wait
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.keepalive = keepalive
@@ -107,10 +126,10 @@ class SshPool:
                 channel.sendall(stdin)
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
-            while not channel.exit_status_ready() or channel.recv_ready() or channel.recv_stderr_ready():
+            while not _finished(channel) or channel.recv_ready() or channel.recv_stderr_ready():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise SshError(f"{host}: {shlex.join(argv)[:200]} did not finish in time")
+                    raise SshError(f"{host}: {_what(argv)} did not finish in time")
                 select.select([channel], [], [], min(remaining, 1.0))
                 while channel.recv_ready():
                     out += channel.recv(CHUNK)
@@ -145,8 +164,8 @@ class SshPool:
         command = shlex.join(argv)
         entry = self._entry(host)
         assert entry.slots is not None
-        if not entry.slots.acquire(timeout=self.command_timeout):
-            raise SshError(f"{host}: every session busy for {self.command_timeout:.0f}s")
+        if not entry.slots.acquire(timeout=self.session_wait):
+            raise HostBusy(f"{host}: all {self.per_host} sessions busy for {self.session_wait:.0f}s")
         try:
             client = self._client(host, entry)
             try:
@@ -162,7 +181,7 @@ class SshPool:
                 channel.exec_command(command)
                 yield channel
             except (paramiko.SSHException, OSError, EOFError) as err:
-                self._drop(host, entry, f"{command[:100]}: {err}")
+                self._drop(host, entry, f"{_what(argv)}: {err}")
                 raise SshError(f"{host}: {err}") from err
             finally:
                 channel.close()

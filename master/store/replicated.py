@@ -67,6 +67,16 @@ def _lower_snapshot_priority() -> None:
         _fork_hook_registered = True
 
 
+def _private_dir(path: str) -> None:
+    """The journal and snapshots hold every secret: the data dir is 0700 and its files 0600,
+    also when an earlier, laxer version made them."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    for entry in os.scandir(path):
+        if entry.is_file(follow_symlinks=False):
+            os.chmod(entry.path, 0o600)
+
+
 class StateMachine(SyncObjConsumer):
     """What PySyncObj replicates and snapshots: only `state` is serialized."""
 
@@ -126,7 +136,7 @@ class Store:
         window_bytes: int = 256 << 20,
     ) -> None:
         timings = timings or RaftTimings()
-        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        _private_dir(data_dir)
         self.machine = StateMachine(window_size, window_bytes)
         self.write_timeout = write_timeout
         self.self_address = self_address
