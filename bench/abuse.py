@@ -247,6 +247,12 @@ def attacks(b: Bench) -> list[tuple[str, Callable[[], int] | None, Callable | No
             _pod("digits", resources={"requests": {"memory": "9" * 900_000}})), None),
         ("4 JSON nested 400,000 deep (admin)", lambda: _call(
             url, "admin", "POST", "/api/v1/apply", b"[" * 400_000 + b"]" * 400_000), None),
+        ("4 YAML base-60 number, 160 KB (agent heartbeat)", lambda: _call(
+            url, "agent", "POST", "/api/v1/nodes/h1/heartbeat",
+            b"cpuPercent: 1\nmemoryUsed: " + b"1:" * 80_000 + b"1", "application/yaml"), None),
+        ("4 hexadecimal memoryUsed, 5,000 digits (agent heartbeat)", lambda: _call(
+            url, "agent", "POST", "/api/v1/nodes/h1/heartbeat",
+            b"cpuPercent: 1\nmemoryUsed: 0x" + b"f" * 5000, "application/yaml"), None),
         ("5 agent moves its Node to 127.0.0.2", lambda: _call(
             url, "agent", "PATCH", "/api/v1/nodes/h1", b'{"spec": {"address": "127.0.0.2"}}',
             "application/merge-patch+json"), None),
