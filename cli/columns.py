@@ -237,7 +237,7 @@ CONFIGMAP = [Column("DATA", data_count), AGE]
 SECRET = [Column("TYPE", lambda o, now: str(o.get("type") or "Opaque")), Column("DATA", data_count), AGE]
 
 
-# --- autoscalers and volumes -----------------------------------------------------------
+# --- autoscalers ------------------------------------------------------------------------
 
 def hpa_targets(obj: Obj, now: datetime) -> str:
     current = _get(obj, "status", "currentCPUUtilizationPercentage")
@@ -256,23 +256,6 @@ HPA = [
     Column("MINPODS", lambda o, now: str(_get(o, "spec", "minReplicas") or 1)),
     Column("MAXPODS", lambda o, now: str(_get(o, "spec", "maxReplicas") or "")),
     Column("REPLICAS", lambda o, now: str(_int(_get(o, "status", "currentReplicas")))),
-    AGE,
-]
-
-
-def volume_source(obj: Obj, now: datetime) -> str:
-    spec = obj.get("spec") or {}
-    for source in ("hostPath", "local", "nfs"):
-        if spec.get(source) is not None:
-            return source
-    return NONE
-
-
-VOLUME = [
-    Column("SOURCE", volume_source),
-    Column("CAPACITY", lambda o, now: _or_none(_get(o, "spec", "capacity"))),
-    Column("NODE", lambda o, now: _or_none(_get(o, "spec", "nodeName"))),
-    Column("STATUS", lambda o, now: _or_none(_get(o, "status", "phase"))),
     AGE,
 ]
 
@@ -318,7 +301,6 @@ BY_KIND: dict[str, list[Column]] = {
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,
     "HorizontalPodAutoscaler": HPA,
-    "Volume": VOLUME,
     "Event": EVENT,
 }
 NAMELESS = frozenset({"Event"})  # kubectl lists events by what happened, not by name

@@ -196,5 +196,5 @@ def test_cluster_status_health_and_openapi(cluster: MasterCluster) -> None:
     meta = doc["components"]["schemas"]["ObjectMeta"]["properties"]["name"]
     assert meta["pattern"].startswith("^[a-z0-9]")
     for kind in ("Node", "Pod", "Deployment", "HorizontalPodAutoscaler", "Service", "ConfigMap",
-                 "Secret", "Volume", "Event"):
+                 "Secret", "Event"):
         assert kind in doc["components"]["schemas"]

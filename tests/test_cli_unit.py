@@ -224,7 +224,7 @@ def test_bad_config_file_is_a_clean_error(tmp_path: Path, fake: FakeServer) -> N
     ("po", "Pod"), ("pod", "Pod"), ("pods", "Pod"), ("Pod", "Pod"),
     ("deploy", "Deployment"), ("deployments", "Deployment"),
     ("svc", "Service"), ("cm", "ConfigMap"), ("no", "Node"), ("hpa", "HorizontalPodAutoscaler"),
-    ("ev", "Event"), ("vol", "Volume"), ("secret", "Secret"),
+    ("ev", "Event"), ("secret", "Secret"),
 ])
 def test_kind_aliases(alias: str, kind: str) -> None:
     assert kind_info(alias).kind == kind

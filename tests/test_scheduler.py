@@ -100,7 +100,14 @@ def test_node_selector_taints_and_tolerations() -> None:
     no_execute = [node("h1", taints=[{"key": "gone", "effect": "NoExecute"}])]
     assert run(no_execute, [pod("p")])[1] == {"p": "0/1 nodes fit: 1 node(s) had taint gone:NoExecute"}
     soft = [node("h1", taints=[{"key": "maybe", "effect": "PreferNoSchedule"}])]
-    assert run(soft, [pod("p")])[0] == {"p": "h1"}
+    assert run(soft, [pod("p")])[0] == {"p": "h1"}  # a preference, never a refusal
+    # ... that steers: an emptier but softly tainted node loses to a fuller untainted one,
+    # unless the pod tolerates the taint
+    busy = [pod("fill", cpu="1", node_name="h2")]
+    steered = [node("h1", taints=[{"key": "maybe", "effect": "PreferNoSchedule"}]), node("h2")]
+    assert run(steered, [pod("p")], busy)[0] == {"p": "h2"}
+    tolerant = pod("t", tolerations=[{"key": "maybe", "operator": "Exists", "effect": "PreferNoSchedule"}])
+    assert run(steered, [tolerant], busy)[0] == {"t": "h1"}
 
 
 def test_not_ready_unschedulable_and_host_ports() -> None:

@@ -158,3 +158,22 @@ def test_a_status_sent_with_a_spec_write_is_ignored() -> None:
     document = pod("web")
     document["status"] = {"podIP": "10.0.0.66", "anything": ["at", "all"]}
     assert "status" not in validate_object(document)
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda spec: spec.update(volumes=[{"name": "data", "emptyDir": {}}]), "spec.volumes"),
+    (lambda spec: spec["containers"][0].update(volumeMounts=[{"name": "data", "mountPath": "/d"}]),
+     "spec.containers[0].volumeMounts"),
+])
+def test_a_field_nothing_acts_on_yet_is_refused_by_name(mutate, field: str) -> None:
+    document = pod("web")
+    mutate(document["spec"])
+    err = error_of(document)
+    assert (err.field, err.reason) == (field, "FieldValueNotSupported") and "not supported yet" in err.message
+    empty = pod("web")
+    empty["spec"]["volumes"] = []  # as tools emit it: nothing asked for, nothing stored
+    assert "volumes" not in validate_object(empty)["spec"]
+    volume = {"kind": "Volume", "metadata": {"name": "v"}, "spec": {"hostPath": {"path": "/x"}}}
+    assert (error_of(volume).field, error_of(volume).reason) == ("kind", "FieldValueNotSupported")
+    secret = {"kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/tls"}
+    assert error_of(secret).field == "type"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from master.objects.quantity import (
     CPU_PATTERN,
@@ -102,6 +103,20 @@ def _to_millis(value: object) -> object:
 
 def _to_bytes(value: object) -> object:
     return memory_bytes(value) if isinstance(value, str) else value
+
+
+NOT_SUPPORTED_YET = "not_supported_yet"  # the error type: the API's reason FieldValueNotSupported
+
+
+def not_supported_yet(what: str) -> Any:
+    """A field Kubernetes users write that nothing in Berth acts on yet: refused by name rather
+    than stored and ignored (an empty value, as tools often emit, is let through and dropped)."""
+    def refuse(value: Any) -> None:
+        if value:
+            raise PydanticCustomError(NOT_SUPPORTED_YET, "not supported yet: {what}", {"what": what})
+
+    return Annotated[Any, AfterValidator(refuse),
+                     WithJsonSchema({"not": {}, "description": f"not supported yet: {what}"})]
 
 
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS1123_LABEL)]

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from master.errors import ApiError, bad_request
-from master.objects.kinds import KINDS, KindInfo
+from master.objects.fields import NOT_SUPPORTED_YET
+from master.objects.kinds import KINDS, KINDS_NOT_YET, KindInfo
 
 DEFAULT_NAMESPACE = "default"
 # Parts of pydantic's error locations that name its own machinery (union members,
@@ -45,6 +46,8 @@ def error_from_validation(err: ValidationError) -> ApiError:
     reason = "FieldValueUnknown" if first["reason"] == "extra_forbidden" else "FieldValueInvalid"
     if first["reason"] == "missing":
         reason = "FieldValueRequired"
+    if first["reason"] == NOT_SUPPORTED_YET:
+        reason = "FieldValueNotSupported"
     return ApiError(400, reason, f"{first['field']}: {first['error']}", first["field"], details)
 
 
@@ -55,6 +58,9 @@ def kind_of(document: Any) -> KindInfo:
     if not isinstance(kind, str) or not kind:
         raise ApiError(400, "FieldValueRequired", "kind is required", "kind")
     info = KINDS.get(kind)
+    if info is None and kind in KINDS_NOT_YET:
+        raise ApiError(400, "FieldValueNotSupported",
+                       f"kind {kind} is not supported yet: {KINDS_NOT_YET[kind]}", "kind")
     if info is None:
         raise ApiError(400, "FieldValueNotSupported", f"unknown kind {kind!r}", "kind")
     return info

@@ -16,7 +16,7 @@ from typing import Any
 from master.scheduler.snapshot import NodeInfo, PodInfo, Taint
 
 Reasons = tuple[str, ...]
-_HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})  # PreferNoSchedule steers, never excludes
+_HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})  # PreferNoSchedule steers (scores.py), never excludes
 
 
 @dataclass(frozen=True)

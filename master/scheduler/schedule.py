@@ -12,7 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from master.scheduler.filters import FILTERS, FilterPlugin
-from master.scheduler.scores import RESOURCE_SCORES, RESOURCE_WEIGHT, SPREAD_WEIGHT, owner_spread
+from master.scheduler.scores import (
+    RESOURCE_SCORES,
+    RESOURCE_WEIGHT,
+    SPREAD_WEIGHT,
+    TAINT_WEIGHT,
+    Score,
+    owner_spread,
+    prefer_untainted,
+)
 from master.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 ALL_NODES_BELOW = 100  # Kubernetes: minFeasibleNodesToFind
@@ -59,8 +67,9 @@ class Scheduler:
 
     def schedule(self, snapshot: Snapshot, pods: list[PodInfo]) -> ScheduleResult:
         result = ScheduleResult()
+        scores = self.scores(snapshot)
         for pod in pods:
-            node, why = self.place(snapshot, pod)
+            node, why = self.place(snapshot, pod, scores)
             if node is None:
                 result.unschedulable.append((pod, why))
             else:
@@ -68,7 +77,16 @@ class Scheduler:
                 result.bindings.append((pod, node.name))
         return result
 
-    def place(self, snapshot: Snapshot, pod: PodInfo) -> tuple[NodeInfo | None, str]:
+    @staticmethod
+    def scores(snapshot: Snapshot) -> list[tuple[int, Score]]:
+        """(weight, score) besides the resource score, for this snapshot's nodes."""
+        scores = [(SPREAD_WEIGHT, owner_spread)]
+        if snapshot.soft_tainted:
+            scores.append((TAINT_WEIGHT, prefer_untainted))
+        return scores
+
+    def place(self, snapshot: Snapshot, pod: PodInfo, scores: list[tuple[int, Score]] | None = None
+              ) -> tuple[NodeInfo | None, str]:
         nodes = snapshot.nodes
         total = len(nodes)
         if total == 0:
@@ -88,7 +106,7 @@ class Scheduler:
         self._next_start = (start + examined) % total
         if not feasible:
             return None, unschedulable_message(total, self._reasons(pod, plugins, nodes))
-        return self._best(pod, feasible[:wanted]), ""
+        return self._best(pod, feasible[:wanted], self.scores(snapshot) if scores is None else scores), ""
 
     @staticmethod
     def _reasons(pod: PodInfo, plugins: list[FilterPlugin], nodes: list[NodeInfo]) -> Counter:
@@ -101,10 +119,12 @@ class Scheduler:
                     break
         return reasons
 
-    def _best(self, pod: PodInfo, feasible: list[NodeInfo]) -> NodeInfo:
-        """The highest total score; on a tie the first found (the search order rotates)."""
-        totals = self._resource_score(pod, feasible)
-        spread = owner_spread(pod, feasible)
-        if spread is not None:
-            totals = [RESOURCE_WEIGHT * r + SPREAD_WEIGHT * s for r, s in zip(totals, spread, strict=True)]
+    def _best(self, pod: PodInfo, feasible: list[NodeInfo], scores: list[tuple[int, Score]]) -> NodeInfo:
+        """The highest total score; on a tie the first found (the search order rotates).
+        `scores`: (weight, score) besides the resource score."""
+        totals = [RESOURCE_WEIGHT * r for r in self._resource_score(pod, feasible)]
+        for weight, score in scores:
+            ranks = score(pod, feasible)
+            if ranks is not None:  # a score that ranks all nodes alike changes nothing: skipped
+                totals = [t + weight * r for t, r in zip(totals, ranks, strict=True)]
         return feasible[max(range(len(feasible)), key=totals.__getitem__)]

@@ -5,11 +5,16 @@ Like the filters, a score takes the whole list of nodes (a comprehension, no cal
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from master.scheduler.filters import tolerates
 from master.scheduler.snapshot import NodeInfo, PodInfo
 
 MAX_SCORE = 100
 RESOURCE_WEIGHT = 1
 SPREAD_WEIGHT = 2  # as Kubernetes weighs PodTopologySpread against NodeResourcesFit
+TAINT_WEIGHT = 3  # as Kubernetes weighs TaintToleration
+Score = Callable[[PodInfo, list[NodeInfo]], list[float] | None]  # None: ranks every node the same
 
 
 def most_allocated(pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
@@ -34,6 +39,18 @@ def owner_spread(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
         return None
     counts = [n.owners.get(pod.owner, 0) for n in nodes]
     most = max(counts)
+    if most == 0:
+        return None
+    return [(most - count) / most * MAX_SCORE for count in counts]
+
+
+def prefer_untainted(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
+    """Kubernetes' TaintToleration score: fewer PreferNoSchedule taints the pod does not
+    tolerate, higher (100 with none, 0 with the most any feasible node has). None when it ranks
+    every node the same."""
+    counts = [sum(1 for taint in n.taints if taint.effect == "PreferNoSchedule"
+                  and not any(tolerates(t, taint) for t in pod.tolerations)) for n in nodes]
+    most = max(counts, default=0)
     if most == 0:
         return None
     return [(most - count) / most * MAX_SCORE for count in counts]

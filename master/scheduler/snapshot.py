@@ -115,6 +115,11 @@ class Snapshot:
     nodes: list[NodeInfo]
     by_name: dict[str, NodeInfo]
 
+    @property
+    def soft_tainted(self) -> bool:
+        """Some node has a PreferNoSchedule taint (else that score is skipped: most clusters)."""
+        return any(t.effect == "PreferNoSchedule" for n in self.nodes for t in n.taints)
+
 
 def build_snapshot(nodes: list[Obj], pods: list[Obj], broken: Broken = reraise) -> Snapshot:
     """Every node, with the pods already bound to it counted against it. A node or pod that
