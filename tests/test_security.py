@@ -289,8 +289,8 @@ def test_one_address_and_one_token_cannot_take_a_master(own_cluster: MasterClust
         listed = operator.get(cluster.url(0, PODS), timeout=HEALTH_DEADLINE)
         assert listed.status_code == 200
     # closed streams give their slots back
-    wait_until(lambda: viewer.get(watch.replace("60", "1"), timeout=10).status_code == 200, 15,
-               what="a slot free again")
+    short = cluster.url(0, "/api/v1/watch?kind=Pod&timeoutSeconds=1")
+    wait_until(lambda: viewer.get(short, timeout=10).status_code == 200, 15, what="a slot free again")
 
 
 # --- 9. the heartbeat relay's signatures --------------------------------------------------------
