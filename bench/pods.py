@@ -152,7 +152,7 @@ def end_to_end(lab: Lab, root: Path, count: int, idle: float, resync: float) -> 
 def start_commands(obj: dict[str, Any]) -> list[list[str]]:
     container = obj["spec"]["containers"][0]
     return [PODMAN.remove_sandbox(obj), PODMAN.create_sandbox(obj), PODMAN.start_sandbox(obj),
-            PODMAN.run_container(obj, container, {})]
+            PODMAN.run_container(obj, container)]
 
 
 def ssh_versus_local(lab: Lab, count: int) -> dict[str, list[float]]:

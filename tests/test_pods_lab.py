@@ -173,6 +173,29 @@ def test_following_logs_never_holds_the_runtimes_ssh_sessions(lab: Lab, cluster:
         wait_until(lambda: phase(cluster, "beside") == "Running", 60, interval=0.3, what="beside Running")
 
 
+def test_a_secret_reaches_the_container_but_no_command_line_or_log(lab: Lab, cluster: MasterCluster) -> None:
+    """Issue 10, item 5: Secret values go to podman as an env file on stdin, never in argv."""
+    value = f"never-on-a-command-line-{os.getpid()}"
+    secret = {"kind": "Secret", "metadata": {"name": "api"}, "data": {"token": value}}
+    assert cluster.session().post(cluster.url(0, "/api/v1/namespaces/default/secrets"), json=secret,
+                                  timeout=10).status_code == 201
+    keeper = command_pod("keeper", "exec sleep 600")
+    keeper["spec"]["containers"][0]["env"] = [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+        {"name": "PLAIN", "value": "visible"}]
+    created = create(cluster, keeper)
+    wait_until(lambda: phase(cluster, "keeper") == "Running", 60, interval=0.3, what="keeper Running")
+    seen = berth(cluster, "exec", "keeper", "--", "sh", "-c", 'echo "$TOKEN $PLAIN"')
+    assert seen.stdout.strip() == f"{value} visible", seen.stderr
+    host = get(cluster, "keeper")["spec"]["nodeName"]
+    name = container_name(created, "main")
+    made_with = on_host(lab, host, "podman", "inspect", "--format", "{{.Config.CreateCommand}}", name).stdout
+    assert "--env-file=/dev/stdin" in made_with and "--env=PLAIN=visible" in made_with
+    assert value not in made_with  # podman's record of the command line that made it
+    assert value not in on_host(lab, host, "ps", "-eo", "args").stdout
+    assert value not in cluster.logs()
+
+
 def test_two_containers_of_a_pod_reach_each_other_on_localhost(lab: Lab, cluster: MasterCluster) -> None:
     obj = pod("duo", image=IMAGE)
     web, client = obj["spec"]["containers"][0], dict(obj["spec"]["containers"][0])

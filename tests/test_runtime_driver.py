@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import shlex
 
+import pytest
+
 from master.runtime.driver import DRIVERS, POD_UID, container_name, sandbox_name
+from master.runtime.env import ContainerEnv, EnvError, resolve_env
 
 
 def pod() -> dict:
@@ -20,7 +23,7 @@ def pod() -> dict:
 def test_podman_runs_a_pod_container_with_limits_ports_labels_and_literal_strings() -> None:
     driver = DRIVERS["podman"]
     obj = pod()
-    env = {"GREETING": "; touch /tmp/pwned", "EMPTY": ""}
+    env = ContainerEnv({"GREETING": "; touch /tmp/pwned", "EMPTY": ""}, {"TOKEN": "hunter2"})
     sandbox = driver.create_sandbox(obj)
     assert sandbox[:5] == ["podman", "pod", "create", "--name", "berth-default-web-01234567"]
     assert "-p" in sandbox and "8080:80/tcp" in sandbox and f"{POD_UID}=0123456789abcdef" in sandbox
@@ -31,6 +34,8 @@ def test_podman_runs_a_pod_container_with_limits_ports_labels_and_literal_string
     image = run.index("localhost/busybox:lab")
     assert run[image - 1] == "--" and run[image + 1:] == ["-c", "echo $(touch /tmp/pwned); echo done"]
     assert "--env=GREETING=; touch /tmp/pwned" in run and "--env=EMPTY=" in run
+    assert "--env-file=/dev/stdin" in run and not [a for a in run if "hunter2" in a]  # a secret: stdin only
+    assert env.env_file() == b"TOKEN=hunter2\n"
     # over SSH the list is joined with shlex: the remote shell splits it back into the same words
     assert shlex.split(shlex.join(run)) == run
     assert container_name(obj, "main") == "berth-default-web-01234567-main"
@@ -39,7 +44,7 @@ def test_podman_runs_a_pod_container_with_limits_ports_labels_and_literal_string
 def test_docker_joins_the_sandbox_network_and_parses_its_listing() -> None:
     driver = DRIVERS["docker"]
     obj = pod()
-    run = driver.run_container(obj, obj["spec"]["containers"][0], {})
+    run = driver.run_container(obj, obj["spec"]["containers"][0])
     assert run[run.index("--network") + 1] == f"container:{sandbox_name(obj)}"
     labels = {POD_UID: "u1", "berth.container": "main"}
     inspected = json.dumps([{"Id": "abc", "Name": "/x", "Config": {"Labels": labels},
@@ -70,7 +75,7 @@ def test_no_user_string_can_be_read_as_an_option() -> None:
     container = {**obj["spec"]["containers"][0], "image": HOSTILE, "command": [HOSTILE, "--privileged"],
                  "args": ["--pid", "host", "-v", "/:/host"], "workingDir": HOSTILE}
     for name, driver in DRIVERS.items():
-        run = driver.run_container(obj, container, {"A": HOSTILE})
+        run = driver.run_container(obj, container, ContainerEnv({"A": HOSTILE}))
         end = run.index("--")
         assert run[end + 1:] == [HOSTILE, "--privileged", "--pid", "host", "-v", "/:/host"], name
         assert f"--entrypoint={HOSTILE}" in run[:end] and f"--env=A={HOSTILE}" in run[:end]
@@ -83,3 +88,27 @@ def test_no_user_string_can_be_read_as_an_option() -> None:
                      driver.container_ip("berth-x")):
             assert "--" in argv, argv
             assert all(not word.startswith("berth-") for word in argv[:argv.index("--")]), argv
+
+
+def test_secret_values_go_to_the_env_file_and_a_later_variable_wins() -> None:
+    stored = {("Secret", "db"): {"data": {"password": "s3 cr=et ", "pem": "-----BEGIN\nKEY"}},
+              ("ConfigMap", "cfg"): {"data": {"mode": "fast"}}}
+
+    def lookup(kind: str, _namespace: str, name: str) -> dict | None:
+        return stored.get((kind, name))
+
+    def ref(kind: str, name: str, key: str) -> dict:
+        return {kind: {"name": name, "key": key}}
+
+    container = {"env": [
+        {"name": "PASSWORD", "valueFrom": ref("secretKeyRef", "db", "password")},
+        {"name": "MODE", "valueFrom": ref("configMapKeyRef", "cfg", "mode")},
+        {"name": "LEVEL", "valueFrom": ref("secretKeyRef", "db", "password")},
+        {"name": "LEVEL", "value": "3"},  # the later definition wins, as in Kubernetes
+    ]}
+    env = resolve_env(container, "default", lookup)
+    assert env.plain == {"MODE": "fast", "LEVEL": "3"} and env.secret == {"PASSWORD": "s3 cr=et "}
+    assert env.env_file() == b"PASSWORD=s3 cr=et \n"  # podman and docker keep a value as written
+    with pytest.raises(EnvError, match="line break"):  # an env file has one line per variable
+        pem = {"env": [{"name": "PEM", "valueFrom": ref("secretKeyRef", "db", "pem")}]}
+        resolve_env(pem, "default", lookup)

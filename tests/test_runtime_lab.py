@@ -11,6 +11,7 @@ import pytest
 
 from lab.hosts import IMAGE, Lab
 from master.runtime.driver import DRIVERS, container_name, sandbox_name
+from master.runtime.env import ContainerEnv
 from master.runtime.ssh import Host, HostKeyRefused, SshError, SshPool
 from tests.harness import temporary_lab
 
@@ -103,7 +104,8 @@ def test_a_pods_containers_share_localhost_and_user_strings_stay_literal(lab: La
     obj = pod("duo", "feedface00000001", [web, side])
     try:
         assert pool.run(h2, PODMAN.create_sandbox(obj)).ok
-        for container, env in ((web, {}), (side, {"GREETING": f"$(touch {marker})"})):
+        greeting = ContainerEnv({"GREETING": f"$(touch {marker})"})
+        for container, env in ((web, ContainerEnv()), (side, greeting)):
             result = pool.run(h2, PODMAN.run_container(obj, container, env))
             assert result.ok, result.stderr
         request = ["sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080"]
@@ -144,9 +146,9 @@ def test_a_hostile_image_or_argument_never_becomes_a_podman_option(lab: Lab, poo
     obj = pod("escape", "feedface00000002", [escape])
     try:
         assert pool.run(h1, PODMAN.create_sandbox(obj)).ok
-        result = pool.run(h1, PODMAN.run_container(obj, escape, {}))
+        result = pool.run(h1, PODMAN.run_container(obj, escape))
         assert not result.ok and b"invalid reference format" in result.stderr, result.stderr  # an image name
-        as_entrypoint = pool.run(h1, PODMAN.run_container(obj, {**entry, "name": "second"}, {}))
+        as_entrypoint = pool.run(h1, PODMAN.run_container(obj, {**entry, "name": "second"}))
         mine = "label=berth.pod-uid=feedface00000002"
         privileged = pool.run(h1, ["podman", "ps", "--all", "--filter", mine,
                                    "--format", "{{.Names}} {{.Mounts}}"]).text()

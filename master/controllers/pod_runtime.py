@@ -253,7 +253,8 @@ class RuntimeController(LeaderLoop):
             except EnvError as err:
                 entry["state"] = {"waiting": {"reason": "CreateContainerConfigError", "message": str(err)}}
                 return
-            result = self.pool.run(host, driver.run_container(pod, action.container, env))
+            result = self.pool.run(host, driver.run_container(pod, action.container, env),
+                                   stdin=env.env_file())  # Secret values: on stdin, never in argv
             if result.ok:
                 log.info("%s: started %s", host, action.target)
             else:

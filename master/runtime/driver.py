@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from master.objects.quantity import cpu_millis, memory_bytes
+from master.runtime.env import ContainerEnv
 
 Obj = dict[str, Any]
+NO_ENV = ContainerEnv()
 
 MANAGED = "berth.managed"
 POD_UID = "berth.pod-uid"
@@ -104,8 +106,10 @@ def _resource_args(container: Obj) -> list[str]:
     return args
 
 
-def _env_args(env: dict[str, str]) -> list[str]:
-    return [f"--env={name}={value}" for name, value in env.items()]
+def _env_args(env: ContainerEnv) -> list[str]:
+    """Plain values on the command line; Secret values only in the env file on stdin (env.py)."""
+    return ([f"--env={name}={value}" for name, value in env.plain.items()]
+            + (["--env-file=/dev/stdin"] if env.secret else []))
 
 
 def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
@@ -154,8 +158,9 @@ class Driver:
     def _join(self, pod: Obj) -> list[str]:
         return ["--pod", sandbox_name(pod)]
 
-    def run_container(self, pod: Obj, container: Obj, env: dict[str, str]) -> list[str]:
-        """Create and start one container of the pod (`env`: its variables, resolved)."""
+    def run_container(self, pod: Obj, container: Obj, env: ContainerEnv = NO_ENV) -> list[str]:
+        """Create and start one container of the pod (`env`: its variables, resolved; run it with
+        `env.env_file()` as its standard input)."""
         entrypoint, tail = _command_tail(container)
         labels = {**pod_labels(pod), CONTAINER: container["name"]}
         workdir = [f"--workdir={container['workingDir']}"] if container.get("workingDir") else []
