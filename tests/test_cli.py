@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -91,10 +90,11 @@ def test_config_file_and_watch(cluster: MasterCluster, tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     command = [sys.executable, "-m", "cli.main"]
     root = Path(__file__).resolve().parent.parent
-    watcher = subprocess.Popen([*command, "watch", "cm", "--timeout", "8"], env=env, cwd=root,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # from the revision before the change: the watch sees it however late it connects
+    since = cluster.status(0)["revision"]
+    watcher = subprocess.Popen([*command, "watch", "cm", "--since", str(since), "--timeout", "8"], env=env,
+                               cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2)  # let the watch start before the change it must see
         created = subprocess.run([*command, "apply", "-f", "-"], env=env, cwd=root, text=True,
                                  input="kind: ConfigMap\nmetadata: {name: watched}\ndata: {}\n",
                                  capture_output=True, timeout=60)

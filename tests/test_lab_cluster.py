@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,11 +155,12 @@ def test_leader_sigkill_flaps_no_node(lab: Lab) -> None:
     def watch() -> None:
         headers = {"Authorization": f"Bearer {deploy.admin_token(lab)}"}
         with requests.get(url, headers=headers, stream=True, timeout=20) as stream:
-            events.extend(json.loads(line) for line in stream.iter_lines())
+            for line in stream.iter_lines():  # one at a time: the first bookmark says it listens
+                events.append(json.loads(line))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    time.sleep(0.5)
+    wait_until(lambda: events, 15, what="the watch's first bookmark")
     pid = (lab.host_dir(leader) / "berth" / "run" / "berth-master.pid").read_text().strip()
     hosts.in_host(lab, leader, ["kill", "-9", pid])  # its supervisor starts it again
     watcher.join(timeout=30)
@@ -229,7 +229,11 @@ def test_a_leader_cut_off_acts_on_no_host_and_the_new_leader_acts_once(lab: Lab)
         majority_side = tuple(deploy.masters_of(lab).index(h) for h in others)
         wait_until(lambda: _leader_host(lab, majority_side) in others, 60, interval=0.5,
                    what="a new leader in the majority")
-        time.sleep(12)  # more than a runtime round and the restart back-off: a stale leader would act now
+        # the positive signal: the cut-off master itself says it no longer leads; from then on it
+        # runs no round at all, and until then its rounds could not commit their fence
+        cut_off = deploy.masters_of(lab).index(old)
+        wait_until(lambda: api(lab, "/api/v1/cluster", cut_off).json()["state"] != "leader", 60,
+                   interval=0.5, what="the cut-off master stepping down")
         assert _containers(lab, "pinned")[old] == ["exited"], "the cut-off leader restarted a container"
     finally:
         CliRunner().invoke(berth, ["lab", "heal", "--name", lab.name], catch_exceptions=False)
@@ -238,8 +242,12 @@ def test_a_leader_cut_off_acts_on_no_host_and_the_new_leader_acts_once(lab: Lab)
                what="pinned restarted after the heal")
     wait_until(lambda: _pod(lab, "pinned", majority)["status"]["containerStatuses"][0]["restartCount"] == 1,
                60, interval=0.5, what="restart count 1")
-    time.sleep(3)
-    assert _pod(lab, "pinned", majority)["status"]["containerStatuses"][0]["restartCount"] == 1
+
+    def settled() -> dict | None:  # a later round saw it running (its start time known), restarts still 1
+        entry = _pod(lab, "pinned", majority)["status"]["containerStatuses"][0]
+        return entry if (entry["state"].get("running") or {}).get("startedAt") else None
+
+    assert wait_until(settled, 60, interval=0.5, what="a round after the restart")["restartCount"] == 1
     assert sum(len(states) for states in _containers(lab, "pinned").values()) == 1
 
 
@@ -285,9 +293,6 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
                what="probed Ready (readiness probe passing)")
     wait_until(lambda: (_pod(lab, "never-ready", 0).get("status") or {}).get("phase") == "Running", 90,
                interval=0.5, what="never-ready Running")
-    time.sleep(4)  # several failed readiness probes
-    assert _ready_condition(_pod(lab, "never-ready", 0)) == "False"
-    assert _pod(lab, "never-ready", 0)["status"]["containerStatuses"][0]["restartCount"] == 0
     node = _pod(lab, "probed", 0)["spec"]["nodeName"]
     container = container_name(_pod(lab, "probed", 0), "web")
 
@@ -299,6 +304,10 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
     assert cli("exec", "probed", "--", "rm", "/tmp/healthy").returncode == 0
     wait_until(lambda: _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1, 90,
                interval=0.5, what="probed restarted by its liveness probe")
+    # the agent ran its probes round after round meanwhile: never-ready's failing readiness
+    # probe kept it not Ready, and readiness restarts nothing
+    assert _ready_condition(_pod(lab, "never-ready", 0)) == "False"
+    assert _pod(lab, "never-ready", 0)["status"]["containerStatuses"][0]["restartCount"] == 0
     # httpd ignores SIGTERM: its restart takes the whole 25 s grace, in the background; meanwhile
     # a new pod on the same host starts
     bystander = ("kind: Pod\nmetadata: {name: bystander}\nspec:\n  nodeName: " + node +

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +60,20 @@ def ready_on(cluster: MasterCluster, index: int) -> bool | None:
     return ready_condition(response.json()) if response.status_code == 200 else None
 
 
+def heartbeats_heard(cluster: MasterCluster, count: int) -> bool:
+    """True once the leader has heard `count` more heartbeats of h1 (its age fell `count` times)."""
+    ages: list[float] = []
+    heard = [0]
+
+    def one_more() -> bool:
+        item = cluster.session().get(cluster.url(0, "/api/v1/metrics/nodes"), timeout=3).json()["items"]["h1"]
+        heard[0] += bool(ages) and item["secondsSinceHeartbeat"] < ages[-1]
+        ages.append(item["secondsSinceHeartbeat"])
+        return heard[0] >= count
+
+    return bool(wait_until(one_more, 30, interval=0.1, what=f"{count} more heartbeats"))
+
+
 @pytest.mark.parametrize("own_cluster", [{"node_grace_seconds": GRACE}], indirect=True)
 def test_agent_death_makes_the_node_not_ready_and_restart_ready_again(
     own_cluster: MasterCluster, tmp_path: Path,
@@ -69,8 +82,8 @@ def test_agent_death_makes_the_node_not_ready_and_restart_ready_again(
     try:
         wait_until(lambda: ready_on(own_cluster, 0) is True, 30, what="node Ready")
         revision = own_cluster.status(0)["revision"]
-        time.sleep(2.0)  # ~6 heartbeats
-        assert own_cluster.status(0)["revision"] == revision, "a heartbeat was written to Raft"
+        heard = heartbeats_heard(own_cluster, 5)  # the positive signal: five more heartbeats arrived
+        assert heard and own_cluster.status(0)["revision"] == revision, "a heartbeat was written to Raft"
         table = berth(own_cluster, "get", "nodes").stdout.splitlines()
         assert table[0].split() == ["NAME", "STATUS", "ROLES", "CPU", "MEMORY", "AGE"]
         assert table[1].split()[:2] == ["h1", "Ready"] and "%" in table[1]  # usage from the leader
@@ -99,11 +112,12 @@ def test_leader_sigkill_does_not_flap_nodes(own_cluster: MasterCluster, tmp_path
 
         def watch() -> None:
             with own_cluster.session().get(url, stream=True, timeout=20) as stream:
-                events.extend(json.loads(line) for line in stream.iter_lines())
+                for line in stream.iter_lines():  # one at a time: the first bookmark says it listens
+                    events.append(json.loads(line))
 
         watcher = threading.Thread(target=watch)
         watcher.start()
-        time.sleep(0.5)
+        wait_until(lambda: events, 15, what="the watch's first bookmark")  # it is listening
         own_cluster.kill(leader)
         watcher.join(timeout=30)
         flaps = [e for e in events if e["type"] == "MODIFIED" and ready_condition(e["object"]) is False]
