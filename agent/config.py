@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from master.objects.quantity import cpu_millis, memory_bytes
-from master.runtime.driver import DRIVERS
-from master.settings import merged_settings, read_secret
+from berth.containers import RUNTIMES
+from berth.quantity import cpu_millis, memory_bytes
+from berth.settings import merged_settings, read_secret
 
 
 @dataclass
@@ -28,8 +28,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if not self.masters:
             raise ValueError("masters: at least one master URL is needed")
-        if self.runtime not in DRIVERS:
-            raise ValueError(f"runtime: one of {', '.join(DRIVERS)}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime: one of {', '.join(RUNTIMES)}")
         if not 0 < self.heartbeat_interval <= 300:
             raise ValueError("heartbeat_interval: must be more than 0 and at most 300 seconds")
         self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]

@@ -15,7 +15,7 @@ from agent.facts import usage
 from agent.probes import ProbeRunner
 from agent.registration import Masters, MasterUnavailable, RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch
-from master.settings import load_settings_file
+from berth.settings import load_settings_file
 
 log = logging.getLogger("berth.agent")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.registration import Masters, MasterUnavailable
-from master.runtime.driver import container_name
+from berth.containers import container_name
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

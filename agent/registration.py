@@ -15,7 +15,7 @@ import requests
 
 from agent.config import AgentConfig
 from agent.facts import allocatable, capacity
-from master.objects.quantity import cpu_millis, memory_bytes
+from berth.quantity import cpu_millis, memory_bytes
 
 log = logging.getLogger(__name__)
 _MERGE = {"Content-Type": "application/merge-patch+json"}

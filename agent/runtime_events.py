@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from agent.registration import Masters, MasterUnavailable
-from master.runtime.driver import DRIVERS, RuntimeEvent
+from berth.containers import EVENT_STREAMS, RuntimeEvent
 
 log = logging.getLogger(__name__)
 MAX_EVENTS_PER_REPORT = 200
@@ -45,7 +45,7 @@ class RuntimeEventWatch:
                  restart_seconds: float = 5.0) -> None:
         self.masters = masters
         self.node = node
-        self.driver = DRIVERS[runtime]
+        self.events = EVENT_STREAMS[runtime]
         self.gather_seconds = gather_seconds
         self.restart_seconds = restart_seconds
         self._queue: queue.Queue[RuntimeEvent | None] = queue.Queue()
@@ -70,21 +70,21 @@ class RuntimeEventWatch:
         """Read the runtime's event stream; start it again whenever it ends."""
         while not self._stop.is_set():
             try:
-                self._process = subprocess.Popen(_dies_with_its_parent(self.driver.events()),
+                self._process = subprocess.Popen(_dies_with_its_parent(self.events.command()),
                                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             except OSError as err:
-                log.warning("cannot follow %s events: %s", self.driver.binary, err)
+                log.warning("cannot follow %s events: %s", self.events.binary, err)
                 self._stop.wait(self.restart_seconds)
                 continue
             self._queue.put(RuntimeEvent("", "listening"))  # what happened while nobody listened
             assert self._process.stdout is not None
             for line in self._process.stdout:
-                event = self.driver.parse_event(line)
+                event = self.events.parse(line)
                 if event is not None:
                     self._queue.put(event)
             self._process.wait()
             if not self._stop.is_set():
-                log.warning("%s events ended (exit %s); starting it again", self.driver.binary,
+                log.warning("%s events ended (exit %s); starting it again", self.events.binary,
                             self._process.returncode)
                 self._stop.wait(self.restart_seconds)
 

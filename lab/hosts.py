@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from master.objects.quantity import cpu_millis, memory_bytes
+from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.driver import DockerDriver
 
 STATE_ROOT = Path(os.environ.get("BERTH_LAB_ROOT", "/var/lib/berth-lab"))

@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.settings import merged_settings, read_secret
 from master.scheduler import SchedulerConfig
-from master.settings import merged_settings, read_secret
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction")

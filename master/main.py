@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import click
 
+from berth.settings import load_settings_file
 from master.api.app import admission, create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
@@ -31,7 +32,6 @@ from master.runtime.attention import Attention
 from master.runtime.plan import Backoff
 from master.runtime.ssh import SshPool
 from master.scheduler import SchedulerConfig
-from master.settings import load_settings_file
 from master.store.replicated import Store
 
 log = logging.getLogger("berth.master")

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from berth.containers import EVENT_STREAMS, RuntimeEvent, container_name, sandbox_name
 from lab import hosts as lab_hosts
 from lab.hosts import IMAGE, Lab
-from master.runtime.driver import DRIVERS, RuntimeEvent, container_name, sandbox_name
 from tests.conftest import TEST_ROOT
 from tests.harness import MasterCluster, berth, masters_driving, pod, temporary_lab, wait_until
 
@@ -109,7 +109,7 @@ def _get(url: str) -> str:
 
 def test_an_orphan_is_removed_and_docker_events_parse_as_the_agent_reads_them(
         lab: Lab, cluster: MasterCluster) -> None:
-    driver = DRIVERS["docker"]
+    events = EVENT_STREAMS["docker"]
     since = int(time.time()) - 1
     ours = ("berth.managed=true", "berth.pod-uid=0rphan00-0000", "berth.namespace=default",
             "berth.pod=ghost", "berth.container=main")
@@ -119,10 +119,10 @@ def test_an_orphan_is_removed_and_docker_events_parse_as_the_agent_reads_them(
     wait_until(lambda: "ghost" not in names(lab), 60, interval=0.3, what="the orphan removed")
     assert "not-ours" in names(lab)
     docker(lab, "rm", "--force", "not-ours")
-    # the agent's stream (driver.events()), replayed over the test's window so that it ends
+    # the agent's stream (EVENT_STREAMS), replayed over the test's window so that it ends
     window = ["--since", str(since), "--until", str(int(time.time()) + 1)]
-    replay = lab_hosts.in_host(lab, "h1", [*driver.events(), *window], check=False, timeout=30)
-    seen = [e for e in map(driver.parse_event, replay.stdout.splitlines()) if e is not None]
+    replay = lab_hosts.in_host(lab, "h1", [*events.command(), *window], check=False, timeout=30)
+    seen = [e for e in map(events.parse, replay.stdout.splitlines()) if e is not None]
     assert RuntimeEvent("ghost", "start") in seen
     assert any(e.container == "ghost" and e.action == "die" and e.exit_code == 137 for e in seen)
     assert RuntimeEvent("ghost", "destroy") in seen

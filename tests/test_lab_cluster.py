@@ -15,12 +15,13 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from berth.containers import container_name
 from cli.main import main as berth
 from lab import deploy, hosts
 from lab.hosts import Lab
 from master.liveness import ready_condition
 from master.objects.conditions import condition
-from master.runtime.driver import DRIVERS, container_name
+from master.runtime.driver import DRIVERS
 from tests.harness import wait_until
 from tests.test_lab import lab_name, leftovers
 

@@ -13,8 +13,8 @@ from typing import Any
 import psutil
 
 from agent.runtime_events import RuntimeEventWatch
+from berth.containers import EVENT_STREAMS, PodmanEvents, RuntimeEvent
 from master.runtime.attention import Attention, pod_settled
-from master.runtime.driver import DRIVERS, Driver, RuntimeEvent
 from tests.harness import wait_until
 
 Obj = dict[str, Any]
@@ -75,22 +75,22 @@ def test_podman_and_docker_events_parse_to_the_same_event() -> None:
     docker = ('{"status":"die","id":"b43b","from":"localhost/busybox:lab","Type":"container","Action":"die",'
               '"Actor":{"ID":"b43b","Attributes":{"berth.managed":"true","exitCode":"137","name":"c3"}},'
               '"scope":"local","time":1795000000}')
-    assert DRIVERS["podman"].parse_event(podman) == RuntimeEvent("c3", "died", 137)
-    assert DRIVERS["docker"].parse_event(docker) == RuntimeEvent("c3", "die", 137)
-    assert DRIVERS["podman"].parse_event(podman.replace('"died"', '"exec"')) is None  # no change to a listing
-    assert DRIVERS["podman"].parse_event("not json") is None
-    assert DRIVERS["docker"].parse_event('{"Type":"image","Action":"pull"}') is None
-    assert DRIVERS["podman"].events() == ["podman", "events", "--filter", "label=berth.managed=true",
-                                          "--format", "json"]
+    assert EVENT_STREAMS["podman"].parse(podman) == RuntimeEvent("c3", "died", 137)
+    assert EVENT_STREAMS["docker"].parse(docker) == RuntimeEvent("c3", "die", 137)
+    assert EVENT_STREAMS["podman"].parse(podman.replace('"died"', '"exec"')) is None  # no change to a listing
+    assert EVENT_STREAMS["podman"].parse("not json") is None
+    assert EVENT_STREAMS["docker"].parse('{"Type":"image","Action":"pull"}') is None
+    assert EVENT_STREAMS["podman"].command() == ["podman", "events", "--filter", "label=berth.managed=true",
+                                                 "--format", "json"]
 
 
-class _ScriptedRuntime(Driver):
+class _ScriptedRuntime(PodmanEvents):
     """A runtime whose event stream is a script: two events, a line to ignore, then it ends."""
 
     def __init__(self, script: str) -> None:
         self.script = script
 
-    def events(self) -> list[str]:
+    def command(self) -> list[str]:
         return ["sh", "-c", self.script]
 
 
@@ -111,7 +111,7 @@ def test_the_agent_reports_a_burst_at_once_and_follows_a_stream_that_ended() -> 
     masters = _Masters()
     watch = RuntimeEventWatch(masters, "h1", "podman", gather_seconds=0.3,  # type: ignore[arg-type]
                               restart_seconds=0.2)
-    watch.driver = _ScriptedRuntime(f"echo '{died}'; echo 'exec noise'; echo '{removed}'; sleep 0.6")
+    watch.events = _ScriptedRuntime(f"echo '{died}'; echo 'exec noise'; echo '{removed}'; sleep 0.6")
     watch.start()
     try:
         wait_until(lambda: len(masters.reports) >= 2, 15, what="a report per stream start")
@@ -128,10 +128,10 @@ def test_the_agent_reports_a_burst_at_once_and_follows_a_stream_that_ended() -> 
 def test_the_event_stream_ends_when_the_agent_is_killed() -> None:
     """SIGKILL gives the agent no chance to stop its `podman events`: the kernel must end it."""
     program = ("import sys, time; from agent.runtime_events import RuntimeEventWatch; "
-               "from master.runtime.driver import Driver\n"
-               "class Sleeper(Driver):\n    def events(self): return ['sleep', '600']\n"
+               "from berth.containers import PodmanEvents\n"
+               "class Sleeper(PodmanEvents):\n    def command(self): return ['sleep', '600']\n"
                "class Masters:\n    def request(self, *args): return type('A', (), {'status_code': 200})()\n"
-               "w = RuntimeEventWatch(Masters(), 'h1', 'podman'); w.driver = Sleeper(); w.start()\n"
+               "w = RuntimeEventWatch(Masters(), 'h1', 'podman'); w.events = Sleeper(); w.start()\n"
                "time.sleep(600)\n")
     agent = subprocess.Popen([sys.executable, "-c", program], cwd=Path(__file__).resolve().parent.parent)
     try:

@@ -7,7 +7,8 @@ import shlex
 
 import pytest
 
-from master.runtime.driver import DRIVERS, POD_UID, container_name, sandbox_name
+from berth.containers import POD_UID, container_name, sandbox_name
+from master.runtime.driver import DRIVERS
 from master.runtime.env import ContainerEnv, EnvError, resolve_env
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from berth.containers import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX
 from master.controllers.event_reaper import expired
 from master.probes import Verdict
-from master.runtime.driver import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX, ContainerState
+from master.runtime.driver import ContainerState
 from master.runtime.events import status_events
 from master.runtime.plan import Backoff, plan_host
 

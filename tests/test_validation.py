@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from berth.quantity import cpu_millis, memory_bytes
 from master.errors import ApiError
-from master.objects.fields import cpu_millis, memory_bytes
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_selector
 from master.objects.validate import validate_object

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import Field, ValidationError
 
+from berth.containers import container_name
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import client_gone, context, principal
@@ -18,7 +19,6 @@ from master.errors import ApiError, bad_request, not_found
 from master.objects.fields import DnsLabel
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
-from master.runtime.driver import container_name
 from master.runtime.nodes import node_driver, node_host
 from master.runtime.ssh import Host, HostBusy, SshError, SshPool
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from berth.containers import sandbox_name
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
@@ -27,7 +28,7 @@ from master.liveness import ready_condition
 from master.objects.isolation import each
 from master.probes import Key, ProbeBook, Verdict
 from master.runtime.attention import Attention, pod_settled
-from master.runtime.driver import Driver, sandbox_name
+from master.runtime.driver import Driver
 from master.runtime.env import EnvError, resolve_env
 from master.runtime.events import status_events
 from master.runtime.nodes import node_driver, node_host

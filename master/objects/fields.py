@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from master.objects.quantity import (
+from berth.quantity import (
     CPU_PATTERN,
     MAX_CPU_MILLIS,
     MAX_MEMORY_BYTES,

@@ -9,7 +9,8 @@ turned the args after it into podman options: `--privileged -v /:/host`).
 A pod is a sandbox that owns the network namespace and the published ports (a
 podman pod; for docker, a sandbox container the others join with
 `--network container:`), plus one container per pod container. Everything carries
-labels, so listing a host says what Berth runs there and for which pod.
+Berth's labels (berth/containers.py: a contract with operators), so listing a host says
+what Berth runs there and for which pod.
 """
 
 from __future__ import annotations
@@ -19,19 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from master.objects.quantity import cpu_millis, memory_bytes
+from berth.containers import CONTAINER, MANAGED, POD_UID, SANDBOX, container_name, pod_labels, sandbox_name
+from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
 
 Obj = dict[str, Any]
 NO_ENV = ContainerEnv()
-
-MANAGED = "berth.managed"
-POD_UID = "berth.pod-uid"
-NAMESPACE = "berth.namespace"
-POD_NAME = "berth.pod"
-CONTAINER = "berth.container"
-SANDBOX = "berth.sandbox"
-
 
 @dataclass(frozen=True)
 class ContainerState:
@@ -56,34 +50,6 @@ class ContainerState:
     @property
     def sandbox(self) -> bool:
         return self.labels.get(SANDBOX) == "true"
-
-
-@dataclass(frozen=True)
-class RuntimeEvent:
-    """A change to one of Berth's containers, as the host's runtime announces it (the agent's report)."""
-
-    container: str
-    action: str  # podman's and docker's own word: died / die, remove / destroy, start, oom ...
-    exit_code: int | None = None
-
-
-# the actions that change what a listing of the host would show (not exec, attach, health ...)
-PODMAN_EVENT_ACTIONS = frozenset({"create", "start", "died", "oom", "remove", "pause", "unpause"})
-DOCKER_EVENT_ACTIONS = frozenset({"create", "start", "die", "oom", "destroy", "pause", "unpause"})
-
-
-def sandbox_name(pod: Obj) -> str:
-    meta = pod["metadata"]
-    return f"berth-{meta['namespace']}-{meta['name']}-{meta['uid'][:8]}"
-
-
-def container_name(pod: Obj, container: str) -> str:
-    return f"{sandbox_name(pod)}-{container}"
-
-
-def pod_labels(pod: Obj) -> dict[str, str]:
-    meta = pod["metadata"]
-    return {MANAGED: "true", POD_UID: meta["uid"], NAMESPACE: meta["namespace"], POD_NAME: meta["name"]}
 
 
 def _label_args(labels: dict[str, str]) -> list[str]:
@@ -119,19 +85,6 @@ def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
     if command:
         return [f"--entrypoint={command[0]}"], [*command[1:], *args]
     return [], args
-
-
-def _container_event(line: str) -> Obj | None:
-    """One line of an event stream, if it is about a container (podman and docker both say Type)."""
-    try:
-        item = json.loads(line)
-    except ValueError:
-        return None
-    return item if isinstance(item, dict) and item.get("Type") == "container" else None
-
-
-def _exit_code(value: object) -> int | None:
-    return int(value) if isinstance(value, int | str) and str(value).lstrip("-").isdigit() else None
 
 
 class Driver:
@@ -204,17 +157,6 @@ class Driver:
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "json"]
 
-    def events(self) -> list[str]:
-        """A stream of changes to Berth's containers, one JSON object per line, until killed."""
-        return [self.binary, "events", "--filter", f"label={MANAGED}=true", "--format", "json"]
-
-    def parse_event(self, line: str) -> RuntimeEvent | None:
-        item = _container_event(line)
-        if item is None or item.get("Status") not in PODMAN_EVENT_ACTIONS:
-            return None
-        code = _exit_code(item.get("ContainerExitCode"))
-        return RuntimeEvent(str(item.get("Name", "")), item["Status"], code)
-
     def parse_list(self, output: str) -> list[ContainerState]:
         items = json.loads(output or "[]") or []
         return [ContainerState(
@@ -271,18 +213,6 @@ class DockerDriver(Driver):
 
     def stats(self) -> list[str]:
         return [self.binary, "stats", "--no-stream", "--format", "{{json .}}"]
-
-    def events(self) -> list[str]:
-        return [self.binary, "events", "--filter", f"label={MANAGED}=true", "--format", "{{json .}}"]
-
-    def parse_event(self, line: str) -> RuntimeEvent | None:
-        """docker's event: Type, Action, and the container's name and exit code among Actor.Attributes."""
-        item = _container_event(line)
-        if item is None or item.get("Action") not in DOCKER_EVENT_ACTIONS:
-            return None
-        attributes = (item.get("Actor") or {}).get("Attributes") or {}
-        code = _exit_code(attributes.get("exitCode"))
-        return RuntimeEvent(str(attributes.get("name", "")), item["Action"], code)
 
     def parse_list(self, output: str) -> list[ContainerState]:
         """`docker inspect`'s array; times become Unix seconds, as podman gives them."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.containers import NAMESPACE, POD_NAME, POD_UID, container_name, sandbox_name
 from master.objects.conditions import condition, with_condition
 from master.objects.isolation import Broken, reraise
 from master.probes import Key, Verdict
-from master.runtime.driver import NAMESPACE, POD_NAME, POD_UID, ContainerState, container_name, sandbox_name
+from master.runtime.driver import ContainerState
 
 Obj = dict[str, Any]
 

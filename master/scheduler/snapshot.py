@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.quantity import cpu_millis, memory_bytes
 from master.liveness import ready_condition
 from master.objects.isolation import Broken, each, reraise
-from master.objects.quantity import cpu_millis, memory_bytes
 
 Obj = dict[str, Any]
 
