@@ -1,4 +1,4 @@
-"""Master processes on one machine: their settings, tokens, start and stop.
+"""Master processes on one machine: their settings, tokens and start.
 
 Used by the tests and the benchmarks, so both run
 masters exactly the same way.
@@ -6,11 +6,8 @@ masters exactly the same way.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +28,6 @@ class MasterSpec:
     data_dir: Path
     config_file: Path
     log_file: Path
-    pid_file: Path
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -44,11 +40,6 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     for sock in sockets:
         sock.close()
     return ports
-
-
-def new_tokens(names: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """role -> (name, fresh random token) for each role in `names` (role -> principal name)."""
-    return {role: (name, secrets.token_urlsafe(32)) for role, name in names.items()}
 
 
 def write_tokens_file(path: Path, tokens: dict[str, tuple[str, str]]) -> None:
@@ -76,7 +67,7 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
     for i in range(size):
         name = f"m{i + 1}"
         spec = MasterSpec(name, raft[i], f"http://{host}:{ports[size + i]}", root / name,
-                          root / f"{name}.yaml", root / f"{name}.log", root / f"{name}.pid")
+                          root / f"{name}.yaml", root / f"{name}.log")
         spec.config_file.write_text(yaml.safe_dump({
             "name": name,
             "raft_address": raft[i],
@@ -100,25 +91,4 @@ def start_master(spec: MasterSpec, python: str = sys.executable) -> subprocess.P
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=PROJECT, start_new_session=True,
         )
-    spec.pid_file.write_text(str(proc.pid))
     return proc
-
-
-def is_our_master(pid: int, spec: MasterSpec) -> bool:
-    """Never signal a reused pid: check it still runs this master's config."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return str(spec.config_file).encode() in cmdline
-
-
-def stop_master(spec: MasterSpec, sig: int = signal.SIGTERM) -> None:
-    try:
-        pid = int(spec.pid_file.read_text())
-    except (OSError, ValueError):
-        return
-    if is_our_master(pid, spec):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-    spec.pid_file.unlink(missing_ok=True)

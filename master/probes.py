@@ -13,8 +13,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-PROBES = ("liveness", "readiness")
-
 
 @dataclass(frozen=True)
 class Verdict:

@@ -84,7 +84,7 @@ def test_no_user_string_can_be_read_as_an_option() -> None:
         execute = driver.exec("berth-x", [HOSTILE, "--privileged"])
         assert execute[execute.index("--") + 1:] == ["berth-x", HOSTILE, "--privileged"]
         for argv in (driver.logs("berth-x", True, 5), driver.remove("berth-x"), driver.start("berth-x"),
-                     driver.restart("berth-x", 3), driver.inspect("berth-x"), driver.remove_sandbox(obj),
+                     driver.restart("berth-x", 3), driver.remove_sandbox(obj),
                      driver.start_sandbox(obj), driver.stop_sandbox(obj, 3), driver.sandbox_ip(obj),
                      driver.container_ip("berth-x")):
             assert "--" in argv, argv

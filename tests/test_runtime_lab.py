@@ -155,7 +155,7 @@ def test_a_hostile_image_or_argument_never_becomes_a_podman_option(lab: Lab, poo
                                    "--format", "{{.Names}} {{.Mounts}}"]).text()
         assert "/host" not in privileged, privileged
         if as_entrypoint.ok:  # "--privileged" was the entrypoint: a program that does not exist
-            inspect = pool.run(h1, PODMAN.inspect(container_name(obj, "second"))).text()
+            inspect = pool.run(h1, ["podman", "inspect", "--", container_name(obj, "second")]).text()
             assert '"Privileged": false' in inspect
         assert not marker.exists()
         assert not pool.run(h1, ["test", "-e", str(marker)]).ok

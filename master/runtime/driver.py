@@ -124,9 +124,6 @@ class Driver:
     def start(self, name: str) -> list[str]:
         return [self.binary, "start", "--", name]
 
-    def stop(self, name: str, grace_seconds: int) -> list[str]:
-        return [self.binary, "stop", "--time", str(grace_seconds), "--", name]
-
     def restart(self, name: str, grace_seconds: int) -> list[str]:
         """Stop (SIGTERM, then SIGKILL after the grace) and start again: a failed liveness probe."""
         return [self.binary, "restart", "--time", str(grace_seconds), "--", name]
@@ -136,9 +133,6 @@ class Driver:
 
     def list_managed(self) -> list[str]:
         return [self.binary, "ps", "--all", "--filter", f"label={MANAGED}=true", "--format", "json"]
-
-    def inspect(self, name: str) -> list[str]:
-        return [self.binary, "inspect", "--format", "json", "--", name]
 
     def sandbox_ip(self, pod: Obj) -> list[str]:
         return [self.binary, "pod", "inspect", "--format", "{{.InfraContainerID}}", "--", sandbox_name(pod)]
@@ -153,9 +147,6 @@ class Driver:
     def exec(self, name: str, command: list[str], stdin: bool = False) -> list[str]:
         """`command` is the user's: after `--` and the container's name, it is the command, whole."""
         return [self.binary, "exec", *(["--interactive"] if stdin else []), "--", name, *command]
-
-    def stats(self) -> list[str]:
-        return [self.binary, "stats", "--no-stream", "--format", "json"]
 
     def parse_list(self, output: str) -> list[ContainerState]:
         items = json.loads(output or "[]") or []
@@ -207,12 +198,6 @@ class DockerDriver(Driver):
         user string in it."""
         return ["sh", "-c", f"{self.binary} ps --all --quiet --no-trunc --filter label={MANAGED}=true "
                 f"| xargs --no-run-if-empty {self.binary} inspect"]
-
-    def inspect(self, name: str) -> list[str]:
-        return [self.binary, "inspect", "--", name]
-
-    def stats(self) -> list[str]:
-        return [self.binary, "stats", "--no-stream", "--format", "{{json .}}"]
 
     def parse_list(self, output: str) -> list[ContainerState]:
         """`docker inspect`'s array; times become Unix seconds, as podman gives them."""

@@ -276,14 +276,6 @@ class SshPool:
                 entry.client.close()
             entry.client = None
 
-    def forget(self, host: Host) -> None:
-        """Close the host's connection and its back-off (it was crashed and started again)."""
-        entry = self._entry(host)
-        assert entry.lock is not None
-        with entry.lock:
-            self._close(entry)
-            entry.backoff, entry.retry_at, entry.last_error = 0.0, 0.0, ""
-
     def close(self) -> None:
         with self._lock:
             entries = list(self._hosts.values())
