@@ -145,3 +145,33 @@ def test_the_window_holds_a_bounded_number_of_bytes() -> None:
     assert [e.revision for e in window.since(window.floor)] == list(range(window.floor + 1, 21))
     with pytest.raises(WindowExpired):
         window.since(0)
+
+
+def test_indexes_follow_every_change_and_a_failed_batch() -> None:
+    state = ClusterState()
+
+    def names(**select: object) -> set[str]:
+        return {o["metadata"]["name"] for o in state.select("Pod", **select)}  # type: ignore[arg-type]
+
+    owned = pod("a", labels={"app": "web", "tier": "fe"})
+    owned["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "rs", "uid": "rs-1"}]
+    state.apply(Create(owned, "u-a", "t"))
+    state.apply(Create(pod("b", labels={"app": "web"}), "u-b", "t"))
+    state.apply(Create(pod("c", namespace="other", labels={"app": "db"}), "u-c", "t"))
+    state.apply(Bind("default", "b", "u-b", "h1", {}))
+    assert names(labels={"app": "web"}) == {"a", "b"} and names(labels={"app": "web", "tier": "fe"}) == {"a"}
+    assert names(node="h1") == {"b"} and names(owner="rs-1") == {"a"}
+    assert names(namespace="other") == {"c"} and names(namespace="default", labels={"app": "db"}) == set()
+    assert names() == {"a", "b", "c"} and names(labels={"app": "nothing"}) == set()
+    relabelled = pod("a", labels={"app": "api"})
+    state.apply(Replace(relabelled))
+    assert names(labels={"app": "web"}) == {"b"} and names(owner="rs-1") == set()
+    # a batch that fails half-way leaves the indexes as they were
+    outcome, _ = state.apply(Batch((Delete("Pod", "default", "b"), Delete("Pod", "default", "nope"))))
+    assert outcome.error is not None and names(node="h1") == {"b"}
+    state.apply(Delete("Pod", "default", "b"))
+    assert names(node="h1") == set() and names(labels={"app": "web"}) == set()
+    # a snapshot holds no index: it is rebuilt when loaded
+    loaded = pickle.loads(pickle.dumps(state))
+    assert "indexes" not in state.__getstate__()
+    assert {o["metadata"]["name"] for o in loaded.select("Pod", labels={"app": "api"})} == {"a"}

@@ -126,8 +126,8 @@ def probe_results(name: str) -> Response | tuple[Response, int]:
     ctx = context()
     if not ctx.store.is_leader():
         return _forward("POST", f"/api/v1/nodes/{name}/probes")
-    pods, _ = ctx.store.read(lambda state: state.list("Pod")) if reports else ([], 0)
-    bound = {p["metadata"]["uid"] for p in pods if p["spec"].get("nodeName") == name}
+    pods, _ = ctx.store.read(lambda state: state.select("Pod", node=name)) if reports else ([], 0)
+    bound = {p["metadata"]["uid"] for p in pods}
     mine = [r for r in reports if r.podUID in bound]
     if ctx.probes.record(name, {(r.podUID, r.container, r.probe): Verdict(r.healthy, r.startedAt, r.message)
                                 for r in mine}):

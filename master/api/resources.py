@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -21,6 +21,7 @@ from master.store.state import Outcome
 
 bp = Blueprint("resources", __name__)
 _PATCH_RETRIES = 5
+LIST_SLICE = 50  # objects encoded in one go by a list
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -118,17 +119,28 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
     fields, pinned = parse_field_selector(request.args.get("fieldSelector"))
     authorize(principal(), "list", info.kind, node=pinned.get("spec.nodeName"))
     _consistent_read()
-    # only the listing under the apply lock: stored objects are never changed, so the
-    # selectors (a viewer's to make as costly as they allow) run after it is released
-    listed, revision = context().store.read(lambda state: state.list(info.kind, namespace))
+    # under the apply lock only what the indexes find (namespace, key=value labels, node);
+    # stored objects are never changed, so the full selectors run after the lock is released
+    listed, revision = context().store.read(lambda state: state.select(
+        info.kind, namespace or pinned.get("metadata.namespace"), labels=matches.required,
+        node=pinned.get("spec.nodeName")))
     items = [o for o in listed if matches(o["metadata"].get("labels", {})) and fields(o)]
     items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-    return jsonify({
-        "apiVersion": "berth/v1",
-        "kind": f"{info.kind}List",
-        "metadata": {"resourceVersion": revision},
-        "items": [_show(o) for o in items],
-    })
+    head = json.dumps({"apiVersion": "berth/v1", "kind": f"{info.kind}List",
+                       "metadata": {"resourceVersion": revision}}, separators=(",", ":"))[:-1]
+    who = principal()
+
+    def body() -> Iterator[str]:
+        """Encoded a slice at a time: json.dumps holds the GIL for as long as it runs, and one
+        call over 10,000 pods (0.6 s) held up every other thread of the master, Raft's too."""
+        yield head + ',"items":['
+        for start in range(0, len(items), LIST_SLICE):
+            encoded = ",".join(json.dumps(redact(o, who), separators=(",", ":"))
+                               for o in items[start:start + LIST_SLICE])
+            yield ("," if start else "") + encoded
+        yield "]}\n"
+
+    return Response(body(), mimetype="application/json")
 
 
 @bp.post("/api/v1/<plural>")

@@ -38,7 +38,8 @@ class EventReaper(LeaderLoop):
 
     def reconcile(self) -> None:
         before = self.clock() - self.ttl
-        old, _ = self.store.read(lambda s: [e for e in s.list("Event") if expired(e, before)])
+        events, _ = self.store.read(lambda s: s.list("Event"))
+        old = [e for e in events if expired(e, before)]  # outside the store's lock
         if not old:
             return
         commands = [Delete("Event", e["metadata"]["namespace"], e["metadata"]["name"],

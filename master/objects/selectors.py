@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from master.errors import bad_request
 
@@ -65,16 +66,32 @@ def _term(text: str) -> Matcher:
     return lambda labels: labels.get(key) == value
 
 
-def parse_selector(selector: str | None) -> Matcher:
-    """A predicate over an object's labels; an empty selector matches everything."""
+@dataclass(frozen=True)
+class LabelSelector:
+    """A predicate over an object's labels, and the `key=value` terms it requires: what the
+    store's label index finds without looking at every object."""
+
+    terms: tuple[Matcher, ...] = ()
+    required: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, labels: Mapping[str, str]) -> bool:
+        return all(term(labels) for term in self.terms)
+
+
+def parse_selector(selector: str | None) -> LabelSelector:
+    """An empty selector matches everything."""
     if not selector:
-        return lambda labels: True
+        return LabelSelector()
     _check_size(selector, "labelSelector")
     texts = _split_terms(selector)
     if len(texts) > MAX_TERMS:
         raise bad_request(f"a label selector holds at most {MAX_TERMS} terms", "labelSelector")
-    terms = [_term(t) for t in texts]
-    return lambda labels: all(term(labels) for term in terms)
+    required = {}
+    for text in texts:
+        match = _TERM.match(text)
+        if match and not match.group(1) and match.group(3) in ("=", "=="):
+            required[match.group(2)] = match.group(4)
+    return LabelSelector(tuple(_term(t) for t in texts), required)
 
 
 # Field selectors, as Kubernetes supports them for every kind: a few fields, = / == / !=.

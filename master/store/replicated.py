@@ -227,7 +227,9 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------
     def read(self, reader: Callable[[ClusterState], T]) -> tuple[T, int]:
-        """`reader(state)` and the revision it saw, under the apply lock."""
+        """`reader(state)` and the revision it saw, under the apply lock: Raft's apply waits for it,
+        so a reader only gets (`get`, `list`, `select`: the indexes narrow in time proportional
+        to the answer) and filters, sorts or encodes after."""
         with self.machine.changed:
             return reader(self.machine.state), self.machine.state.revision
 

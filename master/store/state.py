@@ -25,6 +25,7 @@ from master.store.commands import (
     Replace,
     UpdateStatus,
 )
+from master.store.indexes import Indexes
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 _NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
@@ -59,16 +60,36 @@ class ClusterState:
     def __init__(self) -> None:
         self.revision = 0
         self.objects: dict[str, dict[tuple[str, str], Obj]] = {}
+        self.indexes = Indexes()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a snapshot holds: the objects, not their indexes (rebuilt on load)."""
+        return {k: v for k, v in self.__dict__.items() if k != "indexes"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.indexes = Indexes()
+        self.indexes.rebuild(self.objects)
 
     # --- reads ---------------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.objects.get(kind, {}).get((namespace, name))
 
     def list(self, kind: str, namespace: str | None = None) -> list[Obj]:
+        return self.select(kind, namespace)
+
+    def select(self, kind: str, namespace: str | None = None, *, labels: dict[str, str] | None = None,
+               node: str | None = None, owner: str | None = None) -> list[Obj]:
+        """The objects of `kind` in `namespace` (None: all) with all these labels, bound to `node`,
+        owned by the object of uid `owner`: from the indexes, in time proportional to the answer."""
         items = self.objects.get(kind, {})
-        if namespace is None:
+        wanted = [("label", term) for term in (labels or {}).items()]
+        wanted += [(index, value) for index, value in (("namespace", namespace), ("node", node),
+                                                       ("owner", owner)) if value is not None]
+        keys = self.indexes.keys(kind, wanted)
+        if keys is None:
             return list(items.values())
-        return [obj for (ns, _), obj in items.items() if ns == namespace]
+        return [items[key] for key in keys]
 
     # --- the one write ---------------------------------------------------------------
     def apply(self, command: Command) -> tuple[Outcome, list[WatchEvent]]:
@@ -83,10 +104,7 @@ class ClusterState:
                 result = self._apply_op(op, undo)
             except ApiError as err:
                 for kind, key, previous in reversed(undo):
-                    if previous is None:
-                        self.objects[kind].pop(key, None)
-                    else:
-                        self.objects[kind][key] = previous
+                    self._put(kind, key, previous)
                 self.revision = start_revision
                 return Outcome(error=err), []
             if isinstance(result, WatchEvent):
@@ -137,7 +155,7 @@ class ClusterState:
             self.revision += 1
             gone = {**old, "metadata": {**old["metadata"], "resourceVersion": self.revision}}
             undo.append((op.kind, (op.namespace, op.name), old))
-            del self.objects[op.kind][(op.namespace, op.name)]
+            self._put(op.kind, (op.namespace, op.name), None)
             return WatchEvent(self.revision, DELETED, gone)
         raise TypeError(f"not a store command: {op!r}")  # pragma: no cover
 
@@ -200,7 +218,16 @@ class ClusterState:
         meta.setdefault("labels", {})
         stored = {**obj, "metadata": meta}
         key = (meta.get("namespace", ""), meta["name"])
-        bucket = self.objects.setdefault(obj["kind"], {})
-        undo.append((obj["kind"], key, bucket.get(key)))
-        bucket[key] = stored
+        undo.append((obj["kind"], key, self.get(obj["kind"], *key)))
+        self._put(obj["kind"], key, stored)
         return WatchEvent(self.revision, event_type, stored)
+
+    def _put(self, kind: str, key: tuple[str, str], obj: Obj | None) -> None:
+        """The one place stored objects change (None: gone), with their indexes."""
+        bucket = self.objects.setdefault(kind, {})
+        old = bucket.get(key)
+        if obj is None:
+            bucket.pop(key, None)
+        else:
+            bucket[key] = obj
+        self.indexes.change(kind, key, old, obj)
