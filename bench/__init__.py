@@ -1,1 +1,1 @@
-"""Benchmarks: `python bench/store.py`, `python bench/failover.py` (see README)."""
+"""Benchmarks: `python -m bench.store`, `python -m bench.failover` (see README)."""

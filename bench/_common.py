@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
+import yaml
+
+from lab.masters import MasterSpec, start_master, write_cluster
+from tests.harness import TOKENS, pod
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the project
-    sys.path.insert(0, str(ROOT))
-
-import psutil  # noqa: E402
-import yaml  # noqa: E402
-
-from lab.masters import MasterSpec, start_master, write_cluster  # noqa: E402
-from tests.harness import TOKENS, pod  # noqa: E402
 
 ADMIN_TOKEN = TOKENS["admin"][1]
 PODS_PATH = "/api/v1/namespaces/bench/pods"

@@ -1,8 +1,8 @@
 """Agent footprint at 1 s heartbeats: RSS and CPU of one real `python -m agent.main`.
 
-    python bench/agent.py               # 180 s measured
-    python bench/agent.py --quick       # 30 s measured
-    python bench/agent.py --seconds 600 --interval 10
+    python -m bench.agent               # 180 s measured
+    python -m bench.agent --quick       # 30 s measured
+    python -m bench.agent --seconds 600 --interval 10
 
 Three real masters on loopback (lab.masters); one real agent process (Node h1, the agent
 token of tests.harness.TOKENS, --heartbeat-interval 1) registers with them. Once the node
@@ -27,9 +27,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 

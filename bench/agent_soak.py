@@ -1,7 +1,7 @@
 """Days of an agent's heartbeats in minutes: does its memory stay bounded?
 
-    python bench/agent_soak.py                 # 2 days of 1 s heartbeats (172,800 beats)
-    python bench/agent_soak.py --days 0.5      # 12 hours (43,200 beats)
+    python -m bench.agent_soak                 # 2 days of 1 s heartbeats (172,800 beats)
+    python -m bench.agent_soak --days 0.5      # 12 hours (43,200 beats)
 
 One real `python -m agent.main` (Node h1, as bench/agent.py) against three real masters on
 loopback, with its heartbeat interval cut to --interval (default 2 ms) so that it sends a
@@ -24,9 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 

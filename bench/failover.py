@@ -1,7 +1,7 @@
 """Leader SIGKILL -> first successful write through a survivor, over several rounds.
 
-    python bench/failover.py            # 5 rounds
-    python bench/failover.py --quick    # 2 rounds
+    python -m bench.failover            # 5 rounds
+    python -m bench.failover --quick    # 2 rounds
 
 Three real masters (lab.masters). Each round: find the leader (GET /api/v1/cluster,
 "state" == "leader"); one client thread POSTs pods continuously through a survivor
@@ -26,9 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     PODS_PATH,

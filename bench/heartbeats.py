@@ -1,10 +1,10 @@
 """1,000 light simulated agents heartbeating 3 masters every second, from one process.
 
-    python bench/heartbeats.py                   # 1000 agents, 60 s measured
-    python bench/heartbeats.py --quick           # 20 s measured
-    python bench/heartbeats.py --agents 500 --seconds 30 --set node_grace_seconds=5
-    python bench/heartbeats.py --to-leader       # every agent to the leader: no relay
-    python bench/heartbeats.py --interval 5 --set node_grace_seconds=15
+    python -m bench.heartbeats                   # 1000 agents, 60 s measured
+    python -m bench.heartbeats --quick           # 20 s measured
+    python -m bench.heartbeats --agents 500 --seconds 30 --set node_grace_seconds=5
+    python -m bench.heartbeats --to-leader       # every agent to the leader: no relay
+    python -m bench.heartbeats --interval 5 --set node_grace_seconds=15
 
 Three real masters (lab.masters) with one `agent` token per simulated agent (agent sim-N
 may register and heartbeat Node sim-N only). The client is one asyncio event loop in a
@@ -51,9 +51,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
     Http,

@@ -1,7 +1,7 @@
 """`berth lab up` time for 3 and 6 hosts: hosts made, playbook run, every node Ready.
 
-    python bench/lab_up.py            # 3 and 6 hosts
-    python bench/lab_up.py --hosts 3  # one size
+    python -m bench.lab_up            # 3 and 6 hosts
+    python -m bench.lab_up --hosts 3  # one size
 
 Each size runs in its own lab (name `bu3`, `bu6`), removed afterwards.
 """

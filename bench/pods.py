@@ -1,8 +1,8 @@
 """Pods end to end in the lab: 60 pods at once until all Running, what an idle cluster costs its
 hosts, and what SSH adds per pod.
 
-    python bench/pods.py                 # 60 pods on 3 lab hosts; 20 pods for the SSH comparison
-    python bench/pods.py --pods 30 --compare 10 --idle 10
+    python -m bench.pods                 # 60 pods on 3 lab hosts; 20 pods for the SSH comparison
+    python -m bench.pods --pods 30 --compare 10 --idle 10
 
 Part 1: a lab of 3 hosts (`bp`, removed afterwards), 3 masters on loopback with the
 scheduler and the runtime (restart back-off 1 s), the hosts registered as Ready nodes.
@@ -34,9 +34,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 

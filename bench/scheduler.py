@@ -1,7 +1,7 @@
 """The scheduler alone: 10,000 pods onto 1,000 synthetic nodes, no Raft, no SSH.
 
-    python bench/scheduler.py                  # 10,000 pods, 1,000 nodes
-    python bench/scheduler.py --pods 2000 --nodes 200
+    python -m bench.scheduler                  # 10,000 pods, 1,000 nodes
+    python -m bench.scheduler --pods 2000 --nodes 200
 
 Three workloads side by side, each on a fresh snapshot:
   uniform   identical pods (100m / 128Mi), as Kubernetes' scheduler_perf "SchedulingBasic"
@@ -21,11 +21,7 @@ import gc
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import machine_header, mark, percentile
 from master.liveness import with_ready

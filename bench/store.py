@@ -1,8 +1,8 @@
 """Store write path vs bare PySyncObj, then creates/s and latency through the HTTP API.
 
-    python bench/store.py            # default, about 3.5 minutes (must stay under 4)
-    python bench/store.py --quick    # under a minute
-    python bench/store.py --only b --set api_threads=16 --set timings.append_entries_period=0.005
+    python -m bench.store            # default, about 3.5 minutes (must stay under 4)
+    python -m bench.store --quick    # under a minute
+    python -m bench.store --only b --set api_threads=16 --set timings.append_entries_period=0.005
 
 (a) Three Raft nodes on loopback, each in its own process (multiprocessing 'spawn'). Every
     side uses RaftTimings() and exactly the SyncObjConf that Store builds (captured from
@@ -50,9 +50,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
