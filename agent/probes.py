@@ -21,13 +21,12 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from agent.registration import Masters, MasterUnavailable
 from berth.containers import container_name
+from berth.objects import Obj
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 PROBES = (("liveness", "livenessProbe"), ("readiness", "readinessProbe"))
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
-Obj = dict[str, Any]
+from berth.objects import Obj
+
 RUNTIMES = ("podman", "docker")
 
 MANAGED = "berth.managed"

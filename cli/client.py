@@ -24,6 +24,7 @@ import requests
 import urllib3.exceptions
 import yaml
 
+from berth.objects import Obj
 from cli.config import DEFAULT_NAMESPACE, Config, split_servers
 from cli.errors import ApiError, BerthError, UnknownKind, Unreachable
 from master.objects.kinds import KindInfo, lookup_kind
@@ -34,7 +35,6 @@ USER_AGENT = "berth-cli/0.1"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_CHUNK = 64 * 1024
 
-Obj = dict[str, Any]
 KindRef = str | KindInfo
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from berth.objects import Obj
 from cli.timefmt import age
 
-Obj = dict[str, Any]
 ROLE_PREFIX = "node-role.berth.io/"
 NONE = "<none>"
 

@@ -11,10 +11,10 @@ import re
 from datetime import datetime
 from typing import Any
 
+from berth.objects import Obj
 from cli.columns import event_last_seen, event_source
 from cli.output import render_table
 
-Obj = dict[str, Any]
 NONE = "<none>"
 # Maps whose keys are user data, not schema fields.
 FREE_FORM = frozenset({

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 import requests
 
+from berth.objects import Obj
 from cli import manifests
 from cli.client import Client, kind_info
 from cli.columns import bytes_text
@@ -33,7 +34,6 @@ from master.objects.kinds import KindInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
-Obj = dict[str, Any]
 
 
 def client_version() -> str:

@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import yaml
 
+from berth.objects import Obj
 from cli.errors import BerthError
 
-Obj = dict[str, Any]
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 

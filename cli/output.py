@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from berth.objects import Obj
 from cli.columns import columns_for, rows
 
-Obj = dict[str, Any]
 FORMATS = ("wide", "json", "yaml", "name")
 COLUMN_GAP = 3  # kubectl's tabwriter padding
 

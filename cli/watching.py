@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from berth.objects import Obj
 from cli.client import Client, KindRef, kind_info
 from cli.errors import ApiError, Unreachable
 
-Obj = dict[str, Any]
 Key = tuple[str, str]
 
 MAX_STREAM_SECONDS = 3600  # the master refuses longer timeoutSeconds

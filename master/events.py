@@ -8,11 +8,9 @@ unschedulable does not fill the store.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
+from berth.objects import Obj
 from master.store.commands import Put
-
-Obj = dict[str, Any]
 
 
 def event_name(involved: Obj, reason: str) -> str:

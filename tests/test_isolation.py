@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from berth.objects import Obj
 from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.pod_runtime import RuntimeController
 from master.controllers.scheduling import SchedulingController
@@ -23,7 +24,6 @@ from master.scheduler import build_snapshot
 from master.store.commands import Command
 from master.store.state import ClusterState, Outcome
 
-Obj = dict[str, Any]
 NOW = "2026-11-30T00:00:00.000000Z"
 
 

@@ -14,10 +14,9 @@ import psutil
 
 from agent.runtime_events import RuntimeEventWatch
 from berth.containers import EVENT_STREAMS, PodmanEvents, RuntimeEvent
+from berth.objects import Obj
 from master.runtime.attention import Attention, pod_settled
 from tests.harness import wait_until
-
-Obj = dict[str, Any]
 
 
 def running_pod(**status: Any) -> Obj:

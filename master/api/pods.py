@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import Field, ValidationError
 
 from berth.containers import container_name
+from berth.objects import Obj
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import client_gone, context, principal
@@ -23,7 +24,6 @@ from master.runtime.nodes import node_driver, node_host
 from master.runtime.ssh import Host, HostBusy, SshError, SshPool
 
 bp = Blueprint("pods", __name__)
-Obj = dict[str, Any]
 MAX_TAIL = 100_000
 
 

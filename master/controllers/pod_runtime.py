@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 from berth.containers import sandbox_name
+from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
@@ -39,7 +39,6 @@ from master.store.replicated import Store
 from master.store.state import WatchEvent
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 COMPONENT = "runtime"
 
 

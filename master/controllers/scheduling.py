@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
+from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
@@ -26,7 +26,6 @@ from master.store.replicated import Store
 from master.store.state import WatchEvent
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 COMPONENT = "scheduler"
 
 

@@ -14,26 +14,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
+from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
 from master.objects.isolation import each
 from master.scheduler.filters import tolerates
-from master.scheduler.snapshot import Taint, is_finished
+from master.scheduler.snapshot import Taint, is_finished, node_taints
 from master.store.commands import Command, MarkDeleted
 from master.store.replicated import Store
 from master.store.state import WatchEvent
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 COMPONENT = "taint-eviction"
 
 
 def no_execute_taints(node: Obj) -> list[Taint]:
-    return [Taint(t["key"], t.get("value") or "", t["effect"]) for t in node["spec"].get("taints") or []
-            if t["effect"] == "NoExecute"]
+    return [taint for taint in node_taints(node) if taint.effect == "NoExecute"]
 
 
 def eviction_delay(tolerations: list[Obj], taints: list[Taint]) -> float | None:

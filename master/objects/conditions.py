@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-Obj = dict[str, Any]
+from berth.objects import Obj
 
 
 def _conditions(status: Any) -> list[Obj]:

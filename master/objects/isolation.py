@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 R = TypeVar("R")
 Broken = Callable[[Any, Exception], None]  # (the object, what it raised)

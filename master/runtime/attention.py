@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
-Obj = dict[str, Any]
+from berth.objects import Obj
 
 
 def pod_settled(pod: Obj) -> bool:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from berth.containers import CONTAINER, MANAGED, POD_UID, SANDBOX, container_name, pod_labels, sandbox_name
+from berth.objects import Obj
 from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
 
-Obj = dict[str, Any]
 NO_ENV = ContainerEnv()
 
 @dataclass(frozen=True)

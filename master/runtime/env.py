@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-Obj = dict[str, Any]
+from berth.objects import Obj
+
 Lookup = Callable[[str, str, str], Obj | None]  # (kind, namespace, name) -> the stored object
 MAX_ENV_LINE = 60_000  # podman and docker read env files with Go's bufio.Scanner: 64 KiB a line
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from berth.objects import Obj
 
-Obj = dict[str, Any]
 FAILURES = ("RunContainerError", "CreateContainerConfigError", "CreatePodSandboxError")
 
 

@@ -11,15 +11,13 @@ time, so it survives a leader change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from berth.containers import NAMESPACE, POD_NAME, POD_UID, container_name, sandbox_name
+from berth.objects import Obj
 from master.objects.conditions import condition, with_condition
 from master.objects.isolation import Broken, reraise
 from master.probes import Key, Verdict
 from master.runtime.driver import ContainerState
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

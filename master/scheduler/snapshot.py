@@ -11,11 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.objects import Obj
 from berth.quantity import cpu_millis, memory_bytes
 from master.liveness import ready_condition
 from master.objects.isolation import Broken, each, reraise
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,12 +93,18 @@ def pod_info(pod: Obj) -> PodInfo:
         tolerations=tuple(spec.get("tolerations") or []), host_ports=ports, owner=owner)
 
 
+def node_taints(node: Obj) -> tuple[Taint, ...]:
+    """A Node's taints as the scheduler and the taint evictor read them."""
+    listed = (node.get("spec") or {}).get("taints") or []
+    return tuple(Taint(t["key"], t.get("value") or "", t["effect"]) for t in listed)
+
+
 def node_info(node: Obj) -> NodeInfo:
     spec, status = node.get("spec") or {}, node.get("status") or {}
     allocatable = status.get("allocatable") or {}
     return NodeInfo(
         name=node["metadata"]["name"], labels=dict(node["metadata"].get("labels") or {}),
-        taints=tuple(Taint(t["key"], t.get("value") or "", t["effect"]) for t in spec.get("taints") or []),
+        taints=node_taints(node),
         ready=ready_condition(node) is True, unschedulable=bool(spec.get("unschedulable")),
         allocatable_cpu=int(allocatable.get("cpu") or 0),
         allocatable_memory=int(allocatable.get("memory") or 0))

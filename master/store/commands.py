@@ -8,9 +8,9 @@ they pickle small and stay readable in a journal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Union
 
-Obj = dict[str, Any]
+from berth.objects import Obj
 
 
 @dataclass(frozen=True)

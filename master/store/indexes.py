@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
-from typing import Any
 
-Obj = dict[str, Any]
+from berth.objects import Obj
+
 Key = tuple[str, str]  # (namespace, name)
 Term = tuple[str, Hashable]  # (index, value): ("label", ("app", "web")), ("node", "h1") ...
 
