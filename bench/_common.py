@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import psutil
 import yaml
 
-from lab.masters import MasterSpec, start_master, write_cluster
+from berth.lab.masters import MasterSpec, start_master, write_cluster
 from tests.harness import TOKENS, pod
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +113,7 @@ class Http:
 
 
 class Masters:
-    """N real master processes (lab.masters), each in its own session; close() kills them all."""
+    """N real master processes (berth.lab.masters), each in its own session; close() kills them all."""
 
     def __init__(self, root: Path, size: int = 3, settings: dict[str, Any] | None = None,
                  extra_tokens: list[tuple[str, str, str]] | None = None) -> None:

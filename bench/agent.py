@@ -4,7 +4,7 @@
     python -m bench.agent --quick       # 30 s measured
     python -m bench.agent --seconds 600 --interval 10
 
-Three real masters on loopback (lab.masters); one real agent process (Node h1, the agent
+Three real masters on loopback (berth.lab.masters); one real agent process (Node h1, the agent
 token of tests.harness.TOKENS, --heartbeat-interval 1) registers with them. Once the node
 is Ready the run is measured: every --interval seconds the agent's RSS (and USS, its
 private memory) and CPU seconds are sampled with psutil. Printed: RSS at start, end and

@@ -3,7 +3,7 @@
     python -m bench.failover            # 5 rounds
     python -m bench.failover --quick    # 2 rounds
 
-Three real masters (lab.masters). Each round: find the leader (GET /api/v1/cluster,
+Three real masters (berth.lab.masters). Each round: find the leader (GET /api/v1/cluster,
 "state" == "leader"); one client thread POSTs pods continuously through a survivor
 (the two survivors take turns across rounds); the leader is SIGKILLed at a recorded
 time; the round's figure is the time from the kill to the 201 of the first write that

@@ -6,7 +6,7 @@
     python -m bench.heartbeats --to-leader       # every agent to the leader: no relay
     python -m bench.heartbeats --interval 5 --set node_grace_seconds=15
 
-Three real masters (lab.masters) with one `agent` token per simulated agent (agent sim-N
+Three real masters (berth.lab.masters) with one `agent` token per simulated agent (agent sim-N
 may register and heartbeat Node sim-N only). The client is one asyncio event loop in a
 thread of this process: one raw HTTP/1.1 keep-alive connection per agent (agent i talks to
 master i mod 3), requests pre-encoded as bytes, responses parsed by hand, a timer callback

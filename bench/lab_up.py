@@ -17,8 +17,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `lab` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import deploy, hosts
-from lab.hosts import Lab
+from berth.lab import deploy, hosts
+from berth.lab.hosts import Lab
 
 
 def measure(count: int) -> dict[str, float]:

@@ -38,8 +38,8 @@ from typing import Any
 import psutil
 
 from bench._common import Http, interrupt_on_sigterm, machine_header, mark, running_masters
-from lab import hosts as lab_hosts
-from lab.hosts import IMAGE, Lab
+from berth.lab import hosts as lab_hosts
+from berth.lab.hosts import IMAGE, Lab
 from master.liveness import with_ready
 from master.runtime.driver import DRIVERS
 from master.runtime.ssh import Host, SshPool

@@ -14,7 +14,7 @@
       store    Store: `store.machine.apply(Create(...), callback=cb)` (Store.propose minus
                the wait), then Store.propose itself
     Password: "none" on every side (the Store's own cost), and "same" (one password on every
-    side, as real masters run: lab.masters.write_cluster always writes one).
+    side, as real masters run: berth.lab.masters.write_cluster always writes one).
     The driver runs in the leader's process (the first node that leads with both peers
     connected claims it). Phases:
       callbacks   N async calls with callbacks, at most WINDOW in flight; latency = submit -> callback
@@ -23,7 +23,7 @@
       compaction  the threads load for a fixed time while all nodes compact their log at once:
                   each forks a child that writes its snapshot ("fork CPU s"); leadership kept or
                   lost is shown
-(b) Three real masters (lab.masters), POST pods for a fixed time at 1, 8 and 32 client
+(b) Three real masters (berth.lab.masters), POST pods for a fixed time at 1, 8 and 32 client
     threads, thread t on master t mod 3, one keep-alive connection each; CPU seconds of the
     masters, of this client process and of the rest of the machine are reported, since all
     share the cores. A GET /healthz row gives the HTTP stack's own cost.
@@ -67,7 +67,7 @@ from bench._common import (
     pod_body_template,
     running_masters,
 )
-from lab.masters import free_ports
+from berth.lab.masters import free_ports
 from master.objects.kinds import BY_PLURAL
 from master.objects.validate import validate_object
 from master.store import replicated as replicated_module

@@ -25,6 +25,7 @@ NAMESPACE = "berth.namespace"
 POD_NAME = "berth.pod"
 CONTAINER = "berth.container"
 SANDBOX = "berth.sandbox"
+DOCKER_SANDBOX_IMAGE = "localhost/berth-pause:latest"  # holds a docker pod's network; the lab builds it
 
 
 def sandbox_name(pod: Obj) -> str:

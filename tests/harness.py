@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from lab import hosts as lab_hosts
-from lab.hosts import Lab
-from lab.masters import MasterSpec, start_master, write_cluster
+from berth.lab import hosts as lab_hosts
+from berth.lab.hosts import Lab
+from berth.lab.masters import MasterSpec, start_master, write_cluster
 from master.liveness import with_ready
 
 TOKENS = {
@@ -202,6 +202,6 @@ def berth(cluster: MasterCluster, *args: str, role: str = "admin", servers: list
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
            "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
            "BERTH_TOKEN": TOKENS[role][1]}
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, env=env,
+    return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)

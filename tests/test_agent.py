@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig
-from lab.masters import free_ports
+from berth.lab.masters import free_ports
 from tests.harness import TOKENS, MasterCluster
 
 

@@ -1,8 +1,8 @@
 """Who may import whom: the rules that keep the agent light and the sides apart, checked.
 
 The agent runs on every host: it imports the shared package `berth` and never the master
-(whose imports pull in Flask, pydantic and PySyncObj). The shared package imports none of
-the sides that share it.
+(whose imports pull in Flask, pydantic and PySyncObj). `berth` (with the CLI and the lab
+tooling in it) imports neither the master nor the agent: a user's machine needs neither.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = {  # package -> the top-level packages it must never import
-    "agent": {"master", "cli", "lab", "tests", "bench"},
-    "berth": {"master", "agent", "cli", "lab", "tests", "bench"},
+    "agent": {"master", "tests", "bench"},
+    "berth": {"master", "agent", "tests", "bench"},  # the CLI and the lab tooling among it
 }
 
 

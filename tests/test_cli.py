@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.masters import free_ports
+from berth.lab.masters import free_ports
 from tests.harness import TOKENS, MasterCluster, berth
 
 MANIFEST = """
@@ -88,7 +88,7 @@ def test_config_file_and_watch(cluster: MasterCluster, tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({"servers": [m.api_url for m in cluster.masters],
                                       "token": TOKENS["admin"][1]}))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    command = [sys.executable, "-m", "cli.main"]
+    command = [sys.executable, "-m", "berth.cli.main"]
     root = Path(__file__).resolve().parent.parent
     # from the revision before the change: the watch sees it however late it connects
     since = cluster.status(0)["revision"]

@@ -19,15 +19,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cli import manifests
-from cli.client import Client, kind_info
-from cli.config import DEFAULT_SERVER, config_path, resolve
-from cli.describe import describe, related_events, title
-from cli.errors import ApiError, UnknownKind, Unreachable
-from cli.main import main
-from cli.output import render_objects, render_table
-from cli.timefmt import age, human_duration
-from cli.watching import follow, relist_events
+from berth.cli import manifests
+from berth.cli.client import Client, kind_info
+from berth.cli.config import DEFAULT_SERVER, config_path, resolve
+from berth.cli.describe import describe, related_events, title
+from berth.cli.errors import ApiError, UnknownKind, Unreachable
+from berth.cli.main import main
+from berth.cli.output import render_objects, render_table
+from berth.cli.timefmt import age, human_duration
+from berth.cli.watching import follow, relist_events
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from berth.containers import EVENT_STREAMS, RuntimeEvent, container_name, sandbox_name
-from lab import hosts as lab_hosts
-from lab.hosts import IMAGE, Lab
+from berth.lab import hosts as lab_hosts
+from berth.lab.hosts import IMAGE, Lab
 from tests.conftest import TEST_ROOT
 from tests.harness import MasterCluster, berth, masters_driving, pod, temporary_lab, wait_until
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main as berth
-from lab import hosts as lab_hosts
-from lab.hosts import Lab
+from berth.cli.main import main as berth
+from berth.lab import hosts as lab_hosts
+from berth.lab.hosts import Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
 

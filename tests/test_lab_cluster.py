@@ -15,10 +15,10 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from berth.cli.main import main as berth
 from berth.containers import container_name
-from cli.main import main as berth
-from lab import deploy, hosts
-from lab.hosts import Lab
+from berth.lab import deploy, hosts
+from berth.lab.hosts import Lab
 from master.liveness import ready_condition
 from master.objects.conditions import condition
 from master.runtime.driver import DRIVERS
@@ -65,7 +65,7 @@ def ready(lab: Lab, host: str) -> bool | None:
 def test_all_nodes_ready_and_the_cli_works_right_after(lab: Lab) -> None:
     # lab up returned once all were Ready; under heavy machine load a heartbeat can be late
     wait_until(lambda: all(ready(lab, h) for h in lab.host_names()), 60, what="all Ready")
-    result = subprocess.run([sys.executable, "-m", "cli.main", "get", "nodes"], text=True,
+    result = subprocess.run([sys.executable, "-m", "berth.cli.main", "get", "nodes"], text=True,
                             capture_output=True, timeout=60, cwd=Path(__file__).resolve().parent.parent,
                             env={"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)})
     assert result.returncode == 0, result.stderr
@@ -80,7 +80,7 @@ def test_a_pod_runs_on_a_host_through_the_deployed_masters(lab: Lab) -> None:
     manifest = ("kind: Pod\nmetadata: {name: lab-web}\nspec:\n  containers:\n  - name: web\n"
                 "    image: localhost/busybox:lab\n    command: [sleep, '600']\n"
                 "    resources: {requests: {cpu: 100m, memory: 32Mi}}\n")
-    applied = subprocess.run([sys.executable, "-m", "cli.main", "apply", "-f", "-"], input=manifest,
+    applied = subprocess.run([sys.executable, "-m", "berth.cli.main", "apply", "-f", "-"], input=manifest,
                              text=True, capture_output=True, timeout=60, env=env,
                              cwd=Path(__file__).resolve().parent.parent)
     assert applied.returncode == 0, applied.stderr
@@ -138,7 +138,7 @@ def test_the_playbook_run_again_changes_nothing(lab: Lab) -> None:
 
 def test_a_stopped_agent_makes_its_node_not_ready_until_it_runs_again(lab: Lab) -> None:
     run_dir = str(lab.host_dir("h3") / "berth" / "run")
-    hosts.in_host(lab, "h3", [sys.executable, "-m", "lab.supervisor", "stop", "berth-agent",
+    hosts.in_host(lab, "h3", [sys.executable, "-m", "berth.lab.supervisor", "stop", "berth-agent",
                               "--dir", run_dir])
     wait_until(lambda: ready(lab, "h3") is False, 30, what="h3 NotReady")
     deploy.run_playbook(lab, limit="h3")
@@ -285,7 +285,7 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
     root = Path(__file__).resolve().parent.parent
 
     def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, text=True,
+        return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, text=True,
                               capture_output=True, timeout=60, cwd=root, env=env)
 
     applied = cli("apply", "-f", "-", stdin=PROBED)
@@ -338,8 +338,9 @@ def test_scheduling_on_the_real_hosts(lab: Lab) -> None:
                "    image: localhost/busybox:lab\n    resources: {requests: {memory: 4000Gi}}\n"
                "---\nkind: Pod\nmetadata: {name: picky}\nspec:\n  nodeSelector: {disk: nvme}\n"
                "  containers:\n  - name: main\n    image: localhost/busybox:lab\n")
-    applied = subprocess.run([sys.executable, "-m", "cli.main", "apply", "-f", "-"], input=spread + misfits,
-                             text=True, capture_output=True, timeout=60, cwd=root, env=env)
+    applied = subprocess.run([sys.executable, "-m", "berth.cli.main", "apply", "-f", "-"],
+                             input=spread + misfits, text=True, capture_output=True, timeout=60, cwd=root,
+                             env=env)
     assert applied.returncode == 0, applied.stderr
     pods_path = "/api/v1/namespaces/default/pods?labelSelector=app%3Dspread"
 
@@ -359,8 +360,8 @@ def test_scheduling_on_the_real_hosts(lab: Lab) -> None:
         "0/3 nodes fit: 3 Insufficient memory"
     assert wait_until(lambda: reason("picky"), 30, what="picky's reason") == \
         "0/3 nodes fit: 3 node(s) didn't match Pod's node selector"
-    described = subprocess.run([sys.executable, "-m", "cli.main", "describe", "pod", "too-big"], text=True,
-                               capture_output=True, timeout=60, cwd=root, env=env).stdout
+    described = subprocess.run([sys.executable, "-m", "berth.cli.main", "describe", "pod", "too-big"],
+                               text=True, capture_output=True, timeout=60, cwd=root, env=env).stdout
     assert "FailedScheduling" in described
-    subprocess.run([sys.executable, "-m", "cli.main", "delete", "pods", "-l", "app=spread", "--now"],
+    subprocess.run([sys.executable, "-m", "berth.cli.main", "delete", "pods", "-l", "app=spread", "--now"],
                    capture_output=True, timeout=120, cwd=root, env=env)

@@ -12,7 +12,7 @@ import pytest
 import requests
 import yaml
 
-from lab.masters import free_ports
+from berth.lab.masters import free_ports
 from tests.conftest import STORE_ONLY, TEST_ROOT
 from tests.harness import MasterCluster, pod, wait_until
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from berth.containers import container_name
-from lab import hosts as lab_hosts
-from lab.hosts import IMAGE, Lab
+from berth.lab import hosts as lab_hosts
+from berth.lab.hosts import IMAGE, Lab
 from tests.conftest import TEST_ROOT
 from tests.harness import MasterCluster, berth, masters_driving, pod, temporary_lab, wait_until
 

@@ -30,16 +30,18 @@ def test_the_wheel_holds_everything_the_services_run(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    for script in ("berth = cli.main", "berth-master = master.main", "berth-agent = agent.main"):
+    for script in ("berth = berth.cli.main", "berth-master = master.main", "berth-agent = agent.main"):
         assert f"{script}:main" in entry_points
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
+    # three import names only: nothing as generic as `cli` or `lab` lands in site-packages
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"berth", "master", "agent"}
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                               str(target), str(wheel)], capture_output=True, text=True, timeout=120)
     assert install.returncode == 0, install.stderr
     # run from elsewhere, with only the installed copy of the project on the path
     env = {**os.environ, "PYTHONPATH": str(target), "PYTHONSAFEPATH": "1"}
-    for module in ("master.main", "agent.main", "cli.main", "lab.supervisor"):
+    for module in ("master.main", "agent.main", "berth.cli.main", "berth.lab.supervisor"):
         run = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, (module, run.stderr)

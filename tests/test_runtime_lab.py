@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from berth.containers import container_name, sandbox_name
-from lab.hosts import IMAGE, Lab
+from berth.lab.hosts import IMAGE, Lab
 from master.runtime.driver import DRIVERS
 from master.runtime.env import ContainerEnv
 from master.runtime.ssh import Host, HostKeyRefused, SshError, SshPool

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from berth.kinds import KINDS as KIND_NAMES
+from berth.kinds import Kind
+from berth.kinds import lookup_kind as lookup_names
 from master.objects.fields import (
     Bytes,
     ConfigKey,
@@ -480,42 +483,26 @@ class Event(Envelope):
 
 
 @dataclass(frozen=True)
-class KindInfo:
-    kind: str
-    plural: str
-    short: tuple[str, ...]
-    namespaced: bool
-    model: type[Envelope]
+class KindInfo(Kind):
+    """A kind's names (berth/kinds.py) with the schemas that validate it."""
+
+    model: type[Envelope] = Envelope
     status_model: type[Strict] | None = None  # None: nothing writes its status yet (no subresource)
 
-    @property
-    def singular(self) -> str:
-        return self.kind.lower()
 
-    def names(self) -> tuple[str, ...]:
-        return (self.plural, self.singular, *self.short)
-
-
+_SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
+    "Node": (Node, NodeStatus), "Pod": (Pod, PodStatus), "Deployment": (Deployment, None),
+    "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, None), "Service": (Service, None),
+    "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
+}
 KINDS: dict[str, KindInfo] = {
-    info.kind: info
-    for info in (
-        KindInfo("Node", "nodes", ("no",), False, Node, NodeStatus),
-        KindInfo("Pod", "pods", ("po",), True, Pod, PodStatus),
-        KindInfo("Deployment", "deployments", ("deploy",), True, Deployment),
-        KindInfo("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True,
-                 HorizontalPodAutoscaler),
-        KindInfo("Service", "services", ("svc",), True, Service),
-        KindInfo("ConfigMap", "configmaps", ("cm",), True, ConfigMap),
-        KindInfo("Secret", "secrets", (), True, Secret),
-        KindInfo("Event", "events", ("ev",), True, Event),
-    )
+    name: KindInfo(**vars(names), model=_SCHEMAS[name][0], status_model=_SCHEMAS[name][1])
+    for name, names in KIND_NAMES.items()
 }
 BY_PLURAL: dict[str, KindInfo] = {info.plural: info for info in KINDS.values()}
-_BY_ANY_NAME: dict[str, KindInfo] = {
-    name: info for info in KINDS.values() for name in (*info.names(), info.kind.lower())
-}
 
 
 def lookup_kind(name: str) -> KindInfo | None:
     """Kind by kind, plural, singular or short name, as kubectl accepts them."""
-    return KINDS.get(name) or _BY_ANY_NAME.get(name.lower())
+    names = lookup_names(name)
+    return None if names is None else KINDS[names.kind]

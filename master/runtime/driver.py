@@ -19,7 +19,16 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from berth.containers import CONTAINER, MANAGED, POD_UID, SANDBOX, container_name, pod_labels, sandbox_name
+from berth.containers import (
+    CONTAINER,
+    DOCKER_SANDBOX_IMAGE,
+    MANAGED,
+    POD_UID,
+    SANDBOX,
+    container_name,
+    pod_labels,
+    sandbox_name,
+)
 from berth.objects import Obj
 from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
@@ -160,7 +169,7 @@ class DockerDriver(Driver):
     """docker: the sandbox is a container holding the network namespace and the ports."""
 
     binary = "docker"
-    sandbox_image = "localhost/berth-pause:latest"
+    sandbox_image = DOCKER_SANDBOX_IMAGE
 
     def create_sandbox(self, pod: Obj) -> list[str]:
         """--init: the sandbox's sleep is not PID 1, so a stop ends it at once, not after the grace."""

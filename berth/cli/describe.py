@@ -11,9 +11,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from berth.cli.columns import event_last_seen, event_source
+from berth.cli.output import render_table
 from berth.objects import Obj
-from cli.columns import event_last_seen, event_source
-from cli.output import render_table
 
 NONE = "<none>"
 # Maps whose keys are user data, not schema fields.

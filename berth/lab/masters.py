@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]  # the checkout: berth/lab/ is two below it
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from berth.cli.timefmt import age
 from berth.objects import Obj
-from cli.timefmt import age
 
 ROLE_PREFIX = "node-role.berth.io/"
 NONE = "<none>"

@@ -15,8 +15,8 @@ from typing import IO, Any
 
 import yaml
 
+from berth.cli.errors import BerthError
 from berth.objects import Obj
-from cli.errors import BerthError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from berth.cli.columns import columns_for, rows
 from berth.objects import Obj
-from cli.columns import columns_for, rows
 
 FORMATS = ("wide", "json", "yaml", "name")
 COLUMN_GAP = 3  # kubectl's tabwriter padding

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from master.errors import ApiError as ServerApiError
-
 
 class BerthError(Exception):
     """Base of everything the CLI reports as `Error: ...` and exit status 1."""
@@ -28,8 +26,8 @@ class Unreachable(BerthError):
         self.attempts = attempts or []
 
 
-class ApiError(BerthError, ServerApiError):
-    """An answer from a master that refuses the request: the server's error, plus which master."""
+class ApiError(BerthError):
+    """An answer from a master that refuses the request: its JSON error, plus which master."""
 
     def __init__(
         self,
@@ -40,7 +38,12 @@ class ApiError(BerthError, ServerApiError):
         details: list[dict[str, Any]] | None = None,
         server: str | None = None,
     ) -> None:
-        ServerApiError.__init__(self, status, reason, message, field, details)
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.field = field
+        self.details = details or []
         self.server = server
 
     @classmethod

@@ -1,7 +1,7 @@
 """`berth`: the command line of a Berth cluster, shaped like kubectl so habits carry over.
 
 Commands only parse arguments, call the Client and print; the rendering lives in
-cli.output / cli.describe and the HTTP work in cli.client. Every BerthError
+berth.cli.output / berth.cli.describe and the HTTP work in berth.cli.client. Every BerthError
 (server refusals, unreachable masters, bad manifests) ends as one line on
 stderr and exit status 1, never a traceback.
 """
@@ -20,17 +20,17 @@ from typing import Any, TypeVar
 import click
 import requests
 
+from berth.cli import manifests
+from berth.cli.client import Client, kind_info
+from berth.cli.columns import bytes_text
+from berth.cli.config import Config, resolve
+from berth.cli.describe import describe as describe_text
+from berth.cli.errors import ApiError, BerthError
+from berth.cli.output import as_list, ref, render_objects, render_table, to_json, to_yaml
+from berth.cli.watching import follow
+from berth.kinds import Kind
+from berth.lab.cli import lab_group
 from berth.objects import Obj
-from cli import manifests
-from cli.client import Client, kind_info
-from cli.columns import bytes_text
-from cli.config import Config, resolve
-from cli.describe import describe as describe_text
-from cli.errors import ApiError, BerthError
-from cli.output import as_list, ref, render_objects, render_table, to_json, to_yaml
-from cli.watching import follow
-from lab.cli import lab_group
-from master.objects.kinds import KindInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
@@ -163,7 +163,7 @@ def main(
     ctx.obj = State(config_file, servers, token, namespace)
 
 
-berth = main  # the group under its own name, for `from cli.main import berth`
+berth = main  # the group under its own name, for `from berth.cli.main import berth`
 
 
 @main.command()
@@ -176,7 +176,7 @@ def version() -> None:
 
 def _fetch_named(
     state: State,
-    info: KindInfo,
+    info: Kind,
     names: tuple[str, ...],
     namespace: str | None,
     consistent: bool = False,
@@ -193,7 +193,7 @@ def _fetch_named(
     return found, failed
 
 
-def _no_resources(info: KindInfo, namespace: str, all_namespaces: bool) -> str:
+def _no_resources(info: Kind, namespace: str, all_namespaces: bool) -> str:
     if info.namespaced and not all_namespaces:
         return f"No resources found in {namespace} namespace."
     return "No resources found"
@@ -293,7 +293,7 @@ def top_nodes(state: State) -> None:
 
 def _get_many(
     state: State,
-    kinds: list[KindInfo],
+    kinds: list[Kind],
     output: str | None,
     selector: str | None,
     ns: str,
@@ -491,7 +491,7 @@ def create(state: State, filenames: tuple[str, ...], namespace: str | None) -> N
 
 
 def _delete_one(
-    state: State, info: KindInfo, name: str, namespace: str | None, ignore_not_found: bool,
+    state: State, info: Kind, name: str, namespace: str | None, ignore_not_found: bool,
     grace_period: int | None = None,
 ) -> bool:
     try:
@@ -532,7 +532,7 @@ def delete(
     """Delete objects by KIND and NAME, by selector, or as listed in manifests.
 
     A pod running on a host is stopped gracefully first and shows Terminating meanwhile."""
-    targets: list[tuple[KindInfo, str, str | None]] = []
+    targets: list[tuple[Kind, str, str | None]] = []
     if filenames:
         if kind or names:
             raise click.UsageError("give either -f FILE or KIND NAME..., not both")

@@ -10,9 +10,9 @@ from typing import Any
 import click
 import yaml
 
-from lab import deploy as lab_deploy
-from lab import hosts as lab_hosts
-from lab.hosts import HostSize, Lab, LabError
+from berth.lab import deploy as lab_deploy
+from berth.lab import hosts as lab_hosts
+from berth.lab.hosts import HostSize, Lab, LabError
 
 name_option = click.option("--name", default="berth", show_default=True,
                            help="Lab name: several labs can live side by side.")

@@ -24,10 +24,10 @@ import requests
 import urllib3.exceptions
 import yaml
 
+from berth.cli.config import DEFAULT_NAMESPACE, Config, split_servers
+from berth.cli.errors import ApiError, BerthError, UnknownKind, Unreachable
+from berth.kinds import Kind, lookup_kind
 from berth.objects import Obj
-from cli.config import DEFAULT_NAMESPACE, Config, split_servers
-from cli.errors import ApiError, BerthError, UnknownKind, Unreachable
-from master.objects.kinds import KindInfo, lookup_kind
 
 __all__ = ["ApiError", "BerthError", "Client", "UnknownKind", "Unreachable", "kind_info"]
 
@@ -35,12 +35,12 @@ USER_AGENT = "berth-cli/0.1"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_CHUNK = 64 * 1024
 
-KindRef = str | KindInfo
+KindRef = str | Kind
 
 
-def kind_info(kind: KindRef) -> KindInfo:
+def kind_info(kind: KindRef) -> Kind:
     """Any name kubectl users type (po, deploy, svc, Pod, pods) to the registry entry."""
-    if isinstance(kind, KindInfo):
+    if isinstance(kind, Kind):
         return kind
     info = lookup_kind(kind)
     if info is None:
@@ -231,13 +231,13 @@ class Client:
 
     # --- paths ---------------------------------------------------------------------------
 
-    def _ns(self, info: KindInfo, namespace: str | None) -> str | None:
+    def _ns(self, info: Kind, namespace: str | None) -> str | None:
         if not info.namespaced:
             return None
         return namespace or self.namespace
 
     @staticmethod
-    def collection_path(info: KindInfo, namespace: str | None) -> str:
+    def collection_path(info: Kind, namespace: str | None) -> str:
         """Namespaced kinds without a namespace give the all-namespaces list path."""
         if namespace is None:
             return f"/api/v1/{info.plural}"
@@ -248,7 +248,7 @@ class Client:
         base = self.collection_path(info, self._ns(info, namespace))
         return f"{base}/{quote(name, safe='')}"
 
-    def _target(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[KindInfo, str | None]:
+    def _target(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[Kind, str | None]:
         if not isinstance(obj, Mapping) or not isinstance(obj.get("kind"), str):
             raise BerthError("an object needs a string `kind`")
         info = kind_info(obj["kind"])
@@ -378,7 +378,7 @@ class Client:
 
         Raises ApiError(410) when `since` has left the server's window (list again and watch
         from the list's resourceVersion), and Unreachable when the stream breaks; see
-        cli.watching.follow for a loop that handles both.
+        berth.cli.watching.follow for a loop that handles both.
         """
         info = kind_info(kind)
         ns = None if all_namespaces else self._ns(info, namespace)

@@ -1,6 +1,6 @@
 """A tiny process supervisor for lab hosts, which have no systemd.
 
-`python -m lab.supervisor start NAME --dir D -- CMD...` keeps CMD running (restarted a
+`python -m berth.lab.supervisor start NAME --dir D -- CMD...` keeps CMD running (restarted a
 second after it exits) in the background and returns at once; it prints `running`
 when NAME already runs, so Ansible can report no change. `stop NAME --dir D` ends
 both. On real hosts the Ansible roles use systemd units instead.

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from berth.cli.client import Client, KindRef, kind_info
+from berth.cli.errors import ApiError, Unreachable
 from berth.objects import Obj
-from cli.client import Client, KindRef, kind_info
-from cli.errors import ApiError, Unreachable
 
 Key = tuple[str, str]
 

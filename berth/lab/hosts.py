@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from berth.containers import DOCKER_SANDBOX_IMAGE
 from berth.quantity import cpu_millis, memory_bytes
-from master.runtime.driver import DockerDriver
 
 STATE_ROOT = Path(os.environ.get("BERTH_LAB_ROOT", "/var/lib/berth-lab"))
 IMAGE = "localhost/busybox:lab"
-PAUSE_IMAGE = DockerDriver.sandbox_image  # docker hosts' pod sandbox
+PAUSE_IMAGE = DOCKER_SANDBOX_IMAGE  # docker hosts' pod sandbox
 RUNTIMES = ("podman", "docker")
 CATATONIT = "/usr/bin/catatonit"
 CONTAINERS_CONF = """[containers]

@@ -12,9 +12,9 @@ from typing import Any
 import requests
 import yaml
 
-from lab.hosts import Lab, LabError
+from berth.lab.hosts import Lab, LabError
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]  # the checkout: berth/lab/ is two below it
 PLAYBOOK = PROJECT / "ansible" / "site.yml"
 API_PORT = 7101
 

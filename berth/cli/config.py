@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from cli.errors import BerthError
+from berth.cli.errors import BerthError
 
 DEFAULT_SERVER = "http://127.0.0.1:7101"
 DEFAULT_NAMESPACE = "default"
