@@ -122,9 +122,10 @@ class Scheduler:
     def _best(self, pod: PodInfo, feasible: list[NodeInfo], scores: list[tuple[int, Score]]) -> NodeInfo:
         """The highest total score; on a tie the first found (the search order rotates).
         `scores`: (weight, score) besides the resource score."""
-        totals = [RESOURCE_WEIGHT * r for r in self._resource_score(pod, feasible)]
+        totals = self._resource_score(pod, feasible)  # weighed 1: the others relative to it
         for weight, score in scores:
             ranks = score(pod, feasible)
             if ranks is not None:  # a score that ranks all nodes alike changes nothing: skipped
-                totals = [t + weight * r for t, r in zip(totals, ranks, strict=True)]
+                relative = weight / RESOURCE_WEIGHT
+                totals = [t + relative * r for t, r in zip(totals, ranks, strict=True)]
         return feasible[max(range(len(feasible)), key=totals.__getitem__)]

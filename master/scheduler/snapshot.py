@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from berth.objects import Obj
@@ -120,7 +121,7 @@ class Snapshot:
     nodes: list[NodeInfo]
     by_name: dict[str, NodeInfo]
 
-    @property
+    @cached_property  # a snapshot's nodes and their taints do not change; placements do not touch them
     def soft_tainted(self) -> bool:
         """Some node has a PreferNoSchedule taint (else that score is skipped: most clusters)."""
         return any(t.effect == "PreferNoSchedule" for n in self.nodes for t in n.taints)
