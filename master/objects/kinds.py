@@ -486,7 +486,7 @@ class Event(Envelope):
 class KindInfo(Kind):
     """A kind's names (berth/kinds.py) with the schemas that validate it."""
 
-    model: type[Envelope] = Envelope
+    model: type[Envelope]
     status_model: type[Strict] | None = None  # None: nothing writes its status yet (no subresource)
 
 
