@@ -9,7 +9,7 @@ exec (`podman exec -- CONTAINER CMD...`: the command is never read as options), 
 failures in a row make the verdict unhealthy, successThreshold successes healthy again.
 The verdicts are reported to the masters when one changes and every `report_seconds`
 anyway (a new leader keeps none).
-What the leader does with them (restart, Ready) is master/runtime/plan.py's business.
+What the leader does with them (restart, Ready) is master/runtime/planner.py's business.
 """
 
 from __future__ import annotations

@@ -24,12 +24,12 @@ from master.config import MasterConfig, split_address
 from master.controllers.event_reaper import EventReaper
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.node_lifecycle import NodeLifecycle
-from master.controllers.pod_runtime import RuntimeController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.heartbeat_relay import HeartbeatRelay
 from master.runtime.attention import Attention
-from master.runtime.plan import Backoff
+from master.runtime.controller import RuntimeController
+from master.runtime.planner import Backoff
 from master.runtime.ssh import SshPool
 from master.scheduler import SchedulerConfig
 from master.store.replicated import Store

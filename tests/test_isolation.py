@@ -13,12 +13,12 @@ import pytest
 
 from berth.objects import Obj
 from master.controllers.node_lifecycle import NodeLifecycle
-from master.controllers.pod_runtime import RuntimeController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.errors import ApiError
 from master.liveness import HeartbeatBook, ready_condition, with_ready
 from master.objects.isolation import reraise
+from master.runtime.controller import RuntimeController
 from master.runtime.ssh import CommandResult, Host
 from master.scheduler import build_snapshot
 from master.store.commands import Command

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from berth.containers import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX
 from master.controllers.event_reaper import expired
 from master.probes import Verdict
+from master.runtime.actions import (
+    Action,
+    FindAddress,
+    ForgetPod,
+    MakeSandbox,
+    Outcome,
+    RemoveContainer,
+    RemoveSandbox,
+    RestartContainer,
+    RestartUnhealthy,
+    RunContainer,
+    StopPod,
+)
 from master.runtime.driver import ContainerState
 from master.runtime.events import status_events
-from master.runtime.plan import Backoff, plan_host
+from master.runtime.executor import outcome_events
+from master.runtime.planner import Backoff, Listing, SoftState, plan_host
+from master.runtime.status import pod_status
 
 BACKOFF = Backoff(base=10, limit=300)
 
@@ -33,14 +49,36 @@ def state(uid: str, container: str | None, status: str = "running", exit_code: i
                           state=status, exit_code=exit_code, started_at="100", finished_at=str(finished))
 
 
-def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0, verdicts: dict | None = None):
-    return plan_host(pods, observed, now, BACKOFF, "10.0.0.1", "t", verdicts)
+@dataclass
+class Round:
+    actions: list[Action]
+    statuses: dict[str, dict]
+
+    def kinds(self) -> list[str]:
+        """The actions that change the host (FindAddress, a read, left out), by type."""
+        return [type(a).__name__ for a in self.actions if not isinstance(a, FindAddress)]
+
+
+def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0, verdicts: dict | None = None,
+         busy: frozenset = frozenset(), fail: dict[type, str] | None = None, address: str = "") -> Round:
+    """One round, pure: the plan, every action done (or failed, for the types in `fail`: their
+    failure's reason), each address read answering `address`, and the statuses that follow."""
+    soft = SoftState(now, BACKOFF, verdicts or {}, busy)
+    listing = Listing.of(observed)
+    actions = plan_host(pods, listing, soft)
+    outcomes = [Outcome.failed(a, (fail or {})[type(a)], "it failed") if type(a) in (fail or {})
+                else Outcome(a, value=address if isinstance(a, FindAddress) else "") for a in actions]
+    statuses = {p["metadata"]["uid"]: pod_status(p, listing, [o for o in outcomes
+                                                              if getattr(o.action, "pod", None) is p],
+                                                 soft, "10.0.0.1", "t")
+                for p in pods if not p["metadata"].get("deletionTimestamp")}
+    return Round(actions, statuses)
 
 
 def test_a_new_pod_gets_a_sandbox_then_its_containers() -> None:
     result = plan([pod("a", "u1", containers=("web", "side"))], [])
-    assert [(a.verb, a.container and a.container["name"]) for a in result.actions] == [
-        ("sandbox", None), ("run", "web"), ("run", "side")]
+    assert [(type(a).__name__, getattr(a, "container", {}).get("name")) for a in result.actions] == [
+        ("MakeSandbox", None), ("RunContainer", "web"), ("RunContainer", "side"), ("FindAddress", None)]
     status = result.statuses["u1"]
     assert status["phase"] == "Pending" and status["hostIP"] == "10.0.0.1"
     creating = {"waiting": {"reason": "ContainerCreating"}}
@@ -48,10 +86,14 @@ def test_a_new_pod_gets_a_sandbox_then_its_containers() -> None:
 
 
 def test_a_running_pod_needs_nothing_and_is_ready() -> None:
-    result = plan([pod("a", "u1")], [state("u1", None), state("u1", "main")])
-    assert result.actions == []
+    result = plan([pod("a", "u1")], [state("u1", None), state("u1", "main")], address="10.88.0.5")
+    assert result.kinds() == []
     status = result.statuses["u1"]
     assert status["phase"] == "Running" and status["containerStatuses"][0]["ready"] is True
+    assert status["podIP"] == "10.88.0.5"
+    known = pod("a", "u1")
+    known["status"]["podIP"] = "10.88.0.5"  # an address once known is not asked again
+    assert plan([known], [state("u1", None), state("u1", "main")]).actions == []
     assert status["conditions"] == [{"type": "Ready", "status": "True", "reason": "ContainersReady",
                                      "lastTransitionTime": "t"}]
 
@@ -59,26 +101,26 @@ def test_a_running_pod_needs_nothing_and_is_ready() -> None:
 def test_exited_containers_follow_the_restart_policy_with_back_off() -> None:
     exited = [state("u1", None), state("u1", "main", "exited", 1, finished=995.0)]
     waiting = plan([pod("a", "u1", restarts=0)], exited)  # 5 s after exiting; back-off is 10 s
-    assert waiting.actions == []
+    assert waiting.kinds() == []
     assert waiting.statuses["u1"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     later = plan([pod("a", "u1", restarts=0)], exited, now=1006.0)
-    assert [a.verb for a in later.actions] == ["restart"]
+    assert later.kinds() == ["RestartContainer"]
     assert later.statuses["u1"]["containerStatuses"][0]["restartCount"] == 1
-    assert plan([pod("a", "u1", restarts=3)], exited, now=1006.0).actions == []  # 80 s after 3 restarts
+    assert plan([pod("a", "u1", restarts=3)], exited, now=1006.0).kinds() == []  # 80 s after 3 restarts
     assert BACKOFF.delay(3) == 80 and BACKOFF.delay(10) == 300
     done = [state("u2", None), state("u2", "main", "exited", 0)]
     assert plan([pod("b", "u2", "OnFailure")], done).statuses["u2"]["phase"] == "Succeeded"
     failed = [state("u3", None), state("u3", "main", "exited", 3)]
     result = plan([pod("c", "u3", "Never")], failed)
-    assert result.actions == [] and result.statuses["u3"]["phase"] == "Failed"
+    assert result.kinds() == [] and result.statuses["u3"]["phase"] == "Failed"
     rebooted = [state("u4", None), state("u4", "main", "created")]  # a host that restarted
-    assert [a.verb for a in plan([pod("d", "u4", "Never")], rebooted).actions] == ["restart"]
+    assert plan([pod("d", "u4", "Never")], rebooted).kinds() == ["RestartContainer"]
 
 
 def test_what_no_pod_owns_is_removed_containers_first() -> None:
     result = plan([], [state("gone", None), state("gone", "main")])
-    assert [(a.verb, a.target) for a in result.actions] == [
-        ("remove", "id-gone-main"), ("remove-pod", "berth-default-pod-gone-gone")]
+    assert [(type(a), a.target) for a in result.actions] == [  # type: ignore[union-attr] - removals
+        (RemoveContainer, "id-gone-main"), (RemoveSandbox, "berth-default-pod-gone-gone")]
 
 
 def test_probe_verdicts_restart_the_unhealthy_and_gate_ready() -> None:
@@ -87,22 +129,22 @@ def test_probe_verdicts_restart_the_unhealthy_and_gate_ready() -> None:
                                            readinessProbe={"tcpSocket": {"port": 80}})
     running = [state("u1", None), state("u1", "main")]  # started_at "100"
     not_yet = plan([probed], running)
-    assert not_yet.actions == [] and not_yet.statuses["u1"]["containerStatuses"][0]["ready"] is False
+    assert not_yet.kinds() == [] and not_yet.statuses["u1"]["containerStatuses"][0]["ready"] is False
     ready = plan([probed], running, verdicts={("u1", "main", "readiness"): Verdict(True, "100")})
     assert ready.statuses["u1"]["containerStatuses"][0]["ready"] is True
     sick = {("u1", "main", "liveness"): Verdict(False, "100", "liveness probe failed: exec exited 1")}
     result = plan([probed], running, verdicts=sick)
-    assert [a.verb for a in result.actions] == ["restart-unhealthy"]
+    assert result.kinds() == ["RestartUnhealthy"]
     entry = result.statuses["u1"]["containerStatuses"][0]
     assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "Unhealthy"
     stale = {("u1", "main", "liveness"): Verdict(False, "99")}  # about an earlier start: not acted on
-    assert plan([probed], running, verdicts=stale).actions == []
+    assert plan([probed], running, verdicts=stale).kinds() == []
     # while the restart runs in the background: the same verdict again, but no second restart,
     # and the status stays as written when it began (restart counted once)
     probed["status"] = result.statuses["u1"]
     busy = frozenset({("u1", "main")})
-    meanwhile = plan_host([probed], running, 1000.0, BACKOFF, "10.0.0.1", "t", sick, busy)
-    assert meanwhile.actions == [] and meanwhile.statuses["u1"]["containerStatuses"][0] == entry
+    meanwhile = plan([probed], running, verdicts=sick, busy=busy)
+    assert meanwhile.kinds() == [] and meanwhile.statuses["u1"]["containerStatuses"][0] == entry
 
 
 def test_status_changes_tell_events_and_old_events_expire() -> None:
@@ -131,6 +173,32 @@ def test_a_deleted_pod_is_stopped_while_on_the_host_then_forgotten() -> None:
     going = pod("a", "u1")
     going["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z"
     stopping = plan([going], [state("u1", None), state("u1", "main")])
-    assert [a.verb for a in stopping.actions] == ["terminate"] and stopping.statuses == {}
+    assert stopping.kinds() == ["StopPod"] and stopping.statuses == {}
     gone = plan([going], [])  # stopped and removed (by the background stop): only the object is left
-    assert [a.verb for a in gone.actions] == ["forget"]
+    assert gone.kinds() == ["ForgetPod"]
+
+
+def test_failed_actions_show_in_the_status_or_as_an_event() -> None:
+    """A kubelet's waiting reasons: what the engine said, and a restart not counted that did not happen."""
+    exited = [state("u1", None), state("u1", "main", "exited", 1, finished=900.0)]
+    refused = plan([pod("a", "u1", restarts=2)], exited, fail={RestartContainer: "RunContainerError"})
+    entry = refused.statuses["u1"]["containerStatuses"][0]
+    assert entry["restartCount"] == 2 and entry["lastState"]["terminated"]["exitCode"] == 1
+    assert entry["state"] == {"waiting": {"reason": "RunContainerError", "message": "it failed"}}
+    no_sandbox = plan([pod("b", "u2", containers=("web", "side"))], [],
+                      fail={MakeSandbox: "CreatePodSandboxError", RunContainer: "CreatePodSandboxError"})
+    status = no_sandbox.statuses["u2"]
+    assert {s["state"]["waiting"]["reason"] for s in status["containerStatuses"]} == {"CreatePodSandboxError"}
+    not_run = plan([pod("c", "u3")], [state("u3", None)], fail={RunContainer: "CreateContainerConfigError"})
+    assert not_run.statuses["u3"]["containerStatuses"][0]["state"]["waiting"]["reason"] \
+        == "CreateContainerConfigError"
+    # what no status shows becomes an event: an orphan that would not go, a stop that failed
+    orphan = Outcome.failed(RemoveContainer("id-x"), "FailedRemove", "device busy")
+    assert outcome_events(orphan) == [("FailedRemove", "removing id-x: device busy")]
+    going = pod("d", "u4")
+    stop = Outcome.failed(StopPod(going), "FailedKillPod", "no such pod")
+    assert outcome_events(stop) == [("FailedKillPod", "no such pod")]
+    assert outcome_events(Outcome(ForgetPod(going))) == []
+    assert outcome_events(Outcome.failed(RunContainer(going, going["spec"]["containers"][0]),
+                                         "RunContainerError", "x")) == []  # the status shows it
+    assert outcome_events(Outcome(RestartUnhealthy(going, {}, "", ""), background=True)) == []

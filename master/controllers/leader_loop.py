@@ -65,6 +65,10 @@ class LeaderLoop:
     def started_leading(self) -> None:
         """Called once each time this master becomes the leader, before its first round."""
 
+    def stopped_leading(self) -> None:
+        """Called once when this master stops leading (or the loop stops while it leads): work
+        the loop began in the background must stop or be fenced here, not carry on unled."""
+
     def reconcile(self) -> None:
         raise NotImplementedError
 
@@ -73,13 +77,16 @@ class LeaderLoop:
         while True:
             self._wake.wait(self.period)
             self._wake.clear()
-            if self._stop.is_set():
-                return
-            is_leader = self.store.is_leader()
+            is_leader = self.store.is_leader() and not self._stop.is_set()
             try:
-                if is_leader and not leading:
-                    self.started_leading()
-                leading = is_leader
+                if is_leader != leading:
+                    leading = is_leader
+                    if leading:
+                        self.started_leading()
+                    else:
+                        self.stopped_leading()
+                if self._stop.is_set():
+                    return
                 if leading:
                     self.reconcile()
             except Exception:  # a bad round must not end the loop

@@ -16,6 +16,7 @@ what Berth runs there and for which pod.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,29 +96,44 @@ def _command_tail(container: Obj) -> tuple[list[str], list[str]]:
     return [], args
 
 
-class Driver:
-    """podman: pods are `podman pod`s."""
+class Driver(ABC):
+    """What the runtime asks of a host's container engine. The verbs podman and docker spell
+    alike (start, restart, logs, exec, inspect, run) are written once here; how a pod's
+    sandbox is made, listed and removed is each engine's own."""
 
-    binary = "podman"
+    binary: str
 
-    def create_sandbox(self, pod: Obj) -> list[str]:
-        labels = {**pod_labels(pod), SANDBOX: "true"}
-        return [self.binary, "pod", "create", "--name", sandbox_name(pod), *_label_args(labels),
-                *_port_args(pod)]
+    @abstractmethod
+    def create_sandbox(self, pod: Obj) -> list[str]: ...
 
-    def start_sandbox(self, pod: Obj) -> list[str]:
-        return [self.binary, "pod", "start", "--", sandbox_name(pod)]
+    @abstractmethod
+    def start_sandbox(self, pod: Obj) -> list[str]: ...
 
+    @abstractmethod
     def remove_sandbox(self, pod: Obj | str) -> list[str]:
-        name = pod if isinstance(pod, str) else sandbox_name(pod)
-        return [self.binary, "pod", "rm", "--force", "--ignore", "--time", "0", "--", name]
+        """The pod's sandbox and containers; given a name only (an orphan), its sandbox."""
 
+    @abstractmethod
     def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
         """Every container of the pod: SIGTERM, then SIGKILL after the grace (a graceful delete)."""
-        return [self.binary, "pod", "stop", "--ignore", "--time", str(grace_seconds), "--", sandbox_name(pod)]
 
+    @abstractmethod
+    def sandbox_ip(self, pod: Obj) -> list[str]:
+        """Prints the id of the container holding the pod's network (its address: container_ip)."""
+
+    @abstractmethod
+    def remove(self, name: str) -> list[str]: ...
+
+    @abstractmethod
+    def list_managed(self) -> list[str]:
+        """Prints every container with Berth's labels, as parse_list reads it."""
+
+    @abstractmethod
+    def parse_list(self, output: str) -> list[ContainerState]: ...
+
+    @abstractmethod
     def _join(self, pod: Obj) -> list[str]:
-        return ["--pod", sandbox_name(pod)]
+        """The options that put a container into its pod's sandbox."""
 
     def run_container(self, pod: Obj, container: Obj, env: ContainerEnv = NO_ENV) -> list[str]:
         """Create and start one container of the pod (`env`: its variables, resolved; run it with
@@ -136,15 +152,6 @@ class Driver:
         """Stop (SIGTERM, then SIGKILL after the grace) and start again: a failed liveness probe."""
         return [self.binary, "restart", "--time", str(grace_seconds), "--", name]
 
-    def remove(self, name: str) -> list[str]:
-        return [self.binary, "rm", "--force", "--ignore", "--time", "0", "--", name]
-
-    def list_managed(self) -> list[str]:
-        return [self.binary, "ps", "--all", "--filter", f"label={MANAGED}=true", "--format", "json"]
-
-    def sandbox_ip(self, pod: Obj) -> list[str]:
-        return [self.binary, "pod", "inspect", "--format", "{{.InfraContainerID}}", "--", sandbox_name(pod)]
-
     def container_ip(self, name: str) -> list[str]:
         return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "--", name]
 
@@ -155,6 +162,39 @@ class Driver:
     def exec(self, name: str, command: list[str], stdin: bool = False) -> list[str]:
         """`command` is the user's: after `--` and the container's name, it is the command, whole."""
         return [self.binary, "exec", *(["--interactive"] if stdin else []), "--", name, *command]
+
+
+class PodmanDriver(Driver):
+    """podman: pods are `podman pod`s."""
+
+    binary = "podman"
+
+    def create_sandbox(self, pod: Obj) -> list[str]:
+        labels = {**pod_labels(pod), SANDBOX: "true"}
+        return [self.binary, "pod", "create", "--name", sandbox_name(pod), *_label_args(labels),
+                *_port_args(pod)]
+
+    def start_sandbox(self, pod: Obj) -> list[str]:
+        return [self.binary, "pod", "start", "--", sandbox_name(pod)]
+
+    def remove_sandbox(self, pod: Obj | str) -> list[str]:
+        name = pod if isinstance(pod, str) else sandbox_name(pod)
+        return [self.binary, "pod", "rm", "--force", "--ignore", "--time", "0", "--", name]
+
+    def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
+        return [self.binary, "pod", "stop", "--ignore", "--time", str(grace_seconds), "--", sandbox_name(pod)]
+
+    def _join(self, pod: Obj) -> list[str]:
+        return ["--pod", sandbox_name(pod)]
+
+    def remove(self, name: str) -> list[str]:
+        return [self.binary, "rm", "--force", "--ignore", "--time", "0", "--", name]
+
+    def list_managed(self) -> list[str]:
+        return [self.binary, "ps", "--all", "--filter", f"label={MANAGED}=true", "--format", "json"]
+
+    def sandbox_ip(self, pod: Obj) -> list[str]:
+        return [self.binary, "pod", "inspect", "--format", "{{.InfraContainerID}}", "--", sandbox_name(pod)]
 
     def parse_list(self, output: str) -> list[ContainerState]:
         items = json.loads(output or "[]") or []
@@ -234,4 +274,4 @@ def _unix_seconds(timestamp: object) -> str:
     return f"{moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0):.6f}"
 
 
-DRIVERS: dict[str, Driver] = {"podman": Driver(), "docker": DockerDriver()}
+DRIVERS: dict[str, Driver] = {"podman": PodmanDriver(), "docker": DockerDriver()}

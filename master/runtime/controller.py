@@ -1,0 +1,251 @@
+"""Leader-only, level-triggered: what runs on each Ready host is made to match the pods bound there.
+
+Shaped like kubelet's pod workers, one round at a time. For every Ready node that may
+have changed (attention.py: store changes, the agents' runtime events and probe
+verdicts, unsettled pods, a resync period), a thread each, bounded, the leader lists
+Berth's containers over SSH, plans (planner.py, pure), runs the actions (executor.py)
+and computes each pod's status from the listing and the outcomes (status.py, pure).
+Before the first action that changes any host it commits a barrier through Raft
+(_Fence): only a leader that still holds a majority in its term can, so an old leader
+cut off from the others starts and stops nothing. The round then writes, in one batch,
+the statuses that changed, the deletions of forgotten pods and the events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from berth.objects import Obj
+from master.controllers.leader_loop import LeaderLoop
+from master.errors import ApiError
+from master.events import event_name, record_event
+from master.liveness import ready_condition
+from master.objects.isolation import each
+from master.probes import ProbeBook
+from master.runtime.actions import ForgetPod, Outcome, pod_uid
+from master.runtime.attention import Attention, pod_settled
+from master.runtime.events import status_events
+from master.runtime.executor import Background, Executor, grace_left, outcome_events
+from master.runtime.nodes import node_driver, node_host
+from master.runtime.planner import Backoff, Listing, SoftState, plan_host
+from master.runtime.ssh import SshError, SshPool
+from master.runtime.status import pod_status
+from master.store.commands import Command, Delete, UpdateStatus
+from master.store.replicated import Store
+from master.store.state import WatchEvent
+
+log = logging.getLogger(__name__)
+COMPONENT = "runtime"
+
+
+class _Fence:
+    """One Raft barrier per round, committed when a host first needs acting on. Only a leader
+    that still holds a majority in its term can commit it; an old leader cut off from the
+    others (PySyncObj lets it believe it leads for a while) fails it and acts on no host.
+    A round with nothing to do commits nothing."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._held: bool | None = None
+
+    def holds(self) -> bool:
+        with self._lock:
+            if self._held is None:
+                try:
+                    self._store.barrier()
+                    self._held = True
+                except ApiError as err:
+                    log.warning("not acting on hosts: %s", err.message)
+                    self._held = False
+            return self._held
+
+
+@dataclass
+class _Look:
+    """What one look at a host gave: the writes, and whether anything on it was changed."""
+
+    commands: list[Command]
+    acted: bool
+
+
+class RuntimeController(LeaderLoop):
+    name = "runtime"
+
+    def __init__(self, store: Store, pool: SshPool, now: Callable[[], str], uid: Callable[[], str],
+                 backoff: Backoff | None = None, probes: ProbeBook | None = None,
+                 attention: Attention | None = None, period: float = 1.0, workers: int = 16) -> None:
+        super().__init__(store, period)
+        self.attention = attention or Attention()
+        self.attention.subscribe(self.wake)
+        self.uid = uid
+        self.probes = probes or ProbeBook()
+        self.now = now
+        self.backoff = backoff or Backoff()
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
+        # graceful stops and liveness restarts wait up to a pod's grace: not holding up the round
+        self.background = Background(workers, lambda node: self.attention.mark([node]))
+        self.executor = Executor(pool, store.get, self.background)
+        self.pool = pool
+        store.add_listener(self._changed)
+
+    def _changed(self, events: list[WatchEvent]) -> None:
+        """A changed pod draws attention to its node (a ConfigMap or Secret a container waits
+        for does not need to: a waiting pod is unsettled, so its node is looked at every round)."""
+        nodes = {e.obj["metadata"]["name"] if e.kind == "Node" else e.obj["spec"].get("nodeName")
+                 for e in events if e.kind in ("Pod", "Node")}
+        nodes.discard(None)
+        if nodes:
+            self.attention.mark(nodes)  # type: ignore[arg-type] - None discarded
+
+    def started_leading(self) -> None:
+        self.probes.reset()  # verdicts of an earlier term: the agents report afresh within seconds
+        self.attention.mark_all()  # what an earlier leader saw is not known here
+
+    def stopped_leading(self) -> None:
+        """Another master acts on the hosts now: this one's background work stops here."""
+        self.background.cancel()
+
+    def stop(self) -> None:
+        super().stop()
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        self.background.shutdown()
+
+    def reconcile(self) -> None:
+        fence = _Fence(self.store)
+        (nodes, pods), _ = self.store.read(lambda s: (s.list("Node"), s.list("Pod")))
+        bound: dict[str, list[Obj]] = {}
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            if node:
+                bound.setdefault(node, []).append(pod)
+        ready = [n for n, is_ready in each(nodes, lambda n: (n, ready_condition(n) is True), self.quarantine)
+                 if is_ready]
+        reachable = {n["metadata"]["name"] for n in ready}
+        # pods being deleted on a host the runtime cannot reach: gone once their grace is over
+        commands: list[Command] = [
+            Delete("Pod", p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["resourceVersion"])
+            for p in pods if p["metadata"].get("deletionTimestamp")
+            and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
+        commands.extend(self._background_events(self.background.drain()))
+        soft = SoftState(time.time(), self.backoff, self.probes.snapshot(), self.background.busy())
+        due = self.attention.take_due(reachable, time.monotonic())
+        futures = [(node, self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
+                                               soft, fence))
+                   for node in ready if node["metadata"]["name"] in due]
+        for node, future in futures:  # one host that fails the round must not stop the others
+            try:
+                commands.extend(future.result())
+            except Exception as err:
+                self.quarantine(node, err)
+        commands.extend(self._status_events(pods, commands))
+        if commands:
+            refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
+            for error in refused:
+                log.debug("pod status write refused: %s", error.message)
+
+    # --- one host ---------------------------------------------------------------------------
+    def _sync_node(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence) -> list[Command]:
+        look = self._look(node, pods, soft, fence)
+        commands, acted = (look.commands, look.acted) if look is not None else ([], True)
+        settled = not acted and not commands and all(pod_settled(p) for p in pods)
+        self.attention.listed(node["metadata"]["name"], time.monotonic(), settled)
+        return commands
+
+    def _look(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence) -> _Look | None:
+        """List the host, plan, act, and say what each pod's status is now; None when the host
+        could not be looked at or acted on (the next round looks again)."""
+        name = node["metadata"]["name"]
+        host, driver = node_host(node), node_driver(node)
+        try:
+            listed = self.pool.run(host, driver.list_managed(), timeout=30)
+        except SshError as err:
+            log.warning("node %s: %s", name, err)
+            return None
+        if not listed.ok:
+            log.warning("node %s: listing containers failed: %s", name, listed.stderr[:300])
+            return None
+        listing = Listing.of(driver.parse_list(listed.text()))
+        unplanned: list[Command] = []  # a pod that cannot be planned: an event when that is news
+        skipped: set[str] = set()
+
+        def broken(pod: Obj, err: Exception) -> None:
+            skipped.add(pod["metadata"]["uid"])
+            if self.quarantine(pod, err):
+                unplanned.append(self._record(pod, "FailedSync", f"cannot plan this pod: {err}"[:1000], True))
+
+        actions = plan_host(pods, listing, soft, broken)
+        acting = any(a.changes_host for a in actions)
+        if acting and not fence.holds():
+            return None
+        try:
+            outcomes = self.executor.execute(name, host, driver, actions, self.quarantine)
+        except SshError as err:  # the host went away mid-round
+            log.warning("node %s: %s", name, err)
+            return None
+        planned = [p for p in pods if p["metadata"]["uid"] not in skipped]
+        return _Look(unplanned + self._writes(node, planned, listing, outcomes, soft), acting)
+
+    def _writes(self, node: Obj, pods: list[Obj], listing: Listing, outcomes: list[Outcome],
+                soft: SoftState) -> list[Command]:
+        """The one place pods' statuses are written: each pod planned this round whose status
+        changed; deleted pods with nothing left, forgotten; failures no status shows, events."""
+        by_pod: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_pod.setdefault(pod_uid(outcome.action) or "", []).append(outcome)
+        commands: list[Command] = []
+        host_ip, timestamp = node["spec"]["address"], self.now()
+        for pod in pods:
+            meta = pod["metadata"]
+            mine = by_pod.get(meta["uid"], [])
+            if any(isinstance(o.action, ForgetPod) for o in mine):
+                commands.append(Delete("Pod", meta["namespace"], meta["name"], meta["resourceVersion"]))
+                continue
+            if meta.get("deletionTimestamp"):
+                continue
+            try:
+                status = pod_status(pod, listing, mine, soft, host_ip, timestamp)
+            except Exception as err:
+                self.quarantine(pod, err)
+                continue
+            if status != (pod.get("status") or {}):
+                commands.append(UpdateStatus("Pod", meta["namespace"], meta["name"], status,
+                                             meta["resourceVersion"]))
+        for outcome in by_pod.get("", []):  # what no pod owns: told on the node
+            commands.extend(self._record(node, reason, message, True)
+                            for reason, message in outcome_events(outcome))
+        return commands
+
+    def _background_events(self, finished: list[Outcome]) -> list[Command]:
+        """Background work that failed: an event on its pod (the next look sees what is left)."""
+        made: list[Command] = []
+        for outcome in finished:
+            pod = getattr(outcome.action, "pod", None)
+            if pod is not None:
+                made.extend(self._record(pod, reason, message, True)
+                            for reason, message in outcome_events(outcome))
+        return made
+
+    def _status_events(self, pods: list[Obj], commands: list[Command]) -> list[Command]:
+        """What the status changes of this round tell (Started, Killing, BackOff, Failed)."""
+        by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
+        made = []
+
+        def tell(command: UpdateStatus) -> None:
+            pod = by_key[(command.namespace, command.name)]
+            for reason, message, warning in status_events(pod.get("status"), command.status):
+                made.append(self._record(pod, reason, message, warning))
+
+        each([c for c in commands if isinstance(c, UpdateStatus)], tell, self.quarantine)
+        return made
+
+    def _record(self, involved: Obj, reason: str, message: str, warning: bool) -> Command:
+        namespace = involved["metadata"].get("namespace") or "default"
+        existing = self.store.get("Event", namespace, event_name(involved, reason))
+        return record_event(existing, involved, reason, message, warning=warning, component=COMPONENT,
+                            uid=self.uid(), now=self.now())

@@ -1,0 +1,254 @@
+"""Runs the planner's actions on a host, through its driver and SSH, and says how each went.
+
+Every command's result is checked: a failure becomes the action's Outcome (the pod's
+status shows it, status.py) or, for what no status shows (an orphan that will not go, a
+stop that failed), an event (outcome_events). An SshError is not an outcome: the host went
+away mid-round, and the next look sees what is left to do.
+
+Graceful stops and liveness restarts wait up to a pod's grace, so they run in the
+background (Background), one at a time per pod or container. When this master stops
+leading, queued work is cancelled and running work runs no further command; what it
+finished is dropped rather than reported to a later term.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from berth.containers import container_name
+from berth.objects import Obj
+from master.runtime.actions import (
+    Action,
+    FindAddress,
+    ForgetPod,
+    MakeSandbox,
+    Outcome,
+    RemoveContainer,
+    RemoveSandbox,
+    RestartContainer,
+    RestartUnhealthy,
+    RunContainer,
+    StopPod,
+    pod_uid,
+)
+from master.runtime.driver import Driver
+from master.runtime.env import EnvError, Lookup, resolve_env
+from master.runtime.ssh import CommandResult, Host, SshError, SshPool
+
+log = logging.getLogger(__name__)
+BusyKey = tuple[str, str]  # (pod uid, container name), or (pod uid, "") for the whole pod
+
+
+def grace_left(pod: Obj) -> int:
+    """Seconds of a graceful delete's grace period still to run (0 when it is over)."""
+    meta = pod["metadata"]
+    try:
+        since = datetime.fromisoformat(meta["deletionTimestamp"])
+    except (KeyError, ValueError):
+        return 0
+    elapsed = (datetime.now(UTC) - since).total_seconds()
+    return max(0, math.ceil(int(meta.get("deletionGracePeriodSeconds") or 0) - elapsed))
+
+
+def _stderr(result: CommandResult) -> str:
+    return result.stderr.decode(errors="replace").strip()[:500]
+
+
+class Background:
+    """Work that outlasts a round. One at a time per key; `cancel()` ends a term of leadership:
+    queued work never starts, running work asks `alive()` before each command and stops."""
+
+    def __init__(self, workers: int, on_done: Callable[[str], None]) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="runtime-background")
+        self._on_done = on_done  # the node to look at again once the work ended
+        self._lock = threading.Lock()
+        self._term = 0
+        self._running: dict[BusyKey, Future[None]] = {}
+        self._finished: list[Outcome] = []
+
+    def busy(self) -> frozenset[BusyKey]:
+        with self._lock:
+            return frozenset(self._running)
+
+    def submit(self, key: BusyKey, node: str, work: Callable[[Callable[[], bool]], Outcome]) -> None:
+        with self._lock:
+            if key in self._running:
+                return
+            term = self._term
+
+            def alive() -> bool:
+                return self._term == term
+
+            def run() -> None:
+                try:
+                    outcome = work(alive) if alive() else None
+                except Exception as err:  # SshError included: the next look sees what is left
+                    log.warning("node %s: %s", node, err)
+                    outcome = None
+                with self._lock:
+                    self._running.pop(key, None)
+                    if outcome is not None and alive():
+                        self._finished.append(outcome)
+                if alive():
+                    self._on_done(node)
+
+            self._running[key] = self._pool.submit(run)
+
+    def drain(self) -> list[Outcome]:
+        """What background work finished since the last drain, in this term."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+        return finished
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._term += 1
+            self._finished.clear()
+            for key, future in list(self._running.items()):
+                if future.cancel():  # never started; a started one leaves when it returns
+                    del self._running[key]
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Executor:
+    def __init__(self, pool: SshPool, lookup: Lookup, background: Background) -> None:
+        self.pool = pool
+        self.lookup = lookup  # ConfigMaps and Secrets, for containers' env
+        self.background = background
+
+    def execute(self, node: str, host: Host, driver: Driver, actions: list[Action],
+                broken: Callable[[Obj, Exception], object]) -> list[Outcome]:
+        """Run `actions` in order. A pod whose sandbox could not be made gets no more of its
+        actions run (they fail with the sandbox's reason). An action that raises (not SSH) fails
+        with RunContainerError and goes to `broken`; the others go on."""
+        outcomes: list[Outcome] = []
+        no_sandbox: dict[str, Outcome] = {}
+        for action in actions:
+            uid = pod_uid(action)
+            if uid in no_sandbox and not isinstance(action, FindAddress):
+                failed = no_sandbox[uid]
+                outcomes.append(Outcome.failed(action, failed.reason, failed.message))
+                continue
+            try:
+                outcome = self._run(node, host, driver, action)
+            except EnvError as err:
+                outcome = Outcome.failed(action, "CreateContainerConfigError", str(err))
+            except SshError:
+                raise
+            except Exception as err:
+                if getattr(action, "pod", None) is not None:
+                    broken(action.pod, err)  # type: ignore[union-attr] - checked
+                reason = "CreatePodSandboxError" if isinstance(action, MakeSandbox) else "RunContainerError"
+                outcome = Outcome.failed(action, reason, f"{err}")
+            if isinstance(action, MakeSandbox) and not outcome.ok and uid is not None:
+                no_sandbox[uid] = outcome
+            outcomes.append(outcome)
+        return outcomes
+
+    def _run(self, node: str, host: Host, driver: Driver, action: Action) -> Outcome:
+        run = self.pool.run
+        match action:
+            case RemoveContainer(target=target) | RemoveSandbox(target=target):
+                log.info("%s: removing %s (no pod bound here owns it)", host, target)
+                remove = driver.remove if isinstance(action, RemoveContainer) else driver.remove_sandbox
+                result = run(host, remove(target))
+                if result.ok:
+                    return Outcome(action)
+                return Outcome.failed(action, "FailedRemove", _stderr(result))
+            case ForgetPod():
+                return Outcome(action)  # nothing on the host: the round deletes the object
+            case MakeSandbox(pod=pod):
+                for argv in (driver.remove_sandbox(pod),  # a half-made one from an interrupted round
+                             driver.create_sandbox(pod), driver.start_sandbox(pod)):
+                    result = run(host, argv)
+                    if not result.ok:
+                        return Outcome.failed(action, "CreatePodSandboxError", _stderr(result))
+                return Outcome(action)
+            case RunContainer(pod=pod, container=container):
+                env = resolve_env(container, pod["metadata"]["namespace"], self.lookup)
+                result = run(host, driver.run_container(pod, container, env),
+                             stdin=env.env_file())  # Secret values: on stdin, never in argv
+                if result.ok:
+                    log.info("%s: started %s of %s", host, container["name"], pod["metadata"]["name"])
+                    return Outcome(action)
+                message = _stderr(result)
+                name = container_name(pod, container["name"])
+                cleanup = run(host, driver.remove(name))  # created but not started: try afresh
+                if not cleanup.ok:
+                    message += f"; removing it failed too: {_stderr(cleanup)}"
+                return Outcome.failed(action, "RunContainerError", message)
+            case RestartContainer(pod=pod, container=container):
+                result = run(host, driver.start(container_name(pod, container["name"])))
+                if result.ok:
+                    log.info("%s: restarted %s of %s", host, container["name"], pod["metadata"]["name"])
+                    return Outcome(action)
+                return Outcome.failed(action, "RunContainerError", _stderr(result))
+            case RestartUnhealthy(pod=pod, container=container):
+                self.background.submit((pod["metadata"]["uid"], container["name"]), node,
+                                       lambda alive: self._restart_unhealthy(host, driver, action, alive))
+                return Outcome(action, background=True)
+            case StopPod(pod=pod):
+                self.background.submit((pod["metadata"]["uid"], ""), node,
+                                       lambda alive: self._stop_pod(host, driver, action, alive))
+                return Outcome(action, background=True)
+            case FindAddress(pod=pod):
+                return Outcome(action, value=self._address(host, driver, pod))
+        raise TypeError(f"no way to run {action!r}")
+
+    def _restart_unhealthy(self, host: Host, driver: Driver, action: RestartUnhealthy,
+                           alive: Callable[[], bool]) -> Outcome:
+        grace = int(action.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        target = container_name(action.pod, action.container["name"])
+        result = self.pool.run(host, driver.restart(target, grace), timeout=grace + 60)
+        if result.ok:
+            log.info("%s: restarted %s of %s (liveness probe failed)", host, action.container["name"],
+                     action.pod["metadata"]["name"])
+            return Outcome(action)
+        return Outcome.failed(action, "Failed", f"restarting container {action.container['name']}: "
+                              f"{_stderr(result)}")
+
+    def _stop_pod(self, host: Host, driver: Driver, action: StopPod, alive: Callable[[], bool]) -> Outcome:
+        """Stop the pod's containers within what is left of its grace, then remove them; the next
+        look at the host finds nothing of it and forgets it."""
+        pod = action.pod
+        grace = grace_left(pod)
+        log.info("%s: stopping pod %s/%s (grace %ds left)", host, pod["metadata"]["namespace"],
+                 pod["metadata"]["name"], grace)
+        stopped = self.pool.run(host, driver.stop_sandbox(pod, grace), timeout=grace + 60)
+        if not alive():
+            return Outcome(action)  # dropped: this term is over
+        removed = self.pool.run(host, driver.remove_sandbox(pod))
+        if removed.ok:
+            return Outcome(action)
+        why = _stderr(removed) + ("" if stopped.ok else f" (stopping it failed first: {_stderr(stopped)})")
+        return Outcome.failed(action, "FailedKillPod", why)
+
+    def _address(self, host: Host, driver: Driver, pod: Obj) -> str:
+        """The pod's address inside its host ("" while it has none: the next round asks again)."""
+        try:
+            infra = self.pool.run(host, driver.sandbox_ip(pod), timeout=15)
+            if not infra.ok or not infra.text().strip():
+                return ""
+            address = self.pool.run(host, driver.container_ip(infra.text().strip()), timeout=15)
+        except SshError:
+            return ""
+        return address.text().strip() if address.ok else ""
+
+
+def outcome_events(outcome: Outcome) -> list[tuple[str, str]]:
+    """(reason, message) of the Warning a failed outcome needs when no pod status will show it:
+    background work, and removals of what no pod owns (recorded on the node)."""
+    shown = MakeSandbox | RunContainer | RestartContainer | FindAddress  # in the pod's status
+    if outcome.ok or isinstance(outcome.action, shown):
+        return []
+    if isinstance(outcome.action, RemoveContainer | RemoveSandbox):
+        return [("FailedRemove", f"removing {outcome.action.target}: {outcome.message}")]
+    return [(outcome.reason, outcome.message)]

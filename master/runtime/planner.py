@@ -1,0 +1,166 @@
+"""What to do on one host: pure, from the pods bound to it, the host's listing and soft state.
+
+Desired: the pods bound to the node. Observed: the containers the host's engine lists
+with Berth's labels. Out come typed actions (actions.py): make a pod's sandbox, run a
+missing container, restart an exited one when its restartPolicy says so and its
+back-off has passed, restart one its liveness probe failed, stop a deleted pod, remove
+what belongs to no pod, ask for a pod's address. Back-off is computed from the stored
+status (restart count) and the engine's exit time, so it survives a leader change.
+What the pod's status becomes is status.py's, from this listing and the outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from berth.containers import NAMESPACE, POD_NAME, POD_UID, sandbox_name
+from berth.objects import Obj
+from master.objects.isolation import Broken, reraise
+from master.probes import Key, Verdict
+from master.runtime.actions import (
+    Action,
+    FindAddress,
+    ForgetPod,
+    MakeSandbox,
+    RemoveContainer,
+    RemoveSandbox,
+    RestartContainer,
+    RestartUnhealthy,
+    RunContainer,
+    StopPod,
+)
+from master.runtime.driver import ContainerState
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 10.0  # Kubernetes: 10 s, doubling, at most 5 minutes
+    limit: float = 300.0
+
+    def delay(self, restarts: int) -> float:
+        return min(self.limit, self.base * 2 ** min(restarts, 30))
+
+
+@dataclass(frozen=True)
+class SoftState:
+    """What the leader knows beside the store: the clocks, the agents' latest probe verdicts
+    (master/probes.py), and the (pod uid, container) pairs whose restart or stop runs in the
+    background ((uid, "") for a whole pod): they get no action and keep their status."""
+
+    now: float  # wall-clock seconds: the engine's clock for exit times
+    backoff: Backoff = Backoff()
+    verdicts: dict[Key, Verdict] = field(default_factory=dict)
+    busy: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass
+class Listing:
+    """A host's listing grouped by pod: which have a sandbox, and their containers by name."""
+
+    sandboxes: set[str] = field(default_factory=set)
+    containers: dict[str, dict[str, ContainerState]] = field(default_factory=dict)
+    all: list[ContainerState] = field(default_factory=list)
+
+    @staticmethod
+    def of(observed: list[ContainerState]) -> Listing:
+        listing = Listing(all=observed)
+        for state in observed:
+            if state.sandbox:
+                listing.sandboxes.add(state.pod_uid)
+            elif state.container:
+                listing.containers.setdefault(state.pod_uid, {})[state.container] = state
+        return listing
+
+    def has_sandbox(self, uid: str) -> bool:
+        return uid in self.sandboxes
+
+    def of_pod(self, uid: str) -> dict[str, ContainerState]:
+        """A pod's containers; none while it has no sandbox (a half-made pod is made afresh)."""
+        return self.containers.get(uid, {}) if uid in self.sandboxes else {}
+
+    def on_host(self, uid: str) -> bool:
+        return uid in self.sandboxes or uid in self.containers
+
+
+def previous_status(pod: Obj, name: str) -> Obj:
+    """The stored status of one of the pod's containers ({} before it had one)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == name:
+            return status
+    return {}
+
+
+def wants_restart(policy: str, exit_code: int) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+def restartable(policy: str, state: ContainerState) -> bool:
+    """Not finished for good: the policy wants it again, or it never exited (a host that
+    rebooted leaves containers created or stopped, whatever their policy)."""
+    return wants_restart(policy, state.exit_code) or state.state != "exited"
+
+
+def finished_at(state: ContainerState) -> float:
+    try:
+        return float(state.finished_at)
+    except ValueError:
+        return 0.0
+
+
+def verdict_on(verdicts: dict[Key, Verdict], uid: str, container: str, probe: str,
+               state: ContainerState) -> Verdict | None:
+    """The agent's verdict on this very start of the container (an older one is stale)."""
+    verdict = verdicts.get((uid, container, probe))
+    return verdict if verdict is not None and verdict.started_at == state.started_at else None
+
+
+def plan_host(pods: list[Obj], listing: Listing, soft: SoftState, broken: Broken = reraise) -> list[Action]:
+    """The actions for one host, in the order to run them: orphans' removals, then each pod's
+    (its sandbox before its containers), then the address reads. A pod that cannot be planned
+    goes to `broken` with no action (the others go on)."""
+    actions: list[Action] = []
+    desired = {p["metadata"]["uid"]: p for p in pods}
+    # what belongs to no pod bound here: its containers first, then its sandbox
+    for uid in sorted((listing.sandboxes | set(listing.containers)) - set(desired)):
+        labels = next((s.labels for s in listing.all if s.pod_uid == uid), {})
+        actions.extend(RemoveContainer(s.id or s.name) for s in listing.all
+                       if s.pod_uid == uid and not s.sandbox)
+        owner = {"metadata": {"namespace": labels.get(NAMESPACE, ""), "name": labels.get(POD_NAME, ""),
+                              "uid": labels.get(POD_UID, uid)}}
+        actions.append(RemoveSandbox(sandbox_name(owner)))
+    reads: list[Action] = []
+    for uid, pod in desired.items():
+        if pod["metadata"].get("deletionTimestamp"):
+            actions.append(StopPod(pod) if listing.on_host(uid) else ForgetPod(pod))
+            continue
+        try:
+            actions.extend(_plan_pod(pod, listing, soft))
+        except Exception as err:
+            broken(pod, err)
+            continue
+        if not (pod.get("status") or {}).get("podIP"):
+            reads.append(FindAddress(pod))
+    return actions + reads
+
+
+def _plan_pod(pod: Obj, listing: Listing, soft: SoftState) -> list[Action]:
+    uid, spec = pod["metadata"]["uid"], pod["spec"]
+    policy = spec.get("restartPolicy", "Always")
+    actions: list[Action] = [] if listing.has_sandbox(uid) else [MakeSandbox(pod)]
+    containers = listing.of_pod(uid)
+    for container in spec["containers"]:
+        name = container["name"]
+        if (uid, name) in soft.busy and previous_status(pod, name).get("state"):
+            continue  # its restart is under way
+        state = containers.get(name)
+        if state is None:
+            actions.append(RunContainer(pod, container))
+        elif state.state == "running":
+            live = verdict_on(soft.verdicts, uid, name, "liveness", state)
+            if container.get("livenessProbe") and live is not None and not live.healthy:
+                actions.append(RestartUnhealthy(pod, container, live.message, state.started_at))
+        elif restartable(policy, state):
+            restarts = int(previous_status(pod, name).get("restartCount") or 0)
+            if soft.now >= finished_at(state) + soft.backoff.delay(restarts):
+                actions.append(RestartContainer(pod, container))
+    return actions
