@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable
 
 import click
-import requests
 
 from agent.config import AgentConfig
 from agent.facts import usage
+from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.probes import ProbeRunner
-from agent.registration import Masters, MasterUnavailable, RegistrationRefused, register
+from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch
 from berth.settings import load_settings_file
 
@@ -87,23 +87,25 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
         if sent % SUMMARY_EVERY == 0:
             log.info("%d heartbeats sent: %d refused, %d unanswered", sent, refused, unanswered)
         try:
-            answer = masters.request("POST", path, usage())
+            answer = masters.call("POST", path, usage())
         except MasterUnavailable as err:
             unanswered += 1
             log.warning("heartbeat: %s", err)
             continue
-        if answer.status_code == 404:  # the Node was deleted: register it again
-            _register_until_done(masters, config, stopping)
-        elif answer.status_code == 200 and pods_changed is not None:
+        except ApiError as err:
+            if err.status == 404:  # the Node was deleted: register it again
+                _register_until_done(masters, config, stopping)
+            else:
+                refused += 1
+                log.warning("heartbeat refused: %s", err)
+            continue
+        if pods_changed is not None:
             pods_changed(_pods_revision(answer))
-        elif answer.status_code >= 400:
-            refused += 1
-            log.warning("heartbeat refused: %s %s", answer.status_code, answer.text[:200])
 
 
-def _pods_revision(answer: requests.Response) -> int:
+def _pods_revision(answer: object) -> int:
     try:
-        return int(answer.json().get("podsRevision") or 0)
+        return int(answer.get("podsRevision") or 0)  # type: ignore[attr-defined] - checked below
     except (ValueError, AttributeError, TypeError):
         return 0
 

@@ -2,15 +2,14 @@
 
 The agent reads the pods bound to its node (a field selector on spec.nodeName: the API
 lets an agent read only its own node's pods) when they changed, which each heartbeat's
-answer tells (`podsRevision`, master/pod_revisions.py), and every `resync_seconds` anyway. For each running
-container with probes, a probe runs every periodSeconds after initialDelaySeconds:
-exec (`podman exec -- CONTAINER CMD...`: the command is never read as options), httpGet
-(2xx/3xx from the pod's address) or tcpSocket (a connection opens). failureThreshold
-failures in a row make the verdict unhealthy, successThreshold successes healthy again.
-The verdicts are reported to the masters when one changes and every `report_seconds`
-anyway (a new leader keeps none).
-What the leader does with them (restart, Ready) is master/runtime/planner.py's business.
-"""
+answer tells (`podsRevision`, master/reports/pod_revisions.py), and every
+`resync_seconds` anyway. For each running container with probes, a probe runs every
+periodSeconds after initialDelaySeconds: exec (`podman exec -- CONTAINER CMD...`: the
+command is never read as options), httpGet (2xx/3xx from the pod's address) or tcpSocket
+(a connection opens). failureThreshold failures in a row make the verdict unhealthy,
+successThreshold successes healthy again. The verdicts are reported to the masters when
+one changes and every `report_seconds` anyway (a new leader keeps none). What the leader
+does with them (restart, Ready) is master/runtime/planner.py's business."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from agent.registration import Masters, MasterUnavailable
+from agent.masters import ApiError, Masters, MasterUnavailable
 from berth.containers import container_name
 from berth.objects import Obj
 
@@ -115,10 +114,11 @@ class ProbeRunner:
                 log.exception("probe round failed")
 
     def _pods(self) -> list[Obj]:
-        answer = self.masters.request("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node}")
-        if answer.status_code != 200:
-            raise MasterUnavailable(f"listing this node's pods: HTTP {answer.status_code}")
-        return answer.json().get("items") or []
+        try:
+            answer = self.masters.call("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node}")
+        except ApiError as err:
+            raise MasterUnavailable(f"listing this node's pods: {err}") from None
+        return (answer or {}).get("items") or []
 
     def sync(self, pods: list[Obj], now: float) -> bool:
         """Probes for the containers running now; a container started again starts its probes afresh."""
@@ -172,6 +172,7 @@ class ProbeRunner:
         results = [{"podUID": uid, "container": container, "probe": kind, "healthy": state.healthy,
                     "startedAt": state.started_at, "message": state.message}
                    for (uid, container, kind), state in self._states.items()]
-        answer = self.masters.request("POST", f"/api/v1/nodes/{self.node}/probes", {"results": results})
-        if answer.status_code != 200:
-            log.warning("probe report refused: HTTP %d %s", answer.status_code, answer.text[:200])
+        try:
+            self.masters.call("POST", f"/api/v1/nodes/{self.node}/probes", {"results": results})
+        except ApiError as err:
+            log.warning("probe report refused: %s", err)

@@ -7,58 +7,21 @@ change its address could point the runtime at another host.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-import requests
-
 from agent.config import AgentConfig
 from agent.facts import allocatable, capacity
+from agent.masters import ApiError, Masters
 from berth.quantity import cpu_millis, memory_bytes
 
 log = logging.getLogger(__name__)
-_MERGE = {"Content-Type": "application/merge-patch+json"}
+_MERGE = "application/merge-patch+json"
 _REACH = ("address", "sshPort", "sshUser", "runtime")  # how the runtime reaches this host
-
-
-class MasterUnavailable(RuntimeError):
-    """Worth retrying: no master could answer."""
 
 
 class RegistrationRefused(RuntimeError):
     """Not worth retrying: a master refused the request (bad token, wrong node name, bad input)."""
-
-
-class Masters:
-    """The masters' API with the agent's token; the next master is tried when one fails."""
-
-    def __init__(self, urls: list[str], token: str, timeout: float = 5.0) -> None:
-        self.urls = list(urls)
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-        self._current = 0
-
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> requests.Response:
-        errors = []
-        for attempt in range(len(self.urls)):
-            url = self.urls[(self._current + attempt) % len(self.urls)]
-            try:
-                response = self.session.request(
-                    method, url + path, data=None if body is None else json.dumps(body),
-                    headers={"Content-Type": "application/json", **(headers or {})},
-                    timeout=self.timeout)
-            except requests.RequestException as err:
-                errors.append(f"{url}: {err.__class__.__name__}")
-                continue
-            if response.status_code == 503:
-                errors.append(f"{url}: 503")
-                continue
-            self._current = (self._current + attempt) % len(self.urls)
-            return response
-        raise MasterUnavailable("no master answered: " + "; ".join(errors))
 
 
 def node_manifest(config: AgentConfig) -> dict[str, Any]:
@@ -81,25 +44,26 @@ def node_resources(config: AgentConfig) -> dict[str, Any]:
 def register(masters: Masters, config: AgentConfig) -> dict[str, Any]:
     """Create the Node (or find it registered already); then report its resources."""
     node = node_manifest(config)
-    created = masters.request("POST", "/api/v1/nodes", node)
-    if created.status_code == 409:
+    try:
+        masters.call("POST", "/api/v1/nodes", node)
+    except ApiError as err:
+        if err.status != 409:
+            raise RegistrationRefused(f"registering {config.name}: HTTP {err.status} {err}") from None
         _warn_if_moved(masters, node)
-    elif created.status_code >= 400:
-        raise RegistrationRefused(f"registering {config.name}: {created.status_code} {created.text}")
-    status = masters.request("PATCH", f"/api/v1/nodes/{config.name}/status",
-                             {"status": node_resources(config)}, _MERGE)
-    if status.status_code >= 400:
-        raise RegistrationRefused(f"reporting {config.name}: {status.status_code} {status.text}")
-    return status.json()
+    try:
+        return masters.call("PATCH", f"/api/v1/nodes/{config.name}/status",
+                            {"status": node_resources(config)}, _MERGE)
+    except ApiError as err:
+        raise RegistrationRefused(f"reporting {config.name}: HTTP {err.status} {err}") from None
 
 
 def _warn_if_moved(masters: Masters, node: dict[str, Any]) -> None:
     """The registered Node stays as the admins keep it; say so if this host's settings differ."""
     name = node["metadata"]["name"]
-    answer = masters.request("GET", f"/api/v1/nodes/{name}")
-    if answer.status_code != 200:
+    try:
+        stored = (masters.call("GET", f"/api/v1/nodes/{name}") or {}).get("spec") or {}
+    except ApiError:
         return
-    stored = answer.json().get("spec") or {}
     differ = [f"{key} {stored.get(key)!r} (configured here: {node['spec'][key]!r})" for key in _REACH
               if stored.get(key) != node["spec"][key]]
     if differ:

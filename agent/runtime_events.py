@@ -20,7 +20,7 @@ import subprocess
 import threading
 from typing import Any
 
-from agent.registration import Masters, MasterUnavailable
+from agent.masters import ApiError, Masters, MasterUnavailable
 from berth.containers import EVENT_STREAMS, RuntimeEvent
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,8 @@ class RuntimeEventWatch:
     def report(self, events: list[RuntimeEvent]) -> None:
         body = {"events": [event_json(e) for e in events]}
         try:
-            answer = self.masters.request("POST", f"/api/v1/nodes/{self.node}/runtime-events", body)
+            self.masters.call("POST", f"/api/v1/nodes/{self.node}/runtime-events", body)
         except MasterUnavailable as err:
             log.warning("runtime events: %s", err)
-            return
-        if answer.status_code != 200:
-            log.warning("runtime events refused: HTTP %d %s", answer.status_code, answer.text[:200])
+        except ApiError as err:
+            log.warning("runtime events refused: %s", err)

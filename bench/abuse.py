@@ -34,9 +34,10 @@ from bench._common import (
     percentile,
     running_masters,
 )
-from master.api.peer_auth import peer_key, sign
-from master.heartbeat_relay import RELAY_PATH
-from tests.harness import TOKENS, pod
+from berth.lab.masters import LAB_TOKENS as TOKENS
+from berth.lab.masters import sample_pod as pod
+from master.peer_auth import peer_key, sign
+from master.reports.relay import RELAY_PATH
 
 HEALTH_TIMEOUT = 5.0
 CONFIGMAPS = "/api/v1/namespaces/abuse/configmaps"

@@ -5,7 +5,7 @@
     python -m bench.agent --seconds 600 --interval 10
 
 Three real masters on loopback (berth.lab.masters); one real agent process (Node h1, the agent
-token of tests.harness.TOKENS, --heartbeat-interval 1) registers with them. Once the node
+token of berth.lab.masters.LAB_TOKENS, --heartbeat-interval 1) registers with them. Once the node
 is Ready the run is measured: every --interval seconds the agent's RSS (and USS, its
 private memory) and CPU seconds are sampled with psutil. Printed: RSS at start, end and
 max, RSS growth per minute (least-squares slope over the samples, and end - start), the
@@ -40,8 +40,8 @@ from bench._common import (
     process_cpu_seconds,
     running_masters,
 )
-from master.liveness import ready_condition
-from tests.harness import TOKENS
+from berth.lab.masters import LAB_TOKENS as TOKENS
+from master.objects.conditions import ready_condition
 
 TARGET_RSS_MB = 40.0
 TARGET_CPU_PERCENT = 1.0

@@ -6,7 +6,7 @@
 One real `python -m agent.main` (Node h1, as bench/agent.py) against three real masters on
 loopback, with its heartbeat interval cut to --interval (default 2 ms) so that it sends a
 day of 1 s heartbeats (86,400) in a few minutes. Every heartbeat takes the same path as at
-1 s: psutil usage, a JSON body, a keep-alive request through agent.registration.Masters,
+1 s: psutil usage, a JSON body, a keep-alive request through agent.masters.Masters,
 the answer parsed. The agent logs a summary every 3,600 beats (one "hour"); at each, the
 agent's RSS and USS are sampled. Printed: RSS per "hour", the growth per "day" after
 the first "hour" (least squares, and end - first hour), the RSS that growth would give

@@ -19,7 +19,7 @@ the time until the leader's node list shows every node Ready is reported. Then, 
 measured duration: heartbeats offered (one per agent per second; a beat is skipped when
 the agent's previous one is still unanswered), answered 200 per second, p50/p99 latency
 direct to the leader and via a follower (which answers at once and relays its heartbeats
-to the leader in signed batches, master/heartbeat_relay.py), errors, CPU of each master
+to the leader in signed batches, master/reports/relay.py), errors, CPU of each master
 and of this client, Raft writes per second (leader revision delta; nothing changes, so
 the target is 0), nodes that went NotReady (from the leader's watch stream of the window;
 target 0) and how old the leader's newest heartbeat of the stalest node was (from
@@ -64,10 +64,10 @@ from bench._common import (
     percentile,
 )
 from master.config import MasterConfig
-from master.liveness import ready_condition
+from master.objects.conditions import ready_condition
 
 INTERVAL = 1.0  # seconds between one agent's heartbeats (--interval)
-REQUEST_TIMEOUT = 5.0  # as agent.registration.Masters
+REQUEST_TIMEOUT = 5.0  # as agent.masters.Masters
 REGISTER_CONCURRENCY = 16
 REGISTER_ATTEMPTS = 5
 IDLE_SECONDS = 5.0  # the masters' own CPU with no agent at all, measured first

@@ -67,13 +67,14 @@ from bench._common import (
     pod_body_template,
     running_masters,
 )
+from berth.lab.masters import LAB_TOKENS as TOKENS
 from berth.lab.masters import free_ports
+from berth.lab.masters import sample_pod as pod
 from master.objects.kinds import BY_PLURAL
 from master.objects.validate import validate_object
 from master.store import replicated as replicated_module
 from master.store.commands import Create
 from master.store.replicated import RaftTimings, Store
-from tests.harness import TOKENS, pod
 
 PASSWORD = "bench-raft-password-0123456789"
 TARGET_RATIO = 0.50

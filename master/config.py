@@ -52,7 +52,7 @@ class MasterConfig:
     write_timeout: float = 10.0
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL, all masters
     node_grace_seconds: float = 3.0
-    heartbeat_relay_seconds: float = 0.2  # how often a follower passes heartbeats to the leader
+    heartbeat_relay_seconds: float = 0.2  # how often a follower passes agents' reports to the leader
     scheduler_score: str = "LeastAllocated"  # or MostAllocated (binpack)
     ssh_key_file: str | None = None  # the runtime's key for every host (root or sshUser)
     ssh_known_hosts_file: str | None = None  # every host's pinned key; others are refused

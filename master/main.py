@@ -8,31 +8,16 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import click
 
 from berth.settings import load_settings_file
-from master.api.app import admission, create_app
+from master.api.app import admission
 from master.api.auth import TokenBook
-from master.api.context import ApiContext
-from master.api.peer_auth import peer_key
 from master.api.server import make_server
-from master.api.streams import StreamSlots
 from master.config import MasterConfig, split_address
-from master.controllers.event_reaper import EventReaper
-from master.controllers.leader_loop import LeaderLoop
-from master.controllers.node_lifecycle import NodeLifecycle
-from master.controllers.scheduling import SchedulingController
-from master.controllers.taint_eviction import TaintEviction
-from master.heartbeat_relay import HeartbeatRelay
-from master.runtime.attention import Attention
-from master.runtime.controller import RuntimeController
-from master.runtime.planner import Backoff
 from master.runtime.ssh import SshPool
-from master.scheduler import SchedulerConfig
-from master.store.replicated import Store
+from master.server import Server
 
 log = logging.getLogger("berth.master")
 
@@ -82,41 +67,14 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
     # every few thousand allocations (measured: a third of apply time at 20k+ objects).
     gc.set_threshold(50_000, 50, 100)
     os.umask(0o077)  # what it writes (journal, snapshots) holds secrets: this master's alone
-    store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
-                  window_size=config.watch_window, window_bytes=config.watch_window_bytes,
-                  write_timeout=config.write_timeout)
-    key = peer_key(password) if password else None
-    ctx = ApiContext(store=store, tokens=tokens, max_body_bytes=config.max_body_bytes,
-                     max_object_bytes=config.max_object_bytes,
-                     streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
-                     peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh,
-                     attention=Attention(config.runtime_resync_seconds))
-    if key is not None and config.peer_apis:
-        ctx.relay = HeartbeatRelay(store, ctx.heartbeats, config.peer_apis, key,
-                                   period=config.heartbeat_relay_seconds)
-        ctx.relay.start()
-    else:
-        log.warning("no Raft password: followers forward each heartbeat to the leader on its own")
-    app = create_app(ctx)
-    available: dict[str, Callable[[], LeaderLoop]] = {
-        "node-lifecycle": lambda: NodeLifecycle(store, ctx.heartbeats, config.node_grace_seconds, ctx.now),
-        "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
-                                                  SchedulerConfig(config.scheduler_score)),
-        "taint-eviction": lambda: TaintEviction(store, ctx.now, ctx.uid),
-        "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
-        "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
-                                             Backoff(base=config.restart_backoff_seconds), ctx.probes,
-                                             ctx.attention),
-    }
-    controllers = [available[name]() for name in config.controllers]
-    for controller in controllers:
-        controller.start()
+    master = Server(config, tokens, password, ssh, user_ssh)
+    master.start()
     host, port = split_address(config.api_address, "api_address")
     _allow_open_files(config.api_connection_limit + 256)  # + Raft, journal, logs
-    server = make_server(app, host=host, port=port, threads=config.api_threads + config.stream_limit,
+    server = make_server(master.app, host=host, port=port, threads=config.api_threads + config.stream_limit,
                          connection_limit=config.api_connection_limit,
                          per_address=config.api_connections_per_address,
-                         max_body_bytes=config.max_body_bytes, admit=admission(ctx))
+                         max_body_bytes=config.max_body_bytes, admit=admission(master.ctx))
 
     def stop(signum: int, _frame: object) -> None:
         # Raised in the main thread, inside server.run(): waitress's loop would otherwise
@@ -134,14 +92,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshP
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.close()
-        for controller in controllers:
-            controller.stop()
-        if ctx.relay is not None:
-            ctx.relay.stop()
-        for pool in (ssh, user_ssh):
-            if pool is not None:
-                pool.close()
-        store.close()
+        master.close()
         log.info("stopped")
     sys.exit(0)
 

@@ -20,14 +20,14 @@ import yaml
 from click.testing import CliRunner
 
 from berth.cli import manifests
-from berth.cli.client import Client, kind_info
 from berth.cli.config import DEFAULT_SERVER, config_path, resolve
 from berth.cli.describe import describe, related_events, title
-from berth.cli.errors import ApiError, UnknownKind, Unreachable
 from berth.cli.main import main
 from berth.cli.output import render_objects, render_table
 from berth.cli.timefmt import age, human_duration
 from berth.cli.watching import follow, relist_events
+from berth.client import Client, kind_info
+from berth.errors import ApiError, UnknownKind, Unreachable
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 

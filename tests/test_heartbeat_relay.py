@@ -7,9 +7,13 @@ import time
 
 import requests
 
-from master.api.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify, verify_head
-from master.heartbeat_relay import RELAY_PATH, HeartbeatRelay, batch_body
-from master.liveness import HeartbeatBook, ready_condition
+from master.objects.conditions import ready_condition
+from master.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify, verify_head
+from master.reports.books import ReportBooks
+from master.reports.heartbeats import HeartbeatBook
+from master.reports.probes import Verdict
+from master.reports.relay import RELAY_PATH, Pending, ReportRelay, batch_body
+from master.runtime.attention import Attention
 from tests.harness import TOKENS, MasterCluster, pod, wait_until
 
 KEY = peer_key("a raft password")
@@ -49,12 +53,20 @@ def test_the_book_keeps_the_newest_heartbeat() -> None:
     book.record("a", {"cpuPercent": 2.0}, at=10.0)
     book.record("a", {"cpuPercent": 1.0}, at=9.0)  # a relayed beat older than a direct one
     assert book.usage("a") == {"cpuPercent": 2.0}
-    assert json.loads(batch_body({"a": (9.5, {"cpuPercent": 1.0, "memoryUsed": 5})}, now=10.0)) == {
-        "heartbeats": [{"node": "a", "ageSeconds": 0.5, "cpuPercent": 1.0, "memoryUsed": 5}]}
+    pending = Pending(heartbeats={"a": (9.5, {"cpuPercent": 1.0, "memoryUsed": 5})},
+                      probes={"a": (9.0, [("u1", "main", "liveness", Verdict(False, "100", "exit 1"))])},
+                      runtime_events={"b": 9.9})
+    assert json.loads(batch_body(pending, now=10.0)) == {
+        "heartbeats": [{"node": "a", "ageSeconds": 0.5, "cpuPercent": 1.0, "memoryUsed": 5}],
+        "probes": [{"node": "a", "results": [{"podUID": "u1", "container": "main", "probe": "liveness",
+                                              "healthy": False, "startedAt": "100", "message": "exit 1"}]}],
+        "runtimeEvents": ["b"]}
+    many = Pending(heartbeats={f"n{i}": (1.0, {}) for i in range(7000)}, runtime_events={"b": 1.0})
+    assert [len(c.heartbeats) + len(c.runtime_events) for c in many.chunks()] == [5000, 2001]
 
 
 class FollowerStore:
-    """The two questions the relay asks its store."""
+    """The questions the relay asks its store."""
 
     def __init__(self) -> None:
         self.leading = False
@@ -66,11 +78,17 @@ class FollowerStore:
     def leader(self) -> str | None:
         return self.leader_name
 
+    def read(self, reader):  # type: ignore[no-untyped-def] - the store's shape: pods bound to a node
+        class State:
+            def select(self, kind: str, node: str) -> list[dict]:
+                return [{"metadata": {"uid": "u1"}}] if node == "c" else []
+        return reader(State()), 0
+
 
 def test_a_relay_that_cannot_reach_the_leader_stops_accepting_until_it_can() -> None:
     store = FollowerStore()
-    book = HeartbeatBook()
-    relay = HeartbeatRelay(store, book, {"m1": "http://leader"}, KEY)  # type: ignore[arg-type]
+    books = ReportBooks(Attention(), store)  # type: ignore[arg-type] - a fake
+    relay = ReportRelay(store, books, {"m1": "http://leader"}, KEY)  # type: ignore[arg-type]
     sent: list[dict] = []
     reachable = [False]
 
@@ -80,10 +98,10 @@ def test_a_relay_that_cannot_reach_the_leader_stops_accepting_until_it_can() -> 
 
     relay._send = send  # type: ignore[method-assign]
     assert relay.accepting()
-    relay.add("a", {"cpuPercent": 1.0, "memoryUsed": 1})
+    relay.heartbeat("a", {"cpuPercent": 1.0, "memoryUsed": 1})
     relay.flush()
     assert not relay.accepting() and [b["node"] for b in sent[-1]["heartbeats"]] == ["a"]
-    relay.add("b", {"cpuPercent": 2.0, "memoryUsed": 2})
+    relay.heartbeat("b", {"cpuPercent": 2.0, "memoryUsed": 2})
     relay.flush()  # what failed is sent again with what came since
     assert sorted(b["node"] for b in sent[-1]["heartbeats"]) == ["a", "b"]
     reachable[0] = True
@@ -92,18 +110,23 @@ def test_a_relay_that_cannot_reach_the_leader_stops_accepting_until_it_can() -> 
     relay.flush()  # nothing pending: nothing sent
     assert len(sent) == 3
     reachable[0] = False
-    relay.add("a", {"cpuPercent": 1.0, "memoryUsed": 1})
+    relay.heartbeat("a", {"cpuPercent": 1.0, "memoryUsed": 1})
     relay.flush()
     reachable[0] = True
-    relay._pending.clear()  # its agents went elsewhere: an empty batch tells it the leader hears again
+    relay._pending = Pending()  # its agents went elsewhere: an empty batch tells it the leader hears again
     relay.flush()
-    assert relay.accepting() and sent[-1] == {"heartbeats": []}
+    assert relay.accepting() and sent[-1] == {"heartbeats": [], "probes": [], "runtimeEvents": []}
     store.leader_name = None
     assert not relay.accepting()
-    store.leading = True  # leadership came here: pending beats go into the local book
-    relay.add("c", {"cpuPercent": 3.0, "memoryUsed": 3})
+    store.leading = True  # leadership came here: what is pending goes into the local books
+    relay.heartbeat("c", {"cpuPercent": 3.0, "memoryUsed": 3})
+    relay.probe_results("c", [("u1", "main", "readiness", Verdict(True, "100"))])
+    books.attention.take_due(["c"], 0.0)  # a new leader's first look at every host, done
+    relay.runtime_events("c")
     relay.flush()
-    assert book.usage("c") == {"cpuPercent": 3.0, "memoryUsed": 3}
+    assert books.heartbeats.usage("c") == {"cpuPercent": 3.0, "memoryUsed": 3}
+    assert books.probes.snapshot() == {("u1", "main", "readiness"): Verdict(True, "100")}
+    assert books.attention.take_due(["c"], 0.0) == {"c"}  # the runtime looks at the host next round
 
 
 def _peer_key(cluster: MasterCluster) -> bytes:
@@ -169,7 +192,8 @@ def test_only_a_master_may_relay_heartbeats(cluster: MasterCluster) -> None:
     answer = _relay(cluster, follower, body, sign(key, body, time.time(), to_follower))
     assert answer.status_code == 503 and answer.json()["reason"] == "NotLeader"
     answer = _relay(cluster, leader, body, sign(key, body, time.time(), to_leader))
-    assert answer.status_code == 200 and answer.json() == {"recorded": 0, "unknown": ["nobody"]}
+    assert answer.status_code == 200 and answer.json() == {
+        "recorded": {"heartbeats": 0, "probeResults": 0, "runtimeEvents": 0}, "unknown": ["nobody"]}
     bad = json.dumps({"heartbeats": [{"node": "Not_A_Name", "ageSeconds": -1, "cpuPercent": 1.0,
                                       "memoryUsed": 1}]}).encode()
     answer = _relay(cluster, leader, bad, sign(key, bad, time.time(), to_leader))
@@ -205,7 +229,7 @@ def test_a_follower_without_a_leader_refuses_heartbeats(own_cluster: MasterClust
 
 
 def test_a_heartbeat_answer_tells_when_the_nodes_pods_changed(cluster: MasterCluster) -> None:
-    """The agent's cue to list its pods again (master/pod_revisions.py), from leader and follower."""
+    """The agent's cue to list its pods again (master/reports/pod_revisions.py), from leader and follower."""
     admin, agent = cluster.session("admin"), cluster.session("agent")
     node = {"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": "h1"},
             "spec": {"address": "10.250.0.11"}}
@@ -238,4 +262,40 @@ def test_a_heartbeat_answer_tells_when_the_nodes_pods_changed(cluster: MasterClu
     finally:
         for name in ("elsewhere", "here"):
             admin.delete(cluster.url(0, f"{pods}/{name}?gracePeriodSeconds=0"), timeout=10)
+        admin.delete(cluster.url(0, "/api/v1/nodes/h1"), timeout=10)
+
+
+def test_probe_verdicts_and_runtime_events_ride_the_same_relay(cluster: MasterCluster) -> None:
+    """A follower answers an agent's verdicts and events itself, as the leader would; the leader
+    lands a signed batch of them in its books, counting only verdicts on the node's own pods."""
+    admin, agent = cluster.session("admin"), cluster.session("agent")
+    node = {"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": "h1"},
+            "spec": {"address": "10.250.0.11"}}
+    assert admin.post(cluster.url(0, "/api/v1/nodes"), json=node, timeout=10).status_code == 201
+    here = pod("probed")
+    here["spec"]["nodeName"] = "h1"
+    created = admin.post(cluster.url(0, "/api/v1/namespaces/default/pods"), json=here, timeout=10)
+    assert created.status_code == 201
+    uid = created.json()["metadata"]["uid"]
+    try:
+        leader = cluster.leader_index()
+        follower = (leader + 1) % 3
+        verdicts = {"results": [
+            {"podUID": uid, "container": "main", "probe": "readiness", "healthy": True, "startedAt": "1"},
+            {"podUID": "someone-elses", "container": "main", "probe": "liveness", "healthy": False,
+             "startedAt": "1"}]}
+        wait_until(lambda: agent.post(cluster.url(follower, "/api/v1/nodes/h1/probes"), json=verdicts,
+                                      timeout=10).json() == {"recorded": 1, "ignored": 1},
+                   15, interval=0.2, what="the follower counting verdicts on h1's pods")
+        events = {"events": [{"container": "x", "action": "died", "exitCode": 1}]}
+        answer = agent.post(cluster.url(follower, "/api/v1/nodes/h1/runtime-events"), json=events, timeout=10)
+        assert answer.status_code == 200 and answer.json() == {"recorded": 1}
+        batch = json.dumps({"probes": [{"node": "h1", **verdicts}],
+                            "runtimeEvents": ["h1", "nobody"]}).encode()
+        to = cluster.masters[leader].spec.raft_address
+        answer = _relay(cluster, leader, batch, sign(_peer_key(cluster), batch, time.time(), to))
+        assert answer.status_code == 200 and answer.json() == {
+            "recorded": {"heartbeats": 0, "probeResults": 1, "runtimeEvents": 1}, "unknown": ["nobody"]}
+    finally:
+        admin.delete(cluster.url(0, "/api/v1/namespaces/default/pods/probed"), timeout=10)
         admin.delete(cluster.url(0, "/api/v1/nodes/h1"), timeout=10)

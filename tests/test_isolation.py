@@ -7,6 +7,7 @@ into a store (as an old journal could hold it) and run one round of each control
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.errors import ApiError
-from master.liveness import HeartbeatBook, ready_condition, with_ready
+from master.liveness import with_ready
+from master.objects.conditions import ready_condition
 from master.objects.isolation import reraise
+from master.reports.heartbeats import HeartbeatBook
 from master.runtime.controller import RuntimeController
 from master.runtime.ssh import CommandResult, Host
 from master.scheduler import build_snapshot
@@ -102,7 +105,7 @@ def test_node_lifecycle_turns_the_good_nodes_beside_a_broken_one() -> None:
     store = FakeStore(*GARBAGE_NODES, silent)  # bad-conditions is not Ready already: left as it is
     book = HeartbeatBook()
     controller = NodeLifecycle(store, book, grace=0.0, now=lambda: NOW)  # type: ignore[arg-type]
-    controller.started_leading()
+    book.reset(["silent", "bad-status"], time.monotonic() - 1)  # the term began (ReportBooks.new_term)
     controller.reconcile()  # a grace of 0: silence is NotReady at once
     assert ready_condition(store.get("Node", "", "silent")) is False
     assert ready_condition(store.get("Node", "", "bad-status")) is False  # its garbage status replaced

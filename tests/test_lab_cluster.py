@@ -19,8 +19,7 @@ from berth.cli.main import main as berth
 from berth.containers import container_name
 from berth.lab import deploy, hosts
 from berth.lab.hosts import Lab
-from master.liveness import ready_condition
-from master.objects.conditions import condition
+from master.objects.conditions import condition, ready_condition
 from master.runtime.driver import DRIVERS
 from tests.harness import wait_until
 from tests.test_lab import lab_name, leftovers

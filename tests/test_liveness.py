@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from master.liveness import HeartbeatBook, ready_condition, transitions, with_ready
+from master.liveness import transitions, with_ready
+from master.objects.conditions import ready_condition
+from master.reports.heartbeats import HeartbeatBook
 from tests.harness import TOKENS, MasterCluster, berth, wait_until
 
 GRACE = 1.5

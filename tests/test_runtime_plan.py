@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from berth.containers import CONTAINER, MANAGED, NAMESPACE, POD_NAME, POD_UID, SANDBOX
 from master.controllers.event_reaper import expired
-from master.probes import Verdict
+from master.reports.probes import Verdict
 from master.runtime.actions import (
     Action,
     FindAddress,

@@ -148,9 +148,9 @@ def test_large_clusters_are_sampled_like_kubernetes_and_every_node_gets_a_turn()
 
 def test_eviction_delays_follow_kubernetes_taint_manager() -> None:
     from master.controllers.taint_eviction import eviction_delay, no_execute_taints
-    from master.scheduler.snapshot import Taint
+    from master.objects.kinds import Taint
 
-    maint, gpu = Taint("maint", "", "NoExecute"), Taint("gpu", "yes", "NoExecute")
+    maint, gpu = Taint(key="maint", effect="NoExecute"), Taint(key="gpu", value="yes", effect="NoExecute")
     node = {"spec": {"taints": [{"key": "maint", "effect": "NoExecute"},
                                 {"key": "soft", "effect": "NoSchedule"}]}}
     assert no_execute_taints(node) == [maint]  # NoSchedule taints never evict

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from master.api.peer_auth import peer_key, sign
-from master.heartbeat_relay import RELAY_PATH
+from master.peer_auth import peer_key, sign
+from master.reports.relay import RELAY_PATH
 from tests.harness import TOKENS, MasterCluster, pod, wait_until
 
 PODS = "/api/v1/namespaces/default/pods"

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from berth.cli.errors import BerthError
+from berth.client import DEFAULT_NAMESPACE, split_servers
+from berth.errors import BerthError
 
 DEFAULT_SERVER = "http://127.0.0.1:7101"
-DEFAULT_NAMESPACE = "default"
 
 
 class ConfigError(BerthError):
@@ -48,30 +48,6 @@ def config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> P
     if env.get("BERTH_CONFIG"):
         return Path(env["BERTH_CONFIG"]).expanduser()
     return default_config_path(env)
-
-
-def normalize_server(url: str) -> str:
-    """Accept `host:port` as users type it; the client always needs a scheme."""
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = "http://" + url
-    return url
-
-
-def split_servers(values: Iterable[str] | str | None) -> list[str]:
-    """`--server a,b --server c` and `BERTH_SERVER=a,b` both mean an ordered list."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    out: list[str] = []
-    for value in values:
-        for part in str(value).split(","):
-            if part.strip():
-                url = normalize_server(part)
-                if url not in out:
-                    out.append(url)
-    return out
 
 
 def read_file(path: Path) -> dict[str, Any]:

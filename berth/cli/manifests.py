@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import yaml
 
-from berth.cli.errors import BerthError
+from berth.errors import BerthError
 from berth.objects import Obj
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from berth.cli.client import Client, KindRef, kind_info
-from berth.cli.errors import ApiError, Unreachable
+from berth.client import Client, KindRef, kind_info
+from berth.errors import ApiError, Unreachable
 from berth.objects import Obj
 
 Key = tuple[str, str]

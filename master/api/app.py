@@ -6,12 +6,12 @@ import time
 
 from flask import Flask, g, request
 
-from master.api import cluster, heartbeat, openapi, pods, resources, watch
+from master.api import agent_reports, cluster, metrics, openapi, pods, resources, watch
 from master.api.context import ApiContext
 from master.api.errors import register_error_handlers
-from master.api.peer_auth import verify_head
 from master.api.server import Admit
 from master.errors import ApiError
+from master.peer_auth import verify_head
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -23,7 +23,7 @@ def admission(ctx: ApiContext) -> Admit:
     def admit(path: str, authorization: str | None, length: int) -> ApiError | None:
         if path in OPEN_PATHS:
             return None
-        if path in heartbeat.PEER_PATHS:
+        if path in agent_reports.PEER_PATHS:
             signed = ctx.peer_key is not None and verify_head(ctx.peer_key, authorization,
                                                               ctx.store.self_address, length, time.time())
             return None if signed else ApiError(401, "Unauthorized", "a master's signature is required",
@@ -46,9 +46,9 @@ def create_app(ctx: ApiContext) -> Flask:
 
     @app.before_request
     def _authenticate() -> None:
-        if request.path not in OPEN_PATHS and request.path not in heartbeat.PEER_PATHS:
+        if request.path not in OPEN_PATHS and request.path not in agent_reports.PEER_PATHS:
             g.principal = ctx.tokens.authenticate(request.headers.get("Authorization"))
 
-    for blueprint in (cluster.bp, openapi.bp, watch.bp, heartbeat.bp, pods.bp, resources.bp):
+    for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app

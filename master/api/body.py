@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from flask import request
+from pydantic import BaseModel, ValidationError
 
 from master.errors import ApiError
+from master.objects.validate import error_from_validation
 
 MAX_DEPTH = 32
 MAX_NUMBER_CHARS = 32  # a 64-bit integer has 20; quantities longer than this are refused anyway
@@ -135,3 +137,15 @@ def one_document() -> Any:
     if len(docs) != 1:
         raise ApiError(400, "MalformedBody", "expected one document", "body")
     return docs[0]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M]) -> M:
+    """The request's one document as `model` (an agent's report, a relayed batch), or a 4xx
+    naming the fields that are wrong."""
+    try:
+        return model.model_validate(one_document())
+    except ValidationError as err:
+        raise error_from_validation(err) from None

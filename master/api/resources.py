@@ -68,7 +68,7 @@ def _check_identity(obj: dict[str, Any], namespace: str, name: str | None) -> No
                           f"({namespace!r})", "metadata.namespace")
 
 
-def _validated(info: KindInfo, document: Any, namespace: str, name: str | None) -> dict[str, Any]:
+def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | None) -> dict[str, Any]:
     if isinstance(document, dict) and isinstance(document.get("metadata"), dict) and namespace:
         document = {**document, "metadata": {"namespace": namespace, **document["metadata"]}}
     obj = validate_object(document, info)
@@ -148,7 +148,7 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
 def create_object(plural: str, namespace: str | None = None) -> tuple[Response, int]:
     info = _kind(plural, namespace)
     authorize(principal(), "create", info.kind)
-    obj = _validated(info, one_document(), _ns(info, namespace), None)
+    obj = _checked_object(info, one_document(), _ns(info, namespace), None)
     authorize_object(principal(), "create", obj)
     ctx = context()
     outcome = ctx.store.propose(Create(obj, ctx.uid(), ctx.now()))
@@ -173,7 +173,7 @@ def get_object(plural: str, name: str, namespace: str | None = None) -> Response
 def replace_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "update", info.kind, name)
-    obj = _validated(info, one_document(), _ns(info, namespace), name)
+    obj = _checked_object(info, one_document(), _ns(info, namespace), name)
     expected = obj["metadata"].get("resourceVersion")
     outcome = context().store.propose(Replace(obj, expected))
     return jsonify(_show(outcome.objects[0]))
@@ -194,7 +194,7 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
     def write() -> Outcome:
         current = _current(info, ns, name)
         merged = merge_patch({k: v for k, v in current.items() if k != "status"}, patch)
-        obj = _validated(info, merged, ns, name)
+        obj = _checked_object(info, merged, ns, name)
         expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
         return context().store.propose(Replace(obj, expected))
 
@@ -275,7 +275,7 @@ def apply_manifest() -> Response:
             info = kind_of(document)
             meta = document.get("metadata")
             ns = _ns(info, (meta.get("namespace") if isinstance(meta, dict) else None) or default_ns)
-            obj = _validated(info, document, ns, None)
+            obj = _checked_object(info, document, ns, None)
         except ApiError as err:
             err.message = f"document {index}: {err.message}"
             err.details = [{**d, "document": index} for d in err.details]

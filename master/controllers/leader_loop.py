@@ -40,12 +40,18 @@ class Quarantine:
 
 
 class LeaderLoop:
+    """A loop the Server (master/server.py) leads and stops: it runs rounds only between
+    `lead()` and `follow()`, and only while the store still says this master leads."""
+
     name = "controller"
 
     def __init__(self, store: Store, period: float) -> None:
         self.store = store
         self.period = period
         self.quarantine = Quarantine(self.name)
+        self._lock = threading.Lock()
+        self._leading = False
+        self._term = 0  # raised by each lead(): the loop's next round begins a term
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -54,6 +60,7 @@ class LeaderLoop:
         self._thread.start()
 
     def stop(self) -> None:
+        self.follow()
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():  # a loop driven round by round (tests) was never started
@@ -61,6 +68,24 @@ class LeaderLoop:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def lead(self) -> None:
+        """This master leads from now on: the loop's next round begins with started_leading."""
+        with self._lock:
+            self._leading = True
+            self._term += 1
+        self.wake()
+
+    def follow(self) -> None:
+        """This master no longer leads: no round starts, and stopped_leading runs now, in the
+        caller's thread, so background work stops at once rather than at the next round."""
+        with self._lock:
+            was, self._leading = self._leading, False
+        if was:
+            try:
+                self.stopped_leading()
+            except Exception:
+                log.exception("%s: stopping its leader's work failed", self.name)
 
     def started_leading(self) -> None:
         """Called once each time this master becomes the leader, before its first round."""
@@ -73,21 +98,20 @@ class LeaderLoop:
         raise NotImplementedError
 
     def _run(self) -> None:
-        leading = False
+        begun = 0  # the term whose started_leading ran
         while True:
             self._wake.wait(self.period)
             self._wake.clear()
-            is_leader = self.store.is_leader() and not self._stop.is_set()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                leading, term = self._leading, self._term
+            if not leading or not self.store.is_leader():
+                continue
             try:
-                if is_leader != leading:
-                    leading = is_leader
-                    if leading:
-                        self.started_leading()
-                    else:
-                        self.stopped_leading()
-                if self._stop.is_set():
-                    return
-                if leading:
-                    self.reconcile()
+                if term != begun:
+                    begun = term
+                    self.started_leading()
+                self.reconcile()
             except Exception:  # a bad round must not end the loop
                 log.exception("%s round failed", self.name)

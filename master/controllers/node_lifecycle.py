@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
-from master.liveness import HeartbeatBook, transitions, with_ready
+from master.liveness import transitions, with_ready
+from master.reports.heartbeats import HeartbeatBook
 from master.store.commands import UpdateStatus
 from master.store.replicated import Store
 
@@ -26,9 +27,8 @@ class NodeLifecycle(LeaderLoop):
         self.now = now
 
     def started_leading(self) -> None:
-        names, _ = self.store.read(lambda s: [n["metadata"]["name"] for n in s.list("Node")])
-        self.book.reset(names, time.monotonic())
-        log.info("leading: node timers restarted with a %.1fs grace", self.grace)
+        """The book's timers were restarted when this term began (ReportBooks.new_term)."""
+        log.info("leading: nodes silent for %.1fs become NotReady", self.grace)
 
     def reconcile(self) -> None:
         """Write this round's transitions together: after a leader change or a mass registration

@@ -20,8 +20,9 @@ from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
 from master.objects.isolation import each
+from master.objects.kinds import Taint
 from master.scheduler.filters import tolerates
-from master.scheduler.snapshot import Taint, is_finished, node_taints
+from master.scheduler.snapshot import is_finished, node_taints
 from master.store.commands import Command, MarkDeleted
 from master.store.replicated import Store
 from master.store.state import WatchEvent

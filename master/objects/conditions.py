@@ -23,3 +23,9 @@ def with_condition(status: Obj, new: Obj) -> Obj:
     status that is not even a mapping replaced)."""
     others = [c for c in _conditions(status) if c.get("type") != new["type"]]
     return {**(status if isinstance(status, dict) else {}), "conditions": [*others, new]}
+
+
+def ready_condition(node: Obj) -> bool | None:
+    """The node's stored Ready condition: True, False, or None if never set."""
+    ready = condition(node, "Ready")
+    return None if ready is None else ready.get("status") == "True"

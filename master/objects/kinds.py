@@ -231,9 +231,16 @@ class PodTemplate(Strict):
 # --- Node ------------------------------------------------------------------------------
 
 class Taint(Strict):
+    """Validated as written in a Node's spec; frozen, so the scheduler and the taint evictor
+    use it as a key (node_taints reads a stored Node's without validating it again)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     key: LabelKey
     value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
 
 
 class NodeSpec(Strict):

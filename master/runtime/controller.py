@@ -24,9 +24,9 @@ from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
-from master.liveness import ready_condition
+from master.objects.conditions import ready_condition
 from master.objects.isolation import each
-from master.probes import ProbeBook
+from master.reports.probes import ProbeBook
 from master.runtime.actions import ForgetPod, Outcome, pod_uid
 from master.runtime.attention import Attention, pod_settled
 from master.runtime.events import status_events
@@ -102,10 +102,6 @@ class RuntimeController(LeaderLoop):
         nodes.discard(None)
         if nodes:
             self.attention.mark(nodes)  # type: ignore[arg-type] - None discarded
-
-    def started_leading(self) -> None:
-        self.probes.reset()  # verdicts of an earlier term: the agents report afresh within seconds
-        self.attention.mark_all()  # what an earlier leader saw is not known here
 
     def stopped_leading(self) -> None:
         """Another master acts on the hosts now: this one's background work stops here."""

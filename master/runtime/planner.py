@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from berth.containers import NAMESPACE, POD_NAME, POD_UID, sandbox_name
 from berth.objects import Obj
 from master.objects.isolation import Broken, reraise
-from master.probes import Key, Verdict
+from master.reports.probes import Key, Verdict
 from master.runtime.actions import (
     Action,
     FindAddress,
@@ -44,7 +44,7 @@ class Backoff:
 @dataclass(frozen=True)
 class SoftState:
     """What the leader knows beside the store: the clocks, the agents' latest probe verdicts
-    (master/probes.py), and the (pod uid, container) pairs whose restart or stop runs in the
+    (master/reports/probes.py), and the (pod uid, container) pairs whose restart or stop runs in the
     background ((uid, "") for a whole pod): they get no action and keep their status."""
 
     now: float  # wall-clock seconds: the engine's clock for exit times

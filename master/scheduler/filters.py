@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from master.scheduler.snapshot import NodeInfo, PodInfo, Taint
+from master.objects.kinds import Taint
+from master.scheduler.snapshot import NodeInfo, PodInfo
 
 Reasons = tuple[str, ...]
 _HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})  # PreferNoSchedule steers (scores.py), never excludes
@@ -72,7 +73,7 @@ def tolerates(toleration: dict[str, Any], taint: Taint) -> bool:
     key = toleration.get("key")
     if toleration.get("operator", "Equal") == "Exists":
         return not key or key == taint.key
-    return key == taint.key and (toleration.get("value") or "") == taint.value
+    return key == taint.key and (toleration.get("value") or "") == (taint.value or "")
 
 
 def untolerated(pod: PodInfo, node: NodeInfo) -> Taint | None:

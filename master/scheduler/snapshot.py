@@ -14,18 +14,9 @@ from typing import Any
 
 from berth.objects import Obj
 from berth.quantity import cpu_millis, memory_bytes
-from master.liveness import ready_condition
+from master.objects.conditions import ready_condition
 from master.objects.isolation import Broken, each, reraise
-
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
-
-    def __str__(self) -> str:
-        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+from master.objects.kinds import Taint
 
 
 @dataclass(frozen=True)
@@ -97,7 +88,8 @@ def pod_info(pod: Obj) -> PodInfo:
 def node_taints(node: Obj) -> tuple[Taint, ...]:
     """A Node's taints as the scheduler and the taint evictor read them."""
     listed = (node.get("spec") or {}).get("taints") or []
-    return tuple(Taint(t["key"], t.get("value") or "", t["effect"]) for t in listed)
+    return tuple(Taint.model_construct(key=t["key"], value=t.get("value") or None, effect=t["effect"])
+                 for t in listed)
 
 
 def node_info(node: Obj) -> NodeInfo:

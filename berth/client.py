@@ -24,18 +24,41 @@ import requests
 import urllib3.exceptions
 import yaml
 
-from berth.cli.config import DEFAULT_NAMESPACE, Config, split_servers
-from berth.cli.errors import ApiError, BerthError, UnknownKind, Unreachable
+from berth.errors import ApiError, BerthError, UnknownKind, Unreachable
 from berth.kinds import Kind, lookup_kind
 from berth.objects import Obj
 
 __all__ = ["ApiError", "BerthError", "Client", "UnknownKind", "Unreachable", "kind_info"]
 
-USER_AGENT = "berth-cli/0.1"
+DEFAULT_NAMESPACE = "default"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_CHUNK = 64 * 1024
 
 KindRef = str | Kind
+
+
+def normalize_server(url: str) -> str:
+    """Accept `host:port` as users type it; the client always needs a scheme."""
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    return url
+
+
+def split_servers(values: Iterable[str] | str | None) -> list[str]:
+    """`--server a,b --server c` and `BERTH_SERVER=a,b` both mean an ordered list."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for value in values:
+        for part in str(value).split(","):
+            if part.strip():
+                url = normalize_server(part)
+                if url not in out:
+                    out.append(url)
+    return out
 
 
 def kind_info(kind: KindRef) -> Kind:
@@ -98,6 +121,7 @@ class Client:
         read_timeout: float = 30.0,
         watch_idle_timeout: float = 30.0,
         session: requests.Session | None = None,
+        user_agent: str = "berth-cli/0.1",
     ) -> None:
         self.servers: list[str] = split_servers(servers)
         if not self.servers:
@@ -109,15 +133,11 @@ class Client:
         # The master sends bookmarks every few seconds; this long a silence means it is gone.
         self.watch_idle_timeout = watch_idle_timeout
         self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["User-Agent"] = user_agent
         self.session.headers["Accept"] = "application/json"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self._preferred = 0  # the master that last answered: try it first next time
-
-    @classmethod
-    def from_config(cls, config: Config, **kwargs: Any) -> Client:
-        return cls(config.servers, config.token, namespace=config.namespace, **kwargs)
 
     def close(self) -> None:
         self.session.close()

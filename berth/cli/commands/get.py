@@ -1,0 +1,148 @@
+"""`berth get` and `berth top`: lists and tables of what the cluster holds and uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from berth.cli.columns import bytes_text
+from berth.cli.commands.common import (
+    BerthGroup,
+    State,
+    all_namespaces_option,
+    fetch_named,
+    namespace_option,
+    no_resources,
+    pass_state,
+    selector_option,
+    split_ref,
+)
+from berth.cli.output import as_list, render_objects, render_table, to_json, to_yaml
+from berth.client import kind_info
+from berth.errors import BerthError
+from berth.kinds import Kind
+from berth.objects import Obj
+
+ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("names", nargs=-1)
+@click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml", "name"]), default=None)
+@selector_option
+@namespace_option
+@all_namespaces_option
+@click.option("--consistent", is_flag=True, help="Read through the leader (no stale follower data).")
+@pass_state
+def get(
+    state: State,
+    kind: str,
+    names: tuple[str, ...],
+    output: str | None,
+    selector: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    consistent: bool,
+) -> None:
+    """List objects of KIND (or KIND,KIND...), or show the named ones."""
+    kind, names = split_ref(kind, names)
+    if names and (selector or all_namespaces):
+        raise click.UsageError("NAME cannot be combined with --selector or --all-namespaces")
+    wanted = [k for part in kind.split(",") for k in (ALL if part == "all" else (part,)) if k]
+    kinds = list(dict.fromkeys(kind_info(k) for k in wanted))
+    if not kinds:
+        raise click.UsageError("KIND is empty")
+    if names and len(kinds) > 1:
+        raise click.UsageError("NAME needs a single KIND")
+    ns = state.ns(namespace)
+    if len(kinds) > 1:
+        _get_many(state, kinds, output, selector, ns, all_namespaces, consistent)
+        return
+    info = kinds[0]
+    failed = False
+    if names:
+        items, failed = fetch_named(state, info, names, ns, consistent)
+        if not items:
+            raise SystemExit(1)
+        payload: Any = items[0] if len(names) == 1 else as_list(info.kind, items)
+    else:
+        payload = state.client.list(info, ns, all_namespaces=all_namespaces,
+                                    label_selector=selector, consistent=consistent)
+        items = payload.get("items") or []
+    if not items and output not in ("json", "yaml"):
+        click.echo(no_resources(info, ns, all_namespaces), err=True)
+        return
+    if info.kind == "Node" and output in (None, "wide"):
+        items = with_usage(state, items)
+    across = all_namespaces and info.namespaced
+    click.echo(
+        render_objects(info.kind, items, output, namespaced_view=across, payload=payload),
+        nl=False,
+    )
+    if failed:
+        raise SystemExit(1)
+
+
+def with_usage(state: State, nodes: list[Obj]) -> list[Obj]:
+    """Nodes with the leader's latest usage figures beside their status (display only)."""
+    try:
+        metrics = state.client.node_metrics()
+    except BerthError:
+        return nodes  # the table still shows capacity and allocatable
+    return [{**n, "status": {**(n.get("status") or {}), "usage": metrics[n["metadata"]["name"]]}}
+            if n["metadata"]["name"] in metrics else n for n in nodes]
+
+
+@click.group(cls=BerthGroup)
+def top() -> None:
+    """Resource usage, as the agents last reported it."""
+
+
+@top.command("nodes")
+@pass_state
+def top_nodes(state: State) -> None:
+    """CPU and memory in use on each node."""
+    nodes = with_usage(state, state.client.list("Node").get("items") or [])
+    rows = []
+    for node in nodes:
+        status = node.get("status") or {}
+        usage = status.get("usage") or {}
+        capacity = (status.get("capacity") or {}).get("memory")
+        used = usage.get("memoryUsed")
+        share = f"{100 * used / capacity:.0f}%" if isinstance(used, int) and capacity else "?"
+        cpu = usage.get("cpuPercent")
+        seen = usage.get("secondsSinceHeartbeat")
+        rows.append([node["metadata"]["name"], f"{cpu:.0f}%" if cpu is not None else "?",
+                     bytes_text(used), share, f"{seen:.1f}s ago" if seen is not None else "never"])
+    click.echo(render_table(["NAME", "CPU%", "MEMORY", "MEMORY%", "HEARTBEAT"], rows), nl=False)
+
+
+def _get_many(
+    state: State,
+    kinds: list[Kind],
+    output: str | None,
+    selector: str | None,
+    ns: str,
+    all_namespaces: bool,
+    consistent: bool,
+) -> None:
+    """`get po,svc`: one table per kind; json/yaml gather every object into one List."""
+    everything: list[Obj] = []
+    tables: list[str] = []
+    for info in kinds:
+        listing = state.client.list(info, ns, all_namespaces=all_namespaces,
+                                    label_selector=selector, consistent=consistent)
+        items = listing.get("items") or []
+        everything.extend(items)
+        if items and output not in ("json", "yaml"):
+            across = all_namespaces and info.namespaced
+            tables.append(render_objects(info.kind, items, output, namespaced_view=across))
+    if output in ("json", "yaml"):
+        payload = {"apiVersion": "berth/v1", "kind": "List", "metadata": {}, "items": everything}
+        click.echo(to_json(payload) if output == "json" else to_yaml(payload), nl=False)
+    elif not tables:
+        click.echo(no_resources(kinds[0], ns, all_namespaces or not kinds[0].namespaced), err=True)
+    else:
+        click.echo(("" if output == "name" else "\n").join(tables), nl=False)

@@ -1,0 +1,143 @@
+"""`berth apply`, `create` and `delete`: changing objects from manifests or by name."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from berth.cli import manifests
+from berth.cli.commands.common import (
+    State,
+    filename_option,
+    namespace_option,
+    no_resources,
+    pass_state,
+    report,
+    selector_option,
+    split_ref,
+)
+from berth.cli.output import ref, to_json, to_yaml
+from berth.client import kind_info
+from berth.errors import ApiError
+from berth.kinds import Kind
+
+
+@click.command()
+@filename_option(required=True)
+@namespace_option
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "name"]), default=None)
+@pass_state
+def apply(state: State, filenames: tuple[str, ...], namespace: str | None, output: str | None) -> None:
+    """Create or update the objects of the manifests, all in one atomic request."""
+    objects = manifests.load(filenames, sys.stdin)
+    result = state.client.apply(objects, namespace=state.ns(namespace))
+    items = result.get("items") or []
+    if output == "json":
+        click.echo(to_json(result), nl=False)
+        return
+    if output == "yaml":
+        click.echo(to_yaml(result), nl=False)
+        return
+    actions = result.get("actions") or []
+    for index, obj in enumerate(items):
+        if output == "name":
+            click.echo(ref(obj))
+        else:
+            action = actions[index] if index < len(actions) else "configured"
+            click.echo(f"{ref(obj)} {action}")
+
+
+@click.command()
+@filename_option(required=True)
+@namespace_option
+@pass_state
+def create(state: State, filenames: tuple[str, ...], namespace: str | None) -> None:
+    """Create the objects of the manifests; an object that exists already is an error."""
+    objects = manifests.load(filenames, sys.stdin)
+    failed = False
+    for obj in objects:
+        try:
+            created = state.client.create(obj, namespace=state.explicit_ns(namespace))
+        except ApiError as err:
+            report(err)
+            failed = True
+            continue
+        click.echo(f"{ref(created)} created")
+    if failed:
+        raise SystemExit(1)
+
+
+def _delete_one(
+    state: State, info: Kind, name: str, namespace: str | None, ignore_not_found: bool,
+    grace_period: int | None = None,
+) -> bool:
+    try:
+        state.client.delete(info, name, namespace, grace_period=grace_period)
+    except ApiError as err:
+        if err.status == 404 and ignore_not_found:
+            return True
+        report(err)
+        return False
+    click.echo(f'{info.singular} "{name}" deleted')
+    return True
+
+
+@click.command()
+@click.argument("kind", required=False)
+@click.argument("names", nargs=-1)
+@filename_option(required=False)
+@selector_option
+@click.option("--all", "delete_all", is_flag=True, help="Delete every object of KIND in the namespace.")
+@click.option("--ignore-not-found", is_flag=True, help="Treat a missing object as deleted.")
+@click.option("--grace-period", type=click.IntRange(0, 3600), default=None,
+              help="Seconds a running pod gets to stop (default: its terminationGracePeriodSeconds).")
+@click.option("--now", "now_", is_flag=True, help="Same as --grace-period 0.")
+@namespace_option
+@pass_state
+def delete(
+    state: State,
+    kind: str | None,
+    names: tuple[str, ...],
+    filenames: tuple[str, ...],
+    selector: str | None,
+    delete_all: bool,
+    ignore_not_found: bool,
+    grace_period: int | None,
+    now_: bool,
+    namespace: str | None,
+) -> None:
+    """Delete objects by KIND and NAME, by selector, or as listed in manifests.
+
+    A pod running on a host is stopped gracefully first and shows Terminating meanwhile."""
+    targets: list[tuple[Kind, str, str | None]] = []
+    if filenames:
+        if kind or names:
+            raise click.UsageError("give either -f FILE or KIND NAME..., not both")
+        for obj in manifests.load(filenames, sys.stdin):
+            info = kind_info(str(obj.get("kind")))
+            meta = obj.get("metadata") or {}
+            ns = meta.get("namespace") or state.ns(namespace)
+            targets.append((info, str(meta.get("name") or ""), ns))
+    else:
+        if not kind:
+            raise click.UsageError("give KIND NAME..., KIND -l SELECTOR, KIND --all, or -f FILE")
+        kind, names = split_ref(kind, names)
+        info = kind_info(kind)
+        ns = state.ns(namespace)
+        if names:
+            targets.extend((info, name, ns) for name in names)
+        elif selector or delete_all:
+            listing = state.client.list(info, ns, label_selector=selector)
+            for obj in listing.get("items") or []:
+                meta = obj.get("metadata") or {}
+                targets.append((info, str(meta.get("name")), meta.get("namespace") or ns))
+            if not targets:
+                click.echo(no_resources(info, ns, False), err=True)
+        else:
+            raise click.UsageError("give NAME..., -l SELECTOR or --all")
+    ok = True
+    for info, name, ns in targets:
+        ok = _delete_one(state, info, name, ns, ignore_not_found, 0 if now_ else grace_period) and ok
+    if not ok:
+        raise SystemExit(1)

@@ -1,0 +1,88 @@
+"""`berth run`, `logs` and `exec`: working with one pod and its containers."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from berth.cli.commands.common import State, namespace_option, pass_state
+from berth.cli.output import ref
+
+
+def _port(text: str) -> dict[str, int]:
+    """HOSTPORT:CONTAINERPORT, or CONTAINERPORT alone."""
+    parts = text.split(":")
+    if len(parts) > 2 or not all(p.isdigit() for p in parts):
+        raise click.BadParameter(f"{text!r}: use HOSTPORT:CONTAINERPORT or CONTAINERPORT",
+                                 param_hint="--port")
+    numbers = [int(p) for p in parts]
+    return {"containerPort": numbers[-1], **({"hostPort": numbers[0]} if len(numbers) == 2 else {})}
+
+
+def _env(text: str) -> dict[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"{text!r}: use NAME=VALUE", param_hint="--env")
+    return {"name": name, "value": value}
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.option("--image", required=True, help="The container image.")
+@click.option("--cpu", help="CPU request, e.g. 250m.")
+@click.option("--memory", help="Memory request, e.g. 64Mi.")
+@click.option("--port", "ports", multiple=True, metavar="[HOST:]PORT", help="A container port (repeatable).")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An env variable (repeatable).")
+@click.option("--restart", type=click.Choice(["Always", "OnFailure", "Never"]), default="Always")
+@namespace_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_state
+def run(state: State, name: str, image: str, cpu: str | None, memory: str | None, ports: tuple[str, ...],
+        env: tuple[str, ...], restart: str, namespace: str | None, command: tuple[str, ...]) -> None:
+    """Run one pod: berth run NAME --image IMG [--cpu 250m --memory 64Mi] [--port 8080:80] -- CMD..."""
+    requests_ = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
+    container: dict[str, Any] = {"name": name, "image": image, "ports": [_port(p) for p in ports],
+                                 "env": [_env(e) for e in env], "resources": {"requests": requests_}}
+    if command:
+        container["command"] = list(command)
+    manifest = {"apiVersion": "berth/v1", "kind": "Pod", "metadata": {"name": name, "labels": {"run": name}},
+                "spec": {"containers": [container], "restartPolicy": restart}}
+    created = state.client.create(manifest, namespace=state.explicit_ns(namespace))
+    click.echo(f"{ref(created)} created")
+
+
+@click.command()
+@click.argument("pod")
+@click.option("-c", "--container", help="The container (needed when the pod has several).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what the container writes.")
+@click.option("--tail", type=click.IntRange(0, 100_000), help="Only the last N lines.")
+@namespace_option
+@pass_state
+def logs(state: State, pod: str, container: str | None, follow: bool, tail: int | None,
+         namespace: str | None) -> None:
+    """Print a container's output, fetched from its host."""
+    out = sys.stdout.buffer
+    chunks = state.client.pod_log(pod, state.ns(namespace), container=container, follow=follow, tail=tail)
+    for chunk in chunks:
+        out.write(chunk)
+        out.flush()
+
+
+@click.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("pod")
+@click.option("-c", "--container", help="The container (needed when the pod has several).")
+@click.option("-i", "--stdin", "send_stdin", is_flag=True, help="Pass this command's standard input.")
+@namespace_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_state
+def exec_(state: State, pod: str, container: str | None, send_stdin: bool, namespace: str | None,
+          command: tuple[str, ...]) -> None:
+    """Run a command in a container: berth exec POD [-c C] -- CMD...; exits with its status."""
+    stdin = sys.stdin.read() if send_stdin else None
+    result = state.client.pod_exec(pod, list(command), state.ns(namespace), container=container, stdin=stdin)
+    sys.stdout.write(result.get("stdout", ""))
+    sys.stderr.write(result.get("stderr", ""))
+    sys.stdout.flush()
+    raise SystemExit(int(result.get("exitCode", 1)))

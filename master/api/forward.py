@@ -1,0 +1,42 @@
+"""A follower passing one request to the leader, whose memory is the only one that counts.
+
+Used where no batch can do: a user's read of the leader's soft state (node metrics), and
+agents' reports on a cluster without the masters' key (no Raft password: nothing to sign
+a relayed batch with).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+from flask import Response, jsonify, request
+
+from master.api.context import ApiContext
+from master.errors import ApiError
+
+FORWARD_TIMEOUT = 2.0
+_sessions = threading.local()  # one keep-alive connection to the leader per API thread
+
+
+def _leader_session() -> requests.Session:
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = _sessions.session = requests.Session()
+    return session
+
+
+def to_leader(ctx: ApiContext, method: str, path: str) -> tuple[Response, int]:
+    """The leader's answer to this request, with the caller's own token."""
+    url = ctx.peer_apis.get(ctx.store.leader() or "")
+    if url is None:
+        raise ApiError(503, "Unavailable", "no reachable leader to answer; retry")
+    try:
+        answer = _leader_session().request(
+            method, url + path, data=request.get_data() or None, timeout=FORWARD_TIMEOUT,
+            headers={"Authorization": request.headers.get("Authorization", ""),
+                     "Content-Type": "application/json"})
+        body = answer.json()
+    except (requests.RequestException, ValueError):
+        raise ApiError(503, "Unavailable", "the leader did not answer; retry") from None
+    return jsonify(body), answer.status_code

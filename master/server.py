@@ -1,0 +1,129 @@
+"""One master: the store, the API app, the agents' soft state and the leader loops, in one object.
+
+The Server watches leadership. When this master becomes the leader it starts a term:
+the books forget what an earlier term heard (ReportBooks.new_term), then every loop
+leads. When it stops leading, every loop follows at once: no round starts, and the
+background work a loop began (graceful stops, liveness restarts) is cancelled or fenced
+(LeaderLoop.stopped_leading). Rounds are fenced as well: each loop asks the store again
+before a round, and the runtime commits a Raft barrier before it acts on a host.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from master.api.app import create_app
+from master.api.auth import TokenBook
+from master.api.context import ApiContext
+from master.api.streams import StreamSlots
+from master.config import MasterConfig
+from master.controllers.event_reaper import EventReaper
+from master.controllers.leader_loop import LeaderLoop
+from master.controllers.node_lifecycle import NodeLifecycle
+from master.controllers.scheduling import SchedulingController
+from master.controllers.taint_eviction import TaintEviction
+from master.peer_auth import peer_key
+from master.reports.books import ReportBooks
+from master.reports.relay import ReportRelay
+from master.runtime.attention import Attention
+from master.runtime.controller import RuntimeController
+from master.runtime.planner import Backoff
+from master.runtime.ssh import SshPool
+from master.scheduler import SchedulerConfig
+from master.store.replicated import Store
+
+log = logging.getLogger(__name__)
+LEADERSHIP_POLL_SECONDS = 0.1  # how soon a change of leader reaches the loops
+
+
+class Server:
+    def __init__(self, config: MasterConfig, tokens: TokenBook, password: str | None,
+                 ssh: SshPool | None, user_ssh: SshPool | None) -> None:
+        """`ssh`: the runtime's pool; `user_ssh`: logs and exec (a user's streams never hold the
+        sessions the runtime needs). Either is None without an SSH key."""
+        self.config = config
+        self.store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
+                           window_size=config.watch_window, window_bytes=config.watch_window_bytes,
+                           write_timeout=config.write_timeout)
+        self.books = ReportBooks(Attention(config.runtime_resync_seconds), self.store)
+        self.store.add_listener(self.books.pod_revisions.observe)
+        key = peer_key(password) if password else None
+        self.ctx = ApiContext(store=self.store, tokens=tokens, max_body_bytes=config.max_body_bytes,
+                              max_object_bytes=config.max_object_bytes,
+                              streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
+                              peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books)
+        if key is not None and config.peer_apis:
+            self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
+                                         period=config.heartbeat_relay_seconds)
+        else:
+            log.warning("no Raft password: followers forward each agent report to the leader on its own")
+        self.app: Flask = create_app(self.ctx)
+        self.pools = [p for p in (ssh, user_ssh) if p is not None]
+        self.loops = [self._loops(ssh)[name]() for name in config.controllers]
+        self._leading = False
+        self._stop = threading.Event()
+        self._watch = threading.Thread(target=self._watch_leadership, name="leadership", daemon=True)
+
+    def _loops(self, ssh: SshPool | None) -> dict[str, Callable[[], LeaderLoop]]:
+        config, store, ctx, books = self.config, self.store, self.ctx, self.books
+        return {
+            "node-lifecycle": lambda: NodeLifecycle(store, books.heartbeats, config.node_grace_seconds,
+                                                    ctx.now),
+            "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
+                                                      SchedulerConfig(config.scheduler_score)),
+            "taint-eviction": lambda: TaintEviction(store, ctx.now, ctx.uid),
+            "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
+            "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
+                                                 Backoff(base=config.restart_backoff_seconds), books.probes,
+                                                 books.attention),
+        }
+
+    def start(self) -> None:
+        if self.ctx.relay is not None:
+            self.ctx.relay.start()
+        for loop in self.loops:
+            loop.start()
+        self._watch.start()
+
+    def started_leading(self) -> None:
+        names, _ = self.store.read(lambda s: [n["metadata"]["name"] for n in s.list("Node")])
+        self.books.new_term(names)
+        log.info("leading: %d loops start a term", len(self.loops))
+        for loop in self.loops:
+            loop.lead()
+
+    def stopped_leading(self) -> None:
+        log.info("no longer leading: the loops stop and their background work is cancelled")
+        for loop in self.loops:
+            loop.follow()
+
+    def _watch_leadership(self) -> None:
+        while not self._stop.wait(LEADERSHIP_POLL_SECONDS):
+            leading = self.store.is_leader()
+            if leading == self._leading:
+                continue
+            try:
+                if leading:
+                    self.started_leading()
+                else:
+                    self.stopped_leading()
+                self._leading = leading
+            except Exception:  # tried again at the next poll
+                log.exception("leadership change failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watch.is_alive():
+            self._watch.join(timeout=5)
+        for loop in self.loops:
+            loop.stop()
+        if self.ctx.relay is not None:
+            self.ctx.relay.stop()
+        for pool in self.pools:
+            pool.close()
+        self.store.close()
