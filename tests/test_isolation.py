@@ -22,7 +22,7 @@ from master.objects.conditions import ready_condition
 from master.objects.isolation import reraise
 from master.reports.heartbeats import HeartbeatBook
 from master.runtime.controller import RuntimeController
-from master.runtime.ssh import CommandResult, Host
+from master.runtime.ssh import CommandResult, Host, SshError
 from master.scheduler import build_snapshot
 from master.store.commands import Command
 from master.store.state import ClusterState, Outcome
@@ -153,3 +153,49 @@ def test_the_runtime_starts_the_good_pod_beside_one_it_cannot_start() -> None:
     assert waiting["reason"] == "RunContainerError" and "CPU quantity" in waiting["message"]
     events = [e for e in store.state.list("Event") if e["involvedObject"]["name"] == "bad"]
     assert [e["reason"] for e in events] == ["Failed"]
+
+
+class TroubledPool(FakePool):
+    """A host whose listing fails (`failing` set) or cannot be reached (`unreachable` set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = self.unreachable = False
+
+    def run(self, host: Host, argv: list[str], timeout: float | None = None,
+            stdin: bytes | None = None) -> CommandResult:
+        if self.unreachable:
+            raise SshError(f"{host}: connection refused")
+        if self.failing and argv[1:3] == ["ps", "--all"]:
+            return CommandResult(tuple(argv), 125, b"", b"database is locked")
+        return super().run(host, argv, timeout, stdin)
+
+
+def test_a_host_the_runtime_cannot_look_at_is_told_on_its_node_once() -> None:
+    """Every SSH result is checked: a failed listing or an unreachable host is a Warning on the
+    Node, written when it is news, not every round while it lasts."""
+    store, pool = FakeStore(node("h1")), TroubledPool()
+    controller = RuntimeController(store, pool, lambda: NOW, lambda: "u")  # type: ignore[arg-type]
+
+    def warnings() -> list[tuple[str, int]]:
+        return sorted((e["reason"], e["count"]) for e in store.state.list("Event")
+                      if e["involvedObject"]["kind"] == "Node")
+
+    try:
+        pool.failing = True
+        for _ in range(3):  # each round looks again (the host is unsettled), and says it once
+            controller.attention.mark(["h1"])
+            controller.reconcile()
+        assert warnings() == [("FailedListContainers", 1)]
+        pool.failing, pool.unreachable = False, True
+        controller.attention.mark(["h1"])
+        controller.reconcile()
+        pool.unreachable = False
+        controller.attention.mark(["h1"])
+        controller.reconcile()  # looked at again: the trouble is over
+        pool.failing = True
+        controller.attention.mark(["h1"])
+        controller.reconcile()  # news again
+        assert warnings() == [("FailedListContainers", 2), ("HostUnreachable", 1)]
+    finally:
+        controller.stop()

@@ -92,6 +92,7 @@ class RuntimeController(LeaderLoop):
         self.background = Background(workers, lambda node: self.attention.mark([node]))
         self.executor = Executor(pool, store.get, self.background)
         self.pool = pool
+        self._trouble: dict[str, str] = {}  # node -> the host trouble last told in an event
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -153,20 +154,34 @@ class RuntimeController(LeaderLoop):
         self.attention.listed(node["metadata"]["name"], time.monotonic(), settled)
         return commands
 
+    def _trouble_with(self, node: Obj, reason: str, message: str) -> _Look:
+        """The host could not be looked at or acted on: a Warning on its Node when that is news
+        (not every round while it lasts); the next round looks again."""
+        name = node["metadata"]["name"]
+        log.warning("node %s: %s: %s", name, reason, message)
+        if self._trouble.get(name) == reason:
+            return _Look([], acted=True)
+        self._trouble[name] = reason
+        return _Look([self._record(node, reason, message[:1000], True)], acted=True)
+
     def _look(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence) -> _Look | None:
-        """List the host, plan, act, and say what each pod's status is now; None when the host
-        could not be looked at or acted on (the next round looks again)."""
+        """List the host, plan, act, and say what each pod's status is now; None when this
+        master may not act (the fence failed), or the host's trouble (the next round looks again)."""
         name = node["metadata"]["name"]
         host, driver = node_host(node), node_driver(node)
         try:
             listed = self.pool.run(host, driver.list_managed(), timeout=30)
         except SshError as err:
-            log.warning("node %s: %s", name, err)
-            return None
+            return self._trouble_with(node, "HostUnreachable", f"the runtime cannot reach the host: {err}")
         if not listed.ok:
-            log.warning("node %s: listing containers failed: %s", name, listed.stderr[:300])
-            return None
-        listing = Listing.of(driver.parse_list(listed.text()))
+            return self._trouble_with(node, "FailedListContainers", f"listing Berth's containers failed: "
+                                      f"{listed.stderr.decode(errors='replace').strip()[:500]}")
+        try:
+            listing = Listing.of(driver.parse_list(listed.text()))
+        except (ValueError, TypeError, AttributeError) as err:
+            return self._trouble_with(node, "FailedListContainers",
+                                      f"the engine's listing is unreadable: {err}")
+        self._trouble.pop(name, None)
         unplanned: list[Command] = []  # a pod that cannot be planned: an event when that is news
         skipped: set[str] = set()
 
@@ -182,8 +197,7 @@ class RuntimeController(LeaderLoop):
         try:
             outcomes = self.executor.execute(name, host, driver, actions, self.quarantine)
         except SshError as err:  # the host went away mid-round
-            log.warning("node %s: %s", name, err)
-            return None
+            return self._trouble_with(node, "HostUnreachable", f"the runtime lost the host mid-round: {err}")
         planned = [p for p in pods if p["metadata"]["uid"] not in skipped]
         return _Look(unplanned + self._writes(node, planned, listing, outcomes, soft), acting)
 

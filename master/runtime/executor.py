@@ -87,8 +87,8 @@ class Background:
             def run() -> None:
                 try:
                     outcome = work(alive) if alive() else None
-                except Exception as err:  # SshError included: the next look sees what is left
-                    log.warning("node %s: %s", node, err)
+                except Exception:  # a bug, not the host: the work tells the host's failures as outcomes
+                    log.exception("node %s: background work failed", node)
                     outcome = None
                 with self._lock:
                     self._running.pop(key, None)
@@ -207,7 +207,10 @@ class Executor:
                            alive: Callable[[], bool]) -> Outcome:
         grace = int(action.pod["spec"].get("terminationGracePeriodSeconds", 30))
         target = container_name(action.pod, action.container["name"])
-        result = self.pool.run(host, driver.restart(target, grace), timeout=grace + 60)
+        try:
+            result = self.pool.run(host, driver.restart(target, grace), timeout=grace + 60)
+        except SshError as err:
+            return Outcome.failed(action, "Failed", f"restarting container {action.container['name']}: {err}")
         if result.ok:
             log.info("%s: restarted %s of %s (liveness probe failed)", host, action.container["name"],
                      action.pod["metadata"]["name"])
@@ -222,10 +225,13 @@ class Executor:
         grace = grace_left(pod)
         log.info("%s: stopping pod %s/%s (grace %ds left)", host, pod["metadata"]["namespace"],
                  pod["metadata"]["name"], grace)
-        stopped = self.pool.run(host, driver.stop_sandbox(pod, grace), timeout=grace + 60)
-        if not alive():
-            return Outcome(action)  # dropped: this term is over
-        removed = self.pool.run(host, driver.remove_sandbox(pod))
+        try:
+            stopped = self.pool.run(host, driver.stop_sandbox(pod, grace), timeout=grace + 60)
+            if not alive():
+                return Outcome(action)  # dropped: this term is over
+            removed = self.pool.run(host, driver.remove_sandbox(pod))
+        except SshError as err:  # the next look stops what is left
+            return Outcome.failed(action, "FailedKillPod", f"{err}")
         if removed.ok:
             return Outcome(action)
         why = _stderr(removed) + ("" if stopped.ok else f" (stopping it failed first: {_stderr(stopped)})")
