@@ -7,6 +7,8 @@ and follows the runtime's events about them:
 - `berth.managed=true` on everything Berth made;
 - `berth.pod-uid`, `berth.namespace`, `berth.pod`: the pod it belongs to;
 - `berth.container`: the pod's container it runs (absent on the sandbox);
+- `berth.image`: the image the pod's spec named when the container was made (the runtime
+  recreates a container whose pod now names another image);
 - `berth.sandbox=true`: the pod's sandbox (podman's pod infra, or docker's sandbox container).
 """
 
@@ -25,6 +27,7 @@ NAMESPACE = "berth.namespace"
 POD_NAME = "berth.pod"
 CONTAINER = "berth.container"
 SANDBOX = "berth.sandbox"
+IMAGE = "berth.image"
 DOCKER_SANDBOX_IMAGE = "localhost/berth-pause:latest"  # holds a docker pod's network; the lab builds it
 
 

@@ -29,13 +29,18 @@ def test_crud_and_cas(cluster: MasterCluster) -> None:
     assert stale.json() == {"error": stale.json()["error"], "field": "metadata.resourceVersion",
                             "reason": "Conflict"}
 
+    merge = {"Content-Type": "application/merge-patch+json"}
+    fixed = s.patch(cluster.url(2, f"{PODS}/crud"), data=json.dumps({"spec": {"restartPolicy": "Never"}}),
+                    headers=merge)  # a pod's spec is fixed once it exists, as in Kubernetes
+    assert fixed.status_code == 422 and fixed.json()["field"] == "spec.restartPolicy", fixed.text
+    image = {"containers": [{**pod("crud")["spec"]["containers"][0], "image": "localhost/busybox:other"}]}
     patched = s.patch(cluster.url(2, f"{PODS}/crud"), data=json.dumps(
-        {"metadata": {"labels": {"tier": None}}, "spec": {"restartPolicy": "Never"}}),
-        headers={"Content-Type": "application/merge-patch+json"})
+        {"metadata": {"labels": {"tier": None}}, "spec": image}), headers=merge)
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert body["metadata"]["labels"] == {"app": "web"}
-    assert body["spec"]["restartPolicy"] == "Never" and body["metadata"]["generation"] == 2
+    assert body["spec"]["containers"][0]["image"] == "localhost/busybox:other"
+    assert body["metadata"]["generation"] == 2
 
     status = s.put(cluster.url(0, f"{PODS}/crud/status"), json={"status": {"phase": "Running"}})
     assert status.status_code == 200 and status.json()["status"] == {"phase": "Running"}

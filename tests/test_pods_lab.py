@@ -248,3 +248,54 @@ def test_a_running_pod_is_deleted_gracefully(lab: Lab, cluster: MasterCluster) -
     wait_until(lambda: not exists(cluster, "stubborn"), 90, interval=0.5, what="stubborn gone")
     refused = cluster.session().delete(cluster.url(0, f"{PODS}/whatever?gracePeriodSeconds=-1"), timeout=10)
     assert refused.status_code == 400 and refused.json()["field"] == "gracePeriodSeconds"
+
+
+def test_reapplying_leaves_a_running_pod_alone_and_a_new_image_replaces_its_container(
+        lab: Lab, cluster: MasterCluster) -> None:
+    """The bug: a second `apply` of an unchanged manifest cleared spec.nodeName, and the pod was
+    scheduled afresh, its container's state lost. Now: `unchanged`, the same container on the
+    same host; a new image makes the container afresh there; any other spec change is refused."""
+    for host in lab.host_names():
+        on_host(lab, host, lab.runtime(host), "tag", IMAGE, "localhost/busybox:other")
+
+    def manifest(image: str = IMAGE, script: str = "echo kept > /tmp/mark; exec sleep 3600") -> str:
+        return (f"apiVersion: berth/v1\nkind: Pod\nmetadata:\n  name: steady\n  labels: {{app: steady}}\n"
+                f"spec:\n  containers:\n  - name: main\n    image: {image}\n"
+                f"    command: [sh, -c, {script!r}]\n")
+
+    def container_id(host: str) -> str:
+        return on_host(lab, host, "podman", "inspect", "--format", "{{.Id}} {{.State.Status}} {{.ImageName}}",
+                       container_name(get(cluster, "steady"), "main")).stdout.strip()
+
+    first = berth(cluster, "apply", "-f", "-", stdin=manifest())
+    assert first.returncode == 0 and first.stdout.strip() == "pod/steady created", first.stderr
+    wait_until(lambda: phase(cluster, "steady") == "Running", 60, interval=0.3, what="steady Running")
+    before = get(cluster, "steady")
+    host = before["spec"]["nodeName"]
+    running = container_id(host)
+    again = berth(cluster, "apply", "-f", "-", stdin=manifest())
+    assert again.returncode == 0 and again.stdout.strip() == "pod/steady unchanged", again.stdout
+    after = get(cluster, "steady")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"]["nodeName"] == host and container_id(host) == running
+    kept = berth(cluster, "exec", "steady", "--", "cat", "/tmp/mark")
+    assert kept.stdout.strip() == "kept", kept.stderr  # the container's own state is still there
+    refused = berth(cluster, "apply", "-f", "-", stdin=manifest(script="exec sleep 7200"))
+    assert refused.returncode == 1 and "spec.containers[0].command" in refused.stderr, refused.stderr
+    changed = berth(cluster, "apply", "-f", "-", stdin=manifest(image="localhost/busybox:other"))
+    assert changed.stdout.strip() == "pod/steady configured", changed.stderr
+    wait_until(lambda: container_id(host).endswith("running localhost/busybox:other"), 60, interval=0.3,
+               what="the container made afresh from the new image")
+
+    def restarted() -> bool:
+        entry = get(cluster, "steady")["status"]["containerStatuses"][0]
+        return entry["restartCount"] == 1 and bool(entry["state"].get("running", {}).get("startedAt"))
+
+    wait_until(restarted, 60, interval=0.3, what="the status telling the restart")
+    assert get(cluster, "steady")["spec"]["nodeName"] == host
+    described = " ".join(berth(cluster, "describe", "pod", "steady").stdout.split())
+    assert "definition changed (image was localhost/busybox:lab)" in described
+    cluster.session().delete(cluster.url(0, f"{PODS}/steady?gracePeriodSeconds=0"), timeout=10)
+    wait_until(lambda: not exists(cluster, "steady"), 60, interval=0.3, what="steady gone")
+    for name in lab.host_names():
+        on_host(lab, name, lab.runtime(name), "rmi", "localhost/busybox:other")

@@ -202,3 +202,21 @@ def test_failed_actions_show_in_the_status_or_as_an_event() -> None:
     assert outcome_events(Outcome.failed(RunContainer(going, going["spec"]["containers"][0]),
                                          "RunContainerError", "x")) == []  # the status shows it
     assert outcome_events(Outcome(RestartUnhealthy(going, {}, "", ""), background=True)) == []
+
+
+def test_a_container_made_from_another_image_is_made_afresh() -> None:
+    """A pod's image is the one spec field that may change: the container is replaced, counted
+    as a restart; a container from before the image label is left alone."""
+    from berth.containers import IMAGE
+
+    old = state("u1", "main")
+    labelled = ContainerState(**{**old.__dict__, "labels": {**old.labels, IMAGE: "busybox:old"}})
+    result = plan([pod("a", "u1")], [state("u1", None), labelled])
+    assert result.kinds() == ["ReplaceContainer"]
+    entry = result.statuses["u1"]["containerStatuses"][0]
+    assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "ImageChanged"
+    told = status_events(pod("a", "u1")["status"], result.statuses["u1"])
+    assert [reason for reason, _, _ in told] == ["Killing", "Started"]
+    current = ContainerState(**{**old.__dict__, "labels": {**old.labels, IMAGE: "busybox"}})
+    assert plan([pod("a", "u1")], [state("u1", None), current]).kinds() == []
+    assert plan([pod("a", "u1")], [state("u1", None), old]).kinds() == []  # made before the label

@@ -63,7 +63,7 @@ def test_generation_counts_spec_changes_only() -> None:
     state.apply(Replace(obj("a", app="web")))  # labels only
     assert state.get("Pod", "default", "a")["metadata"]["generation"] == 1
     changed = obj("a", app="web")
-    changed["spec"]["restartPolicy"] = "Never"
+    changed["spec"]["containers"][0]["image"] = "localhost/busybox:other"  # a pod's one changeable field
     state.apply(Replace(changed))
     state.apply(UpdateStatus("Pod", "default", "a", {"phase": "Running"}))
     stored = state.get("Pod", "default", "a")
@@ -80,7 +80,10 @@ def test_batch_is_all_or_nothing() -> None:
     assert outcome.error is not None and outcome.error.reason == "AlreadyExists"
     assert events == [] and state.get("Pod", "default", "new") is None and state.revision == 1
     outcome, events = state.apply(Batch((Put(obj("new"), "u2", "t"), Put(obj("taken"), "u3", "t"))))
-    assert outcome.actions == ["created", "unchanged"] and len(events) == 1
+    # `taken` was created, never applied: the first apply remembers its configuration, as kubectl's does
+    assert outcome.actions == ["created", "configured"] and len(events) == 2
+    outcome, events = state.apply(Batch((Put(obj("new"), "u2", "t"), Put(obj("taken"), "u3", "t"))))
+    assert outcome.actions == ["unchanged", "unchanged"] and events == []
 
 
 def test_barrier_changes_nothing() -> None:
@@ -175,3 +178,59 @@ def test_indexes_follow_every_change_and_a_failed_batch() -> None:
     loaded = pickle.loads(pickle.dumps(state))
     assert "indexes" not in state.__getstate__()
     assert {o["metadata"]["name"] for o in loaded.select("Pod", labels={"app": "api"})} == {"a"}
+
+
+def test_a_pods_spec_is_fixed_but_its_image_and_added_tolerations() -> None:
+    """Kubernetes' rule: a changed command or host would be stored but not true (422)."""
+    state = ClusterState()
+    state.apply(Create(obj("a"), "u", "t"))
+    for path, change in (("spec.containers[0].command",
+                          lambda s: s["containers"][0].update(command=["true"])),
+                         ("spec.nodeName", lambda s: s.update(nodeName="h3")),
+                         ("spec.restartPolicy", lambda s: s.update(restartPolicy="Never"))):
+        changed = obj("a")
+        change(changed["spec"])
+        outcome, events = state.apply(Replace(changed))
+        assert outcome.error is not None and (outcome.error.status, outcome.error.field) == (422, path), path
+        assert events == []
+    added = obj("a")
+    added["spec"]["tolerations"] = [{"key": "k", "operator": "Exists"}]
+    assert state.apply(Replace(added))[0].error is None  # a toleration added: allowed
+    outcome, _ = state.apply(Replace(obj("a")))  # and taken away again: refused
+    assert outcome.error is not None and outcome.error.field == "spec.tolerations"
+    bound = obj("b")
+    state.apply(Create(bound, "u2", "t"))
+    state.apply(Bind("default", "b", "u2", "h1", {}))  # binding is how nodeName is set
+    assert state.get("Pod", "default", "b")["spec"]["nodeName"] == "h1"
+
+
+def test_reapplying_an_unchanged_manifest_changes_nothing() -> None:
+    """The bug: a second apply cleared spec.nodeName, and the pod was scheduled afresh."""
+    state = ClusterState()
+    state.apply(Put(obj("a", app="web"), "u", "t"))
+    state.apply(Bind("default", "a", "u", "h1", {}))
+    state.apply(UpdateStatus("Pod", "default", "a", {"phase": "Running"}))
+    revision = state.revision
+    again, events = state.apply(Put(obj("a", app="web"), "u2", "t2"))
+    assert again.actions == ["unchanged"] and events == [] and state.revision == revision
+    stored = state.get("Pod", "default", "a")
+    assert stored["spec"]["nodeName"] == "h1" and stored["metadata"]["generation"] == 1
+    relabelled, _ = state.apply(Put(obj("a", app="web", tier="front"), "u3", "t3"))
+    assert relabelled.actions == ["configured"]
+    assert state.get("Pod", "default", "a")["spec"]["nodeName"] == "h1"  # still where it runs
+    state.apply(Put(obj("a", tier="front"), "u4", "t4"))  # a label the last apply set, dropped
+    assert state.get("Pod", "default", "a")["metadata"]["labels"] == {"tier": "front"}
+    moved = obj("a", tier="front")
+    moved["spec"]["nodeName"] = "h2"
+    outcome, _ = state.apply(Put(moved, "u5", "t5"))  # asking for another host: refused, not moved
+    assert outcome.error is not None and outcome.error.field == "spec.nodeName"
+
+
+def test_apply_merges_three_ways() -> None:
+    from master.objects.apply import three_way
+
+    last = {"a": 1, "b": {"x": 1, "y": 2}, "gone": True}
+    live = {"a": 1, "b": {"x": 1, "y": 2, "system": 3}, "gone": True, "nodeName": "h1"}
+    new = {"a": 2, "b": {"x": 1}, "list": [1]}
+    assert three_way(last, live, new) == {"a": 2, "b": {"x": 1, "system": 3}, "nodeName": "h1", "list": [1]}
+    assert three_way({}, live, {"a": 1}) == live  # never applied: what the apply does not name stays

@@ -41,6 +41,17 @@ class RestartContainer:
 
 
 @dataclass(frozen=True, eq=False)
+class ReplaceContainer:
+    """Remove a container made from another image than its pod now names, and make it afresh
+    (a pod's image is the one spec field that may change)."""
+
+    pod: Obj
+    container: Obj
+    old_image: str
+    changes_host: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, eq=False)
 class RestartUnhealthy:
     """Stop (within the pod's grace) and start a running container its liveness probe failed.
     It runs in the background: the round does not wait for the grace."""
@@ -93,8 +104,8 @@ class FindAddress:
     changes_host: ClassVar[bool] = False
 
 
-Action = (MakeSandbox | RunContainer | RestartContainer | RestartUnhealthy | StopPod | ForgetPod
-          | RemoveContainer | RemoveSandbox | FindAddress)
+Action = (MakeSandbox | RunContainer | RestartContainer | ReplaceContainer | RestartUnhealthy | StopPod
+          | ForgetPod | RemoveContainer | RemoveSandbox | FindAddress)
 
 
 @dataclass(frozen=True, eq=False)

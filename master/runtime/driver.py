@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from berth.containers import (
     CONTAINER,
     DOCKER_SANDBOX_IMAGE,
+    IMAGE,
     MANAGED,
     POD_UID,
     SANDBOX,
@@ -55,6 +56,11 @@ class ContainerState:
     @property
     def container(self) -> str:
         return self.labels.get(CONTAINER, "")
+
+    @property
+    def image(self) -> str:
+        """The image the pod named when this container was made ("" if made before Berth said)."""
+        return self.labels.get(IMAGE, "")
 
     @property
     def sandbox(self) -> bool:
@@ -139,7 +145,7 @@ class Driver(ABC):
         """Create and start one container of the pod (`env`: its variables, resolved; run it with
         `env.env_file()` as its standard input)."""
         entrypoint, tail = _command_tail(container)
-        labels = {**pod_labels(pod), CONTAINER: container["name"]}
+        labels = {**pod_labels(pod), CONTAINER: container["name"], IMAGE: container["image"]}
         workdir = [f"--workdir={container['workingDir']}"] if container.get("workingDir") else []
         return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
                 *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),

@@ -25,6 +25,9 @@ def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
             if last.get("reason") == "Unhealthy":
                 why = last.get("message") or "liveness probe failed"
                 events.append(("Killing", f"Container {name}: {why}; it will be restarted", False))
+            elif last.get("reason") == "ImageChanged":
+                events.append(("Killing", f"Container {name} definition changed ({last.get('message', '')}); "
+                               "it will be restarted", False))
             events.append(("Started", f"Restarted container {name} (restart {restarts})", False))
         elif "running" in (now.get("state") or {}) and was_waiting.get("reason") == "ContainerCreating":
             events.append(("Started", f"Started container {name}", False))

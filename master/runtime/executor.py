@@ -30,6 +30,7 @@ from master.runtime.actions import (
     Outcome,
     RemoveContainer,
     RemoveSandbox,
+    ReplaceContainer,
     RestartContainer,
     RestartUnhealthy,
     RunContainer,
@@ -172,19 +173,16 @@ class Executor:
                     if not result.ok:
                         return Outcome.failed(action, "CreatePodSandboxError", _stderr(result))
                 return Outcome(action)
+            case ReplaceContainer(pod=pod, container=container):
+                removed = run(host, driver.remove(container_name(pod, container["name"])))
+                if not removed.ok:
+                    return Outcome.failed(action, "RunContainerError", f"removing the old container: "
+                                          f"{_stderr(removed)}")
+                log.info("%s: %s of %s: image %s -> %s", host, container["name"], pod["metadata"]["name"],
+                         action.old_image, container["image"])
+                return self._run_container(host, driver, action, pod, container)
             case RunContainer(pod=pod, container=container):
-                env = resolve_env(container, pod["metadata"]["namespace"], self.lookup)
-                result = run(host, driver.run_container(pod, container, env),
-                             stdin=env.env_file())  # Secret values: on stdin, never in argv
-                if result.ok:
-                    log.info("%s: started %s of %s", host, container["name"], pod["metadata"]["name"])
-                    return Outcome(action)
-                message = _stderr(result)
-                name = container_name(pod, container["name"])
-                cleanup = run(host, driver.remove(name))  # created but not started: try afresh
-                if not cleanup.ok:
-                    message += f"; removing it failed too: {_stderr(cleanup)}"
-                return Outcome.failed(action, "RunContainerError", message)
+                return self._run_container(host, driver, action, pod, container)
             case RestartContainer(pod=pod, container=container):
                 result = run(host, driver.start(container_name(pod, container["name"])))
                 if result.ok:
@@ -202,6 +200,19 @@ class Executor:
             case FindAddress(pod=pod):
                 return Outcome(action, value=self._address(host, driver, pod))
         raise TypeError(f"no way to run {action!r}")
+
+    def _run_container(self, host: Host, driver: Driver, action: Action, pod: Obj, container: Obj) -> Outcome:
+        env = resolve_env(container, pod["metadata"]["namespace"], self.lookup)
+        result = self.pool.run(host, driver.run_container(pod, container, env),
+                               stdin=env.env_file())  # Secret values: on stdin, never in argv
+        if result.ok:
+            log.info("%s: started %s of %s", host, container["name"], pod["metadata"]["name"])
+            return Outcome(action)
+        message = _stderr(result)
+        cleanup = self.pool.run(host, driver.remove(container_name(pod, container["name"])))
+        if not cleanup.ok:  # created but not started: the next round tries afresh
+            message += f"; removing it failed too: {_stderr(cleanup)}"
+        return Outcome.failed(action, "RunContainerError", message)
 
     def _restart_unhealthy(self, host: Host, driver: Driver, action: RestartUnhealthy,
                            alive: Callable[[], bool]) -> Outcome:
@@ -252,7 +263,7 @@ class Executor:
 def outcome_events(outcome: Outcome) -> list[tuple[str, str]]:
     """(reason, message) of the Warning a failed outcome needs when no pod status will show it:
     background work, and removals of what no pod owns (recorded on the node)."""
-    shown = MakeSandbox | RunContainer | RestartContainer | FindAddress  # in the pod's status
+    shown = MakeSandbox | RunContainer | ReplaceContainer | RestartContainer | FindAddress  # in the status
     if outcome.ok or isinstance(outcome.action, shown):
         return []
     if isinstance(outcome.action, RemoveContainer | RemoveSandbox):

@@ -24,6 +24,7 @@ from master.runtime.actions import (
     MakeSandbox,
     RemoveContainer,
     RemoveSandbox,
+    ReplaceContainer,
     RestartContainer,
     RestartUnhealthy,
     RunContainer,
@@ -155,6 +156,8 @@ def _plan_pod(pod: Obj, listing: Listing, soft: SoftState) -> list[Action]:
         state = containers.get(name)
         if state is None:
             actions.append(RunContainer(pod, container))
+        elif state.image and state.image != container["image"]:
+            actions.append(ReplaceContainer(pod, container, state.image))
         elif state.state == "running":
             live = verdict_on(soft.verdicts, uid, name, "liveness", state)
             if container.get("livenessProbe") and live is not None and not live.healthy:

@@ -14,6 +14,7 @@ from master.runtime.actions import (
     FindAddress,
     MakeSandbox,
     Outcome,
+    ReplaceContainer,
     RestartContainer,
     RestartUnhealthy,
     RunContainer,
@@ -26,8 +27,8 @@ def pod_status(pod: Obj, listing: Listing, outcomes: list[Outcome], soft: SoftSt
                timestamp: str) -> Obj:
     """`outcomes`: this round's, of this pod's actions; `timestamp`: for a changed condition."""
     uid, spec = pod["metadata"]["uid"], pod["spec"]
-    by_container = {o.action.container["name"]: o for o in outcomes
-                    if isinstance(o.action, RunContainer | RestartContainer | RestartUnhealthy)}
+    per_container = RunContainer | RestartContainer | ReplaceContainer | RestartUnhealthy
+    by_container = {o.action.container["name"]: o for o in outcomes if isinstance(o.action, per_container)}
     sandbox_failed = next((o for o in outcomes if isinstance(o.action, MakeSandbox) and not o.ok), None)
     containers = listing.of_pod(uid)
     entries = []
@@ -60,6 +61,15 @@ def _container_state(entry: Obj, pod: Obj, state: ContainerState | None, outcome
     if isinstance(action, RunContainer) or state is None:
         entry["state"] = (_waiting(outcome) if outcome is not None and not outcome.ok
                           else {"waiting": {"reason": "ContainerCreating"}})
+        return
+    if isinstance(action, ReplaceContainer) and outcome is not None:
+        if outcome.ok:  # made afresh from the new image
+            entry["restartCount"] += 1
+            entry["lastState"] = {"terminated": {"reason": "ImageChanged", "startedAt": state.started_at,
+                                                 "message": f"image was {action.old_image}"}}
+            entry["state"] = {"running": {"startedAt": ""}}
+        else:
+            entry["state"] = _waiting(outcome)
         return
     if isinstance(action, RestartUnhealthy):
         entry["restartCount"] += 1

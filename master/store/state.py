@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from master.errors import ApiError, conflict, not_found
+from master.objects.apply import merge_apply
+from master.objects.updates import check_update
 from master.store.commands import (
     Barrier,
     Batch,
@@ -122,8 +124,9 @@ class ClusterState:
         """The event of the change, or the stored object itself when nothing changed."""
         if isinstance(op, Create):
             return self._store(undo, None, op.obj, op.uid, op.timestamp)
-        if isinstance(op, Put):
-            return self._store(undo, self._current(op.obj), op.obj, op.uid, op.timestamp)
+        if isinstance(op, Put):  # apply: merged three ways with what the system set (objects/apply.py)
+            live = self._current(op.obj)
+            return self._store(undo, live, merge_apply(live, op.obj), op.uid, op.timestamp)
         if isinstance(op, Replace):
             meta = op.obj["metadata"]
             old = self._existing(op.obj["kind"], meta.get("namespace", ""), meta["name"])
@@ -195,6 +198,7 @@ class ClusterState:
             if "status" in new:
                 stored["status"] = new["status"]
             return self._write(undo, ADDED, stored, {**meta, **base_meta})
+        check_update(old, new)
         generation = old["metadata"]["generation"]
         if _content(old) != _content(new):
             generation += 1
