@@ -16,7 +16,9 @@ are re-sent after any transport failure.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +37,17 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_CHUNK = 64 * 1024
 
 KindRef = str | Kind
+
+
+def _warnings(response: requests.Response) -> list[str]:
+    """The texts of an answer's `Warning: 299 - "text"` headers."""
+    raw = response.raw.headers.getlist("Warning") if hasattr(response.raw, "headers") else []
+    texts = []
+    for value in raw or ([response.headers["Warning"]] if "Warning" in response.headers else []):
+        code, _, rest = value.partition(" ")
+        if code == "299":
+            texts.append(rest.partition(" ")[2].strip().strip('"'))
+    return texts
 
 
 def normalize_server(url: str) -> str:
@@ -108,6 +121,43 @@ def _short(err: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
+class UnreachableMemory:
+    """Which masters could not be reached lately, kept in a small file, so the next command starts
+    with one that answers instead of waiting out a dead one's connect timeout every time."""
+
+    def __init__(self, path: Path, seconds: float = 60.0) -> None:
+        self.path = path
+        self.seconds = seconds
+
+    def _read(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        now = time.time()
+        return {url: until for url, until in data.items() if isinstance(until, int | float) and until > now} \
+            if isinstance(data, dict) else {}
+
+    def _write(self, marks: dict[str, float]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(marks))
+        except OSError:
+            pass  # a memory only: without it, the next command just tries in order
+
+    def first_alive(self, servers: list[str]) -> int:
+        marks = self._read()
+        return next((i for i, url in enumerate(servers) if url not in marks), 0)
+
+    def mark(self, server: str) -> None:
+        self._write({**self._read(), server: time.time() + self.seconds})
+
+    def mark_alive(self, server: str) -> None:
+        marks = self._read()
+        if marks.pop(server, None) is not None:
+            self._write(marks)
+
+
 class Client:
     """One requests.Session shared by every call, so connections to masters are reused."""
 
@@ -122,6 +172,8 @@ class Client:
         watch_idle_timeout: float = 30.0,
         session: requests.Session | None = None,
         user_agent: str = "berth-cli/0.1",
+        on_warning: Callable[[str], None] | None = None,
+        unreachable: UnreachableMemory | None = None,
     ) -> None:
         self.servers: list[str] = split_servers(servers)
         if not self.servers:
@@ -138,6 +190,10 @@ class Client:
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self._preferred = 0  # the master that last answered: try it first next time
+        self.on_warning = on_warning  # told each API warning (HTTP `Warning: 299 - "..."`)
+        self.unreachable = unreachable
+        if unreachable is not None:  # a short-lived client (the CLI) starts where the last one ended
+            self._preferred = unreachable.first_alive(self.servers)
 
     def close(self) -> None:
         self.session.close()
@@ -202,6 +258,8 @@ class Client:
                 )
             except requests.RequestException as err:
                 attempts.append(f"{server}: {_short(err)}")
+                if self.unreachable is not None and _never_sent(err):
+                    self.unreachable.mark(server)
                 if replayable or _never_sent(err):
                     continue
                 raise Unreachable(
@@ -216,9 +274,14 @@ class Client:
                     raise unavailable
                 attempts.append(f"{server}: 503 {unavailable.reason}: {unavailable.message}")
                 continue
+            if self.unreachable is not None:
+                self.unreachable.mark_alive(server)
             self._preferred = index
             if response.status_code >= 400:
                 raise self._error(response, server)
+            if self.on_warning is not None:
+                for warning in _warnings(response):
+                    self.on_warning(warning)
             return response
 
         if unavailable is not None:

@@ -31,9 +31,20 @@ IMAGE = "berth.image"
 DOCKER_SANDBOX_IMAGE = "localhost/berth-pause:latest"  # holds a docker pod's network; the lab builds it
 
 
+MAX_SANDBOX_NAME = 63  # a container's name plus `-<container>` stays within 127 characters
+
+
 def sandbox_name(pod: Obj) -> str:
+    """`berth-<namespace>-<pod>-<uid prefix>`; with a long namespace and name, both are cut so
+    the whole stays within MAX_SANDBOX_NAME (the uid prefix keeps it unique on the host)."""
     meta = pod["metadata"]
-    return f"berth-{meta['namespace']}-{meta['name']}-{meta['uid'][:8]}"
+    uid, namespace, name = meta["uid"][:8], meta["namespace"], meta["name"]
+    whole = f"berth-{namespace}-{name}-{uid}"
+    if len(whole) <= MAX_SANDBOX_NAME:
+        return whole
+    room = MAX_SANDBOX_NAME - len("berth---") - len(uid)  # for namespace and name together
+    keep_ns = min(len(namespace), room // 2)
+    return f"berth-{namespace[:keep_ns]}-{name[:room - keep_ns]}-{uid}"
 
 
 def container_name(pod: Obj, container: str) -> str:

@@ -8,7 +8,8 @@ import requests
 
 from tests.harness import MasterCluster, pod
 
-SECRET = {"kind": "Secret", "metadata": {"name": "db"}, "data": {"password": "s3cr3t-value"}}
+SECRET = {"kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "s3cr3t-value"}}
+ENCODED = "czNjcjN0LXZhbHVl"  # base64 of s3cr3t-value: Secret data as Kubernetes keeps it
 SECRETS = "/api/v1/namespaces/default/secrets"
 
 
@@ -32,7 +33,7 @@ def test_admin_and_operator_write_only_admin_reads_secret_values(cluster: Master
     assert created.status_code == 201
     assert created.json()["data"] == {"password": None}  # the writer does not get it back
     assert admin.get(cluster.url(1, f"{SECRETS}/db?consistent=1")).json()["data"] == {
-        "password": "s3cr3t-value"}
+        "password": ENCODED}
     for session in (operator, viewer):
         assert session.get(cluster.url(1, f"{SECRETS}/db?consistent=1")).json()["data"] == {
             "password": None}

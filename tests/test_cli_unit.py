@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 from berth.cli import manifests
-from berth.cli.config import DEFAULT_SERVER, config_path, resolve
+from berth.cli.config import DEFAULT_SERVER, ConfigError, config_path, resolve
 from berth.cli.describe import describe, related_events, title
 from berth.cli.main import main
 from berth.cli.output import render_objects, render_table
@@ -207,6 +208,13 @@ def test_config_explicit_file_and_defaults(tmp_path: Path) -> None:
     empty = resolve(env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
     assert empty.servers == (DEFAULT_SERVER,)
     assert empty.token is None and empty.namespace == "default"
+    # a file the user named must exist: it once fell back to 127.0.0.1:7101 without a word
+    for named in ({"config_file": str(tmp_path / "missing.yaml"), "env": {}},
+                  {"env": {"BERTH_CONFIG": str(tmp_path / "missing.yaml")}}):
+        with pytest.raises(ConfigError, match="does not exist"):
+            resolve(**named)  # type: ignore[arg-type] - the two ways to name it
+    missing = CliRunner().invoke(main, ["--config", str(tmp_path / "missing.yaml"), "get", "pods"])
+    assert missing.exit_code == 1 and "missing.yaml does not exist" in missing.output
 
 
 def test_bad_config_file_is_a_clean_error(tmp_path: Path, fake: FakeServer) -> None:
@@ -273,6 +281,17 @@ def test_pod_table() -> None:
         "default     web-1   1/1     Running   0          5s     10.0.0.5   n1",
         "default     web-2   1/2     Pending   6          120m   <none>     <none>",
     ]
+
+
+def test_a_finished_pod_shows_how_it_ended_as_kubectl_does() -> None:
+    from berth.cli.columns import pod_status
+
+    done = pod("done", phase="Succeeded")
+    failed = pod("failed", phase="Failed")
+    assert (pod_status(done, NOW), pod_status(failed, NOW)) == ("Completed", "Error")
+    killed = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    failed["status"]["containerStatuses"][0]["state"] = killed
+    assert pod_status(failed, NOW) == "OOMKilled"
 
 
 def test_other_outputs_and_markup_safety() -> None:
@@ -465,7 +484,7 @@ def test_paths_and_parameters(fake: FakeServer) -> None:
 
 def run(fake_url: str, *args: str, stdin: str | None = None) -> Any:
     return CliRunner().invoke(main, ["--server", fake_url, "--token", "t", *args], input=stdin,
-                              env={"BERTH_CONFIG": "/nonexistent/berth.yaml"})
+                              env={"XDG_CONFIG_HOME": "/nonexistent"})
 
 
 def test_get_command_table_and_errors(fake: FakeServer, down_url: str) -> None:
@@ -568,7 +587,7 @@ def test_cluster_status_command(fake: FakeServer) -> None:
         ["ADDRESS", "ROLE", "REACHABLE"],
         ["127.0.0.1:7001", "(self)", "follower", "yes"],
         ["127.0.0.1:7002", "leader", "yes"],
-        ["127.0.0.1:7003", "follower", "no"],
+        ["127.0.0.1:7003", "unknown", "no"],  # not reachable: not known to follow
     ]
 
 
@@ -636,3 +655,69 @@ def test_watch_command_prints_lines(fake: FakeServer) -> None:
     assert "namespace" not in watch_query and watch_query["since"] == ["3"]
     result = run(fake.url, "watch", "po", "-A", "--since", "3", "--timeout", "0.5", "-o", "json")
     assert json.loads(result.stdout.splitlines()[0])["revision"] == 4
+
+
+def test_options_are_options_and_only_what_follows_dash_dash_is_the_command(fake: FakeServer) -> None:
+    """The bug: unknown flags became the container's command (`--dry-run=client -o yaml`), and
+    `exec -it POD` looked up a pod named `-t`."""
+    pods = "/api/v1/namespaces/default/pods"
+    fake.json("POST", pods, pod("dr"), status=201)
+    fake.json("POST", f"{pods}/multi/exec", {"stdout": "", "stderr": "", "exitCode": 0})
+    server = ["--server", fake.url]
+    for argv in (["run", "dr", "--image", "busybox", "--dry-run=client", "-o", "yaml"],
+                 ["run", "dr", "--image", "busybox", "--rm", "-it", "--", "sh"],
+                 ["run", "dr", "--image", "busybox", "sleep", "1"],  # a command only after --
+                 ["exec", "-it", "multi", "--", "sh"],
+                 ["exec", "multi"]):
+        result = CliRunner().invoke(main, [*server, *argv])
+        assert result.exit_code == 2 and fake.requests == [], (argv, result.output)
+        assert "Error" in result.output
+    made = CliRunner().invoke(main, [*server, "run", "dr", "--image", "busybox", "--labels", "app=x,tier=y",
+                                     "--", "sh", "-c", "echo --dry-run=client", "--", "-o"])
+    assert made.exit_code == 0, made.output
+    sent = json.loads(fake.requests[-1]["body"])
+    assert sent["metadata"]["labels"] == {"app": "x", "tier": "y"}
+    assert sent["spec"]["containers"][0]["command"] == ["sh", "-c", "echo --dry-run=client", "--", "-o"]
+    ran = CliRunner().invoke(main, [*server, "exec", "-i", "multi", "--", "ls", "-l"], input="")
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(fake.requests[-1]["body"])["command"] == ["ls", "-l"]
+
+
+def test_a_typed_namespace_must_agree_with_the_manifests(fake: FakeServer, tmp_path: Path) -> None:
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: berth/v1\nkind: Pod\nmetadata: {name: a, namespace: team-a}\n"
+                        "spec: {containers: [{name: c, image: busybox}]}\n")
+    for command in ("apply", "create"):
+        result = CliRunner().invoke(main, ["--server", fake.url, command, "-n", "team-b",
+                                           "-f", str(manifest)])
+        assert result.exit_code == 1 and fake.requests == [], result.output
+        assert "does not match the namespace \"team-b\"" in result.output
+
+
+def test_describe_prints_times_and_quantities_as_kubectl() -> None:
+    """It once printed `Started At: 1795994379` and a node's memory as a count of bytes."""
+    obj = pod("web")
+    obj["status"]["containerStatuses"][0]["state"] = {"running": {"startedAt": "1795994379.5"}}
+    obj["status"]["capacity"] = {"cpu": 2000, "memory": 4 << 30}
+    text = describe(obj, [], NOW)
+    assert "Started At:  Sun, 29 Nov 2026 23:19:39 +0000" in text, text
+    assert "memory:  4Gi" in text and "cpu:     2" in text
+
+
+def test_a_master_found_unreachable_is_tried_last_for_a_while(fake: FakeServer, down_url: str,
+                                                               tmp_path: Path) -> None:
+    """With the first configured master down, every command once waited out its connect timeout."""
+    from berth.client import UnreachableMemory
+
+    fake.json("GET", "/api/v1/namespaces/default/pods", pod_list(pod("web")))
+    memory = UnreachableMemory(tmp_path / "unreachable.json", seconds=60)
+    first = Client([down_url, fake.url], unreachable=memory)
+    assert first.current_server == down_url
+    first.list("po")
+    later = Client([down_url, fake.url], unreachable=memory)  # the next command, a new process
+    assert later.current_server == fake.url
+    later.list("po")
+    assert len(fake.requests) == 2
+    expired = UnreachableMemory(tmp_path / "unreachable.json", seconds=60)
+    expired.path.write_text(json.dumps({down_url: time.time() - 1}))  # remembered for a while only
+    assert Client([down_url, fake.url], unreachable=expired).current_server == down_url

@@ -94,6 +94,8 @@ def test_agent_death_makes_the_node_not_ready_and_restart_ready_again(
         agent.send_signal(signal.SIGKILL)
         agent.wait(timeout=10)
         wait_until(lambda: ready_on(own_cluster, 1) is False, 30, what="node NotReady")
+        stale = berth(own_cluster, "top", "nodes").stdout.splitlines()[1].split()
+        assert stale[:4] == ["h1", "<unknown>", "<unknown>", "<unknown>"] and "ago" in stale  # not "now"
         agent = start_agent(own_cluster, tmp_path)
         wait_until(lambda: ready_on(own_cluster, 2) is True, 30, what="node Ready again")
     finally:

@@ -176,7 +176,7 @@ def test_following_logs_never_holds_the_runtimes_ssh_sessions(lab: Lab, cluster:
 def test_a_secret_reaches_the_container_but_no_command_line_or_log(lab: Lab, cluster: MasterCluster) -> None:
     """Issue 10, item 5: Secret values go to podman as an env file on stdin, never in argv."""
     value = f"never-on-a-command-line-{os.getpid()}"
-    secret = {"kind": "Secret", "metadata": {"name": "api"}, "data": {"token": value}}
+    secret = {"kind": "Secret", "metadata": {"name": "api"}, "stringData": {"token": value}}  # base64 in data
     assert cluster.session().post(cluster.url(0, "/api/v1/namespaces/default/secrets"), json=secret,
                                   timeout=10).status_code == 201
     keeper = command_pod("keeper", "exec sleep 600")
@@ -209,8 +209,10 @@ def test_two_containers_of_a_pod_reach_each_other_on_localhost(lab: Lab, cluster
     answer = wait_until(lambda: (r := berth(cluster, *exec_client)) and "hello-from-web" in r.stdout and r,
                         30, interval=0.5, what="web answering")
     assert answer.returncode == 0
-    several = berth(cluster, "logs", "duo")
-    assert several.returncode != 0 and "container" in several.stderr
+    for command in (["logs", "duo"], ["exec", "duo", "--", "true"]):  # the first container, as kubectl
+        defaulted = berth(cluster, *command)
+        assert defaulted.returncode == 0 and defaulted.stderr.strip() == \
+            'Defaulted container "main" out of: main, client', defaulted.stderr
 
 
 def test_a_running_pod_is_deleted_gracefully(lab: Lab, cluster: MasterCluster) -> None:
@@ -299,3 +301,17 @@ def test_reapplying_leaves_a_running_pod_alone_and_a_new_image_replaces_its_cont
     wait_until(lambda: not exists(cluster, "steady"), 60, interval=0.3, what="steady gone")
     for name in lab.host_names():
         on_host(lab, name, lab.runtime(name), "rmi", "localhost/busybox:other")
+
+
+def test_a_pod_with_a_long_name_runs_and_its_hostname_is_its_name(lab: Lab, cluster: MasterCluster) -> None:
+    """The bug: names of 42 to 63 characters passed validation, then `sethostname: invalid argument`
+    (the sandbox's name, used as the hostname, passed 64 characters)."""
+    name = "a-pod-whose-name-is-as-long-as-a-dns-label-may-be-sixty-three-c"
+    assert len(name) == 63
+    obj = pod(name, image=IMAGE)
+    create(cluster, obj)
+    wait_until(lambda: phase(cluster, name) == "Running", 60, interval=0.3, what="the long-named pod Running")
+    answer = berth(cluster, "exec", name, "--", "hostname")
+    assert answer.stdout.strip() == name, answer.stderr
+    cluster.session().delete(cluster.url(0, f"{PODS}/{name}?gracePeriodSeconds=0"), timeout=10)
+    wait_until(lambda: not exists(cluster, name), 60, interval=0.3, what="the long-named pod gone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 
@@ -92,7 +93,11 @@ def test_no_user_string_can_be_read_as_an_option() -> None:
 
 
 def test_secret_values_go_to_the_env_file_and_a_later_variable_wins() -> None:
-    stored = {("Secret", "db"): {"data": {"password": "s3 cr=et ", "pem": "-----BEGIN\nKEY"}},
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    stored = {("Secret", "db"): {"data": {"password": b64("s3 cr=et "), "pem": b64("-----BEGIN\nKEY"),
+                                          "raw": "not base64!"}},
               ("ConfigMap", "cfg"): {"data": {"mode": "fast"}}}
 
     def lookup(kind: str, _namespace: str, name: str) -> dict | None:
@@ -113,3 +118,18 @@ def test_secret_values_go_to_the_env_file_and_a_later_variable_wins() -> None:
     with pytest.raises(EnvError, match="line break"):  # an env file has one line per variable
         pem = {"env": [{"name": "PEM", "valueFrom": ref("secretKeyRef", "db", "pem")}]}
         resolve_env(pem, "default", lookup)
+    with pytest.raises(EnvError, match="not base64"):
+        raw = {"env": [{"name": "RAW", "valueFrom": ref("secretKeyRef", "db", "raw")}]}
+        resolve_env(raw, "default", lookup)
+
+
+def test_names_stay_within_bounds_however_long_the_namespace_and_name() -> None:
+    from berth.containers import MAX_SANDBOX_NAME
+
+    long = {"kind": "Pod", "metadata": {"name": "n" * 63, "namespace": "s" * 63, "uid": "0123456789abcdef"},
+            "spec": {"containers": [{"name": "c" * 63, "image": "busybox"}]}}
+    assert len(sandbox_name(long)) == MAX_SANDBOX_NAME and sandbox_name(long).endswith("-01234567")
+    assert len(container_name(long, "c" * 63)) == MAX_SANDBOX_NAME + 64
+    assert sandbox_name(pod()) == "berth-default-web-01234567"  # short names as they always were
+    for driver in DRIVERS.values():
+        assert f"--hostname={'n' * 63}" in driver.create_sandbox(long)

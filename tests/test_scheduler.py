@@ -131,6 +131,18 @@ def test_twenty_pods_spread_over_three_hosts_and_binpack_fills_one() -> None:
         SchedulerConfig("Random")
 
 
+def test_pods_without_requests_spread_as_if_they_requested_kubernetes_defaults() -> None:
+    """The bug: eight pods without requests all went to the least-requested node. Scoring counts
+    100m and 200Mi for a container without requests (fitting still counts nothing)."""
+    nodes = [node("h1"), node("h2"), node("h3", cpu=4000, memory=8 * GI)]
+    placed, _ = run(nodes, [pod(f"p{i}", cpu=None, memory=None) for i in range(8)])
+    assert sorted(Counter(placed.values()).values()) == [2, 2, 4]  # h3, twice the size, takes twice as many
+    info = pod_info(pod("bare", cpu=None, memory=None))
+    assert (info.cpu, info.memory, info.score_cpu, info.score_memory) == (0, 0, 100, 200 << 20)
+    tiny = node("tiny", cpu=50, memory=64 << 20)  # smaller than the defaults: still fits a bare pod
+    assert run([tiny], [pod("bare", cpu=None, memory=None)])[0] == {"bare": "tiny"}
+
+
 def test_replicas_of_one_owner_spread_even_onto_a_smaller_node() -> None:
     nodes = [node("big", cpu=16000, memory=64 * GI), node("small", cpu=2000, memory=4 * GI)]
     placed, _ = run(nodes, [pod(f"web-{i}", owner="web") for i in range(4)])

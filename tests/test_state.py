@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -234,3 +235,15 @@ def test_apply_merges_three_ways() -> None:
     new = {"a": 2, "b": {"x": 1}, "list": [1]}
     assert three_way(last, live, new) == {"a": 2, "b": {"x": 1, "system": 3}, "nodeName": "h1", "list": [1]}
     assert three_way({}, live, {"a": 1}) == live  # never applied: what the apply does not name stays
+
+
+def test_a_secrets_remembered_apply_holds_its_keys_not_its_values() -> None:
+    """Annotations reach every reader; Secret values only those allowed (auth.py hides `data`)."""
+    secret = {"apiVersion": "berth/v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+              "type": "Opaque", "data": {"a": "c2VjcmV0", "b": "b3RoZXI="}}
+    state = ClusterState()
+    state.apply(Put(secret, "u", "t"))
+    stored = state.get("Secret", "default", "s")
+    assert "c2VjcmV0" not in json.dumps(stored["metadata"])
+    state.apply(Put({**secret, "data": {"a": "bmV3"}}, "u2", "t2"))  # b dropped by the manifest
+    assert state.get("Secret", "default", "s")["data"] == {"a": "bmV3"}

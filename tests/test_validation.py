@@ -177,3 +177,16 @@ def test_a_field_nothing_acts_on_yet_is_refused_by_name(mutate, field: str) -> N
     assert (error_of(volume).field, error_of(volume).reason) == ("kind", "FieldValueNotSupported")
     secret = {"kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/tls"}
     assert error_of(secret).field == "type"
+
+
+def test_secret_data_is_base64_and_string_data_is_folded_into_it() -> None:
+    """As in Kubernetes: a user's base64 `data` once reached the container still encoded, and
+    `stringData` was refused."""
+    folded = validate_object({"apiVersion": "berth/v1", "kind": "Secret", "metadata": {"name": "s"},
+                              "data": {"a": "YQ==", "b": "Yg=="}, "stringData": {"b": "plain", "c": "ç"}})
+    assert folded["data"] == {"a": "YQ==", "b": "cGxhaW4=", "c": "w6c="} and "stringData" not in folded
+    with pytest.raises(ApiError) as refused:
+        validate_object({"apiVersion": "berth/v1", "kind": "Secret", "metadata": {"name": "s"},
+                         "data": {"token": "not base64!"}})
+    assert refused.value.status == 400 and refused.value.field == "data.token"
+    assert "stringData" in refused.value.message

@@ -85,8 +85,11 @@ def pod_status(obj: Obj, now: datetime) -> str:
     if _get(obj, "metadata", "deletionTimestamp"):
         return "Terminating"
     status = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "Pending")
-    if status in ("Succeeded", "Failed"):
-        return status
+    if status in ("Succeeded", "Failed"):  # kubectl shows how the containers ended
+        containers = _list(_get(obj, "status", "containerStatuses"))
+        ended = [_get(c, "state", "terminated", "reason") for c in containers]
+        said = [str(reason) for reason in ended if reason]
+        return said[-1] if said else ("Completed" if status == "Succeeded" else "Error")
     for container in _list(_get(obj, "status", "containerStatuses")):
         waiting = _get(container, "state", "waiting", "reason")
         if waiting:

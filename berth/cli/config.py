@@ -41,6 +41,13 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "berth" / "config.yaml"
 
 
+def unreachable_memory_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the CLI remembers masters it could not reach lately (berth.client.UnreachableMemory)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "berth" / "unreachable.json"
+
+
 def config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if explicit:
@@ -80,6 +87,9 @@ def resolve(
     """Merge the three layers; each setting independently takes the highest one present."""
     env = os.environ if env is None else env
     path = config_path(config_file, env)
+    named = config_file or env.get("BERTH_CONFIG")
+    if named and not path.exists():  # only the default location may be absent
+        raise ConfigError(f"config file {path} does not exist")
     data = read_file(path)
     sources: dict[str, str] = {}
 

@@ -7,11 +7,13 @@ selectors, data) are printed as written, since renaming them would mislead.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from berth.cli.columns import event_last_seen, event_source
+from berth.cli.columns import bytes_text, cpu_text, event_last_seen, event_source
 from berth.cli.output import render_table
 from berth.objects import Obj
 
@@ -23,6 +25,37 @@ FREE_FORM = frozenset({
 })
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _SKIP_TOP = frozenset({"apiVersion", "kind", "metadata"})
+_TIMES = frozenset({"startedAt", "finishedAt", "lastTransitionTime", "creationTimestamp",
+                    "deletionTimestamp", "firstTimestamp", "lastTimestamp"})
+
+
+def time_text(value: Any) -> Any:
+    """A time as kubectl describe prints it (`Mon, 30 Nov 2026 05:10:01 +0000`), from Unix seconds
+    (the engines' start and exit times) or an RFC 3339 string; anything else as it is."""
+    try:
+        if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+            seconds = float(value)
+            if seconds <= 0:
+                return value
+            moment = datetime.fromtimestamp(seconds, UTC)
+        elif isinstance(value, str) and value:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        else:
+            return value
+    except (ValueError, OverflowError, OSError):
+        return value
+    return moment.strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A field's value as a person reads it: times as times, bytes and millicores as quantities."""
+    if key in _TIMES:
+        return time_text(value)
+    if key in ("memory", "memoryUsed") and isinstance(value, int) and not isinstance(value, bool):
+        return bytes_text(value)
+    if key == "cpu" and isinstance(value, int) and not isinstance(value, bool):
+        return cpu_text(value)
+    return value
 
 
 def title(key: str) -> str:
@@ -66,7 +99,7 @@ def render_value(value: Any, indent: int, free_form: bool = False) -> list[str]:
         for key, item in value.items():
             label = labels[key]
             if _is_scalar(item) or _flat_list(item):
-                lines.append(f"{pad}{label.ljust(width)}{_inline(item)}".rstrip())
+                lines.append(f"{pad}{label.ljust(width)}{_inline(_shown(str(key), item))}".rstrip())
             else:
                 lines.append(f"{pad}{label}")
                 lines.extend(render_value(item, indent + 2, str(key) in FREE_FORM))
@@ -99,6 +132,14 @@ def _section(lines: list[str], label: str, values: list[str], width: int) -> Non
     lines.extend(" " * width + v for v in values[1:])
 
 
+def _decoded_size(value: Any) -> int:
+    """A Secret value's size as kubectl shows it: of what its base64 encodes."""
+    try:
+        return len(base64.b64decode(str(value), validate=True))
+    except (binascii.Error, ValueError):
+        return len(str(value).encode())
+
+
 def _data_lines(obj: Obj) -> list[str]:
     """Secret values are never printed, only their size, even to a reader allowed to see them."""
     data = obj.get("data")
@@ -108,7 +149,7 @@ def _data_lines(obj: Obj) -> list[str]:
     lines: list[str] = []
     for key, value in data.items():
         if secret:
-            shown = "<hidden>" if value is None else f"{len(str(value).encode())} bytes"
+            shown = "<hidden>" if value is None else f"{_decoded_size(value)} bytes"
             lines.append(f"  {key}:  {shown}")
         else:
             lines.append(f"{key}:")
@@ -183,7 +224,7 @@ def describe(obj: Obj, events: list[Obj] | None, now: datetime, events_error: st
         ("deletionTimestamp", "Deletion Timestamp"),
     ):
         if meta.get(key) is not None:
-            _section(lines, label, [_scalar(meta[key])], width)
+            _section(lines, label, [_scalar(_shown(key, meta[key]))], width)
 
     for key, value in obj.items():
         if key in _SKIP_TOP:

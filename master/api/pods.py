@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import Field, ValidationError
 
 from berth.containers import container_name
@@ -48,7 +48,8 @@ def _host_error(node: Obj, err: SshError) -> ApiError:
 
 
 def _target(namespace: str, name: str, container: str | None) -> tuple[Host, str, Obj, Obj]:
-    """(host, runtime name of the container, pod, node), or the 4xx that says why not."""
+    """(host, runtime name of the container, pod, node), or the 4xx that says why not. Without a
+    container named, the pod's first, as kubectl defaults (the answer's Warning says so)."""
     ctx = context()
     _pool()
     (pod, nodes), _ = ctx.store.read(lambda s: (s.get("Pod", namespace, name), s.list("Node")))
@@ -56,10 +57,9 @@ def _target(namespace: str, name: str, container: str | None) -> tuple[Host, str
         raise not_found("Pod", namespace, name)
     names = [c["name"] for c in pod["spec"]["containers"]]
     if container is None:
-        if len(names) > 1:
-            raise bad_request(f"pod {name} has several containers: name one of {', '.join(names)}",
-                              "container")
         container = names[0]
+        if len(names) > 1:
+            g.warnings = [f'Defaulted container "{container}" out of: {", ".join(names)}']
     elif container not in names:
         raise bad_request(f"pod {name} has no container {container!r} ({', '.join(names)})", "container")
     node_name = pod["spec"].get("nodeName")
@@ -103,7 +103,7 @@ def pod_log(namespace: str, name: str) -> Response:
 
     response = Response(stream_with_context(body()), mimetype="text/plain")
     response.call_on_close(finish)
-    return response
+    return _with_warnings(response)
 
 
 @bp.post("/api/v1/namespaces/<namespace>/pods/<name>/exec")
@@ -124,5 +124,13 @@ def pod_exec(namespace: str, name: str) -> Response:
         raise _host_error(node, err) from None
     finally:
         release()
-    return jsonify({"exitCode": result.exit_status, "stdout": result.stdout.decode(errors="replace"),
-                    "stderr": result.stderr.decode(errors="replace")})
+    return _with_warnings(jsonify({"exitCode": result.exit_status,
+                                   "stdout": result.stdout.decode(errors="replace"),
+                                   "stderr": result.stderr.decode(errors="replace")}))
+
+
+def _with_warnings(response: Response) -> Response:
+    """HTTP's Warning header (code 299, as Kubernetes' API warnings): the client shows each."""
+    for text in getattr(g, "warnings", []):
+        response.headers.add("Warning", f'299 - "{text}"')
+    return response

@@ -35,13 +35,17 @@ def three_way(last: Any, live: Any, new: Any) -> Any:
 
 def applied_view(obj: Obj) -> Obj:
     """What an apply is remembered by: the object as sent, without status, what the system sets
-    in metadata, or the remembered configuration itself."""
+    in metadata, or the remembered configuration itself; of a Secret's data, the keys alone
+    (enough to know which keys a later apply drops)."""
     meta = {k: v for k, v in obj["metadata"].items() if k not in _SYSTEM_META}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
     meta = {k: v for k, v in meta.items() if k != "annotations"}
     if annotations:
         meta["annotations"] = annotations
-    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
+    view = {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
+    if obj.get("kind") == "Secret":  # annotations are shown to every reader: a Secret's keys only
+        view["data"] = dict.fromkeys(obj.get("data") or {})
+    return view
 
 
 def last_applied(obj: Obj) -> Obj:

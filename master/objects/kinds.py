@@ -8,10 +8,12 @@ and snapshots never depend on these classes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from berth.kinds import KINDS as KIND_NAMES
 from berth.kinds import Kind
@@ -469,12 +471,34 @@ class ConfigMap(Envelope):
     data: dict[ConfigKey, str] = Field(default_factory=dict)
 
 
+def _base64(value: str) -> str:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64: a Secret's data values are base64, as in Kubernetes "
+                         "(put plain text in stringData)") from None
+    return value
+
+
+Base64Text = Annotated[str, AfterValidator(_base64)]
+
+
 class Secret(Envelope):
-    """Values are plain strings (no base64 as in Kubernetes): the API hides them by role."""
+    """As in Kubernetes: `data` values are base64; `stringData` (plain text, write-only) is folded
+    into `data` when written, a key in both taking stringData's value. The API hides values by role."""
 
     kind: Literal["Secret"]
     type: Literal["Opaque"] = "Opaque"  # the only type Berth gives a meaning to
-    data: dict[ConfigKey, str] = Field(default_factory=dict)
+    data: dict[ConfigKey, Base64Text] = Field(default_factory=dict)
+    stringData: dict[ConfigKey, str] | None = None
+
+    @model_validator(mode="after")
+    def _fold_string_data(self) -> Secret:
+        if self.stringData:
+            self.data = {**self.data, **{key: base64.b64encode(value.encode()).decode()
+                                         for key, value in self.stringData.items()}}
+        self.stringData = None
+        return self
 
 
 class Event(Envelope):

@@ -67,6 +67,12 @@ class ContainerState:
         return self.labels.get(SANDBOX) == "true"
 
 
+def pod_hostname(pod: Obj) -> str:
+    """The pod's name, as in Kubernetes (a DNS label: within the kernel's 64 characters). Left to
+    the engine, the hostname was the sandbox's name, too long for a long pod name."""
+    return str(pod["metadata"]["name"])
+
+
 def _label_args(labels: dict[str, str]) -> list[str]:
     return [arg for key, value in sorted(labels.items()) for arg in ("--label", f"{key}={value}")]
 
@@ -177,8 +183,8 @@ class PodmanDriver(Driver):
 
     def create_sandbox(self, pod: Obj) -> list[str]:
         labels = {**pod_labels(pod), SANDBOX: "true"}
-        return [self.binary, "pod", "create", "--name", sandbox_name(pod), *_label_args(labels),
-                *_port_args(pod)]
+        return [self.binary, "pod", "create", "--name", sandbox_name(pod), f"--hostname={pod_hostname(pod)}",
+                *_label_args(labels), *_port_args(pod)]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
         return [self.binary, "pod", "start", "--", sandbox_name(pod)]
@@ -220,8 +226,9 @@ class DockerDriver(Driver):
     def create_sandbox(self, pod: Obj) -> list[str]:
         """--init: the sandbox's sleep is not PID 1, so a stop ends it at once, not after the grace."""
         labels = {**pod_labels(pod), SANDBOX: "true"}
-        return [self.binary, "create", "--init", "--name", sandbox_name(pod), *_label_args(labels),
-                *_port_args(pod), "--", self.sandbox_image]
+        return [self.binary, "create", "--init", "--name", sandbox_name(pod),
+                f"--hostname={pod_hostname(pod)}", *_label_args(labels), *_port_args(pod),
+                "--", self.sandbox_image]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
         return [self.binary, "start", "--", sandbox_name(pod)]

@@ -9,6 +9,8 @@ with a line break cannot be passed this way (mount it as a file, once volumes ex
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,6 +55,7 @@ def resolve_env(container: Obj, namespace: str, lookup: Lookup) -> ContainerEnv:
             raise EnvError(f"{kind.lower()} {ref['name']!r} has no key {ref['key']!r} (env {name})")
         value = str(data[ref["key"]])
         if kind == "Secret":
+            value = _decoded(value, name, ref)
             _check_env_line(name, value, ref)
             env.plain.pop(name, None)
             env.secret[name] = value
@@ -60,6 +63,15 @@ def resolve_env(container: Obj, namespace: str, lookup: Lookup) -> ContainerEnv:
             env.secret.pop(name, None)
             env.plain[name] = value
     return env
+
+
+def _decoded(value: str, name: str, ref: Obj) -> str:
+    """A Secret's value is base64 (as in Kubernetes): the variable gets what it encodes, as text."""
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, ValueError):
+        raise EnvError(f"secret {ref['name']!r} key {ref['key']!r} (env {name}) is not base64 of UTF-8 "
+                       "text") from None
 
 
 def _check_env_line(name: str, value: str, ref: Obj) -> None:

@@ -19,11 +19,12 @@ Score = Callable[[PodInfo, list[NodeInfo]], list[float] | None]  # None: ranks e
 
 def most_allocated(pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
     """Binpack: the fuller the node would be, the better (keeps whole hosts free). The mean of
-    the CPU and memory shares requested once the pod is there; a resource the node has none
-    of counts as full."""
-    cpu, memory, half = pod.cpu, pod.memory, MAX_SCORE / 2
-    return [((n.requested_cpu + cpu) / n.allocatable_cpu if n.allocatable_cpu else 1.0)
-            * half + ((n.requested_memory + memory) / n.allocatable_memory if n.allocatable_memory else 1.0)
+    the CPU and memory shares requested once the pod is there (requests as scoring counts them:
+    snapshot.DEFAULT_CPU and DEFAULT_MEMORY for a container without one); a resource the node
+    has none of counts as full."""
+    cpu, memory, half = pod.score_cpu, pod.score_memory, MAX_SCORE / 2
+    return [((n.scored_cpu + cpu) / n.allocatable_cpu if n.allocatable_cpu else 1.0)
+            * half + ((n.scored_memory + memory) / n.allocatable_memory if n.allocatable_memory else 1.0)
             * half for n in nodes]
 
 

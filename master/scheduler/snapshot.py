@@ -18,6 +18,9 @@ from master.objects.conditions import ready_condition
 from master.objects.isolation import Broken, each, reraise
 from master.objects.kinds import Taint
 
+DEFAULT_CPU = 100  # millicores: Kubernetes' DefaultMilliCPURequest, for scoring only
+DEFAULT_MEMORY = 200 << 20  # bytes: its DefaultMemoryRequest
+
 
 @dataclass(frozen=True)
 class PodInfo:
@@ -31,6 +34,10 @@ class PodInfo:
     tolerations: tuple[dict[str, Any], ...]
     host_ports: frozenset[tuple[str, int]]  # (protocol, hostPort)
     owner: str | None  # "Kind/name" of its controller, for spreading replicas
+    # what scoring counts (Kubernetes' non-zero requests): a container without a request
+    # counts DEFAULT_CPU / DEFAULT_MEMORY, so pods without requests spread instead of piling up
+    score_cpu: int = 0
+    score_memory: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -48,6 +55,8 @@ class NodeInfo:
     allocatable_memory: int
     requested_cpu: int = 0
     requested_memory: int = 0
+    scored_cpu: int = 0  # the pods' score_cpu: what the resource scores weigh
+    scored_memory: int = 0
     host_ports: set[tuple[str, int]] = field(default_factory=set)
     owners: Counter = field(default_factory=Counter)
     pods: int = 0
@@ -56,6 +65,8 @@ class NodeInfo:
         """Count `pod` as placed here."""
         self.requested_cpu += pod.cpu
         self.requested_memory += pod.memory
+        self.scored_cpu += pod.score_cpu
+        self.scored_memory += pod.score_memory
         self.host_ports |= pod.host_ports
         if pod.owner is not None:
             self.owners[pod.owner] += 1
@@ -72,15 +83,18 @@ def _request(container: Obj, resource: str) -> Any:
 def pod_info(pod: Obj) -> PodInfo:
     meta, spec = pod["metadata"], pod["spec"]
     containers = spec.get("containers") or []
-    cpu = sum(cpu_millis(q) for c in containers if (q := _request(c, "cpu")) is not None)
-    memory = sum(memory_bytes(q) for c in containers if (q := _request(c, "memory")) is not None)
+    cpus = [cpu_millis(q) if (q := _request(c, "cpu")) is not None else None for c in containers]
+    memories = [memory_bytes(q) if (q := _request(c, "memory")) is not None else None for c in containers]
     ports = frozenset((p.get("protocol", "TCP"), p["hostPort"]) for c in containers
                       for p in c.get("ports") or [] if p.get("hostPort"))
     owner = next((f"{ref['kind']}/{ref['name']}" for ref in meta.get("ownerReferences") or []
                   if ref.get("controller", True)), None)
     return PodInfo(
         namespace=meta.get("namespace", ""), name=meta["name"], uid=meta.get("uid", ""),
-        resource_version=meta.get("resourceVersion", 0), cpu=cpu, memory=memory,
+        resource_version=meta.get("resourceVersion", 0),
+        cpu=sum(c for c in cpus if c is not None), memory=sum(m for m in memories if m is not None),
+        score_cpu=sum(DEFAULT_CPU if c is None else c for c in cpus),
+        score_memory=sum(DEFAULT_MEMORY if m is None else m for m in memories),
         node_selector=tuple(sorted((spec.get("nodeSelector") or {}).items())),
         tolerations=tuple(spec.get("tolerations") or []), host_ports=ports, owner=owner)
 

@@ -22,6 +22,8 @@ def _role(member: Obj, status: Obj) -> str:
         return "leader"
     if member.get("self") and status.get("state") not in (None, "leader"):
         return str(status["state"])
+    if not member.get("reachable"):
+        return "unknown"  # the answering master cannot reach it: not known to follow
     return "follower"
 
 

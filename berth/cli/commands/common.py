@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import click
 import requests
 
-from berth.cli.config import Config, resolve
-from berth.client import Client
+from berth.cli.config import Config, resolve, unreachable_memory_path
+from berth.client import Client, UnreachableMemory
 from berth.errors import ApiError, BerthError
 from berth.kinds import Kind
 from berth.objects import Obj
@@ -54,7 +54,9 @@ class State:
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.config.servers, self.config.token, namespace=self.config.namespace)
+            self._client = Client(self.config.servers, self.config.token, namespace=self.config.namespace,
+                                  on_warning=lambda text: click.echo(text, err=True),
+                                  unreachable=UnreachableMemory(unreachable_memory_path()))
         return self._client
 
     def ns(self, explicit: str | None) -> str:
@@ -63,6 +65,25 @@ class State:
     def explicit_ns(self, explicit: str | None) -> str | None:
         """Only a namespace the user typed here may override one written in a manifest."""
         return explicit or self.namespace
+
+
+class CommandAfterDashDash(click.Command):
+    """`berth run NAME --image I -- CMD...`, `berth exec POD -- CMD...`: options are parsed as
+    options (an unknown one is an error, never the start of a command), and only what follows
+    `--` is the container's command, whole (`ctx.meta["command"]`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["command"] = args[cut + 1:]
+            args = args[:cut]
+        else:
+            ctx.meta["command"] = []
+        return super().parse_args(ctx, args)
+
+
+def command_after_dash_dash() -> list[str]:
+    return list(click.get_current_context().meta.get("command") or [])
 
 
 class BerthGroup(click.Group):

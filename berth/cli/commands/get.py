@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from berth.cli.columns import bytes_text
+from berth.cli.columns import bytes_text, node_status
 from berth.cli.commands.common import (
     BerthGroup,
     State,
@@ -25,6 +26,7 @@ from berth.kinds import Kind
 from berth.objects import Obj
 
 ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
+UNKNOWN = "<unknown>"  # kubectl top's word for a figure it does not have
 
 
 @click.command()
@@ -86,13 +88,21 @@ def get(
 
 
 def with_usage(state: State, nodes: list[Obj]) -> list[Obj]:
-    """Nodes with the leader's latest usage figures beside their status (display only)."""
+    """Nodes with the leader's latest usage figures beside their status (display only). A node
+    that is not Ready keeps only when it was last heard: its last figures are not its usage now."""
     try:
         metrics = state.client.node_metrics()
     except BerthError:
         return nodes  # the table still shows capacity and allocatable
-    return [{**n, "status": {**(n.get("status") or {}), "usage": metrics[n["metadata"]["name"]]}}
-            if n["metadata"]["name"] in metrics else n for n in nodes]
+    now = datetime.now(UTC)
+    shown = []
+    for node in nodes:
+        usage = metrics.get(node["metadata"]["name"])
+        if usage is not None and not node_status(node, now).startswith("Ready"):
+            usage = {k: v for k, v in usage.items() if k == "secondsSinceHeartbeat"}
+        status = {**(node.get("status") or {}), "usage": usage}
+        shown.append(node if usage is None else {**node, "status": status})
+    return shown
 
 
 @click.group(cls=BerthGroup)
@@ -111,11 +121,12 @@ def top_nodes(state: State) -> None:
         usage = status.get("usage") or {}
         capacity = (status.get("capacity") or {}).get("memory")
         used = usage.get("memoryUsed")
-        share = f"{100 * used / capacity:.0f}%" if isinstance(used, int) and capacity else "?"
+        share = f"{100 * used / capacity:.0f}%" if isinstance(used, int) and capacity else UNKNOWN
         cpu = usage.get("cpuPercent")
         seen = usage.get("secondsSinceHeartbeat")
-        rows.append([node["metadata"]["name"], f"{cpu:.0f}%" if cpu is not None else "?",
-                     bytes_text(used), share, f"{seen:.1f}s ago" if seen is not None else "never"])
+        rows.append([node["metadata"]["name"], f"{cpu:.0f}%" if cpu is not None else UNKNOWN,
+                     bytes_text(used) if used is not None else UNKNOWN, share,
+                     f"{seen:.1f}s ago" if seen is not None else "never"])
     click.echo(render_table(["NAME", "CPU%", "MEMORY", "MEMORY%", "HEARTBEAT"], rows), nl=False)
 
 

@@ -19,8 +19,19 @@ from berth.cli.commands.common import (
 )
 from berth.cli.output import ref, to_json, to_yaml
 from berth.client import kind_info
-from berth.errors import ApiError
+from berth.errors import ApiError, BerthError
 from berth.kinds import Kind
+from berth.objects import Obj
+
+
+def _same_namespace(objects: list[Obj], typed: str | None) -> None:
+    """kubectl's rule: a namespace typed on the command line must agree with the manifest's."""
+    for obj in objects:
+        written = (obj.get("metadata") or {}).get("namespace") if isinstance(obj, dict) else None
+        if typed and written and written != typed:
+            raise BerthError(f'the namespace from the provided object "{written}" does not match the '
+                             f'namespace "{typed}". You must pass \'--namespace={written}\' to perform '
+                             "this operation.")
 
 
 @click.command()
@@ -31,6 +42,7 @@ from berth.kinds import Kind
 def apply(state: State, filenames: tuple[str, ...], namespace: str | None, output: str | None) -> None:
     """Create or update the objects of the manifests, all in one atomic request."""
     objects = manifests.load(filenames, sys.stdin)
+    _same_namespace(objects, state.explicit_ns(namespace))
     result = state.client.apply(objects, namespace=state.ns(namespace))
     items = result.get("items") or []
     if output == "json":
@@ -55,6 +67,7 @@ def apply(state: State, filenames: tuple[str, ...], namespace: str | None, outpu
 def create(state: State, filenames: tuple[str, ...], namespace: str | None) -> None:
     """Create the objects of the manifests; an object that exists already is an error."""
     objects = manifests.load(filenames, sys.stdin)
+    _same_namespace(objects, state.explicit_ns(namespace))
     failed = False
     for obj in objects:
         try:

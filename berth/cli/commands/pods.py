@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from berth.cli.commands.common import State, namespace_option, pass_state
+from berth.cli.commands.common import (
+    CommandAfterDashDash,
+    State,
+    command_after_dash_dash,
+    namespace_option,
+    pass_state,
+)
 from berth.cli.output import ref
 
 
@@ -21,6 +27,13 @@ def _port(text: str) -> dict[str, int]:
     return {"containerPort": numbers[-1], **({"hostPort": numbers[0]} if len(numbers) == 2 else {})}
 
 
+def _labels(text: str) -> dict[str, str]:
+    pairs = [part.partition("=") for part in text.split(",") if part]
+    if not pairs or any(not key or not sep for key, sep, _ in pairs):
+        raise click.BadParameter(f"{text!r}: use KEY=VALUE,KEY=VALUE", param_hint="--labels")
+    return {key: value for key, _, value in pairs}
+
+
 def _env(text: str) -> dict[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -28,26 +41,29 @@ def _env(text: str) -> dict[str, str]:
     return {"name": name, "value": value}
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(cls=CommandAfterDashDash)
 @click.argument("name")
 @click.option("--image", required=True, help="The container image.")
+@click.option("-l", "--labels", default=None, metavar="K=V,...",
+              help="The pod's labels (default: run=NAME), e.g. app=web,tier=front.")
 @click.option("--cpu", help="CPU request, e.g. 250m.")
 @click.option("--memory", help="Memory request, e.g. 64Mi.")
 @click.option("--port", "ports", multiple=True, metavar="[HOST:]PORT", help="A container port (repeatable).")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An env variable (repeatable).")
 @click.option("--restart", type=click.Choice(["Always", "OnFailure", "Never"]), default="Always")
 @namespace_option
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_state
-def run(state: State, name: str, image: str, cpu: str | None, memory: str | None, ports: tuple[str, ...],
-        env: tuple[str, ...], restart: str, namespace: str | None, command: tuple[str, ...]) -> None:
-    """Run one pod: berth run NAME --image IMG [--cpu 250m --memory 64Mi] [--port 8080:80] -- CMD..."""
+def run(state: State, name: str, image: str, labels: str | None, cpu: str | None, memory: str | None,
+        ports: tuple[str, ...], env: tuple[str, ...], restart: str, namespace: str | None) -> None:
+    """Run one pod: berth run NAME --image IMG [--cpu 250m --memory 64Mi] [--port 8080:80] [-- CMD...]"""
+    command = command_after_dash_dash()
     requests_ = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
     container: dict[str, Any] = {"name": name, "image": image, "ports": [_port(p) for p in ports],
                                  "env": [_env(e) for e in env], "resources": {"requests": requests_}}
     if command:
         container["command"] = list(command)
-    manifest = {"apiVersion": "berth/v1", "kind": "Pod", "metadata": {"name": name, "labels": {"run": name}},
+    manifest = {"apiVersion": "berth/v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": _labels(labels) if labels else {"run": name}},
                 "spec": {"containers": [container], "restartPolicy": restart}}
     created = state.client.create(manifest, namespace=state.explicit_ns(namespace))
     click.echo(f"{ref(created)} created")
@@ -70,16 +86,17 @@ def logs(state: State, pod: str, container: str | None, follow: bool, tail: int 
         out.flush()
 
 
-@click.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.command(name="exec", cls=CommandAfterDashDash)
 @click.argument("pod")
 @click.option("-c", "--container", help="The container (needed when the pod has several).")
 @click.option("-i", "--stdin", "send_stdin", is_flag=True, help="Pass this command's standard input.")
 @namespace_option
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_state
-def exec_(state: State, pod: str, container: str | None, send_stdin: bool, namespace: str | None,
-          command: tuple[str, ...]) -> None:
+def exec_(state: State, pod: str, container: str | None, send_stdin: bool, namespace: str | None) -> None:
     """Run a command in a container: berth exec POD [-c C] -- CMD...; exits with its status."""
+    command = command_after_dash_dash()
+    if not command:
+        raise click.UsageError("give the command after --: berth exec POD -- CMD...")
     stdin = sys.stdin.read() if send_stdin else None
     result = state.client.pod_exec(pod, list(command), state.ns(namespace), container=container, stdin=stdin)
     sys.stdout.write(result.get("stdout", ""))
