@@ -302,8 +302,12 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
 
     first_start = started()
     assert cli("exec", "probed", "--", "rm", "/tmp/healthy").returncode == 0
-    wait_until(lambda: _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1, 90,
-               interval=0.5, what="probed restarted by its liveness probe")
+
+    def killing() -> bool:
+        events = cli("get", "events", "-o", "json").stdout
+        return '"Killing"' in events and "probed" in events
+
+    wait_until(killing, 90, interval=0.5, what="probed's liveness restart begun (Killing)")
     # the agent ran its probes round after round meanwhile: never-ready's failing readiness
     # probe kept it not Ready, and readiness restarts nothing
     assert _ready_condition(_pod(lab, "never-ready", 0)) == "False"
@@ -315,12 +319,18 @@ def test_probes_run_by_the_agent_restart_the_unhealthy_and_gate_ready(lab: Lab) 
     assert cli("apply", "-f", "-", stdin=bystander).returncode == 0
     wait_until(lambda: (_pod(lab, "bystander", 0).get("status") or {}).get("phase") == "Running", 60,
                interval=0.3, what="bystander Running")
-    assert started() == first_start  # the unhealthy container is still being stopped
+    assert started() == first_start  # the unhealthy container is still being stopped, and the
+    stopping = _pod(lab, "probed", 0)["status"]["containerStatuses"][0]  # status says so (the bug:
+    assert stopping["restartCount"] == 0 and stopping["ready"] is False  # RESTARTS 1, no start)
+    assert stopping["state"]["running"]["startedAt"]
+    wait_until(lambda: _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1, 90,
+               interval=0.5, what="probed restarted by its liveness probe")
     last = _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["reason"] == "Unhealthy" and "liveness" in last["message"]
     wait_until(lambda: _ready_condition(_pod(lab, "probed", 0)) == "True", 90, interval=0.5,
                what="probed Ready again after the restart")
     assert _pod(lab, "probed", 0)["status"]["containerStatuses"][0]["restartCount"] == 1
+    assert started() != first_start
 
 
 def test_scheduling_on_the_real_hosts(lab: Lab) -> None:

@@ -60,14 +60,18 @@ class Round:
 
 
 def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0, verdicts: dict | None = None,
-         busy: frozenset = frozenset(), fail: dict[type, str] | None = None, address: str = "") -> Round:
+         busy: frozenset = frozenset(), fail: dict[type, str] | None = None, address: str = "",
+         finished: list[Outcome] | None = None) -> Round:
     """One round, pure: the plan, every action done (or failed, for the types in `fail`: their
-    failure's reason), each address read answering `address`, and the statuses that follow."""
+    failure's reason; handed to the background, for stops and liveness restarts), each address
+    read answering `address`, and the statuses that follow (`finished`: background work done)."""
     soft = SoftState(now, BACKOFF, verdicts or {}, busy)
     listing = Listing.of(observed)
     actions = plan_host(pods, listing, soft)
     outcomes = [Outcome.failed(a, (fail or {})[type(a)], "it failed") if type(a) in (fail or {})
-                else Outcome(a, value=address if isinstance(a, FindAddress) else "") for a in actions]
+                else Outcome(a, value=address if isinstance(a, FindAddress) else "",
+                             background=isinstance(a, RestartUnhealthy | StopPod)) for a in actions]
+    outcomes += finished or []
     statuses = {p["metadata"]["uid"]: pod_status(p, listing, [o for o in outcomes
                                                               if getattr(o.action, "pod", None) is p],
                                                  soft, "10.0.0.1", "t")
@@ -136,15 +140,28 @@ def test_probe_verdicts_restart_the_unhealthy_and_gate_ready() -> None:
     result = plan([probed], running, verdicts=sick)
     assert result.kinds() == ["RestartUnhealthy"]
     entry = result.statuses["u1"]["containerStatuses"][0]
-    assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "Unhealthy"
+    # the bug: RESTARTS 1 and an empty startedAt while the old container was still stopping.
+    # Now: still the running start it is (being stopped), not ready, not counted yet
+    assert entry["state"] == {"running": {"startedAt": "100"}} and entry["ready"] is False
+    assert entry["restartCount"] == 0 and "lastState" not in entry
+    killing = outcome_events(Outcome(result.actions[0], background=True))
+    assert [(reason, warning) for reason, _, warning in killing] == [("Killing", False)]
     stale = {("u1", "main", "liveness"): Verdict(False, "99")}  # about an earlier start: not acted on
     assert plan([probed], running, verdicts=stale).kinds() == []
     # while the restart runs in the background: the same verdict again, but no second restart,
-    # and the status stays as written when it began (restart counted once)
+    # and the status stays as written when it began
     probed["status"] = result.statuses["u1"]
     busy = frozenset({("u1", "main")})
     meanwhile = plan([probed], running, verdicts=sick, busy=busy)
     assert meanwhile.kinds() == [] and meanwhile.statuses["u1"]["containerStatuses"][0] == entry
+    # done: the host lists the new start, and the restart is counted once, with why
+    again = [state("u1", None), ContainerState(**{**running[1].__dict__, "started_at": "200"})]
+    done = plan([probed], again, verdicts=sick, finished=[Outcome(result.actions[0])])
+    entry = done.statuses["u1"]["containerStatuses"][0]
+    assert done.kinds() == [] and entry["state"] == {"running": {"startedAt": "200"}}
+    assert entry["restartCount"] == 1 and entry["lastState"]["terminated"]["reason"] == "Unhealthy"
+    told = status_events(probed["status"], done.statuses["u1"])
+    assert [reason for reason, _, _ in told] == ["Started"]
 
 
 def test_status_changes_tell_events_and_old_events_expire() -> None:
@@ -157,7 +174,7 @@ def test_status_changes_tell_events_and_old_events_expire() -> None:
     killed = {"containerStatuses": [{"name": "main", "restartCount": 1,
                                      "state": {"running": {"startedAt": ""}},
                                      "lastState": {"terminated": {"reason": "Unhealthy", "message": "bad"}}}]}
-    assert [e[0] for e in status_events(running, killed)] == ["Killing", "Started"]
+    assert [e[0] for e in status_events(running, killed)] == ["Started"]  # Killing: when it began
     looping = {"containerStatuses": [{"name": "main", "restartCount": 1,
                                       "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
     assert status_events(killed, looping) == [("BackOff", "Back-off restarting failed container main", True)]
@@ -194,14 +211,14 @@ def test_failed_actions_show_in_the_status_or_as_an_event() -> None:
         == "CreateContainerConfigError"
     # what no status shows becomes an event: an orphan that would not go, a stop that failed
     orphan = Outcome.failed(RemoveContainer("id-x"), "FailedRemove", "device busy")
-    assert outcome_events(orphan) == [("FailedRemove", "removing id-x: device busy")]
+    assert outcome_events(orphan) == [("FailedRemove", "removing id-x: device busy", True)]
     going = pod("d", "u4")
     stop = Outcome.failed(StopPod(going), "FailedKillPod", "no such pod")
-    assert outcome_events(stop) == [("FailedKillPod", "no such pod")]
+    assert outcome_events(stop) == [("FailedKillPod", "no such pod", True)]
     assert outcome_events(Outcome(ForgetPod(going))) == []
     assert outcome_events(Outcome.failed(RunContainer(going, going["spec"]["containers"][0]),
                                          "RunContainerError", "x")) == []  # the status shows it
-    assert outcome_events(Outcome(RestartUnhealthy(going, {}, "", ""), background=True)) == []
+    assert outcome_events(Outcome(StopPod(going), background=True)) == []
 
 
 def test_a_container_made_from_another_image_is_made_afresh() -> None:

@@ -145,7 +145,11 @@ M = TypeVar("M", bound=BaseModel)
 def validated(model: type[M]) -> M:
     """The request's one document as `model` (an agent's report, a relayed batch), or a 4xx
     naming the fields that are wrong."""
+    document = one_document()
     try:
-        return model.model_validate(one_document())
+        return model.model_validate(document)
     except ValidationError as err:
         raise error_from_validation(err) from None
+    except Exception as err:  # a validator's own bug must be the client's 400, not a 500
+        raise ApiError(400, "Invalid", f"cannot be read: {err.__class__.__name__}: {err}"[:1000],
+                       "body") from None

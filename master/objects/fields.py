@@ -57,6 +57,11 @@ def _check_memory(value: str) -> str:
     return value
 
 
+# what _check_label_key accepts, for the OpenAPI document (lengths are checked by the validator)
+LABEL_KEY_SCHEMA = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
 def _check_label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
     if prefix and (len(prefix) > 253 or not re.match(DNS1123_SUBDOMAIN, prefix)):
@@ -123,7 +128,8 @@ DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern
 DnsSubdomain = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)
 ]
-LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=317), AfterValidator(_check_label_key)]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=317), AfterValidator(_check_label_key),
+                     Field(json_schema_extra={"pattern": LABEL_KEY_SCHEMA})]
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE)]
 Labels = dict[LabelKey, LabelValue]
 EnvName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=ENV_NAME)]

@@ -81,6 +81,8 @@ def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str
         model = info.model.model_validate(document)
     except ValidationError as err:
         raise error_from_validation(err) from None
+    except Exception as err:  # a validator's own bug must be the client's 400, not a 500
+        raise bad_request(f"{info.kind} cannot be read: {err.__class__.__name__}: {err}"[:1000]) from None
     obj = model.model_dump(mode="json", exclude_none=True)
     meta = obj["metadata"]
     if not meta.get("ownerReferences"):
@@ -104,6 +106,9 @@ def validate_status(info: KindInfo, status: Any) -> dict[str, Any]:
         model = info.status_model.model_validate(status)
     except ValidationError as err:
         raise _under_status(error_from_validation(err)) from None
+    except Exception as err:  # as in validate_object: never a 500
+        raise bad_request(f"status cannot be read: {err.__class__.__name__}: {err}"[:1000],
+                          "status") from None
     return model.model_dump(mode="json", exclude_unset=True)
 
 

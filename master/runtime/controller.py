@@ -93,6 +93,8 @@ class RuntimeController(LeaderLoop):
         self.executor = Executor(pool, store.get, self.background)
         self.pool = pool
         self._trouble: dict[str, str] = {}  # node -> the host trouble last told in an event
+        # background work done, by pod uid, until a look at its host puts it in the pod's status
+        self._finished: dict[str, list[Outcome]] = {}
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -129,12 +131,16 @@ class RuntimeController(LeaderLoop):
             Delete("Pod", p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["resourceVersion"])
             for p in pods if p["metadata"].get("deletionTimestamp")
             and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
-        commands.extend(self._background_events(self.background.drain()))
+        commands.extend(self._background_done(self.background.drain(), pods))
         soft = SoftState(time.time(), self.backoff, self.probes.snapshot(), self.background.busy())
         due = self.attention.take_due(reachable, time.monotonic())
-        futures = [(node, self._workers.submit(self._sync_node, node, bound.get(node["metadata"]["name"], []),
-                                               soft, fence))
-                   for node in ready if node["metadata"]["name"] in due]
+        futures = []
+        for node in ready:
+            if node["metadata"]["name"] not in due:
+                continue
+            mine = bound.get(node["metadata"]["name"], [])
+            finished = [o for p in mine for o in self._finished.pop(p["metadata"]["uid"], [])]
+            futures.append((node, self._workers.submit(self._sync_node, node, mine, soft, fence, finished)))
         for node, future in futures:  # one host that fails the round must not stop the others
             try:
                 commands.extend(future.result())
@@ -147,8 +153,10 @@ class RuntimeController(LeaderLoop):
                 log.debug("pod status write refused: %s", error.message)
 
     # --- one host ---------------------------------------------------------------------------
-    def _sync_node(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence) -> list[Command]:
-        look = self._look(node, pods, soft, fence)
+    def _sync_node(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence,
+                   finished: list[Outcome]) -> list[Command]:
+        """`finished`: background work on these pods done since the host's last look."""
+        look = self._look(node, pods, soft, fence, finished)
         commands, acted = (look.commands, look.acted) if look is not None else ([], True)
         settled = not acted and not commands and all(pod_settled(p) for p in pods)
         self.attention.listed(node["metadata"]["name"], time.monotonic(), settled)
@@ -164,7 +172,8 @@ class RuntimeController(LeaderLoop):
         self._trouble[name] = reason
         return _Look([self._record(node, reason, message[:1000], True)], acted=True)
 
-    def _look(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence) -> _Look | None:
+    def _look(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence,
+              finished: list[Outcome]) -> _Look | None:
         """List the host, plan, act, and say what each pod's status is now; None when this
         master may not act (the fence failed), or the host's trouble (the next round looks again)."""
         name = node["metadata"]["name"]
@@ -199,7 +208,7 @@ class RuntimeController(LeaderLoop):
         except SshError as err:  # the host went away mid-round
             return self._trouble_with(node, "HostUnreachable", f"the runtime lost the host mid-round: {err}")
         planned = [p for p in pods if p["metadata"]["uid"] not in skipped]
-        return _Look(unplanned + self._writes(node, planned, listing, outcomes, soft), acting)
+        return _Look(unplanned + self._writes(node, planned, listing, finished + outcomes, soft), acting)
 
     def _writes(self, node: Obj, pods: list[Obj], listing: Listing, outcomes: list[Outcome],
                 soft: SoftState) -> list[Command]:
@@ -226,19 +235,27 @@ class RuntimeController(LeaderLoop):
             if status != (pod.get("status") or {}):
                 commands.append(UpdateStatus("Pod", meta["namespace"], meta["name"], status,
                                              meta["resourceVersion"]))
-        for outcome in by_pod.get("", []):  # what no pod owns: told on the node
-            commands.extend(self._record(node, reason, message, True)
-                            for reason, message in outcome_events(outcome))
+        for outcome in outcomes:  # what no status shows
+            pod = getattr(outcome.action, "pod", None)
+            if pod is None or outcome.background:  # an orphan's (on the node), or work begun now
+                commands.extend(self._record(pod or node, reason, message, warning)
+                                for reason, message, warning in outcome_events(outcome))
         return commands
 
-    def _background_events(self, finished: list[Outcome]) -> list[Command]:
-        """Background work that failed: an event on its pod (the next look sees what is left)."""
+    def _background_done(self, finished: list[Outcome], pods: list[Obj]) -> list[Command]:
+        """Background work done: a failure is an event on its pod now; a liveness restart done is
+        kept for its pod's status, which the next look at its host writes (restart counted)."""
         made: list[Command] = []
         for outcome in finished:
             pod = getattr(outcome.action, "pod", None)
-            if pod is not None:
-                made.extend(self._record(pod, reason, message, True)
-                            for reason, message in outcome_events(outcome))
+            if pod is None:
+                continue
+            made.extend(self._record(pod, reason, message, warning)
+                        for reason, message, warning in outcome_events(outcome))
+            self._finished.setdefault(pod["metadata"]["uid"], []).append(outcome)
+        alive = {p["metadata"]["uid"] for p in pods}
+        for uid in [u for u in self._finished if u not in alive]:
+            del self._finished[uid]  # its pod is gone
         return made
 
     def _status_events(self, pods: list[Obj], commands: list[Command]) -> list[Command]:

@@ -22,10 +22,7 @@ def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
         restarts, had = int(now.get("restartCount") or 0), int(was.get("restartCount") or 0)
         if restarts > had:
             last = (now.get("lastState") or {}).get("terminated") or {}
-            if last.get("reason") == "Unhealthy":
-                why = last.get("message") or "liveness probe failed"
-                events.append(("Killing", f"Container {name}: {why}; it will be restarted", False))
-            elif last.get("reason") == "ImageChanged":
+            if last.get("reason") == "ImageChanged":
                 events.append(("Killing", f"Container {name} definition changed ({last.get('message', '')}); "
                                "it will be restarted", False))
             events.append(("Started", f"Restarted container {name} (restart {restarts})", False))

@@ -260,12 +260,16 @@ class Executor:
         return address.text().strip() if address.ok else ""
 
 
-def outcome_events(outcome: Outcome) -> list[tuple[str, str]]:
-    """(reason, message) of the Warning a failed outcome needs when no pod status will show it:
-    background work, and removals of what no pod owns (recorded on the node)."""
+def outcome_events(outcome: Outcome) -> list[tuple[str, str, bool]]:
+    """(reason, message, warning) of what an outcome tells that no pod status shows: a liveness
+    restart begun (Killing), failed background work, removals of what no pod owns (on the node)."""
+    if isinstance(outcome.action, RestartUnhealthy) and outcome.background:
+        why = outcome.action.message or "liveness probe failed"
+        return [("Killing", f"Container {outcome.action.container['name']}: {why}; it will be restarted",
+                 False)]
     shown = MakeSandbox | RunContainer | ReplaceContainer | RestartContainer | FindAddress  # in the status
     if outcome.ok or isinstance(outcome.action, shown):
         return []
     if isinstance(outcome.action, RemoveContainer | RemoveSandbox):
-        return [("FailedRemove", f"removing {outcome.action.target}: {outcome.message}")]
-    return [(outcome.reason, outcome.message)]
+        return [("FailedRemove", f"removing {outcome.action.target}: {outcome.message}", True)]
+    return [(outcome.reason, outcome.message, True)]

@@ -71,12 +71,14 @@ def _container_state(entry: Obj, pod: Obj, state: ContainerState | None, outcome
         else:
             entry["state"] = _waiting(outcome)
         return
-    if isinstance(action, RestartUnhealthy):
-        entry["restartCount"] += 1
-        entry["lastState"] = {"terminated": {"reason": "Unhealthy", "message": action.message,
-                                             "startedAt": action.started_at}}
-        entry["state"] = {"running": {"startedAt": ""}}
-        return
+    if isinstance(action, RestartUnhealthy) and outcome is not None:
+        if outcome.background:  # begun: the process runs on while it is stopped, no longer ready
+            entry["state"] = {"running": {"startedAt": state.started_at}}
+            return
+        if outcome.ok:  # done (a later round): counted once, and the listing says how it runs now
+            entry["restartCount"] += 1
+            entry["lastState"] = {"terminated": {"reason": "Unhealthy", "message": action.message,
+                                                 "startedAt": action.started_at}}
     if state.state == "running":
         entry["state"] = {"running": {"startedAt": state.started_at}}
         ready = verdict_on(soft.verdicts, pod["metadata"]["uid"], entry["name"], "readiness", state)
