@@ -398,14 +398,16 @@ class Client:
         return self._json("PUT", path, json_body=obj)
 
     def patch(
-        self, kind: KindRef, name: str, patch: Mapping[str, Any], namespace: str | None = None
+        self, kind: KindRef, name: str, patch: Mapping[str, Any] | list[Any], namespace: str | None = None,
+        *, json_patch: bool = False,
     ) -> Obj:
-        """JSON merge patch (RFC 7386): null deletes a key, maps merge, lists are replaced."""
+        """JSON merge patch (RFC 7386: null deletes a key, maps merge, lists are replaced), or with
+        `json_patch` a JSON Patch (RFC 6902: a list of operations)."""
         return self._json(
             "PATCH",
             self.object_path(kind, name, namespace),
             json_body=patch,
-            content_type="application/merge-patch+json",
+            content_type="application/json-patch+json" if json_patch else "application/merge-patch+json",
         )
 
     def delete(

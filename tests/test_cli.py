@@ -103,3 +103,47 @@ def test_config_file_and_watch(cluster: MasterCluster, tmp_path: Path) -> None:
     finally:
         watcher.kill()
     assert "ADDED" in out and "configmap/watched" in out, (out, err)
+
+
+def test_label_annotate_taint_patch_and_api_resources(cluster: MasterCluster) -> None:
+    """kubectl habits: each against real masters, with kubectl's words and refusals."""
+    configmap = "kind: ConfigMap\nmetadata: {name: habits}\ndata: {a: '1'}\n"
+    made = berth(cluster, "create", "-f", "-", stdin=configmap)
+    assert made.returncode == 0, made.stderr
+    assert berth(cluster, "label", "cm", "habits", "tier=front", "team=a").stdout.strip() == \
+        "configmap/habits labeled"
+    refused = berth(cluster, "label", "configmap/habits", "tier=back")
+    assert refused.returncode == 1 and "--overwrite is false" in refused.stderr
+    assert berth(cluster, "label", "cm", "habits", "tier=back", "team-", "--overwrite").returncode == 0
+    annotated = berth(cluster, "annotate", "cm", "habits", "owner=olga")
+    assert annotated.stdout.strip() == "configmap/habits annotated"
+    got = json.loads(berth(cluster, "get", "cm", "habits", "-o", "json").stdout)
+    assert got["metadata"]["labels"] == {"tier": "back"} and got["metadata"]["annotations"]["owner"] == "olga"
+    shown = berth(cluster, "get", "cm", "habits", "--show-labels").stdout.splitlines()
+    assert shown[0].split()[-1] == "LABELS" and shown[1].split()[-1] == "tier=back"
+
+    merged = berth(cluster, "patch", "cm", "habits", "-p", '{"data": {"b": "2"}}')
+    assert merged.stdout.strip() == "configmap/habits patched", merged.stderr
+    ops = '[{"op": "test", "path": "/data/a", "value": "1"}, {"op": "remove", "path": "/data/a"}]'
+    assert berth(cluster, "patch", "cm", "habits", "--type", "json", "-p", ops).returncode == 0
+    assert json.loads(berth(cluster, "get", "cm", "habits", "-o", "json").stdout)["data"] == {"b": "2"}
+    failed = berth(cluster, "patch", "cm", "habits", "--type", "json", "-p", ops)  # /data/a is gone now
+    assert failed.returncode == 1 and "body[0]" in failed.stderr
+
+    node = {"kind": "Node", "metadata": {"name": "tainted"}, "spec": {"address": "10.250.0.77"}}
+    assert cluster.session().post(cluster.url(0, "/api/v1/nodes"), json=node, timeout=10).status_code == 201
+    tainted = berth(cluster, "taint", "node", "tainted", "gpu=yes:NoSchedule", "maint:NoExecute")
+    assert tainted.stdout.strip() == "node/tainted tainted", tainted.stderr
+    clash = berth(cluster, "taint", "node", "tainted", "gpu=no:NoSchedule")
+    assert clash.returncode == 1 and "--overwrite is false" in clash.stderr
+    untainted = berth(cluster, "taint", "node", "tainted", "maint:NoExecute-")
+    assert untainted.stdout.strip() == "node/tainted untainted"
+    taints = json.loads(berth(cluster, "get", "node", "tainted", "-o", "json").stdout)["spec"]["taints"]
+    assert taints == [{"key": "gpu", "value": "yes", "effect": "NoSchedule"}]
+    assert berth(cluster, "taint", "node", "tainted", "gpu=yes:Sometimes").returncode == 2  # not an effect
+
+    resources = berth(cluster, "api-resources").stdout.splitlines()
+    assert resources[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    assert ["pods", "po", "berth/v1", "true", "Pod"] in [line.split() for line in resources]
+    for path in ("/api/v1/namespaces/default/configmaps/habits", "/api/v1/nodes/tainted"):
+        cluster.session().delete(cluster.url(0, path), timeout=10)

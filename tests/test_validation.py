@@ -190,3 +190,35 @@ def test_secret_data_is_base64_and_string_data_is_folded_into_it() -> None:
                          "data": {"token": "not base64!"}})
     assert refused.value.status == 400 and refused.value.field == "data.token"
     assert "stringData" in refused.value.message
+
+
+@pytest.mark.parametrize(("operations", "expected"), [
+    ([{"op": "add", "path": "/a/c", "value": 3}], {"a": {"b": 1, "c": 3}, "l": [1, 2]}),
+    ([{"op": "add", "path": "/l/-", "value": 9}], {"a": {"b": 1}, "l": [1, 2, 9]}),
+    ([{"op": "add", "path": "/l/0", "value": 0}], {"a": {"b": 1}, "l": [0, 1, 2]}),
+    ([{"op": "remove", "path": "/l/1"}], {"a": {"b": 1}, "l": [1]}),
+    ([{"op": "replace", "path": "/a/b", "value": "x"}], {"a": {"b": "x"}, "l": [1, 2]}),
+    ([{"op": "move", "from": "/a/b", "path": "/m"}], {"a": {}, "l": [1, 2], "m": 1}),
+    ([{"op": "copy", "from": "/l", "path": "/k"}], {"a": {"b": 1}, "l": [1, 2], "k": [1, 2]}),
+    ([{"op": "test", "path": "/a/b", "value": 1}], {"a": {"b": 1}, "l": [1, 2]}),
+])
+def test_json_patch_operations(operations: list, expected: dict) -> None:
+    from master.objects.json_patch import json_patch
+
+    document = {"a": {"b": 1}, "l": [1, 2]}
+    assert json_patch(document, operations) == expected
+    assert document == {"a": {"b": 1}, "l": [1, 2]}  # the input is left as it was
+
+
+@pytest.mark.parametrize("operations", [
+    [{"op": "test", "path": "/a/b", "value": 2}], [{"op": "remove", "path": "/nope"}],
+    [{"op": "add", "path": "/l/7", "value": 1}], [{"op": "replace", "path": "/a/b"}],
+    [{"op": "frob", "path": "/a"}], [{"op": "add", "path": "a", "value": 1}], ["add"], {"op": "add"},
+    [{"op": "remove", "path": ""}],
+])
+def test_a_bad_json_patch_is_refused_naming_the_operation(operations: object) -> None:
+    from master.objects.json_patch import json_patch
+
+    with pytest.raises(ApiError) as refused:
+        json_patch({"a": {"b": 1}, "l": [1, 2]}, operations)
+    assert refused.value.status in (400, 422) and refused.value.field in ("body", "body[0]")

@@ -309,14 +309,23 @@ BY_KIND: dict[str, list[Column]] = {
 NAMELESS = frozenset({"Event"})  # kubectl lists events by what happened, not by name
 
 
-def columns_for(kind: str, *, wide: bool = False, namespaced_view: bool = False) -> list[Column]:
-    """NAMESPACE leads when listing across namespaces, then NAME, then the kind's own."""
+def labels_text(obj: Obj, now: datetime) -> str:
+    labels = _get(obj, "metadata", "labels")
+    return ",".join(f"{k}={v}" for k, v in labels.items()) if isinstance(labels, dict) and labels else NONE
+
+
+def columns_for(kind: str, *, wide: bool = False, namespaced_view: bool = False,
+                show_labels: bool = False) -> list[Column]:
+    """NAMESPACE leads when listing across namespaces, then NAME, then the kind's own, then LABELS
+    if asked for (kubectl's --show-labels)."""
     columns: list[Column] = []
     if namespaced_view:
         columns.append(Column("NAMESPACE", namespace))
     if kind not in NAMELESS:
         columns.append(Column("NAME", name))
     columns.extend(c for c in BY_KIND.get(kind, [AGE]) if wide or not c.wide_only)
+    if show_labels:
+        columns.append(Column("LABELS", labels_text))
     return columns
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from berth.cli.commands import cluster, describe, get, manage, pods, watch
+from berth.cli.commands import cluster, describe, get, manage, pods, update, watch
 from berth.cli.commands.common import BerthGroup, State, client_version
 from berth.lab.cli import lab_group
 
@@ -40,8 +40,9 @@ def main(
 berth = main  # the group under its own name, for `from berth.cli.main import berth`
 
 
-for command in (cluster.version, get.get, get.top, describe.describe, pods.run, pods.logs, pods.exec_,
-                manage.apply, manage.create, manage.delete, cluster.cluster, watch.watch, lab_group):
+for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, pods.run, pods.logs,
+                pods.exec_, manage.apply, manage.create, manage.delete, update.label, update.annotate,
+                update.taint, update.patch, cluster.cluster, watch.watch, lab_group):
     main.add_command(command)
 
 if __name__ == "__main__":

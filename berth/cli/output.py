@@ -87,6 +87,7 @@ def render_objects(
     namespaced_view: bool = False,
     payload: Any = None,
     now: datetime | None = None,
+    show_labels: bool = False,
 ) -> str:
     """`payload` is what json/yaml show (the server's List, or one object); tables use `items`."""
     if payload is None:
@@ -99,6 +100,7 @@ def render_objects(
         return "".join(ref({"kind": kind, **obj}) + "\n" for obj in items)
     if output not in (None, "", "wide"):
         raise ValueError(f"unknown output format {output!r}")
-    columns = columns_for(kind, wide=output == "wide", namespaced_view=namespaced_view)
+    columns = columns_for(kind, wide=output == "wide", namespaced_view=namespaced_view,
+                          show_labels=show_labels)
     now = now or datetime.now(UTC)
     return render_table([c.header for c in columns], rows(items, columns, now))

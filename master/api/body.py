@@ -97,8 +97,9 @@ def check_depth(document: Any) -> None:
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
-def parse_documents(raw: bytes, yaml_body: bool) -> list[Any]:
-    """Every document of a body: a YAML stream, a JSON object, or a JSON list of objects."""
+def parse_documents(raw: bytes, yaml_body: bool, whole: bool = False) -> list[Any]:
+    """Every document of a body: a YAML stream, a JSON object, or a JSON list of objects
+    (`whole`: a JSON list is one document, as a JSON Patch is)."""
     if not raw.strip():
         raise ApiError(400, "MalformedBody", "the body is empty", "body")
     try:
@@ -109,7 +110,7 @@ def parse_documents(raw: bytes, yaml_body: bool) -> list[Any]:
             parsed = json.loads(raw, parse_constant=_refuse_constant,
                                 parse_int=lambda text: _number(text, int),
                                 parse_float=lambda text: _number(text, float))
-            docs = parsed if isinstance(parsed, list) else [parsed]
+            docs = parsed if isinstance(parsed, list) and not whole else [parsed]
             listed = isinstance(parsed, dict) and str(parsed.get("kind", "")).endswith("List")
             if listed and isinstance(parsed.get("items"), list):
                 docs = parsed["items"]
@@ -133,7 +134,10 @@ def documents() -> list[Any]:
 
 
 def one_document() -> Any:
-    docs = documents()
+    """The body's one document (a JSON Patch, a list, counts as one)."""
+    raw = request.get_data(cache=True)
+    docs = parse_documents(raw, request.mimetype in _YAML_TYPES,
+                           whole=request.mimetype == "application/json-patch+json")
     if len(docs) != 1:
         raise ApiError(400, "MalformedBody", "expected one document", "body")
     return docs[0]

@@ -12,6 +12,7 @@ from master.api.auth import authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
 from master.errors import ApiError, bad_request, not_found
+from master.objects.json_patch import json_patch
 from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
@@ -185,15 +186,17 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
     info = _kind(plural, namespace)
     authorize(principal(), "patch", info.kind, name)
     patch = one_document()
-    if not isinstance(patch, dict):
+    json_patch_body = request.mimetype == "application/json-patch+json"  # RFC 6902, else RFC 7386
+    if not json_patch_body and not isinstance(patch, dict):
         raise bad_request("a merge patch must be an object", "body")
-    pinned = _expected_rv((patch.get("metadata") or {}).get("resourceVersion"),
-                          "metadata.resourceVersion")
+    pinned = None if json_patch_body else _expected_rv((patch.get("metadata") or {}).get("resourceVersion"),
+                                                       "metadata.resourceVersion")
     ns = _ns(info, namespace)
 
     def write() -> Outcome:
         current = _current(info, ns, name)
-        merged = merge_patch({k: v for k, v in current.items() if k != "status"}, patch)
+        spec_side = {k: v for k, v in current.items() if k != "status"}
+        merged = json_patch(spec_side, patch) if json_patch_body else merge_patch(spec_side, patch)
         obj = _checked_object(info, merged, ns, name)
         expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
         return context().store.propose(Replace(obj, expected))

@@ -22,7 +22,7 @@ from berth.cli.commands.common import (
 from berth.cli.output import as_list, render_objects, render_table, to_json, to_yaml
 from berth.client import kind_info
 from berth.errors import BerthError
-from berth.kinds import Kind
+from berth.kinds import KINDS, Kind
 from berth.objects import Obj
 
 ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
@@ -37,6 +37,7 @@ UNKNOWN = "<unknown>"  # kubectl top's word for a figure it does not have
 @namespace_option
 @all_namespaces_option
 @click.option("--consistent", is_flag=True, help="Read through the leader (no stale follower data).")
+@click.option("--show-labels", is_flag=True, help="A LABELS column, as kubectl's.")
 @pass_state
 def get(
     state: State,
@@ -47,6 +48,7 @@ def get(
     namespace: str | None,
     all_namespaces: bool,
     consistent: bool,
+    show_labels: bool,
 ) -> None:
     """List objects of KIND (or KIND,KIND...), or show the named ones."""
     kind, names = split_ref(kind, names)
@@ -60,7 +62,7 @@ def get(
         raise click.UsageError("NAME needs a single KIND")
     ns = state.ns(namespace)
     if len(kinds) > 1:
-        _get_many(state, kinds, output, selector, ns, all_namespaces, consistent)
+        _get_many(state, kinds, output, selector, ns, all_namespaces, consistent, show_labels)
         return
     info = kinds[0]
     failed = False
@@ -80,7 +82,8 @@ def get(
         items = with_usage(state, items)
     across = all_namespaces and info.namespaced
     click.echo(
-        render_objects(info.kind, items, output, namespaced_view=across, payload=payload),
+        render_objects(info.kind, items, output, namespaced_view=across, payload=payload,
+                       show_labels=show_labels),
         nl=False,
     )
     if failed:
@@ -138,6 +141,7 @@ def _get_many(
     ns: str,
     all_namespaces: bool,
     consistent: bool,
+    show_labels: bool = False,
 ) -> None:
     """`get po,svc`: one table per kind; json/yaml gather every object into one List."""
     everything: list[Obj] = []
@@ -149,7 +153,8 @@ def _get_many(
         everything.extend(items)
         if items and output not in ("json", "yaml"):
             across = all_namespaces and info.namespaced
-            tables.append(render_objects(info.kind, items, output, namespaced_view=across))
+            tables.append(render_objects(info.kind, items, output, namespaced_view=across,
+                                         show_labels=show_labels))
     if output in ("json", "yaml"):
         payload = {"apiVersion": "berth/v1", "kind": "List", "metadata": {}, "items": everything}
         click.echo(to_json(payload) if output == "json" else to_yaml(payload), nl=False)
@@ -157,3 +162,11 @@ def _get_many(
         click.echo(no_resources(kinds[0], ns, all_namespaces or not kinds[0].namespaced), err=True)
     else:
         click.echo(("" if output == "name" else "\n").join(tables), nl=False)
+
+
+@click.command("api-resources")
+def api_resources() -> None:
+    """The kinds the cluster serves, with their short names, as kubectl api-resources."""
+    rows = [[info.plural, ",".join(info.short), "berth/v1", "true" if info.namespaced else "false", info.kind]
+            for info in sorted(KINDS.values(), key=lambda k: k.plural)]
+    click.echo(render_table(["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"], rows), nl=False)
