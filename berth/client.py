@@ -442,6 +442,10 @@ class Client:
             replayable=True,
         )
 
+    def openapi(self) -> Obj:
+        """The API's OpenAPI document (what `berth explain` reads)."""
+        return self._json("GET", "/api/v1/openapi.json")
+
     def cluster(self) -> Obj:
         return self._json("GET", "/api/v1/cluster")
 

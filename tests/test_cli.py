@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from berth.lab.masters import free_ports
-from tests.harness import TOKENS, MasterCluster, berth
+from tests.harness import TOKENS, MasterCluster, add_node, berth
 
 MANIFEST = """
 apiVersion: berth/v1
@@ -147,3 +147,23 @@ def test_label_annotate_taint_patch_and_api_resources(cluster: MasterCluster) ->
     assert ["pods", "po", "berth/v1", "true", "Pod"] in [line.split() for line in resources]
     for path in ("/api/v1/namespaces/default/configmaps/habits", "/api/v1/nodes/tainted"):
         cluster.session().delete(cluster.url(0, path), timeout=10)
+
+
+def test_wait_and_explain(cluster: MasterCluster) -> None:
+    add_node(cluster, "waited", cpu=1000, memory=1 << 30)
+    met = berth(cluster, "wait", "--for=condition=Ready", "node/waited", "--timeout=20s")
+    assert met.returncode == 0 and met.stdout.strip() == "node/waited condition met", met.stderr
+    late = berth(cluster, "wait", "--for=condition=Ready=False", "node/waited", "--timeout=1s")
+    assert late.returncode == 1 and "timed out waiting for the condition on nodes/waited" in late.stderr
+    cluster.session().delete(cluster.url(0, "/api/v1/nodes/waited"), timeout=10)
+    gone = berth(cluster, "wait", "--for=delete", "node/waited", "--timeout=20s")
+    assert gone.returncode == 0 and gone.stdout.strip() == "node/waited deleted", gone.stderr
+    assert berth(cluster, "wait", "--for=ready", "node/waited").returncode == 2
+
+    pod_page = berth(cluster, "explain", "pod").stdout
+    assert pod_page.startswith("KIND:     Pod\nVERSION:  berth/v1\n")
+    assert "spec\t<PodSpec> -required-" in pod_page
+    containers = berth(cluster, "explain", "pod.spec.containers").stdout
+    assert "FIELD:    containers <[]Container>" in containers and "image\t<string> -required-" in containers
+    missing = berth(cluster, "explain", "pod.spec.nope")
+    assert missing.returncode == 1 and 'field "nope" does not exist in Pod.spec' in missing.stderr

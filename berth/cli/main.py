@@ -40,9 +40,10 @@ def main(
 berth = main  # the group under its own name, for `from berth.cli.main import berth`
 
 
-for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, pods.run, pods.logs,
-                pods.exec_, manage.apply, manage.create, manage.delete, update.label, update.annotate,
-                update.taint, update.patch, cluster.cluster, watch.watch, lab_group):
+for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, describe.explain,
+                pods.run, pods.logs, pods.exec_, manage.apply, manage.create, manage.delete, update.label,
+                update.annotate, update.taint, update.patch, watch.watch, watch.wait, cluster.cluster,
+                lab_group):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -61,3 +61,70 @@ def describe(
         click.echo("\n\n".join(t.rstrip("\n") for t in texts))
     if failed:
         raise SystemExit(1)
+
+
+def _resolve(schema: Obj, schemas: Obj) -> Obj:
+    """Through $ref, and an optional field's anyOf [X, null], to the schema that says what X is."""
+    for _ in range(20):  # bounded: a schema that refers to itself in a loop is not followed forever
+        if "$ref" in schema:
+            schema = schemas.get(str(schema["$ref"]).rsplit("/", 1)[-1]) or {}
+        elif "anyOf" in schema:
+            options = [s for s in schema["anyOf"] if s.get("type") != "null"]
+            schema = options[0] if len(options) == 1 else schema
+            if len(options) != 1:
+                return schema
+        else:
+            return schema
+    return schema
+
+
+def _type_name(schema: Obj, schemas: Obj) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_type_name(s, schemas) for s in schema["anyOf"] if s.get("type") != "null")
+    kind = schema.get("type", "object")
+    if kind == "array":
+        return "[]" + _type_name(schema.get("items") or {}, schemas)
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return "map[string]" + _type_name(schema["additionalProperties"], schemas)
+    return str(kind)
+
+
+def explain_text(document: Obj, path: str) -> str:
+    """kubectl explain's page for KIND[.field.field...], from the API's OpenAPI document."""
+    schemas = (document.get("components") or {}).get("schemas") or {}
+    kind_name, *fields = path.split(".")
+    info = kind_info(kind_name)
+    schema, shown = _resolve(schemas.get(info.kind) or {}, schemas), info.kind
+    field_line = ""
+    for field in fields:
+        properties = schema.get("properties") or {}
+        if schema.get("type") == "array":
+            properties = _resolve(schema.get("items") or {}, schemas).get("properties") or {}
+        if field not in properties:
+            raise BerthError(f'field "{field}" does not exist in {shown}')
+        field_line = f"FIELD:    {field} <{_type_name(properties[field], schemas)}>"
+        schema, shown = _resolve(properties[field], schemas), f"{shown}.{field}"
+        if schema.get("type") == "array":
+            schema = {**_resolve(schema.get("items") or {}, schemas), "type": "array-of"}
+    lines = [f"KIND:     {info.kind}", "VERSION:  berth/v1", ""]
+    if field_line:
+        lines += [field_line, ""]
+    lines += ["DESCRIPTION:", f"     {schema.get('description') or '<empty>'}"]
+    properties = schema.get("properties") or {}
+    if properties:
+        required = set(schema.get("required") or [])
+        lines += ["", "FIELDS:"]
+        for name, field in properties.items():
+            mark = " -required-" if name in required else ""
+            lines.append(f"   {name}\t<{_type_name(field, schemas)}>{mark}")
+    return "\n".join(lines) + "\n"
+
+
+@click.command()
+@click.argument("path", metavar="KIND[.FIELD...]")
+@pass_state
+def explain(state: State, path: str) -> None:
+    """What a kind or one of its fields holds, from the API's schema: berth explain pod.spec.containers"""
+    click.echo(explain_text(state.client.openapi(), path), nl=False)

@@ -72,7 +72,8 @@ def _map_command(name: str, field: str, verb: str, example: str) -> click.Comman
     @click.option("--overwrite", is_flag=True, help=f"Let one of the {field} already set take another value.")
     @namespace_option
     @pass_state
-    def command(state: State, kind: str, names: tuple[str, ...], overwrite: bool, namespace: str | None) -> None:
+    def command(state: State, kind: str, names: tuple[str, ...], overwrite: bool,
+                namespace: str | None) -> None:
         _change_map(state, field, verb, kind, names, overwrite, namespace)
 
     return command
