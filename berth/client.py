@@ -39,6 +39,10 @@ _READ_CHUNK = 64 * 1024
 KindRef = str | Kind
 
 
+def _dry(dry_run: bool) -> dict[str, str]:
+    return {"dryRun": "All"} if dry_run else {}
+
+
 def _warnings(response: requests.Response) -> list[str]:
     """The texts of an answer's `Warning: 299 - "text"` headers."""
     raw = response.raw.headers.getlist("Warning") if hasattr(response.raw, "headers") else []
@@ -386,10 +390,11 @@ class Client:
                           json_body={k: v for k, v in body.items() if v is not None}, replayable=False,
                           read_timeout=660)
 
-    def create(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
-        """POST: fails with 409 AlreadyExists if the object exists."""
+    def create(self, obj: Mapping[str, Any], namespace: str | None = None, *, dry_run: bool = False) -> Obj:
+        """POST: fails with 409 AlreadyExists if the object exists. `dry_run`: the server says what
+        it would make, and keeps nothing (kubectl's --dry-run=server)."""
         info, ns = self._target(obj, namespace)
-        return self._json("POST", self.collection_path(info, ns), json_body=obj)
+        return self._json("POST", self.collection_path(info, ns), json_body=obj, params=_dry(dry_run))
 
     def replace(self, obj: Mapping[str, Any], namespace: str | None = None) -> Obj:
         """PUT: with metadata.resourceVersion set, fails with 409 if the object changed since."""
@@ -418,12 +423,14 @@ class Client:
         *,
         resource_version: int | None = None,
         grace_period: int | None = None,
+        dry_run: bool = False,
     ) -> Obj | None:
-        params = {"resourceVersion": resource_version, "gracePeriodSeconds": grace_period}
+        params = {"resourceVersion": resource_version, "gracePeriodSeconds": grace_period, **_dry(dry_run)}
         return self._json("DELETE", self.object_path(kind, name, namespace), params=params)
 
     def apply(
-        self, documents: str | Iterable[Mapping[str, Any]], namespace: str | None = None
+        self, documents: str | Iterable[Mapping[str, Any]], namespace: str | None = None, *,
+        dry_run: bool = False,
     ) -> Obj:
         """Create-or-update every document in one atomic request.
 
@@ -436,7 +443,7 @@ class Client:
         return self._json(
             "POST",
             "/api/v1/apply",
-            params={"namespace": namespace or self.namespace},
+            params={"namespace": namespace or self.namespace, **_dry(dry_run)},
             data=body.encode(),
             content_type="application/yaml",
             replayable=True,

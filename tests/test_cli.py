@@ -167,3 +167,35 @@ def test_wait_and_explain(cluster: MasterCluster) -> None:
     assert "FIELD:    containers <[]Container>" in containers and "image\t<string> -required-" in containers
     missing = berth(cluster, "explain", "pod.spec.nope")
     assert missing.returncode == 1 and 'field "nope" does not exist in Pod.spec' in missing.stderr
+
+
+def test_dry_run_client_and_server_keep_nothing(cluster: MasterCluster) -> None:
+    admin = cluster.session()
+
+    def exists(path: str) -> bool:
+        return admin.get(cluster.url(0, path + "?consistent=1"), timeout=10).status_code == 200
+
+    revision = cluster.status(0)["revision"]
+    made = berth(cluster, "run", "dr", "--image", "localhost/busybox:lab", "--dry-run=client", "-o", "yaml",
+                 "--", "sleep", "1")
+    manifest = yaml.safe_load(made.stdout)
+    assert manifest["kind"] == "Pod" and manifest["spec"]["containers"][0]["command"] == ["sleep", "1"]
+    server = berth(cluster, "run", "dr", "--image", "localhost/busybox:lab", "--dry-run=server")
+    assert server.stdout.strip() == "pod/dr created (server dry run)", server.stderr
+    refused = berth(cluster, "run", "dr", "--image", "-bad", "--dry-run=server")  # the server checks it all
+    assert refused.returncode == 1 and "image" in refused.stderr
+    configmap = "kind: ConfigMap\nmetadata: {name: dry}\ndata: {a: '1'}\n"
+    for command in ("apply", "create"):
+        for mode, suffix in (("client", "(dry run)"), ("server", "(server dry run)")):
+            answer = berth(cluster, command, "-f", "-", "--dry-run=" + mode, stdin=configmap)
+            assert answer.stdout.strip() == f"configmap/dry created {suffix}", (command, mode, answer.stderr)
+    assert not exists("/api/v1/namespaces/default/pods/dr")
+    assert not exists("/api/v1/namespaces/default/configmaps/dry")
+    assert cluster.status(0)["revision"] == revision  # nothing reached the store
+    assert berth(cluster, "create", "-f", "-", stdin=configmap).returncode == 0
+    again = berth(cluster, "apply", "-f", "-", "--dry-run=server", stdin=configmap)
+    assert again.stdout.strip() == "configmap/dry configured (server dry run)"  # remembered apply added
+    kept = berth(cluster, "delete", "cm", "dry", "--dry-run=server")
+    assert kept.stdout.strip() == 'configmap "dry" deleted (server dry run)', kept.stderr
+    assert exists("/api/v1/namespaces/default/configmaps/dry")
+    assert berth(cluster, "delete", "cm", "dry").returncode == 0

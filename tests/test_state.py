@@ -247,3 +247,13 @@ def test_a_secrets_remembered_apply_holds_its_keys_not_its_values() -> None:
     assert "c2VjcmV0" not in json.dumps(stored["metadata"])
     state.apply(Put({**secret, "data": {"a": "bmV3"}}, "u2", "t2"))  # b dropped by the manifest
     assert state.get("Secret", "default", "s")["data"] == {"a": "bmV3"}
+
+
+def test_a_dry_run_says_what_would_happen_and_keeps_nothing() -> None:
+    state = ClusterState()
+    state.apply(Put(obj("a", app="web"), "u", "t"))
+    before = pickle.dumps(state.objects), state.revision, state.select("Pod", labels={"app": "web"})
+    outcome, events = state.apply(Batch((Put(obj("b", app="web"), "u2", "t"), Delete("Pod", "default", "a"))),
+                                  dry_run=True)
+    assert outcome.actions == ["created", "deleted"] and events == []
+    assert (pickle.dumps(state.objects), state.revision, state.select("Pod", labels={"app": "web"})) == before

@@ -17,7 +17,7 @@ from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
-from master.store.commands import Batch, Create, Delete, MarkDeleted, Put, Replace, UpdateStatus
+from master.store.commands import Batch, Command, Create, Delete, MarkDeleted, Put, Replace, UpdateStatus
 from master.store.state import Outcome
 
 bp = Blueprint("resources", __name__)
@@ -42,6 +42,17 @@ def _kind(plural: str, namespace: str | None, across_namespaces: bool = False) -
 def _consistent_read() -> None:
     if request.args.get("consistent", "").lower() in ("1", "true", "yes"):
         context().store.barrier()
+
+
+def _write(command: Command) -> Outcome:
+    """Through Raft; or with `?dryRun=All` (kubectl's --dry-run=server), what it would do, computed
+    by the very code of the write on this master's state, and nothing kept."""
+    dry = request.args.get("dryRun")
+    if dry is None:
+        return context().store.propose(command)
+    if dry != "All":
+        raise bad_request("dryRun must be All", "dryRun")
+    return context().store.dry_run(command)
 
 
 def _show(obj: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +163,7 @@ def create_object(plural: str, namespace: str | None = None) -> tuple[Response, 
     obj = _checked_object(info, one_document(), _ns(info, namespace), None)
     authorize_object(principal(), "create", obj)
     ctx = context()
-    outcome = ctx.store.propose(Create(obj, ctx.uid(), ctx.now()))
+    outcome = _write(Create(obj, ctx.uid(), ctx.now()))
     return jsonify(_show(outcome.objects[0])), 201
 
 
@@ -176,7 +187,7 @@ def replace_object(plural: str, name: str, namespace: str | None = None) -> Resp
     authorize(principal(), "update", info.kind, name)
     obj = _checked_object(info, one_document(), _ns(info, namespace), name)
     expected = obj["metadata"].get("resourceVersion")
-    outcome = context().store.propose(Replace(obj, expected))
+    outcome = _write(Replace(obj, expected))
     return jsonify(_show(outcome.objects[0]))
 
 
@@ -199,7 +210,7 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
         merged = json_patch(spec_side, patch) if json_patch_body else merge_patch(spec_side, patch)
         obj = _checked_object(info, merged, ns, name)
         expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
-        return context().store.propose(Replace(obj, expected))
+        return _write(Replace(obj, expected))
 
     return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
 
@@ -227,7 +238,7 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
             expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
         status = validate_status(info, status)
         _check_size(status, "status")
-        return context().store.propose(UpdateStatus(info.kind, ns, name, status, expected))
+        return _write(UpdateStatus(info.kind, ns, name, status, expected))
 
     return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
 
@@ -249,9 +260,9 @@ def delete_object(plural: str, name: str, namespace: str | None = None) -> Respo
         if current and pod["spec"].get("nodeName"):
             if grace is None:
                 grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-            outcome = ctx.store.propose(MarkDeleted("Pod", ns, name, ctx.now(), grace))
+            outcome = _write(MarkDeleted("Pod", ns, name, ctx.now(), grace))
             return jsonify(_show(outcome.objects[0]))
-    outcome = ctx.store.propose(Delete(info.kind, ns, name, expected))
+    outcome = _write(Delete(info.kind, ns, name, expected))
     return jsonify(_show(outcome.objects[0]))
 
 
@@ -285,7 +296,7 @@ def apply_manifest() -> Response:
             raise
         authorize_object(principal(), "update", obj)
         ops.append(Put(obj, ctx.uid(), ctx.now()))
-    outcome = ctx.store.propose(Batch(tuple(ops)))
+    outcome = _write(Batch(tuple(ops)))
     return jsonify({
         "items": [_show(o) for o in outcome.objects],
         "actions": outcome.actions,

@@ -221,6 +221,15 @@ class Store:
                            "is unknown")
         return box[0], box[1]
 
+    def dry_run(self, command: Command) -> Outcome:
+        """What `command` would do to this master's state, nothing kept: under the apply lock, so
+        no committed entry sees it half-done. An error is raised as a real write's would be."""
+        with self.machine.changed:
+            outcome, _ = self.machine.state.apply(command, dry_run=True)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
     def barrier(self) -> None:
         """Linearizable read point: after this, every write committed before the call is visible."""
         self.propose(Barrier())

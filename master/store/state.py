@@ -94,20 +94,26 @@ class ClusterState:
         return [items[key] for key in keys]
 
     # --- the one write ---------------------------------------------------------------
-    def apply(self, command: Command) -> tuple[Outcome, list[WatchEvent]]:
+    def apply(self, command: Command, dry_run: bool = False) -> tuple[Outcome, list[WatchEvent]]:
+        """`dry_run`: what the command would do, then everything undone (the server side of
+        `--dry-run=server`: the very code of a real write, nothing kept)."""
         if isinstance(command, Barrier):
             return Outcome(), []
         ops = command.ops if isinstance(command, Batch) else (command,)
         undo: list[tuple[str, tuple[str, str], Obj | None]] = []
         start_revision = self.revision
+
+        def roll_back() -> None:
+            for kind, key, previous in reversed(undo):
+                self._put(kind, key, previous)
+            self.revision = start_revision
+
         outcome, events = Outcome(), []
         for op in ops:
             try:
                 result = self._apply_op(op, undo)
             except ApiError as err:
-                for kind, key, previous in reversed(undo):
-                    self._put(kind, key, previous)
-                self.revision = start_revision
+                roll_back()
                 return Outcome(error=err), []
             if isinstance(result, WatchEvent):
                 events.append(result)
@@ -116,6 +122,9 @@ class ClusterState:
             else:
                 outcome.objects.append(result)
                 outcome.actions.append("unchanged")
+        if dry_run:
+            roll_back()
+            return outcome, []
         return outcome, events
 
     def _apply_op(

@@ -125,6 +125,16 @@ def filename_option(required: bool) -> Callable[[F], F]:
     )
 
 
+def dry_run_option(func: F) -> F:
+    return click.option(
+        "--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none",
+        help="client: only say what would be sent; server: the API checks it all and keeps nothing.",
+    )(func)
+
+
+DRY_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
+
+
 def pass_state(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

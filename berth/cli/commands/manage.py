@@ -8,7 +8,9 @@ import click
 
 from berth.cli import manifests
 from berth.cli.commands.common import (
+    DRY_SUFFIX,
     State,
+    dry_run_option,
     filename_option,
     namespace_option,
     no_resources,
@@ -34,16 +36,37 @@ def _same_namespace(objects: list[Obj], typed: str | None) -> None:
                              "this operation.")
 
 
+def _client_side_apply(state: State, objects: list[Obj], namespace: str) -> Obj:
+    """--dry-run=client: the objects as sent, and whether each exists (a read, nothing written)."""
+    actions = []
+    for obj in objects:
+        info = kind_info(str(obj.get("kind")))
+        meta = obj.get("metadata") or {}
+        try:
+            state.client.get(info, str(meta.get("name")), meta.get("namespace") or namespace)
+            actions.append("configured")
+        except ApiError as err:
+            if err.status != 404:
+                raise
+            actions.append("created")
+    return {"apiVersion": "berth/v1", "kind": "List", "items": objects, "actions": actions}
+
+
 @click.command()
 @filename_option(required=True)
 @namespace_option
 @click.option("-o", "--output", type=click.Choice(["json", "yaml", "name"]), default=None)
+@dry_run_option
 @pass_state
-def apply(state: State, filenames: tuple[str, ...], namespace: str | None, output: str | None) -> None:
+def apply(state: State, filenames: tuple[str, ...], namespace: str | None, output: str | None,
+          dry_run: str) -> None:
     """Create or update the objects of the manifests, all in one atomic request."""
     objects = manifests.load(filenames, sys.stdin)
     _same_namespace(objects, state.explicit_ns(namespace))
-    result = state.client.apply(objects, namespace=state.ns(namespace))
+    if dry_run == "client":
+        result = _client_side_apply(state, objects, state.ns(namespace))
+    else:
+        result = state.client.apply(objects, namespace=state.ns(namespace), dry_run=dry_run == "server")
     items = result.get("items") or []
     if output == "json":
         click.echo(to_json(result), nl=False)
@@ -57,42 +80,47 @@ def apply(state: State, filenames: tuple[str, ...], namespace: str | None, outpu
             click.echo(ref(obj))
         else:
             action = actions[index] if index < len(actions) else "configured"
-            click.echo(f"{ref(obj)} {action}")
+            click.echo(f"{ref(obj)} {action}{DRY_SUFFIX[dry_run]}")
 
 
 @click.command()
 @filename_option(required=True)
 @namespace_option
+@dry_run_option
 @pass_state
-def create(state: State, filenames: tuple[str, ...], namespace: str | None) -> None:
+def create(state: State, filenames: tuple[str, ...], namespace: str | None, dry_run: str) -> None:
     """Create the objects of the manifests; an object that exists already is an error."""
     objects = manifests.load(filenames, sys.stdin)
     _same_namespace(objects, state.explicit_ns(namespace))
     failed = False
     for obj in objects:
         try:
-            created = state.client.create(obj, namespace=state.explicit_ns(namespace))
+            created = obj if dry_run == "client" else state.client.create(
+                obj, namespace=state.explicit_ns(namespace), dry_run=dry_run == "server")
         except ApiError as err:
             report(err)
             failed = True
             continue
-        click.echo(f"{ref(created)} created")
+        click.echo(f"{ref(created)} created{DRY_SUFFIX[dry_run]}")
     if failed:
         raise SystemExit(1)
 
 
 def _delete_one(
     state: State, info: Kind, name: str, namespace: str | None, ignore_not_found: bool,
-    grace_period: int | None = None,
+    grace_period: int | None = None, dry_run: str = "none",
 ) -> bool:
     try:
-        state.client.delete(info, name, namespace, grace_period=grace_period)
+        if dry_run == "client":
+            state.client.get(info, name, namespace)  # only whether it is there
+        else:
+            state.client.delete(info, name, namespace, grace_period=grace_period, dry_run=dry_run == "server")
     except ApiError as err:
         if err.status == 404 and ignore_not_found:
             return True
         report(err)
         return False
-    click.echo(f'{info.singular} "{name}" deleted')
+    click.echo(f'{info.singular} "{name}" deleted{DRY_SUFFIX[dry_run]}')
     return True
 
 
@@ -107,6 +135,7 @@ def _delete_one(
               help="Seconds a running pod gets to stop (default: its terminationGracePeriodSeconds).")
 @click.option("--now", "now_", is_flag=True, help="Same as --grace-period 0.")
 @namespace_option
+@dry_run_option
 @pass_state
 def delete(
     state: State,
@@ -119,6 +148,7 @@ def delete(
     grace_period: int | None,
     now_: bool,
     namespace: str | None,
+    dry_run: str,
 ) -> None:
     """Delete objects by KIND and NAME, by selector, or as listed in manifests.
 
@@ -151,6 +181,6 @@ def delete(
             raise click.UsageError("give NAME..., -l SELECTOR or --all")
     ok = True
     for info, name, ns in targets:
-        ok = _delete_one(state, info, name, ns, ignore_not_found, 0 if now_ else grace_period) and ok
+        ok = _delete_one(state, info, name, ns, ignore_not_found, 0 if now_ else grace_period, dry_run) and ok
     if not ok:
         raise SystemExit(1)

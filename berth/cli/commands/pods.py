@@ -8,13 +8,15 @@ from typing import Any
 import click
 
 from berth.cli.commands.common import (
+    DRY_SUFFIX,
     CommandAfterDashDash,
     State,
     command_after_dash_dash,
+    dry_run_option,
     namespace_option,
     pass_state,
 )
-from berth.cli.output import ref
+from berth.cli.output import ref, to_json, to_yaml
 
 
 def _port(text: str) -> dict[str, int]:
@@ -51,10 +53,14 @@ def _env(text: str) -> dict[str, str]:
 @click.option("--port", "ports", multiple=True, metavar="[HOST:]PORT", help="A container port (repeatable).")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An env variable (repeatable).")
 @click.option("--restart", type=click.Choice(["Always", "OnFailure", "Never"]), default="Always")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "name"]), default=None,
+              help="Print the pod (with --dry-run=client: the manifest, as kubectl makes one).")
 @namespace_option
+@dry_run_option
 @pass_state
 def run(state: State, name: str, image: str, labels: str | None, cpu: str | None, memory: str | None,
-        ports: tuple[str, ...], env: tuple[str, ...], restart: str, namespace: str | None) -> None:
+        ports: tuple[str, ...], env: tuple[str, ...], restart: str, output: str | None, namespace: str | None,
+        dry_run: str) -> None:
     """Run one pod: berth run NAME --image IMG [--cpu 250m --memory 64Mi] [--port 8080:80] [-- CMD...]"""
     command = command_after_dash_dash()
     requests_ = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
@@ -65,8 +71,15 @@ def run(state: State, name: str, image: str, labels: str | None, cpu: str | None
     manifest = {"apiVersion": "berth/v1", "kind": "Pod",
                 "metadata": {"name": name, "labels": _labels(labels) if labels else {"run": name}},
                 "spec": {"containers": [container], "restartPolicy": restart}}
-    created = state.client.create(manifest, namespace=state.explicit_ns(namespace))
-    click.echo(f"{ref(created)} created")
+    if dry_run == "client":
+        created = manifest
+    else:
+        created = state.client.create(manifest, namespace=state.explicit_ns(namespace),
+                                      dry_run=dry_run == "server")
+    if output in ("json", "yaml"):
+        click.echo((to_json if output == "json" else to_yaml)(created), nl=False)
+    else:
+        click.echo(ref(created) if output == "name" else f"{ref(created)} created{DRY_SUFFIX[dry_run]}")
 
 
 @click.command()
