@@ -359,11 +359,13 @@ class Client:
         all_namespaces: bool = False,
         label_selector: str | None = None,
         consistent: bool = False,
+        field_selector: str | None = None,
     ) -> Obj:
         """The List object; `namespace=None` means the client's default namespace."""
         info = kind_info(kind)
         ns = None if all_namespaces else self._ns(info, namespace)
-        params = {"labelSelector": label_selector or None, "consistent": "true" if consistent else None}
+        params = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None,
+                  "consistent": "true" if consistent else None}
         return self._json("GET", self.collection_path(info, ns), params=params)
 
     def get(

@@ -199,3 +199,23 @@ def test_dry_run_client_and_server_keep_nothing(cluster: MasterCluster) -> None:
     assert kept.stdout.strip() == 'configmap "dry" deleted (server dry run)', kept.stderr
     assert exists("/api/v1/namespaces/default/configmaps/dry")
     assert berth(cluster, "delete", "cm", "dry").returncode == 0
+
+
+def test_get_with_jsonpath_custom_columns_sorting_and_field_selector(cluster: MasterCluster) -> None:
+    admin = cluster.session()
+    pods = "/api/v1/namespaces/default/pods"
+    for name, node in (("fs-b", "h1"), ("fs-a", "h2")):
+        pod = {"kind": "Pod", "metadata": {"name": name, "labels": {"suite": "fs"}},
+               "spec": {"nodeName": node, "containers": [{"name": "c", "image": "localhost/busybox:lab"}]}}
+        assert admin.post(cluster.url(0, pods), json=pod, timeout=10).status_code == 201
+    names = berth(cluster, "get", "po", "-l", "suite=fs", "--sort-by", ".metadata.name",
+                  "-o", "jsonpath={.items[*].metadata.name}")
+    assert names.stdout == "fs-a fs-b\n", names.stderr
+    table = berth(cluster, "get", "po", "-l", "suite=fs", "--sort-by", "{.spec.nodeName}",
+                  "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName").stdout.splitlines()
+    assert [line.split() for line in table] == [["NAME", "NODE"], ["fs-b", "h1"], ["fs-a", "h2"]]
+    on_h2 = berth(cluster, "get", "po", "--field-selector", "spec.nodeName=h2", "-o", "name")
+    assert on_h2.stdout.strip() == "pod/fs-a", on_h2.stderr
+    assert berth(cluster, "get", "po", "-o", "xml").returncode == 2
+    for name in ("fs-a", "fs-b"):
+        admin.delete(cluster.url(0, f"{pods}/{name}?gracePeriodSeconds=0"), timeout=10)

@@ -28,7 +28,7 @@ from berth.cli.output import render_objects, render_table
 from berth.cli.timefmt import age, human_duration
 from berth.cli.watching import follow, relist_events
 from berth.client import Client, kind_info
-from berth.errors import ApiError, UnknownKind, Unreachable
+from berth.errors import ApiError, BerthError, UnknownKind, Unreachable
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 
@@ -664,14 +664,16 @@ def test_options_are_options_and_only_what_follows_dash_dash_is_the_command(fake
     fake.json("POST", pods, pod("dr"), status=201)
     fake.json("POST", f"{pods}/multi/exec", {"stdout": "", "stderr": "", "exitCode": 0})
     server = ["--server", fake.url]
-    for argv in (["run", "dr", "--image", "busybox", "--dry-run=client", "-o", "yaml"],
-                 ["run", "dr", "--image", "busybox", "--rm", "-it", "--", "sh"],
+    for argv in (["run", "dr", "--image", "busybox", "--rm", "-it", "--", "sh"],
                  ["run", "dr", "--image", "busybox", "sleep", "1"],  # a command only after --
                  ["exec", "-it", "multi", "--", "sh"],
                  ["exec", "multi"]):
         result = CliRunner().invoke(main, [*server, *argv])
         assert result.exit_code == 2 and fake.requests == [], (argv, result.output)
         assert "Error" in result.output
+    dry = CliRunner().invoke(main, [*server, "run", "dr", "--image", "busybox", "--dry-run=client",
+                                    "-o", "yaml"])
+    assert dry.exit_code == 0 and "kind: Pod" in dry.output and fake.requests == []  # the options, parsed
     made = CliRunner().invoke(main, [*server, "run", "dr", "--image", "busybox", "--labels", "app=x,tier=y",
                                      "--", "sh", "-c", "echo --dry-run=client", "--", "-o"])
     assert made.exit_code == 0, made.output
@@ -721,3 +723,24 @@ def test_a_master_found_unreachable_is_tried_last_for_a_while(fake: FakeServer, 
     expired = UnreachableMemory(tmp_path / "unreachable.json", seconds=60)
     expired.path.write_text(json.dumps({down_url: time.time() - 1}))  # remembered for a while only
     assert Client([down_url, fake.url], unreachable=expired).current_server == down_url
+
+
+def test_jsonpath_templates_columns_and_sorting() -> None:
+    from berth.cli import jsonpath
+
+    listing = {"kind": "List", "items": [
+        {"metadata": {"name": "b", "labels": {"app": "x"}}, "spec": {"replicas": 10}},
+        {"metadata": {"name": "a"}, "spec": {"replicas": 9, "ports": [{"port": 80}, {"port": 443}]}}]}
+    assert jsonpath.render("{.items[*].metadata.name}", listing) == "b a"
+    assert jsonpath.render("first={.items[0].metadata.name}\\n", listing) == "first=b\n"
+    assert jsonpath.render("{$.items[1].spec.ports[*].port}", listing) == "80 443"
+    assert jsonpath.render("{.items[0].metadata.labels}", listing) == '{"app":"x"}'
+    assert jsonpath.render("{.items[5].metadata.name}", listing) == ""  # nothing there: nothing printed
+    assert jsonpath.render("{.items[0].metadata['name']}", listing) == "b"
+    ordered = sorted(listing["items"], key=jsonpath.sort_key(".spec.replicas"))
+    assert [o["metadata"]["name"] for o in ordered] == ["a", "b"]  # 9 before 10: numbers as numbers
+    assert jsonpath.column_spec("NAME:.metadata.name,R:{.spec.replicas}") == [
+        ("NAME", ".metadata.name"), ("R", ".spec.replicas")]
+    for bad in ("NAME", "NAME:.metadata..name"):
+        with pytest.raises(BerthError):
+            jsonpath.column_spec(bad)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from berth.cli import jsonpath
 from berth.cli.columns import bytes_text, node_status
 from berth.cli.commands.common import (
     BerthGroup,
@@ -27,13 +28,28 @@ from berth.objects import Obj
 
 ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
 UNKNOWN = "<unknown>"  # kubectl top's word for a figure it does not have
+OUTPUTS = ("wide", "json", "yaml", "name")
+TEMPLATED = ("jsonpath=", "custom-columns=")
+
+
+def _templated(output: str, items: list[Obj], payload: Any) -> str:
+    """`-o jsonpath=...` over what json would show; `-o custom-columns=...` a row per object."""
+    if output.startswith("jsonpath="):
+        return jsonpath.render(output.removeprefix("jsonpath="), payload) + "\n"
+    columns = jsonpath.column_spec(output.removeprefix("custom-columns="))
+    rows = [[" ".join(jsonpath.text(v) for v in jsonpath.values(obj, path)) or "<none>"
+             for _, path in columns] for obj in items]
+    return render_table([header for header, _ in columns], rows)
 
 
 @click.command()
 @click.argument("kind")
 @click.argument("names", nargs=-1)
-@click.option("-o", "--output", type=click.Choice(["wide", "json", "yaml", "name"]), default=None)
+@click.option("-o", "--output", default=None, metavar="FORMAT",
+              help="wide, json, yaml, name, jsonpath=TEMPLATE or custom-columns=HEADER:.path,...")
 @selector_option
+@click.option("--field-selector", default=None, metavar="SELECTOR", help="e.g. spec.nodeName=h1.")
+@click.option("--sort-by", default=None, metavar="PATH", help="Order by a JSONPath, e.g. .metadata.name.")
 @namespace_option
 @all_namespaces_option
 @click.option("--consistent", is_flag=True, help="Read through the leader (no stale follower data).")
@@ -45,12 +61,17 @@ def get(
     names: tuple[str, ...],
     output: str | None,
     selector: str | None,
+    field_selector: str | None,
+    sort_by: str | None,
     namespace: str | None,
     all_namespaces: bool,
     consistent: bool,
     show_labels: bool,
 ) -> None:
     """List objects of KIND (or KIND,KIND...), or show the named ones."""
+    if output not in (None, *OUTPUTS) and not output.startswith(TEMPLATED):
+        raise click.BadParameter(f"{output!r}: use {', '.join(OUTPUTS)}, jsonpath=... or custom-columns=...",
+                                 param_hint="--output")
     kind, names = split_ref(kind, names)
     if names and (selector or all_namespaces):
         raise click.UsageError("NAME cannot be combined with --selector or --all-namespaces")
@@ -62,6 +83,8 @@ def get(
         raise click.UsageError("NAME needs a single KIND")
     ns = state.ns(namespace)
     if len(kinds) > 1:
+        if output and output.startswith(TEMPLATED):
+            raise click.UsageError("jsonpath and custom-columns take one KIND")
         _get_many(state, kinds, output, selector, ns, all_namespaces, consistent, show_labels)
         return
     info = kinds[0]
@@ -72,9 +95,15 @@ def get(
             raise SystemExit(1)
         payload: Any = items[0] if len(names) == 1 else as_list(info.kind, items)
     else:
-        payload = state.client.list(info, ns, all_namespaces=all_namespaces,
-                                    label_selector=selector, consistent=consistent)
+        payload = state.client.list(info, ns, all_namespaces=all_namespaces, label_selector=selector,
+                                    consistent=consistent, field_selector=field_selector)
         items = payload.get("items") or []
+    if sort_by:
+        items = sorted(items, key=jsonpath.sort_key(sort_by))
+        payload = as_list(info.kind, items) if isinstance(payload, dict) and "items" in payload else payload
+    if output and output.startswith(TEMPLATED):
+        click.echo(_templated(output, items, payload), nl=False)
+        return
     if not items and output not in ("json", "yaml"):
         click.echo(no_resources(info, ns, all_namespaces), err=True)
         return
