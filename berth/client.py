@@ -375,10 +375,13 @@ class Client:
         return self._json("GET", self.object_path(kind, name, namespace), params=params)
 
     def pod_log(self, name: str, namespace: str | None = None, *, container: str | None = None,
-                follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
+                follow: bool = False, tail: int | None = None, timestamps: bool = False,
+                since_seconds: int | None = None) -> Iterator[bytes]:
         """The container's output as it comes (until it ends, with `follow`)."""
         params = {"container": container, "follow": "true" if follow else None,
-                  "tailLines": None if tail is None else str(tail)}
+                  "tailLines": None if tail is None else str(tail),
+                  "timestamps": "true" if timestamps else None,
+                  "sinceSeconds": None if since_seconds is None else str(since_seconds)}
         response = self.request("GET", f"{self.object_path('Pod', name, namespace)}/log", params=params,
                                 stream=True, read_timeout=24 * 3600 if follow else None)
         with response:

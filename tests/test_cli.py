@@ -219,3 +219,67 @@ def test_get_with_jsonpath_custom_columns_sorting_and_field_selector(cluster: Ma
     assert berth(cluster, "get", "po", "-o", "xml").returncode == 2
     for name in ("fs-a", "fs-b"):
         admin.delete(cluster.url(0, f"{pods}/{name}?gracePeriodSeconds=0"), timeout=10)
+
+
+def test_get_watch_prints_a_row_for_each_change(cluster: MasterCluster) -> None:
+    admin = cluster.session()
+    configmaps = "/api/v1/namespaces/default/configmaps"
+    body = {"kind": "ConfigMap", "metadata": {"name": "rows"}, "data": {"a": "1"}}
+    assert admin.post(cluster.url(0, configmaps), json=body, timeout=10).status_code == 201
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cluster.root), "BERTH_TOKEN": TOKENS["admin"][1],
+           "BERTH_SERVER": ",".join(m.api_url for m in cluster.masters)}
+    watcher = subprocess.Popen([sys.executable, "-m", "berth.cli.main", "get", "cm", "rows", "-w",
+                                "--request-timeout", "8"], stdout=subprocess.PIPE, text=True, env=env,
+                               cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert watcher.stdout is not None
+        header, row = watcher.stdout.readline().split(), watcher.stdout.readline().split()
+        assert header[0] == "NAME" and row[0] == "rows"  # the list first
+        patched = admin.patch(cluster.url(0, f"{configmaps}/rows"), json={"data": {"b": "2"}},
+                              headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
+        assert patched.status_code == 200
+        changed = watcher.stdout.readline().split()
+        assert changed[:2] == ["rows", "2"], changed  # a row, with the new count of keys
+        assert watcher.wait(timeout=20) == 0  # --request-timeout ends the watch
+    finally:
+        watcher.kill()
+        admin.delete(cluster.url(0, f"{configmaps}/rows"), timeout=10)
+
+
+def test_edit_saves_what_the_editor_wrote_and_refuses_a_stale_copy(cluster: MasterCluster,
+                                                                   tmp_path: Path) -> None:
+    admin = cluster.session()
+    configmaps = "/api/v1/namespaces/default/configmaps"
+    body = {"kind": "ConfigMap", "metadata": {"name": "edited"}, "data": {"a": "1"}}
+    assert admin.post(cluster.url(0, configmaps), json=body, timeout=10).status_code == 201
+
+    def edit(editor: str) -> subprocess.CompletedProcess:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(cluster.root), "BERTH_TOKEN": TOKENS["admin"][1],
+               "BERTH_SERVER": ",".join(m.api_url for m in cluster.masters), "EDITOR": editor}
+        return subprocess.run([sys.executable, "-m", "berth.cli.main", "edit", "cm", "edited"], env=env,
+                              capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parent.parent)
+
+    def stored() -> dict:
+        return admin.get(cluster.url(0, f"{configmaps}/edited?consistent=1"), timeout=10).json()["data"]
+
+    changed = edit("sed -i \"s/a: '1'/a: '9'/\"")
+    assert changed.stdout.strip() == "configmap/edited edited", changed.stderr
+    assert stored() == {"a": "9"}
+    assert edit("true").stdout.strip() == "Edit cancelled, no changes made."
+    # someone changes it while the editor is open: saving the stale copy is a conflict, not a loss
+    script = tmp_path / "slow-editor"
+    script.write_text(f"#!{sys.executable}\nimport sys, urllib.request\n"
+                      f"request = urllib.request.Request({cluster.url(0, configmaps + '/edited')!r}, "
+                      "method='PATCH', data=b'{\"data\": {\"b\": \"2\"}}', headers={"
+                      "'Content-Type': 'application/merge-patch+json', "
+                      f"'Authorization': 'Bearer {TOKENS['admin'][1]}'}})\n"
+                      "urllib.request.urlopen(request, timeout=10).read()\n"
+                      "path = sys.argv[1]\n"
+                      "text = open(path).read().replace(\"a: '9'\", \"a: '7'\")\n"
+                      "open(path, 'w').write(text)\n")
+    script.chmod(0o755)
+    stale = edit(str(script))
+    assert stale.returncode == 1 and "Conflict" in stale.stderr, (stale.stdout, stale.stderr)
+    assert stored() == {"a": "9", "b": "2"}
+    admin.delete(cluster.url(0, f"{configmaps}/edited"), timeout=10)

@@ -315,3 +315,36 @@ def test_a_pod_with_a_long_name_runs_and_its_hostname_is_its_name(lab: Lab, clus
     assert answer.stdout.strip() == name, answer.stderr
     cluster.session().delete(cluster.url(0, f"{PODS}/{name}?gracePeriodSeconds=0"), timeout=10)
     wait_until(lambda: not exists(cluster, name), 60, interval=0.3, what="the long-named pod gone")
+
+
+def test_logs_flags_and_image_pull_policy(lab: Lab, cluster: MasterCluster) -> None:
+    """kubectl habits: logs --timestamps, --since, -l; imagePullPolicy Never runs only what the host
+    has."""
+    talky = command_pod("talky", "echo one; echo two; exec sleep 600")
+    talky["metadata"]["labels"] = {"suite": "logs"}
+    talky["spec"]["containers"][0]["imagePullPolicy"] = "Never"  # the lab's image is on every host
+    absent = pod("absent", image="localhost/not-on-any-host:1")
+    absent["spec"]["containers"][0]["imagePullPolicy"] = "Never"
+    create(cluster, talky)
+    create(cluster, absent)
+    wait_until(lambda: phase(cluster, "talky") == "Running", 60, interval=0.3, what="talky Running")
+    wait_until(lambda: "two" in berth(cluster, "logs", "talky").stdout, 30, interval=0.3,
+               what="talky's output")
+    stamped = berth(cluster, "logs", "talky", "--timestamps").stdout.splitlines()
+    assert len(stamped) == 2 and all(line.split()[0][:4].isdigit() and line.endswith(("one", "two"))
+                                     for line in stamped), stamped
+    assert berth(cluster, "logs", "-l", "suite=logs", "--since", "1h").stdout.split() == ["one", "two"]
+    assert berth(cluster, "logs", "talky", "--since", "bad").returncode == 2
+
+    def refused() -> str:
+        entry = (get(cluster, "absent").get("status") or {}).get("containerStatuses") or [{}]
+        return str((entry[0].get("state") or {}).get("waiting", {}).get("message", ""))
+
+    message = wait_until(lambda: "not-on-any-host" in refused() and refused(), 60, interval=0.3,
+                         what="absent refused by the engine (never pulled)")
+    assert get(cluster, "absent")["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == \
+        "RunContainerError", message
+    for name in ("talky", "absent"):
+        cluster.session().delete(cluster.url(0, f"{PODS}/{name}?gracePeriodSeconds=0"), timeout=10)
+    wait_until(lambda: not exists(cluster, "talky") and not exists(cluster, "absent"), 60, interval=0.3,
+               what="both gone")

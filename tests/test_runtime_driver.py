@@ -133,3 +133,14 @@ def test_names_stay_within_bounds_however_long_the_namespace_and_name() -> None:
     assert sandbox_name(pod()) == "berth-default-web-01234567"  # short names as they always were
     for driver in DRIVERS.values():
         assert f"--hostname={'n' * 63}" in driver.create_sandbox(long)
+
+
+def test_image_pull_policy_reaches_the_engine_as_its_pull_option() -> None:
+    obj = pod()
+    for policy, option in (("Always", "--pull=always"), ("IfNotPresent", "--pull=missing"),
+                           ("Never", "--pull=never")):
+        for driver in DRIVERS.values():
+            argv = driver.run_container(obj, {**obj["spec"]["containers"][0], "imagePullPolicy": policy})
+            assert option in argv and argv.index(option) < argv.index("--")
+    assert not [a for a in DRIVERS["podman"].run_container(obj, obj["spec"]["containers"][0])
+                if a.startswith("--pull")]  # unset: the engine's own default (pull when missing)

@@ -42,8 +42,8 @@ berth = main  # the group under its own name, for `from berth.cli.main import be
 
 for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, describe.explain,
                 pods.run, pods.logs, pods.exec_, manage.apply, manage.create, manage.delete, update.label,
-                update.annotate, update.taint, update.patch, watch.watch, watch.wait, cluster.cluster,
-                lab_group):
+                update.annotate, update.taint, update.patch, update.edit, watch.watch, watch.wait,
+                cluster.cluster, lab_group):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from master.runtime.ssh import Host, HostBusy, SshError, SshPool
 
 bp = Blueprint("pods", __name__)
 MAX_TAIL = 100_000
+MAX_SINCE = 10 * 365 * 24 * 3600  # sinceSeconds: ten years at most
 
 
 class ExecBody(Strict):
@@ -76,11 +77,17 @@ def pod_log(namespace: str, name: str) -> Response:
     tail = request.args.get("tailLines")
     if tail is not None and (not tail.isdigit() or int(tail) > MAX_TAIL):
         raise bad_request(f"tailLines must be a whole number from 0 to {MAX_TAIL}", "tailLines")
+    timestamps = request.args.get("timestamps", "false").lower() in ("1", "true", "yes")
+    since = request.args.get("sinceSeconds")
+    if since is not None and (not since.isdigit() or not 0 < int(since) <= MAX_SINCE):
+        raise bad_request(f"sinceSeconds must be a whole number from 1 to {MAX_SINCE}", "sinceSeconds")
     host, target, _pod, node = _target(namespace, name, request.args.get("container"))
     driver = node_driver(node)
     release = context().streams.take(principal().name, node["metadata"]["name"])
     try:
-        chunks = _pool().stream(host, driver.logs(target, follow, int(tail) if tail else None),
+        argv = driver.logs(target, follow, int(tail) if tail else None, timestamps,
+                           int(since) if since is not None else None)
+        chunks = _pool().stream(host, argv,
                                 idle_timeout=3600 if follow else 30, stopped=client_gone())
         first = next(chunks, b"")  # errors before the first byte become a clear answer, not a cut stream
     except SshError as err:

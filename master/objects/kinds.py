@@ -186,6 +186,8 @@ class Probe(Strict):
 class Container(Strict):
     name: DnsLabel
     image: ImageRef
+    # when the engine pulls the image (unset: when it is missing, the engines' default)
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
     command: list[str] = Field(default_factory=list, max_length=1024)
     args: list[str] = Field(default_factory=list, max_length=1024)
     workingDir: str | None = Field(default=None, max_length=4096, pattern=r"^/")

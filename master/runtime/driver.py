@@ -36,6 +36,7 @@ from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
 
 NO_ENV = ContainerEnv()
+PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}  # imagePullPolicy, as both take it
 
 @dataclass(frozen=True)
 class ContainerState:
@@ -153,9 +154,10 @@ class Driver(ABC):
         entrypoint, tail = _command_tail(container)
         labels = {**pod_labels(pod), CONTAINER: container["name"], IMAGE: container["image"]}
         workdir = [f"--workdir={container['workingDir']}"] if container.get("workingDir") else []
+        pull = PULL.get(container.get("imagePullPolicy") or "")
         return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
                 *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),
-                *workdir, *entrypoint, "--", container["image"], *tail]
+                *workdir, *([f"--pull={pull}"] if pull else []), *entrypoint, "--", container["image"], *tail]
 
     def start(self, name: str) -> list[str]:
         return [self.binary, "start", "--", name]
@@ -167,9 +169,12 @@ class Driver(ABC):
     def container_ip(self, name: str) -> list[str]:
         return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "--", name]
 
-    def logs(self, name: str, follow: bool = False, tail: int | None = None) -> list[str]:
+    def logs(self, name: str, follow: bool = False, tail: int | None = None, timestamps: bool = False,
+             since_seconds: int | None = None) -> list[str]:
         return [self.binary, "logs", *(["--follow"] if follow else []),
-                *(["--tail", str(tail)] if tail is not None else []), "--", name]
+                *(["--tail", str(tail)] if tail is not None else []),
+                *(["--timestamps"] if timestamps else []),
+                *([f"--since={since_seconds}s"] if since_seconds is not None else []), "--", name]
 
     def exec(self, name: str, command: list[str], stdin: bool = False) -> list[str]:
         """`command` is the user's: after `--` and the container's name, it is the command, whole."""

@@ -135,6 +135,20 @@ def dry_run_option(func: F) -> F:
 DRY_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
 
+def parse_duration(text: str) -> float:
+    """`30s`, `2m`, `1h` or plain seconds, as kubectl's --timeout takes them."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use a duration such as 30s, 2m or 1h",
+                                 param_hint="--timeout") from None
+    if seconds < 0:
+        raise click.BadParameter("a timeout is not negative", param_hint="--timeout")
+    return seconds
+
+
 def pass_state(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

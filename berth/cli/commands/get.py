@@ -20,7 +20,8 @@ from berth.cli.commands.common import (
     selector_option,
     split_ref,
 )
-from berth.cli.output import as_list, render_objects, render_table, to_json, to_yaml
+from berth.cli.output import as_list, ref, render_objects, render_table, to_json, to_yaml
+from berth.cli.watching import follow
 from berth.client import kind_info
 from berth.errors import BerthError
 from berth.kinds import KINDS, Kind
@@ -54,6 +55,9 @@ def _templated(output: str, items: list[Obj], payload: Any) -> str:
 @all_namespaces_option
 @click.option("--consistent", is_flag=True, help="Read through the leader (no stale follower data).")
 @click.option("--show-labels", is_flag=True, help="A LABELS column, as kubectl's.")
+@click.option("-w", "--watch", "watch_", is_flag=True, help="After the list, a row for each change.")
+@click.option("--request-timeout", type=float, default=None, metavar="SECONDS",
+              help="With --watch: stop after this long (default: until Ctrl-C).")
 @pass_state
 def get(
     state: State,
@@ -67,6 +71,8 @@ def get(
     all_namespaces: bool,
     consistent: bool,
     show_labels: bool,
+    watch_: bool,
+    request_timeout: float | None,
 ) -> None:
     """List objects of KIND (or KIND,KIND...), or show the named ones."""
     if output not in (None, *OUTPUTS) and not output.startswith(TEMPLATED):
@@ -106,6 +112,9 @@ def get(
         return
     if not items and output not in ("json", "yaml"):
         click.echo(no_resources(info, ns, all_namespaces), err=True)
+        if watch_:
+            _watch_rows(state, info, ns, all_namespaces, selector, names, output, payload, request_timeout,
+                        show_labels)
         return
     if info.kind == "Node" and output in (None, "wide"):
         items = with_usage(state, items)
@@ -115,8 +124,31 @@ def get(
                        show_labels=show_labels),
         nl=False,
     )
+    if watch_:
+        _watch_rows(state, info, ns, all_namespaces, selector, names, output, payload, request_timeout,
+                    show_labels)
     if failed:
         raise SystemExit(1)
+
+
+def _watch_rows(state: State, info: Kind, namespace: str, all_namespaces: bool, selector: str | None,
+                names: tuple[str, ...], output: str | None, listed: Any, timeout: float | None,
+                show_labels: bool) -> None:
+    """kubectl get -w: after the table, one row for each change, from the revision the list was read at."""
+    since = int((listed.get("metadata") or {}).get("resourceVersion") or 0) if isinstance(listed, dict) else 0
+    across = all_namespaces and info.namespaced
+    try:
+        for event in follow(state.client, info, namespace, all_namespaces=all_namespaces,
+                            label_selector=selector, since=since or None, timeout=timeout,
+                            notice=lambda message: click.echo(f"# {message}", err=True)):
+            obj = event.get("object") or {}
+            if names and (obj.get("metadata") or {}).get("name") not in names:
+                continue
+            table = render_objects(info.kind, [obj], output if output in (None, "wide") else None,
+                                   namespaced_view=across, show_labels=show_labels)
+            click.echo(table.splitlines()[1] if output in (None, "wide") else ref(obj))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def with_usage(state: State, nodes: list[Obj]) -> list[Obj]:

@@ -14,7 +14,9 @@ from berth.cli.commands.common import (
     command_after_dash_dash,
     dry_run_option,
     namespace_option,
+    parse_duration,
     pass_state,
+    selector_option,
 )
 from berth.cli.output import ref, to_json, to_yaml
 
@@ -83,20 +85,35 @@ def run(state: State, name: str, image: str, labels: str | None, cpu: str | None
 
 
 @click.command()
-@click.argument("pod")
-@click.option("-c", "--container", help="The container (needed when the pod has several).")
+@click.argument("pod", required=False)
+@click.option("-c", "--container", help="The container (default: the pod's first).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing what the container writes.")
 @click.option("--tail", type=click.IntRange(0, 100_000), help="Only the last N lines.")
+@click.option("--timestamps", is_flag=True, help="Each line with the time it was written.")
+@click.option("--since", default=None, metavar="DURATION",
+              help="Only what was written in the last 5s, 2m, 1h...")
+@selector_option
 @namespace_option
 @pass_state
-def logs(state: State, pod: str, container: str | None, follow: bool, tail: int | None,
-         namespace: str | None) -> None:
-    """Print a container's output, fetched from its host."""
+def logs(state: State, pod: str | None, container: str | None, follow: bool, tail: int | None,
+         timestamps: bool, since: str | None, selector: str | None, namespace: str | None) -> None:
+    """Print a container's output, fetched from its host: berth logs POD, or -l SELECTOR for every
+    pod it selects, one after the other."""
+    if (pod is None) == (selector is None):
+        raise click.UsageError("give a POD or -l SELECTOR")
+    if selector is not None and follow:
+        raise click.UsageError("--follow takes one POD")
+    since_seconds = None if since is None else max(1, int(parse_duration(since)))
+    names = [pod] if pod is not None else [
+        p["metadata"]["name"] for p in state.client.list("Pod", state.ns(namespace), label_selector=selector)
+        .get("items") or []]
     out = sys.stdout.buffer
-    chunks = state.client.pod_log(pod, state.ns(namespace), container=container, follow=follow, tail=tail)
-    for chunk in chunks:
-        out.write(chunk)
-        out.flush()
+    for name in names:
+        chunks = state.client.pod_log(name, state.ns(namespace), container=container, follow=follow,
+                                      tail=tail, timestamps=timestamps, since_seconds=since_seconds)
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()
 
 
 @click.command(name="exec", cls=CommandAfterDashDash)

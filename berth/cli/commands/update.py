@@ -12,7 +12,7 @@ import click
 import yaml
 
 from berth.cli.commands.common import State, namespace_option, pass_state
-from berth.cli.output import ref
+from berth.cli.output import ref, to_yaml
 from berth.client import kind_info
 from berth.errors import BerthError
 from berth.objects import Obj
@@ -158,3 +158,35 @@ def patch(state: State, kind: str, names: tuple[str, ...], text: str, patch_type
 
 
 
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("names", nargs=-1)
+@namespace_option
+@pass_state
+def edit(state: State, kind: str, names: tuple[str, ...], namespace: str | None) -> None:
+    """Edit an object in $EDITOR (or $VISUAL, else vi), then save it: berth edit cm settings
+
+    The object is saved with the resourceVersion it was read at: a change someone made
+    meanwhile is a conflict, and nothing is overwritten."""
+    kind, name, rest = object_and_words(kind, names)
+    if rest:
+        raise click.UsageError("give one object: KIND NAME or KIND/NAME")
+    info = kind_info(kind)
+    ns = state.ns(namespace)
+    current = state.client.get(info, name, ns)
+    text = to_yaml({k: v for k, v in current.items() if k != "status"})  # the status is the system's
+    edited = click.edit(text, extension=".yaml", require_save=True)
+    if edited is None or edited == text:
+        click.echo("Edit cancelled, no changes made.")
+        return
+    try:
+        obj = yaml.safe_load(edited)
+    except yaml.YAMLError as err:
+        raise BerthError(f"the edited object is not YAML: {err}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        raise BerthError("the edited object has no metadata")
+    obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    changed = state.client.replace(obj, ns)
+    click.echo(f"{ref(changed)} edited")

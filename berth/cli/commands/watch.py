@@ -11,6 +11,7 @@ from berth.cli.commands.common import (
     State,
     all_namespaces_option,
     namespace_option,
+    parse_duration,
     pass_state,
     selector_option,
 )
@@ -77,20 +78,6 @@ def watch(
                 click.echo(event_line(event, across))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `2m`, `1h` or plain seconds, as kubectl's --timeout takes them."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
-    try:
-        seconds = float(number) * unit
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use a duration such as 30s, 2m or 1h",
-                                 param_hint="--timeout") from None
-    if seconds < 0:
-        raise click.BadParameter("a timeout is not negative", param_hint="--timeout")
-    return seconds
 
 
 def condition_met(obj: Obj, condition: str, wanted: str) -> bool:
