@@ -168,6 +168,34 @@ def test_leader_sigkill_flaps_no_node(lab: Lab) -> None:
     assert all(ready(lab, h) for h in lab.host_names())
 
 
+def test_a_follower_cut_off_from_the_leader_deposes_no_one(lab: Lab) -> None:
+    """Bug (issue 11): cutting two masters apart pushed the term from 3 to 12 within seconds and
+    made a live node NotReady. With PreVote (master/store/prevote.py) the cut-off follower asks
+    for an election, is told no by the master that still hears the leader, and raises nothing."""
+    leader = wait_until(lambda: _leader_host(lab), 30, what="a leader")
+    masters = deploy.masters_of(lab)
+    follower = next(h for h in masters if h != leader)
+    at_leader, at_follower = masters.index(leader), masters.index(follower)
+    term = api(lab, "/api/v1/cluster", at_leader).json()["term"]
+    asked = api(lab, "/api/v1/cluster", at_follower).json()["preVoteRounds"]
+    CliRunner().invoke(berth, ["lab", "partition", "--name", lab.name, leader, follower],
+                       catch_exceptions=False)
+    try:
+        # the positive signal: the follower lost the leader and asked, twice, for an election
+        wait_until(lambda: api(lab, "/api/v1/cluster", at_follower).json()["preVoteRounds"] >= asked + 2,
+                   60, interval=0.3, what="the cut-off follower asking for an election")
+        status = api(lab, "/api/v1/cluster", at_leader).json()
+        assert (status["state"], status["term"]) == ("leader", term)
+        assert api(lab, "/api/v1/cluster", at_follower).json()["term"] == term
+        nodes = api(lab, "/api/v1/nodes", at_leader).json()["items"]
+        assert all(ready_condition(n) for n in nodes), [n["metadata"]["name"] for n in nodes]
+    finally:
+        CliRunner().invoke(berth, ["lab", "heal", "--name", lab.name], catch_exceptions=False)
+    wait_until(lambda: _leader_host(lab, (at_follower,)) == leader, 30, interval=0.3,
+               what="the follower following the same leader again")
+    assert api(lab, "/api/v1/cluster", at_leader).json()["term"] == term
+
+
 def test_a_crashed_host_goes_not_ready_and_comes_back(lab: Lab) -> None:
     hosts.crash_host(lab, "h3")
     wait_until(lambda: ready(lab, "h3") is False, 30, what="crashed h3 NotReady")

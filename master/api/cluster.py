@@ -32,6 +32,7 @@ def cluster_status() -> dict[str, Any]:
         "leader": leader,
         "state": _STATES.get(status["state"], str(status["state"])),
         "term": status["raft_term"],
+        "preVoteRounds": status["pre_vote_rounds"],  # elections this master asked about (prevote.py)
         "commitIndex": status["commit_idx"],
         "lastApplied": status["last_applied"],
         "leaderCommitIndex": status["leader_commit_idx"],

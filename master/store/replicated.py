@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 
 from master.errors import ApiError
 from master.store.commands import Barrier, Command, Group
 from master.store.group_commit import GroupCommitter
+from master.store.prevote import PreVoteSyncObj
 from master.store.state import ClusterState, Outcome, WatchEvent
 from master.store.window import EventWindow
 
@@ -160,7 +161,7 @@ class Store:
             appendEntriesBatchSizeBytes=1 << 20,
         )
         _lower_snapshot_priority()
-        self.raft = SyncObj(self_address, self.peers, conf, consumers=[self.machine])
+        self.raft = PreVoteSyncObj(self_address, self.peers, conf, consumers=[self.machine])
         self.committer = GroupCommitter(self.machine.apply, in_flight_timeout=write_timeout)
 
     # --- writes --------------------------------------------------------------------
@@ -259,7 +260,7 @@ class Store:
 
     # --- cluster -------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return self.raft.getStatus()
+        return {**self.raft.getStatus(), "pre_vote_rounds": self.raft.pre_vote_rounds}
 
     def is_leader(self) -> bool:
         return self.raft._isLeader()

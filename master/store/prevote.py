@@ -1,0 +1,107 @@
+"""Raft's PreVote (Ongaro's thesis, 9.6; etcd's `PreVote`), added to PySyncObj.
+
+Without it, a master cut off from the leader (but not from the others) times out, raises
+its term and asks for votes, again and again; its requests, and its higher term once it
+is heard again, depose a healthy leader (issue 11: the term went from 3 to 12 in seconds
+when two masters lost sight of each other). With it, a master whose election timer runs
+out first asks the others whether they would vote for it at the next term, without
+raising its own. A master that has heard from a leader within the minimum election
+timeout says no, as does one whose log is more up to date. Only with a majority of yeses
+does the real election (PySyncObj's own) start. A cut-off master's term therefore stays
+put, and it rejoins as a follower.
+
+PySyncObj 0.3.17 has no hook for this. The subclass reaches its election state through
+the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
+against a PySyncObj it was not written for.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from pysyncobj import SyncObj
+from pysyncobj.monotonic import monotonic as monotonic_time
+from pysyncobj.syncobj import _RAFT_STATE
+
+WRITTEN_FOR = "0.3.17"  # the attributes below are this version's
+
+
+class PreVoteSyncObj(SyncObj):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        version = metadata.version("pysyncobj")
+        if version != WRITTEN_FOR:
+            raise RuntimeError(f"master/store/prevote.py reaches into PySyncObj {WRITTEN_FOR}, not {version}")
+        self._heard_leader_at = 0.0  # when an append_entries of the current term last came
+        self._pre_vote_term: int | None = None  # the term a pre-vote round asks about
+        self._pre_votes = 0
+        self._pre_vote_won = False
+        self.pre_vote_rounds = 0  # rounds this master asked for (the cluster status shows it)
+        super().__init__(*args, **kwargs)
+        self._SyncObj__transport.setOnMessageReceivedCallback(self._on_message)
+
+    # --- PySyncObj's state, by its mangled names -------------------------------------------
+    def _term(self) -> int:
+        return self._SyncObj__raftCurrentTerm
+
+    def _log_position(self) -> tuple[int, int]:
+        return self._SyncObj__getCurrentLogIndex(), self._SyncObj__getCurrentLogTerm()
+
+    def _send(self, node: Any, message: dict[str, Any]) -> None:
+        self._SyncObj__transport.send(node, message)
+
+    def _majority(self, votes: int) -> bool:
+        return votes > (len(self._SyncObj__otherNodes) + 1) / 2
+
+    # --- the pre-vote round ----------------------------------------------------------------
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        now = monotonic_time()
+        if (self._SyncObj__raftState in (_RAFT_STATE.FOLLOWER, _RAFT_STATE.CANDIDATE)
+                and self._SyncObj__selfNode is not None and not self._SyncObj__transferInProgress
+                and self._SyncObj__raftElectionDeadline < now and self._SyncObj__connectedToAnyone()):
+            if self._pre_vote_won:
+                self._pre_vote_won = False  # PySyncObj's election starts in this tick
+            else:
+                self._ask_first(now)
+        super()._onTick(timeToWait)
+
+    def _ask_first(self, now: float) -> None:
+        """Push the election back one timeout, and ask whether it would be won."""
+        self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+        self._pre_vote_term, self._pre_votes = self._term() + 1, 1
+        self.pre_vote_rounds += 1
+        index, term = self._log_position()
+        for node in self._SyncObj__otherNodes:
+            self._send(node, {"type": "pre_vote", "term": self._pre_vote_term, "last_log_index": index,
+                              "last_log_term": term})
+        if self._majority(self._pre_votes):  # a single master
+            self._won()
+
+    def _won(self) -> None:
+        self._pre_vote_won, self._pre_vote_term = True, None
+        self._SyncObj__raftElectionDeadline = 0  # the next tick holds the real election
+
+    def _would_vote(self, message: dict[str, Any]) -> bool:
+        if message.get("term", 0) <= self._term():
+            return False
+        if monotonic_time() - self._heard_leader_at < self._SyncObj__conf.raftMinTimeout:
+            return False  # a leader is alive as far as this master knows: no election needed
+        index, term = self._log_position()
+        their_index, their_term = message.get("last_log_index", 0), message.get("last_log_term", 0)
+        return their_term > term or (their_term == term and their_index >= index)
+
+    def _on_message(self, node: Any, message: dict[str, Any]) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "pre_vote":
+            self._send(node, {"type": "pre_vote_response", "term": message.get("term"),
+                              "granted": self._would_vote(message)})
+            return
+        if kind == "pre_vote_response":
+            if message.get("term") == self._pre_vote_term and message.get("granted"):
+                self._pre_votes += 1
+                if self._majority(self._pre_votes):
+                    self._won()
+            return
+        if kind == "append_entries" and message.get("term", 0) >= self._term():
+            self._heard_leader_at = monotonic_time()
+        self._SyncObj__onMessageReceived(node, message)
