@@ -5,8 +5,8 @@ its term and asks for votes, again and again; its requests, and its higher term 
 is heard again, depose a healthy leader (issue 11: the term went from 3 to 12 in seconds
 when two masters lost sight of each other). With it, a master whose election timer runs
 out first asks the others whether they would vote for it at the next term, without
-raising its own. A master that has heard from a leader within the minimum election
-timeout says no, as does one whose log is more up to date. Only with a majority of yeses
+raising its own. A master that leads, or has heard from a leader within the minimum
+election timeout, says no, as does one whose log is more up to date. Only with a majority of yeses
 does the real election (PySyncObj's own) start. A cut-off master's term therefore stays
 put, and it rejoins as a follower.
 
@@ -84,6 +84,8 @@ class PreVoteSyncObj(SyncObj):
     def _would_vote(self, message: dict[str, Any]) -> bool:
         if message.get("term", 0) <= self._term():
             return False
+        if self._SyncObj__raftState == _RAFT_STATE.LEADER:
+            return False  # it leads: a follower whose timer ran out while it can reach it waits
         if monotonic_time() - self._heard_leader_at < self._SyncObj__conf.raftMinTimeout:
             return False  # a leader is alive as far as this master knows: no election needed
         index, term = self._log_position()
