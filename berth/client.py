@@ -132,34 +132,39 @@ class UnreachableMemory:
     def __init__(self, path: Path, seconds: float = 60.0) -> None:
         self.path = path
         self.seconds = seconds
+        self._marks: dict[str, float] | None = None  # read from the file once, then kept here
 
-    def _read(self) -> dict[str, float]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        now = time.time()
-        return {url: until for url, until in data.items() if isinstance(until, int | float) and until > now} \
-            if isinstance(data, dict) else {}
+    def _current(self) -> dict[str, float]:
+        if self._marks is None:
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                data = {}
+            now = time.time()
+            data = data if isinstance(data, dict) else {}
+            self._marks = {url: until for url, until in data.items()
+                           if isinstance(until, int | float) and until > now}
+        return self._marks
 
-    def _write(self, marks: dict[str, float]) -> None:
+    def _write(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(marks))
+            self.path.write_text(json.dumps(self._current()))
         except OSError:
             pass  # a memory only: without it, the next command just tries in order
 
     def first_alive(self, servers: list[str]) -> int:
-        marks = self._read()
+        marks = self._current()
         return next((i for i, url in enumerate(servers) if url not in marks), 0)
 
     def mark(self, server: str) -> None:
-        self._write({**self._read(), server: time.time() + self.seconds})
+        self._current()[server] = time.time() + self.seconds
+        self._write()
 
     def mark_alive(self, server: str) -> None:
-        marks = self._read()
-        if marks.pop(server, None) is not None:
-            self._write(marks)
+        """Called after every answer: a file write only when the server was marked."""
+        if self._current().pop(server, None) is not None:
+            self._write()
 
 
 class Client:
