@@ -29,6 +29,7 @@ import yaml
 from berth.errors import ApiError, BerthError, UnknownKind, Unreachable
 from berth.kinds import Kind, lookup_kind
 from berth.objects import Obj
+from berth.pod_session import PodSession
 
 __all__ = ["ApiError", "BerthError", "Client", "UnknownKind", "Unreachable", "kind_info"]
 
@@ -231,11 +232,13 @@ class Client:
         stream: bool = False,
         read_timeout: float | None = None,
         replayable: bool | None = None,
+        server: str | None = None,
     ) -> requests.Response:
         """Send to the masters in turn until one answers; raise ApiError for a 4xx/5xx answer.
 
         `replayable` says whether the request may be re-sent after the connection broke
-        mid-request; by default only reads may.
+        mid-request; by default only reads may. `server`: only that master (a session lives
+        on the one that opened it).
         """
         method = method.upper()
         if replayable is None:
@@ -251,10 +254,12 @@ class Client:
 
         attempts: list[str] = []
         unavailable: ApiError | None = None
-        count = len(self.servers)
+        servers = self.servers if server is None else [server]
+        preferred = self._preferred if server is None else 0
+        count = len(servers)
         for step in range(count):
-            index = (self._preferred + step) % count
-            server = self.servers[index]
+            index = (preferred + step) % count
+            server = servers[index]
             try:
                 response = self.session.request(
                     method,
@@ -285,7 +290,8 @@ class Client:
                 continue
             if self.unreachable is not None:
                 self.unreachable.mark_alive(server)
-            self._preferred = index
+            if servers is self.servers:
+                self._preferred = index
             if response.status_code >= 400:
                 raise self._error(response, server)
             if self.on_warning is not None:
@@ -399,6 +405,33 @@ class Client:
         return self._json("POST", f"{self.object_path('Pod', name, namespace)}/exec",
                           json_body={k: v for k, v in body.items() if v is not None}, replayable=False,
                           read_timeout=660)
+
+    def exec_session(self, name: str, command: list[str], namespace: str | None = None, *,
+                     container: str | None = None, stdin: bool = False,
+                     tty: tuple[int, int] | None = None) -> PodSession:
+        """Start `command` in the container, its output streamed and its input sent as it comes
+        (`tty`: (rows, columns) of the terminal it gets)."""
+        body: dict[str, Any] = {"command": command, "stdin": stdin, "tty": tty is not None}
+        if container is not None:
+            body["container"] = container
+        if tty is not None:
+            body["rows"], body["cols"] = tty
+        return self._session(f"{self.object_path('Pod', name, namespace)}/exec/sessions", body)
+
+    def port_forward_session(self, name: str, port: int, namespace: str | None = None) -> PodSession:
+        """One connection to `port` as the pod sees it: its input goes there, its output comes back."""
+        return self._session(f"{self.object_path('Pod', name, namespace)}/portforward/sessions",
+                             {"port": port})
+
+    def check_port_forward(self, name: str, port: int, namespace: str | None = None) -> None:
+        """Raises what opening a port-forward session would (rights, a pod not running), opening none."""
+        self._json("POST", f"{self.object_path('Pod', name, namespace)}/portforward/sessions",
+                   json_body={"port": port}, params=_dry(True))
+
+    def _session(self, path: str, body: Obj) -> PodSession:
+        response = self.request("POST", path, json_body=body, replayable=False)
+        server = response.url.split("/api/", 1)[0]
+        return PodSession(self, server, response.json()["id"])
 
     def create(self, obj: Mapping[str, Any], namespace: str | None = None, *, dry_run: bool = False) -> Obj:
         """POST: fails with 409 AlreadyExists if the object exists. `dry_run`: the server says what

@@ -124,6 +124,7 @@ class Server:
             loop.stop()
         if self.ctx.relay is not None:
             self.ctx.relay.stop()
+        self.ctx.sessions.close_all()
         for pool in self.pools:
             pool.close()
         self.store.close()

@@ -102,11 +102,23 @@ def masters_driving(lab: Lab, root: Path) -> Iterator[MasterCluster]:
         print(cluster.logs())
 
 
+def cli_env(cluster: MasterCluster, role: str = "admin", servers: list[str] | None = None,
+            home: Path | None = None) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
+            "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
+            "BERTH_TOKEN": TOKENS[role][1]}
+
+
+CLI = [sys.executable, "-m", "berth.cli.main"]
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
 def berth(cluster: MasterCluster, *args: str, role: str = "admin", servers: list[str] | None = None,
           stdin: str | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
-           "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
-           "BERTH_TOKEN": TOKENS[role][1]}
-    return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
+    return subprocess.run([*CLI, *args], input=stdin, env=cli_env(cluster, role, servers, home),
+                          capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR)
+
+
+def berth_process(cluster: MasterCluster, *args: str, role: str = "admin", **popen: Any) -> subprocess.Popen:
+    """The CLI left running (port-forward, a shell through a pty): the caller ends it."""
+    return subprocess.Popen([*CLI, *args], env=cli_env(cluster, role), cwd=PROJECT_DIR, **popen)

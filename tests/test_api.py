@@ -203,3 +203,27 @@ def test_cluster_status_health_and_openapi(cluster: MasterCluster) -> None:
     for kind in ("Node", "Pod", "Deployment", "HorizontalPodAutoscaler", "Service", "ConfigMap",
                  "Secret", "Event"):
         assert kind in doc["components"]["schemas"]
+
+
+def test_sessions_check_rights_and_input_before_reaching_a_host(cluster: MasterCluster) -> None:
+    """Exec and port-forward sessions: refused, or told what is wrong, before any host is asked
+    (these masters have no SSH key: a request that got that far would be a 503)."""
+    admin, viewer = cluster.session(), cluster.session("viewer")
+    cluster.session().post(cluster.url(0, "/api/v1/namespaces/default/pods"), json=pod("sess"), timeout=10)
+    base = cluster.url(0, "/api/v1/namespaces/default/pods/sess")
+    for path, body in (("exec/sessions", {"command": ["sh"]}), ("portforward/sessions", {"port": 80})):
+        refused = viewer.post(f"{base}/{path}", json=body, timeout=10)
+        assert refused.status_code == 403, refused.text
+    for path, body, field in (("exec/sessions", {"command": []}, "command"),
+                              ("exec/sessions", {"command": ["sh"], "rows": 0}, "rows"),
+                              ("exec/sessions", {"command": ["sh"], "shell": True}, "shell"),
+                              ("portforward/sessions", {"port": 70000}, "port"),
+                              ("portforward/sessions", {"port": "80; reboot"}, "port")):
+        answer = admin.post(f"{base}/{path}", json=body, timeout=10)
+        assert answer.status_code == 400 and answer.json()["field"] == field, (body, answer.text)
+    dry = admin.post(f"{base}/portforward/sessions", params={"dryRun": "yes"}, json={"port": 80}, timeout=10)
+    assert dry.status_code == 400 and dry.json()["field"] == "dryRun"
+    for method, path in (("GET", "output"), ("POST", "input"), ("POST", "resize")):
+        missing = admin.request(method, cluster.url(0, f"/api/v1/sessions/{'x' * 32}/{path}"),
+                                json={"rows": 1, "cols": 1}, timeout=10)
+        assert missing.status_code == 404, missing.text

@@ -29,6 +29,7 @@ from berth.cli.timefmt import age, human_duration
 from berth.cli.watching import follow, relist_events
 from berth.client import Client, kind_info
 from berth.errors import ApiError, BerthError, UnknownKind, Unreachable
+from berth.frames import Stream, end_frame, frame
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 
@@ -98,6 +99,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def send_bytes(self, data: bytes, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def send_stream(self, lines: list[dict[str, Any]]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
@@ -124,6 +132,15 @@ class FakeServer(ThreadingHTTPServer):
 
     def json(self, method: str, path: str, payload: Any, status: int = 200) -> None:
         self.routes[(method, path)] = lambda h, q, b: h.send_json(status, payload)
+
+    def exec_session(self, pod: str, stdout: bytes, exit_code: int, session_id: str = "s" * 32) -> None:
+        """A pod's exec session that writes `stdout` and ends with `exit_code`."""
+        self.json("POST", f"/api/v1/namespaces/default/pods/{pod}/exec/sessions", {"id": session_id}, 201)
+        framed = frame(Stream.STDOUT, stdout) + end_frame(exit_code)
+        self.routes[("GET", f"/api/v1/sessions/{session_id}/output")] = lambda h, q, b: h.send_bytes(framed)
+        for method, path in (("POST", "/input"), ("DELETE", "")):
+            self.routes[(method, f"/api/v1/sessions/{session_id}{path}")] = lambda h, q, b: h.send_bytes(
+                b"", 204)
 
 
 @pytest.fixture
@@ -662,11 +679,11 @@ def test_options_are_options_and_only_what_follows_dash_dash_is_the_command(fake
     `exec -it POD` looked up a pod named `-t`."""
     pods = "/api/v1/namespaces/default/pods"
     fake.json("POST", pods, pod("dr"), status=201)
-    fake.json("POST", f"{pods}/multi/exec", {"stdout": "", "stderr": "", "exitCode": 0})
+    fake.exec_session("multi", b"", 0)
     server = ["--server", fake.url]
     for argv in (["run", "dr", "--image", "busybox", "--rm", "-it", "--", "sh"],
                  ["run", "dr", "--image", "busybox", "sleep", "1"],  # a command only after --
-                 ["exec", "-it", "multi", "--", "sh"],
+                 ["exec", "-it", "multi"],
                  ["exec", "multi"]):
         result = CliRunner().invoke(main, [*server, *argv])
         assert result.exit_code == 2 and fake.requests == [], (argv, result.output)
@@ -682,7 +699,13 @@ def test_options_are_options_and_only_what_follows_dash_dash_is_the_command(fake
     assert sent["spec"]["containers"][0]["command"] == ["sh", "-c", "echo --dry-run=client", "--", "-o"]
     ran = CliRunner().invoke(main, [*server, "exec", "-i", "multi", "--", "ls", "-l"], input="")
     assert ran.exit_code == 0, ran.output
-    assert json.loads(fake.requests[-1]["body"])["command"] == ["ls", "-l"]
+    opened = [r for r in fake.requests if r["path"].endswith("/exec/sessions")]
+    assert json.loads(opened[-1]["body"])["command"] == ["ls", "-l"]
+    # -it: the pod is `multi`, not `-t`; without a terminal on stdin there is no tty (kubectl's notice)
+    shell = CliRunner().invoke(main, [*server, "exec", "-it", "multi", "--", "sh"], input="exit\n")
+    assert shell.exit_code == 0 and "Unable to use a TTY" in shell.output, shell.output
+    opened = [r for r in fake.requests if r["path"].endswith("/exec/sessions")]
+    assert json.loads(opened[-1]["body"]) == {"command": ["sh"], "stdin": True, "tty": False}
 
 
 def test_a_typed_namespace_must_agree_with_the_manifests(fake: FakeServer, tmp_path: Path) -> None:

@@ -103,14 +103,15 @@ def test_a_pod_runs_on_a_host_through_the_deployed_masters(lab: Lab) -> None:
 
 
 def test_the_cluster_key_works_only_from_the_masters_and_only_for_commands(lab: Lab) -> None:
-    """authorized_keys gives the runtime's key `restrict` and `from=` the masters' addresses."""
+    """authorized_keys gives the runtime's key `restrict` (but a terminal, for `exec -t`) and `from=`
+    the masters' addresses."""
     masters = ",".join(lab.address(h) for h in deploy.masters_of(lab))
     key = lab.root / "secrets" / "cluster-ssh-key"
     public = key.with_suffix(".pub").read_text().strip()
     for host in lab.host_names():
         lines = (lab.host_dir(host) / "authorized_keys").read_text().splitlines()
         mine = [line for line in lines if public.split()[1] in line]
-        assert mine == [f'restrict,from="{masters}" {public}']
+        assert mine == [f'restrict,pty,from="{masters}" {public}']
 
     def ssh(*args: str) -> list[str]:
         # -n: ssh makes its stdin non-blocking, and the one it would inherit is this process's
@@ -124,6 +125,8 @@ def test_the_cluster_key_works_only_from_the_masters_and_only_for_commands(lab: 
     # from a master's host it runs commands (the runtime's own use), and forwards nothing
     plain = hosts.in_host(lab, "h1", ssh(f"root@{lab.address('h2')}", "hostname"), check=False)
     assert plain.returncode == 0 and plain.stdout.strip() == "h2", plain.stderr
+    terminal = hosts.in_host(lab, "h1", ssh("-tt", f"root@{lab.address('h2')}", "tty"), check=False)
+    assert terminal.returncode == 0 and "/dev/pts/" in terminal.stdout, terminal.stderr
     forward = hosts.in_host(lab, "h1", ssh("-o", "ExitOnForwardFailure=yes", "-R", "17999:127.0.0.1:22",
                                            f"root@{lab.address('h2')}", "true"), check=False)
     assert forward.returncode == 255, forward.stdout

@@ -7,10 +7,18 @@ what is under test.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
+import signal
+import socket
+import struct
 import subprocess
+import termios
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +27,15 @@ from berth.containers import container_name
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import IMAGE, Lab
 from tests.conftest import TEST_ROOT
-from tests.harness import MasterCluster, berth, masters_driving, pod, temporary_lab, wait_until
+from tests.harness import (
+    MasterCluster,
+    berth,
+    berth_process,
+    masters_driving,
+    pod,
+    temporary_lab,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
 PODS = "/api/v1/namespaces/default/pods"
@@ -348,3 +364,121 @@ def test_logs_flags_and_image_pull_policy(lab: Lab, cluster: MasterCluster) -> N
         cluster.session().delete(cluster.url(0, f"{PODS}/{name}?gracePeriodSeconds=0"), timeout=10)
     wait_until(lambda: not exists(cluster, "talky") and not exists(cluster, "absent"), 60, interval=0.3,
                what="both gone")
+
+
+def _read_until(fd: int, wanted: bytes, timeout: float = 30.0) -> bytes:
+    """What the terminal shows until `wanted` appears; bounded in time."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{wanted!r} not shown in {timeout:.0f}s; the terminal showed {seen!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the other side closed
+                raise TimeoutError(f"the terminal closed before {wanted!r}; it showed {seen!r}") from None
+    return seen
+
+
+def _set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def test_exec_with_a_terminal_through_a_pty(lab: Lab, cluster: MasterCluster) -> None:
+    create(cluster, command_pod("shell", "exec sleep 600"))
+    wait_until(lambda: phase(cluster, "shell") == "Running", 60, interval=0.3, what="shell Running")
+    script = ('tty; stty size; while read line; do [ "$line" = quit ] && exit 3; '
+              'echo "got $line"; stty size; echo "end $line"; done')
+    terminal, far_end = os.openpty()
+    _set_size(far_end, 30, 100)
+    shell = berth_process(cluster, "exec", "-it", "shell", "--", "sh", "-c", script, stdin=far_end,
+                          stdout=far_end, stderr=far_end, start_new_session=True)
+    os.close(far_end)
+    try:
+        shown = _read_until(terminal, b"30 100")
+        assert b"/dev/pts/" in shown  # a real terminal, of the local terminal's size
+        os.write(terminal, b"hello\r")
+        _read_until(terminal, b"got hello")  # typed keys reach the command
+        _set_size(terminal, 40, 120)
+        shell.send_signal(signal.SIGWINCH)
+        for attempt in range(20):  # podman passes the new size on by itself: ask until it shows
+            os.write(terminal, f"size{attempt}\r".encode())
+            shown = _read_until(terminal, f"end size{attempt}".encode())
+            if b"40 120" in shown:
+                break
+        assert b"40 120" in shown  # the resize reached the container's terminal
+        os.write(terminal, b"quit\r")
+        assert shell.wait(timeout=30) == 3  # the command's status is berth's
+    finally:
+        shell.kill()
+        shell.wait(timeout=10)
+        os.close(terminal)
+    refused = berth(cluster, "exec", "-it", "shell", "--", "sh", role="viewer")
+    assert refused.returncode != 0 and "may not create Pod shell (exec)" in refused.stderr
+
+
+def test_cp_both_ways_with_binary_data_and_paths_no_shell_reads(lab: Lab, cluster: MasterCluster,
+                                                               tmp_path: Path) -> None:
+    create(cluster, command_pod("files", "exec sleep 600"))
+    wait_until(lambda: phase(cluster, "files") == "Running", 60, interval=0.3, what="files Running")
+    payload = bytes(range(256)) * 1000
+    (tmp_path / "data.bin").write_bytes(payload)
+    odd = "/tmp/a b;touch pwned;$(touch pwned)"
+    up = berth(cluster, "cp", str(tmp_path / "data.bin"), f"files:{odd}")
+    assert up.returncode == 0, up.stderr
+    listed = berth(cluster, "exec", "files", "--", "ls", "/tmp")
+    assert "a b;touch pwned;$(touch pwned)" in listed.stdout.splitlines()
+    gone = berth(cluster, "exec", "files", "--", "ls", "/pwned", "/tmp/pwned")
+    assert gone.returncode != 0 and gone.stdout == ""  # nothing ran the path as a command
+    down = berth(cluster, "cp", f"files:{odd}", str(tmp_path / "back.bin"))
+    assert down.returncode == 0, down.stderr
+    assert (tmp_path / "back.bin").read_bytes() == payload
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "leaf.txt").write_text("leaf\n")
+    assert berth(cluster, "cp", str(tree), "files:/tmp/").returncode == 0  # into /tmp, as /tmp/tree
+    assert berth(cluster, "exec", "files", "--", "cat", "/tmp/tree/sub/leaf.txt").stdout == "leaf\n"
+    assert berth(cluster, "cp", "files:/tmp/tree", str(tmp_path / "copy")).returncode == 0
+    assert (tmp_path / "copy" / "sub" / "leaf.txt").read_text() == "leaf\n"
+    missing = berth(cluster, "cp", "files:/nowhere/at/all", str(tmp_path / "x"))
+    assert missing.returncode != 0 and "in the container" in missing.stderr and "nowhere" in missing.stderr
+
+
+def _http_get(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
+        conn.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_port_forward_moves_bytes_to_a_port_only_the_pod_sees(lab: Lab, cluster: MasterCluster) -> None:
+    # httpd listens on the pod's 127.0.0.1 only: reached as the pod's processes reach it, as kubectl does
+    page = "".join(f"{n}\n" for n in range(1, 40_001))  # 229 kB
+    web = command_pod("forwarded", "seq 1 40000 > /tmp/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp")
+    create(cluster, web)
+    wait_until(lambda: phase(cluster, "forwarded") == "Running", 60, interval=0.3, what="forwarded Running")
+    refused = berth(cluster, "port-forward", "pod/forwarded", "8080", "--address", "0.0.0.0")
+    assert refused.returncode != 0 and "loopback only" in refused.stderr
+    forward = berth_process(cluster, "port-forward", "pod/forwarded", ":8080", stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()  # bounded: the process prints it at once or fails and ends
+        assert line.startswith("Forwarding from 127.0.0.1:") and line.rstrip().endswith("-> 8080"), line
+        port = int(line.split(":")[1].split()[0])
+        answer = wait_until(lambda: (a := _http_get(port)) and page.encode() in a and a, 30, interval=0.5,
+                            what="the page through the forward")
+        assert answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n")[0]
+        assert page.encode() in _http_get(port)  # a second connection, its own session
+    finally:
+        forward.send_signal(signal.SIGINT)
+        forward.wait(timeout=15)
+        assert forward.stderr is not None
+        print("port-forward's stderr:", forward.stderr.read())
+    viewer = berth(cluster, "port-forward", "pod/forwarded", "8080", role="viewer")
+    assert viewer.returncode != 0 and "may not create Pod forwarded (portforward)" in viewer.stderr

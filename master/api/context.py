@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import current_app, g, request
 
 from master.api.auth import Principal, TokenBook
+from master.api.session_book import SessionBook
 from master.api.streams import StreamSlots
 from master.peer_auth import SeenNonces
 from master.reports.books import ReportBooks
@@ -34,6 +35,7 @@ class ApiContext:
     max_body_bytes: int = 1 << 20
     max_object_bytes: int = 512 << 10  # an object as JSON, spec and status each (resources._check_size)
     streams: StreamSlots = field(default_factory=StreamSlots)  # watch, logs, exec (streams.py)
+    sessions: SessionBook = field(default_factory=SessionBook)  # exec -it, port-forward (sessions.py)
     watch_bookmark_seconds: float = 5.0
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL
     peer_key: bytes | None = None  # signs master-to-master requests (peer_auth); None: no Raft password

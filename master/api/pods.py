@@ -35,31 +35,32 @@ class ExecBody(Strict):
     timeoutSeconds: int = Field(default=60, ge=1, le=600)
 
 
-def _pool() -> SshPool:
+def pool() -> SshPool:
     pool = context().ssh
     if pool is None:
         raise ApiError(503, "Unavailable", "this master has no SSH key for the hosts (ssh_key_file)")
     return pool
 
 
-def _host_error(node: Obj, err: SshError) -> ApiError:
+def host_error(node: Obj, err: SshError) -> ApiError:
     if isinstance(err, HostBusy):  # nothing ran: the host's sessions for users are all in use
         return ApiError(429, "TooManyRequests", f"node {node['metadata']['name']}: {err}; retry")
     return ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}")
 
 
-def _target(namespace: str, name: str, container: str | None) -> tuple[Host, str, Obj, Obj]:
+def target(namespace: str, name: str, container: str | None, warn: bool = True
+           ) -> tuple[Host, str, Obj, Obj]:
     """(host, runtime name of the container, pod, node), or the 4xx that says why not. Without a
-    container named, the pod's first, as kubectl defaults (the answer's Warning says so)."""
+    container named, the pod's first, as kubectl defaults (with `warn`, the answer's Warning says so)."""
     ctx = context()
-    _pool()
+    pool()
     (pod, nodes), _ = ctx.store.read(lambda s: (s.get("Pod", namespace, name), s.list("Node")))
     if pod is None:
         raise not_found("Pod", namespace, name)
     names = [c["name"] for c in pod["spec"]["containers"]]
     if container is None:
         container = names[0]
-        if len(names) > 1:
+        if len(names) > 1 and warn:
             g.warnings = [f'Defaulted container "{container}" out of: {", ".join(names)}']
     elif container not in names:
         raise bad_request(f"pod {name} has no container {container!r} ({', '.join(names)})", "container")
@@ -81,18 +82,18 @@ def pod_log(namespace: str, name: str) -> Response:
     since = request.args.get("sinceSeconds")
     if since is not None and (not since.isdigit() or not 0 < int(since) <= MAX_SINCE):
         raise bad_request(f"sinceSeconds must be a whole number from 1 to {MAX_SINCE}", "sinceSeconds")
-    host, target, _pod, node = _target(namespace, name, request.args.get("container"))
+    host, runtime_name, _pod, node = target(namespace, name, request.args.get("container"))
     driver = node_driver(node)
     release = context().streams.take(principal().name, node["metadata"]["name"])
     try:
-        argv = driver.logs(target, follow, int(tail) if tail else None, timestamps,
+        argv = driver.logs(runtime_name, follow, int(tail) if tail else None, timestamps,
                            int(since) if since is not None else None)
-        chunks = _pool().stream(host, argv,
+        chunks = pool().stream(host, argv,
                                 idle_timeout=3600 if follow else 30, stopped=client_gone())
         first = next(chunks, b"")  # errors before the first byte become a clear answer, not a cut stream
     except SshError as err:
         release()
-        raise _host_error(node, err) from None
+        raise host_error(node, err) from None
     except BaseException:
         release()
         raise
@@ -110,7 +111,7 @@ def pod_log(namespace: str, name: str) -> Response:
 
     response = Response(stream_with_context(body()), mimetype="text/plain")
     response.call_on_close(finish)
-    return _with_warnings(response)
+    return with_warnings(response)
 
 
 @bp.post("/api/v1/namespaces/<namespace>/pods/<name>/exec")
@@ -120,23 +121,23 @@ def pod_exec(namespace: str, name: str) -> Response:
         body = ExecBody.model_validate(one_document())
     except ValidationError as err:
         raise error_from_validation(err) from None
-    host, target, _pod, node = _target(namespace, name, body.container)
+    host, runtime_name, _pod, node = target(namespace, name, body.container)
     driver = node_driver(node)
     stdin = body.stdin.encode() if body.stdin is not None else None
     release = context().streams.take(principal().name, node["metadata"]["name"])
     try:
-        result = _pool().run(host, driver.exec(target, body.command, stdin is not None),
+        result = pool().run(host, driver.exec(runtime_name, body.command, stdin is not None),
                              timeout=body.timeoutSeconds, stdin=stdin)
     except SshError as err:
-        raise _host_error(node, err) from None
+        raise host_error(node, err) from None
     finally:
         release()
-    return _with_warnings(jsonify({"exitCode": result.exit_status,
+    return with_warnings(jsonify({"exitCode": result.exit_status,
                                    "stdout": result.stdout.decode(errors="replace"),
                                    "stderr": result.stderr.decode(errors="replace")}))
 
 
-def _with_warnings(response: Response) -> Response:
+def with_warnings(response: Response) -> Response:
     """HTTP's Warning header (code 299, as Kubernetes' API warnings): the client shows each."""
     for text in getattr(g, "warnings", []):
         response.headers.add("Warning", f'299 - "{text}"')

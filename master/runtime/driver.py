@@ -176,9 +176,15 @@ class Driver(ABC):
                 *(["--timestamps"] if timestamps else []),
                 *([f"--since={since_seconds}s"] if since_seconds is not None else []), "--", name]
 
-    def exec(self, name: str, command: list[str], stdin: bool = False) -> list[str]:
-        """`command` is the user's: after `--` and the container's name, it is the command, whole."""
-        return [self.binary, "exec", *(["--interactive"] if stdin else []), "--", name, *command]
+    def exec(self, name: str, command: list[str], stdin: bool = False, tty: bool = False) -> list[str]:
+        """`command` is the user's: after `--` and the container's name, it is the command, whole.
+        `tty`: the engine gives the command a terminal (the SSH session must have one to pass)."""
+        return [self.binary, "exec", *(["--interactive"] if stdin else []), *(["--tty"] if tty else []),
+                "--", name, *command]
+
+    def pid(self, name: str) -> list[str]:
+        """Prints the host pid of the container's first process (0 when it is not running)."""
+        return [self.binary, "inspect", "--format", "{{.State.Pid}}", "--", name]
 
 
 class PodmanDriver(Driver):

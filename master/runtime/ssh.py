@@ -85,6 +85,39 @@ class HostBusy(SshError):
     """Every session this pool may open on the host is in use (nothing was run)."""
 
 
+class OpenChannel:
+    """A running command's channel and the host session it holds; `close()` ends both, once."""
+
+    def __init__(self, channel: paramiko.Channel, release: Callable[[], None]) -> None:
+        self.channel = channel
+        self._release: Callable[[], None] | None = release
+        self._lock = threading.Lock()
+
+    def read(self, wait: float) -> tuple[bytes, bytes, int | None]:
+        """(stdout, stderr, exit status) of what came within `wait` seconds; the status only
+        once the command ended and everything it wrote was read (-1: the host went away
+        without telling one)."""
+        channel = self.channel
+        select.select([channel], [], [], wait)
+        out, err = bytearray(), bytearray()
+        while channel.recv_ready() and len(out) < CHUNK:
+            out += channel.recv(CHUNK)
+        while channel.recv_stderr_ready() and len(err) < CHUNK:
+            err += channel.recv_stderr(CHUNK)
+        drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+        if drained and (_finished(channel) or channel.closed):
+            return bytes(out), bytes(err), channel.recv_exit_status()
+        return bytes(out), bytes(err), None
+
+    def close(self) -> None:
+        with self._lock:
+            release, self._release = self._release, None
+        if release is not None:
+            with contextlib.suppress(Exception):
+                self.channel.close()
+            release()
+
+
 @dataclass
 class _Connection:
     client: paramiko.SSHClient | None = None
@@ -158,10 +191,11 @@ class SshPool:
                 idle_until = time.monotonic() + idle_timeout
                 yield data
 
-    @contextlib.contextmanager
-    def _channel(self, host: Host, argv: list[str], combine_stderr: bool = False
-                 ) -> Iterator[paramiko.Channel]:
-        command = shlex.join(argv)
+    def open(self, host: Host, argv: list[str], pty: tuple[int, int] | None = None,
+             combine_stderr: bool = False) -> OpenChannel:
+        """A channel running `argv` that outlives this call (an interactive exec, a port-forward):
+        it holds one of the host's sessions until its `close()`. `pty`: (rows, columns) of a
+        terminal the host allocates first, as `ssh -t` does."""
         entry = self._entry(host)
         assert entry.slots is not None
         if not entry.slots.acquire(timeout=self.session_wait):
@@ -178,15 +212,29 @@ class SshPool:
                 raise SshError(f"{host}: {err}") from err
             try:
                 channel.set_combine_stderr(combine_stderr)
-                channel.exec_command(command)
-                yield channel
+                if pty is not None:
+                    channel.get_pty(term="xterm", width=pty[1], height=pty[0])
+                channel.exec_command(shlex.join(argv))
             except (paramiko.SSHException, OSError, EOFError) as err:
+                channel.close()
                 self._drop(host, entry, f"{_what(argv)}: {err}")
                 raise SshError(f"{host}: {err}") from err
-            finally:
-                channel.close()
-        finally:
+        except BaseException:
             entry.slots.release()
+            raise
+        return OpenChannel(channel, entry.slots.release)
+
+    @contextlib.contextmanager
+    def _channel(self, host: Host, argv: list[str], combine_stderr: bool = False
+                 ) -> Iterator[paramiko.Channel]:
+        opened = self.open(host, argv, combine_stderr=combine_stderr)
+        try:
+            yield opened.channel
+        except (paramiko.SSHException, OSError, EOFError) as err:
+            self._drop(host, self._entry(host), f"{_what(argv)}: {err}")
+            raise SshError(f"{host}: {err}") from err
+        finally:
+            opened.close()
 
     # --- connections -------------------------------------------------------------------------
     def _entry(self, host: Host) -> _Connection:

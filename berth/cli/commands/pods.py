@@ -19,6 +19,7 @@ from berth.cli.commands.common import (
     selector_option,
 )
 from berth.cli.output import ref, to_json, to_yaml
+from berth.cli.terminal import attach, terminal_size
 
 
 def _port(text: str) -> dict[str, int]:
@@ -118,18 +119,21 @@ def logs(state: State, pod: str | None, container: str | None, follow: bool, tai
 
 @click.command(name="exec", cls=CommandAfterDashDash)
 @click.argument("pod")
-@click.option("-c", "--container", help="The container (needed when the pod has several).")
+@click.option("-c", "--container", help="The container (default: the pod's first).")
 @click.option("-i", "--stdin", "send_stdin", is_flag=True, help="Pass this command's standard input.")
+@click.option("-t", "--tty", "tty_wanted", is_flag=True,
+              help="Give the command a terminal (with -i, an interactive shell: berth exec -it POD -- sh).")
 @namespace_option
 @pass_state
-def exec_(state: State, pod: str, container: str | None, send_stdin: bool, namespace: str | None) -> None:
-    """Run a command in a container: berth exec POD [-c C] -- CMD...; exits with its status."""
+def exec_(state: State, pod: str, container: str | None, send_stdin: bool, tty_wanted: bool,
+          namespace: str | None) -> None:
+    """Run a command in a container: berth exec POD [-c C] [-it] -- CMD...; exits with its status."""
     command = command_after_dash_dash()
     if not command:
         raise click.UsageError("give the command after --: berth exec POD -- CMD...")
-    stdin = sys.stdin.read() if send_stdin else None
-    result = state.client.pod_exec(pod, list(command), state.ns(namespace), container=container, stdin=stdin)
-    sys.stdout.write(result.get("stdout", ""))
-    sys.stderr.write(result.get("stderr", ""))
-    sys.stdout.flush()
-    raise SystemExit(int(result.get("exitCode", 1)))
+    tty_mode = tty_wanted and sys.stdin.isatty()
+    if tty_wanted and not tty_mode:
+        click.echo("Unable to use a TTY - input is not a terminal or the right kind of file", err=True)
+    session = state.client.exec_session(pod, list(command), state.ns(namespace), container=container,
+                                        stdin=send_stdin, tty=terminal_size() if tty_mode else None)
+    raise SystemExit(attach(session, send_stdin=send_stdin, tty_mode=tty_mode))
