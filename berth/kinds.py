@@ -25,6 +25,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {k.kind: k for k in (
+    Kind("Namespace", "namespaces", ("ns",), False),
     Kind("Node", "nodes", ("no",), False),
     Kind("Pod", "pods", ("po",), True),
     Kind("Deployment", "deployments", ("deploy",), True),

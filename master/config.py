@@ -10,7 +10,7 @@ from berth.settings import merged_settings, read_secret
 from master.scheduler import SchedulerConfig
 from master.store.replicated import RaftTimings
 
-CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction")
+CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace")
 
 
 def _loopback(address: str) -> bool:

@@ -24,6 +24,7 @@ from master.api.streams import StreamSlots
 from master.config import MasterConfig
 from master.controllers.event_reaper import EventReaper
 from master.controllers.leader_loop import LeaderLoop
+from master.controllers.namespaces import NamespaceController
 from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
@@ -78,6 +79,7 @@ class Server:
                                                       SchedulerConfig(config.scheduler_score)),
             "taint-eviction": lambda: TaintEviction(store, ctx.now, ctx.uid),
             "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
+            "namespace": lambda: NamespaceController(store, ctx.now),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

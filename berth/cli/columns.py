@@ -71,6 +71,17 @@ def creation_age(obj: Obj, now: datetime) -> str:
 AGE = Column("AGE", creation_age)
 
 
+# --- namespaces ------------------------------------------------------------------------
+
+def namespace_status(obj: Obj, now: datetime) -> str:
+    if _get(obj, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    return str(_get(obj, "status", "phase") or "Active")
+
+
+NAMESPACE = [Column("STATUS", namespace_status), AGE]
+
+
 # --- pods ------------------------------------------------------------------------------
 
 def pod_ready(obj: Obj, now: datetime) -> str:
@@ -297,6 +308,7 @@ EVENT = [
 ]
 
 BY_KIND: dict[str, list[Column]] = {
+    "Namespace": NAMESPACE,
     "Pod": POD,
     "Node": NODE,
     "Deployment": DEPLOYMENT,

@@ -21,6 +21,10 @@ AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events"})  # soft sta
 # Node labels only admins (and operators) set, as Kubernetes' NodeRestriction keeps its own prefix
 # from kubelets: pods placed by these labels never land on a host whose agent chose them.
 RESTRICTED_LABELS = "node-restriction.berth.io/"
+# Kinds only admins write. A Namespace's delete deletes everything in it, and its create is
+# cluster-wide (an operator still makes one implicitly by creating an object in it, which
+# gives no more than the object itself does).
+ADMIN_WRITTEN = frozenset({"Namespace"})
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
         return True
     system_written = subresource in AGENT_REPORTS or (subresource == "status" and verb not in READ_VERBS)
     if role == "operator":
-        return not system_written
+        return not system_written and (kind not in ADMIN_WRITTEN or verb in READ_VERBS)
     if role == "viewer":
         return verb in READ_VERBS
     if role != "agent":

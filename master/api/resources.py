@@ -17,7 +17,7 @@ from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
-from master.store.commands import Batch, Command, Create, Delete, MarkDeleted, Put, Replace, UpdateStatus
+from master.store.commands import Batch, Command, Create, Delete, Put, Replace, UpdateStatus, deletion
 from master.store.state import Outcome
 
 bp = Blueprint("resources", __name__)
@@ -246,23 +246,21 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
 @bp.delete("/api/v1/<plural>/<name>")
 @bp.delete("/api/v1/namespaces/<namespace>/<plural>/<name>")
 def delete_object(plural: str, name: str, namespace: str | None = None) -> Response:
-    """A pod running on a host is deleted gracefully, as in Kubernetes: marked Terminating, its
-    containers stopped (SIGTERM, then SIGKILL after the grace period), then removed by the runtime.
-    `?gracePeriodSeconds=0` deletes at once."""
+    """As Kubernetes does (commands.deletion): a pod running on a host is marked Terminating, its
+    containers stopped (SIGTERM, then SIGKILL after the grace period), then removed by the runtime
+    (`?gracePeriodSeconds=0` deletes at once); a Namespace is marked Terminating and emptied by its
+    controller. A stale `resourceVersion` is the store's 409."""
     info = _kind(plural, namespace)
     authorize(principal(), "delete", info.kind, name)
     expected = _expected_rv(request.args.get("resourceVersion"), "resourceVersion")
     grace = _grace_seconds(request.args.get("gracePeriodSeconds"))
     ns, ctx = _ns(info, namespace), context()
-    if info.kind == "Pod" and grace != 0:
-        pod = ctx.store.get("Pod", ns, name)
-        current = pod is not None and expected in (None, pod["metadata"]["resourceVersion"])
-        if current and pod["spec"].get("nodeName"):
-            if grace is None:
-                grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-            outcome = _write(MarkDeleted("Pod", ns, name, ctx.now(), grace))
-            return jsonify(_show(outcome.objects[0]))
-    outcome = _write(Delete(info.kind, ns, name, expected))
+    current = ctx.store.get(info.kind, ns, name)
+    if current is None or expected not in (None, current["metadata"]["resourceVersion"]):
+        command: Command = Delete(info.kind, ns, name, expected)
+    else:
+        command = deletion(current, ctx.now(), grace, expected)
+    outcome = _write(command)
     return jsonify(_show(outcome.objects[0]))
 
 

@@ -48,6 +48,8 @@ from master.objects.fields import (
 API_VERSION = "berth/v1"
 VOLUMES_NOT_YET = not_supported_yet("volumes come with the storage issue (16)")
 # Kinds Kubernetes users may send that Berth does not have yet: refused with this reason.
+FINALIZERS_NOT_YET = not_supported_yet("namespace finalizers: Berth's namespace controller empties a "
+                                       "deleted namespace itself")
 KINDS_NOT_YET = {kind: "storage comes with the storage issue (16)"
                  for kind in ("Volume", "PersistentVolume", "PersistentVolumeClaim", "StorageClass")}
 
@@ -89,6 +91,19 @@ class ObjectMeta(Strict):
     generation: Count | None = None
     deletionTimestamp: Timestamp | None = None
     deletionGracePeriodSeconds: Seconds | None = None
+
+
+# --- Namespace -----------------------------------------------------------------------
+
+NamespacePhase = Literal["Active", "Terminating"]
+
+
+class NamespaceSpec(Strict):
+    finalizers: FINALIZERS_NOT_YET = None
+
+
+class NamespaceStatus(Strict):
+    phase: NamespacePhase | None = None
 
 
 # --- Pod -------------------------------------------------------------------------------
@@ -441,6 +456,15 @@ class Envelope(Strict):
     metadata: ObjectMeta
 
 
+class Namespace(Envelope):
+    """Cluster-scoped. Its status is the store's alone (master/store/state.py): Active when made,
+    Terminating once deleted, so no writer, an admin included, can mark one emptied or revive it."""
+
+    kind: Literal["Namespace"]
+    spec: NamespaceSpec = Field(default_factory=NamespaceSpec)
+    status: NamespaceStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
+
+
 class Node(Envelope):
     kind: Literal["Node"]
     spec: NodeSpec
@@ -524,7 +548,8 @@ class KindInfo(Kind):
 
 
 _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
-    "Node": (Node, NodeStatus), "Pod": (Pod, PodStatus), "Deployment": (Deployment, None),
+    "Namespace": (Namespace, None), "Node": (Node, NodeStatus), "Pod": (Pod, PodStatus),
+    "Deployment": (Deployment, None),
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, None), "Service": (Service, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
 }

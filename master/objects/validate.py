@@ -100,7 +100,7 @@ def validate_status(info: KindInfo, status: Any) -> dict[str, Any]:
     """A status as written through the API: the kind's status schema, what was sent kept as sent
     (quantity strings normalised), nothing filled in."""
     if info.status_model is None:
-        raise ApiError(404, "NotFound", f"{info.plural} have no status subresource (nothing writes it yet)",
+        raise ApiError(404, "NotFound", f"{info.plural} have no status subresource (no client writes it)",
                        "status")
     try:
         model = info.status_model.model_validate(status)

@@ -8,16 +8,27 @@ they pickle small and stay readable in a journal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from berth.objects import Obj
 
 
+def _journaled_before_namespaces(self: Any, state: dict[str, Any]) -> None:
+    """Unpickling: a Create or Put journaled before namespaces were objects lacks `makes_namespace`
+    and reads False, so replaying an old log (or its suffix after an old snapshot) applies it as it
+    was applied then, and every master reaches the same state, revisions included."""
+    self.__dict__.update({"makes_namespace": False, **state})
+
+
 @dataclass(frozen=True)
 class Create:
+    """`makes_namespace`: a namespace with no Namespace object gets one in this same command."""
+
     obj: Obj
     uid: str
     timestamp: str
+    makes_namespace: bool = True
+    __setstate__ = _journaled_before_namespaces
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,8 @@ class Put:
     obj: Obj
     uid: str
     timestamp: str
+    makes_namespace: bool = True
+    __setstate__ = _journaled_before_namespaces
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,23 @@ class Group:
 @dataclass(frozen=True)
 class Barrier:
     """Changes nothing: once applied locally, every earlier committed write is visible."""
+
+
+def deletion(obj: Obj, now: str, grace_seconds: int | None = None,
+             expected_rv: int | None = None) -> Op:
+    """How an object is deleted, for the API and the namespace controller alike: a pod bound to a
+    node is marked (its containers get their grace to stop; the runtime removes it), a Namespace is
+    marked Terminating (its controller empties it, then removes it); anything else goes at once.
+    `grace_seconds` 0 deletes a pod at once; None takes the pod's terminationGracePeriodSeconds."""
+    meta, kind = obj["metadata"], obj["kind"]
+    namespace = meta.get("namespace") or ""
+    if kind == "Namespace":
+        return MarkDeleted(kind, "", meta["name"], now, 0)
+    if kind == "Pod" and grace_seconds != 0 and (obj.get("spec") or {}).get("nodeName"):
+        if grace_seconds is None:
+            grace_seconds = int(obj["spec"].get("terminationGracePeriodSeconds", 30))
+        return MarkDeleted(kind, namespace, meta["name"], now, grace_seconds)
+    return Delete(kind, namespace, meta["name"], expected_rv)
 
 
 Op = Union[Create, Replace, Put, UpdateStatus, Bind, MarkDeleted, Delete]  # noqa: UP007 - forward refs

@@ -9,7 +9,7 @@ pickled into snapshots (rebuilt when one is loaded).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable
 
 from berth.objects import Obj
@@ -33,9 +33,22 @@ def terms(obj: Obj) -> list[Term]:
 class Indexes:
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str, Hashable], set[Key]] = defaultdict(set)
+        self._in_namespace: Counter[str] = Counter()  # namespace -> objects of every kind in it
+
+    def in_namespace(self, namespace: str) -> int:
+        return self._in_namespace[namespace]
+
+    def namespaces_in_use(self) -> list[str]:
+        return list(self._in_namespace)
 
     def change(self, kind: str, key: Key, old: Obj | None, new: Obj | None) -> None:
         """`old` (if any) leaves the indexes, `new` (if any) enters them."""
+        for obj, step in ((old, -1), (new, 1)):
+            namespace = obj["metadata"].get("namespace") if obj is not None else None
+            if namespace:
+                self._in_namespace[namespace] += step
+                if not self._in_namespace[namespace]:
+                    del self._in_namespace[namespace]
         before = set(terms(old)) if old is not None else set()
         after = set(terms(new)) if new is not None else set()
         for index, value in before - after:
@@ -48,6 +61,7 @@ class Indexes:
 
     def rebuild(self, objects: dict[str, dict[Key, Obj]]) -> None:
         self._keys.clear()
+        self._in_namespace.clear()
         for kind, bucket in objects.items():
             for key, obj in bucket.items():
                 self.change(kind, key, None, obj)

@@ -3,16 +3,36 @@
 Objects are JSON-like dicts keyed by (kind, namespace, name); they are never
 mutated once stored (a change stores a new dict), so readers may hold on to
 what they got without copying.
+
+Namespaces are objects (kind Namespace, cluster-scoped), with their rules here, in the apply
+every master runs: a command that creates an object in a namespace without a Namespace object
+creates that too, in the same command (atomic, and deterministic: its uid is derived from the
+command's); creating anything in a Terminating namespace is refused (403, as Kubernetes'
+NamespaceLifecycle); `default` is never deleted; a Namespace is removed only once Terminating
+and empty (the namespace controller empties it, master/controllers/namespaces.py).
+
+Namespaces in use without a Namespace object (objects stored before namespaces were objects)
+and `default` are derived when read (`implied_namespace`): Active, a uid derived from the name,
+resourceVersion 0, no creation time, so every master shows the same. They are derived rather
+than written when a state is loaded or an old command replayed because a master's state at a
+log index must not depend on how it got there: masters restore snapshots taken at different
+indexes, and writing at load or replay would give them different objects and revisions (old
+commands unpickle with `makes_namespace` False for the same reason, commands.py). The first
+write that names an implied namespace (an object created in it, an apply, a label, a delete)
+stores it.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from master.errors import ApiError, conflict, not_found
 from master.objects.apply import merge_apply
+from master.objects.kinds import API_VERSION
 from master.objects.updates import check_update
+from master.objects.validate import DEFAULT_NAMESPACE
 from master.store.commands import (
     Barrier,
     Batch,
@@ -32,6 +52,25 @@ from master.store.indexes import Indexes
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 _NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
 _ACTIONS = {ADDED: "created", MODIFIED: "configured", DELETED: "deleted"}
+NAMESPACE, ACTIVE, TERMINATING = "Namespace", "Active", "Terminating"
+_UIDS = uuid.UUID("5f1d3c1e-8a8e-4b8e-9b1e-6e616d657370")  # namespace of the uids derived here
+
+
+def implied_namespace(name: str) -> Obj:
+    """The Namespace read for `default` or a namespace in use while no Namespace object is stored."""
+    return {"apiVersion": API_VERSION, "kind": NAMESPACE,
+            "metadata": {"name": name, "uid": str(uuid.uuid5(_UIDS, name)), "resourceVersion": 0,
+                         "generation": 1, "labels": {}},
+            "spec": {}, "status": {"phase": ACTIVE}}
+
+
+def _new_namespace(name: str) -> Obj:
+    return {"apiVersion": API_VERSION, "kind": NAMESPACE, "metadata": {"name": name}, "spec": {},
+            "status": {"phase": ACTIVE}}
+
+
+def terminating(namespace: Obj) -> bool:
+    return bool(namespace["metadata"].get("deletionTimestamp"))
 
 
 @dataclass(frozen=True)
@@ -75,7 +114,21 @@ class ClusterState:
 
     # --- reads ---------------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        return self.objects.get(kind, {}).get((namespace, name))
+        """As stored; a Namespace also when only implied (see the module's docstring)."""
+        stored = self._stored(kind, (namespace, name))
+        if stored is None and kind == NAMESPACE and not namespace and self._implied(name):
+            return implied_namespace(name)
+        return stored
+
+    def _stored(self, kind: str, key: tuple[str, str]) -> Obj | None:
+        return self.objects.get(kind, {}).get(key)
+
+    def _implied(self, name: str) -> bool:
+        return name == DEFAULT_NAMESPACE or self.indexes.in_namespace(name) > 0
+
+    def in_namespace(self, namespace: str) -> int:
+        """How many objects, of every kind, the namespace holds."""
+        return self.indexes.in_namespace(namespace)
 
     def list(self, kind: str, namespace: str | None = None) -> list[Obj]:
         return self.select(kind, namespace)
@@ -89,9 +142,11 @@ class ClusterState:
         wanted += [(index, value) for index, value in (("namespace", namespace), ("node", node),
                                                        ("owner", owner)) if value is not None]
         keys = self.indexes.keys(kind, wanted)
-        if keys is None:
-            return list(items.values())
-        return [items[key] for key in keys]
+        found = list(items.values()) if keys is None else [items[key] for key in keys]
+        if kind == NAMESPACE and not wanted:  # implied ones have no labels, node or owner
+            names = {DEFAULT_NAMESPACE, *self.indexes.namespaces_in_use()}
+            found += [implied_namespace(n) for n in sorted(names) if ("", n) not in items]
+        return found
 
     # --- the one write ---------------------------------------------------------------
     def apply(self, command: Command, dry_run: bool = False) -> tuple[Outcome, list[WatchEvent]]:
@@ -110,11 +165,13 @@ class ClusterState:
 
         outcome, events = Outcome(), []
         for op in ops:
+            side: list[WatchEvent] = []  # what the op wrote besides its object: an implicit namespace
             try:
-                result = self._apply_op(op, undo)
+                result = self._apply_op(op, undo, side)
             except ApiError as err:
                 roll_back()
                 return Outcome(error=err), []
+            events.extend(side)
             if isinstance(result, WatchEvent):
                 events.append(result)
                 outcome.objects.append(result.obj)
@@ -128,13 +185,20 @@ class ClusterState:
         return outcome, events
 
     def _apply_op(
-        self, op: Op, undo: list[tuple[str, tuple[str, str], Obj | None]]
+        self, op: Op, undo: list[tuple[str, tuple[str, str], Obj | None]], side: list[WatchEvent]
     ) -> WatchEvent | Obj:
         """The event of the change, or the stored object itself when nothing changed."""
         if isinstance(op, Create):
+            meta = op.obj["metadata"]
+            if self.get(op.obj["kind"], meta.get("namespace", ""), meta["name"]) is not None:
+                raise ApiError(409, "AlreadyExists", f"{op.obj['kind']} {meta['name']} already exists",
+                               "metadata.name")
+            self._admit(op, undo, side)
             return self._store(undo, None, op.obj, op.uid, op.timestamp)
         if isinstance(op, Put):  # apply: merged three ways with what the system set (objects/apply.py)
             live = self._current(op.obj)
+            if live is None:
+                self._admit(op, undo, side)
             return self._store(undo, live, merge_apply(live, op.obj), op.uid, op.timestamp)
         if isinstance(op, Replace):
             meta = op.obj["metadata"]
@@ -156,14 +220,20 @@ class ClusterState:
                                                 "status": op.status}, old["metadata"])
         if isinstance(op, MarkDeleted):
             old = self._existing(op.kind, op.namespace, op.name)
+            if op.kind == NAMESPACE:
+                self._never_default(op.name)
             if old["metadata"].get("deletionTimestamp"):
                 return old
             meta = {**old["metadata"], "deletionTimestamp": op.timestamp,
                     "deletionGracePeriodSeconds": op.grace_seconds}
+            if op.kind == NAMESPACE:
+                old = {**old, "status": {**(old.get("status") or {}), "phase": TERMINATING}}
             return self._write(undo, MODIFIED, old, meta)
         if isinstance(op, Delete):
             old = self._existing(op.kind, op.namespace, op.name)
             self._check_version(old, op.expected_rv)
+            if op.kind == NAMESPACE:
+                self._removable(old)
             self.revision += 1
             gone = {**old, "metadata": {**old["metadata"], "resourceVersion": self.revision}}
             undo.append((op.kind, (op.namespace, op.name), old))
@@ -172,8 +242,48 @@ class ClusterState:
         raise TypeError(f"not a store command: {op!r}")  # pragma: no cover
 
     def _current(self, obj: Obj) -> Obj | None:
+        """As stored: an apply of an implied Namespace creates it (with the apply's uid and time)."""
         meta = obj["metadata"]
-        return self.get(obj["kind"], meta.get("namespace", ""), meta["name"])
+        return self._stored(obj["kind"], (meta.get("namespace", ""), meta["name"]))
+
+    def _admit(self, op: Create | Put, undo: list, side: list[WatchEvent]) -> None:
+        """Before a new object is stored: its namespace must not be Terminating, and is created
+        now when it has no Namespace object (unless `op` was journaled before namespaces were).
+        `default` is not: it exists from the start, implied until something writes it (the
+        namespace controller does when it starts leading, as kube-apiserver makes it at start),
+        so the objects most clusters hold cost no namespace write."""
+        meta = op.obj["metadata"]
+        name = meta.get("namespace") or ""
+        if not name:
+            return
+        namespace = self._stored(NAMESPACE, ("", name))
+        if namespace is not None and terminating(namespace):
+            raise ApiError(403, "Forbidden", f"{op.obj['kind']} {meta['name']} is forbidden: unable to "
+                           f"create new content in namespace {name} because it is being terminated",
+                           "metadata.namespace")
+        if namespace is None and op.makes_namespace and name != DEFAULT_NAMESPACE:
+            uid = str(uuid.uuid5(_UIDS, f"namespace-of:{op.uid}"))
+            stamp = {"name": name, "uid": uid, "creationTimestamp": op.timestamp, "generation": 1}
+            side.append(self._write(undo, ADDED, _new_namespace(name), stamp))
+
+    @staticmethod
+    def _never_default(name: str) -> None:
+        if name == DEFAULT_NAMESPACE:
+            raise ApiError(403, "Forbidden", f"namespace {name} is forbidden: this namespace may not be "
+                           "deleted (objects go there when no namespace is given)", "metadata.name")
+
+    def _removable(self, namespace: Obj) -> None:
+        """A Namespace leaves the store only once Terminating and empty: never with objects in it."""
+        name = namespace["metadata"]["name"]
+        self._never_default(name)
+        if not terminating(namespace):
+            raise ApiError(409, "Conflict", f"namespace {name} is not terminating: it is deleted by marking "
+                           "it (DELETE through the API), and removed once its objects are gone",
+                           "metadata.deletionTimestamp")
+        held = self.in_namespace(name)
+        if held:
+            raise ApiError(409, "Conflict", f"namespace {name} still holds {held} object(s); it is "
+                           "removed once they are gone", "metadata.name")
 
     def _existing(self, kind: str, namespace: str, name: str) -> Obj:
         old = self.get(kind, namespace, name)
@@ -196,16 +306,13 @@ class ClusterState:
     ) -> WatchEvent | Obj:
         """Create `new`, or replace labels/annotations/content of `old` with those of `new`."""
         meta = new["metadata"]
-        if old is None:
-            if self._current(new) is not None:
-                raise ApiError(
-                    409, "AlreadyExists", f"{new['kind']} {meta['name']} already exists",
-                    "metadata.name",
-                )
+        if old is None:  # its absence checked by the caller (Create: implied namespaces count)
             base_meta = {"uid": uid, "creationTimestamp": timestamp, "generation": 1}
             stored = {k: v for k, v in new.items() if k != "status"}
             if "status" in new:
                 stored["status"] = new["status"]
+            if new["kind"] == NAMESPACE:
+                stored["status"] = {"phase": ACTIVE}
             return self._write(undo, ADDED, stored, {**meta, **base_meta})
         check_update(old, new)
         generation = old["metadata"]["generation"]
@@ -215,10 +322,10 @@ class ClusterState:
             return old
         kept = {
             "uid": old["metadata"]["uid"],
-            "creationTimestamp": old["metadata"]["creationTimestamp"],
             "generation": generation,
-            **{k: old["metadata"][k] for k in ("deletionTimestamp", "deletionGracePeriodSeconds")
-               if k in old["metadata"]},
+            **{k: old["metadata"][k] for k in ("creationTimestamp", "deletionTimestamp",
+                                               "deletionGracePeriodSeconds")
+               if k in old["metadata"]},  # an implied namespace has no creationTimestamp
         }
         stored = {k: v for k, v in new.items() if k != "status"}
         if "status" in old:
@@ -231,8 +338,11 @@ class ClusterState:
         meta.setdefault("labels", {})
         stored = {**obj, "metadata": meta}
         key = (meta.get("namespace", ""), meta["name"])
-        undo.append((obj["kind"], key, self.get(obj["kind"], *key)))
+        previous = self._stored(obj["kind"], key)
+        undo.append((obj["kind"], key, previous))
         self._put(obj["kind"], key, stored)
+        if previous is None:
+            event_type = ADDED  # an implied namespace written for the first time: news to watchers
         return WatchEvent(self.revision, event_type, stored)
 
     def _put(self, kind: str, key: tuple[str, str], obj: Obj | None) -> None:

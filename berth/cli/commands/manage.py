@@ -22,7 +22,7 @@ from berth.cli.commands.common import (
 from berth.cli.output import ref, to_json, to_yaml
 from berth.client import kind_info
 from berth.errors import ApiError, BerthError
-from berth.kinds import Kind
+from berth.kinds import Kind, lookup_kind
 from berth.objects import Obj
 
 
@@ -83,13 +83,28 @@ def apply(state: State, filenames: tuple[str, ...], namespace: str | None, outpu
             click.echo(f"{ref(obj)} {action}{DRY_SUFFIX[dry_run]}")
 
 
-@click.command()
-@filename_option(required=True)
+class _KindCommands(click.Group):
+    """`create ns NAME`, `create namespaces NAME`: a kind by any name kubectl users type."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        info = lookup_kind(cmd_name)
+        return super().get_command(ctx, info.singular if info is not None else cmd_name)
+
+
+@click.group(cls=_KindCommands, invoke_without_command=True, subcommand_metavar="[namespace NAME]")
+@filename_option(required=False)
 @namespace_option
 @dry_run_option
 @pass_state
 def create(state: State, filenames: tuple[str, ...], namespace: str | None, dry_run: str) -> None:
-    """Create the objects of the manifests; an object that exists already is an error."""
+    """Create the objects of the manifests (-f), or one named object (`create namespace NAME`);
+    an object that exists already is an error."""
+    if click.get_current_context().invoked_subcommand is not None:
+        if filenames:
+            raise click.UsageError("give either -f FILE or a kind to create, not both")
+        return
+    if not filenames:
+        raise click.UsageError("give -f FILE, or what to create: namespace NAME")
     objects = manifests.load(filenames, sys.stdin)
     _same_namespace(objects, state.explicit_ns(namespace))
     failed = False
@@ -104,6 +119,26 @@ def create(state: State, filenames: tuple[str, ...], namespace: str | None, dry_
         click.echo(f"{ref(created)} created{DRY_SUFFIX[dry_run]}")
     if failed:
         raise SystemExit(1)
+
+
+@create.command("namespace")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "name"]), default=None)
+@dry_run_option
+@pass_state
+def create_namespace(state: State, name: str, output: str | None, dry_run: str) -> None:
+    """Create a namespace (also `create ns NAME`)."""
+    obj: Obj = {"apiVersion": "berth/v1", "kind": "Namespace", "metadata": {"name": name}}
+    created = obj if dry_run == "client" else state.client.create(obj, dry_run=dry_run == "server")
+    if output == "json":
+        click.echo(to_json(created), nl=False)
+    elif output == "yaml":
+        click.echo(to_yaml(created), nl=False)
+    elif output == "name":
+        click.echo(ref(created))
+    else:
+        click.echo(f"{ref(created)} created{DRY_SUFFIX[dry_run]}")
+
 
 
 def _delete_one(
