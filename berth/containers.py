@@ -51,6 +51,13 @@ def container_name(pod: Obj, container: str) -> str:
     return f"{sandbox_name(pod)}-{container}"
 
 
+def pod_containers(pod: Obj) -> list[Obj]:
+    """A pod's init containers, then its app containers: every container a host may have of it,
+    in the order they start (their names are unique across both lists)."""
+    spec = pod["spec"]
+    return [*(spec.get("initContainers") or []), *spec["containers"]]
+
+
 def pod_labels(pod: Obj) -> dict[str, str]:
     meta = pod["metadata"]
     return {MANAGED: "true", POD_UID: meta["uid"], NAMESPACE: meta["namespace"], POD_NAME: meta["name"]}

@@ -311,6 +311,42 @@ def test_a_finished_pod_shows_how_it_ended_as_kubectl_does() -> None:
     assert pod_status(failed, NOW) == "OOMKilled"
 
 
+@pytest.mark.parametrize(("inits", "phase", "shown"), [
+    ([], "Pending", "Pending"),  # none reported yet: the phase
+    ([{"waiting": {"reason": "PodInitializing"}}, {"waiting": {"reason": "PodInitializing"}}], "Pending",
+     "Init:0/2"),
+    ([{"running": {"startedAt": "1"}}, {"waiting": {"reason": "PodInitializing"}}], "Pending", "Init:0/2"),
+    ([{"terminated": {"exitCode": 0, "reason": "Completed"}}, {"running": {}}], "Pending", "Init:1/2"),
+    ([{"terminated": {"exitCode": 0}}, {"terminated": {"exitCode": 2, "reason": "Error"}}], "Failed",
+     "Init:Error"),
+    ([{"terminated": {"exitCode": 0}}, {"terminated": {"exitCode": 2}}], "Failed", "Init:ExitCode:2"),
+    ([{"waiting": {"reason": "CrashLoopBackOff"}}, {"waiting": {"reason": "PodInitializing"}}], "Pending",
+     "Init:CrashLoopBackOff"),
+    ([{"terminated": {"exitCode": 0}}, {"terminated": {"exitCode": 0}}], "Running", "Running"),
+])
+def test_init_containers_show_in_the_status_column_as_kubectl_shows_them(inits: list, phase: str,
+                                                                         shown: str) -> None:
+    from berth.cli.columns import pod_restarts, pod_status
+
+    obj = pod("web", phase=phase, restarts=1)
+    obj["spec"]["initContainers"] = [{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]
+    obj["status"]["initContainerStatuses"] = [{"name": n, "state": s, "restartCount": 2}
+                                              for n, s in zip("ab", inits, strict=False)]
+    assert pod_status(obj, NOW) == shown
+    assert pod_restarts(obj, NOW) == str(1 + 2 * len(inits))  # init containers' restarts count too
+
+
+def test_describe_lists_init_containers() -> None:
+    obj = pod("web")
+    obj["spec"]["initContainers"] = [{"name": "setup", "image": "busybox"}]
+    obj["status"]["initContainerStatuses"] = [{"name": "setup", "restartCount": 0, "ready": True, "state": {
+        "terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": "1795000000"}}}]
+    text = describe(obj, [], NOW)
+    assert "  Init Containers:\n    - Name:   setup\n      Image:  busybox\n" in text
+    assert "  Init Container Statuses:\n    - Name:           setup\n" in text
+    assert "Finished At:  Wed, 18 Nov 2026 11:06:40 +0000" in text
+
+
 def test_other_outputs_and_markup_safety() -> None:
     items = [pod("web")]
     assert render_objects("Pod", items, "name") == "pod/web\n"

@@ -144,3 +144,17 @@ def test_image_pull_policy_reaches_the_engine_as_its_pull_option() -> None:
             assert option in argv and argv.index(option) < argv.index("--")
     assert not [a for a in DRIVERS["podman"].run_container(obj, obj["spec"]["containers"][0])
                 if a.startswith("--pull")]  # unset: the engine's own default (pull when missing)
+
+
+def test_an_init_container_runs_and_goes_with_its_pod_but_publishes_no_port() -> None:
+    obj = pod()
+    obj["spec"]["initContainers"] = [{"name": "setup", "image": "localhost/busybox:lab",
+                                      "ports": [{"containerPort": 81, "hostPort": 8081}]}]
+    for driver in DRIVERS.values():
+        run = driver.run_container(obj, obj["spec"]["initContainers"][0])
+        assert run[run.index("--name") + 1] == container_name(obj, "setup")
+        assert "berth.container=setup" in run
+        assert "8081:81/tcp" not in driver.create_sandbox(obj)
+    docker = DRIVERS["docker"]  # docker names a pod's containers one by one: the init one among them
+    assert container_name(obj, "setup") in docker.remove_sandbox(obj)
+    assert container_name(obj, "setup") in docker.stop_sandbox(obj, 3)

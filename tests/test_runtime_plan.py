@@ -237,3 +237,119 @@ def test_a_container_made_from_another_image_is_made_afresh() -> None:
     current = ContainerState(**{**old.__dict__, "labels": {**old.labels, IMAGE: "busybox"}})
     assert plan([pod("a", "u1")], [state("u1", None), current]).kinds() == []
     assert plan([pod("a", "u1")], [state("u1", None), old]).kinds() == []  # made before the label
+
+
+# --- init containers --------------------------------------------------------------------
+
+def init_pod(policy: str = "Always", stored: dict[str, dict] | None = None, restarts: int = 0) -> dict:
+    """A pod with init containers `i1`, `i2` and app container `main`; `stored`: the init
+    containers' states as a previous round wrote them."""
+    obj = pod("p", "u1", policy)
+    obj["spec"]["initContainers"] = [{"name": n, "image": "busybox"} for n in ("i1", "i2")]
+    obj["status"]["initContainerStatuses"] = [{"name": n, "restartCount": restarts, "state": s}
+                                              for n, s in (stored or {}).items()]
+    return obj
+
+
+DONE = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "100", "finishedAt": "101"}}
+MADE = state("u1", None)  # the pod's sandbox, on the host
+
+
+def test_init_containers_run_one_at_a_time_before_the_app_containers() -> None:
+    """The table of Kubernetes' init rules, one round each: (host listing, stored init states,
+    restartPolicy, clock) -> (actions, phase, STATUS column)."""
+    from berth.cli.columns import pod_status as status_column
+
+    cases = [
+        # nothing made yet: the sandbox, then only the first init container
+        ([], {}, "Always", 1000.0, [("MakeSandbox", None), ("RunContainer", "i1")], "Pending", "Init:0/2"),
+        # the first runs: wait for it
+        ([MADE, state("u1", "i1")], {}, "Always", 1000.0, [], "Pending", "Init:0/2"),
+        # the first succeeded: the second
+        ([MADE, state("u1", "i1", "exited", 0)], {}, "Always", 1000.0, [("RunContainer", "i2")],
+         "Pending", "Init:1/2"),
+        # both succeeded: the app containers
+        ([MADE, state("u1", "i1", "exited", 0), state("u1", "i2", "exited", 0)], {}, "Always", 1000.0,
+         [("RunContainer", "main")], "Pending", "ContainerCreating"),
+        # the app runs and the init containers were cleaned up: their stored status stands, no re-run
+        ([MADE, state("u1", "main")], {"i1": DONE, "i2": DONE}, "Always", 1000.0, [], "Running", "Running"),
+        # ... and the sandbox made afresh (the host lost it): the app containers only
+        ([], {"i1": DONE, "i2": DONE}, "Always", 1000.0, [("MakeSandbox", None), ("RunContainer", "main")],
+         "Pending", "ContainerCreating"),
+        # a later one on the host shows the earlier one completed, even with no status stored
+        ([MADE, state("u1", "i2")], {}, "Always", 1000.0, [], "Pending", "Init:1/2"),
+        # failed under Never: the pod fails, the app never starts
+        ([MADE, state("u1", "i1", "exited", 0), state("u1", "i2", "exited", 3, finished=990.0)], {},
+         "Never", 2000.0, [], "Failed", "Init:Error"),
+        # ... and stays failed once the host no longer shows it, even its sandbox: nothing is made again
+        ([MADE], {"i1": DONE, "i2": {"terminated": {"exitCode": 3, "reason": "Error"}}}, "Never", 2000.0,
+         [], "Failed", "Init:Error"),
+        ([], {"i1": DONE, "i2": {"terminated": {"exitCode": 3, "reason": "Error"}}}, "Never", 2000.0,
+         [], "Failed", "Init:Error"),
+        # failed under Always (or OnFailure): backing off, then started again; the next waits
+        ([MADE, state("u1", "i1", "exited", 1, finished=995.0)], {}, "Always", 1000.0, [], "Pending",
+         "Init:CrashLoopBackOff"),
+        ([MADE, state("u1", "i1", "exited", 1, finished=995.0)], {}, "OnFailure", 1006.0,
+         [("RestartContainer", "i1")], "Pending", "Init:0/2"),
+        # left created by a host that rebooted: started again, even under Never
+        ([MADE, state("u1", "i1", "created")], {}, "Never", 1000.0, [("RestartContainer", "i1")],
+         "Pending", "Init:0/2"),
+    ]
+    for observed, stored, policy, now, actions, phase, column in cases:
+        obj = init_pod(policy, stored)
+        result = plan([obj], observed, now=now)
+        made = [(type(a).__name__, getattr(a, "container", {}).get("name")) for a in result.actions
+                if not isinstance(a, FindAddress)]
+        status = result.statuses["u1"]
+        where = (observed, stored, policy, now)
+        assert (made, status["phase"]) == (actions, phase), where
+        assert status_column({**obj, "status": status}, datetime.now(UTC)) == column, where
+        if phase != "Running" and column.startswith("Init:"):
+            assert [s["state"] for s in status["containerStatuses"]] == [
+                {"waiting": {"reason": "PodInitializing"}}], where
+
+
+def test_init_container_statuses_say_how_each_ran() -> None:
+    first_done = [MADE, state("u1", "i1", "exited", 0, finished=150.0)]
+    result = plan([init_pod()], first_done)
+    status = result.statuses["u1"]
+    i1, i2 = status["initContainerStatuses"]
+    assert i1["state"] == {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "100",
+                                          "finishedAt": "150.0"}} and i1["ready"] is True
+    assert i2["state"] == {"waiting": {"reason": "PodInitializing"}} and i2["ready"] is False
+    assert {c["type"]: c for c in status["conditions"]}["Initialized"] == {
+        "type": "Initialized", "status": "False", "reason": "ContainersNotInitialized",
+        "message": "containers with incomplete status: [i2]", "lastTransitionTime": "t"}
+    running = plan([init_pod()], [MADE, state("u1", "i1", "exited", 0), state("u1", "i2")])
+    i2 = running.statuses["u1"]["initContainerStatuses"][1]
+    assert i2["state"] == {"running": {"startedAt": "100"}} and i2["ready"] is False
+    told = status_events(status, running.statuses["u1"])
+    assert told == [("Started", "Started container i2", False)]
+    # all done: Initialized turns True, at this round's time
+    done = init_pod(stored={"i1": DONE, "i2": DONE})
+    done["status"]["conditions"] = status["conditions"]
+    after = plan([done], [MADE, state("u1", "main")]).statuses["u1"]
+    assert {c["type"]: c for c in after["conditions"]}["Initialized"] == {
+        "type": "Initialized", "status": "True", "lastTransitionTime": "t"}
+    assert after["initContainerStatuses"] == done["status"]["initContainerStatuses"]
+    # a pod without init containers gets neither
+    plain = plan([pod("a", "u2")], [state("u2", None), state("u2", "main")]).statuses["u2"]
+    assert "initContainerStatuses" not in plain and [c["type"] for c in plain["conditions"]] == ["Ready"]
+
+
+def test_a_failing_init_container_is_restarted_with_back_off_and_counted() -> None:
+    failed = [MADE, state("u1", "i1", "exited", 2, finished=900.0)]
+    looping = {"i1": {"waiting": {"reason": "CrashLoopBackOff"}}}
+    backing_off = plan([init_pod(stored=looping, restarts=3)], failed, now=950.0)  # 80 s after 3 restarts
+    entry = backing_off.statuses["u1"]["initContainerStatuses"][0]
+    assert backing_off.kinds() == [] and entry["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert entry["lastState"]["terminated"]["exitCode"] == 2
+    again = plan([init_pod(stored=looping, restarts=3)], failed, now=981.0)
+    assert again.kinds() == ["RestartContainer"]
+    assert again.statuses["u1"]["initContainerStatuses"][0]["restartCount"] == 4
+    refused = plan([init_pod()], failed, fail={RestartContainer: "RunContainerError"})
+    entry = refused.statuses["u1"]["initContainerStatuses"][0]
+    assert entry["state"]["waiting"]["reason"] == "RunContainerError" and entry["restartCount"] == 0
+    not_run = plan([init_pod()], [MADE], fail={RunContainer: "CreateContainerConfigError"})
+    assert not_run.statuses["u1"]["initContainerStatuses"][0]["state"]["waiting"]["reason"] \
+        == "CreateContainerConfigError"

@@ -10,6 +10,7 @@ import pytest
 from master.liveness import with_ready
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
 from master.scheduler.schedule import feasible_to_find
+from master.scheduler.snapshot import DEFAULT_MEMORY
 
 GI = 2**30
 
@@ -176,3 +177,33 @@ def test_eviction_delays_follow_kubernetes_taint_manager() -> None:
             {"key": "gpu", "value": "yes", "tolerationSeconds": 5}]
     assert eviction_delay(both, [maint, gpu]) == 5  # the least of those that matched
     assert eviction_delay([{"key": "maint", "operator": "Exists", "effect": "NoSchedule"}], [maint]) == 0
+
+
+@pytest.mark.parametrize(("init", "app", "default", "effective"), [
+    ([], [100, 200], 0, 300),                 # no init containers: the sum
+    ([500], [100, 200], 0, 500),              # one init container larger than the app's sum
+    ([100, 250], [100, 200], 0, 300),         # the largest init container, smaller than the sum
+    ([None], [None, 50], 0, 50),              # requesting none counts nothing to fit
+    ([None], [None, 50], 100, 150),           # ... and Kubernetes' default to score
+    ([None, None], [], 100, 100),             # (max, not sum, of the init containers)
+])
+def test_the_effective_request_is_the_larger_of_the_largest_init_container_and_the_app_sum(
+        init: list, app: list, default: int, effective: int) -> None:
+    from master.scheduler.snapshot import effective_request
+
+    assert effective_request(init, app, default) == effective
+
+
+def test_init_container_requests_count_for_fit_as_kubernetes_counts_them() -> None:
+    heavy = pod("heavy", cpu="100m", memory="64Mi")
+    heavy["spec"]["initContainers"] = [
+        {"name": "big", "image": "busybox", "resources": {"requests": {"cpu": "1500m", "memory": "32Mi"}}},
+        {"name": "port", "image": "busybox", "ports": [{"containerPort": 80, "hostPort": 80}]}]
+    info = pod_info(heavy)
+    assert (info.cpu, info.memory) == (1500, 64 << 20)  # max(1500, 100) and max(32Mi, 64Mi)
+    assert (info.score_cpu, info.score_memory) == (1500, DEFAULT_MEMORY)  # no request: 200Mi to score
+    assert info.host_ports == frozenset()  # an init container's ports are published nowhere
+    placed, failed = run([node("h1", cpu=1000), node("h2", cpu=2000)], [heavy])
+    assert placed == {"heavy": "h2"}
+    placed, failed = run([node("h1", cpu=1000)], [heavy])
+    assert placed == {} and "Insufficient cpu" in failed["heavy"]

@@ -257,3 +257,20 @@ def test_a_dry_run_says_what_would_happen_and_keeps_nothing() -> None:
                                   dry_run=True)
     assert outcome.actions == ["created", "deleted"] and events == []
     assert (pickle.dumps(state.objects), state.revision, state.select("Pod", labels={"app": "web"})) == before
+
+
+def test_an_init_containers_image_may_change_as_in_kubernetes_and_nothing_else_of_it() -> None:
+    state = ClusterState()
+    first = obj("a")
+    first["spec"]["initContainers"] = [{"name": "setup", "image": "busybox:1"}]
+    state.apply(Create(first, "u", "t"))
+    newer = json.loads(json.dumps(first))
+    newer["spec"]["initContainers"][0]["image"] = "busybox:2"
+    assert state.apply(Replace(newer))[0].error is None
+    for path, change in (("spec.initContainers[0].command",
+                          lambda s: s["initContainers"][0].update(command=["true"])),
+                         ("spec.initContainers", lambda s: s.pop("initContainers"))):
+        changed = json.loads(json.dumps(newer))
+        change(changed["spec"])
+        outcome, _ = state.apply(Replace(changed))
+        assert outcome.error is not None and (outcome.error.status, outcome.error.field) == (422, path), path

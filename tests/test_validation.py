@@ -179,6 +179,44 @@ def test_a_field_nothing_acts_on_yet_is_refused_by_name(mutate, field: str) -> N
     assert error_of(secret).field == "type"
 
 
+def test_init_containers_take_the_container_schema_without_probes_and_share_the_names() -> None:
+    document = pod("web")
+    document["spec"]["initContainers"] = [
+        {"name": "setup", "image": "busybox", "command": ["sh", "-c", "true"], "imagePullPolicy": "Never",
+         "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 80}],
+         "resources": {"requests": {"cpu": "1"}}}]
+    spec = validate_object(document)["spec"]
+    assert list(spec)[:2] == ["initContainers", "containers"]  # Kubernetes' order
+    assert spec["initContainers"][0]["resources"]["requests"] == {"cpu": "1"}
+    empty = pod("web")
+    empty["spec"]["initContainers"] = []  # nothing asked for: nothing stored, the same pod
+    assert "initContainers" not in validate_object(empty)["spec"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        probed = pod("web")
+        probed["spec"]["initContainers"] = [{"name": "setup", "image": "busybox",
+                                             probe: {"exec": {"command": ["true"]}}}]
+        err = error_of(probed)
+        assert (err.field, err.reason) == (f"spec.initContainers[0].{probe}", "FieldValueForbidden")
+        assert "init container" in err.message
+    twice = pod("web")
+    twice["spec"]["initContainers"] = [{"name": "a", "image": "busybox"}, {"name": "a", "image": "busybox"}]
+    assert error_of(twice).field == "spec.initContainers" and "duplicate" in error_of(twice).message
+    shared = pod("web")
+    shared["spec"]["initContainers"] = [{"name": shared["spec"]["containers"][0]["name"], "image": "busybox"}]
+    err = error_of(shared)
+    assert err.field == "spec.containers" and "containers[0].name" in err.message and "unique" in err.message
+    for mutate, field in ((lambda c: c.update(image="-w/tmp"), "image"),
+                          (lambda c: c.update(restartPolicy="Always"), "restartPolicy"),  # no sidecars
+                          (lambda c: c.update(args=["x"] * 1025), "args")):
+        bad = pod("web")
+        bad["spec"]["initContainers"] = [{"name": "setup", "image": "busybox"}]
+        mutate(bad["spec"]["initContainers"][0])
+        assert error_of(bad).field == f"spec.initContainers[0].{field}"
+    many = pod("web")
+    many["spec"]["initContainers"] = [{"name": f"i{n}", "image": "busybox"} for n in range(65)]
+    assert error_of(many).field == "spec.initContainers"
+
+
 def test_secret_data_is_base64_and_string_data_is_folded_into_it() -> None:
     """As in Kubernetes: a user's base64 `data` once reached the container still encoded, and
     `stringData` was refused."""

@@ -91,10 +91,32 @@ def pod_ready(obj: Obj, now: datetime) -> str:
     return f"{ready}/{total}"
 
 
+def _init_status(obj: Obj) -> str | None:
+    """kubectl's word while init containers run or after one failed: `Init:N/M` (N of M completed),
+    `Init:<reason>` (Error, CrashLoopBackOff, ...); None once they all completed."""
+    statuses = [s for s in _list(_get(obj, "status", "initContainerStatuses")) if isinstance(s, dict)]
+    total = len(_list(_get(obj, "spec", "initContainers"))) or len(statuses)
+    for index, container in enumerate(statuses):
+        terminated = _get(container, "state", "terminated")
+        waiting = _get(container, "state", "waiting", "reason")
+        if isinstance(terminated, dict) and _int(terminated.get("exitCode")) == 0:
+            continue
+        if isinstance(terminated, dict):
+            return f"Init:{terminated.get('reason') or 'ExitCode:' + str(_int(terminated.get('exitCode')))}"
+        if waiting and waiting != "PodInitializing":
+            return f"Init:{waiting}"
+        return f"Init:{index}/{total}"
+    return None
+
+
 def pod_status(obj: Obj, now: datetime) -> str:
-    """Like kubectl: a terminating pod, or a container's waiting reason, says more than phase."""
+    """Like kubectl: a terminating pod, init containers' progress, or a container's waiting reason
+    says more than phase."""
     if _get(obj, "metadata", "deletionTimestamp"):
         return "Terminating"
+    initializing = _init_status(obj)
+    if initializing is not None:
+        return initializing
     status = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "Pending")
     if status in ("Succeeded", "Failed"):  # kubectl shows how the containers ended
         containers = _list(_get(obj, "status", "containerStatuses"))
@@ -109,7 +131,9 @@ def pod_status(obj: Obj, now: datetime) -> str:
 
 
 def pod_restarts(obj: Obj, now: datetime) -> str:
-    statuses = _list(_get(obj, "status", "containerStatuses"))
+    """Init containers' restarts count too, as kubectl counts them."""
+    statuses = [*_list(_get(obj, "status", "initContainerStatuses")),
+                *_list(_get(obj, "status", "containerStatuses"))]
     return str(sum(_int(s.get("restartCount")) for s in statuses if isinstance(s, dict)))
 
 

@@ -51,19 +51,24 @@ def host_error(node: Obj, err: SshError) -> ApiError:
 def target(namespace: str, name: str, container: str | None, warn: bool = True
            ) -> tuple[Host, str, Obj, Obj]:
     """(host, runtime name of the container, pod, node), or the 4xx that says why not. Without a
-    container named, the pod's first, as kubectl defaults (with `warn`, the answer's Warning says so)."""
+    container named, the pod's first app container, as kubectl defaults (with `warn`, the answer's
+    Warning says so); an init container is named like the others on its host, so its logs and exec
+    work alike."""
     ctx = context()
     pool()
     (pod, nodes), _ = ctx.store.read(lambda s: (s.get("Pod", namespace, name), s.list("Node")))
     if pod is None:
         raise not_found("Pod", namespace, name)
     names = [c["name"] for c in pod["spec"]["containers"]]
+    inits = [c["name"] for c in pod["spec"].get("initContainers") or []]
     if container is None:
         container = names[0]
-        if len(names) > 1 and warn:
-            g.warnings = [f'Defaulted container "{container}" out of: {", ".join(names)}']
-    elif container not in names:
-        raise bad_request(f"pod {name} has no container {container!r} ({', '.join(names)})", "container")
+        if (len(names) > 1 or inits) and warn:  # kubectl's words: init containers marked "(init)"
+            listed = ", ".join([*names, *(f"{i} (init)" for i in inits)])
+            g.warnings = [f'Defaulted container "{container}" out of: {listed}']
+    elif container not in names + inits:
+        known = ", ".join(names) + (f"; init: {', '.join(inits)}" if inits else "")
+        raise bad_request(f"pod {name} has no container {container!r} ({known})", "container")
     node_name = pod["spec"].get("nodeName")
     node = next((n for n in nodes if n["metadata"]["name"] == node_name), None)
     if node is None:

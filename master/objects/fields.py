@@ -124,6 +124,20 @@ def not_supported_yet(what: str) -> Any:
                      WithJsonSchema({"not": {}, "description": f"not supported yet: {what}"})]
 
 
+FORBIDDEN = "forbidden"  # the error type: the API's reason FieldValueForbidden
+
+
+def forbidden(why: str) -> Any:
+    """A field the schema shares with a place where Kubernetes forbids it (a probe on an init
+    container): refused by name, with why; an empty value is let through and dropped."""
+    def refuse(value: Any) -> None:
+        if value:
+            raise PydanticCustomError(FORBIDDEN, "forbidden: {why}", {"why": why})
+
+    return Annotated[Any, AfterValidator(refuse),
+                     WithJsonSchema({"not": {}, "description": f"forbidden: {why}"})]
+
+
 DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 DnsSubdomain = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)

@@ -13,7 +13,16 @@ import binascii
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from berth.kinds import KINDS as KIND_NAMES
 from berth.kinds import Kind
@@ -41,12 +50,14 @@ from master.objects.fields import (
     Timestamp,
     Uid,
     cpu_millis,
+    forbidden,
     memory_bytes,
     not_supported_yet,
 )
 
 API_VERSION = "berth/v1"
 VOLUMES_NOT_YET = not_supported_yet("volumes come with the storage issue (16)")
+NO_PROBE_ON_INIT = forbidden("an init container runs to completion, so nothing probes it (as in Kubernetes)")
 # Kinds Kubernetes users may send that Berth does not have yet: refused with this reason.
 FINALIZERS_NOT_YET = not_supported_yet("namespace finalizers: Berth's namespace controller empties a "
                                        "deleted namespace itself")
@@ -214,6 +225,14 @@ class Container(Strict):
     volumeMounts: VOLUMES_NOT_YET = None
 
 
+class InitContainer(Container):
+    """A container run to completion before the app containers start (runtime/planner.py says in
+    which order). Its ports are accepted, as Kubernetes accepts them, and published nowhere."""
+
+    livenessProbe: NO_PROBE_ON_INIT = None  # type: ignore[assignment] - narrowed to "none at all"
+    readinessProbe: NO_PROBE_ON_INIT = None  # type: ignore[assignment]
+
+
 class Toleration(Strict):
     key: LabelKey | None = None
     operator: Literal["Equal", "Exists"] = "Equal"
@@ -223,6 +242,8 @@ class Toleration(Strict):
 
 
 class PodSpec(Strict):
+    # before containers, as in Kubernetes' PodSpec: the check of containers' names sees them
+    initContainers: list[InitContainer] | None = Field(default=None, max_length=64)
     containers: list[Container] = Field(min_length=1, max_length=64)
     restartPolicy: Literal["Always", "OnFailure", "Never"] = "Always"
     nodeSelector: Labels = Field(default_factory=dict)
@@ -230,6 +251,24 @@ class PodSpec(Strict):
     volumes: VOLUMES_NOT_YET = None
     nodeName: DnsLabel | None = None
     terminationGracePeriodSeconds: Seconds = 30
+
+    @field_validator("initContainers")
+    @classmethod
+    def _init_names(cls, value: list[InitContainer] | None) -> list[InitContainer] | None:
+        _unique(value or [], "name", "init container name")
+        return value or None  # [] is stored as nothing asked for: the pod's spec is the same either way
+
+    @field_validator("containers")
+    @classmethod
+    def _names_unique_across(cls, value: list[Container], info: ValidationInfo) -> list[Container]:
+        """Names are unique across init and app containers: the runtime names a host's container,
+        its logs and exec by the pod's container name alone (berth.containers.container_name)."""
+        inits = {c.name for c in info.data.get("initContainers") or []}
+        for index, container in enumerate(value):
+            if container.name in inits:
+                raise ValueError(f"containers[{index}].name {container.name!r} is also an init container's "
+                                 "(names are unique across initContainers and containers)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> PodSpec:

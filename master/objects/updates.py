@@ -3,7 +3,8 @@
 A pod's spec is fixed once it exists, as in Kubernetes: the runtime made its containers
 from it, and a changed command or host would be stored but not true. Only the fields
 Kubernetes lets change may change: a container's image (the runtime recreates that
-container) and tolerations, only added. `spec.nodeName` is set by binding alone.
+container; an init container's new image is used from its next run, and one that completed
+is not run again) and tolerations, only added. `spec.nodeName` is set by binding alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from berth.objects import Obj
 from master.errors import ApiError
 
-POD_MUTABLE = "spec.containers[*].image, spec.tolerations (additions only)"
+POD_MUTABLE = "spec.containers[*].image, spec.initContainers[*].image, spec.tolerations (additions only)"
 
 
 def first_difference(old: Any, new: Any, path: str) -> str | None:
@@ -39,11 +40,12 @@ def check_update(old: Obj, new: Obj) -> None:
     if old.get("kind") != "Pod":
         return
     before, after = copy.deepcopy(old.get("spec") or {}), new.get("spec") or {}
-    containers, wanted = before.get("containers") or [], after.get("containers") or []
-    if len(containers) == len(wanted):
-        for was, now in zip(containers, wanted, strict=True):
-            if isinstance(was, dict) and isinstance(now, dict) and "image" in now:
-                was["image"] = now["image"]
+    for key in ("initContainers", "containers"):
+        containers, wanted = before.get(key) or [], after.get(key) or []
+        if isinstance(containers, list) and isinstance(wanted, list) and len(containers) == len(wanted):
+            for was, now in zip(containers, wanted, strict=True):
+                if isinstance(was, dict) and isinstance(now, dict) and "image" in now:
+                    was["image"] = now["image"]
     tolerations = before.get("tolerations") or []
     if all(t in (after.get("tolerations") or []) for t in tolerations):
         before["tolerations"] = after.get("tolerations") or []

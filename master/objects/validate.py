@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from master.errors import ApiError, bad_request
-from master.objects.fields import NOT_SUPPORTED_YET
+from master.objects.fields import FORBIDDEN, NOT_SUPPORTED_YET
 from master.objects.kinds import KINDS, KINDS_NOT_YET, KindInfo
 
 DEFAULT_NAMESPACE = "default"
@@ -48,6 +48,8 @@ def error_from_validation(err: ValidationError) -> ApiError:
         reason = "FieldValueRequired"
     if first["reason"] == NOT_SUPPORTED_YET:
         reason = "FieldValueNotSupported"
+    if first["reason"] == FORBIDDEN:
+        reason = "FieldValueForbidden"
     return ApiError(400, reason, f"{first['field']}: {first['error']}", first["field"], details)
 
 

@@ -28,6 +28,7 @@ from berth.containers import (
     POD_UID,
     SANDBOX,
     container_name,
+    pod_containers,
     pod_labels,
     sandbox_name,
 )
@@ -79,6 +80,8 @@ def _label_args(labels: dict[str, str]) -> list[str]:
 
 
 def _port_args(pod: Obj) -> list[str]:
+    """The app containers' host ports (an init container's ports are published nowhere, as in
+    Kubernetes, whose kubelet maps only the app containers')."""
     return [arg for c in pod["spec"]["containers"] for p in c.get("ports") or [] if p.get("hostPort")
             for arg in ("-p", f"{p['hostPort']}:{p['containerPort']}/{p.get('protocol', 'TCP').lower()}")]
 
@@ -249,11 +252,11 @@ class DockerDriver(Driver):
         given only a name (an orphan), its containers were removed first (plan.py)."""
         if isinstance(pod, str):
             return [self.binary, "rm", "--force", "--", pod]
-        names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
+        names = [container_name(pod, c["name"]) for c in pod_containers(pod)]
         return [self.binary, "rm", "--force", "--", *names, sandbox_name(pod)]
 
     def stop_sandbox(self, pod: Obj, grace_seconds: int) -> list[str]:
-        names = [container_name(pod, c["name"]) for c in pod["spec"]["containers"]]
+        names = [container_name(pod, c["name"]) for c in pod_containers(pod)]
         return [self.binary, "stop", "--time", str(grace_seconds), "--", *names, sandbox_name(pod)]
 
     def _join(self, pod: Obj) -> list[str]:

@@ -7,8 +7,14 @@ from berth.objects import Obj
 FAILURES = ("RunContainerError", "CreateContainerConfigError", "CreatePodSandboxError")
 
 
+NOT_STARTED = ("ContainerCreating", "PodInitializing")  # waiting reasons of a container never started
+
+
 def _by_name(status: Obj | None) -> dict[str, Obj]:
-    return {c["name"]: c for c in (status or {}).get("containerStatuses") or []}
+    """Init and app containers' statuses by name (names are unique across both)."""
+    status = status or {}
+    return {c["name"]: c for c in [*(status.get("initContainerStatuses") or []),
+                                   *(status.get("containerStatuses") or [])]}
 
 
 def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
@@ -26,7 +32,9 @@ def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
                 events.append(("Killing", f"Container {name} definition changed ({last.get('message', '')}); "
                                "it will be restarted", False))
             events.append(("Started", f"Restarted container {name} (restart {restarts})", False))
-        elif "running" in (now.get("state") or {}) and was_waiting.get("reason") == "ContainerCreating":
+        elif was_waiting.get("reason") in NOT_STARTED and (
+                "running" in (now.get("state") or {}) or "terminated" in (now.get("state") or {})):
+            # terminated too: an init container (or any short one) may be done by the next look
             events.append(("Started", f"Started container {name}", False))
         if waiting.get("reason") == "CrashLoopBackOff" and was_waiting.get("reason") != "CrashLoopBackOff":
             events.append(("BackOff", f"Back-off restarting failed container {name}", True))

@@ -6,6 +6,8 @@ missing container, restart an exited one when its restartPolicy says so and its
 back-off has passed, restart one its liveness probe failed, stop a deleted pod, remove
 what belongs to no pod, ask for a pod's address. Back-off is computed from the stored
 status (restart count) and the engine's exit time, so it survives a leader change.
+A pod's init containers come first, one at a time (init_progress): its app containers
+get no action until every init container exited 0.
 What the pod's status becomes is status.py's, from this listing and the outcomes.
 """
 
@@ -84,11 +86,63 @@ class Listing:
 
 
 def previous_status(pod: Obj, name: str) -> Obj:
-    """The stored status of one of the pod's containers ({} before it had one)."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == name:
-            return status
+    """The stored status of one of the pod's containers, init or app ({} before it had one;
+    names are unique across both)."""
+    status = pod.get("status") or {}
+    for entry in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        if entry.get("name") == name:
+            return entry
     return {}
+
+
+def init_policy(pod: Obj) -> str:
+    """The restart policy an init container follows: one that succeeded is never run again, so
+    Always means OnFailure for it (as in Kubernetes)."""
+    return "Never" if pod["spec"].get("restartPolicy", "Always") == "Never" else "OnFailure"
+
+
+@dataclass(frozen=True)
+class InitProgress:
+    """How far a pod's init containers got. `current`: the first not done (None: all done, the app
+    containers' turn); `failed`: it failed under restartPolicy Never, so the pod failed for good."""
+
+    done: frozenset[str]
+    current: Obj | None = None
+    failed: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.current is None
+
+
+def _succeeded(state: ContainerState | None) -> bool:
+    return state is not None and state.state == "exited" and state.exit_code == 0
+
+
+def init_progress(pod: Obj, containers: dict[str, ContainerState]) -> InitProgress:
+    """Which init containers are done, from the host's listing and the stored status (pure).
+
+    Done: exited 0 on the host; or gone from the host (cleaned up, or the sandbox made afresh)
+    with a stored status that says it completed; or followed on the host by a later init or app
+    container (only a completed one lets the next start). So init containers that completed are
+    never run again, even when the host no longer shows them."""
+    spec = pod["spec"]
+    inits = spec.get("initContainers") or []
+    reached = max((index for index, c in enumerate(inits) if c["name"] in containers), default=-1)
+    if any(c["name"] in containers for c in spec["containers"]):
+        reached = len(inits)
+    done: set[str] = set()
+    for index, container in enumerate(inits):
+        name = container["name"]
+        state = containers.get(name)
+        recorded = (previous_status(pod, name).get("state") or {}).get("terminated")
+        if index < reached or _succeeded(state) or (state is None and recorded
+                                                     and recorded.get("exitCode") == 0):
+            done.add(name)
+            continue
+        exited = (state.state == "exited" and state.exit_code != 0) if state is not None else bool(recorded)
+        return InitProgress(frozenset(done), container, failed=exited and init_policy(pod) == "Never")
+    return InitProgress(frozenset(done))
 
 
 def wants_restart(policy: str, exit_code: int) -> bool:
@@ -147,8 +201,13 @@ def plan_host(pods: list[Obj], listing: Listing, soft: SoftState, broken: Broken
 def _plan_pod(pod: Obj, listing: Listing, soft: SoftState) -> list[Action]:
     uid, spec = pod["metadata"]["uid"], pod["spec"]
     policy = spec.get("restartPolicy", "Always")
-    actions: list[Action] = [] if listing.has_sandbox(uid) else [MakeSandbox(pod)]
     containers = listing.of_pod(uid)
+    progress = init_progress(pod, containers)
+    if progress.failed:
+        return []  # an init container failed under restartPolicy Never: the pod failed, nothing runs again
+    actions: list[Action] = [] if listing.has_sandbox(uid) else [MakeSandbox(pod)]
+    if progress.current is not None:
+        return actions + _plan_init(pod, progress.current, containers.get(progress.current["name"]), soft)
     for container in spec["containers"]:
         name = container["name"]
         if (uid, name) in soft.busy and previous_status(pod, name).get("state"):
@@ -167,3 +226,18 @@ def _plan_pod(pod: Obj, listing: Listing, soft: SoftState) -> list[Action]:
             if soft.now >= finished_at(state) + soft.backoff.delay(restarts):
                 actions.append(RestartContainer(pod, container))
     return actions
+
+
+def _plan_init(pod: Obj, container: Obj, state: ContainerState | None, soft: SoftState) -> list[Action]:
+    """The one init container whose turn it is: run it, let it run, or after a failure (restartPolicy
+    OnFailure or Always) start it again once its back-off passed, as the app containers' is."""
+    if state is None:
+        return [RunContainer(pod, container)]
+    if state.state == "running":
+        return []
+    if state.image and state.image != container["image"]:
+        return [ReplaceContainer(pod, container, state.image)]  # its pod names another image now
+    restarts = int(previous_status(pod, container["name"]).get("restartCount") or 0)
+    if soft.now >= finished_at(state) + soft.backoff.delay(restarts):
+        return [RestartContainer(pod, container)]
+    return []

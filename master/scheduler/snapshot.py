@@ -28,7 +28,7 @@ class PodInfo:
     name: str
     uid: str
     resource_version: int
-    cpu: int  # millicores requested (all containers)
+    cpu: int  # millicores requested: the effective request (effective_request)
     memory: int  # bytes requested
     node_selector: tuple[tuple[str, str], ...]
     tolerations: tuple[dict[str, Any], ...]
@@ -80,11 +80,31 @@ def _request(container: Obj, resource: str) -> Any:
     return value if value is not None else (resources.get("limits") or {}).get(resource)
 
 
+def _requests(containers: list[Obj], resource: str) -> list[int | None]:
+    """Each container's request of `resource` in whole units (None: it requests none)."""
+    parse = cpu_millis if resource == "cpu" else memory_bytes
+    return [parse(q) if (q := _request(c, resource)) is not None else None for c in containers]
+
+
+def effective_request(init: list[int | None], app: list[int | None], default: int = 0) -> int:
+    """Kubernetes' effective request of a pod: its init containers run one at a time before the
+    app containers, which then run together, so the pod needs the larger of the largest init
+    container's request and the app containers' sum. `default` stands for a container that
+    requests none (0 to fit; DEFAULT_CPU or DEFAULT_MEMORY to score, as Kubernetes' non-zero
+    requests count init containers too)."""
+    def value(request: int | None) -> int:
+        return default if request is None else request
+
+    return max(sum(value(r) for r in app), max((value(r) for r in init), default=0))
+
+
 def pod_info(pod: Obj) -> PodInfo:
     meta, spec = pod["metadata"], pod["spec"]
     containers = spec.get("containers") or []
-    cpus = [cpu_millis(q) if (q := _request(c, "cpu")) is not None else None for c in containers]
-    memories = [memory_bytes(q) if (q := _request(c, "memory")) is not None else None for c in containers]
+    inits = spec.get("initContainers") or []
+    cpus, init_cpus = _requests(containers, "cpu"), _requests(inits, "cpu")
+    memories, init_memories = _requests(containers, "memory"), _requests(inits, "memory")
+    # an init container's host ports are published nowhere (runtime/driver.py): not counted here
     ports = frozenset((p.get("protocol", "TCP"), p["hostPort"]) for c in containers
                       for p in c.get("ports") or [] if p.get("hostPort"))
     owner = next((f"{ref['kind']}/{ref['name']}" for ref in meta.get("ownerReferences") or []
@@ -92,9 +112,9 @@ def pod_info(pod: Obj) -> PodInfo:
     return PodInfo(
         namespace=meta.get("namespace", ""), name=meta["name"], uid=meta.get("uid", ""),
         resource_version=meta.get("resourceVersion", 0),
-        cpu=sum(c for c in cpus if c is not None), memory=sum(m for m in memories if m is not None),
-        score_cpu=sum(DEFAULT_CPU if c is None else c for c in cpus),
-        score_memory=sum(DEFAULT_MEMORY if m is None else m for m in memories),
+        cpu=effective_request(init_cpus, cpus), memory=effective_request(init_memories, memories),
+        score_cpu=effective_request(init_cpus, cpus, DEFAULT_CPU),
+        score_memory=effective_request(init_memories, memories, DEFAULT_MEMORY),
         node_selector=tuple(sorted((spec.get("nodeSelector") or {}).items())),
         tolerations=tuple(spec.get("tolerations") or []), host_ports=ports, owner=owner)
 
