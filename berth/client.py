@@ -387,9 +387,11 @@ class Client:
 
     def pod_log(self, name: str, namespace: str | None = None, *, container: str | None = None,
                 follow: bool = False, tail: int | None = None, timestamps: bool = False,
-                since_seconds: int | None = None) -> Iterator[bytes]:
-        """The container's output as it comes (until it ends, with `follow`)."""
+                since_seconds: int | None = None, previous: bool = False) -> Iterator[bytes]:
+        """The container's output as it comes (until it ends, with `follow`): its current run's, or
+        with `previous` the run before (kubectl's --previous)."""
         params = {"container": container, "follow": "true" if follow else None,
+                  "previous": "true" if previous else None,
                   "tailLines": None if tail is None else str(tail),
                   "timestamps": "true" if timestamps else None,
                   "sinceSeconds": None if since_seconds is None else str(since_seconds)}

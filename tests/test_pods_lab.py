@@ -366,6 +366,31 @@ def test_logs_flags_and_image_pull_policy(lab: Lab, cluster: MasterCluster) -> N
                what="both gone")
 
 
+
+def test_logs_show_the_current_run_and_previous_the_one_before(lab: Lab, cluster: MasterCluster) -> None:
+    """A restart reuses the container, whose log holds every run: logs cut it as kubectl shows it."""
+    script = ('n=$(cat /tmp/runs 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /tmp/runs; '
+              'echo "run $n"; [ $n -ge 2 ] && exec sleep 600; exit 1')
+    create(cluster, command_pod("twice", script))
+
+    def restarted() -> bool:
+        entry = ((get(cluster, "twice").get("status") or {}).get("containerStatuses") or [{}])[0]
+        return entry.get("restartCount") == 1 and bool((entry.get("state") or {}).get("running", {})
+                                                        .get("startedAt"))
+
+    wait_until(restarted, 60, interval=0.3, what="twice running again after its first run failed")
+    current = wait_until(lambda: (out := berth(cluster, "logs", "twice").stdout) and out, 30, interval=0.3,
+                         what="the second run's output")
+    assert current == "run 2\n"
+    assert berth(cluster, "logs", "twice", "--previous").stdout == "run 1\n"
+    assert berth(cluster, "logs", "twice", "-p", "--since", "1h").returncode != 0
+    create(cluster, command_pod("once", "echo only; exec sleep 600"))
+    wait_until(lambda: phase(cluster, "once") == "Running", 60, interval=0.3, what="once Running")
+    none = berth(cluster, "logs", "once", "--previous")
+    assert none.returncode != 0
+    assert 'previous terminated container "main" in pod "once" not found' in none.stderr
+
+
 def _read_until(fd: int, wanted: bytes, timeout: float = 30.0) -> bytes:
     """What the terminal shows until `wanted` appears; bounded in time."""
     seen = b""

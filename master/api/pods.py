@@ -6,7 +6,8 @@ container and change nothing in the store, so they need no leader.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import Field, ValidationError
@@ -16,11 +17,13 @@ from berth.objects import Obj
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import client_gone, context, principal
+from master.api.log_window import NoPreviousRun, log_window
 from master.errors import ApiError, bad_request, not_found
 from master.objects.fields import DnsLabel
 from master.objects.kinds import Strict
 from master.objects.validate import error_from_validation
 from master.runtime.nodes import node_driver, node_host
+from master.runtime.planner import previous_status
 from master.runtime.ssh import Host, HostBusy, SshError, SshPool
 
 bp = Blueprint("pods", __name__)
@@ -48,9 +51,16 @@ def host_error(node: Obj, err: SshError) -> ApiError:
     return ApiError(502, "HostUnreachable", f"node {node['metadata']['name']}: {err}")
 
 
-def target(namespace: str, name: str, container: str | None, warn: bool = True
-           ) -> tuple[Host, str, Obj, Obj]:
-    """(host, runtime name of the container, pod, node), or the 4xx that says why not. Without a
+class Target(NamedTuple):
+    host: Host
+    runtime_name: str  # the container's name on its host
+    container: str  # as the pod names it
+    pod: Obj
+    node: Obj
+
+
+def target(namespace: str, name: str, container: str | None, warn: bool = True) -> Target:
+    """Where the container runs, or the 4xx that says why not. Without a
     container named, the pod's first app container, as kubectl defaults (with `warn`, the answer's
     Warning says so); an init container is named like the others on its host, so its logs and exec
     work alike."""
@@ -73,7 +83,7 @@ def target(namespace: str, name: str, container: str | None, warn: bool = True
     node = next((n for n in nodes if n["metadata"]["name"] == node_name), None)
     if node is None:
         raise bad_request(f"pod {name} is not on a node yet", "spec.nodeName")
-    return node_host(node), container_name(pod, container), pod, node
+    return Target(node_host(node), container_name(pod, container), container, pod, node)
 
 
 @bp.get("/api/v1/namespaces/<namespace>/pods/<name>/log")
@@ -87,12 +97,22 @@ def pod_log(namespace: str, name: str) -> Response:
     since = request.args.get("sinceSeconds")
     if since is not None and (not since.isdigit() or not 0 < int(since) <= MAX_SINCE):
         raise bad_request(f"sinceSeconds must be a whole number from 1 to {MAX_SINCE}", "sinceSeconds")
-    host, runtime_name, _pod, node = target(namespace, name, request.args.get("container"))
+    previous = request.args.get("previous", "false").lower() in ("1", "true", "yes")
+    if previous and since is not None:
+        raise bad_request("sinceSeconds with previous is not supported: the previous run is shown whole",
+                          "sinceSeconds")
+    host, runtime_name, container, pod, node = target(namespace, name, request.args.get("container"))
+    try:
+        window = log_window(previous_status(pod, container), previous, int(since) if since else None,
+                            time.time())
+    except NoPreviousRun:
+        raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found',
+                          "previous") from None
     driver = node_driver(node)
     release = context().streams.take(principal().name, node["metadata"]["name"])
     try:
-        argv = driver.logs(runtime_name, follow, int(tail) if tail else None, timestamps,
-                           int(since) if since is not None else None)
+        argv = driver.logs(runtime_name, follow, int(tail) if tail else None, timestamps, window.since,
+                           window.until)
         chunks = pool().stream(host, argv,
                                 idle_timeout=3600 if follow else 30, stopped=client_gone())
         first = next(chunks, b"")  # errors before the first byte become a clear answer, not a cut stream
@@ -126,7 +146,7 @@ def pod_exec(namespace: str, name: str) -> Response:
         body = ExecBody.model_validate(one_document())
     except ValidationError as err:
         raise error_from_validation(err) from None
-    host, runtime_name, _pod, node = target(namespace, name, body.container)
+    host, runtime_name, _container, _pod, node = target(namespace, name, body.container)
     driver = node_driver(node)
     stdin = body.stdin.encode() if body.stdin is not None else None
     release = context().streams.take(principal().name, node["metadata"]["name"])

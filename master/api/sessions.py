@@ -79,7 +79,7 @@ def _parsed(model: type[Parsed]) -> Parsed:
 def open_exec(namespace: str, name: str) -> tuple[Response, int]:
     authorize(principal(), "create", "Pod", name, subresource="exec")
     spec = _parsed(ExecSession)
-    host, runtime_name, _pod, node = target(namespace, name, spec.container)
+    host, runtime_name, _container, _pod, node = target(namespace, name, spec.container)
     argv = node_driver(node).exec(runtime_name, spec.command, stdin=spec.stdin, tty=spec.tty)
     return _open(host, node, argv, pty=(spec.rows, spec.cols) if spec.tty else None, stdin=spec.stdin)
 
@@ -94,7 +94,7 @@ def open_port_forward(namespace: str, name: str) -> tuple[Response, int]:
     if dry not in (None, "All"):
         raise bad_request("dryRun must be All", "dryRun")
     spec = _parsed(PortForwardSession)
-    host, _, pod, node = target(namespace, name, None, warn=False)
+    host, _, _container, pod, node = target(namespace, name, None, warn=False)
     pid = _pid(host, node, container_name(pod, pod["spec"]["containers"][0]["name"]), name)
     if dry is not None:
         return jsonify({"port": spec.port, "dryRun": True}), 200

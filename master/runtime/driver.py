@@ -173,11 +173,13 @@ class Driver(ABC):
         return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "--", name]
 
     def logs(self, name: str, follow: bool = False, tail: int | None = None, timestamps: bool = False,
-             since_seconds: int | None = None) -> list[str]:
+             since: str | None = None, until: str | None = None) -> list[str]:
+        """`since`, `until`: as both engines read them, unix seconds or a duration ago ("60s")."""
         return [self.binary, "logs", *(["--follow"] if follow else []),
                 *(["--tail", str(tail)] if tail is not None else []),
                 *(["--timestamps"] if timestamps else []),
-                *([f"--since={since_seconds}s"] if since_seconds is not None else []), "--", name]
+                *([f"--since={since}"] if since is not None else []),
+                *([f"--until={until}"] if until is not None else []), "--", name]
 
     def exec(self, name: str, command: list[str], stdin: bool = False, tty: bool = False) -> list[str]:
         """`command` is the user's: after `--` and the container's name, it is the command, whole.

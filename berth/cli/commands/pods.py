@@ -93,11 +93,13 @@ def run(state: State, name: str, image: str, labels: str | None, cpu: str | None
 @click.option("--timestamps", is_flag=True, help="Each line with the time it was written.")
 @click.option("--since", default=None, metavar="DURATION",
               help="Only what was written in the last 5s, 2m, 1h...")
+@click.option("-p", "--previous", is_flag=True, help="The run before the current one (after a restart).")
 @selector_option
 @namespace_option
 @pass_state
 def logs(state: State, pod: str | None, container: str | None, follow: bool, tail: int | None,
-         timestamps: bool, since: str | None, selector: str | None, namespace: str | None) -> None:
+         timestamps: bool, since: str | None, previous: bool, selector: str | None,
+         namespace: str | None) -> None:
     """Print a container's output, fetched from its host: berth logs POD, or -l SELECTOR for every
     pod it selects, one after the other."""
     if (pod is None) == (selector is None):
@@ -111,7 +113,8 @@ def logs(state: State, pod: str | None, container: str | None, follow: bool, tai
     out = sys.stdout.buffer
     for name in names:
         chunks = state.client.pod_log(name, state.ns(namespace), container=container, follow=follow,
-                                      tail=tail, timestamps=timestamps, since_seconds=since_seconds)
+                                      tail=tail, timestamps=timestamps, since_seconds=since_seconds,
+                                      previous=previous)
         for chunk in chunks:
             out.write(chunk)
             out.flush()
