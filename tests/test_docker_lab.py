@@ -20,7 +20,7 @@ from berth.containers import EVENT_STREAMS, RuntimeEvent, container_name, sandbo
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import IMAGE, Lab
 from tests.conftest import TEST_ROOT
-from tests.harness import MasterCluster, berth, masters_driving, pod, temporary_lab, wait_until
+from tests.harness import MasterCluster, berth, berth_process, masters_driving, pod, temporary_lab, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
 PODS = "/api/v1/namespaces/default/pods"
@@ -84,6 +84,19 @@ def test_a_pod_runs_on_docker_shares_its_sandbox_restarts_and_is_removed(lab: La
     assert "hello-from-docker" in page
     logs = berth(cluster, "logs", "duo", "-c", "client")
     assert logs.returncode == 0 and logs.stdout.strip() == "client-up"
+    # a container joined to the sandbox shares its hostname, which is the pod's name
+    assert berth(cluster, "exec", "duo", "-c", "client", "--", "hostname").stdout == "duo\n"
+    # port-forward finds the container's process through docker and relays in its network
+    forward = berth_process(cluster, "port-forward", "pod/duo", ":8080", stdout=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        assert line.startswith("Forwarding from 127.0.0.1:"), line
+        local = int(line.split(":")[1].split()[0])
+        assert "hello-from-docker" in _get(f"http://127.0.0.1:{local}/index.html")
+    finally:
+        forward.terminate()
+        forward.wait(timeout=15)
     # killed on the host: restarted, still in the sandbox's network
     assert docker(lab, "kill", web_name).returncode == 0
 
