@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
+from paramiko import SSHException
 from pydantic import BaseModel, Field, ValidationError
 
 from berth.containers import container_name
@@ -189,7 +190,10 @@ def session_resize(session_id: str) -> tuple[str, int]:
     if not session.tty:
         raise ApiError(409, "Conflict", "this session has no terminal to resize (open it with tty: true)",
                        None)
-    session.opened.channel.resize_pty(width=size.cols, height=size.rows)
+    try:
+        session.opened.channel.resize_pty(width=size.cols, height=size.rows)
+    except (SSHException, OSError) as err:  # the command ended meanwhile: its output stream says how
+        raise ApiError(410, "Gone", f"session {session_id} has no terminal any more: {err}", None) from None
     return "", 204
 
 
