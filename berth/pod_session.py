@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -84,3 +85,29 @@ class PodSession:
         """Ends the command if it still runs; a session already gone is no error."""
         with contextlib.suppress(BerthError):
             self.client.request("DELETE", self.path, server=self.server, replayable=False)
+
+
+class OutputReader(threading.Thread):
+    """Reads a session's output beside the thread that sends its input (reading must start at
+    once: the master closes a session nobody reads). Each frame's bytes go to `on_stdout` or
+    `on_stderr`; an error that ends the reading is kept in `error` for the caller's thread;
+    `on_end` runs when the reading ends, however it ends."""
+
+    def __init__(self, session: PodSession, on_stdout: Callable[[bytes], object],
+                 on_stderr: Callable[[bytes], object], on_end: Callable[[], object] = lambda: None) -> None:
+        super().__init__(daemon=True)
+        self.session = session
+        self.sinks = {Stream.STDOUT: on_stdout, Stream.STDERR: on_stderr}
+        self.on_end = on_end
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for stream, data in self.session.output():
+                self.sinks[stream](data)
+        except BaseException as err:  # the caller's thread decides what it means
+            self.error = err
+        finally:
+            self.done.set()
+            self.on_end()

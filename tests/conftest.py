@@ -42,9 +42,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[MasterCluster]:
-    """Three masters shared by one test module (tests that kill masters make their own)."""
+    """Three masters shared by one test module (tests that kill masters make their own); a module
+    that needs other settings (a controller on) names them in `CLUSTER_SETTINGS`."""
     name = request.module.__name__.rsplit(".", 1)[-1]
-    cluster = MasterCluster(TEST_ROOT / f"{name}-shared", size=3, extra_settings=STORE_ONLY)
+    settings = getattr(request.module, "CLUSTER_SETTINGS", STORE_ONLY)
+    cluster = MasterCluster(TEST_ROOT / f"{name}-shared", size=3, extra_settings=settings)
     cluster.start_all()
     try:
         cluster.wait_ready()

@@ -17,12 +17,11 @@ import sys
 import termios
 import threading
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from berth.errors import BerthError
-from berth.frames import Stream
-from berth.pod_session import PodSession
+from berth.pod_session import OutputReader, PodSession
 
 INPUT_CHUNK = 16 * 1024
 POLL_SECONDS = 0.2  # how soon the input loop notices the command ended
@@ -44,29 +43,18 @@ def raw_terminal(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-class _Output(threading.Thread):
-    def __init__(self, session: PodSession) -> None:
-        super().__init__(daemon=True)
-        self.session = session
-        self.error: BaseException | None = None
-        self.done = threading.Event()
+def _writer(stream: BinaryIO) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        stream.write(data)
+        stream.flush()
 
-    def run(self) -> None:
-        streams = {Stream.STDOUT: sys.stdout.buffer, Stream.STDERR: sys.stderr.buffer}
-        try:
-            for stream, data in self.session.output():
-                streams[stream].write(data)
-                streams[stream].flush()
-        except BaseException as err:  # reported by the main thread
-            self.error = err
-        finally:
-            self.done.set()
+    return write
 
 
 def attach(session: PodSession, *, send_stdin: bool, tty_mode: bool) -> int:
     """Runs until the command ends; its exit code (1 if the session broke, with the reason on
     stderr)."""
-    output = _Output(session)
+    output = OutputReader(session, _writer(sys.stdout.buffer), _writer(sys.stderr.buffer))
     output.start()
     resized = threading.Event()
     previous = None

@@ -13,7 +13,6 @@ import io
 import posixpath
 import tarfile
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -22,8 +21,7 @@ import click
 
 from berth.cli.commands.common import State, namespace_option, pass_state
 from berth.errors import BerthError
-from berth.frames import Stream
-from berth.pod_session import PodSession
+from berth.pod_session import OutputReader, PodSession
 
 SEND_CHUNK = 64 * 1024
 
@@ -62,16 +60,7 @@ def _run(session: PodSession, sink: IO[bytes], feed: IO[bytes] | None) -> None:
     """Sends `feed` as the command's input while its output goes to `sink` (read from the start:
     the master closes a session nobody reads); raises with its stderr if it fails."""
     errors = bytearray()
-    failures: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            for stream, data in session.output():
-                (sink.write if stream is Stream.STDOUT else errors.extend)(data)
-        except BaseException as err:  # raised below, in the caller's thread
-            failures.append(err)
-
-    reader = threading.Thread(target=read, daemon=True)
+    reader = OutputReader(session, sink.write, errors.extend)
     reader.start()
     if feed is not None:
         try:
@@ -81,8 +70,8 @@ def _run(session: PodSession, sink: IO[bytes], feed: IO[bytes] | None) -> None:
         except BerthError:
             pass  # tar ended early: its stderr, read below, says why
     reader.join()
-    if failures:
-        raise failures[0]
+    if reader.error is not None:
+        raise reader.error
     if session.exit_code != 0:
         message = errors.decode(errors="replace").strip() or f"tar exited with {session.exit_code}"
         raise BerthError(f"in the container: {message}")

@@ -19,8 +19,7 @@ import click
 from berth.cli.commands.common import State, namespace_option, pass_state
 from berth.client import Client
 from berth.errors import BerthError
-from berth.frames import Stream
-from berth.pod_session import PodSession
+from berth.pod_session import OutputReader, PodSession
 
 LOOPBACK = {"localhost": "127.0.0.1", "127.0.0.1": "127.0.0.1", "::1": "::1"}
 RECV_CHUNK = 64 * 1024
@@ -47,28 +46,22 @@ def parse_port_pair(text: str) -> PortPair:
 
 
 def _pump(conn: socket.socket, session: PodSession) -> None:
-    def pod_to_local() -> None:
-        try:
-            for stream, data in session.output():
-                if stream is Stream.STDOUT:
-                    conn.sendall(data)
-                else:
-                    sys.stderr.write(data.decode(errors="replace"))
-        except (BerthError, OSError) as err:
-            click.echo(f"error: port-forward connection: {err}", err=True)
-        finally:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_WR)
+    def pod_side_ended() -> None:  # the local client reading to the end sees the end too
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
 
-    back = threading.Thread(target=pod_to_local, daemon=True)
+    back = OutputReader(session, conn.sendall, lambda data: sys.stderr.write(data.decode(errors="replace")),
+                        pod_side_ended)
     back.start()
     try:
         while data := conn.recv(RECV_CHUNK):
             session.send(data)
         session.send(b"", eof=True)
     except (BerthError, OSError):
-        pass  # the pod's side ended first: pod_to_local reports it
+        pass  # the pod's side ended first: its reader says how
     back.join()
+    if back.error is not None:
+        click.echo(f"error: port-forward connection: {back.error}", err=True)
 
 
 def _serve_connection(client: Client, conn: socket.socket, pod: str, pair: PortPair, namespace: str) -> None:
