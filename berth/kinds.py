@@ -29,6 +29,7 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("Node", "nodes", ("no",), False),
     Kind("Pod", "pods", ("po",), True),
     Kind("Deployment", "deployments", ("deploy",), True),
+    Kind("ReplicaSet", "replicasets", ("rs",), True),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True),
     Kind("Service", "services", ("svc",), True),
     Kind("ConfigMap", "configmaps", ("cm",), True),

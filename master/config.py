@@ -10,7 +10,8 @@ from berth.settings import merged_settings, read_secret
 from master.scheduler import SchedulerConfig
 from master.store.replicated import RaftTimings
 
-CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace")
+CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
+               "deployment", "replicaset", "garbage-collector")
 
 
 def _loopback(address: str) -> bool:

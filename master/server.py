@@ -22,10 +22,13 @@ from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.api.streams import StreamSlots
 from master.config import MasterConfig
+from master.controllers.deployments import DeploymentController
 from master.controllers.event_reaper import EventReaper
+from master.controllers.garbage_collector import GarbageCollector
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.namespaces import NamespaceController
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.controllers.replicasets import ReplicaSetController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.peer_auth import peer_key
@@ -80,6 +83,9 @@ class Server:
             "taint-eviction": lambda: TaintEviction(store, ctx.now, ctx.uid),
             "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
             "namespace": lambda: NamespaceController(store, ctx.now),
+            "deployment": lambda: DeploymentController(store, ctx.now, ctx.uid),
+            "replicaset": lambda: ReplicaSetController(store, ctx.now, ctx.uid),
+            "garbage-collector": lambda: GarbageCollector(store, ctx.now),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

@@ -21,6 +21,7 @@ from master.liveness import with_ready
 
 TOKENS = LAB_TOKENS
 GI = 2**30
+WORKLOADS = ("deployment", "replicaset", "garbage-collector")  # the controllers that make and collect pods
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
@@ -87,7 +88,7 @@ def masters_driving(lab: Lab, root: Path) -> Iterator[MasterCluster]:
     """Three masters with the scheduler and the runtime, every lab host registered as a Ready node
     (no agents: the runtime lists each host every second instead of waiting for their reports)."""
     cluster = MasterCluster(root, size=3, extra_settings={
-        "controllers": ["node-lifecycle", "scheduler", "runtime"], "node_grace_seconds": 3600,
+        "controllers": ["node-lifecycle", "scheduler", "runtime", *WORKLOADS], "node_grace_seconds": 3600,
         "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
         "restart_backoff_seconds": 1, "runtime_resync_seconds": 1})
     cluster.start_all()

@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from master.api.auth import authorize
 from master.api.context import principal
-from master.objects.kinds import KINDS
+from master.objects.kinds import KINDS, SCALABLE, Scale
 
 bp = Blueprint("openapi", __name__)
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -30,7 +30,7 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema(
-        [(info.model, "validation") for info in KINDS.values()],
+        [*((info.model, "validation") for info in KINDS.values()), (Scale, "validation")],
         ref_template="#/components/schemas/{model}",
     )
     schemas = dict(defs.get("$defs", {}))
@@ -65,6 +65,17 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses(ref, 400, 401, 403, 404, 409)},
             "delete": {"responses": _responses(ref, 401, 403, 404, 409)},
         }
+        if info.kind in SCALABLE:
+            scale = {"$ref": "#/components/schemas/Scale"}
+            paths[f"{base}/{{name}}/scale"] = {
+                "parameters": params + name,
+                "get": {"summary": "replicas alone", "responses": _responses(scale, 401, 403, 404)},
+                "put": {"requestBody": {"required": True, **_json(scale)},
+                        "responses": _responses(scale, 400, 401, 403, 404, 409)},
+                "patch": {"requestBody": {"required": True, "content": {
+                    "application/merge-patch+json": {"schema": {"type": "object"}}}},
+                    "responses": _responses(scale, 400, 401, 403, 404, 409)},
+            }
         if info.namespaced:
             paths[f"/api/v1/{info.plural}"] = {
                 "get": {"summary": f"list {info.plural} in every namespace",

@@ -17,8 +17,9 @@ from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
-from master.store.commands import Batch, Command, Create, Delete, Put, Replace, UpdateStatus, deletion
+from master.store.commands import Batch, Command, Create, Delete, Op, Put, Replace, UpdateStatus, deletion
 from master.store.state import Outcome
+from master.workloads.owners import without_owner
 
 bp = Blueprint("resources", __name__)
 _PATCH_RETRIES = 5
@@ -254,14 +255,37 @@ def delete_object(plural: str, name: str, namespace: str | None = None) -> Respo
     authorize(principal(), "delete", info.kind, name)
     expected = _expected_rv(request.args.get("resourceVersion"), "resourceVersion")
     grace = _grace_seconds(request.args.get("gracePeriodSeconds"))
+    orphan = _propagation(request.args.get("propagationPolicy")) == "Orphan"
     ns, ctx = _ns(info, namespace), context()
     current = ctx.store.get(info.kind, ns, name)
     if current is None or expected not in (None, current["metadata"]["resourceVersion"]):
         command: Command = Delete(info.kind, ns, name, expected)
     else:
         command = deletion(current, ctx.now(), grace, expected)
+        if orphan:
+            command = _orphaning(current, command)
     outcome = _write(command)
-    return jsonify(_show(outcome.objects[0]))
+    return jsonify(_show(outcome.objects[-1]))
+
+
+def _propagation(value: str | None) -> str:
+    """Background (the default: the garbage collector deletes the dependents after the owner) or
+    Orphan (they stay, without their reference to it). Foreground is refused, not ignored."""
+    if value in (None, "", "Background", "Orphan"):
+        return value or "Background"
+    if value == "Foreground":
+        raise ApiError(400, "FieldValueNotSupported", "propagationPolicy Foreground is not supported "
+                       "yet: use Background (the default) or Orphan", "propagationPolicy")
+    raise bad_request("propagationPolicy must be Background or Orphan", "propagationPolicy")
+
+
+def _orphaning(owner: dict[str, Any], delete: Op) -> Command:
+    """The owner's deletion and its dependents' release in one command: no garbage collector
+    round can come between them and take the dependents."""
+    uid = owner["metadata"]["uid"]
+    dependents, _ = context().store.read(lambda state: state.dependents(uid))
+    released = [Replace(without_owner(obj, uid), obj["metadata"]["resourceVersion"]) for obj in dependents]
+    return Batch((*released, delete))
 
 
 def _grace_seconds(value: str | None) -> int | None:

@@ -44,6 +44,10 @@ class LeaderLoop:
     `lead()` and `follow()`, and only while the store still says this master leads."""
 
     name = "controller"
+    # A loop that creates objects from what it reads (pods, ReplicaSets) first commits a barrier
+    # in each term: a new leader may not yet have applied every entry the last one committed, and
+    # would make again what is already there.
+    fenced = False
 
     def __init__(self, store: Store, period: float) -> None:
         self.store = store
@@ -110,6 +114,8 @@ class LeaderLoop:
                 continue
             try:
                 if term != begun:
+                    if self.fenced:
+                        self.store.barrier()  # raises: no round, and the next one tries again
                     begun = term
                     self.started_leading()
                 self.reconcile()

@@ -26,8 +26,8 @@ from master.store.state import DELETED, NAMESPACE, ClusterState, WatchEvent, ter
 log = logging.getLogger(__name__)
 BATCH = 200  # deletions a round commits: a namespace of 10,000 objects holds no write up for long
 # What makes other objects goes before what it makes; events last, as deleting tells of itself.
-_ORDER = sorted((k for k, info in KINDS.items() if info.namespaced),
-                key=lambda k: {"HorizontalPodAutoscaler": 0, "Deployment": 1, "Event": 3}.get(k, 2))
+_FIRST = {"HorizontalPodAutoscaler": 0, "Deployment": 1, "ReplicaSet": 2, "Event": 4}
+_ORDER = sorted((k for k, info in KINDS.items() if info.namespaced), key=lambda k: _FIRST.get(k, 3))
 
 
 def plan(namespace: Obj, contents: list[Obj], now: str, batch: int = BATCH) -> list[Command]:

@@ -56,6 +56,7 @@ from master.objects.fields import (
 )
 
 API_VERSION = "berth/v1"
+_READ_ONLY = {"readOnly": True}  # OpenAPI: a client may send it back; writes of the spec ignore it
 VOLUMES_NOT_YET = not_supported_yet("volumes come with the storage issue (16)")
 NO_PROBE_ON_INIT = forbidden("an init container runs to completion, so nothing probes it (as in Kubernetes)")
 # Kinds Kubernetes users may send that Berth does not have yet: refused with this reason.
@@ -81,12 +82,16 @@ def _unique(items: list[Any], attr: str, what: str) -> None:
 
 
 class OwnerReference(Strict):
-    """The object that made this one (a Deployment's pods): the scheduler spreads its replicas."""
+    """The object that made this one (a ReplicaSet's pods, a Deployment's ReplicaSets): the
+    scheduler spreads an owner's replicas, and the garbage collector deletes a dependent whose
+    owners are all gone (master/workloads/owners.py)."""
 
+    apiVersion: Literal["berth/v1"] | None = None
     kind: str = Field(min_length=1, max_length=63)
     name: DnsLabel
     uid: Uid | None = None
     controller: bool = True
+    blockOwnerDeletion: bool | None = None
 
 
 class ObjectMeta(Strict):
@@ -310,14 +315,37 @@ class NodeSpec(Strict):
     unschedulable: bool = False
 
 
-# --- Deployment ------------------------------------------------------------------------
+# --- ReplicaSet, Deployment -------------------------------------------------------------
 
 IntOrPercent = (Annotated[int, Field(ge=0, le=100_000)]
                 | Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}%$")])
+Replicas = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class LabelSelector(Strict):
     matchLabels: Labels = Field(default_factory=dict)
+
+
+def _selects_template(selector: LabelSelector, template: PodTemplate) -> None:
+    """A controller whose pods its own selector would not find would make them for ever."""
+    wanted = selector.matchLabels
+    if not wanted:
+        raise ValueError("selector.matchLabels must not be empty")
+    labels = template.metadata.labels
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        raise ValueError("selector.matchLabels must match template.metadata.labels")
+
+
+class ReplicaSetSpec(Strict):
+    replicas: Replicas = 1
+    minReadySeconds: Seconds = 0
+    selector: LabelSelector
+    template: PodTemplate
+
+    @model_validator(mode="after")
+    def _selector_matches_template(self) -> ReplicaSetSpec:
+        _selects_template(self.selector, self.template)
+        return self
 
 
 class RollingUpdate(Strict):
@@ -331,23 +359,39 @@ class DeploymentStrategy(Strict):
 
 
 class DeploymentSpec(Strict):
-    replicas: int = Field(default=1, ge=0, le=100_000)
+    replicas: Replicas = 1
     selector: LabelSelector
     template: PodTemplate
     strategy: DeploymentStrategy = Field(default_factory=DeploymentStrategy)
     minReadySeconds: Seconds = 0
     revisionHistoryLimit: int = Field(default=10, ge=0, le=1000)
+    progressDeadlineSeconds: int = Field(default=600, ge=1, le=2**31 - 1)
     paused: bool = False
 
     @model_validator(mode="after")
     def _selector_matches_template(self) -> DeploymentSpec:
-        wanted = self.selector.matchLabels
-        if not wanted:
-            raise ValueError("selector.matchLabels must not be empty")
-        labels = self.template.metadata.labels
-        if any(labels.get(k) != v for k, v in wanted.items()):
-            raise ValueError("selector.matchLabels must match template.metadata.labels")
+        _selects_template(self.selector, self.template)
+        if self.progressDeadlineSeconds <= self.minReadySeconds:
+            raise ValueError("progressDeadlineSeconds must be greater than minReadySeconds")
         return self
+
+
+class ScaleSpec(Strict):
+    replicas: Replicas
+
+
+class Scale(Strict):
+    """The `/scale` subresource of Deployments and ReplicaSets, as Kubernetes serves it: what an
+    autoscaler or `berth scale` reads and writes without the rest of the spec."""
+
+    apiVersion: Literal["berth/v1"] = API_VERSION
+    kind: Literal["Scale"] = "Scale"
+    metadata: dict[str, Any] = Field(default_factory=dict)  # name, namespace, resourceVersion as read
+    spec: ScaleSpec
+    status: dict[str, Any] | None = Field(default=None, json_schema_extra=_READ_ONLY)
+
+
+SCALABLE = ("Deployment", "ReplicaSet")
 
 
 # --- HorizontalPodAutoscaler -----------------------------------------------------------
@@ -422,6 +466,7 @@ class Condition(Strict):
     status: Literal["True", "False", "Unknown"]
     reason: Reason = ""
     message: Message = ""
+    lastUpdateTime: Timestamp | None = None  # a Deployment's Progressing: the last progress seen
     lastTransitionTime: Timestamp | None = None
 
 
@@ -485,7 +530,24 @@ class PodStatus(_WithConditions):
     containerStatuses: list[ContainerStatus] | None = Field(default=None, max_length=64)
 
 
-_READ_ONLY = {"readOnly": True}  # OpenAPI: a client may send it back; writes of the spec ignore it
+class ReplicaSetStatus(_WithConditions):
+    replicas: Replicas = 0
+    fullyLabeledReplicas: Replicas = 0
+    readyReplicas: Replicas = 0
+    availableReplicas: Replicas = 0
+    observedGeneration: Count = 0
+
+
+class DeploymentStatus(_WithConditions):
+    replicas: Replicas = 0
+    updatedReplicas: Replicas = 0
+    readyReplicas: Replicas = 0
+    availableReplicas: Replicas = 0
+    unavailableReplicas: Replicas = 0
+    observedGeneration: Count = 0
+    collisionCount: Count | None = None
+
+
 
 
 # --- whole objects ---------------------------------------------------------------------
@@ -516,9 +578,16 @@ class Pod(Envelope):
     status: PodStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
+class ReplicaSet(Envelope):
+    kind: Literal["ReplicaSet"]
+    spec: ReplicaSetSpec
+    status: ReplicaSetStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
+
+
 class Deployment(Envelope):
     kind: Literal["Deployment"]
     spec: DeploymentSpec
+    status: DeploymentStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
 class HorizontalPodAutoscaler(Envelope):
@@ -588,7 +657,7 @@ class KindInfo(Kind):
 
 _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "Namespace": (Namespace, None), "Node": (Node, NodeStatus), "Pod": (Pod, PodStatus),
-    "Deployment": (Deployment, None),
+    "Deployment": (Deployment, DeploymentStatus), "ReplicaSet": (ReplicaSet, ReplicaSetStatus),
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, None), "Service": (Service, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
 }

@@ -5,6 +5,7 @@ from it, and a changed command or host would be stored but not true. Only the fi
 Kubernetes lets change may change: a container's image (the runtime recreates that
 container; an init container's new image is used from its next run, and one that completed
 is not run again) and tolerations, only added. `spec.nodeName` is set by binding alone.
+A Deployment's or ReplicaSet's selector is fixed too, as in apps/v1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from berth.objects import Obj
 from master.errors import ApiError
 
+SELECTOR_FIXED = ("Deployment", "ReplicaSet")
 POD_MUTABLE = "spec.containers[*].image, spec.initContainers[*].image, spec.tolerations (additions only)"
 
 
@@ -37,6 +39,8 @@ def first_difference(old: Any, new: Any, path: str) -> str | None:
 
 def check_update(old: Obj, new: Obj) -> None:
     """Raise the 422 Kubernetes gives when `new` changes what may not change in `old`."""
+    if old.get("kind") in SELECTOR_FIXED:
+        _selector_fixed(old, new)
     if old.get("kind") != "Pod":
         return
     before, after = copy.deepcopy(old.get("spec") or {}), new.get("spec") or {}
@@ -56,3 +60,13 @@ def check_update(old: Obj, new: Obj) -> None:
         raise ApiError(422, "Invalid", f"Pod {old['metadata']['name']}: {changed} cannot change once the pod "
                        f"exists (pod updates may change only {POD_MUTABLE}); delete and create it again",
                        changed)
+
+
+def _selector_fixed(old: Obj, new: Obj) -> None:
+    """A changed selector would orphan the pods made under the old one and adopt strangers: fixed
+    once made, as in Kubernetes' apps/v1."""
+    before = (old.get("spec") or {}).get("selector")
+    after = (new.get("spec") or {}).get("selector")
+    if before != after:
+        raise ApiError(422, "Invalid", f"{old['kind']} {old['metadata']['name']}: spec.selector cannot "
+                       "change once it exists; delete and create it again", "spec.selector")

@@ -148,6 +148,17 @@ class ClusterState:
             found += [implied_namespace(n) for n in sorted(names) if ("", n) not in items]
         return found
 
+    def dependents(self, uid: str) -> list[Obj]:
+        """Every object that names `uid` among its owners (uids are unique: no namespace needed)."""
+        return [obj for kind in list(self.objects) for obj in self.select(kind, owner=uid)]
+
+    def owner_exists(self, namespace: str, ref: Obj) -> bool:
+        """An ownerReference's object, by kind, name and uid, where its dependent lives (or
+        cluster-scoped): a same-named object made after the owner's deletion is not its owner."""
+        kind, name = str(ref.get("kind")), str(ref.get("name"))
+        found = self.get(kind, namespace, name) or self.get(kind, "", name)
+        return found is not None and found["metadata"].get("uid") == ref.get("uid")
+
     # --- the one write ---------------------------------------------------------------
     def apply(self, command: Command, dry_run: bool = False) -> tuple[Outcome, list[WatchEvent]]:
         """`dry_run`: what the command would do, then everything undone (the server side of
@@ -318,7 +329,7 @@ class ClusterState:
         generation = old["metadata"]["generation"]
         if _content(old) != _content(new):
             generation += 1
-        elif all(old["metadata"].get(k) == meta.get(k) for k in ("labels", "annotations")):
+        elif all(old["metadata"].get(k) == meta.get(k) for k in ("labels", "annotations", "ownerReferences")):
             return old
         kept = {
             "uid": old["metadata"]["uid"],

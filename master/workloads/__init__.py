@@ -1,0 +1,1 @@
+"""The workload controllers' decisions (ReplicaSets, Deployments, owners): pure, objects in, plans out."""
