@@ -2,8 +2,9 @@
 
 As test_pods_lab does for podman (the node registered by the test, no agent): a pod's two
 containers share the sandbox's network and its published port, logs and exec work, a killed
-container is restarted, a deleted pod leaves nothing behind, and an orphan with our labels is
-removed. The agent's docker event parsing is checked against the real engine's stream.
+container is restarted, a deleted pod leaves nothing behind, an orphan with our labels is
+removed, and a missing image waits with back-off. The agent's docker event parsing is checked
+against the real engine's stream.
 """
 
 from __future__ import annotations
@@ -140,3 +141,24 @@ def test_an_orphan_is_removed_and_docker_events_parse_as_the_agent_reads_them(
     assert any(e.container == "ghost" and e.action == "die" and e.exit_code == 137 for e in seen)
     assert RuntimeEvent("ghost", "destroy") in seen
     assert not any(e.container == "not-ours" for e in seen)  # the label filter: ours only
+
+
+def test_a_missing_image_waits_with_back_off_on_docker_too(lab: Lab, cluster: MasterCluster) -> None:
+    """As on podman (test_pods_lab): docker's pull of localhost/... is refused at once (port 80),
+    the container waits ErrImagePull, then ImagePullBackOff, and nothing is made or restarted."""
+    missing = "localhost/berth-missing:nope"
+    created = cluster.session().post(cluster.url(0, PODS), json=pod("unpullable", image=missing), timeout=10)
+    assert created.status_code == 201, created.text
+
+    def backing_off() -> dict | None:
+        status = status_of(cluster, "unpullable")
+        entry = (status.get("containerStatuses") or [{}])[0]
+        reason = ((entry.get("state") or {}).get("waiting") or {}).get("reason")
+        return status if reason == "ImagePullBackOff" else None
+
+    status = wait_until(backing_off, 60, interval=0.3, what="unpullable backing off")
+    assert status["phase"] == "Pending" and status["containerStatuses"][0]["restartCount"] == 0
+    described = " ".join(berth(cluster, "describe", "pod", "unpullable").stdout.split())
+    assert f'Failed to pull image "{missing}": ' in described and "connection refused" in described, described
+    assert container_name(created.json(), "main") not in names(lab)
+    assert berth(cluster, "delete", "pod", "unpullable", "--now").returncode == 0

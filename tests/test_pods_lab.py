@@ -357,14 +357,60 @@ def test_logs_flags_and_image_pull_policy(lab: Lab, cluster: MasterCluster) -> N
         return str((entry[0].get("state") or {}).get("waiting", {}).get("message", ""))
 
     message = wait_until(lambda: "not-on-any-host" in refused() and refused(), 60, interval=0.3,
-                         what="absent refused by the engine (never pulled)")
+                         what="absent refused (never pulled)")
+    assert message == 'Container image "localhost/not-on-any-host:1" is not present with pull policy of Never'
     assert get(cluster, "absent")["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == \
-        "RunContainerError", message
+        "ErrImageNeverPull", message
     for name in ("talky", "absent"):
         cluster.session().delete(cluster.url(0, f"{PODS}/{name}?gracePeriodSeconds=0"), timeout=10)
     wait_until(lambda: not exists(cluster, "talky") and not exists(cluster, "absent"), 60, interval=0.3,
                what="both gone")
 
+
+def test_an_image_no_host_has_waits_with_back_off_until_the_pod_names_one_it_has(
+        lab: Lab, cluster: MasterCluster) -> None:
+    """Issue 12, item 4: the image is missing and cannot be pulled (the lab reaches no registry:
+    podman's pull of localhost/... is refused on 127.0.0.1:443, three tries in about 3 s), so the
+    container waits, ErrImagePull and then ImagePullBackOff between attempts, each told by an event;
+    nothing crash-loops or counts a restart. Given an image its host has, the pod runs."""
+    missing = "localhost/berth-missing:nope"
+    created = create(cluster, pod("unpullable", image=missing))
+
+    def backing_off() -> dict | None:
+        status = get(cluster, "unpullable").get("status") or {}
+        entry = (status.get("containerStatuses") or [{}])[0]
+        reason = ((entry.get("state") or {}).get("waiting") or {}).get("reason")
+        return status if reason == "ImagePullBackOff" else None
+
+    status = wait_until(backing_off, 60, interval=0.3, what="unpullable backing off")
+    entry = status["containerStatuses"][0]
+    said = entry["state"]["waiting"]["message"]
+    assert said.startswith(f'Back-off pulling image "{missing}": ErrImagePull: '), said
+    assert status["phase"] == "Pending" and entry["restartCount"] == 0
+
+    def told() -> str:
+        return " ".join(berth(cluster, "describe", "pod", "unpullable").stdout.split())
+
+    described = wait_until(lambda: (text := told()) and "Back-off pulling image" in text and text, 30,
+                           interval=0.5, what="the BackOff event")
+    # ErrImagePull was the status between the attempt and the back-off: its Failed event says so
+    assert "Warning Failed " in described and f'Failed to pull image "{missing}": ' in described
+    assert "connection refused" in described, described
+    assert f'Back-off pulling image "{missing}"' in described and "Normal BackOff" in described
+    row = berth(cluster, "get", "pods", "unpullable").stdout.splitlines()[1].split()
+    assert row[:2] == ["unpullable", "0/1"] and row[3] == "0", row
+    assert row[2] in ("ErrImagePull", "ImagePullBackOff"), row  # the next attempt may be under way
+    host = get(cluster, "unpullable")["spec"]["nodeName"]
+    assert container_name(created, "main") not in names_on(lab, host)  # nothing made, nothing to restart
+    fixed = berth(cluster, "patch", "pod", "unpullable", "--type", "json",
+                  "-p", f'[{{"op": "replace", "path": "/spec/containers/0/image", "value": "{IMAGE}"}}]')
+    assert fixed.returncode == 0, fixed.stderr
+    wait_until(lambda: phase(cluster, "unpullable") == "Running", 30, interval=0.3,
+               what="unpullable Running with an image its host has")
+    entry = get(cluster, "unpullable")["status"]["containerStatuses"][0]
+    assert entry["restartCount"] == 0 and "running" in entry["state"] and entry["image"] == IMAGE
+    cluster.session().delete(cluster.url(0, f"{PODS}/unpullable?gracePeriodSeconds=0"), timeout=10)
+    wait_until(lambda: not exists(cluster, "unpullable"), 60, interval=0.3, what="unpullable gone")
 
 
 def test_logs_show_the_current_run_and_previous_the_one_before(lab: Lab, cluster: MasterCluster) -> None:

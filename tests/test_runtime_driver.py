@@ -87,7 +87,7 @@ def test_no_user_string_can_be_read_as_an_option() -> None:
         for argv in (driver.logs("berth-x", True, 5), driver.remove("berth-x"), driver.start("berth-x"),
                      driver.restart("berth-x", 3), driver.remove_sandbox(obj),
                      driver.start_sandbox(obj), driver.stop_sandbox(obj, 3), driver.sandbox_ip(obj),
-                     driver.container_ip("berth-x")):
+                     driver.container_ip("berth-x"), driver.image_present("berth-x"), driver.pull("berth-x")):
             assert "--" in argv, argv
             assert all(not word.startswith("berth-") for word in argv[:argv.index("--")]), argv
 
@@ -135,15 +135,18 @@ def test_names_stay_within_bounds_however_long_the_namespace_and_name() -> None:
         assert f"--hostname={'n' * 63}" in driver.create_sandbox(long)
 
 
-def test_image_pull_policy_reaches_the_engine_as_its_pull_option() -> None:
+def test_a_run_never_pulls_the_image_is_looked_at_and_pulled_by_its_own_commands() -> None:
+    """A failed pull is told apart from a failed run by the step (executor._ensure_image): the run
+    itself never pulls, whatever the policy, and the look and the pull take the image after `--`."""
     obj = pod()
-    for policy, option in (("Always", "--pull=always"), ("IfNotPresent", "--pull=missing"),
-                           ("Never", "--pull=never")):
+    for policy in ("Always", "IfNotPresent", "Never", None):
         for driver in DRIVERS.values():
             argv = driver.run_container(obj, {**obj["spec"]["containers"][0], "imagePullPolicy": policy})
-            assert option in argv and argv.index(option) < argv.index("--")
-    assert not [a for a in DRIVERS["podman"].run_container(obj, obj["spec"]["containers"][0])
-                if a.startswith("--pull")]  # unset: the engine's own default (pull when missing)
+            assert [a for a in argv if a.startswith("--pull")] == ["--pull=never"]
+            assert argv.index("--pull=never") < argv.index("--")
+    assert DRIVERS["podman"].image_present(HOSTILE) == ["podman", "image", "inspect", "--format", "{{.Id}}",
+                                                        "--", HOSTILE]
+    assert DRIVERS["docker"].pull(HOSTILE) == ["docker", "pull", "--quiet", "--", HOSTILE]
 
 
 def test_an_init_container_runs_and_goes_with_its_pod_but_publishes_no_port() -> None:

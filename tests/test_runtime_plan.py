@@ -16,6 +16,7 @@ from master.runtime.actions import (
     Outcome,
     RemoveContainer,
     RemoveSandbox,
+    ReplaceContainer,
     RestartContainer,
     RestartUnhealthy,
     RunContainer,
@@ -25,6 +26,7 @@ from master.runtime.driver import ContainerState
 from master.runtime.events import status_events
 from master.runtime.executor import outcome_events
 from master.runtime.planner import Backoff, Listing, SoftState, plan_host
+from master.runtime.pulls import PullFailure, PullKey, after_round
 from master.runtime.status import pod_status
 
 BACKOFF = Backoff(base=10, limit=300)
@@ -53,6 +55,7 @@ def state(uid: str, container: str | None, status: str = "running", exit_code: i
 class Round:
     actions: list[Action]
     statuses: dict[str, dict]
+    outcomes: list[Outcome]
 
     def kinds(self) -> list[str]:
         """The actions that change the host (FindAddress, a read, left out), by type."""
@@ -61,11 +64,12 @@ class Round:
 
 def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0, verdicts: dict | None = None,
          busy: frozenset = frozenset(), fail: dict[type, str] | None = None, address: str = "",
-         finished: list[Outcome] | None = None) -> Round:
+         finished: list[Outcome] | None = None, pulls: dict[PullKey, PullFailure] | None = None) -> Round:
     """One round, pure: the plan, every action done (or failed, for the types in `fail`: their
     failure's reason; handed to the background, for stops and liveness restarts), each address
-    read answering `address`, and the statuses that follow (`finished`: background work done)."""
-    soft = SoftState(now, BACKOFF, verdicts or {}, busy)
+    read answering `address`, and the statuses that follow (`finished`: background work done;
+    `pulls`: the leader's record of images that could not be had)."""
+    soft = SoftState(now, BACKOFF, verdicts or {}, busy, pulls or {})
     listing = Listing.of(observed)
     actions = plan_host(pods, listing, soft)
     outcomes = [Outcome.failed(a, (fail or {})[type(a)], "it failed") if type(a) in (fail or {})
@@ -76,7 +80,7 @@ def plan(pods: list[dict], observed: list[ContainerState], now: float = 1000.0, 
                                                               if getattr(o.action, "pod", None) is p],
                                                  soft, "10.0.0.1", "t")
                 for p in pods if not p["metadata"].get("deletionTimestamp")}
-    return Round(actions, statuses)
+    return Round(actions, statuses, outcomes)
 
 
 def test_a_new_pod_gets_a_sandbox_then_its_containers() -> None:
@@ -353,3 +357,97 @@ def test_a_failing_init_container_is_restarted_with_back_off_and_counted() -> No
     not_run = plan([init_pod()], [MADE], fail={RunContainer: "CreateContainerConfigError"})
     assert not_run.statuses["u1"]["initContainerStatuses"][0]["state"]["waiting"]["reason"] \
         == "CreateContainerConfigError"
+
+
+# --- images that cannot be had ------------------------------------------------------------
+
+def test_an_image_that_cannot_be_had_waits_with_back_off_and_is_no_crash_loop() -> None:
+    """Kubelet's image errors, round after round: (clock, listing, how this round's attempt ends) ->
+    (actions, waiting reason, events). The leader's record (pulls.after_round) carries each round's
+    failures to the next; the back-off is the restart one's, 10 s doubling."""
+    from berth.cli.columns import pod_status as status_column
+
+    failed = ("Failed", 'Failed to pull image "busybox": it failed', True)
+    backoff = ("BackOff", 'Back-off pulling image "busybox"', False)
+    cases = [
+        (1000.0, [], {RunContainer: "ErrImagePull"}, ["MakeSandbox", "RunContainer"], "ErrImagePull",
+         [failed]),
+        (1005.0, [MADE], {}, [], "ImagePullBackOff", [backoff]),  # 10 s after the first failure
+        (1009.0, [MADE], {}, [], "ImagePullBackOff", []),  # told once as it began
+        (1011.0, [MADE], {RunContainer: "ErrImagePull"}, ["RunContainer"], "ErrImagePull", [failed]),
+        (1025.0, [MADE], {}, [], "ImagePullBackOff", [backoff]),  # 20 s after the second
+        (1032.0, [MADE], {}, ["RunContainer"], "ContainerCreating", []),  # the image came: made
+    ]
+    obj, record = pod("a", "u1"), {}
+    for now, observed, fail, kinds, reason, events in cases:
+        result = plan([obj], observed, now=now, fail=fail, pulls=record)
+        status = result.statuses["u1"]
+        [entry] = status["containerStatuses"]
+        where = (now, kinds)
+        assert (result.kinds(), entry["state"]["waiting"]["reason"]) == (kinds, reason), where
+        assert status_events(obj["status"], status) == events, where
+        assert entry["restartCount"] == 0 and status["phase"] == "Pending", where  # never made: no crash
+        assert status_column({**obj, "status": status}, datetime.now(UTC)) == reason, where
+        record = after_round(record, result.outcomes, now)
+        obj = {**obj, "status": status}
+    assert record == {}  # made: forgotten
+    between = plan([obj], [MADE], now=1000.0, pulls={("u1", "main"): PullFailure(
+        "busybox", "ErrImagePull", "connection refused", 2, 990.0)}).statuses["u1"]
+    assert between["containerStatuses"][0]["state"] == {"waiting": {
+        "reason": "ImagePullBackOff",
+        "message": 'Back-off pulling image "busybox": ErrImagePull: connection refused'}}
+
+
+def test_image_errors_follow_the_image_the_pod_names_and_never_pull_is_told_as_such() -> None:
+    failure = {("u1", "main"): PullFailure("busybox", "ErrImagePull", "no such host", 3, 995.0)}
+    assert plan([pod("a", "u1")], [MADE], pulls=failure).kinds() == []
+    changed = pod("a", "u1")
+    changed["spec"]["containers"][0]["image"] = "busybox:fixed"  # another image: tried at once
+    assert plan([changed], [MADE], pulls=failure).kinds() == ["RunContainer"]
+    # a container made afresh for a new image that cannot be had: the old one is gone, then back-off
+    from berth.containers import IMAGE
+
+    old = state("u1", "main")
+    labelled = ContainerState(**{**old.__dict__, "labels": {**old.labels, IMAGE: "busybox:old"}})
+    replaced = plan([pod("a", "u1")], [MADE, labelled], fail={ReplaceContainer: "ErrImagePull"})
+    entry = replaced.statuses["u1"]["containerStatuses"][0]
+    assert replaced.kinds() == ["ReplaceContainer"] and entry["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert entry["restartCount"] == 0
+    record = after_round({}, replaced.outcomes, 1000.0)
+    assert record[("u1", "main")].failures == 1
+    later = plan([pod("a", "u1")], [MADE], now=1004.0, pulls=record)
+    assert later.kinds() == [] and \
+        later.statuses["u1"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    # another image failing starts the count again; any other failure forgets (the image was there)
+    refused = plan([changed], [MADE], fail={RunContainer: "ErrImagePull"}).outcomes
+    again = after_round(failure, refused, 1000.0)
+    assert (again[("u1", "main")].image, again[("u1", "main")].failures) == ("busybox:fixed", 1)
+    other = plan([changed], [MADE], fail={RunContainer: "RunContainerError"}).outcomes
+    assert after_round(again, other, 1000.0) == {}
+    # imagePullPolicy Never: ErrImageNeverPull, told once, and it stays so between the attempts
+    never = pod("n", "u1")
+    never["spec"]["containers"][0]["imagePullPolicy"] = "Never"
+    first = plan([never], [MADE], fail={RunContainer: "ErrImageNeverPull"})
+    status = first.statuses["u1"]
+    assert status["containerStatuses"][0]["state"] == {"waiting": {"reason": "ErrImageNeverPull",
+                                                                   "message": "it failed"}}
+    assert status_events(never["status"], status) == [("ErrImageNeverPull", "it failed", True)]
+    waiting = plan([{**never, "status": status}], [MADE], now=1005.0,
+                   pulls=after_round({}, first.outcomes, 1000.0))
+    assert waiting.kinds() == [] and waiting.statuses["u1"] == status
+    assert status_events(status, waiting.statuses["u1"]) == []
+
+
+def test_an_init_container_whose_image_cannot_be_had_holds_up_the_pod() -> None:
+    from berth.cli.columns import pod_status as status_column
+
+    first = plan([init_pod()], [], fail={RunContainer: "ErrImagePull"})
+    assert first.kinds() == ["MakeSandbox", "RunContainer"]
+    record = after_round({}, first.outcomes, 1000.0)
+    obj = {**init_pod(), "status": first.statuses["u1"]}
+    assert status_column(obj, datetime.now(UTC)) == "Init:ErrImagePull"
+    later = plan([obj], [MADE], now=1005.0, pulls=record)
+    assert later.kinds() == [] and status_column({**obj, "status": later.statuses["u1"]},
+                                                 datetime.now(UTC)) == "Init:ImagePullBackOff"
+    assert later.statuses["u1"]["phase"] == "Pending"
+    assert plan([obj], [MADE], now=1011.0, pulls=record).kinds() == ["RunContainer"]

@@ -33,6 +33,7 @@ from master.runtime.events import status_events
 from master.runtime.executor import Background, Executor, grace_left, outcome_events
 from master.runtime.nodes import node_driver, node_host
 from master.runtime.planner import Backoff, Listing, SoftState, plan_host
+from master.runtime.pulls import PullRecord
 from master.runtime.ssh import SshError, SshPool
 from master.runtime.status import pod_status
 from master.store.commands import Command, Delete, UpdateStatus
@@ -95,6 +96,7 @@ class RuntimeController(LeaderLoop):
         self._trouble: dict[str, str] = {}  # node -> the host trouble last told in an event
         # background work done, by pod uid, until a look at its host puts it in the pod's status
         self._finished: dict[str, list[Outcome]] = {}
+        self.pulls = PullRecord()  # containers whose image could not be had, for their back-off
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -109,6 +111,7 @@ class RuntimeController(LeaderLoop):
     def stopped_leading(self) -> None:
         """Another master acts on the hosts now: this one's background work stops here."""
         self.background.cancel()
+        self.pulls.clear()
 
     def stop(self) -> None:
         super().stop()
@@ -132,7 +135,9 @@ class RuntimeController(LeaderLoop):
             for p in pods if p["metadata"].get("deletionTimestamp")
             and p["spec"].get("nodeName") not in reachable and grace_left(p) == 0]
         commands.extend(self._background_done(self.background.drain(), pods))
-        soft = SoftState(time.time(), self.backoff, self.probes.snapshot(), self.background.busy())
+        self.pulls.keep({p["metadata"]["uid"] for p in pods})
+        soft = SoftState(time.time(), self.backoff, self.probes.snapshot(), self.background.busy(),
+                         self.pulls.snapshot())
         due = self.attention.take_due(reachable, time.monotonic())
         futures = []
         for node in ready:
@@ -207,6 +212,7 @@ class RuntimeController(LeaderLoop):
             outcomes = self.executor.execute(name, host, driver, actions, self.quarantine)
         except SshError as err:  # the host went away mid-round
             return self._trouble_with(node, "HostUnreachable", f"the runtime lost the host mid-round: {err}")
+        self.pulls.record(outcomes, time.time())  # after the attempts: the back-off counts from their end
         planned = [p for p in pods if p["metadata"]["uid"] not in skipped]
         return _Look(unplanned + self._writes(node, planned, listing, finished + outcomes, soft), acting)
 

@@ -37,7 +37,6 @@ from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
 
 NO_ENV = ContainerEnv()
-PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}  # imagePullPolicy, as both take it
 
 @dataclass(frozen=True)
 class ContainerState:
@@ -153,14 +152,22 @@ class Driver(ABC):
 
     def run_container(self, pod: Obj, container: Obj, env: ContainerEnv = NO_ENV) -> list[str]:
         """Create and start one container of the pod (`env`: its variables, resolved; run it with
-        `env.env_file()` as its standard input)."""
+        `env.env_file()` as its standard input). It never pulls: the image was made sure of first
+        (image_present, pull), so a run's failure is never a pull's."""
         entrypoint, tail = _command_tail(container)
         labels = {**pod_labels(pod), CONTAINER: container["name"], IMAGE: container["image"]}
         workdir = [f"--workdir={container['workingDir']}"] if container.get("workingDir") else []
-        pull = PULL.get(container.get("imagePullPolicy") or "")
         return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
                 *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),
-                *workdir, *([f"--pull={pull}"] if pull else []), *entrypoint, "--", container["image"], *tail]
+                *workdir, "--pull=never", *entrypoint, "--", container["image"], *tail]
+
+    def image_present(self, image: str) -> list[str]:
+        """Exits 0 when the host has the image (both engines spell it alike)."""
+        return [self.binary, "image", "inspect", "--format", "{{.Id}}", "--", image]
+
+    def pull(self, image: str) -> list[str]:
+        """Fetch the image from its registry; the engine's error, on failure, is its last line."""
+        return [self.binary, "pull", "--quiet", "--", image]
 
     def start(self, name: str) -> list[str]:
         return [self.binary, "start", "--", name]

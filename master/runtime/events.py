@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from berth.objects import Obj
+from master.runtime.pulls import ERR_IMAGE_NEVER_PULL, ERR_IMAGE_PULL, IMAGE_PULL_BACKOFF
 
 FAILURES = ("RunContainerError", "CreateContainerConfigError", "CreatePodSandboxError")
 
@@ -40,4 +41,20 @@ def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
             events.append(("BackOff", f"Back-off restarting failed container {name}", True))
         if waiting.get("reason") in FAILURES and was_waiting.get("reason") != waiting.get("reason"):
             events.append(("Failed", f"{waiting['reason']}: {waiting.get('message', '')}"[:1000], True))
+        if waiting.get("reason") != was_waiting.get("reason"):
+            events.extend(_image_events(now.get("image", ""), waiting))
     return events
+
+
+def _image_events(image: str, waiting: Obj) -> list[tuple[str, str, bool]]:
+    """What a kubelet's image manager records as a container starts to wait for its image: each
+    failed pull (Failed), each back-off after one (BackOff, Normal as kubelet has it), and an
+    image missing under pull policy Never."""
+    reason, message = waiting.get("reason"), str(waiting.get("message", ""))
+    if reason == ERR_IMAGE_PULL:
+        return [("Failed", f'Failed to pull image "{image}": {message}'[:1000], True)]
+    if reason == IMAGE_PULL_BACKOFF:
+        return [("BackOff", f'Back-off pulling image "{image}"', False)]
+    if reason == ERR_IMAGE_NEVER_PULL:
+        return [(ERR_IMAGE_NEVER_PULL, message[:1000], True)]
+    return []

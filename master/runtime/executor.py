@@ -5,6 +5,11 @@ status shows it, status.py) or, for what no status shows (an orphan that will no
 stop that failed), an event (outcome_events). An SshError is not an outcome: the host went
 away mid-round, and the next look sees what is left to do.
 
+A container is made as a kubelet makes one: its image first (present on the host, or
+pulled as its imagePullPolicy allows: ErrImagePull, ErrImageNeverPull), then the run,
+which never pulls. A failed pull is told apart from a failed run by the step, not by
+reading the engines' messages, which differ between podman and docker and their versions.
+
 Graceful stops and liveness restarts wait up to a pod's grace, so they run in the
 background (Background), one at a time per pod or container. When this master stops
 leading, queued work is cancelled and running work runs no further command; what it
@@ -39,6 +44,7 @@ from master.runtime.actions import (
 )
 from master.runtime.driver import Driver
 from master.runtime.env import EnvError, Lookup, resolve_env
+from master.runtime.pulls import ERR_IMAGE_NEVER_PULL, ERR_IMAGE_PULL, never_pull_message
 from master.runtime.ssh import CommandResult, Host, SshError, SshPool
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,19 @@ def grace_left(pod: Obj) -> int:
 
 def _stderr(result: CommandResult) -> str:
     return result.stderr.decode(errors="replace").strip()[:500]
+
+
+ERROR_PREFIXES = ("Error response from daemon: ", "Error: ")
+
+
+def pull_error(stderr: bytes) -> str:
+    """The engine's own error, short: a pull's last line (podman logs each retry before it) without
+    the engine's prefix."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    last = lines[-1] if lines else "the pull failed and the engine said nothing"
+    for prefix in ERROR_PREFIXES:
+        last = last.removeprefix(prefix)
+    return last[:300]
 
 
 class Background:
@@ -202,6 +221,9 @@ class Executor:
         raise TypeError(f"no way to run {action!r}")
 
     def _run_container(self, host: Host, driver: Driver, action: Action, pod: Obj, container: Obj) -> Outcome:
+        missing = self._ensure_image(host, driver, action, container)
+        if missing is not None:
+            return missing
         env = resolve_env(container, pod["metadata"]["namespace"], self.lookup)
         result = self.pool.run(host, driver.run_container(pod, container, env),
                                stdin=env.env_file())  # Secret values: on stdin, never in argv
@@ -213,6 +235,21 @@ class Executor:
         if not cleanup.ok:  # created but not started: the next round tries afresh
             message += f"; removing it failed too: {_stderr(cleanup)}"
         return Outcome.failed(action, "RunContainerError", message)
+
+    def _ensure_image(self, host: Host, driver: Driver, action: Action, container: Obj) -> Outcome | None:
+        """Kubelet's step before making a container: the image on the host, or why not (None: there).
+        Always pulls every time; IfNotPresent (and unset: Berth does not default `:latest` to Always,
+        the lab reaches no registry) pulls when missing; Never only looks."""
+        image, policy = container["image"], container.get("imagePullPolicy") or "IfNotPresent"
+        if policy != "Always" and self.pool.run(host, driver.image_present(image)).ok:
+            return None
+        if policy == "Never":
+            return Outcome.failed(action, ERR_IMAGE_NEVER_PULL, never_pull_message(image))
+        pulled = self.pool.run(host, driver.pull(image))
+        if not pulled.ok:
+            return Outcome.failed(action, ERR_IMAGE_PULL, pull_error(pulled.stderr))
+        log.info("%s: pulled image %s", host, image)
+        return None
 
     def _restart_unhealthy(self, host: Host, driver: Driver, action: RestartUnhealthy,
                            alive: Callable[[], bool]) -> Outcome:

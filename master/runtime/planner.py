@@ -5,7 +5,9 @@ with Berth's labels. Out come typed actions (actions.py): make a pod's sandbox, 
 missing container, restart an exited one when its restartPolicy says so and its
 back-off has passed, restart one its liveness probe failed, stop a deleted pod, remove
 what belongs to no pod, ask for a pod's address. Back-off is computed from the stored
-status (restart count) and the engine's exit time, so it survives a leader change.
+status (restart count) and the engine's exit time, so it survives a leader change; a
+container whose image could not be had waits out the same back-off from the leader's
+record of its failures (pulls.py) before it is tried again.
 A pod's init containers come first, one at a time (init_progress): its app containers
 get no action until every init container exited 0.
 What the pod's status becomes is status.py's, from this listing and the outcomes.
@@ -33,6 +35,7 @@ from master.runtime.actions import (
     StopPod,
 )
 from master.runtime.driver import ContainerState
+from master.runtime.pulls import PullFailure, PullKey
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,15 @@ class Backoff:
 @dataclass(frozen=True)
 class SoftState:
     """What the leader knows beside the store: the clocks, the agents' latest probe verdicts
-    (master/reports/probes.py), and the (pod uid, container) pairs whose restart or stop runs in the
-    background ((uid, "") for a whole pod): they get no action and keep their status."""
+    (master/reports/probes.py), the (pod uid, container) pairs whose restart or stop runs in the
+    background ((uid, "") for a whole pod): they get no action and keep their status; and the
+    containers whose image could not be had (pulls.py)."""
 
     now: float  # wall-clock seconds: the engine's clock for exit times
     backoff: Backoff = Backoff()
     verdicts: dict[Key, Verdict] = field(default_factory=dict)
     busy: frozenset[tuple[str, str]] = frozenset()
+    pulls: dict[PullKey, PullFailure] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +174,25 @@ def verdict_on(verdicts: dict[Key, Verdict], uid: str, container: str, probe: st
     return verdict if verdict is not None and verdict.started_at == state.started_at else None
 
 
+def pull_backoff(soft: SoftState, uid: str, container: Obj) -> PullFailure | None:
+    """The container's last failure to get the image its pod names now, while the back-off after
+    it lasts (None: try now). Another image than the one that failed is tried at once."""
+    failure = soft.pulls.get((uid, container["name"]))
+    if failure is None or failure.image != container["image"]:
+        return None
+    return failure if soft.now < failure.failed_at + soft.backoff.delay(failure.failures - 1) else None
+
+
+def _make(pod: Obj, container: Obj, state: ContainerState | None, soft: SoftState) -> list[Action]:
+    """A container the host lacks is run, one made from another image than its pod names now is
+    made afresh; either waits while the back-off after a failure to get its image lasts."""
+    if pull_backoff(soft, pod["metadata"]["uid"], container) is not None:
+        return []
+    if state is None:
+        return [RunContainer(pod, container)]
+    return [ReplaceContainer(pod, container, state.image)]
+
+
 def plan_host(pods: list[Obj], listing: Listing, soft: SoftState, broken: Broken = reraise) -> list[Action]:
     """The actions for one host, in the order to run them: orphans' removals, then each pod's
     (its sandbox before its containers), then the address reads. A pod that cannot be planned
@@ -213,10 +237,8 @@ def _plan_pod(pod: Obj, listing: Listing, soft: SoftState) -> list[Action]:
         if (uid, name) in soft.busy and previous_status(pod, name).get("state"):
             continue  # its restart is under way
         state = containers.get(name)
-        if state is None:
-            actions.append(RunContainer(pod, container))
-        elif state.image and state.image != container["image"]:
-            actions.append(ReplaceContainer(pod, container, state.image))
+        if state is None or (state.image and state.image != container["image"]):
+            actions.extend(_make(pod, container, state, soft))
         elif state.state == "running":
             live = verdict_on(soft.verdicts, uid, name, "liveness", state)
             if container.get("livenessProbe") and live is not None and not live.healthy:
@@ -232,11 +254,11 @@ def _plan_init(pod: Obj, container: Obj, state: ContainerState | None, soft: Sof
     """The one init container whose turn it is: run it, let it run, or after a failure (restartPolicy
     OnFailure or Always) start it again once its back-off passed, as the app containers' is."""
     if state is None:
-        return [RunContainer(pod, container)]
+        return _make(pod, container, state, soft)
     if state.state == "running":
         return []
     if state.image and state.image != container["image"]:
-        return [ReplaceContainer(pod, container, state.image)]  # its pod names another image now
+        return _make(pod, container, state, soft)  # its pod names another image now
     restarts = int(previous_status(pod, container["name"]).get("restartCount") or 0)
     if soft.now >= finished_at(state) + soft.backoff.delay(restarts):
         return [RestartContainer(pod, container)]

@@ -3,7 +3,8 @@
 The only place a pod's status is made. The planner (planner.py) decides; the executor
 (executor.py) acts; this reads the listing and the outcomes and says what a user sees:
 each container's state and restart count, the pod's phase, its Ready condition and
-address. A failed action shows as the container's waiting reason, as a kubelet shows it.
+address. A failed action shows as the container's waiting reason, as a kubelet shows it;
+so does the back-off after a failure to get an image (ImagePullBackOff, pulls.py).
 A pod with init containers also gets their `initContainerStatuses` and an Initialized
 condition; it is Pending until they all completed (Failed if one failed under
 restartPolicy Never), and until then its app containers wait, PodInitializing.
@@ -30,9 +31,11 @@ from master.runtime.planner import (
     init_policy,
     init_progress,
     previous_status,
+    pull_backoff,
     restartable,
     verdict_on,
 )
+from master.runtime.pulls import pull_waiting
 
 
 def _initializing() -> Obj:
@@ -119,7 +122,9 @@ def _container_state(entry: Obj, pod: Obj, state: ContainerState | None, outcome
     PodInitializing until the host lists it, as a kubelet shows it)."""
     action = outcome.action if outcome is not None else None
     if isinstance(action, RunContainer) or state is None:
+        failure = pull_backoff(soft, pod["metadata"]["uid"], _container(pod, entry["name"]))
         entry["state"] = (_waiting(outcome) if outcome is not None and not outcome.ok
+                          else pull_waiting(failure) if outcome is None and failure is not None
                           else _initializing() if init else {"waiting": {"reason": "ContainerCreating"}})
         return
     if isinstance(action, ReplaceContainer) and outcome is not None:
@@ -166,7 +171,16 @@ def _container_state(entry: Obj, pod: Obj, state: ContainerState | None, outcome
 
 
 def _container(pod: Obj, name: str) -> Obj:
-    return next(c for c in pod["spec"]["containers"] if c["name"] == name)
+    """One of the pod's containers, init or app (names are unique across both)."""
+    spec = pod["spec"]
+    return next(c for c in [*(spec.get("initContainers") or []), *spec["containers"]] if c["name"] == name)
+
+
+def _waiting_to_be_made(entry: Obj) -> bool:
+    """Being made, or never made because it cannot be (its image, its env): kubelet's phase counts
+    a container waiting with no earlier run as Pending, not Running."""
+    waiting = entry["state"].get("waiting")
+    return waiting is not None and (waiting.get("reason") == "ContainerCreating" or "lastState" not in entry)
 
 
 def _pod_level(pod: Obj, entries: list[Obj], progress: InitProgress, outcomes: list[Outcome], host_ip: str,
@@ -176,7 +190,7 @@ def _pod_level(pod: Obj, entries: list[Obj], progress: InitProgress, outcomes: l
         phase = "Failed" if progress.failed else "Pending"
     elif len(finished) == len(entries):
         phase = "Failed" if any(e["state"]["terminated"]["exitCode"] != 0 for e in finished) else "Succeeded"
-    elif any(e["state"].get("waiting", {}).get("reason") == "ContainerCreating" for e in entries):
+    elif any(_waiting_to_be_made(e) for e in entries):
         phase = "Pending"
     else:  # every container made: running, restarting or backing off
         phase = "Running"
