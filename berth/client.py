@@ -469,9 +469,27 @@ class Client:
         resource_version: int | None = None,
         grace_period: int | None = None,
         dry_run: bool = False,
+        propagation_policy: str | None = None,
     ) -> Obj | None:
-        params = {"resourceVersion": resource_version, "gracePeriodSeconds": grace_period, **_dry(dry_run)}
+        """`propagation_policy`: Background (the server's default: the owner's dependents are
+        garbage-collected after it) or Orphan (they stay); the server judges any other value."""
+        params = {"resourceVersion": resource_version, "gracePeriodSeconds": grace_period,
+                  "propagationPolicy": propagation_policy, **_dry(dry_run)}
         return self._json("DELETE", self.object_path(kind, name, namespace), params=params)
+
+    def get_scale(self, kind: KindRef, name: str, namespace: str | None = None) -> Obj:
+        """The Scale of a Deployment or ReplicaSet: spec.replicas, status.replicas and selector."""
+        return self._json("GET", f"{self.object_path(kind, name, namespace)}/scale")
+
+    def set_scale(self, kind: KindRef, name: str, replicas: int, namespace: str | None = None, *,
+                  resource_version: int | None = None) -> Obj:
+        """Only `spec.replicas`, through the /scale subresource; with `resource_version` a change
+        made since it was read is a 409 instead of being overwritten."""
+        body: Obj = {"spec": {"replicas": replicas}}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._json("PATCH", f"{self.object_path(kind, name, namespace)}/scale", json_body=body,
+                          content_type="application/merge-patch+json")
 
     def apply(
         self, documents: str | Iterable[Mapping[str, Any]], namespace: str | None = None, *,

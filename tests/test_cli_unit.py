@@ -577,9 +577,9 @@ def test_get_several_kinds(fake: FakeServer) -> None:
         {"kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}]})
     result = run(fake.url, "get", "po,svc", "-o", "name")
     assert result.stdout == "pod/web\nservice/web\n"
-    result = run(fake.url, "get", "pods,services")
+    result = run(fake.url, "get", "pods,services")  # several kinds: rows named kind/name, as kubectl's
     assert [line.split()[0] for line in result.stdout.splitlines() if line] == [
-        "NAME", "web", "NAME", "web"]
+        "NAME", "pod/web", "NAME", "service/web"]
 
 
 def test_apply_command_prints_actions(fake: FakeServer, tmp_path: Path) -> None:

@@ -213,15 +213,8 @@ def _containers(template_spec: Any) -> list[Obj]:
     return [c for c in _list(_get(template_spec, "containers")) if isinstance(c, dict)]
 
 
-DEPLOYMENT = [
-    Column(
-        "READY",
-        lambda o, now: f"{_int(_get(o, 'status', 'readyReplicas'))}/"
-        f"{_int(_get(o, 'spec', 'replicas'))}",
-    ),
-    Column("UP-TO-DATE", lambda o, now: str(_int(_get(o, "status", "updatedReplicas")))),
-    Column("AVAILABLE", lambda o, now: str(_int(_get(o, "status", "availableReplicas")))),
-    AGE,
+# -o wide of Deployments and ReplicaSets alike: what their pod template runs, whom they select
+TEMPLATE_WIDE = [
     Column(
         "CONTAINERS",
         lambda o, now: ",".join(str(c.get("name")) for c in
@@ -239,6 +232,26 @@ DEPLOYMENT = [
         lambda o, now: selector_text(_get(o, "spec", "selector", "matchLabels")),
         wide_only=True,
     ),
+]
+
+DEPLOYMENT = [
+    Column(
+        "READY",
+        lambda o, now: f"{_int(_get(o, 'status', 'readyReplicas'))}/"
+        f"{_int(_get(o, 'spec', 'replicas'))}",
+    ),
+    Column("UP-TO-DATE", lambda o, now: str(_int(_get(o, "status", "updatedReplicas")))),
+    Column("AVAILABLE", lambda o, now: str(_int(_get(o, "status", "availableReplicas")))),
+    AGE,
+    *TEMPLATE_WIDE,
+]
+
+REPLICASET = [
+    Column("DESIRED", lambda o, now: str(_int(_get(o, "spec", "replicas")))),
+    Column("CURRENT", lambda o, now: str(_int(_get(o, "status", "replicas")))),
+    Column("READY", lambda o, now: str(_int(_get(o, "status", "readyReplicas")))),
+    AGE,
+    *TEMPLATE_WIDE,
 ]
 
 
@@ -336,6 +349,7 @@ BY_KIND: dict[str, list[Column]] = {
     "Pod": POD,
     "Node": NODE,
     "Deployment": DEPLOYMENT,
+    "ReplicaSet": REPLICASET,
     "Service": SERVICE,
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,
@@ -351,14 +365,16 @@ def labels_text(obj: Obj, now: datetime) -> str:
 
 
 def columns_for(kind: str, *, wide: bool = False, namespaced_view: bool = False,
-                show_labels: bool = False) -> list[Column]:
-    """NAMESPACE leads when listing across namespaces, then NAME, then the kind's own, then LABELS
+                show_labels: bool = False, kind_prefix: bool = False) -> list[Column]:
+    """NAMESPACE leads when listing across namespaces, then NAME (`kind/name` with `kind_prefix`,
+    as kubectl names them when one listing shows several kinds), then the kind's own, then LABELS
     if asked for (kubectl's --show-labels)."""
     columns: list[Column] = []
     if namespaced_view:
         columns.append(Column("NAMESPACE", namespace))
     if kind not in NAMELESS:
-        columns.append(Column("NAME", name))
+        prefix = f"{kind.lower()}/" if kind_prefix else ""
+        columns.append(Column("NAME", lambda o, now: prefix + name(o, now)))
     columns.extend(c for c in BY_KIND.get(kind, [AGE]) if wide or not c.wide_only)
     if show_labels:
         columns.append(Column("LABELS", labels_text))

@@ -18,6 +18,7 @@ from berth.cli.output import render_table
 from berth.objects import Obj
 
 NONE = "<none>"
+WIDTH = 22  # where values start: past the longest label
 # Maps whose keys are user data, not schema fields.
 FREE_FORM = frozenset({
     "labels", "annotations", "matchLabels", "nodeSelector", "selector", "data", "capacity",
@@ -47,7 +48,7 @@ def time_text(value: Any) -> Any:
     return moment.strftime("%a, %d %b %Y %H:%M:%S %z")
 
 
-def _shown(key: str, value: Any) -> Any:
+def shown(key: str, value: Any) -> Any:
     """A field's value as a person reads it: times as times, bytes and millicores as quantities."""
     if key in _TIMES:
         return time_text(value)
@@ -99,7 +100,7 @@ def render_value(value: Any, indent: int, free_form: bool = False) -> list[str]:
         for key, item in value.items():
             label = labels[key]
             if _is_scalar(item) or _flat_list(item):
-                lines.append(f"{pad}{label.ljust(width)}{_inline(_shown(str(key), item))}".rstrip())
+                lines.append(f"{pad}{label.ljust(width)}{_inline(shown(str(key), item))}".rstrip())
             else:
                 lines.append(f"{pad}{label}")
                 lines.extend(render_value(item, indent + 2, str(key) in FREE_FORM))
@@ -120,13 +121,13 @@ def _flat_list(value: Any) -> bool:
     return isinstance(value, list) and all(not isinstance(v, dict | list) for v in value)
 
 
-def _pairs(mapping: Any) -> list[str]:
+def pairs(mapping: Any) -> list[str]:
     if not isinstance(mapping, dict) or not mapping:
         return [NONE]
     return [f"{k}={v}" for k, v in mapping.items()]
 
 
-def _section(lines: list[str], label: str, values: list[str], width: int) -> None:
+def section(lines: list[str], label: str, values: list[str], width: int) -> None:
     head = f"{label}:".ljust(width)
     lines.append(f"{head}{values[0]}".rstrip())
     lines.extend(" " * width + v for v in values[1:])
@@ -205,17 +206,16 @@ def related_events(obj: Obj, events: list[Obj]) -> list[Obj]:
     return sorted(matched, key=when)
 
 
-def describe(obj: Obj, events: list[Obj] | None, now: datetime, events_error: str | None = None) -> str:
-    """`events=None` with `events_error` says why they could not be listed."""
+def header(obj: Obj, width: int) -> list[str]:
+    """The lines every kind's page starts with: who the object is, its labels and annotations."""
     meta = obj.get("metadata") or {}
-    width = 22
     lines: list[str] = []
-    _section(lines, "Name", [_scalar(meta.get("name"))], width)
+    section(lines, "Name", [_scalar(meta.get("name"))], width)
     if meta.get("namespace"):
-        _section(lines, "Namespace", [str(meta["namespace"])], width)
-    _section(lines, "Kind", [_scalar(obj.get("kind"))], width)
-    _section(lines, "Labels", _pairs(meta.get("labels")), width)
-    _section(lines, "Annotations", _pairs(meta.get("annotations")), width)
+        section(lines, "Namespace", [str(meta["namespace"])], width)
+    section(lines, "Kind", [_scalar(obj.get("kind"))], width)
+    section(lines, "Labels", pairs(meta.get("labels")), width)
+    section(lines, "Annotations", pairs(meta.get("annotations")), width)
     for key, label in (
         ("uid", "UID"),
         ("resourceVersion", "Resource Version"),
@@ -224,8 +224,21 @@ def describe(obj: Obj, events: list[Obj] | None, now: datetime, events_error: st
         ("deletionTimestamp", "Deletion Timestamp"),
     ):
         if meta.get(key) is not None:
-            _section(lines, label, [_scalar(_shown(key, meta[key]))], width)
+            section(lines, label, [_scalar(shown(key, meta[key]))], width)
+    return lines
 
+
+def events_lines(obj: Obj, events: list[Obj] | None, now: datetime, events_error: str | None) -> list[str]:
+    """The closing Events section; `events=None` with `events_error` says why they could not be listed."""
+    if events_error is not None:
+        return [f"Events:  <{events_error}>"]
+    return ["Events:", *event_table(related_events(obj, events or []), now)]
+
+
+def describe(obj: Obj, events: list[Obj] | None, now: datetime, events_error: str | None = None) -> str:
+    """`events=None` with `events_error` says why they could not be listed."""
+    width = WIDTH
+    lines = header(obj, width)
     for key, value in obj.items():
         if key in _SKIP_TOP:
             continue
@@ -233,12 +246,10 @@ def describe(obj: Obj, events: list[Obj] | None, now: datetime, events_error: st
             lines.append("Data:")
             lines.extend(_data_lines(obj))
         elif _is_scalar(value) or _flat_list(value):
-            _section(lines, title(key), [_inline(value)], width)
+            section(lines, title(key), [_inline(value)], width)
         else:
             lines.append(f"{title(key)}:")
             lines.extend(render_value(value, 2, key in FREE_FORM))
 
-    lines.append("Events:" if events_error is None else f"Events:  <{events_error}>")
-    if events_error is None:
-        lines.extend(event_table(related_events(obj, events or []), now))
+    lines.extend(events_lines(obj, events, now, events_error))
     return "\n".join(lines) + "\n"

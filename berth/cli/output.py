@@ -88,8 +88,10 @@ def render_objects(
     payload: Any = None,
     now: datetime | None = None,
     show_labels: bool = False,
+    kind_prefix: bool = False,
 ) -> str:
-    """`payload` is what json/yaml show (the server's List, or one object); tables use `items`."""
+    """`payload` is what json/yaml show (the server's List, or one object); tables use `items`;
+    `kind_prefix` names rows `kind/name`, for a listing of several kinds."""
     if payload is None:
         payload = as_list(kind, items)
     if output == "json":
@@ -101,6 +103,6 @@ def render_objects(
     if output not in (None, "", "wide"):
         raise ValueError(f"unknown output format {output!r}")
     columns = columns_for(kind, wide=output == "wide", namespaced_view=namespaced_view,
-                          show_labels=show_labels)
+                          show_labels=show_labels, kind_prefix=kind_prefix)
     now = now or datetime.now(UTC)
     return render_table([c.header for c in columns], rows(items, columns, now))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
+from berth.cli.columns import selector_text
 from berth.cli.commands.common import (
     State,
     fetch_named,
@@ -16,6 +17,7 @@ from berth.cli.commands.common import (
     split_ref,
 )
 from berth.cli.describe import describe as describe_text
+from berth.cli.describe_workloads import describe_deployment, describe_replicaset
 from berth.client import kind_info
 from berth.errors import ApiError, BerthError
 from berth.objects import Obj
@@ -30,6 +32,22 @@ def _events_for(state: State, obj: Obj) -> tuple[list[Obj] | None, str | None]:
         message = err.message if isinstance(err, ApiError) else str(err)
         return None, f"unable to list events: {message}"
     return listing.get("items") or [], None
+
+
+def _page(state: State, obj: Obj, now: datetime) -> str:
+    """A Deployment's page lists its ReplicaSets, a ReplicaSet's counts its pods: both are read
+    by the selector (the candidates) and kept by controller uid (berth.cli.describe_workloads)."""
+    events, problem = _events_for(state, obj)
+    ns = (obj.get("metadata") or {}).get("namespace")
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels")
+    selector = selector_text(labels) if labels else None  # none: all of the namespace, uid decides
+    if obj.get("kind") == "Deployment":
+        replicasets = state.client.list("ReplicaSet", ns, label_selector=selector).get("items") or []
+        return describe_deployment(obj, replicasets, events, now, problem)
+    if obj.get("kind") == "ReplicaSet":
+        pods = state.client.list("Pod", ns, label_selector=selector).get("items") or []
+        return describe_replicaset(obj, pods, events, now, problem)
+    return describe_text(obj, events, now, problem)
 
 
 @click.command()
@@ -53,10 +71,7 @@ def describe(
         if not objects:
             click.echo(no_resources(info, ns, False), err=True)
     now = datetime.now(UTC)
-    texts = []
-    for obj in objects:
-        events, problem = _events_for(state, obj)
-        texts.append(describe_text(obj, events, now, problem))
+    texts = [_page(state, obj, now) for obj in objects]
     if texts:
         click.echo("\n\n".join(t.rstrip("\n") for t in texts))
     if failed:

@@ -27,7 +27,7 @@ from berth.errors import BerthError
 from berth.kinds import KINDS, Kind
 from berth.objects import Obj
 
-ALL = ("Pod", "Service", "Deployment", "HorizontalPodAutoscaler")  # `get all`, as kubectl
+ALL = ("Pod", "Service", "Deployment", "ReplicaSet", "HorizontalPodAutoscaler")  # `get all`, as kubectl
 UNKNOWN = "<unknown>"  # kubectl top's word for a figure it does not have
 OUTPUTS = ("wide", "json", "yaml", "name")
 TEMPLATED = ("jsonpath=", "custom-columns=")
@@ -204,7 +204,8 @@ def _get_many(
     consistent: bool,
     show_labels: bool = False,
 ) -> None:
-    """`get po,svc`: one table per kind; json/yaml gather every object into one List."""
+    """`get po,svc`: one table per kind, its rows named `kind/name` as kubectl's; json/yaml gather
+    every object into one List."""
     everything: list[Obj] = []
     tables: list[str] = []
     for info in kinds:
@@ -215,7 +216,7 @@ def _get_many(
         if items and output not in ("json", "yaml"):
             across = all_namespaces and info.namespaced
             tables.append(render_objects(info.kind, items, output, namespaced_view=across,
-                                         show_labels=show_labels))
+                                         show_labels=show_labels, kind_prefix=True))
     if output in ("json", "yaml"):
         payload = {"apiVersion": "berth/v1", "kind": "List", "metadata": {}, "items": everything}
         click.echo(to_json(payload) if output == "json" else to_yaml(payload), nl=False)

@@ -141,15 +141,21 @@ def create_namespace(state: State, name: str, output: str | None, dry_run: str) 
 
 
 
+# kubectl's --cascade words (true and false are its older ones) as the API's propagationPolicy
+CASCADE = {"background": "Background", "true": "Background", "orphan": "Orphan", "false": "Orphan",
+           "foreground": "Foreground"}
+
+
 def _delete_one(
     state: State, info: Kind, name: str, namespace: str | None, ignore_not_found: bool,
-    grace_period: int | None = None, dry_run: str = "none",
+    grace_period: int | None = None, dry_run: str = "none", propagation: str | None = None,
 ) -> bool:
     try:
         if dry_run == "client":
             state.client.get(info, name, namespace)  # only whether it is there
         else:
-            state.client.delete(info, name, namespace, grace_period=grace_period, dry_run=dry_run == "server")
+            state.client.delete(info, name, namespace, grace_period=grace_period, dry_run=dry_run == "server",
+                                propagation_policy=propagation)
     except ApiError as err:
         if err.status == 404 and ignore_not_found:
             return True
@@ -169,6 +175,9 @@ def _delete_one(
 @click.option("--grace-period", type=click.IntRange(0, 3600), default=None,
               help="Seconds a running pod gets to stop (default: its terminationGracePeriodSeconds).")
 @click.option("--now", "now_", is_flag=True, help="Same as --grace-period 0.")
+@click.option("--cascade", type=click.Choice(sorted(CASCADE), case_sensitive=False), default=None,
+              help="background (default): the dependents (a deployment's replicasets, their pods) "
+                   "are deleted after it; orphan: they stay; foreground is not supported yet.")
 @namespace_option
 @dry_run_option
 @pass_state
@@ -182,6 +191,7 @@ def delete(
     ignore_not_found: bool,
     grace_period: int | None,
     now_: bool,
+    cascade: str | None,
     namespace: str | None,
     dry_run: str,
 ) -> None:
@@ -215,7 +225,9 @@ def delete(
         else:
             raise click.UsageError("give NAME..., -l SELECTOR or --all")
     ok = True
+    propagation = CASCADE[cascade.lower()] if cascade else None  # the server's refusals pass through
     for info, name, ns in targets:
-        ok = _delete_one(state, info, name, ns, ignore_not_found, 0 if now_ else grace_period, dry_run) and ok
+        ok = _delete_one(state, info, name, ns, ignore_not_found, 0 if now_ else grace_period, dry_run,
+                         propagation) and ok
     if not ok:
         raise SystemExit(1)
