@@ -6,10 +6,11 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -20,6 +21,7 @@ from berth.lab.masters import sample_pod as pod  # noqa: F401 - the tests import
 from master.liveness import with_ready
 
 TOKENS = LAB_TOKENS
+T = TypeVar("T")
 GI = 2**30
 WORKLOADS = ("deployment", "replicaset", "garbage-collector")  # the controllers that make and collect pods
 
@@ -37,6 +39,27 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
             last_error = err
         time.sleep(interval)
     raise TimeoutError(f"{what} not reached in {timeout:.0f}s (last error: {last_error})")
+
+
+@contextlib.contextmanager
+def sampling(probe: Callable[[], T], period: float) -> Iterator[list[T]]:
+    """`probe()` every `period` seconds in a thread while the block runs (a rollout's ready pods):
+    what a test asserts of the whole time, not only of its end. A probe that fails is skipped."""
+    samples: list[T] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(period):
+            with contextlib.suppress(requests.RequestException, KeyError, ValueError):
+                samples.append(probe())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 class MasterCluster(LocalMasters):
@@ -115,9 +138,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def berth(cluster: MasterCluster, *args: str, role: str = "admin", servers: list[str] | None = None,
-          stdin: str | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
+          stdin: str | None = None, home: Path | None = None,
+          timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], input=stdin, env=cli_env(cluster, role, servers, home),
-                          capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR)
+                          capture_output=True, text=True, timeout=timeout, cwd=PROJECT_DIR)
 
 
 def berth_process(cluster: MasterCluster, *args: str, role: str = "admin", **popen: Any) -> subprocess.Popen:

@@ -102,6 +102,34 @@ def test_a_pod_runs_on_a_host_through_the_deployed_masters(lab: Lab) -> None:
     wait_until(restarted, 90, interval=0.5, what="the killed container restarted")
 
 
+def test_the_demo_app_runs_its_web_replicas(lab: Lab) -> None:
+    """What `bash lab/up.sh` applies: the web Deployment's two replicas run and pass the readiness
+    probe the agents run; then the demo is deleted (its pods gracefully) for the tests after."""
+    env = {"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)}
+    project = Path(__file__).resolve().parent.parent
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], text=True, capture_output=True,
+                              timeout=120, env=env, cwd=project)
+
+    applied = cli("apply", "-f", "lab/demo.yaml")
+    assert applied.returncode == 0, applied.stderr
+    try:
+        rolled = cli("rollout", "status", "deploy/web", "--timeout=100s")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        web = api(lab, "/api/v1/namespaces/default/deployments/web").json()
+        assert (web["status"]["readyReplicas"], web["status"]["availableReplicas"]) == (2, 2)
+        pods = api(lab, "/api/v1/namespaces/default/pods?labelSelector=app=web").json()["items"]
+        assert len({p["spec"]["nodeName"] for p in pods}) == 2  # spread over two hosts
+    finally:
+        assert cli("delete", "-f", "lab/demo.yaml").returncode == 0
+        def gone() -> bool:
+            listed = api(lab, "/api/v1/namespaces/default/pods").json()["items"]
+            return not [p for p in listed if p["metadata"].get("labels", {}).get("app") in ("web", "hello")]
+
+        wait_until(gone, 90, interval=0.5, what="the demo's pods gone")
+
+
 def test_the_cluster_key_works_only_from_the_masters_and_only_for_commands(lab: Lab) -> None:
     """authorized_keys gives the runtime's key `restrict` (but a terminal, for `exec -t`) and `from=`
     the masters' addresses."""

@@ -274,3 +274,25 @@ def test_an_init_containers_image_may_change_as_in_kubernetes_and_nothing_else_o
         change(changed["spec"])
         outcome, _ = state.apply(Replace(changed))
         assert outcome.error is not None and (outcome.error.status, outcome.error.field) == (422, path), path
+
+
+def test_release_dependents_drops_only_that_owner_in_the_same_command() -> None:
+    from master.store.commands import Batch, Create, Delete, ReleaseDependents
+    state = ClusterState()
+    owner = {"apiVersion": "berth/v1", "kind": "ReplicaSet",
+             "metadata": {"name": "rs", "namespace": "default"}, "spec": {}}
+    state.apply(Create(owner, "rs-uid", "t"))
+    other = {"kind": "Thing", "name": "t", "uid": "other-uid", "controller": False}
+    for name, refs in (("a", [{"kind": "ReplicaSet", "name": "rs", "uid": "rs-uid"}]),
+                       ("b", [{"kind": "ReplicaSet", "name": "rs", "uid": "rs-uid"}, other]),
+                       ("c", [other])):
+        pod = {"apiVersion": "berth/v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default",
+                                                                    "ownerReferences": refs}, "spec": {}}
+        state.apply(Create(pod, f"uid-{name}", "t"))
+    outcome, events = state.apply(Batch((ReleaseDependents("rs-uid"), Delete("ReplicaSet", "default", "rs"))))
+    assert outcome.error is None
+    assert [e.obj["metadata"]["name"] for e in events] == ["a", "b", "rs"]  # sorted: every master alike
+    assert "ownerReferences" not in state.get("Pod", "default", "a")["metadata"]
+    assert state.get("Pod", "default", "b")["metadata"]["ownerReferences"] == [other]
+    assert state.get("Pod", "default", "c")["metadata"]["ownerReferences"] == [other]
+    assert state.get("ReplicaSet", "default", "rs") is None

@@ -260,3 +260,22 @@ def test_a_bad_json_patch_is_refused_naming_the_operation(operations: object) ->
     with pytest.raises(ApiError) as refused:
         json_patch({"a": {"b": 1}, "l": [1, 2]}, operations)
     assert refused.value.status in (400, 422) and refused.value.field in ("body", "body[0]")
+
+
+def test_workload_fields_kubernetes_refuses_are_refused() -> None:
+    base = {"apiVersion": "berth/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    too_many = {**base, "spec": {**base["spec"], "strategy": {"rollingUpdate": {"maxUnavailable": "150%"}}}}
+    with pytest.raises(ApiError) as err:
+        validate_object(too_many)
+    assert err.value.field == "spec.strategy.rollingUpdate.maxUnavailable"
+    validate_object({**base, "spec": {**base["spec"], "strategy": {"rollingUpdate": {"maxSurge": "150%"}}}})
+    two = [{"kind": "ReplicaSet", "name": "a", "uid": "u1"}, {"kind": "ReplicaSet", "name": "b", "uid": "u2"}]
+    with pytest.raises(ApiError) as err:
+        validate_object({**pod("p"), "metadata": {"name": "p", "ownerReferences": two}})
+    assert err.value.field == "metadata.ownerReferences"
+    deadline = {**base, "spec": {**base["spec"], "minReadySeconds": 30, "progressDeadlineSeconds": 30}}
+    with pytest.raises(ApiError) as err:
+        validate_object(deadline)

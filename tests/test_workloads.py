@@ -401,3 +401,82 @@ def test_a_clashing_name_raises_collision_count() -> None:
     assert created.replicaset["metadata"]["name"] != stranger["metadata"]["name"]
     digest = created.replicaset["spec"]["selector"]["matchLabels"][HASH_LABEL]
     assert created.replicaset["metadata"]["name"] == f"web-{digest}"
+
+
+# --- cases a review found, each once wrong ------------------------------------------------------
+
+def _newest(sim: Sim) -> str:
+    return max(sim.replicasets, key=lambda n: int(sim.replicasets[n]["metadata"]["annotations"][REVISION]))
+
+
+def test_a_new_replicaset_above_desired_is_scaled_back() -> None:
+    sim = Sim(_deployment(3, "v1", 1, 0))
+    sim.settle()
+    [name] = sim.replicasets
+    sim.replicasets[name]["spec"]["replicas"] = 10  # `berth scale rs/...` behind the Deployment's back
+    sim.settle(10)
+    assert sim.sizes() == {name: 3}
+    sim = _rolled(2, 2, "25%")
+    sim.delay = 100  # mid-rollout, the new pods not available yet
+    sim.settle(1)
+    sim.deployment["spec"]["replicas"] = 1
+    sim.delay = 1
+    sim.settle(40)
+    assert sim.sizes()[_newest(sim)] == 1 and sim.deployment["status"]["replicas"] == 1
+
+
+def test_a_paused_deployment_scales_up_from_zero() -> None:
+    sim = Sim(_deployment(0, "v1", 1, 0))
+    sim.settle(5)
+    sim.deployment["spec"]["paused"] = True
+    sim.deployment["spec"]["replicas"] = 3
+    sim.settle(5)
+    assert list(sim.sizes().values()) == [3]
+
+
+def test_scaling_a_complete_deployment_is_no_rollout_to_time_out() -> None:
+    sim = Sim(_deployment(3, "v1", 1, 0, progressDeadlineSeconds=10))
+    sim.settle()
+    sim.delay = 10**6  # the added pods never become available
+    sim.deployment["spec"]["replicas"] = 5
+    sim.settle(30)
+    assert sim.condition("Progressing")["reason"] == "NewReplicaSetAvailable"
+
+
+def test_pausing_keeps_a_timed_out_rollout_timed_out() -> None:
+    sim = _rolled(3, 1, 0)
+    sim.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "broken"
+    sim.deployment["spec"]["progressDeadlineSeconds"] = 10
+    sim.settle(40)
+    assert sim.condition("Progressing")["reason"] == "ProgressDeadlineExceeded"
+    sim.deployment["spec"]["paused"] = True
+    sim.step()
+    assert sim.condition("Progressing")["reason"] == "ProgressDeadlineExceeded"
+
+
+def test_history_is_cleaned_only_once_complete() -> None:
+    sim = _rolled(3, 1, 0)
+    sim.settle()
+    sim.deployment["spec"]["revisionHistoryLimit"] = 0
+    sim.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "broken"
+    sim.settle(10)  # stalled: the revision-1 ReplicaSet (at 0) stays while the rollout is not complete
+    assert len(sim.replicasets) == 3
+    sim.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "v4"
+    sim.settle(20)
+    assert len(sim.replicasets) == 1
+
+
+def test_proportional_always_sums_to_the_target() -> None:
+    rng = random.Random(3)
+    for _ in range(5000):
+        active = [Sized(f"r{i}", rng.randint(1, 30), created=i) for i in range(rng.randint(1, 4))]
+        desired, surge = rng.randint(0, 40), rng.randint(0, 10)
+        changes = proportional(active, active[-1].name, desired, surge)
+        after = [changes.get(rs.name, rs.replicas) for rs in active]
+        assert sum(after) == (desired + surge if desired else 0) and min(after) >= 0
+
+
+def test_a_reference_without_uid_is_never_taken_for_gone() -> None:
+    spread = {**_pod("s"), "metadata": {**_pod("s")["metadata"],
+                                        "ownerReferences": [{"kind": "Deployment", "name": "spread"}]}}
+    assert orphaned(spread, lambda _obj, _ref: False) is None

@@ -7,8 +7,6 @@ speed. The lab tests (test_workloads_lab.py) do the same with real containers.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 
 from berth.lab.fake_kubelet import FakeKubelet
 from tests.conftest import TEST_ROOT
-from tests.harness import GI, TOKENS, WORKLOADS, MasterCluster, add_node, wait_until
+from tests.harness import GI, TOKENS, WORKLOADS, MasterCluster, add_node, sampling, wait_until
 
 SETTINGS = {"controllers": ["node-lifecycle", "scheduler", *WORKLOADS], "node_grace_seconds": 3600}
 CLUSTER_SETTINGS = SETTINGS
@@ -160,26 +158,6 @@ def test_scale_subresource_scales_up_and_down(hosts: MasterCluster) -> None:
     assert hosts.session().get(hosts.url(0, f"{NS}/pods/x/scale"), timeout=10).status_code == 404
 
 
-@contextlib.contextmanager
-def sampling(pods: Pods) -> Iterator[list[tuple[int, int]]]:
-    """(active, ready) counts of a Deployment's pods, sampled every 50 ms while the block runs."""
-    samples: list[tuple[int, int]] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.05):
-            active = pods.active()
-            samples.append((len(active), len(pods.ready(active))))
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield samples
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
 @pytest.mark.parametrize(("replicas", "surge", "unavailable", "most", "least"), [
     (4, 1, 0, 5, 4), (4, 0, 1, 4, 3), (5, "40%", "20%", 7, 4)])
 def test_a_rolling_update_keeps_its_bounds_and_undo_restores(hosts: MasterCluster, replicas: int,
@@ -190,7 +168,11 @@ def test_a_rolling_update_keeps_its_bounds_and_undo_restores(hosts: MasterCluste
     rolled_out(hosts, name)
     pods = Pods(hosts, name)
     template = get(hosts, f"{NS}/deployments/{name}")["spec"]["template"]
-    with sampling(pods) as samples:
+    def counts() -> tuple[int, int]:
+        active = pods.active()
+        return len(active), len(pods.ready(active))
+
+    with sampling(counts, 0.05) as samples:
         patch(hosts, f"{NS}/deployments/{name}", {"spec": {"template": {"spec": {"containers": [
             {"name": "main", "image": "localhost/busybox:lab", "command": ["sleep", "3601"]}]}}}})
         done = rolled_out(hosts, name)

@@ -17,9 +17,19 @@ from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
-from master.store.commands import Batch, Command, Create, Delete, Op, Put, Replace, UpdateStatus, deletion
+from master.store.commands import (
+    Batch,
+    Command,
+    Create,
+    Delete,
+    Op,
+    Put,
+    ReleaseDependents,
+    Replace,
+    UpdateStatus,
+    deletion,
+)
 from master.store.state import Outcome
-from master.workloads.owners import without_owner
 
 bp = Blueprint("resources", __name__)
 _PATCH_RETRIES = 5
@@ -280,12 +290,10 @@ def _propagation(value: str | None) -> str:
 
 
 def _orphaning(owner: dict[str, Any], delete: Op) -> Command:
-    """The owner's deletion and its dependents' release in one command: no garbage collector
-    round can come between them and take the dependents."""
-    uid = owner["metadata"]["uid"]
-    dependents, _ = context().store.read(lambda state: state.dependents(uid))
-    released = [Replace(without_owner(obj, uid), obj["metadata"]["resourceVersion"]) for obj in dependents]
-    return Batch((*released, delete))
+    """The dependents' release and the owner's deletion in one command: the store finds the
+    dependents as it applies it, so no garbage collector round, and no dependent made meanwhile,
+    comes between them."""
+    return Batch((ReleaseDependents(owner["metadata"]["uid"]), delete))
 
 
 def _grace_seconds(value: str | None) -> int | None:

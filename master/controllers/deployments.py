@@ -24,6 +24,7 @@ from master.objects.isolation import each
 from master.store.commands import Batch, Command, Create, Delete, Replace, UpdateStatus
 from master.store.replicated import Store
 from master.store.state import ClusterState, WatchEvent
+from master.workloads.names import child_name, template_hash
 from master.workloads.owners import claim
 from master.workloads.replicas import is_active
 from master.workloads.rollout import (
@@ -56,15 +57,38 @@ class Seen:
     old_pods: int
 
 
-def _seen(state: ClusterState, deployment: Obj) -> Seen:
-    namespace = deployment["metadata"]["namespace"]
-    replicasets = state.select("ReplicaSet", namespace)
-    claimed = claim(deployment, replicasets, deployment["spec"]["selector"])
+@dataclass(frozen=True)
+class Read:
+    """What one Deployment needs from the store, found through its indexes under the apply lock
+    (time proportional to its own ReplicaSets and pods); claiming and counting happen after."""
+
+    deployment: Obj
+    replicasets: list[Obj]  # those its selector matches and those it controls
+    pods: dict[str, list[Obj]]  # ReplicaSet uid -> its pods
+    next_name: tuple[str, Obj | None]  # the name its next ReplicaSet would take, and who has it
+
+
+def _read(state: ClusterState, deployment: Obj) -> Read:
+    meta, spec = deployment["metadata"], deployment["spec"]
+    namespace = meta["namespace"]
+    found = {rs["metadata"]["name"]: rs for rs in (
+        *state.select("ReplicaSet", namespace, labels=spec["selector"].get("matchLabels") or {}),
+        *state.select("ReplicaSet", namespace, owner=meta["uid"]))}
+    pods = {rs["metadata"]["uid"]: state.select("Pod", namespace, owner=rs["metadata"]["uid"])
+            for rs in found.values()}
+    collisions = int((deployment.get("status") or {}).get("collisionCount") or 0)
+    name = child_name(meta["name"], template_hash(spec["template"], collisions))
+    return Read(deployment, list(found.values()), pods, (name, state.get("ReplicaSet", namespace, name)))
+
+
+def _seen(read: Read) -> Seen:
+    deployment = read.deployment
+    claimed = claim(deployment, read.replicasets, deployment["spec"]["selector"])
     new = find_new(deployment, claimed.owned)
-    old_pods = sum(1 for rs in claimed.owned if rs is not new
-                   for pod in state.select("Pod", namespace, owner=rs["metadata"]["uid"])
-                   if is_active(pod) or pod["metadata"].get("deletionTimestamp"))
-    taken = {rs["metadata"]["name"]: rs for rs in replicasets}
+    old = [pod for rs in claimed.owned if rs is not new for pod in read.pods.get(rs["metadata"]["uid"], [])]
+    old_pods = sum(1 for pod in old if is_active(pod) or pod["metadata"].get("deletionTimestamp"))
+    name, holder = read.next_name
+    taken = {name: holder} if holder is not None else {}
     return Seen(deployment, claimed.owned, claimed.adopt, claimed.release, taken, old_pods)
 
 
@@ -84,9 +108,10 @@ class DeploymentController(LeaderLoop):
             self.wake()
 
     def reconcile(self) -> None:
-        listed, _ = self.store.read(lambda s: [_seen(s, d) for d in s.list(KIND)])
-        if not listed:
+        reads, _ = self.store.read(lambda s: [_read(s, d) for d in s.list(KIND)])
+        if not reads:
             return
+        listed = each(reads, _seen, lambda read, err: self.quarantine(read.deployment, err))
         clock, stamp = time.time(), self.now()
         commands: list[Command] = []
 

@@ -61,6 +61,10 @@ class GarbageCollector(LeaderLoop):
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
+        """Noted only while leading (a follower's notes would grow for ever, never read); what a
+        new leader missed, its first round's full sweep finds."""
+        if not self.leading:
+            return
         noted = False
         with self._lock:
             for event in events:
@@ -76,6 +80,10 @@ class GarbageCollector(LeaderLoop):
 
     def started_leading(self) -> None:
         self._next_sweep = 0.0
+
+    def stopped_leading(self) -> None:
+        with self._lock:
+            self._gone, self._added = set(), set()
 
     def reconcile(self) -> None:
         with self._lock:

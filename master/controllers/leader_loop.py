@@ -91,6 +91,11 @@ class LeaderLoop:
             except Exception:
                 log.exception("%s: stopping its leader's work failed", self.name)
 
+    @property
+    def leading(self) -> bool:
+        """Between lead() and follow(): cheap enough for a store listener to ask."""
+        return self._leading
+
     def started_leading(self) -> None:
         """Called once each time this master becomes the leader, before its first round."""
 

@@ -24,7 +24,7 @@ from master.store.commands import Command, Create, Replace, UpdateStatus, deleti
 from master.store.replicated import Store
 from master.store.state import ClusterState, WatchEvent
 from master.workloads.names import random_suffix
-from master.workloads.replicas import ReplicaSetPlan, plan_replicaset, pod_from_template
+from master.workloads.replicas import BURST, ReplicaSetPlan, plan_replicaset, pod_from_template
 
 log = logging.getLogger(__name__)
 COMPONENT = "replicaset-controller"
@@ -70,9 +70,13 @@ class ReplicaSetController(LeaderLoop):
         clock = time.time()
         commands: list[Command] = []
 
+        budget = [BURST]  # pods one round creates or deletes across all ReplicaSets: the next round goes on
+
         def look(item: tuple[Obj, list[Obj]]) -> None:
             rs, pods = item
-            commands.extend(self._writes(rs, plan_replicaset(rs, pods, clock)))
+            plan = plan_replicaset(rs, pods, clock, burst=budget[0])
+            budget[0] -= plan.create + len(plan.delete)
+            commands.extend(self._writes(rs, plan))
 
         each(listed, look, lambda item, err: self.quarantine(item[0], err))
         if not commands:

@@ -108,6 +108,14 @@ class ObjectMeta(Strict):
     deletionTimestamp: Timestamp | None = None
     deletionGracePeriodSeconds: Seconds | None = None
 
+    @field_validator("ownerReferences")
+    @classmethod
+    def _one_controller(cls, value: list[OwnerReference]) -> list[OwnerReference]:
+        """Two controllers would both count the object as theirs (Kubernetes refuses it too)."""
+        if sum(1 for ref in value if ref.controller) > 1:
+            raise ValueError("only one ownerReference may have controller: true")
+        return value
+
 
 # --- Namespace -----------------------------------------------------------------------
 
@@ -351,6 +359,13 @@ class ReplicaSetSpec(Strict):
 class RollingUpdate(Strict):
     maxSurge: IntOrPercent = "25%"
     maxUnavailable: IntOrPercent = "25%"
+
+    @field_validator("maxUnavailable")
+    @classmethod
+    def _at_most_all(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and int(value.rstrip("%")) > 100:
+            raise ValueError("must not be greater than 100%")
+        return value
 
 
 class DeploymentStrategy(Strict):

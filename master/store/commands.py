@@ -95,6 +95,15 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class ReleaseDependents:
+    """Every object naming `uid` among its owners loses that reference (`propagationPolicy=Orphan`):
+    found at apply time, so a dependent made or changed since the request read anything is
+    released as well. In a Batch before the owner's deletion."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
 class Batch:
     """All of these or none of them, in order."""
 
@@ -130,5 +139,5 @@ def deletion(obj: Obj, now: str, grace_seconds: int | None = None,
     return Delete(kind, namespace, meta["name"], expected_rv)
 
 
-Op = Union[Create, Replace, Put, UpdateStatus, Bind, MarkDeleted, Delete]  # noqa: UP007 - forward refs
+Op = Union[Create, Replace, Put, UpdateStatus, Bind, MarkDeleted, Delete, ReleaseDependents]  # noqa: UP007
 Command = Union[Op, Batch, Barrier]  # noqa: UP007

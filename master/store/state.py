@@ -44,6 +44,7 @@ from master.store.commands import (
     Obj,
     Op,
     Put,
+    ReleaseDependents,
     Replace,
     UpdateStatus,
 )
@@ -240,6 +241,8 @@ class ClusterState:
             if op.kind == NAMESPACE:
                 old = {**old, "status": {**(old.get("status") or {}), "phase": TERMINATING}}
             return self._write(undo, MODIFIED, old, meta)
+        if isinstance(op, ReleaseDependents):
+            return self._release(undo, side, op.uid)
         if isinstance(op, Delete):
             old = self._existing(op.kind, op.namespace, op.name)
             self._check_version(old, op.expected_rv)
@@ -251,6 +254,25 @@ class ClusterState:
             self._put(op.kind, (op.namespace, op.name), None)
             return WatchEvent(self.revision, DELETED, gone)
         raise TypeError(f"not a store command: {op!r}")  # pragma: no cover
+
+    def _release(self, undo: list, side: list[WatchEvent], uid: str) -> WatchEvent | Obj:
+        """Every dependent of `uid` without that reference, in a fixed order (the indexes' sets
+        iterate in a per-process order, and every master must give each write the same revision).
+        The outcome shows the last one written ({} when there was none); the others go to `side`."""
+        last: WatchEvent | Obj = {}
+        def key(obj: Obj) -> tuple[str, str, str]:
+            return obj["kind"], obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
+
+        dependents = sorted(self.dependents(uid), key=key)
+        for obj in dependents:
+            refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+            meta = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
+            if refs:
+                meta["ownerReferences"] = refs
+            if isinstance(last, WatchEvent):
+                side.append(last)
+            last = self._write(undo, MODIFIED, obj, meta)
+        return last
 
     def _current(self, obj: Obj) -> Obj | None:
         """As stored: an apply of an implied Namespace creates it (with the apply's uid and time)."""

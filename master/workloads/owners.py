@@ -102,11 +102,13 @@ class Orphaned:
 
 def orphaned(obj: Obj, exists: Callable[[Obj, Obj], bool]) -> Orphaned | None:
     """None while every owner exists (`exists(dependent, ref)`: an object of the ref's kind and
-    name, with its uid, where the dependent lives). All gone: delete; some: forget those."""
+    name, with its uid, where the dependent lives). All gone: delete; some: forget those. A ref
+    without a uid names no object for certain (Berth once took such refs for spreading replicas
+    only), so it never counts as gone."""
     refs = owner_references(obj)
     if not refs:
         return None
-    gone = [ref for ref in refs if not exists(obj, ref)]
+    gone = [ref for ref in refs if ref.get("uid") and not exists(obj, ref)]
     if not gone:
         return None
     if len(gone) == len(refs):

@@ -19,7 +19,7 @@ from master.objects.conditions import condition
 from master.workloads.names import child_name
 from master.workloads.owners import Claim, claim, reference_to
 
-BURST = 500  # pods one round may create or delete, as Kubernetes' burstReplicas
+BURST = 500  # pods one round creates or deletes, all ReplicaSets together (Kubernetes' burstReplicas)
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 

@@ -260,12 +260,15 @@ class _Planner:
         self.events: list[tuple[str, str]] = []
 
     def run(self) -> DeploymentPlan:
-        """The first step that applies; each returns True when it wrote something."""
+        """The first step that applies: a new ReplicaSet, or sizes for a changed spec.replicas, or
+        the strategy's next step; a paused Deployment only scales (and cleans up, as Kubernetes')."""
         if not self.paused and self.new is None:
             self._make_new()
         else:
             self._new_details()
-            if not self._scaling_event() and not self.paused:
+            if self.paused:
+                self._scale_paused() or self._cleanup()
+            elif not self._scaling_event():
                 self._recreate() if self.recreate else self._rolling()
         return self._finish()
 
@@ -336,6 +339,17 @@ class _Planner:
                 self._update(rs, changes.get(rs["metadata"]["name"], self.sizes[rs["metadata"]["name"]]))
         return True
 
+    def _scale_paused(self) -> bool:
+        """Kubernetes' sync() for a paused Deployment: with no ReplicaSet active, the newest one
+        (by revision) takes spec.replicas, so scaling a paused Deployment up from 0 works."""
+        if any(self.sizes.values()):
+            return self._scaling_event()
+        latest = self.new or max(self.old, key=lambda rs: (revision_of(rs), sized(rs).created), default=None)
+        if latest is None or self.desired == 0:
+            return False
+        self._update(latest, self.desired)
+        return True
+
     def _saturated(self) -> bool:
         new = self.new
         return new is not None and self.sizes[new["metadata"]["name"]] == self.desired and \
@@ -357,6 +371,9 @@ class _Planner:
     def _rolling(self) -> None:
         assert self.new is not None  # made by run() unless paused
         name = self.new["metadata"]["name"]
+        if self.sizes[name] > self.desired:  # scaled down mid-rollout, or by hand: back to desired
+            self._update(self.new, self.desired)
+            return
         grown = new_replicas(self.desired, self.surge, sum(self.sizes.values()), self.sizes[name])
         if grown > self.sizes[name]:
             self._update(self.new, grown)
@@ -370,10 +387,16 @@ class _Planner:
             self._cleanup()
 
     def _cleanup(self) -> None:
-        """Old ReplicaSets at 0 with no pods, beyond revisionHistoryLimit, oldest revision first."""
+        """Old ReplicaSets beyond revisionHistoryLimit, oldest revision first, once the rollout is
+        complete (as last written) or the Deployment paused, and only those at 0 whose status
+        says, for their current generation, that no pod is left (Kubernetes' cleanupDeployment)."""
+        if not (self.paused or self._was_complete()):
+            return
         limit = int(self.d["spec"].get("revisionHistoryLimit", 10))
         idle = [rs for rs in self.old if self.sizes[rs["metadata"]["name"]] == 0
-                and not int((rs.get("status") or {}).get("replicas") or 0)]
+                and not int((rs.get("status") or {}).get("replicas") or 0)
+                and int((rs.get("status") or {}).get("observedGeneration") or 0)
+                == int(rs["metadata"].get("generation") or 0)]
         idle.sort(key=lambda rs: (revision_of(rs), sized(rs).created))
         self.deletes = idle[:max(0, len(idle) - limit)]
 
@@ -439,7 +462,9 @@ class _Planner:
         before = condition({"status": previous}, "Progressing")
         reason = (before or {}).get("reason")
         name = self.created["metadata"]["name"] if self.created is not None else self._new_name()
-        if self.paused:
+        if self.paused:  # a rollout that already timed out stays so (Kubernetes' checkPausedConditions)
+            if before is not None and reason == "ProgressDeadlineExceeded":
+                return before
             return self._condition(previous, "Progressing", "Unknown", "DeploymentPaused",
                                    "Deployment is paused")
         if reason == "DeploymentPaused":
@@ -448,6 +473,9 @@ class _Planner:
         if self.created is not None:
             return self._condition(previous, "Progressing", "True", "NewReplicaSetCreated",
                                    f'Created new replica set "{name}"', touched=True)
+        if before is not None and reason == "NewReplicaSetAvailable" \
+                and status["replicas"] == status["updatedReplicas"]:
+            return before  # no rollout under way: a scale or a flapping pod is no progress to time
         if self._complete(status):
             return self._condition(previous, "Progressing", "True", "NewReplicaSetAvailable",
                                    f'ReplicaSet "{name}" has successfully progressed.')
@@ -461,6 +489,12 @@ class _Planner:
             return self._condition(previous, "Progressing", "False", "ProgressDeadlineExceeded",
                                    f'ReplicaSet "{name}" has timed out progressing.')
         return before
+
+    def _was_complete(self) -> bool:
+        status = self.d.get("status") or {}
+        return (int(status.get("observedGeneration") or 0) >= int(self.d["metadata"].get("generation") or 0)
+                and all(int(status.get(key) or 0) == self.desired
+                        for key in ("updatedReplicas", "replicas", "availableReplicas")))
 
     def _complete(self, status: Obj) -> bool:
         return (self.new is not None and status["updatedReplicas"] == self.desired
