@@ -23,6 +23,9 @@ class AgentConfig:
     heartbeat_interval: float = 1.0
     reserved_cpu: str = "100m"
     reserved_memory: str = "128Mi"
+    # no master accepting heartbeats this long: the host stops its Berth containers (agent/fencing.py);
+    # 0 turns it off. A little longer than a lost node's pods take to be moved elsewhere.
+    fence_after_seconds: float = 15.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -32,6 +35,8 @@ class AgentConfig:
             raise ValueError(f"runtime: one of {', '.join(RUNTIMES)}")
         if not 0 < self.heartbeat_interval <= 300:
             raise ValueError("heartbeat_interval: must be more than 0 and at most 300 seconds")
+        if self.fence_after_seconds and not 2 <= self.fence_after_seconds <= 86400:
+            raise ValueError("fence_after_seconds: 0 (off) or from 2 to 86400 seconds")
         self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]
         cpu_millis(self.reserved_cpu)
         memory_bytes(self.reserved_memory)

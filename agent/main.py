@@ -11,6 +11,7 @@ import click
 
 from agent.config import AgentConfig
 from agent.facts import usage
+from agent.fencing import Fenced, SelfFence
 from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
@@ -44,11 +45,12 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     if once or not registered:
         return
     # each its own client: a requests.Session is not shared between threads
-    probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime)
+    fence = SelfFence(config.runtime, config.fence_after_seconds)
+    probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=fence.pods)
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
     probes.start()
     runtime_events.start()
-    heartbeat_until(masters, config, stopping, probes.pods_changed)
+    heartbeat_until(masters, config, stopping, probes.pods_changed, fence)
     runtime_events.stop()
     probes.stop()
 
@@ -73,7 +75,8 @@ SUMMARY_EVERY = 3600  # heartbeats between two summary lines in the log (an hour
 
 
 def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event,
-                    pods_changed: Callable[[int], None] | None = None) -> None:
+                    pods_changed: Callable[[int], None] | None = None,
+                    fence: SelfFence | None = None) -> None:
     """One small request per interval, to any master; nothing accumulates between beats. The
     answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue).
 
@@ -86,6 +89,8 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
         sent += 1
         if sent % SUMMARY_EVERY == 0:
             log.info("%d heartbeats sent: %d refused, %d unanswered", sent, refused, unanswered)
+        if fence is not None:
+            fence.check()
         try:
             answer = masters.call("POST", path, usage())
         except MasterUnavailable as err:
@@ -99,8 +104,33 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
                 refused += 1
                 log.warning("heartbeat refused: %s", err)
             continue
+        if fence is not None and (fenced := fence.contact()) is not None and report_fenced(
+                masters, config.name, fenced):
+            fence.reported()
         if pods_changed is not None:
             pods_changed(_pods_revision(answer))
+
+
+def report_fenced(masters: Masters, name: str, fenced: Fenced) -> bool:
+    """The Node's SelfFenced condition (its own status, which an agent may write), for the leader to
+    tell as an event; read and written at one resourceVersion. False: not written (a conflict with
+    the leader's own writes as the node comes back): tried again at the next beat."""
+    condition = {"type": "SelfFenced", "status": "True", "reason": "NoMasterReachable",
+                 "message": f"no master accepted a heartbeat for {fenced.silent_seconds:.0f} s: stopped "
+                            f"{fenced.stopped} container(s) at {fenced.at}", "lastTransitionTime": fenced.at}
+    for _ in range(3):
+        try:
+            node = masters.call("GET", f"/api/v1/nodes/{name}") or {}
+            status = node.get("status") or {}
+            others = [c for c in status.get("conditions") or [] if c.get("type") != "SelfFenced"]
+            read_at = (node.get("metadata") or {}).get("resourceVersion")
+            body = {"metadata": {"resourceVersion": read_at},
+                    "status": {**status, "conditions": [*others, condition]}}
+            masters.call("PUT", f"/api/v1/nodes/{name}/status", body)
+            return True
+        except (ApiError, MasterUnavailable) as err:
+            log.warning("reporting the self-fence: %s", err)
+    return False
 
 
 def _pods_revision(answer: object) -> int:

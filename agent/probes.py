@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.masters import ApiError, Masters, MasterUnavailable
@@ -69,8 +70,10 @@ def run_probe(probe: Obj, runtime: str, container: str, pod_ip: str) -> tuple[bo
 
 class ProbeRunner:
     def __init__(self, masters: Masters, node: str, runtime: str, resync_seconds: float = 60.0,
-                 report_seconds: float = 10.0) -> None:
+                 report_seconds: float = 10.0,
+                 listed: Callable[[list[Obj]], None] = lambda pods: None) -> None:
         self.masters = masters
+        self.listed = listed  # told each listing of the node's pods (the self-fence's opt-outs)
         self.node = node
         self.runtime = runtime
         self.resync_seconds = resync_seconds
@@ -102,7 +105,9 @@ class ProbeRunner:
                 wanted = self._pods_revision
                 if wanted != self._listed_revision or now - synced >= self.resync_seconds:
                     synced = now
-                    changed |= self.sync(self._pods(), now)
+                    pods = self._pods()
+                    self.listed(pods)
+                    changed |= self.sync(pods, now)
                     self._listed_revision = wanted
                 changed |= self.run_due(now)
                 if changed or now - reported >= self.report_seconds:

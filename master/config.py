@@ -11,7 +11,7 @@ from master.scheduler import SchedulerConfig
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
-               "deployment", "replicaset", "garbage-collector")
+               "deployment", "replicaset", "garbage-collector", "node-check")
 
 
 def _loopback(address: str) -> bool:
@@ -60,6 +60,13 @@ class MasterConfig:
     restart_backoff_seconds: float = 10.0  # first delay before restarting a failed container
     event_ttl_seconds: float = 3600.0  # events older than this are deleted
     runtime_resync_seconds: float = 10.0  # a host is listed at least this often (runtime/attention.py)
+    # Self-healing (master/objects/tolerations.py, controllers/node_check.py): a pod leaves a lost
+    # node this long after the node was tainted, unless its own tolerations say otherwise; at once
+    # when the leader cannot reach the host over SSH either (evict_when_host_unreachable).
+    default_eviction_seconds: int = 5
+    evict_when_host_unreachable: bool = True
+    host_check_seconds: float = 1.0  # how often a NotReady host is tried over SSH
+    agent_restart_command: list[str] = field(default_factory=lambda: ["systemctl", "restart", "berth-agent"])
     controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
@@ -86,13 +93,21 @@ class MasterConfig:
         unknown = sorted(set(self.controllers) - set(CONTROLLERS))
         if unknown:
             raise ValueError(f"controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
-        if "runtime" in self.controllers and not (self.ssh_key_file and self.ssh_known_hosts_file):
-            raise ValueError("ssh_key_file: the runtime controller needs ssh_key_file and "
-                             "ssh_known_hosts_file (or leave runtime out of controllers)")
+        for needs_ssh in ("runtime", "node-check"):
+            if needs_ssh in self.controllers and not (self.ssh_key_file and self.ssh_known_hosts_file):
+                raise ValueError(f"ssh_key_file: the {needs_ssh} controller needs ssh_key_file and "
+                                 f"ssh_known_hosts_file (or leave {needs_ssh} out of controllers)")
         if self.event_ttl_seconds < 60:
             raise ValueError("event_ttl_seconds: must be at least 60")
         if not 0 < self.runtime_resync_seconds <= 3600:
             raise ValueError("runtime_resync_seconds: must be more than 0 and at most 3600")
+        if not 0 <= self.default_eviction_seconds <= 86400:
+            raise ValueError("default_eviction_seconds: must be from 0 to 86400")
+        if not 0.2 <= self.host_check_seconds <= 60:
+            raise ValueError("host_check_seconds: must be from 0.2 to 60")
+        if not self.agent_restart_command or not all(isinstance(a, str) and a
+                                                     for a in self.agent_restart_command):
+            raise ValueError("agent_restart_command: a non-empty list of arguments")
         if not 0 < self.restart_backoff_seconds <= 300:
             raise ValueError("restart_backoff_seconds: must be more than 0 and at most 300")
         if self.raft_address in self.peers:

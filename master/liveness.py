@@ -12,6 +12,7 @@ from typing import Any
 
 from master.objects.conditions import ready_condition, with_condition
 from master.objects.isolation import Broken, each, reraise
+from master.objects.tolerations import NOT_READY, RETURNING, UNREACHABLE
 from master.reports.heartbeats import HeartbeatBook
 
 
@@ -38,3 +39,29 @@ def with_ready(status: dict[str, Any], ready: bool, timestamp: str) -> dict[str,
         "message": "the agent is heartbeating" if ready else "the agent stopped heartbeating",
         "lastTransitionTime": timestamp,
     })
+
+
+def wanted_lifecycle_taints(ready: bool, current: tuple[str, ...]) -> tuple[str, ...]:
+    """The lost-node taints a node should carry (master/objects/tolerations.py): NotReady, the
+    NoExecute one (unreachable, or not-ready when its agent said its runtime is failing);
+    back from that, `returning` (NoSchedule) until the runtime has cleaned the host, which takes
+    it off; a node that was never lost, none."""
+    if not ready:
+        return (NOT_READY,) if NOT_READY in current else (UNREACHABLE,)
+    if UNREACHABLE in current or NOT_READY in current or RETURNING in current:
+        return (RETURNING,)
+    return ()
+
+
+def lost_pod_status(pod: dict[str, Any], timestamp: str) -> dict[str, Any] | None:
+    """A pod on a lost node: phase Unknown and not Ready, at once, so nothing counts it as serving
+    (None: already so, or finished, or going). Its host's next look, if it comes back, says again."""
+    status = pod.get("status") or {}
+    if pod["metadata"].get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed", "Unknown"):
+        return None
+    lost = {**status, "phase": "Unknown", "reason": "NodeLost",
+            "message": f"node {pod['spec'].get('nodeName')} which was running the pod is unresponsive",
+            "containerStatuses": [{**c, "ready": False} for c in status.get("containerStatuses") or []
+                                  if isinstance(c, dict)]}
+    return with_condition(lost, {"type": "Ready", "status": "False", "reason": "NodeLost",
+                                 "message": "the node is not ready", "lastTransitionTime": timestamp})

@@ -27,6 +27,7 @@ from master.controllers.event_reaper import EventReaper
 from master.controllers.garbage_collector import GarbageCollector
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.namespaces import NamespaceController
+from master.controllers.node_check import NodeCheck
 from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.replicasets import ReplicaSetController
 from master.controllers.scheduling import SchedulingController
@@ -60,31 +61,43 @@ class Server:
         self.ctx = ApiContext(store=self.store, tokens=tokens, max_body_bytes=config.max_body_bytes,
                               max_object_bytes=config.max_object_bytes,
                               streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
-                              peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books)
+                              peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books,
+                              default_eviction_seconds=config.default_eviction_seconds)
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
                                          period=config.heartbeat_relay_seconds)
         else:
             log.warning("no Raft password: followers forward each agent report to the leader on its own")
         self.app: Flask = create_app(self.ctx)
-        self.pools = [p for p in (ssh, user_ssh) if p is not None]
-        self.loops = [self._loops(ssh)[name]() for name in config.controllers]
+        # NotReady hosts are tried on a pool of their own, with short timeouts: a gone host must
+        # cost the check seconds, and never hold the runtime's sessions
+        check_ssh = (SshPool(config.ssh_key_file, config.ssh_known_hosts_file, per_host=2,  # type: ignore[arg-type]
+                             connect_timeout=2.0, command_timeout=5.0, session_wait=1.0)
+                     if "node-check" in config.controllers and ssh is not None else None)
+        self.pools = [p for p in (ssh, user_ssh, check_ssh) if p is not None]
+        self.loops = [self._loops(ssh, check_ssh)[name]() for name in config.controllers]
         self._leading = False
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watch_leadership, name="leadership", daemon=True)
 
-    def _loops(self, ssh: SshPool | None) -> dict[str, Callable[[], LeaderLoop]]:
+    def _loops(self, ssh: SshPool | None, check_ssh: SshPool | None) -> dict[str, Callable[[], LeaderLoop]]:
         config, store, ctx, books = self.config, self.store, self.ctx, self.books
+        eviction = TaintEviction(store, ctx.now, ctx.uid, checks=books.host_checks,
+                                 evict_when_unreachable=config.evict_when_host_unreachable)
         return {
             "node-lifecycle": lambda: NodeLifecycle(store, books.heartbeats, config.node_grace_seconds,
                                                     ctx.now),
             "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
                                                       SchedulerConfig(config.scheduler_score)),
-            "taint-eviction": lambda: TaintEviction(store, ctx.now, ctx.uid),
+            "taint-eviction": lambda: eviction,
+            "node-check": lambda: NodeCheck(store, check_ssh, books.host_checks,  # type: ignore[arg-type]
+                                            ctx.now, ctx.uid, config.agent_restart_command,
+                                            period=config.host_check_seconds, on_verdict=eviction.wake),
             "event-reaper": lambda: EventReaper(store, lambda: datetime.now(UTC), config.event_ttl_seconds),
             "namespace": lambda: NamespaceController(store, ctx.now),
             "deployment": lambda: DeploymentController(store, ctx.now, ctx.uid),
-            "replicaset": lambda: ReplicaSetController(store, ctx.now, ctx.uid),
+            "replicaset": lambda: ReplicaSetController(store, ctx.now, ctx.uid,
+                                                       default_eviction_seconds=config.default_eviction_seconds),
             "garbage-collector": lambda: GarbageCollector(store, ctx.now),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,

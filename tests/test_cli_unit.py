@@ -311,6 +311,16 @@ def test_a_finished_pod_shows_how_it_ended_as_kubectl_does() -> None:
     assert pod_status(failed, NOW) == "OOMKilled"
 
 
+def test_a_pod_on_a_lost_node_shows_unknown_then_terminating() -> None:
+    from berth.cli.columns import pod_status
+
+    lost = pod("lost", phase="Unknown")
+    lost["status"]["reason"] = "NodeLost"
+    assert pod_status(lost, NOW) == "Unknown"
+    lost["metadata"]["deletionTimestamp"] = "2026-11-30T00:00:00Z"
+    assert pod_status(lost, NOW) == "Terminating"
+
+
 @pytest.mark.parametrize(("inits", "phase", "shown"), [
     ([], "Pending", "Pending"),  # none reported yet: the phase
     ([{"waiting": {"reason": "PodInitializing"}}, {"waiting": {"reason": "PodInitializing"}}], "Pending",

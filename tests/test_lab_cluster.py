@@ -227,13 +227,160 @@ def test_a_follower_cut_off_from_the_leader_deposes_no_one(lab: Lab) -> None:
     assert api(lab, "/api/v1/cluster", at_leader).json()["term"] == term
 
 
-def test_a_crashed_host_goes_not_ready_and_comes_back(lab: Lab) -> None:
-    hosts.crash_host(lab, "h3")
-    wait_until(lambda: ready(lab, "h3") is False, 30, what="crashed h3 NotReady")
-    result = CliRunner().invoke(berth, ["lab", "start", "--name", lab.name, "h3"],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    wait_until(lambda: ready(lab, "h3") is True, 60, what="h3 Ready after start")
+HEAL = """apiVersion: berth/v1
+kind: Deployment
+metadata: {{name: heal}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: heal}}}}
+  template:
+    metadata: {{labels: {{app: heal}}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: localhost/busybox:lab
+        command: [sleep, "3600"]
+        resources: {{requests: {{cpu: 50m, memory: 16Mi}}}}
+"""
+
+
+def cli(lab: Lab, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, text=True,
+                          capture_output=True, timeout=120, cwd=Path(__file__).resolve().parent.parent,
+                          env={"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)})
+
+
+def heal_pods(lab: Lab) -> list[dict]:
+    return api(lab, "/api/v1/namespaces/default/pods?labelSelector=app=heal", _answering(lab)).json()["items"]
+
+
+def _answering(lab: Lab) -> int:
+    """A master that answers (a crashed or cut-off host's may not)."""
+    for index in range(3):
+        try:
+            if api(lab, "/readyz", index).status_code == 200:
+                return index
+        except requests.RequestException:
+            continue
+    raise requests.ConnectionError("no master answers")
+
+
+def running_elsewhere(lab: Lab, host: str, replicas: int) -> bool:
+    serving = [p for p in heal_pods(lab) if p["spec"].get("nodeName") != host
+               and not p["metadata"].get("deletionTimestamp")
+               and any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in (p.get("status") or {}).get("conditions") or [])]
+    return len(serving) == replicas
+
+
+def containers_on(lab: Lab, host: str) -> int:
+    """The deployment's containers the host's podman runs (counted on the host, not the API)."""
+    listed = hosts.in_host(lab, host, ["podman", "ps", "--filter", "label=berth.namespace=default",
+                                       "--format", "{{.Names}}"], check=False)
+    return sum(1 for name in listed.stdout.split() if name.startswith("berth-default-heal-") and
+               name.endswith("-web"))
+
+
+def exact(lab: Lab, replicas: int) -> bool:
+    return sum(containers_on(lab, h) for h in lab.host_names()) == replicas
+
+
+def deployed_heal(lab: Lab, replicas: int) -> str:
+    """The deployment rolled out; the name of a host that holds a replica and does not lead."""
+    applied = cli(lab, "apply", "-f", "-", stdin=HEAL.format(replicas=replicas))
+    assert applied.returncode == 0, applied.stderr
+    rolled = cli(lab, "rollout", "status", "deploy/heal", "--timeout=90s")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    leader = wait_until(lambda: _leader_host(lab), 30, what="a leader")
+    return next(p["spec"]["nodeName"] for p in heal_pods(lab) if p["spec"]["nodeName"] != leader)
+
+
+def remove_heal(lab: Lab) -> None:
+    cli(lab, "delete", "deploy", "heal")
+    wait_until(lambda: not heal_pods(lab) and exact(lab, 0), 90, interval=0.5,
+               what="the heal deployment gone")
+
+
+def test_a_crashed_hosts_replicas_run_elsewhere_and_it_comes_back_with_none(lab: Lab) -> None:
+    """The seed's self-healing: a crashed host's replicas are made again elsewhere within seconds
+    (SSH fails too, so they go without waiting out their tolerations); started again, the host
+    keeps none of its old copies: the exact count runs, counted with podman on every host."""
+    victim = deployed_heal(lab, 3)
+    try:
+        hosts.crash_host(lab, victim)
+        wait_until(lambda: ready(lab, victim) is False, 30, what=f"crashed {victim} NotReady")
+        wait_until(lambda: running_elsewhere(lab, victim, 3), 60, interval=0.5,
+                   what="three replicas ready on the other hosts")
+        wait_until(lambda: not [p for p in heal_pods(lab) if p["spec"].get("nodeName") == victim], 60,
+                   interval=0.5, what="the crashed host's pods gone from the API")
+        result = CliRunner().invoke(berth, ["lab", "start", "--name", lab.name, victim],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        wait_until(lambda: ready(lab, victim) is True, 90, what=f"{victim} Ready after start")
+        node = f"/api/v1/nodes/{victim}"
+        wait_until(lambda: not api(lab, node, _answering(lab)).json()["spec"].get("taints"), 60,
+                   interval=0.5, what="the returning taint taken off once the host is clean")
+        wait_until(lambda: exact(lab, 3), 60, interval=0.5, what="exactly 3 containers across the hosts")
+    finally:
+        remove_heal(lab)
+
+
+def test_a_host_cut_off_from_every_master_stops_its_own_copies(lab: Lab) -> None:
+    """A partition: the masters cannot reach the host (SSH fails: its pods go at once) and its agent
+    cannot reach a master that leads: after fence_after_seconds it stops its copies, so two run
+    for a bounded time only; healed, the total is exact again."""
+    victim = deployed_heal(lab, 3)
+    others = [h for h in lab.host_names() if h != victim]
+    try:
+        for other in others:
+            CliRunner().invoke(berth, ["lab", "partition", "--name", lab.name, victim, other],
+                               catch_exceptions=False)
+        wait_until(lambda: running_elsewhere(lab, victim, 3), 60, interval=0.5,
+                   what="three replicas ready on the reachable hosts")
+        wait_until(lambda: containers_on(lab, victim) == 0, 60, interval=0.5,
+                   what="the cut-off host's agent stopping its copies")
+    finally:
+        CliRunner().invoke(berth, ["lab", "heal", "--name", lab.name], catch_exceptions=False)
+    try:
+        wait_until(lambda: ready(lab, victim) is True, 90, what=f"{victim} Ready after the heal")
+        wait_until(lambda: exact(lab, 3), 60, interval=0.5, what="exactly 3 containers after the heal")
+
+        def told() -> bool:
+            events = api(lab, "/api/v1/namespaces/default/events", _answering(lab)).json()["items"]
+            return any(e["reason"] == "SelfFenced" and e["involvedObject"]["name"] == victim for e in events)
+
+        try:
+            wait_until(told, 60, interval=0.5, what="the agent's self-fence told as an event on its node")
+        except TimeoutError:
+            print((lab.host_dir(victim) / "berth" / "run" / "berth-agent.log").read_text()[-4000:])
+            raise
+        node = f"/api/v1/nodes/{victim}"
+        wait_until(lambda: not api(lab, node, _answering(lab)).json()["spec"].get("taints"), 60,
+                   interval=0.5, what="the returning taint taken off once the host is clean")
+        assert exact(lab, 3)
+    finally:
+        remove_heal(lab)
+
+
+def test_a_silent_agent_is_restarted_over_ssh_and_nothing_is_evicted(lab: Lab) -> None:
+    """Only the agent fails (stopped with SIGSTOP, so its supervisor does not restart it): the
+    leader finds the host answering and its pods running, keeps them, and restarts the agent."""
+    victim = deployed_heal(lab, 3)
+    before = {p["metadata"]["uid"] for p in heal_pods(lab)}
+    try:
+        pid = (lab.host_dir(victim) / "berth" / "run" / "berth-agent.pid").read_text().strip()
+        hosts.in_host(lab, victim, ["kill", "-STOP", pid])
+        wait_until(lambda: ready(lab, victim) is False, 30, what=f"{victim} NotReady")
+        wait_until(lambda: ready(lab, victim) is True, 60, what=f"{victim} Ready again: its agent restarted")
+        assert {p["metadata"]["uid"] for p in heal_pods(lab)} == before  # nothing evicted, nothing made
+        events = api(lab, "/api/v1/namespaces/default/events", _answering(lab)).json()["items"]
+        assert any(e["reason"] == "AgentRestarted" and e["involvedObject"]["name"] == victim for e in events)
+        check = condition(api(lab, f"/api/v1/nodes/{victim}", _answering(lab)).json(), "HostCheck")
+        assert check is not None
+        assert exact(lab, 3)
+    finally:
+        remove_heal(lab)
 
 
 def _leader_host(lab: Lab, asking: tuple[int, ...] = (0, 1, 2)) -> str | None:

@@ -118,6 +118,8 @@ def pod_status(obj: Obj, now: datetime) -> str:
     if initializing is not None:
         return initializing
     status = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "Pending")
+    if status == "NodeLost":  # its node stopped answering: what runs there is not known
+        return "Unknown"
     if status in ("Succeeded", "Failed"):  # kubectl shows how the containers ended
         containers = _list(_get(obj, "status", "containerStatuses"))
         ended = [_get(c, "state", "terminated", "reason") for c in containers]

@@ -103,11 +103,20 @@ def stop(name: str, directory: Path) -> None:
 @click.argument("name")
 @click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
 def restart(name: str, directory: Path) -> None:
-    """End the service's current process; its supervisor starts it again."""
+    """End the service's current process (SIGTERM, SIGKILL after 5 s: a hung or stopped process
+    ends too); its supervisor starts it again a second later."""
     pid = _alive(directory / f"{name}.pid")
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+        for _ in range(50):  # bounded: 5 s
+            if _alive(directory / f"{name}.pid") != pid:
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     click.echo("restarted")
 
 

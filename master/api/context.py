@@ -42,6 +42,7 @@ class ApiContext:
     peer_nonces: SeenNonces = field(default_factory=SeenNonces)  # relayed batches already accepted
     relay: ReportRelay | None = None  # passes agents' reports to the leader while this master follows
     ssh: SshPool | None = None  # to the hosts, for logs and exec: not the runtime's pool (None: no key)
+    default_eviction_seconds: int = 5  # a pod's toleration of a lost node, unless it sets its own
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

@@ -16,6 +16,7 @@ from master.objects.json_patch import json_patch
 from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
+from master.objects.tolerations import with_default_tolerations
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
 from master.store.commands import (
     Batch,
@@ -95,6 +96,8 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
     if isinstance(document, dict) and isinstance(document.get("metadata"), dict) and namespace:
         document = {**document, "metadata": {"namespace": namespace, **document["metadata"]}}
     obj = validate_object(document, info)
+    if info.kind == "Pod":  # admission, on every way a pod is written (create, replace, patch, apply)
+        obj = {**obj, "spec": with_default_tolerations(obj["spec"], context().default_eviction_seconds)}
     _check_identity(obj, namespace, name)
     _check_size(obj, "")
     return obj

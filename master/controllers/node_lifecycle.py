@@ -1,4 +1,10 @@
-"""Leader-only: turns heartbeat silence into NotReady and heartbeats back into Ready."""
+"""Leader-only: turns heartbeat silence into NotReady and heartbeats back into Ready, as Kubernetes'
+node lifecycle controller: a lost node is tainted NoExecute (the taint evictor then moves its pods
+off once their tolerations run out), its pods are marked Unknown and not Ready at once, and a
+node that comes back is tainted `returning` (NoSchedule) until the runtime has cleaned it.
+
+Level-triggered: each round also puts right the taints and pods of nodes already NotReady (a
+round that failed half-way, a new leader), not only those that changed this round."""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 
+from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
-from master.liveness import transitions, with_ready
+from master.liveness import lost_pod_status, transitions, wanted_lifecycle_taints, with_ready
+from master.objects.conditions import ready_condition
+from master.objects.tolerations import lifecycle_keys, with_lifecycle_taints
 from master.reports.heartbeats import HeartbeatBook
-from master.store.commands import UpdateStatus
+from master.store.commands import Batch, Command, Replace, UpdateStatus
 from master.store.replicated import Store
 
 log = logging.getLogger(__name__)
@@ -34,17 +43,47 @@ class NodeLifecycle(LeaderLoop):
         """Write this round's transitions together: after a leader change or a mass registration
         hundreds of nodes turn at once, and one write each, waited for in turn, took a minute."""
         nodes, _ = self.store.read(lambda state: state.list("Node"))
-        changes = transitions(nodes, self.book, time.monotonic(), self.grace, self.quarantine)
-        if not changes:
-            return
+        changes = dict((n["metadata"]["name"], ready) for n, ready in
+                       transitions(nodes, self.book, time.monotonic(), self.grace, self.quarantine))
         timestamp = self.now()
-        commands = [UpdateStatus("Node", "", node["metadata"]["name"],
-                                 with_ready(node.get("status") or {}, ready, timestamp),
-                                 node["metadata"]["resourceVersion"])
-                    for node, ready in changes]
-        for (node, ready), answer in zip(changes, self.store.propose_all(commands, timeout=5.0), strict=True):
+        commands: list[Command] = []
+        lost: list[str] = []
+        for node in nodes:
             name = node["metadata"]["name"]
+            ready = changes.get(name, ready_condition(node))
+            if ready is None:
+                continue  # never reported: neither Ready nor lost
+            commands.extend(self._node_writes(node, ready, name in changes, timestamp))
+            if not ready:
+                lost.append(name)
+        if lost:
+            pods, _ = self.store.read(lambda state: [p for name in lost
+                                                     for p in state.select("Pod", node=name)])
+            commands.extend(UpdateStatus("Pod", p["metadata"]["namespace"], p["metadata"]["name"], status,
+                                         p["metadata"]["resourceVersion"])
+                            for p in pods if (status := lost_pod_status(p, timestamp)) is not None)
+        if not commands:
+            return
+        answers = self.store.propose_all(commands, timeout=5.0)
+        for answer in answers:
             if isinstance(answer, ApiError):  # a conflict or no quorum: the next round looks again
-                log.debug("node %s: %s", name, answer.message)
-            else:
-                log.info("node %s is %s", name, "Ready" if ready else "NotReady")
+                log.debug("node lifecycle write refused: %s", answer.message)
+        for name, ready in changes.items():
+            log.info("node %s is %s", name, "Ready" if ready else "NotReady")
+
+    @staticmethod
+    def _node_writes(node: Obj, ready: bool, turned: bool, timestamp: str) -> list[Command]:
+        """The node's taints, then (if it turned) its Ready condition: one Batch, all or none, so a
+        node is never NotReady without the taint that moves its pods."""
+        meta = node["metadata"]
+        keys = lifecycle_keys(node)
+        wanted = wanted_lifecycle_taints(ready, keys)
+        ops: list = []
+        if wanted != keys:
+            spec = with_lifecycle_taints(node.get("spec") or {}, wanted)
+            ops.append(Replace({**node, "spec": spec}, meta["resourceVersion"]))
+        if turned:
+            status = with_ready(node.get("status") or {}, ready, timestamp)
+            expected = None if ops else meta["resourceVersion"]
+            ops.append(UpdateStatus("Node", "", meta["name"], status, expected))
+        return [Batch(tuple(ops))] if ops else []

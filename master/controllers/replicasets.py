@@ -20,6 +20,7 @@ from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
 from master.objects.isolation import each
+from master.objects.tolerations import with_default_tolerations
 from master.store.commands import Command, Create, Replace, UpdateStatus, deletion
 from master.store.replicated import Store
 from master.store.state import ClusterState, WatchEvent
@@ -39,6 +40,10 @@ def candidates(state: ClusterState, rs: Obj) -> list[Obj]:
     return list({p["metadata"]["name"]: p for p in (*matching, *owned)}.values())
 
 
+def admitted(pod: Obj, eviction_seconds: int) -> Obj:
+    return {**pod, "spec": with_default_tolerations(pod["spec"], eviction_seconds)}
+
+
 def _names(pods: list[Obj], limit: int = 5) -> str:
     shown = ", ".join(p["metadata"]["name"] for p in pods[:limit])
     return shown + (f" and {len(pods) - limit} more" if len(pods) > limit else "")
@@ -49,10 +54,12 @@ class ReplicaSetController(LeaderLoop):
     fenced = True
 
     def __init__(self, store: Store, now: Callable[[], str], uid: Callable[[], str],
-                 period: float = 1.0, rng: random.Random | None = None) -> None:
+                 period: float = 1.0, rng: random.Random | None = None,
+                 default_eviction_seconds: int = 5) -> None:
         super().__init__(store, period)
         self.now = now
         self.uid = uid
+        self.default_eviction_seconds = default_eviction_seconds  # the API's admission, for its pods
         self.rng = rng or random.SystemRandom()
         store.add_listener(self._changed)
 
@@ -92,7 +99,8 @@ class ReplicaSetController(LeaderLoop):
         meta, now = rs["metadata"], self.now()
         commands: list[Command] = [Replace(p, p["metadata"]["resourceVersion"])
                                    for p in (*plan.claim.adopt, *plan.claim.release)]
-        made = [pod_from_template(rs, random_suffix(self.rng)) for _ in range(plan.create)]
+        made = [admitted(pod_from_template(rs, random_suffix(self.rng)), self.default_eviction_seconds)
+                for _ in range(plan.create)]
         commands += [Create(pod, self.uid(), now) for pod in made]
         commands += [deletion(pod, now) for pod in plan.delete]
         if made:

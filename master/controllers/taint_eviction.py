@@ -6,7 +6,9 @@ TaintManagerEviction event. A pod that tolerates every such taint stays, for eve
 for the least tolerationSeconds of the tolerations that matched, counted from when this
 leader first saw the taint (Kubernetes too counts from when its taint manager saw the
 node change). Pods with an owner are then made again elsewhere by that owner; a bare pod
-is gone, as in Kubernetes.
+is gone, as in Kubernetes. What SSH said of a NotReady host (master/controllers/node_check.py)
+shortens or holds this: a host that does not answer loses its pods at once (those tolerating it
+for a bounded time), and a pod confirmed running where only the agent failed stays.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from master.errors import ApiError
 from master.events import event_name, record_event
 from master.objects.isolation import each
 from master.objects.kinds import Taint
+from master.reports.host_checks import HostChecks, HostVerdict
+from master.runtime.host_check import evict_now, held
 from master.scheduler.filters import tolerates
 from master.scheduler.snapshot import is_finished, node_taints
 from master.store.commands import Command, MarkDeleted
@@ -56,10 +60,13 @@ class TaintEviction(LeaderLoop):
     name = "taint-eviction"
 
     def __init__(self, store: Store, now: Callable[[], str], uid: Callable[[], str],
-                 period: float = 1.0) -> None:
+                 period: float = 1.0, checks: HostChecks | None = None,
+                 evict_when_unreachable: bool = True) -> None:
         super().__init__(store, period)
         self.now = now
         self.uid = uid
+        self.checks = checks or HostChecks()  # what SSH said of NotReady hosts (node_check.py)
+        self.evict_when_unreachable = evict_when_unreachable
         self._seen: dict[tuple[str, Taint], float] = {}  # (node, taint) -> when this leader first saw it
         store.add_listener(self._changed)
 
@@ -80,6 +87,7 @@ class TaintEviction(LeaderLoop):
             return  # the usual case: no pod needs looking at
         pods, _ = self.store.read(lambda s: s.list("Pod"))
         commands: list[Command] = []
+        evicted: dict[str, list[str]] = {}  # node -> the pods evicted from it this round
 
         def look(pod: Obj) -> None:
             node = pod["spec"].get("nodeName")
@@ -87,22 +95,42 @@ class TaintEviction(LeaderLoop):
                 return
             delay = eviction_delay(pod["spec"].get("tolerations") or [], taints[node])
             since = max(self._seen[(node, taint)] for taint in taints[node])
-            if delay is not None and now >= since + delay:
-                commands.extend(self._evict(pod, node))
+            verdict = self.checks.verdict(node)
+            if delay is None or held(verdict, pod):
+                return  # tolerated for ever, or confirmed running where only the agent failed
+            if now >= since + delay or evict_now(verdict, self.evict_when_unreachable):
+                meta = pod["metadata"]
+                evicted.setdefault(node, []).append(f"{meta['namespace']}/{meta['name']}")
+                commands.extend(self._evict(pod, node, verdict))
 
         each(pods, look, self.quarantine)
+        commands.extend(self._node_events(nodes, evicted))
         if commands:
             answers = self.store.propose_all(commands)
             evicted = sum(1 for command, answer in zip(commands, answers, strict=True)
                           if isinstance(command, MarkDeleted) and not isinstance(answer, ApiError))
             log.info("evicted %d pod(s) from NoExecute-tainted nodes", evicted)
 
-    def _evict(self, pod: Obj, node: str) -> list[Command]:
+    def _node_events(self, nodes: list[Obj], evicted: dict[str, list[str]]) -> list[Command]:
+        """One event on each node pods were evicted from this round (`berth describe node` tells it)."""
+        made: list[Command] = []
+        for node in nodes:
+            gone = evicted.get(node["metadata"]["name"])
+            if not gone:
+                continue
+            message = f"evicting {len(gone)} pod(s): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}"
+            existing = self.store.get("Event", "default", event_name(node, "TaintManagerEviction", message))
+            made.append(record_event(existing, node, "TaintManagerEviction", message, warning=True,
+                                     component=COMPONENT, uid=self.uid(), now=self.now(), distinct=message))
+        return made
+
+    def _evict(self, pod: Obj, node: str, verdict: HostVerdict | None = None) -> list[Command]:
         meta = pod["metadata"]
         grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
         existing = self.store.get("Event", meta["namespace"], event_name(pod, "TaintManagerEviction"))
+        why = f"; {verdict.message}" if verdict is not None else ""
         message = (f"Marking for deletion Pod {meta['namespace']}/{meta['name']} "
-                   f"(node {node} is tainted NoExecute)")
+                   f"(node {node} is tainted NoExecute{why})")
         return [MarkDeleted("Pod", meta["namespace"], meta["name"], self.now(), grace),
                 record_event(existing, pod, "TaintManagerEviction", message, warning=False,
                              component=COMPONENT, uid=self.uid(), now=self.now())]

@@ -540,6 +540,8 @@ class ContainerStatus(Strict):
 
 class PodStatus(_WithConditions):
     phase: Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"] | None = None
+    reason: Reason | None = None  # NodeLost: its node stopped answering (master/liveness.py)
+    message: Message | None = None
     hostIP: HostAddress | None = None
     podIP: PodAddress | None = None
     containerStatuses: list[ContainerStatus] | None = Field(default=None, max_length=64)

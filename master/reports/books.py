@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from master.reports.heartbeats import HeartbeatBook
+from master.reports.host_checks import HostChecks
 from master.reports.pod_revisions import PodRevisions
 from master.reports.probes import ProbeBook, Verdict
 from master.store.replicated import Store
@@ -50,6 +51,7 @@ class ReportBooks:
     heartbeats: HeartbeatBook = field(default_factory=HeartbeatBook)
     probes: ProbeBook = field(default_factory=ProbeBook)
     pod_revisions: PodRevisions = field(default_factory=PodRevisions)  # answered with each heartbeat
+    host_checks: HostChecks = field(default_factory=HostChecks)  # what SSH said of NotReady hosts
 
     def new_term(self, nodes: list[str]) -> None:
         """This master became the leader: what an earlier leader heard is not known here, so every
@@ -57,6 +59,7 @@ class ReportBooks:
         awaited afresh (they report within seconds)."""
         self.heartbeats.reset(nodes, time.monotonic())
         self.probes.reset()
+        self.host_checks.reset()
         self.attention.mark_all()
 
     # --- on the leader: where each report lands (a ReportSink) --------------------------------

@@ -26,6 +26,7 @@ from master.errors import ApiError
 from master.events import event_name, record_event
 from master.objects.conditions import ready_condition
 from master.objects.isolation import each
+from master.objects.tolerations import RETURNING, lifecycle_keys, with_lifecycle_taints
 from master.reports.probes import ProbeBook
 from master.runtime.actions import ForgetPod, Outcome, pod_uid
 from master.runtime.attention import Attention, pod_settled
@@ -36,7 +37,7 @@ from master.runtime.planner import Backoff, Listing, SoftState, plan_host
 from master.runtime.pulls import PullRecord
 from master.runtime.ssh import SshError, SshPool
 from master.runtime.status import pod_status
-from master.store.commands import Command, Delete, UpdateStatus
+from master.store.commands import Command, Delete, Replace, UpdateStatus
 from master.store.replicated import Store
 from master.store.state import WatchEvent
 
@@ -65,6 +66,19 @@ class _Fence:
                     log.warning("not acting on hosts: %s", err.message)
                     self._held = False
             return self._held
+
+
+def _cleaned(node: Obj, pods: list[Obj], listing: Listing) -> list[Command]:
+    """A host back from being lost is `returning` (NoSchedule) until a look finds on it nothing but
+    containers of pods bound to it: the copies of pods moved elsewhere meanwhile are gone before
+    it takes new work (a look that removes them is followed by one that finds none)."""
+    if RETURNING not in lifecycle_keys(node):
+        return []
+    mine = {p["metadata"]["uid"] for p in pods}
+    if any(state.pod_uid not in mine for state in listing.all):
+        return []
+    spec = with_lifecycle_taints(node["spec"], tuple(k for k in lifecycle_keys(node) if k != RETURNING))
+    return [Replace({**node, "spec": spec}, node["metadata"]["resourceVersion"])]
 
 
 @dataclass
@@ -214,7 +228,8 @@ class RuntimeController(LeaderLoop):
             return self._trouble_with(node, "HostUnreachable", f"the runtime lost the host mid-round: {err}")
         self.pulls.record(outcomes, time.time())  # after the attempts: the back-off counts from their end
         planned = [p for p in pods if p["metadata"]["uid"] not in skipped]
-        return _Look(unplanned + self._writes(node, planned, listing, finished + outcomes, soft), acting)
+        writes = unplanned + self._writes(node, planned, listing, finished + outcomes, soft)
+        return _Look(writes + _cleaned(node, pods, listing), acting)
 
     def _writes(self, node: Obj, pods: list[Obj], listing: Listing, outcomes: list[Outcome],
                 soft: SoftState) -> list[Command]:

@@ -348,7 +348,7 @@ class ClusterState:
                 stored["status"] = {"phase": ACTIVE}
             return self._write(undo, ADDED, stored, {**meta, **base_meta})
         check_update(old, new)
-        generation = old["metadata"]["generation"]
+        generation = int(old["metadata"].get("generation") or 1)  # every stored object has one; be sure
         if _content(old) != _content(new):
             generation += 1
         elif all(old["metadata"].get(k) == meta.get(k) for k in ("labels", "annotations", "ownerReferences")):

@@ -1,0 +1,110 @@
+"""Self-fencing: a host cut off from every master stops its own Berth containers.
+
+While no master accepts this agent's heartbeats, the leader cannot know whether the host is down
+or only cut off, and after `fence_after_seconds` (a little longer than a lost node's pods take to
+be moved, master setting `default_eviction_seconds`) it has made their replacements elsewhere.
+Stopping the copies here then keeps two copies of a pod from running for longer than that: the
+fence time bounds how long a partition can double a workload. The price: if every master is down
+(not merely one, and not an election: any accepted heartbeat resets the clock) for that long,
+every host stops its pods, and the runtime starts them again once the masters are back. A pod
+annotated `berth.io/self-fence: "false"` is never stopped here (for what must run through a
+control-plane outage); `fence_after_seconds: 0` turns fencing off for the host.
+
+Containers are found by Berth's label and stopped with the engine's own stop (SIGTERM, SIGKILL
+after the grace), each argument its own list element. What was done is kept until a master
+answers again, then reported as the Node's `SelfFenced` condition (master/controllers/node_check.py
+turns it into an event).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from berth.containers import MANAGED, POD_UID
+
+log = logging.getLogger(__name__)
+OPT_OUT = "berth.io/self-fence"
+STOP_GRACE_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Fenced:
+    at: str
+    stopped: int
+    silent_seconds: float
+
+
+def running_containers(runtime: str, run: Callable[[list[str]], str]) -> list[tuple[str, str]]:
+    """(container id, pod uid) of Berth's running containers, from the engine's JSON listing."""
+    mine = f"label={MANAGED}=true"
+    if runtime == "podman":
+        listed = json.loads(run(["podman", "ps", "--filter", mine, "--format", "json"]) or "[]")
+        return [(c["Id"], (c.get("Labels") or {}).get(POD_UID, "")) for c in listed]
+    found = []
+    for line in run(["docker", "ps", "--filter", mine, "--format", "{{json .}}"]).splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            labels = dict(p.split("=", 1) for p in (entry.get("Labels") or "").split(",") if "=" in p)
+            found.append((entry["ID"], labels.get(POD_UID, "")))
+    return found
+
+
+def to_stop(containers: list[tuple[str, str]], opted_out: set[str]) -> list[str]:
+    return [cid for cid, uid in containers if uid not in opted_out]
+
+
+def opted_out(pods: list[dict[str, Any]]) -> set[str]:
+    return {p["metadata"]["uid"] for p in pods
+            if ((p["metadata"].get("annotations") or {}).get(OPT_OUT) or "").lower() == "false"}
+
+
+def _run(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+class SelfFence:
+    def __init__(self, runtime: str, after: float, run: Callable[[list[str]], str] = _run,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.runtime = runtime
+        self.after = after
+        self.run = run
+        self.clock = clock
+        self.last_contact = clock()
+        self.opted_out: set[str] = set()  # pod uids, from the agent's latest listing of its pods
+        self.fenced: Fenced | None = None  # done while cut off, not yet reported
+
+    def contact(self) -> Fenced | None:
+        """A master accepted a heartbeat: the clock starts again. What was fenced is returned until
+        `reported()` (a report refused in the turmoil of a heal is tried again at the next beat)."""
+        self.last_contact = self.clock()
+        return self.fenced
+
+    def reported(self) -> None:
+        self.fenced = None
+
+    def pods(self, pods: list[dict[str, Any]]) -> None:
+        self.opted_out = opted_out(pods)
+
+    def check(self) -> Fenced | None:
+        """Called every heartbeat interval; stops the containers once, when the silence passes
+        the fence time (a fence already done waits for contact)."""
+        silent = self.clock() - self.last_contact
+        if self.after <= 0 or silent < self.after or self.fenced is not None:
+            return None  # not yet, or off, or done already (and not yet reported)
+        try:
+            ids = to_stop(running_containers(self.runtime, self.run), self.opted_out)
+            if ids:
+                self.run([self.runtime, "stop", f"--time={STOP_GRACE_SECONDS}", "--", *ids])
+        except (subprocess.SubprocessError, OSError, ValueError, KeyError) as err:
+            log.error("self-fence: could not stop this host's containers: %s", err)
+            return None  # tried again at the next beat
+        self.fenced = Fenced(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), len(ids), round(silent, 1))
+        log.warning("self-fence: no master for %.0f s: stopped %d container(s)", silent, len(ids))
+        return self.fenced

@@ -1,0 +1,200 @@
+"""Self-healing's pure decisions: lost-node taints, default tolerations, the SSH verdict, what the
+taint evictor does with it, the runtime's cleaning of a returning host, and the agent's self-fence."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from agent.fencing import SelfFence, opted_out, running_containers
+from master.controllers.taint_eviction import TaintEviction
+from master.liveness import lost_pod_status, wanted_lifecycle_taints
+from master.objects.tolerations import (
+    NOT_READY,
+    RETURNING,
+    UNREACHABLE,
+    lifecycle_keys,
+    with_default_tolerations,
+    with_lifecycle_taints,
+)
+from master.reports.host_checks import AGENT_NOT_HEARTBEATING, HOST_UNREACHABLE, RUNTIME_FAILING, HostChecks
+from master.runtime.controller import _cleaned
+from master.runtime.driver import ContainerState
+from master.runtime.host_check import evict_now, held, judge
+from master.runtime.planner import Listing
+from tests.test_isolation import NOW, FakeStore, node, pod
+
+
+@pytest.mark.parametrize(("ready", "current", "wanted"), [
+    (False, (), (UNREACHABLE,)),
+    (False, (UNREACHABLE,), (UNREACHABLE,)),
+    (False, (NOT_READY,), (NOT_READY,)),  # the agent said its runtime fails: that taint stays
+    (False, (RETURNING,), (UNREACHABLE,)),  # lost again while returning
+    (True, (UNREACHABLE,), (RETURNING,)),  # back: no new work until the runtime cleaned it
+    (True, (RETURNING,), (RETURNING,)),  # the runtime takes it off, not the lifecycle
+    (True, (), ()),
+])
+def test_lifecycle_taints(ready: bool, current: tuple[str, ...], wanted: tuple[str, ...]) -> None:
+    assert wanted_lifecycle_taints(ready, current) == wanted
+
+
+def test_lifecycle_taints_keep_the_admins_own() -> None:
+    spec = {"address": "a", "taints": [{"key": "dedicated", "effect": "NoSchedule"},
+                                       {"key": UNREACHABLE, "effect": "NoExecute"}]}
+    changed = with_lifecycle_taints(spec, (RETURNING,))
+    assert changed["taints"] == [{"key": "dedicated", "effect": "NoSchedule"},
+                                 {"key": RETURNING, "effect": "NoSchedule"}]
+    assert lifecycle_keys({"spec": changed}) == (RETURNING,)
+
+
+@pytest.mark.parametrize(("own", "added"), [
+    ([], [NOT_READY, UNREACHABLE]),
+    ([{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 600}],
+     [NOT_READY]),
+    ([{"operator": "Exists"}], []),  # tolerates everything already
+    ([{"key": UNREACHABLE, "operator": "Exists", "effect": "NoSchedule"}], [NOT_READY, UNREACHABLE]),
+])
+def test_default_tolerations_fill_what_the_pod_does_not_say(own: list, added: list[str]) -> None:
+    spec = with_default_tolerations({"containers": [], "tolerations": own}, 5)
+    extra = spec["tolerations"][len(own):]
+    assert [t["key"] for t in extra] == added
+    assert all(t == {"key": t["key"], "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}
+               for t in extra)
+    assert with_default_tolerations(spec, 5) == spec  # the same every time it is written
+
+
+def test_a_pod_on_a_lost_node_is_unknown_and_not_ready() -> None:
+    running = pod("p", "h1")
+    running["status"] = {"phase": "Running", "containerStatuses": [{"name": "main", "ready": True}],
+                         "conditions": [{"type": "Ready", "status": "True"}]}
+    lost = lost_pod_status(running, NOW)
+    assert lost is not None and lost["phase"] == "Unknown" and lost["reason"] == "NodeLost"
+    assert lost["containerStatuses"][0]["ready"] is False
+    assert next(c for c in lost["conditions"] if c["type"] == "Ready")["status"] == "False"
+    assert lost_pod_status({**running, "status": lost}, NOW) is None  # already said
+    done = {**running, "status": {"phase": "Succeeded"}}
+    assert lost_pod_status(done, NOW) is None
+
+
+def _state(uid: str, container: str, state: str, sandbox: bool = False) -> ContainerState:
+    labels = {"berth.pod-uid": uid, "berth.container": container}
+    if sandbox:
+        labels = {"berth.pod-uid": uid, "berth.sandbox": "true"}
+    return ContainerState(f"id-{uid}-{container}", f"n-{uid}-{container}", labels, state, 0, "", "")
+
+
+def _bound(name: str, uid: str) -> dict[str, Any]:
+    made = pod(name, "h1")
+    made["metadata"]["uid"] = uid
+    return made
+
+
+@pytest.mark.parametrize(("listing", "reachable", "kind", "alive"), [
+    (None, False, HOST_UNREACHABLE, set()),
+    (None, True, RUNTIME_FAILING, set()),
+    ([("a", "running"), ("b", "running")], True, AGENT_NOT_HEARTBEATING, {"a", "b"}),
+    ([("a", "running"), ("b", "exited")], True, AGENT_NOT_HEARTBEATING, {"a"}),
+    ([], True, AGENT_NOT_HEARTBEATING, set()),
+])
+def test_the_ssh_verdict(listing: list | None, reachable: bool, kind: str, alive: set[str]) -> None:
+    pods = [_bound("pa", "a"), _bound("pb", "b")]
+    seen = None if listing is None else Listing.of(
+        [s for uid, state in listing for s in (_state(uid, "", "running", sandbox=True),
+                                                _state(uid, "main", state))])
+    verdict = judge(pods, seen, None if seen else "boom", reachable)
+    assert (verdict.kind, set(verdict.alive)) == (kind, alive)
+    assert evict_now(verdict, True) is (kind == HOST_UNREACHABLE)
+    assert evict_now(verdict, False) is False
+    assert held(verdict, pods[0]) is ("a" in alive)
+
+
+def _tainted_node() -> dict[str, Any]:
+    lost = node("h1")
+    lost["spec"]["taints"] = [{"key": UNREACHABLE, "effect": "NoExecute"}]
+    return lost
+
+
+def _tolerating(name: str, seconds: int | None) -> dict[str, Any]:
+    made = pod(name, "h1")
+    made["spec"]["tolerations"] = [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
+                                    **({"tolerationSeconds": seconds} if seconds is not None else {})}]
+    return made
+
+
+def test_the_taint_evictor_follows_the_ssh_verdict() -> None:
+    store = FakeStore(_tainted_node(), _tolerating("patient", 300), _tolerating("forever", None),
+                      _tolerating("alive", 300))
+    checks = HostChecks()
+    evictor = TaintEviction(store, lambda: NOW, lambda: "u", checks=checks)  # type: ignore[arg-type]
+    evictor.reconcile()  # no verdict yet: the tolerations run
+    assert not any(store.get("Pod", "default", n)["metadata"].get("deletionTimestamp")
+                   for n in ("patient", "forever", "alive"))
+    alive_uid = store.get("Pod", "default", "alive")["metadata"]["uid"]
+    checks.record("h1", judge([store.get("Pod", "default", "alive")], Listing.of(
+        [_state(alive_uid, "", "running", sandbox=True), _state(alive_uid, "main", "running")]), None, True))
+    evictor.reconcile()  # the host answers: nothing goes early
+    assert not store.get("Pod", "default", "patient")["metadata"].get("deletionTimestamp")
+    checks.record("h1", judge([], None, "no route to host", reachable=False))
+    evictor.reconcile()  # the host is gone: bounded tolerations need not be waited out
+    assert store.get("Pod", "default", "patient")["metadata"].get("deletionTimestamp") == NOW
+    assert store.get("Pod", "default", "alive")["metadata"].get("deletionTimestamp") == NOW
+    assert not store.get("Pod", "default", "forever")["metadata"].get("deletionTimestamp")
+
+
+def test_a_returning_host_loses_its_taint_only_once_clean() -> None:
+    back = node("h1")
+    back["metadata"] = {"name": "h1", "resourceVersion": 7}
+    back["spec"]["taints"] = [{"key": RETURNING, "effect": "NoSchedule"}]
+    mine = _bound("mine", "m")
+    stale = Listing.of([_state("gone", "", "exited", sandbox=True), _state("m", "main", "running")])
+    assert _cleaned(back, [mine], stale) == []  # a copy of a pod moved elsewhere is still there
+    clean = Listing.of([_state("m", "", "running", sandbox=True), _state("m", "main", "running")])
+    [untaint] = _cleaned(back, [mine], clean)
+    assert untaint.obj["spec"]["taints"] == [] and untaint.expected_rv == 7
+    assert _cleaned(node("h2"), [], clean) == []  # never lost: nothing to take off
+
+
+class FakeEngine:
+    def __init__(self, runtime: str, containers: list[tuple[str, str]]) -> None:
+        self.runtime, self.containers, self.commands = runtime, containers, []
+
+    def __call__(self, argv: list[str]) -> str:
+        self.commands.append(argv)
+        if argv[1] != "ps":
+            return ""
+        if self.runtime == "podman":
+            return json.dumps([{"Id": cid, "Labels": {"berth.managed": "true", "berth.pod-uid": uid}}
+                               for cid, uid in self.containers])
+        return "\n".join(json.dumps({"ID": cid, "Labels": f"berth.managed=true,berth.pod-uid={uid}"})
+                         for cid, uid in self.containers)
+
+
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_the_self_fence_stops_once_after_the_silence_and_keeps_opted_out_pods(runtime: str) -> None:
+    clock = [100.0]
+    engine = FakeEngine(runtime, [("c1", "u1"), ("c2", "u2"), ("c3", "u3")])
+    fence = SelfFence(runtime, 15.0, run=engine, clock=lambda: clock[0])
+    fence.pods([{"metadata": {"uid": "u2", "annotations": {"berth.io/self-fence": "false"}}},
+                {"metadata": {"uid": "u1"}}])
+    clock[0] += 14.9
+    assert fence.check() is None and engine.commands == []  # not yet: a short outage stops nothing
+    clock[0] += 0.2
+    done = fence.check()
+    assert done is not None and done.stopped == 2
+    assert engine.commands[-1] == [runtime, "stop", "--time=10", "--", "c1", "c3"]
+    assert fence.check() is None and len(engine.commands) == 2  # once: it waits for a master
+    assert fence.contact() == done and fence.contact() == done  # until reported
+    fence.reported()
+    assert fence.contact() is None
+    clock[0] += 10
+    assert fence.check() is None  # the clock started again at the contact
+    assert SelfFence(runtime, 0, run=engine, clock=lambda: clock[0] + 1e6).check() is None  # 0: off
+
+
+def test_self_fence_helpers() -> None:
+    assert opted_out([{"metadata": {"uid": "a", "annotations": {"berth.io/self-fence": "False"}}},
+                      {"metadata": {"uid": "b", "annotations": {"berth.io/self-fence": "true"}}}]) == {"a"}
+    engine = FakeEngine("docker", [("x", "u")])
+    assert running_containers("docker", engine) == [("x", "u")]
