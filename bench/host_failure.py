@@ -1,0 +1,208 @@
+"""A host crash in the lab: seconds until a deployment's replicas run again elsewhere.
+
+    python -m bench.host_failure              # 4 hosts, a 4-replica deployment, 5 crashes
+    python -m bench.host_failure --runs 3
+
+A lab of 4 hosts (`hf`, removed afterwards) deployed with Ansible as `lab/up.sh` does (masters on
+h1-h3, agents everywhere), a Deployment of 4 busybox replicas spread over the hosts. Each run
+crashes a host that holds a replica (every process killed, its cable pulled, as `berth lab
+crash`), then measures:
+
+  crash -> ready    seconds until the deployment has 4 Ready replicas on the other hosts
+  start -> exact    after `berth lab start` of the host: seconds until it is Ready, its
+                    `returning` taint is off, and exactly 4 of the deployment's containers run
+                    across all hosts (counted with podman on each)
+
+Five runs on h4 (a worker: no master dies with it), the median printed, then one with the
+leader's own host crashed (an election first). The references are the published defaults of
+Kubernetes (node-monitor grace 40 s + tolerationSeconds 300 s: about 350 s), Docker Swarm
+(about 15 s) and Nomad (10-30 s). Target: crash -> ready <= 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench._common import interrupt_on_sigterm, machine_header, mark
+from berth.lab import deploy, hosts
+from berth.lab.hosts import IMAGE, Lab
+
+TARGET_SECONDS = 10.0
+REFERENCES = (("Kubernetes defaults", "~350"), ("Docker Swarm", "~15"), ("Nomad", "10-30"))
+MANIFEST = f"""apiVersion: berth/v1
+kind: Deployment
+metadata: {{name: hf}}
+spec:
+  replicas: 4
+  selector: {{matchLabels: {{app: hf}}}}
+  template:
+    metadata: {{labels: {{app: hf}}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: {IMAGE}
+        command: [sleep, "3600"]
+        resources: {{requests: {{cpu: 50m, memory: 16Mi}}}}
+"""
+
+
+class Cluster:
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.urls = deploy.api_urls(lab)
+        self.headers = {"Authorization": f"Bearer {deploy.admin_token(lab)}"}
+        self.config = Path(tempfile.mkdtemp(prefix="bench-hf-")) / "config.yaml"
+        deploy.write_cli_config(lab, self.config)
+
+    def get(self, path: str) -> Any:
+        for url in self.urls:
+            try:
+                answer = requests.get(url + path, headers=self.headers, timeout=2)
+            except requests.RequestException:
+                continue
+            if answer.status_code == 200:
+                return answer.json()
+        raise RuntimeError(f"no master answered {path}")
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        env = {"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(self.config)}
+        return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, text=True,
+                              capture_output=True, timeout=300, env=env)
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.get("/api/v1/namespaces/default/pods?labelSelector=app=hf")["items"]
+
+    def ready_elsewhere(self, host: str) -> int:
+        return sum(1 for p in self.pods() if p["spec"].get("nodeName") != host
+                   and not p["metadata"].get("deletionTimestamp")
+                   and any(c.get("type") == "Ready" and c.get("status") == "True"
+                           for c in (p.get("status") or {}).get("conditions") or []))
+
+    def leader_host(self) -> str:
+        leader = self.get("/api/v1/cluster")["leader"] or ""
+        return next(h for h in deploy.masters_of(self.lab)
+                    if leader.startswith(self.lab.address(h) + ":"))
+
+    def node(self, host: str) -> dict[str, Any]:
+        return self.get(f"/api/v1/nodes/{host}")
+
+    def containers(self) -> int:
+        total = 0
+        for host in self.lab.host_names():
+            argv = ["podman", "ps", "--filter", "label=berth.namespace=default", "--format", "{{.Names}}"]
+            names = hosts.in_host(self.lab, host, argv, check=False).stdout.split()
+            total += sum(1 for n in names if n.startswith("berth-default-hf-") and n.endswith("-web"))
+        return total
+
+
+def wait(predicate: Any, timeout: float, what: str) -> float:
+    """Seconds until `predicate()` held, polled every 0.1 s (bounded)."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        try:
+            if predicate():
+                return time.monotonic() - began
+        except (RuntimeError, requests.RequestException, StopIteration):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+
+
+def holder(cluster: Cluster, avoid: str | None) -> str:
+    return next(p["spec"]["nodeName"] for p in cluster.pods() if p["spec"].get("nodeName") != avoid)
+
+
+def place_one_on(cluster: Cluster, host: str) -> None:
+    """Nothing moves pods back to a host that came back (no rebalancer here): a replica deleted
+    from the fullest host is made again, and the scheduler's spread puts it on the empty one."""
+    for _ in range(10):
+        pods = [p for p in cluster.pods() if not p["metadata"].get("deletionTimestamp")]
+        if any(p["spec"].get("nodeName") == host for p in pods):
+            return
+        counts: dict[str, int] = {}
+        for p in pods:
+            counts[p["spec"].get("nodeName", "")] = counts.get(p["spec"].get("nodeName", ""), 0) + 1
+        fullest = max(counts, key=lambda n: counts[n])
+        victim = next(p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") == fullest)
+        cluster.cli("delete", "pod", victim)
+        wait(lambda: cluster.ready_elsewhere("") == 4 and len(cluster.pods()) == 4, 60, "4 replicas again")
+    raise TimeoutError(f"no replica landed on {host}")
+
+
+def one_crash(cluster: Cluster, host: str) -> tuple[float, float]:
+    lab = cluster.lab
+    hosts.crash_host(lab, host)
+    crash_to_ready = wait(lambda: cluster.ready_elsewhere(host) == 4, 120, "replicas ready elsewhere")
+    began = time.monotonic()
+    hosts.start_host(lab, host)
+    deploy.run_playbook(lab, limit=host)
+    def back() -> bool:
+        node = cluster.node(host)
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in node["status"].get("conditions") or [])
+        return ready and not node["spec"].get("taints") and cluster.containers() == 4
+
+    wait(back, 180, "exact after start")
+    return crash_to_ready, time.monotonic() - began
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not 1 <= args.runs <= 20:
+        parser.error("need 1 <= --runs <= 20")
+    interrupt_on_sigterm()
+    print(f"berth bench/host_failure.py: a 4-replica deployment on 4 lab hosts, {args.runs} crashes of h4")
+    print(f"  {machine_header()}")
+    lab = Lab(name="hf", hosts=4)
+    hosts.down(lab)
+    worker: list[tuple[float, float]] = []
+    leader: tuple[float, float] | None = None
+    try:
+        hosts.up(lab)
+        deploy.run_playbook(lab)
+        deploy.wait_nodes_ready(lab)
+        cluster = Cluster(lab)
+        applied = cluster.cli("apply", "-f", "-", stdin=MANIFEST)
+        assert applied.returncode == 0, applied.stderr
+        done = cluster.cli("rollout", "status", "deploy/hf", "--timeout=120s")
+        assert done.returncode == 0, done.stdout + done.stderr
+        for run in range(args.runs):
+            place_one_on(cluster, "h4")
+            worker.append(one_crash(cluster, "h4"))
+            print(f"  run {run + 1}: crash -> ready {worker[-1][0]:.1f} s, "
+                  f"start -> exact {worker[-1][1]:.1f} s")
+        host = cluster.leader_host()
+        place_one_on(cluster, host)
+        leader = one_crash(cluster, host)
+        print(f"  leader's host {host}: crash -> ready {leader[0]:.1f} s, start -> exact {leader[1]:.1f} s")
+    finally:
+        hosts.down(lab)
+    median = statistics.median(r[0] for r in worker)
+    print(f"\n{'case':<34} {'crash -> ready s':>17} {'start -> exact s':>17}")
+    print(f"{'worker host h4, median of ' + str(len(worker)):<34} {median:>17.1f} "
+          f"{statistics.median(r[1] for r in worker):>17.1f}")
+    print(f"{'worker host h4, worst':<34} {max(r[0] for r in worker):>17.1f} "
+          f"{max(r[1] for r in worker):>17.1f}")
+    if leader is not None:
+        print(f"{'the leader host':<34} {leader[0]:>17.1f} {leader[1]:>17.1f}")
+    for name, seconds in REFERENCES:
+        print(f"{'reference: ' + name:<34} {seconds:>17}")
+    print(f"target: crash -> ready <= {TARGET_SECONDS:.0f} s: median {median:.1f} s "
+          f"{mark(median <= TARGET_SECONDS)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
