@@ -23,11 +23,13 @@ from master.api.context import ApiContext
 from master.api.streams import StreamSlots
 from master.config import MasterConfig
 from master.controllers.deployments import DeploymentController
+from master.controllers.disruption import DisruptionController
 from master.controllers.event_reaper import EventReaper
 from master.controllers.garbage_collector import GarbageCollector
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.namespaces import NamespaceController
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.controllers.rebalancer import Rebalancer
 from master.controllers.replicasets import ReplicaSetController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
@@ -60,7 +62,8 @@ class Server:
         self.ctx = ApiContext(store=self.store, tokens=tokens, max_body_bytes=config.max_body_bytes,
                               max_object_bytes=config.max_object_bytes,
                               streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
-                              peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books)
+                              peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books,
+                              rebalance=config.rebalance_config())
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
                                          period=config.heartbeat_relay_seconds)
@@ -69,6 +72,9 @@ class Server:
         self.app: Flask = create_app(self.ctx)
         self.pools = [p for p in (ssh, user_ssh) if p is not None]
         self.loops = [self._loops(ssh)[name]() for name in config.controllers]
+        if config.rebalance:  # a setting of its own, not in `controllers`: it moves pods, so it is asked for
+            self.loops.append(Rebalancer(self.store, self.ctx.now, self.ctx.uid, config.rebalance_config(),
+                                         period=config.rebalance_period_seconds))
         self._leading = False
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watch_leadership, name="leadership", daemon=True)
@@ -86,6 +92,7 @@ class Server:
             "deployment": lambda: DeploymentController(store, ctx.now, ctx.uid),
             "replicaset": lambda: ReplicaSetController(store, ctx.now, ctx.uid),
             "garbage-collector": lambda: GarbageCollector(store, ctx.now),
+            "disruption": lambda: DisruptionController(store, ctx.now),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

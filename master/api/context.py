@@ -16,6 +16,7 @@ from master.peer_auth import SeenNonces
 from master.reports.books import ReportBooks
 from master.reports.relay import ReportRelay
 from master.runtime.ssh import SshPool
+from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import Store
 
 
@@ -42,6 +43,7 @@ class ApiContext:
     peer_nonces: SeenNonces = field(default_factory=SeenNonces)  # relayed batches already accepted
     relay: ReportRelay | None = None  # passes agents' reports to the leader while this master follows
     ssh: SshPool | None = None  # to the hosts, for logs and exec: not the runtime's pool (None: no key)
+    rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)  # `/api/v1/rebalance`'s plan
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 
