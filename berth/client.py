@@ -491,6 +491,27 @@ class Client:
         return self._json("PATCH", f"{self.object_path(kind, name, namespace)}/scale", json_body=body,
                           content_type="application/merge-patch+json")
 
+    def evict(self, name: str, namespace: str | None = None, *, grace_period: int | None = None,
+              dry_run: bool = False) -> Obj:
+        """Evict the pod through its eviction subresource: a graceful delete that its disruption
+        budget allows, or ApiError 429 while it allows none. Re-sent after a broken connection: a
+        pod evicted once is terminating, and evicting it again changes nothing."""
+        namespace = namespace or self.namespace
+        body: Obj = {"apiVersion": "berth/v1", "kind": "Eviction",
+                     "metadata": {"name": name, "namespace": namespace}}
+        if grace_period is not None:
+            body["deleteOptions"] = {"gracePeriodSeconds": grace_period}
+        return self._json("POST", f"{self.object_path('Pod', name, namespace)}/eviction", json_body=body,
+                          params=_dry(dry_run), replayable=True)
+
+    def rebalance_plan(self) -> Obj:
+        """What the rebalancer would move now: {"items": [{namespace, pod, node, reason}], "waiting"?}."""
+        return self._json("GET", "/api/v1/rebalance")
+
+    def rebalance(self) -> Obj:
+        """One round of the rebalancer now; each item says whether its pod was evicted."""
+        return self._json("POST", "/api/v1/rebalance", replayable=False)
+
     def apply(
         self, documents: str | Iterable[Mapping[str, Any]], namespace: str | None = None, *,
         dry_run: bool = False,

@@ -30,6 +30,7 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("Pod", "pods", ("po",), True),
     Kind("Deployment", "deployments", ("deploy",), True),
     Kind("ReplicaSet", "replicasets", ("rs",), True),
+    Kind("PodDisruptionBudget", "poddisruptionbudgets", ("pdb",), True),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True),
     Kind("Service", "services", ("svc",), True),
     Kind("ConfigMap", "configmaps", ("cm",), True),

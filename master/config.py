@@ -8,10 +8,11 @@ from typing import Any
 
 from berth.settings import merged_settings, read_secret
 from master.scheduler import SchedulerConfig
+from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
-               "deployment", "replicaset", "garbage-collector", "node-check")
+               "deployment", "replicaset", "garbage-collector", "node-check", "disruption")
 
 
 def _loopback(address: str) -> bool:
@@ -68,6 +69,11 @@ class MasterConfig:
     host_check_seconds: float = 1.0  # how often a NotReady host is tried over SSH
     agent_restart_command: list[str] = field(default_factory=lambda: ["systemctl", "restart", "berth-agent"])
     controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
+    # the rebalancer (master/controllers/rebalancer.py) moves pods off crowded nodes: off unless true
+    rebalance: bool = False
+    rebalance_period_seconds: float = 30.0  # between its rounds (a node becoming usable wakes one at once)
+    rebalance_max_evictions: int = 5  # a round's evictions
+    rebalance_threshold_percent: int = 20  # points of allocatable above (below) the average: crowded (idle)
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -110,8 +116,17 @@ class MasterConfig:
             raise ValueError("agent_restart_command: a non-empty list of arguments")
         if not 0 < self.restart_backoff_seconds <= 300:
             raise ValueError("restart_backoff_seconds: must be more than 0 and at most 300")
+        self.rebalance_config()  # raises ValueError naming the setting
+        if not 1 <= self.rebalance_period_seconds <= 86400:
+            raise ValueError("rebalance_period_seconds: from 1 to 86400")
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
+
+    def rebalance_config(self) -> RebalanceConfig:
+        """LowNodeUtilization only while the scheduler spreads (LeastAllocated): under MostAllocated it
+        would move pods to idle nodes that the scheduler's next placements empty again."""
+        return RebalanceConfig(self.rebalance_threshold_percent, self.rebalance_max_evictions,
+                               low_utilization=self.scheduler_score != "MostAllocated")
 
     def raft_password(self) -> str | None:
         if not self.raft_password_file:

@@ -23,12 +23,14 @@ from master.api.context import ApiContext
 from master.api.streams import StreamSlots
 from master.config import MasterConfig
 from master.controllers.deployments import DeploymentController
+from master.controllers.disruption import DisruptionController
 from master.controllers.event_reaper import EventReaper
 from master.controllers.garbage_collector import GarbageCollector
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.namespaces import NamespaceController
 from master.controllers.node_check import NodeCheck
 from master.controllers.node_lifecycle import NodeLifecycle
+from master.controllers.rebalancer import Rebalancer
 from master.controllers.replicasets import ReplicaSetController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
@@ -62,7 +64,8 @@ class Server:
                               max_object_bytes=config.max_object_bytes,
                               streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
                               peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books,
-                              default_eviction_seconds=config.default_eviction_seconds)
+                              default_eviction_seconds=config.default_eviction_seconds,
+                              rebalance=config.rebalance_config())
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
                                          period=config.heartbeat_relay_seconds)
@@ -76,6 +79,9 @@ class Server:
                      if "node-check" in config.controllers and ssh is not None else None)
         self.pools = [p for p in (ssh, user_ssh, check_ssh) if p is not None]
         self.loops = [self._loops(ssh, check_ssh)[name]() for name in config.controllers]
+        if config.rebalance:  # a setting of its own, not in `controllers`: it moves pods, so it is asked for
+            self.loops.append(Rebalancer(self.store, self.ctx.now, self.ctx.uid, config.rebalance_config(),
+                                         period=config.rebalance_period_seconds))
         self._leading = False
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watch_leadership, name="leadership", daemon=True)
@@ -99,6 +105,7 @@ class Server:
             "replicaset": lambda: ReplicaSetController(store, ctx.now, ctx.uid,
                                                        default_eviction_seconds=config.default_eviction_seconds),
             "garbage-collector": lambda: GarbageCollector(store, ctx.now),
+            "disruption": lambda: DisruptionController(store, ctx.now),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

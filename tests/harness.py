@@ -107,13 +107,16 @@ def temporary_lab(tag: str, hosts: int, runtimes: dict[str, str] | None = None) 
 
 
 @contextlib.contextmanager
-def masters_driving(lab: Lab, root: Path) -> Iterator[MasterCluster]:
+def masters_driving(lab: Lab, root: Path, controllers: tuple[str, ...] = (),
+                    settings: dict[str, Any] | None = None) -> Iterator[MasterCluster]:
     """Three masters with the scheduler and the runtime, every lab host registered as a Ready node
-    (no agents: the runtime lists each host every second instead of waiting for their reports)."""
+    (no agents: the runtime lists each host every second instead of waiting for their reports).
+    `controllers`: more leader loops than those; `settings`: more master settings."""
     cluster = MasterCluster(root, size=3, extra_settings={
-        "controllers": ["node-lifecycle", "scheduler", "runtime", *WORKLOADS], "node_grace_seconds": 3600,
-        "ssh_key_file": str(lab.ssh_key), "ssh_known_hosts_file": str(lab.known_hosts),
-        "restart_backoff_seconds": 1, "runtime_resync_seconds": 1})
+        "controllers": ["node-lifecycle", "scheduler", "runtime", *WORKLOADS, *controllers],
+        "node_grace_seconds": 3600, "ssh_key_file": str(lab.ssh_key),
+        "ssh_known_hosts_file": str(lab.known_hosts), "restart_backoff_seconds": 1,
+        "runtime_resync_seconds": 1, **(settings or {})})
     cluster.start_all()
     try:
         cluster.wait_ready()

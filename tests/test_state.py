@@ -136,6 +136,22 @@ def test_a_graceful_delete_marks_first_and_updates_keep_the_mark() -> None:
     assert updated.objects[0]["metadata"]["deletionTimestamp"] == "t1"
 
 
+def test_a_pinned_mark_needs_the_resource_version_and_an_old_one_unpickles_unpinned() -> None:
+    state = ClusterState()
+    made, _ = state.apply(Create(obj("a"), "uid-a", "t"))
+    version = made.objects[0]["metadata"]["resourceVersion"]
+    state.apply(UpdateStatus("Pod", "default", "a", {"phase": "Running"}))
+    stale, events = state.apply(MarkDeleted("Pod", "default", "a", "t1", 30, version))
+    assert stale.error is not None and stale.error.status == 409 and events == []
+    current = state.get("Pod", "default", "a")["metadata"]["resourceVersion"]
+    pinned, _ = state.apply(MarkDeleted("Pod", "default", "a", "t1", 30, current))
+    assert pinned.objects[0]["metadata"]["deletionTimestamp"] == "t1"
+    older = MarkDeleted("Pod", "default", "a", "t1", 30)
+    del older.__dict__["expected_rv"]  # as journaled before the field was
+    assert "expected_rv" not in pickle.dumps(older).decode("latin-1")
+    assert pickle.loads(pickle.dumps(older)).expected_rv is None
+
+
 def test_the_window_holds_a_bounded_number_of_bytes() -> None:
     """Each event keeps a version of its object: big objects updated often must not pile up."""
     state, window = ClusterState(), EventWindow(size=1000, max_bytes=50_000)

@@ -257,6 +257,21 @@ REPLICASET = [
 ]
 
 
+# --- disruption budgets ---------------------------------------------------------------
+
+def _bound(obj: Obj, field: str) -> str:
+    value = _get(obj, "spec", field)
+    return "N/A" if value is None else str(value)
+
+
+PDB = [
+    Column("MIN AVAILABLE", lambda o, now: _bound(o, "minAvailable")),
+    Column("MAX UNAVAILABLE", lambda o, now: _bound(o, "maxUnavailable")),
+    Column("ALLOWED DISRUPTIONS", lambda o, now: str(_int(_get(o, "status", "disruptionsAllowed")))),
+    AGE,
+]
+
+
 # --- services --------------------------------------------------------------------------
 
 def service_ports(obj: Obj, now: datetime) -> str:
@@ -352,6 +367,7 @@ BY_KIND: dict[str, list[Column]] = {
     "Node": NODE,
     "Deployment": DEPLOYMENT,
     "ReplicaSet": REPLICASET,
+    "PodDisruptionBudget": PDB,
     "Service": SERVICE,
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,

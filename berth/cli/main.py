@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import click
 
-from berth.cli.commands import cluster, copy, describe, forward, get, manage, pods, rollout, update, watch
+from berth.cli.commands import (
+    cluster,
+    copy,
+    describe,
+    forward,
+    get,
+    manage,
+    nodes,
+    pods,
+    rollout,
+    update,
+    watch,
+)
 from berth.cli.commands.common import BerthGroup, State, client_version
 from berth.lab.cli import lab_group
 
@@ -43,8 +55,8 @@ berth = main  # the group under its own name, for `from berth.cli.main import be
 for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, describe.explain,
                 pods.run, pods.logs, pods.exec_, copy.cp, forward.port_forward, manage.apply, manage.create,
                 manage.delete, update.label, update.annotate, update.taint, update.patch, update.edit,
-                watch.watch, watch.wait, rollout.rollout, rollout.scale, rollout.set_, cluster.cluster,
-                lab_group):
+                watch.watch, watch.wait, rollout.rollout, rollout.scale, rollout.set_, nodes.cordon,
+                nodes.uncordon, nodes.drain, nodes.rebalance, cluster.cluster, lab_group):
     main.add_command(command)
 
 if __name__ == "__main__":

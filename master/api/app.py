@@ -6,7 +6,18 @@ import time
 
 from flask import Flask, g, request
 
-from master.api import agent_reports, cluster, metrics, openapi, pods, resources, scale, sessions, watch
+from master.api import (
+    agent_reports,
+    cluster,
+    eviction,
+    metrics,
+    openapi,
+    pods,
+    resources,
+    scale,
+    sessions,
+    watch,
+)
 from master.api.context import ApiContext
 from master.api.errors import register_error_handlers
 from master.api.server import Admit
@@ -50,6 +61,6 @@ def create_app(ctx: ApiContext) -> Flask:
             g.principal = ctx.tokens.authenticate(request.headers.get("Authorization"))
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
-                      scale.bp, resources.bp):
+                      scale.bp, eviction.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app

@@ -73,7 +73,8 @@ def authorize(principal: Principal, verb: str, kind: str | None, name: str | Non
     document: get; a manifest of any kinds: apply). On create, name=None asks whether some
     name could be allowed (the body is not read yet); the view asks again with the name.
     `subresource`: "status" (written by the system: only admins, and an agent for its own
-    Node), an agent's report (AGENT_REPORTS), "log", "exec". `node`: a list limited to the
+    Node), an agent's report (AGENT_REPORTS), "log", "exec", "eviction" (a pod's: whoever may
+    delete the pod may evict it, as Kubernetes' RBAC usually grants both). `node`: a list limited to the
     pods bound to that node (an agent reads its own node's pods only, as Kubernetes'
     NodeRestriction).
     """
@@ -102,6 +103,8 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
     role = principal.role
     if role == "admin":
         return True
+    if subresource == "eviction":
+        return kind == "Pod" and _allowed(principal, "delete", "Pod", name, None, node)
     system_written = subresource in AGENT_REPORTS or (subresource == "status" and verb not in READ_VERBS)
     if role == "operator":
         return not system_written and (kind not in ADMIN_WRITTEN or verb in READ_VERBS)

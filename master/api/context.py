@@ -16,6 +16,7 @@ from master.peer_auth import SeenNonces
 from master.reports.books import ReportBooks
 from master.reports.relay import ReportRelay
 from master.runtime.ssh import SshPool
+from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import Store
 
 
@@ -43,6 +44,7 @@ class ApiContext:
     relay: ReportRelay | None = None  # passes agents' reports to the leader while this master follows
     ssh: SshPool | None = None  # to the hosts, for logs and exec: not the runtime's pool (None: no key)
     default_eviction_seconds: int = 5  # a pod's toleration of a lost node, unless it sets its own
+    rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)  # `/api/v1/rebalance`'s plan
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

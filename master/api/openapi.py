@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from master.api.auth import authorize
 from master.api.context import principal
-from master.objects.kinds import KINDS, SCALABLE, Scale
+from master.objects.kinds import KINDS, SCALABLE, Eviction, Scale
 
 bp = Blueprint("openapi", __name__)
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -30,7 +30,8 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema(
-        [*((info.model, "validation") for info in KINDS.values()), (Scale, "validation")],
+        [*((info.model, "validation") for info in KINDS.values()), (Scale, "validation"),
+         (Eviction, "validation")],
         ref_template="#/components/schemas/{model}",
     )
     schemas = dict(defs.get("$defs", {}))
@@ -81,6 +82,19 @@ def openapi_document() -> dict[str, Any]:
                 "get": {"summary": f"list {info.plural} in every namespace",
                         "responses": _responses(listing, 401, 403)},
             }
+    paths["/api/v1/namespaces/{namespace}/pods/{name}/eviction"] = {
+        "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                       for n in ("namespace", "name")],
+        "post": {"summary": "evict the pod: a graceful delete its disruption budget allows (429 when not)",
+                 "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/Eviction"})},
+                 "responses": {"201": {"description": "evicted", **_json({"type": "object"})},
+                               **{str(c): {"description": "error", **_json(_ERROR)}
+                                  for c in (400, 401, 403, 404, 422, 429)}}}}
+    paths["/api/v1/rebalance"] = {
+        "get": {"summary": "what the rebalancer would move now",
+                "responses": _responses({"type": "object"}, 401, 403)},
+        "post": {"summary": "carry one round of the rebalancer out now",
+                 "responses": _responses({"type": "object"}, 401, 403)}}
     paths["/api/v1/apply"] = {"post": {
         "summary": "create or update every document of a manifest, all or none",
         "requestBody": {"required": True, "content": {"application/yaml": {"schema": {}}}},

@@ -409,6 +409,55 @@ class Scale(Strict):
 SCALABLE = ("Deployment", "ReplicaSet")
 
 
+# --- PodDisruptionBudget, Eviction ----------------------------------------------------------
+
+MAX_DISRUPTED_PODS = 2000  # Kubernetes' MaxDisruptedPodSize: evictions not yet confirmed by its controller
+
+
+def _percent_at_most_all(value: int | str | None, name: str) -> None:
+    if isinstance(value, str) and int(value.rstrip("%")) > 100:
+        raise ValueError(f"{name} must not be greater than 100%")
+
+
+class PodDisruptionBudgetSpec(Strict):
+    """How many of the selected pods voluntary disruptions (evictions: drain, the rebalancer) must
+    leave: exactly one of minAvailable and maxUnavailable, a count or a percentage (rounded up)."""
+
+    minAvailable: IntOrPercent | None = None
+    maxUnavailable: IntOrPercent | None = None
+    selector: LabelSelector
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> PodDisruptionBudgetSpec:
+        if (self.minAvailable is None) == (self.maxUnavailable is None):
+            raise ValueError("give exactly one of minAvailable and maxUnavailable")
+        _percent_at_most_all(self.minAvailable, "minAvailable")
+        _percent_at_most_all(self.maxUnavailable, "maxUnavailable")
+        if not self.selector.matchLabels:
+            raise ValueError("selector.matchLabels must not be empty (a budget over every pod of a "
+                             "namespace is not supported)")
+        return self
+
+
+class DeleteOptions(Strict):
+    gracePeriodSeconds: int | None = Field(default=None, ge=0, le=3600)
+
+
+class EvictionMeta(Strict):
+    name: DnsLabel
+    namespace: DnsLabel | None = None
+
+
+class Eviction(Strict):
+    """What `POST .../pods/NAME/eviction` takes (master/api/eviction.py): the pod goes as a graceful
+    delete would, unless its disruption budget says no. Kubernetes' own policy/v1 body is accepted."""
+
+    apiVersion: Literal["berth/v1", "policy/v1"] = API_VERSION
+    kind: Literal["Eviction"] = "Eviction"
+    metadata: EvictionMeta
+    deleteOptions: DeleteOptions | None = None
+
+
 # --- HorizontalPodAutoscaler -----------------------------------------------------------
 
 class ScaleTargetRef(Strict):
@@ -565,6 +614,17 @@ class DeploymentStatus(_WithConditions):
     collisionCount: Count | None = None
 
 
+class PodDisruptionBudgetStatus(_WithConditions):
+    """The disruption controller's count (master/workloads/disruption.py), and the eviction's charge."""
+
+    observedGeneration: Count = 0
+    disruptedPods: dict[DnsLabel, Timestamp] | None = Field(default=None, max_length=MAX_DISRUPTED_PODS)
+    disruptionsAllowed: Count = 0
+    currentHealthy: Count = 0
+    desiredHealthy: Count = 0
+    expectedPods: Count = 0
+
+
 
 
 # --- whole objects ---------------------------------------------------------------------
@@ -605,6 +665,12 @@ class Deployment(Envelope):
     kind: Literal["Deployment"]
     spec: DeploymentSpec
     status: DeploymentStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
+
+
+class PodDisruptionBudget(Envelope):
+    kind: Literal["PodDisruptionBudget"]
+    spec: PodDisruptionBudgetSpec
+    status: PodDisruptionBudgetStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
 class HorizontalPodAutoscaler(Envelope):
@@ -675,6 +741,7 @@ class KindInfo(Kind):
 _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "Namespace": (Namespace, None), "Node": (Node, NodeStatus), "Pod": (Pod, PodStatus),
     "Deployment": (Deployment, DeploymentStatus), "ReplicaSet": (ReplicaSet, ReplicaSetStatus),
+    "PodDisruptionBudget": (PodDisruptionBudget, PodDisruptionBudgetStatus),
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, None), "Service": (Service, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
 }

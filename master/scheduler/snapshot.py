@@ -72,6 +72,17 @@ class NodeInfo:
             self.owners[pod.owner] += 1
         self.pods += 1
 
+    def forget(self, pod: PodInfo) -> None:
+        """Count `pod` as gone from here (the rebalancer's plan moves it)."""
+        self.requested_cpu -= pod.cpu
+        self.requested_memory -= pod.memory
+        self.scored_cpu -= pod.score_cpu
+        self.scored_memory -= pod.score_memory
+        self.host_ports -= pod.host_ports  # two pods never share a host port on one node
+        if pod.owner is not None:
+            self.owners[pod.owner] -= 1
+        self.pods -= 1
+
 
 def _request(container: Obj, resource: str) -> Any:
     resources = container.get("resources") or {}

@@ -77,13 +77,16 @@ class Bind:
 @dataclass(frozen=True)
 class MarkDeleted:
     """A graceful delete's first step: the object stays, Terminating, until its containers are
-    stopped within the grace period (then a Delete removes it). Marking twice keeps the first."""
+    stopped within the grace period (then a Delete removes it). Marking twice keeps the first.
+    `expected_rv`: only if the object is still at that resourceVersion (an eviction that let an
+    unready pod go without charging its budget must not delete it once it is Ready)."""
 
     kind: str
     namespace: str
     name: str
     timestamp: str
     grace_seconds: int
+    expected_rv: int | None = None  # journaled before it existed: unpickled as None (no CAS)
 
 
 @dataclass(frozen=True)
@@ -127,15 +130,16 @@ def deletion(obj: Obj, now: str, grace_seconds: int | None = None,
     """How an object is deleted, for the API and the namespace controller alike: a pod bound to a
     node is marked (its containers get their grace to stop; the runtime removes it), a Namespace is
     marked Terminating (its controller empties it, then removes it); anything else goes at once.
-    `grace_seconds` 0 deletes a pod at once; None takes the pod's terminationGracePeriodSeconds."""
+    `grace_seconds` 0 deletes a pod at once; None takes the pod's terminationGracePeriodSeconds.
+    `expected_rv`: only if the object is still at that resourceVersion, marked or deleted alike."""
     meta, kind = obj["metadata"], obj["kind"]
     namespace = meta.get("namespace") or ""
     if kind == "Namespace":
-        return MarkDeleted(kind, "", meta["name"], now, 0)
+        return MarkDeleted(kind, "", meta["name"], now, 0, expected_rv)
     if kind == "Pod" and grace_seconds != 0 and (obj.get("spec") or {}).get("nodeName"):
         if grace_seconds is None:
             grace_seconds = int(obj["spec"].get("terminationGracePeriodSeconds", 30))
-        return MarkDeleted(kind, namespace, meta["name"], now, grace_seconds)
+        return MarkDeleted(kind, namespace, meta["name"], now, grace_seconds, expected_rv)
     return Delete(kind, namespace, meta["name"], expected_rv)
 
 

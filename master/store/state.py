@@ -232,6 +232,7 @@ class ClusterState:
                                                 "status": op.status}, old["metadata"])
         if isinstance(op, MarkDeleted):
             old = self._existing(op.kind, op.namespace, op.name)
+            self._check_version(old, op.expected_rv)
             if op.kind == NAMESPACE:
                 self._never_default(op.name)
             if old["metadata"].get("deletionTimestamp"):

@@ -17,6 +17,7 @@ from berth.cli.commands.common import (
     split_ref,
 )
 from berth.cli.describe import describe as describe_text
+from berth.cli.describe_nodes import describe_budget, describe_node
 from berth.cli.describe_workloads import describe_deployment, describe_replicaset
 from berth.client import kind_info
 from berth.errors import ApiError, BerthError
@@ -36,8 +37,15 @@ def _events_for(state: State, obj: Obj) -> tuple[list[Obj] | None, str | None]:
 
 def _page(state: State, obj: Obj, now: datetime) -> str:
     """A Deployment's page lists its ReplicaSets, a ReplicaSet's counts its pods: both are read
-    by the selector (the candidates) and kept by controller uid (berth.cli.describe_workloads)."""
+    by the selector (the candidates) and kept by controller uid (berth.cli.describe_workloads). A
+    Node's lists the pods bound to it (berth.cli.describe_nodes)."""
     events, problem = _events_for(state, obj)
+    if obj.get("kind") == "Node":
+        name = (obj.get("metadata") or {}).get("name")
+        pods = state.client.list("Pod", all_namespaces=True, field_selector=f"spec.nodeName={name}")
+        return describe_node(obj, pods.get("items") or [], events, now, problem)
+    if obj.get("kind") == "PodDisruptionBudget":
+        return describe_budget(obj, events, now, problem)
     ns = (obj.get("metadata") or {}).get("namespace")
     labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels")
     selector = selector_text(labels) if labels else None  # none: all of the namespace, uid decides

@@ -1,0 +1,85 @@
+"""The eviction subresource of pods, and the rebalancer's plan and round on demand.
+
+`POST /api/v1/namespaces/NS/pods/NAME/eviction` takes an Eviction (its `deleteOptions` optional)
+and deletes the pod gracefully unless a disruption budget says no (master/eviction.py): 201 and a
+Status, as Kubernetes answers it, or 429 TooManyRequests while the budget allows no disruption.
+Rights are a pod deletion's (operators and admins). `?dryRun=All` decides and writes nothing.
+
+`GET /api/v1/rebalance` answers what the rebalancer would move now, computed on this master's state
+by the same pure plan the rebalancer acts on (anyone who may list pods may read it);
+`POST /api/v1/rebalance` carries one round out now (rights of an eviction), whether or not the
+rebalancer runs by itself (`rebalance: true`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from master.api.auth import authorize
+from master.api.body import validated
+from master.api.context import context, principal
+from master.api.resources import _write
+from master.errors import bad_request
+from master.eviction import MoveResult, carry_out, current_plan, evict
+from master.objects.kinds import Eviction
+from master.scheduler.rebalance import Move, Plan
+
+bp = Blueprint("eviction", __name__)
+
+
+@bp.post("/api/v1/namespaces/<namespace>/pods/<name>/eviction")
+def create_eviction(namespace: str, name: str) -> tuple[Response, int]:
+    authorize(principal(), "create", "Pod", name, subresource="eviction")
+    eviction = validated(Eviction)
+    if eviction.metadata.name != name:
+        raise bad_request(f"metadata.name {eviction.metadata.name!r} does not match the pod in the path "
+                          f"({name!r})", "metadata.name")
+    if eviction.metadata.namespace not in (None, namespace):
+        raise bad_request(f"metadata.namespace {eviction.metadata.namespace!r} does not match the path "
+                          f"({namespace!r})", "metadata.namespace")
+    grace = eviction.deleteOptions.gracePeriodSeconds if eviction.deleteOptions else None
+    ctx = context()
+    done = evict(ctx.store, namespace, name, ctx.now, grace, propose=_write)
+    details = {"name": name, "namespace": namespace, "kind": "pods"}
+    if done.budget is not None:
+        details["disruptionBudget"] = done.budget
+    return jsonify({"apiVersion": "berth/v1", "kind": "Status", "metadata": {}, "status": "Success",
+                    "code": 201, "details": details}), 201
+
+
+def _move(move: Move) -> dict[str, Any]:
+    return {"namespace": move.namespace, "pod": move.pod, "node": move.node, "reason": move.reason}
+
+
+def _plan_body(plan: Plan) -> dict[str, Any]:
+    body: dict[str, Any] = {"apiVersion": "berth/v1", "kind": "RebalancePlan",
+                            "items": [_move(m) for m in plan.moves]}
+    if plan.waiting:
+        body["waiting"] = plan.waiting
+    return body
+
+
+def _result(result: MoveResult) -> dict[str, Any]:
+    answer = {**_move(result.move), "evicted": result.error is None}
+    if result.error is not None:
+        answer["error"], answer["errorReason"] = result.error.message, result.error.reason
+    return answer
+
+
+@bp.get("/api/v1/rebalance")
+def rebalance_plan() -> Response:
+    authorize(principal(), "list", "Pod")
+    ctx = context()
+    return jsonify(_plan_body(current_plan(ctx.store, ctx.rebalance, ctx.now())))
+
+
+@bp.post("/api/v1/rebalance")
+def rebalance_now() -> Response:
+    authorize(principal(), "create", "Pod", subresource="eviction")
+    ctx = context()
+    plan = current_plan(ctx.store, ctx.rebalance, ctx.now())
+    body = _plan_body(plan)
+    body["items"] = [_result(r) for r in carry_out(ctx.store, plan, ctx.now, ctx.uid)]
+    return jsonify(body)
