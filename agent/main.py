@@ -50,7 +50,10 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
     probes.start()
     runtime_events.start()
-    heartbeat_until(masters, config, stopping, probes.pods_changed, fence)
+    # heartbeats wait briefly for each master: a master cut off behind a kept connection would
+    # otherwise hold one for the whole read timeout and make this healthy node look dead
+    beats = Masters(config.masters, token, timeout=HEARTBEAT_TIMEOUT)
+    heartbeat_until(beats, config, stopping, probes.pods_changed, fence)
     runtime_events.stop()
     probes.stop()
 
@@ -71,6 +74,7 @@ def _register_until_done(masters: Masters, config: AgentConfig, stopping: thread
     return False
 
 
+HEARTBEAT_TIMEOUT = 1.5  # seconds a heartbeat waits for one master, to connect and to be answered
 SUMMARY_EVERY = 3600  # heartbeats between two summary lines in the log (an hour at 1 s)
 
 

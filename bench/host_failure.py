@@ -100,7 +100,10 @@ class Cluster:
         total = 0
         for host in self.lab.host_names():
             argv = ["podman", "ps", "--filter", "label=berth.namespace=default", "--format", "{{.Names}}"]
-            names = hosts.in_host(self.lab, host, argv, check=False).stdout.split()
+            listed = hosts.in_host(self.lab, host, argv, check=False)
+            if listed.returncode != 0:
+                raise RuntimeError(f"podman ps on {host}: {listed.stderr.strip()[:300]}")
+            names = listed.stdout.split()
             total += sum(1 for n in names if n.startswith("berth-default-hf-") and n.endswith("-web"))
         return total
 
@@ -145,6 +148,7 @@ def one_crash(cluster: Cluster, host: str) -> tuple[float, float]:
     crash_to_ready = wait(lambda: cluster.ready_elsewhere(host) == 4, 120, "replicas ready elsewhere")
     began = time.monotonic()
     hosts.start_host(lab, host)
+    deploy.forget_stale_pids(lab, host)
     deploy.run_playbook(lab, limit=host)
     def back() -> bool:
         node = cluster.node(host)

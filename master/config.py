@@ -67,6 +67,7 @@ class MasterConfig:
     default_eviction_seconds: int = 5
     evict_when_host_unreachable: bool = True
     host_check_seconds: float = 1.0  # how often a NotReady host is tried over SSH
+    # `{node}` in an argument is replaced by the node's name (the lab keeps each host's state apart)
     agent_restart_command: list[str] = field(default_factory=lambda: ["systemctl", "restart", "berth-agent"])
     controllers: list[str] = field(default_factory=lambda: list(CONTROLLERS))  # the leader-only loops to run
     # the rebalancer (master/controllers/rebalancer.py) moves pods off crowded nodes: off unless true

@@ -278,6 +278,8 @@ def containers_on(lab: Lab, host: str) -> int:
     """The deployment's containers the host's podman runs (counted on the host, not the API)."""
     listed = hosts.in_host(lab, host, ["podman", "ps", "--filter", "label=berth.namespace=default",
                                        "--format", "{{.Names}}"], check=False)
+    if listed.returncode != 0:  # not a count: asked again (wait_until retries on ValueError)
+        raise ValueError(f"podman ps on {host}: {listed.stderr.strip()[:300]}")
     return sum(1 for name in listed.stdout.split() if name.startswith("berth-default-heal-") and
                name.endswith("-web"))
 
@@ -322,6 +324,13 @@ def test_a_crashed_hosts_replicas_run_elsewhere_and_it_comes_back_with_none(lab:
         wait_until(lambda: not api(lab, node, _answering(lab)).json()["spec"].get("taints"), 60,
                    interval=0.5, what="the returning taint taken off once the host is clean")
         wait_until(lambda: exact(lab, 3), 60, interval=0.5, what="exactly 3 containers across the hosts")
+        try:
+            wait_until(lambda: all(api(lab, "/readyz", i).status_code == 200 for i in range(3)), 60,
+                       interval=0.5, what="every master back")
+        except TimeoutError:
+            print((lab.host_dir(victim) / "berth" / "run" / "berth-master.log").read_text()[-3000:])
+            print(hosts.in_host(lab, victim, ["ps", "-ef"], check=False).stdout)
+            raise
     finally:
         remove_heal(lab)
 
@@ -338,8 +347,14 @@ def test_a_host_cut_off_from_every_master_stops_its_own_copies(lab: Lab) -> None
                                catch_exceptions=False)
         wait_until(lambda: running_elsewhere(lab, victim, 3), 60, interval=0.5,
                    what="three replicas ready on the reachable hosts")
-        wait_until(lambda: containers_on(lab, victim) == 0, 60, interval=0.5,
-                   what="the cut-off host's agent stopping its copies")
+        agent_log = lab.host_dir(victim) / "berth" / "run" / "berth-agent.log"
+        try:  # the agent's own word that it fenced, and then nothing of the deployment runs there
+            wait_until(lambda: "self-fence: no master" in agent_log.read_text()
+                       and containers_on(lab, victim) == 0, 90, interval=0.5,
+                       what="the cut-off host's agent stopping its copies")
+        except TimeoutError:
+            _print_logs(lab, victim)
+            raise
     finally:
         CliRunner().invoke(berth, ["lab", "heal", "--name", lab.name], catch_exceptions=False)
     try:
@@ -353,7 +368,7 @@ def test_a_host_cut_off_from_every_master_stops_its_own_copies(lab: Lab) -> None
         try:
             wait_until(told, 60, interval=0.5, what="the agent's self-fence told as an event on its node")
         except TimeoutError:
-            print((lab.host_dir(victim) / "berth" / "run" / "berth-agent.log").read_text()[-4000:])
+            _print_logs(lab, victim)
             raise
         node = f"/api/v1/nodes/{victim}"
         wait_until(lambda: not api(lab, node, _answering(lab)).json()["spec"].get("taints"), 60,
@@ -361,6 +376,18 @@ def test_a_host_cut_off_from_every_master_stops_its_own_copies(lab: Lab) -> None
         assert exact(lab, 3)
     finally:
         remove_heal(lab)
+
+
+def _print_logs(lab: Lab, victim: str) -> None:
+    """What a failed self-healing test needs to be understood: the masters' and the agent's words."""
+    for host in deploy.masters_of(lab):
+        log = (lab.host_dir(host) / "berth" / "run" / "berth-master.log").read_text()
+        print(f"--- {host} master:", "\n".join(line for line in log.splitlines()[-3000:]
+                                               if "node_check" in line or "node-check" in line
+                                               or "leading" in line or "runtime" in line)[-6000:])
+    agent = lab.host_dir(victim) / "berth" / "run" / "berth-agent.log"
+    print(f"--- {victim} agent:", agent.read_text()[-3000:])
+    print(hosts.in_host(lab, victim, ["ps", "-eo", "pid,stat,args"], check=False).stdout)
 
 
 def test_a_silent_agent_is_restarted_over_ssh_and_nothing_is_evicted(lab: Lab) -> None:
@@ -372,7 +399,12 @@ def test_a_silent_agent_is_restarted_over_ssh_and_nothing_is_evicted(lab: Lab) -
         pid = (lab.host_dir(victim) / "berth" / "run" / "berth-agent.pid").read_text().strip()
         hosts.in_host(lab, victim, ["kill", "-STOP", pid])
         wait_until(lambda: ready(lab, victim) is False, 30, what=f"{victim} NotReady")
-        wait_until(lambda: ready(lab, victim) is True, 60, what=f"{victim} Ready again: its agent restarted")
+        try:
+            wait_until(lambda: ready(lab, victim) is True, 60,
+                       what=f"{victim} Ready again: its agent restarted")
+        except TimeoutError:
+            _print_logs(lab, victim)
+            raise
         assert {p["metadata"]["uid"] for p in heal_pods(lab)} == before  # nothing evicted, nothing made
         events = api(lab, "/api/v1/namespaces/default/events", _answering(lab)).json()["items"]
         assert any(e["reason"] == "AgentRestarted" and e["involvedObject"]["name"] == victim for e in events)

@@ -154,6 +154,7 @@ def start(name: str, host: str, deploy: bool) -> None:
     try:
         lab_hosts.start_host(lab, _host(lab, host))
         if deploy and (lab.root / "inventory.yml").exists():
+            lab_deploy.forget_stale_pids(lab, host)
             lab_deploy.run_playbook(lab, limit=host)
     except LabError as err:
         raise click.ClickException(str(err)) from err

@@ -32,6 +32,9 @@ def lab_settings(lab: Lab) -> dict[str, Any]:
         "berth_install_project": False,
         "berth_venv": sys.prefix,
         "berth_secrets_dir": str(lab.root / "secrets"),
+        # each lab host keeps its state in a folder of its own: the leader names the node's
+        "berth_agent_restart_command": [sys.prefix + "/bin/python", "-m", "berth.lab.supervisor", "restart",
+                                        "berth-agent", "--dir", str(state_dir(lab, "{node}") / "run")],
         **lab.ansible_vars,
     }
 
@@ -40,7 +43,7 @@ def inventory(lab: Lab) -> dict[str, Any]:
     """The same groups as a bare-metal inventory."""
     def host_vars(host: str) -> dict[str, str]:
         d = lab.host_dir(host)
-        return {"ansible_host": lab.address(host), "berth_state_dir": str(d / "berth"),
+        return {"ansible_host": lab.address(host), "berth_state_dir": str(state_dir(lab, host)),
                 "berth_containers_conf": str(d / "containers.conf"),
                 "berth_authorized_keys_file": str(d / "authorized_keys"),  # the host's own sshd reads these
                 "berth_ssh_host_key_pub": str(d / "ssh_host_ed25519_key.pub"),
@@ -57,6 +60,18 @@ def inventory(lab: Lab) -> dict[str, Any]:
             "agents": {"hosts": {h: host_vars(h) for h in lab.host_names()}},
         },
     }}
+
+
+def state_dir(lab: Lab, host: str) -> Path:
+    return lab.host_dir(host) / "berth"
+
+
+def forget_stale_pids(lab: Lab, host: str) -> None:
+    """After a crash the host boots a fresh pid namespace: the supervisor's pid files of the last boot
+    name numbers that now belong to other processes (once, the agent's supervisor had the master's
+    old number, and the playbook found the master "running" and never started it)."""
+    for pid_file in (state_dir(lab, host) / "run").glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
 
 
 def run_playbook(lab: Lab, limit: str | None = None) -> str:

@@ -139,7 +139,8 @@ class NodeCheck(LeaderLoop):
             return []
         self._restarted[name] = time.monotonic()
         try:
-            done = self.pool.run(host, self.restart_command, timeout=15)  # type: ignore[arg-type] - a Host
+            argv = [arg.replace("{node}", name) for arg in self.restart_command]  # a DNS label, one argv item
+            done = self.pool.run(host, argv, timeout=15)  # type: ignore[arg-type] - a Host
             outcome = "restarted its agent" if done.ok else \
                 f"could not restart its agent: {done.stderr.decode(errors='replace').strip()[:300]}"
         except SshError as err:
