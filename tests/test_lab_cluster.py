@@ -288,10 +288,26 @@ def exact(lab: Lab, replicas: int) -> bool:
     return sum(containers_on(lab, h) for h in lab.host_names()) == replicas
 
 
+def settled(lab: Lab) -> bool:
+    """Every master answers and names the same leader in the same term: an earlier test's
+    partition or crash is over (an election it caused may take a few rounds to end)."""
+    seen = set()
+    for index in range(3):
+        status = api(lab, "/api/v1/cluster", index).json()
+        if not status.get("leader"):
+            return False
+        seen.add((status["leader"], status["term"]))
+    return len(seen) == 1
+
+
 def deployed_heal(lab: Lab, replicas: int) -> str:
     """The deployment rolled out; the name of a host that holds a replica and does not lead."""
+    wait_until(lambda: settled(lab), 90, interval=0.5, what="every master following one leader")
     applied = cli(lab, "apply", "-f", "-", stdin=HEAL.format(replicas=replicas))
     assert applied.returncode == 0, applied.stderr
+    path = "/api/v1/namespaces/default/deployments/heal"  # reads are local: every master has it first
+    wait_until(lambda: all(api(lab, path, i).status_code == 200 for i in range(3)), 30, interval=0.2,
+               what="the deployment on every master")
     rolled = cli(lab, "rollout", "status", "deploy/heal", "--timeout=90s")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     leader = wait_until(lambda: _leader_host(lab), 30, what="a leader")
