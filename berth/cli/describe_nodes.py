@@ -11,7 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from berth.cli.columns import bytes_text, cpu_text, selector_text
+from berth.cli.columns import (  # the tables' readers of stored objects
+    _get,
+    _int,
+    bytes_text,
+    cpu_text,
+    selector_text,
+)
 from berth.cli.describe import events_lines, header, section, time_text
 from berth.cli.output import render_table
 from berth.cli.timefmt import age
@@ -20,19 +26,6 @@ from berth.quantity import cpu_millis, memory_bytes
 
 NONE = "<none>"
 WIDTH = 22
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for part in path:
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    return obj
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def taint_text(taint: Any) -> str:

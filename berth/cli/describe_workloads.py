@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from berth.cli.columns import selector_text
+from berth.cli.columns import _get, _int, selector_text  # the tables' readers of stored objects
 from berth.cli.describe import events_lines, header, pairs, render_value, section, shown
 from berth.cli.output import render_table
 from berth.cli.rollouts import controlled_by, same_template
@@ -21,19 +21,6 @@ from berth.objects import Obj
 NONE = "<none>"
 WIDTH = 24  # past "RollingUpdateStrategy:", kubectl's longest label here
 TEMPLATE_WIDTH = 19  # past "  Node-Selectors:"
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for part in path:
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    return obj
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 # --- the pod template --------------------------------------------------------------------------
