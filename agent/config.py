@@ -26,6 +26,9 @@ class AgentConfig:
     # no master accepting heartbeats this long: the host stops its Berth containers (agent/fencing.py);
     # 0 turns it off. A little longer than a lost node's pods take to be moved elsewhere.
     fence_after_seconds: float = 15.0
+    # seconds between two checks that the container engine lists containers (agent/runtime_health.py);
+    # 0 turns the check off
+    runtime_check_seconds: float = 10.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -37,6 +40,8 @@ class AgentConfig:
             raise ValueError("heartbeat_interval: must be more than 0 and at most 300 seconds")
         if self.fence_after_seconds and not 2 <= self.fence_after_seconds <= 86400:
             raise ValueError("fence_after_seconds: 0 (off) or from 2 to 86400 seconds")
+        if self.runtime_check_seconds and not 1 <= self.runtime_check_seconds <= 3600:
+            raise ValueError("runtime_check_seconds: 0 (off) or from 1 to 3600 seconds")
         self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]
         cpu_millis(self.reserved_cpu)
         memory_bytes(self.reserved_memory)

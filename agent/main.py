@@ -16,6 +16,7 @@ from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch
+from agent.runtime_health import RuntimeHealth
 from berth.settings import load_settings_file
 
 log = logging.getLogger("berth.agent")
@@ -48,12 +49,15 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     fence = SelfFence(config.runtime, config.fence_after_seconds)
     probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=fence.pods)
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
+    runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds)
     probes.start()
     runtime_events.start()
+    runtime.start()
     # heartbeats wait briefly for each master: a master cut off behind a kept connection would
     # otherwise hold one for the whole read timeout and make this healthy node look dead
     beats = Masters(config.masters, token, timeout=HEARTBEAT_TIMEOUT)
-    heartbeat_until(beats, config, stopping, probes.pods_changed, fence)
+    heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
+    runtime.stop()
     runtime_events.stop()
     probes.stop()
 
@@ -80,9 +84,10 @@ SUMMARY_EVERY = 3600  # heartbeats between two summary lines in the log (an hour
 
 def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event,
                     pods_changed: Callable[[int], None] | None = None,
-                    fence: SelfFence | None = None) -> None:
-    """One small request per interval, to any master; nothing accumulates between beats. The
-    answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue).
+                    fence: SelfFence | None = None, runtime: RuntimeHealth | None = None) -> None:
+    """One small request per interval, to any master; nothing accumulates between beats. Each
+    carries the host's usage and whether its container engine works (`runtime`'s latest check).
+    The answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue).
 
     Counters only (no list of past beats), so the agent can run for months; a summary line
     every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive.
@@ -96,7 +101,7 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
         if fence is not None:
             fence.check()
         try:
-            answer = masters.call("POST", path, usage())
+            answer = masters.call("POST", path, {**usage(), **(runtime.report() if runtime else {})})
         except MasterUnavailable as err:
             unanswered += 1
             log.warning("heartbeat: %s", err)

@@ -40,7 +40,7 @@ import psutil
 from bench._common import Http, interrupt_on_sigterm, machine_header, mark, running_masters
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import IMAGE, Lab
-from master.liveness import with_ready
+from master.liveness import READY, with_ready
 from master.runtime.driver import DRIVERS
 from master.runtime.ssh import Host, SshPool
 
@@ -65,7 +65,7 @@ def register_nodes(admin: Http, lab: Lab) -> None:
                 "spec": {"address": lab.address(host)}}
         code, body = admin.json("POST", "/api/v1/nodes", node)
         assert code == 201, body
-        status = {**with_ready({}, True, "2026-01-01T00:00:00Z"),
+        status = {**with_ready({}, READY, "2026-01-01T00:00:00Z"),
                   "allocatable": {"cpu": 8000, "memory": 16 * 2**30}}
         code, body = admin.json("PUT", f"/api/v1/nodes/{host}/status", {"status": status})
         assert code == 200, body

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from bench._common import machine_header, mark, percentile
-from master.liveness import with_ready
+from master.liveness import READY, SILENT, with_ready
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
 
 TARGET_PODS_PER_SECOND = 1000
@@ -42,7 +42,7 @@ def nodes(count: int, mixed: bool, rng: random.Random) -> list[dict[str, Any]]:
                 spec["taints"] = [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]
             ready = rng.random() >= 0.05
         made.append({"kind": "Node", "metadata": {"name": f"node-{i:04d}", "labels": labels}, "spec": spec,
-                     "status": {**with_ready({}, ready, "t"),
+                     "status": {**with_ready({}, READY if ready else SILENT, "t"),
                                 "allocatable": {"cpu": 32_000, "memory": 128 * GI}}})
     return made
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import Http, interrupt_on_sigterm, machine_header, mark, running_masters
-from master.liveness import with_ready
+from master.liveness import READY, with_ready
 
 TARGET_SECONDS = 3.0
 GI = 2**30
@@ -58,7 +58,7 @@ def register_nodes(url: str, count: int) -> None:
         assert status == 200, body[:300]
     http.close()
     size = {"cpu": 32_000, "memory": 128 * GI}
-    ready = {**with_ready({}, True, "2026-01-01T00:00:00Z"), "allocatable": size, "capacity": size}
+    ready = {**with_ready({}, READY, "2026-01-01T00:00:00Z"), "allocatable": size, "capacity": size}
     local = threading.local()
 
     def mark_ready(i: int) -> None:

@@ -18,7 +18,7 @@ from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import Lab
 from berth.lab.masters import LAB_TOKENS, LocalMasters
 from berth.lab.masters import sample_pod as pod  # noqa: F401 - the tests import it from here
-from master.liveness import with_ready
+from master.liveness import READY, with_ready
 
 TOKENS = LAB_TOKENS
 T = TypeVar("T")
@@ -86,7 +86,7 @@ def add_node(cluster: MasterCluster, name: str, cpu: int, memory: int, address: 
     body = {"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
             "spec": {"address": address, **spec}}
     assert admin.post(cluster.url(0, "/api/v1/nodes"), json=body, timeout=10).status_code == 201
-    status = {**with_ready({}, True, "2026-01-01T00:00:00Z"), "allocatable": {"cpu": cpu, "memory": memory},
+    status = {**with_ready({}, READY, "2026-01-01T00:00:00Z"), "allocatable": {"cpu": cpu, "memory": memory},
               "capacity": {"cpu": cpu, "memory": memory}}
     answer = admin.patch(cluster.url(0, f"/api/v1/nodes/{name}/status"), json={"status": status},
                          headers={"Content-Type": "application/merge-patch+json"}, timeout=10)

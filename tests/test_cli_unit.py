@@ -321,6 +321,20 @@ def test_a_pod_on_a_lost_node_shows_unknown_then_terminating() -> None:
     assert pod_status(lost, NOW) == "Terminating"
 
 
+@pytest.mark.parametrize(("ready", "unschedulable", "shown"), [
+    ("True", False, "Ready"),
+    ("False", False, "NotReady"),  # its agent says the runtime fails
+    ("Unknown", True, "NotReady,SchedulingDisabled"),  # silent, as kubectl shows it
+    (None, False, "Unknown"),  # never reported
+])
+def test_a_nodes_status_column(ready: str | None, unschedulable: bool, shown: str) -> None:
+    from berth.cli.columns import node_status
+
+    conditions = [] if ready is None else [{"type": "Ready", "status": ready}]
+    node = {"spec": {"unschedulable": unschedulable}, "status": {"conditions": conditions}}
+    assert node_status(node, NOW) == shown
+
+
 @pytest.mark.parametrize(("inits", "phase", "shown"), [
     ([], "Pending", "Pending"),  # none reported yet: the phase
     ([{"waiting": {"reason": "PodInitializing"}}, {"waiting": {"reason": "PodInitializing"}}], "Pending",

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from master.objects.conditions import ready_condition
+from master.objects.conditions import condition, ready_condition
 from master.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify, verify_head
 from master.reports.books import ReportBooks
 from master.reports.heartbeats import HeartbeatBook
@@ -153,9 +153,9 @@ def test_heartbeats_sent_to_a_follower_reach_the_leader_without_raft_writes(clus
         wait_until(lambda: admin.get(cluster.url(follower, "/api/v1/nodes/h1"), timeout=5).status_code == 200,
                    15, what="h1 applied on the follower")
 
-        def beat(cpu: float) -> bool:
+        def beat(cpu: float, **runtime: object) -> bool:
             answer = agent.post(cluster.url(follower, "/api/v1/nodes/h1/heartbeat"),
-                                json={"cpuPercent": cpu, "memoryUsed": 1000}, timeout=10)
+                                json={"cpuPercent": cpu, "memoryUsed": 1000, **runtime}, timeout=10)
             assert answer.status_code == 200, answer.text
             return True
 
@@ -172,6 +172,20 @@ def test_heartbeats_sent_to_a_follower_reach_the_leader_without_raft_writes(clus
         for cpu in (1.0, 2.0, 3.0):  # each relayed to the leader (the positive signal), none a write
             wait_until(lambda cpu=cpu: reported(cpu), 15, interval=0.3, what=f"heartbeat {cpu} relayed")
         assert cluster.status(leader)["revision"] == revision, "a relayed heartbeat was written to Raft"
+
+        def readiness(**runtime: object) -> tuple[str, str, list]:
+            beat(4.0, **runtime)
+            node = admin.get(ready, timeout=5).json()
+            said = condition(node, "Ready") or {}
+            return said.get("status"), said.get("message"), node["spec"].get("taints") or []
+
+        failing = {"runtimeReady": False, "runtimeMessage": "podman: exit status 125"}
+        _, message, taints = wait_until(lambda: (r := readiness(**failing))[0] == "False" and r, 15,
+                                        interval=0.3, what="h1 NotReady by its agent's word, relayed")
+        assert message == "container runtime is down: podman: exit status 125"
+        assert taints == [{"key": "node.berth.io/not-ready", "effect": "NoExecute"}]
+        wait_until(lambda: readiness(runtimeReady=True)[0] == "True", 15, interval=0.3,
+                   what="h1 Ready once its agent says its engine works")
     finally:
         admin.delete(cluster.url(0, "/api/v1/nodes/h1"), timeout=10)
 

@@ -17,7 +17,7 @@ from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.errors import ApiError
-from master.liveness import with_ready
+from master.liveness import READY, with_ready
 from master.objects.conditions import ready_condition
 from master.objects.isolation import reraise
 from master.reports.heartbeats import HeartbeatBook
@@ -63,7 +63,7 @@ class FakeStore:
 
 def node(name: str, **status: Any) -> Obj:
     return {"kind": "Node", "metadata": {"name": name}, "spec": {"address": "10.0.0.1"},
-            "status": {**with_ready({}, True, NOW), "allocatable": {"cpu": 4000, "memory": 8 << 30},
+            "status": {**with_ready({}, READY, NOW), "allocatable": {"cpu": 4000, "memory": 8 << 30},
                        **status}}
 
 

@@ -429,6 +429,59 @@ def test_a_silent_agent_is_restarted_over_ssh_and_nothing_is_evicted(lab: Lab) -
         remove_heal(lab)
 
 
+BROKEN_ENGINE = "#!/bin/sh\necho 'Error: this engine was broken by a test' >&2\nexit 125\n"
+
+
+def _restarts_told(lab: Lab, node: str) -> int:
+    events = api(lab, "/api/v1/namespaces/default/events", _answering(lab)).json()["items"]
+    return sum(e.get("count", 1) for e in events
+               if e["reason"] == "AgentRestarted" and e["involvedObject"]["name"] == node)
+
+
+def test_a_host_whose_engine_fails_is_not_ready_and_its_pods_move(lab: Lab) -> None:
+    """The agent heartbeats but its container engine fails (podman answering every command with
+    an error, a file bound over it inside the host): the agent says so, the node turns NotReady
+    (Ready False, reason RuntimeNotReady, not Unknown) with the not-ready taint, its replicas move,
+    and its agent is not restarted (it is heard). The engine mended, the host is cleaned of the old
+    copies before it takes work, and the total is exact."""
+    victim = deployed_heal(lab, 3)
+    restarts = _restarts_told(lab, victim)
+    broken = lab.host_dir(victim) / "broken-podman"
+    broken.write_text(BROKEN_ENGINE)
+    broken.chmod(0o755)
+    node = f"/api/v1/nodes/{victim}"
+
+    def ready_says() -> dict:
+        return condition(api(lab, node, _answering(lab)).json(), "Ready") or {}
+
+    hosts.in_host(lab, victim, ["mount", "--bind", str(broken), "/usr/bin/podman"])
+    try:
+        try:
+            wait_until(lambda: ready_says().get("reason") == "RuntimeNotReady", 60, interval=0.5,
+                       what=f"{victim} NotReady for its engine")
+        except TimeoutError:
+            _print_logs(lab, victim)
+            raise
+        said = ready_says()
+        assert said["status"] == "False" and "broken by a test" in said["message"], said
+        taints = api(lab, node, _answering(lab)).json()["spec"].get("taints")
+        assert {"key": "node.berth.io/not-ready", "effect": "NoExecute"} in taints, taints
+        wait_until(lambda: running_elsewhere(lab, victim, 3), 60, interval=0.5,
+                   what="three replicas ready on the other hosts")
+        wait_until(lambda: not [p for p in heal_pods(lab) if p["spec"].get("nodeName") == victim], 60,
+                   interval=0.5, what="the failing host's pods gone from the API")
+        assert _restarts_told(lab, victim) == restarts  # it heartbeats: its agent is not to blame
+    finally:
+        hosts.in_host(lab, victim, ["umount", "/usr/bin/podman"], check=False)
+    try:
+        wait_until(lambda: ready(lab, victim) is True, 60, what=f"{victim} Ready with its engine mended")
+        wait_until(lambda: not api(lab, node, _answering(lab)).json()["spec"].get("taints"), 60,
+                   interval=0.5, what="the returning taint taken off once the host is clean")
+        wait_until(lambda: exact(lab, 3), 60, interval=0.5, what="exactly 3 containers across the hosts")
+    finally:
+        remove_heal(lab)
+
+
 def _leader_host(lab: Lab, asking: tuple[int, ...] = (0, 1, 2)) -> str | None:
     """The leader as the first master of `asking` that answers sees it (None: none known)."""
     for index in asking:

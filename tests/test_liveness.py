@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from master.liveness import transitions, with_ready
-from master.objects.conditions import ready_condition
+from master.liveness import READY, SILENT, runtime_not_ready, transitions, with_ready
+from master.objects.conditions import ready_condition, ready_status
 from master.reports.heartbeats import HeartbeatBook
 from tests.harness import TOKENS, MasterCluster, berth, wait_until
 
@@ -20,7 +20,7 @@ GRACE = 1.5
 
 
 def node(name: str, ready: bool | None) -> dict:
-    status = {} if ready is None else with_ready({}, ready, "t")
+    status = {} if ready is None else with_ready({}, READY if ready else SILENT, "t")
     return {"metadata": {"name": name}, "status": status}
 
 
@@ -31,10 +31,24 @@ def test_only_transitions_are_reported() -> None:
     nodes = [node("a", None), node("b", True), node("c", False)]
     # within the grace: a becomes Ready (heard), b stays Ready (not heard yet, still in grace)
     assert [(n["metadata"]["name"], r) for n, r in transitions(nodes, book, 101.0, GRACE)] == [
-        ("a", True)]
+        ("a", READY)]
     # after the grace without a word from b: NotReady; c is NotReady already: nothing to write
     later = transitions([node("a", True), node("b", True), node("c", False)], book, 101.9, GRACE)
-    assert [(n["metadata"]["name"], r) for n, r in later] == [("b", False)]
+    assert [(n["metadata"]["name"], r) for n, r in later] == [("b", SILENT)]
+
+
+def test_a_runtime_the_agent_says_fails_makes_the_node_not_ready_not_unknown() -> None:
+    book = HeartbeatBook()
+    book.reset(["a"], now=100.0)
+    book.record("a", {"runtimeReady": False, "runtimeMessage": "podman: exit status 125"}, at=100.5)
+    [(_, readiness)] = transitions([node("a", True)], book, 101.0, GRACE)
+    assert readiness == runtime_not_ready("podman: exit status 125")
+    assert (readiness.status, readiness.reason) == ("False", "RuntimeNotReady")
+    stored = {"metadata": {"name": "a"}, "status": with_ready({}, readiness, "t")}
+    assert transitions([stored], book, 101.0, GRACE) == []  # said once: nothing more to write
+    book.record("a", {"runtimeReady": True}, at=101.2)
+    assert transitions([stored], book, 101.3, GRACE) == [(stored, READY)]
+    assert transitions([stored], book, 103.0, GRACE) == [(stored, SILENT)]  # then silent: Unknown
 
 
 def test_a_new_term_restarts_every_timer() -> None:
@@ -42,8 +56,9 @@ def test_a_new_term_restarts_every_timer() -> None:
     book.record("a", {}, at=0.0)
     book.reset(["a"], now=50.0)  # leadership gained long after a's last heartbeat elsewhere
     assert transitions([node("a", True)], book, 51.0, GRACE) == []
-    status = with_ready({"conditions": [{"type": "Disk", "status": "True"}]}, False, "t")
+    status = with_ready({"conditions": [{"type": "Disk", "status": "True"}]}, SILENT, "t")
     assert ready_condition({"status": status}) is False and len(status["conditions"]) == 2
+    assert ready_status({"status": status}) == "Unknown"
 
 
 def start_agent(cluster: MasterCluster, tmp_path: Path) -> subprocess.Popen:

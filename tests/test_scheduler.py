@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from master.liveness import with_ready
+from master.liveness import READY, SILENT, with_ready
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
 from master.scheduler.schedule import feasible_to_find
 from master.scheduler.snapshot import DEFAULT_MEMORY
@@ -19,7 +19,8 @@ def node(name: str, cpu: int = 2000, memory: int = 4 * GI, ready: bool = True, *
     labels = spec.pop("labels", {})
     return {"kind": "Node", "metadata": {"name": name, "labels": labels},
             "spec": {"address": "10.0.0.1", **spec},
-            "status": {**with_ready({}, ready, "t"), "allocatable": {"cpu": cpu, "memory": memory}}}
+            "status": {**with_ready({}, READY if ready else SILENT, "t"),
+                       "allocatable": {"cpu": cpu, "memory": memory}}}
 
 
 def pod(name: str, cpu: str | None = "100m", memory: str | None = "64Mi", node_name: str | None = None,

@@ -4,11 +4,13 @@ taint evictor does with it, the runtime's cleaning of a returning host, and the 
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
 
 from agent.fencing import SelfFence, opted_out, running_containers
+from agent.runtime_health import RuntimeHealth, failure_text
 from master.controllers.taint_eviction import TaintEviction
 from master.liveness import lost_pod_status, wanted_lifecycle_taints
 from master.objects.tolerations import (
@@ -28,15 +30,18 @@ from tests.test_isolation import NOW, FakeStore, node, pod
 
 
 @pytest.mark.parametrize(("ready", "current", "wanted"), [
-    (False, (), (UNREACHABLE,)),
-    (False, (UNREACHABLE,), (UNREACHABLE,)),
-    (False, (NOT_READY,), (NOT_READY,)),  # the agent said its runtime fails: that taint stays
-    (False, (RETURNING,), (UNREACHABLE,)),  # lost again while returning
-    (True, (UNREACHABLE,), (RETURNING,)),  # back: no new work until the runtime cleaned it
-    (True, (RETURNING,), (RETURNING,)),  # the runtime takes it off, not the lifecycle
-    (True, (), ()),
+    ("Unknown", (), (UNREACHABLE,)),  # silent
+    ("Unknown", (UNREACHABLE,), (UNREACHABLE,)),
+    ("Unknown", (NOT_READY,), (UNREACHABLE,)),  # the agent said its runtime failed, then fell silent
+    ("False", (), (NOT_READY,)),  # the agent says its runtime fails
+    ("False", (UNREACHABLE,), (NOT_READY,)),  # heard again, and its runtime still fails
+    ("Unknown", (RETURNING,), (UNREACHABLE,)),  # lost again while returning
+    ("True", (UNREACHABLE,), (RETURNING,)),  # back: no new work until the runtime cleaned it
+    ("True", (NOT_READY,), (RETURNING,)),  # the runtime works again: cleaned first, as a return
+    ("True", (RETURNING,), (RETURNING,)),  # the runtime takes it off, not the lifecycle
+    ("True", (), ()),
 ])
-def test_lifecycle_taints(ready: bool, current: tuple[str, ...], wanted: tuple[str, ...]) -> None:
+def test_lifecycle_taints(ready: str, current: tuple[str, ...], wanted: tuple[str, ...]) -> None:
     assert wanted_lifecycle_taints(ready, current) == wanted
 
 
@@ -198,3 +203,31 @@ def test_self_fence_helpers() -> None:
                       {"metadata": {"uid": "b", "annotations": {"berth.io/self-fence": "true"}}}]) == {"a"}
     engine = FakeEngine("docker", [("x", "u")])
     assert running_containers("docker", engine) == [("x", "u")]
+
+
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_the_runtime_check_needs_two_failures_in_a_row_and_one_success(runtime: str) -> None:
+    engine, broken = FakeEngine(runtime, [("c1", "u1")]), [False]
+
+    def run(argv: list[str]) -> str:
+        if broken[0]:
+            raise subprocess.CalledProcessError(125, argv, "", "Error: database is locked\n")
+        return engine(argv)
+
+    health = RuntimeHealth(runtime, 10.0, run=run)
+    assert health.check() and health.report() == {"runtimeReady": True}
+    broken[0] = True
+    assert not health.check() and health.report() == {"runtimeReady": True}  # one failure: a blip
+    assert not health.check()
+    said = f"{runtime} does not list containers: exit status 125: Error: database is locked"
+    assert health.report() == {"runtimeReady": False, "runtimeMessage": said}
+    broken[0] = False
+    assert health.check() and health.report() == {"runtimeReady": True} and health.failures == 0
+    broken[0] = True
+    assert not health.check() and health.report() == {"runtimeReady": True}  # counted afresh
+
+
+def test_runtime_failures_are_told_briefly() -> None:
+    assert failure_text(subprocess.TimeoutExpired(["podman"], 10)) == "no answer in 10 s"
+    assert failure_text(FileNotFoundError(2, "No such file", "podman")).startswith("FileNotFoundError")
+    assert len(failure_text(subprocess.CalledProcessError(1, ["p"], "", "x" * 5000))) == 400

@@ -156,7 +156,7 @@ def node_status(obj: Obj, now: datetime) -> str:
     for condition in _list(_get(obj, "status", "conditions")):
         if isinstance(condition, dict) and condition.get("type") == "Ready":
             value = str(condition.get("status"))
-            state = {"True": "Ready", "False": "NotReady"}.get(value, "Unknown")
+            state = "Ready" if value == "True" else "NotReady"  # Unknown (silent) too, as kubectl shows it
     if _get(obj, "spec", "unschedulable"):
         state += ",SchedulingDisabled"
     return state

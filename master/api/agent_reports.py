@@ -35,6 +35,10 @@ PEER_PATHS = frozenset({RELAY_PATH})  # signed by a master (peer_auth), not a be
 class HeartbeatBody(Strict):
     cpuPercent: float = Field(ge=0, le=100)
     memoryUsed: Bytes
+    # the agent's latest check of its container engine (agent/runtime_health.py): false makes the
+    # node NotReady with reason RuntimeNotReady (master/liveness.py)
+    runtimeReady: bool = True
+    runtimeMessage: str = Field(default="", max_length=512)
 
 
 class ProbeResult(Strict):
@@ -160,7 +164,7 @@ def relayed_reports() -> Response:
     heard, recorded = time.monotonic(), {"heartbeats": 0, "probeResults": 0, "runtimeEvents": 0}
     for beat in batch.heartbeats:
         if beat.node in known:
-            ctx.books.heartbeat(beat.node, {"cpuPercent": beat.cpuPercent, "memoryUsed": beat.memoryUsed},
+            ctx.books.heartbeat(beat.node, beat.model_dump(exclude={"node", "ageSeconds"}),
                                 heard - beat.ageSeconds)
             recorded["heartbeats"] += 1
     for probes in batch.probes:

@@ -1,9 +1,10 @@
-"""Leader-only: a NotReady node is tried over SSH before its pods are moved, and its agent restarted.
+"""Leader-only: a silent node is tried over SSH before its pods are moved, and its agent restarted.
 
 Heartbeats tell only that an agent went silent, not why. Every `period` this loop tries each
-NotReady host over a pool of its own (short timeouts: a gone host costs seconds, not a minute)
-and lists Berth's containers there; `runtime/host_check.judge` turns that into a verdict, kept
-in the leader's soft state (reports/host_checks.py) for the taint evictor:
+silent host (Ready Unknown; not one whose agent itself says its engine fails) over a pool of its
+own (short timeouts: a gone host costs seconds, not a minute) and lists Berth's containers there;
+`runtime/host_check.judge` turns that into a verdict, kept in the leader's soft state
+(reports/host_checks.py) for the taint evictor:
 - the host answers and its pods run: the agent failed, not the host. The pods stay, and the
   agent is restarted with `agent_restart_command` (systemd on real hosts, the lab's supervisor),
   at most every RESTART_EVERY seconds, with an AgentRestarted event on the Node;
@@ -24,7 +25,7 @@ from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
 from master.events import event_name, record_event
-from master.objects.conditions import condition, ready_condition, with_condition
+from master.objects.conditions import condition, ready_condition, ready_status, with_condition
 from master.objects.isolation import each
 from master.reports.host_checks import (
     AGENT_NOT_HEARTBEATING,
@@ -80,10 +81,11 @@ class NodeCheck(LeaderLoop):
 
     def reconcile(self) -> None:
         nodes, _ = self.store.read(lambda s: s.list("Node"))
-        lost = [n for n, ready in each(nodes, lambda n: (n, ready_condition(n)), self.quarantine)
-                if ready is False]
+        # silent nodes only: one whose agent says its engine fails (Ready False) is heard, not lost
+        lost = [n for n, status in each(nodes, lambda n: (n, ready_status(n)), self.quarantine)
+                if status == "Unknown"]
         for node in nodes:
-            if ready_condition(node) is not False:
+            if ready_status(node) != "Unknown":
                 self.checks.forget(node["metadata"]["name"])
         names = [n["metadata"]["name"] for n in lost]
         pods, _ = self.store.read(lambda s: {name: s.select("Pod", node=name) for name in names})

@@ -1,7 +1,8 @@
 """Leader-only: turns heartbeat silence into NotReady and heartbeats back into Ready, as Kubernetes'
-node lifecycle controller: a lost node is tainted NoExecute (the taint evictor then moves its pods
-off once their tolerations run out), its pods are marked Unknown and not Ready at once, and a
-node that comes back is tainted `returning` (NoSchedule) until the runtime has cleaned it.
+node lifecycle controller: a lost node is tainted NoExecute (unreachable when silent, Ready Unknown;
+not-ready when its agent says its container engine fails, Ready False), and the taint evictor then
+moves its pods off once their tolerations run out; its pods are marked Unknown and not Ready at
+once, and a node that comes back is tainted `returning` (NoSchedule) until the runtime has cleaned it.
 
 Level-triggered: each round also puts right the taints and pods of nodes already NotReady (a
 round that failed half-way, a new leader), not only those that changed this round."""
@@ -15,8 +16,8 @@ from collections.abc import Callable
 from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
-from master.liveness import lost_pod_status, transitions, wanted_lifecycle_taints, with_ready
-from master.objects.conditions import ready_condition
+from master.liveness import Readiness, lost_pod_status, transitions, wanted_lifecycle_taints, with_ready
+from master.objects.conditions import ready_status
 from master.objects.tolerations import lifecycle_keys, with_lifecycle_taints
 from master.reports.heartbeats import HeartbeatBook
 from master.store.commands import Batch, Command, Replace, UpdateStatus
@@ -43,18 +44,19 @@ class NodeLifecycle(LeaderLoop):
         """Write this round's transitions together: after a leader change or a mass registration
         hundreds of nodes turn at once, and one write each, waited for in turn, took a minute."""
         nodes, _ = self.store.read(lambda state: state.list("Node"))
-        changes = dict((n["metadata"]["name"], ready) for n, ready in
+        changes = dict((n["metadata"]["name"], readiness) for n, readiness in
                        transitions(nodes, self.book, time.monotonic(), self.grace, self.quarantine))
         timestamp = self.now()
         commands: list[Command] = []
         lost: list[str] = []
         for node in nodes:
             name = node["metadata"]["name"]
-            ready = changes.get(name, ready_condition(node))
-            if ready is None:
+            turned = changes.get(name)
+            status = turned.status if turned is not None else ready_status(node)
+            if status is None:
                 continue  # never reported: neither Ready nor lost
-            commands.extend(self._node_writes(node, ready, name in changes, timestamp))
-            if not ready:
+            commands.extend(self._node_writes(node, status, turned, timestamp))
+            if status != "True":
                 lost.append(name)
         if lost:
             pods, _ = self.store.read(lambda state: [p for name in lost
@@ -68,22 +70,23 @@ class NodeLifecycle(LeaderLoop):
         for answer in answers:
             if isinstance(answer, ApiError):  # a conflict or no quorum: the next round looks again
                 log.debug("node lifecycle write refused: %s", answer.message)
-        for name, ready in changes.items():
-            log.info("node %s is %s", name, "Ready" if ready else "NotReady")
+        for name, readiness in changes.items():
+            log.info("node %s is %s: %s", name, "Ready" if readiness.status == "True" else "NotReady",
+                     readiness.message)
 
     @staticmethod
-    def _node_writes(node: Obj, ready: bool, turned: bool, timestamp: str) -> list[Command]:
-        """The node's taints, then (if it turned) its Ready condition: one Batch, all or none, so a
-        node is never NotReady without the taint that moves its pods."""
+    def _node_writes(node: Obj, status: str, turned: Readiness | None, timestamp: str) -> list[Command]:
+        """The node's taints for its Ready `status`, then (if it `turned`) its Ready condition: one
+        Batch, all or none, so a node is never NotReady without the taint that moves its pods."""
         meta = node["metadata"]
         keys = lifecycle_keys(node)
-        wanted = wanted_lifecycle_taints(ready, keys)
+        wanted = wanted_lifecycle_taints(status, keys)
         ops: list = []
         if wanted != keys:
             spec = with_lifecycle_taints(node.get("spec") or {}, wanted)
             ops.append(Replace({**node, "spec": spec}, meta["resourceVersion"]))
-        if turned:
-            status = with_ready(node.get("status") or {}, ready, timestamp)
+        if turned is not None:
             expected = None if ops else meta["resourceVersion"]
+            status = with_ready(node.get("status") or {}, turned, timestamp)
             ops.append(UpdateStatus("Node", "", meta["name"], status, expected))
         return [Batch(tuple(ops))] if ops else []

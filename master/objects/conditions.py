@@ -29,3 +29,9 @@ def ready_condition(node: Obj) -> bool | None:
     """The node's stored Ready condition: True, False, or None if never set."""
     ready = condition(node, "Ready")
     return None if ready is None else ready.get("status") == "True"
+
+
+def ready_status(node: Obj) -> str | None:
+    """The status of the node's stored Ready condition ("True", "False", "Unknown"), None if never set."""
+    ready = condition(node, "Ready")
+    return None if ready is None else str(ready.get("status"))

@@ -56,6 +56,14 @@ class HeartbeatBook:
             heartbeat = self._last.get(node)
             return None if heartbeat is None else time.monotonic() - heartbeat.at
 
+    def runtime_problem(self, node: str) -> str | None:
+        """What the node's agent last said is wrong with its container engine (None: nothing)."""
+        with self._lock:
+            heartbeat = self._last.get(node)
+        if heartbeat is None or heartbeat.usage.get("runtimeReady", True):
+            return None
+        return str(heartbeat.usage.get("runtimeMessage") or "the container runtime is not ready")
+
     def usage(self, node: str) -> dict[str, Any] | None:
         with self._lock:
             heartbeat = self._last.get(node)

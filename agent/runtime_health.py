@@ -1,0 +1,94 @@
+"""Whether this host's container engine works, told with every heartbeat, as a kubelet tells its
+runtime's status in the Node's Ready condition.
+
+A heartbeat alone says the agent lives, not that the host can run pods: with a broken engine
+(a bad upgrade, a full disk under its storage, a wedged lock) the agent heartbeats on while no
+container can start or be seen. So every `period` the engine lists Berth's containers; a
+failure is tried again after RETRY_SECONDS, and only FAILURES failures in a row make the host
+not ready (one slow listing under load must not move every pod off it); one success makes it
+ready again. The master turns that into Ready=False, reason RuntimeNotReady, and the
+`node.berth.io/not-ready:NoExecute` taint (master/liveness.py).
+
+The check runs in its own thread: a hung engine must delay neither the heartbeats nor the
+self-fence. Each listing costs the engine's start (about 20 ms of CPU for podman), so the period
+is long (10 s by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+
+from agent.fencing import running_containers
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 2.0
+FAILURES = 2  # failed listings in a row that make the runtime not ready
+LIST_TIMEOUT = 10.0
+MESSAGE_LIMIT = 400
+
+
+def _run(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=LIST_TIMEOUT, check=True).stdout
+
+
+def failure_text(err: Exception) -> str:
+    """What went wrong, short enough for a condition's message (the engine's stderr if it said)."""
+    if isinstance(err, subprocess.CalledProcessError):
+        said = (err.stderr or "").strip() if isinstance(err.stderr, str) else ""
+        text = f"exit status {err.returncode}" + (f": {said}" if said else "")
+    elif isinstance(err, subprocess.TimeoutExpired):
+        text = f"no answer in {LIST_TIMEOUT:.0f} s"
+    else:
+        text = f"{err.__class__.__name__}: {err}"
+    return text[:MESSAGE_LIMIT]
+
+
+class RuntimeHealth:
+    def __init__(self, runtime: str, period: float, run: Callable[[list[str]], str] = _run) -> None:
+        self.runtime = runtime
+        self.period = period
+        self.run = run
+        self.failures = 0
+        self.problem: str | None = None  # set once FAILURES listings in a row failed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="runtime-health", daemon=True)
+
+    def start(self) -> None:
+        if self.period > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def report(self) -> dict[str, object]:
+        """The heartbeat's fields about the runtime."""
+        problem = self.problem
+        if problem is None:
+            return {"runtimeReady": True}
+        return {"runtimeReady": False, "runtimeMessage": problem}
+
+    def check(self) -> bool:
+        """One listing; True if the engine answered."""
+        try:
+            running_containers(self.runtime, self.run)
+        except (subprocess.SubprocessError, OSError, ValueError, KeyError, TypeError) as err:
+            self.failures += 1
+            if self.failures >= FAILURES:
+                problem = f"{self.runtime} does not list containers: {failure_text(err)}"
+                if self.problem is None:
+                    log.error("container runtime is not ready: %s", problem)
+                self.problem = problem
+            return False
+        if self.problem is not None:
+            log.info("container runtime is ready again")
+        self.failures, self.problem = 0, None
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            ok = self.check()
+            if self._stop.wait(self.period if ok or self.failures >= FAILURES else RETRY_SECONDS):
+                return
