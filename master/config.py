@@ -12,7 +12,7 @@ from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
-               "deployment", "replicaset", "garbage-collector", "node-check", "disruption")
+               "deployment", "replicaset", "garbage-collector", "node-check", "disruption", "node-ipam")
 
 
 def _loopback(address: str) -> bool:
@@ -28,6 +28,23 @@ def split_address(address: str, what: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{what}: {address!r} is not HOST:PORT")
     return host, int(port)
+
+
+def check_pod_network(cluster_cidr: object, mask_size: object) -> None:
+    """Checked at start, not at the first node: a range with host bits set (10.244.1.0/16) is
+    most likely a typo, and ipaddress would silently read a bare address as a /32."""
+    if not isinstance(cluster_cidr, str) or "/" not in cluster_cidr:
+        raise ValueError(f"cluster_cidr: {cluster_cidr!r} is not an IPv4 network such as 10.244.0.0/16")
+    try:
+        network = ipaddress.IPv4Network(cluster_cidr)
+    except ValueError as err:
+        raise ValueError(f"cluster_cidr: {cluster_cidr!r} is not an IPv4 network such as 10.244.0.0/16 "
+                         f"({err})") from None
+    if isinstance(mask_size, bool) or not isinstance(mask_size, int) or not 16 <= mask_size <= 28:
+        raise ValueError(f"node_cidr_mask_size: {mask_size!r} must be a whole number from 16 to 28")
+    if mask_size < network.prefixlen:
+        raise ValueError(f"node_cidr_mask_size: a node's /{mask_size} would be larger than cluster_cidr "
+                         f"{cluster_cidr}; give at least {network.prefixlen}")
 
 
 @dataclass
@@ -75,6 +92,10 @@ class MasterConfig:
     rebalance_period_seconds: float = 30.0  # between its rounds (a node becoming usable wakes one at once)
     rebalance_max_evictions: int = 5  # a round's evictions
     rebalance_threshold_percent: int = 20  # points of allocatable above (below) the average: crowded (idle)
+    # The pods' network (master/network/ipam.py): node-ipam gives each Node a subnet of this size
+    # from this range as its spec.podCIDR (Kubernetes' --cluster-cidr and --node-cidr-mask-size)
+    cluster_cidr: str = "10.244.0.0/16"
+    node_cidr_mask_size: int = 24
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -120,6 +141,7 @@ class MasterConfig:
         self.rebalance_config()  # raises ValueError naming the setting
         if not 1 <= self.rebalance_period_seconds <= 86400:
             raise ValueError("rebalance_period_seconds: from 1 to 86400")
+        check_pod_network(self.cluster_cidr, self.node_cidr_mask_size)
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
 

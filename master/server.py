@@ -29,6 +29,7 @@ from master.controllers.garbage_collector import GarbageCollector
 from master.controllers.leader_loop import LeaderLoop
 from master.controllers.namespaces import NamespaceController
 from master.controllers.node_check import NodeCheck
+from master.controllers.node_ipam import NodeIpam
 from master.controllers.node_lifecycle import NodeLifecycle
 from master.controllers.rebalancer import Rebalancer
 from master.controllers.replicasets import ReplicaSetController
@@ -106,6 +107,8 @@ class Server:
                                                        default_eviction_seconds=config.default_eviction_seconds),
             "garbage-collector": lambda: GarbageCollector(store, ctx.now),
             "disruption": lambda: DisruptionController(store, ctx.now),
+            "node-ipam": lambda: NodeIpam(store, config.cluster_cidr, config.node_cidr_mask_size, ctx.now,
+                                          ctx.uid),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from berth.cli import manifests
 from berth.cli.config import DEFAULT_SERVER, ConfigError, config_path, resolve
 from berth.cli.describe import describe, related_events, title
+from berth.cli.describe_nodes import describe_node
 from berth.cli.main import main
 from berth.cli.output import render_objects, render_table
 from berth.cli.timefmt import age, human_duration
@@ -392,7 +393,8 @@ def test_kind_specific_columns() -> None:
                        "allocatable": {"cpu": 1900, "memory": (4 << 30) - (128 << 20)},
                        "usage": {"cpuPercent": 12.4, "memoryUsed": 512 << 20}}}
     assert render_objects("Node", [node], "wide", now=NOW).splitlines()[1].split() == [
-        "n1", "Ready", "gpu,worker", "1900m/2", "12%", "512Mi/3.9Gi/4Gi", "60s", "10.0.0.1", "podman"]
+        "n1", "Ready", "gpu,worker", "1900m/2", "12%", "512Mi/3.9Gi/4Gi", "60s", "10.0.0.1", "podman",
+        "<none>"]
     deploy = {"kind": "Deployment", "metadata": {"name": "web", "creationTimestamp": stamp(60)},
               "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3,
                                                   "availableReplicas": 2}}
@@ -413,6 +415,16 @@ def test_kind_specific_columns() -> None:
         "LAST SEEN   TYPE      REASON    OBJECT    MESSAGE",
         "30s         Warning   BackOff   pod/web   restarting again",
     ]
+
+
+def test_a_nodes_pod_subnet_is_shown_wide_and_described() -> None:
+    node = {"kind": "Node", "metadata": {"name": "n1", "creationTimestamp": stamp(60)},
+            "spec": {"address": "10.0.0.1", "podCIDR": "10.244.3.0/24"}, "status": {}}
+    table = render_objects("Node", [node], "wide", now=NOW).splitlines()
+    assert table[0].split()[-1] == "POD-CIDR" and table[1].split()[-1] == "10.244.3.0/24"
+    assert "POD-CIDR" not in render_objects("Node", [node], None, now=NOW)
+    assert "PodCIDR:              10.244.3.0/24\n" in describe_node(node, [], [], NOW)
+    assert "PodCIDR:              <none>\n" in describe_node({**node, "spec": {"address": "h"}}, [], [], NOW)
 
 
 # --- describe --------------------------------------------------------------------------

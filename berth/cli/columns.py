@@ -206,6 +206,7 @@ NODE = [
     AGE,
     Column("ADDRESS", lambda o, now: _or_none(_get(o, "spec", "address")), wide_only=True),
     Column("RUNTIME", lambda o, now: _or_none(_get(o, "spec", "runtime")), wide_only=True),
+    Column("POD-CIDR", lambda o, now: _or_none(_get(o, "spec", "podCIDR")), wide_only=True),
 ]
 
 

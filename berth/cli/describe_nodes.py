@@ -81,6 +81,7 @@ def describe_node(node: Obj, pods: list[Obj], events: list[Obj] | None, now: dat
     ssh = f"{spec.get('sshUser') or 'root'}@{spec.get('address')}:{spec.get('sshPort') or 22}"
     lines.append(f"  SSH:         {ssh}")
     section(lines, "Runtime", [str(spec.get("runtime") or "podman")], WIDTH)
+    section(lines, "PodCIDR", [str(spec.get("podCIDR") or NONE)], WIDTH)
     for key, label in (("capacity", "Capacity"), ("allocatable", "Allocatable")):
         lines.append(f"{label}:")
         lines += ["  " + line for line in _amounts(status.get(key))]

@@ -17,6 +17,7 @@ from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.tolerations import with_default_tolerations
+from master.objects.updates import check_pod_cidr_sent
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
 from master.store.commands import (
     Batch,
@@ -99,6 +100,8 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
     if info.kind == "Pod":  # admission, on every way a pod is written (create, replace, patch, apply)
         obj = {**obj, "spec": with_default_tolerations(obj["spec"], context().default_eviction_seconds)}
     _check_identity(obj, namespace, name)
+    if info.kind == "Node":
+        check_pod_cidr_sent(obj, context().store.get("Node", "", obj["metadata"]["name"]))
     _check_size(obj, "")
     return obj
 

@@ -101,6 +101,23 @@ def _check_pod_ip(value: str) -> str:
     return value
 
 
+# what _check_cidr accepts, for the OpenAPI document (the octets and the prefix are checked by it)
+CIDR_SCHEMA = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"
+
+
+def _check_cidr(value: str) -> str:
+    """An IPv4 network as written canonically: a stored subnet is compared as text with the
+    next one sent, and ipaddress would also take a bare address (as a /32) or a netmask."""
+    example = "an IPv4 network in CIDR form, such as 10.244.1.0/24"
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not {example} ({err})") from None
+    if str(network) != value:
+        raise ValueError(f"{value!r} is not {example}" + (f": write {network}" if "/" in value else ""))
+    return value
+
+
 def _to_millis(value: object) -> object:
     """Status keeps CPU as whole millicores; a quantity string ("2", "500m") is converted."""
     return cpu_millis(value) if isinstance(value, str) else value
@@ -153,6 +170,8 @@ ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, patter
 Port = Annotated[int, Field(ge=1, le=65535)]
 PodAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_check_pod_ip)]
 HostAddress = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_check_address)]
+Cidr = Annotated[str, StringConstraints(min_length=9, max_length=18), AfterValidator(_check_cidr),
+                 Field(json_schema_extra={"pattern": CIDR_SCHEMA})]
 HttpPath = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=HTTP_PATH)]
 Timestamp = Annotated[str, StringConstraints(max_length=64)]
 Reason = Annotated[str, StringConstraints(max_length=128)]

@@ -29,6 +29,7 @@ from berth.kinds import Kind
 from berth.kinds import lookup_kind as lookup_names
 from master.objects.fields import (
     Bytes,
+    Cidr,
     ConfigKey,
     Count,
     CpuQuantity,
@@ -321,6 +322,9 @@ class NodeSpec(Strict):
     runtime: Literal["podman", "docker"] = "podman"
     taints: list[Taint] = Field(default_factory=list, max_length=64)
     unschedulable: bool = False
+    # the node's pod subnet, given by node-ipam from cluster_cidr: a write may only send it back
+    # (master/objects/updates.py)
+    podCIDR: Cidr | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
 # --- ReplicaSet, Deployment -------------------------------------------------------------

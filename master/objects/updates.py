@@ -5,7 +5,8 @@ from it, and a changed command or host would be stored but not true. Only the fi
 Kubernetes lets change may change: a container's image (the runtime recreates that
 container; an init container's new image is used from its next run, and one that completed
 is not run again) and tolerations, only added. `spec.nodeName` is set by binding alone.
-A Deployment's or ReplicaSet's selector is fixed too, as in apps/v1.
+A Deployment's or ReplicaSet's selector is fixed too, as in apps/v1. A Node's `spec.podCIDR`
+is the cluster's: node-ipam sets it once, and no write changes or drops it after.
 """
 
 from __future__ import annotations
@@ -70,3 +71,31 @@ def _selector_fixed(old: Obj, new: Obj) -> None:
     if before != after:
         raise ApiError(422, "Invalid", f"{old['kind']} {old['metadata']['name']}: spec.selector cannot "
                        "change once it exists; delete and create it again", "spec.selector")
+
+
+def kept_pod_cidr(old: Obj, new: Obj) -> Obj:
+    """`new` as stored over `old`: a Node keeps the subnet node-ipam gave it. Its pods' addresses
+    come from it, so a replace or apply of a manifest that never named it (the admin's own, an
+    agent's registration) must not free it for another node; naming another is refused."""
+    before = (old.get("spec") or {}).get("podCIDR") if old.get("kind") == "Node" else None
+    if not before:
+        return new
+    spec = new.get("spec") or {}
+    after = spec.get("podCIDR")
+    if after is None:
+        return {**new, "spec": {**spec, "podCIDR": before}}
+    if after != before:
+        raise ApiError(422, "Invalid", f"Node {old['metadata']['name']}: spec.podCIDR cannot change once "
+                       f"assigned (it is {before}); delete the Node to free it", "spec.podCIDR")
+    return new
+
+
+def check_pod_cidr_sent(new: Obj, stored: Obj | None) -> None:
+    """At the API, before the store: only node-ipam gives a Node its podCIDR (Kubernetes lets a
+    client set it once; Berth never does, so two nodes cannot be given one subnet by hand). A
+    client may send back the value stored (a GET, then a PUT), nothing else."""
+    sent = (new.get("spec") or {}).get("podCIDR")
+    held = ((stored or {}).get("spec") or {}).get("podCIDR")
+    if sent is not None and sent != held:
+        raise ApiError(422, "Invalid", f"Node {new['metadata']['name']}: spec.podCIDR is assigned by the "
+                       "cluster from cluster_cidr (the node-ipam controller); leave it out", "spec.podCIDR")

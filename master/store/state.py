@@ -31,7 +31,7 @@ from typing import Any
 from master.errors import ApiError, conflict, not_found
 from master.objects.apply import merge_apply
 from master.objects.kinds import API_VERSION
-from master.objects.updates import check_update
+from master.objects.updates import check_update, kept_pod_cidr
 from master.objects.validate import DEFAULT_NAMESPACE
 from master.store.commands import (
     Barrier,
@@ -348,6 +348,7 @@ class ClusterState:
             if new["kind"] == NAMESPACE:
                 stored["status"] = {"phase": ACTIVE}
             return self._write(undo, ADDED, stored, {**meta, **base_meta})
+        new = kept_pod_cidr(old, new)
         check_update(old, new)
         generation = int(old["metadata"].get("generation") or 1)  # every stored object has one; be sure
         if _content(old) != _content(new):
