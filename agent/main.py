@@ -12,7 +12,9 @@ import click
 from agent.config import AgentConfig
 from agent.facts import usage
 from agent.fencing import Fenced, SelfFence
+from agent.informer import Informer
 from agent.masters import ApiError, Masters, MasterUnavailable
+from agent.pod_network import PodNetwork
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch
@@ -29,6 +31,8 @@ log = logging.getLogger("berth.agent")
 @click.option("--master", "masters", multiple=True, help="A master's API URL (repeat).")
 @click.option("--token-file", help="File holding this agent's API token.")
 @click.option("--heartbeat-interval", type=float, help="Seconds between heartbeats (default 1).")
+@click.option("--pod-network/--no-pod-network", default=None,
+              help="Make this host's part of the pod network (default: on).")
 @click.option("--once", is_flag=True, help="Register, then exit.")
 def main(config_file: str | None, once: bool, **flags: object) -> None:
     try:
@@ -49,15 +53,22 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     fence = SelfFence(config.runtime, config.fence_after_seconds)
     probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=fence.pods)
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
-    runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds)
+    network = PodNetwork(config.name, config.runtime, enabled=config.pod_network)
+    runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem)
+    nodes = Informer(Masters(config.masters, token).client, "Node", network.nodes_changed)
     probes.start()
     runtime_events.start()
     runtime.start()
+    if config.pod_network:
+        network.start()
+        nodes.start()
     # heartbeats wait briefly for each master: a master cut off behind a kept connection would
     # otherwise hold one for the whole read timeout and make this healthy node look dead
     beats = Masters(config.masters, token, timeout=HEARTBEAT_TIMEOUT)
     heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
     runtime.stop()
+    nodes.stop()
+    network.stop()
     runtime_events.stop()
     probes.stop()
 

@@ -1,5 +1,5 @@
 """Whether this host's container engine works, told with every heartbeat, as a kubelet tells its
-runtime's status in the Node's Ready condition.
+runtime's status (and its network's) in the Node's Ready condition.
 
 A heartbeat alone says the agent lives, not that the host can run pods: with a broken engine
 (a bad upgrade, a full disk under its storage, a wedged lock) the agent heartbeats on while no
@@ -40,15 +40,19 @@ def failure_text(err: Exception) -> str:
         said = (err.stderr or "").strip() if isinstance(err.stderr, str) else ""
         text = f"exit status {err.returncode}" + (f": {said}" if said else "")
     elif isinstance(err, subprocess.TimeoutExpired):
-        text = f"no answer in {LIST_TIMEOUT:.0f} s"
+        text = f"no answer in {err.timeout:.0f} s"
     else:
         text = f"{err.__class__.__name__}: {err}"
     return text[:MESSAGE_LIMIT]
 
 
 class RuntimeHealth:
-    def __init__(self, runtime: str, period: float, run: Callable[[list[str]], str] = _run) -> None:
+    def __init__(self, runtime: str, period: float, run: Callable[[list[str]], str] = _run,
+                 network: Callable[[], str | None] = lambda: None) -> None:
+        """`network`: what is wrong with the host's pod network (pod_network.py), if anything: a
+        host that cannot give pods addresses is not ready either, as a kubelet says NetworkReady."""
         self.runtime = runtime
+        self.network = network
         self.period = period
         self.run = run
         self.failures = 0
@@ -65,7 +69,7 @@ class RuntimeHealth:
 
     def report(self) -> dict[str, object]:
         """The heartbeat's fields about the runtime."""
-        problem = self.problem
+        problem = self.problem or self.network()
         if problem is None:
             return {"runtimeReady": True}
         return {"runtimeReady": False, "runtimeMessage": problem}

@@ -122,7 +122,8 @@ def start_agent(masters: Masters, root: Path, interval: float = HEARTBEAT_INTERV
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent.main", "--name", NODE, "--address", "10.250.0.11",
-             "--token-file", str(token_file), "--heartbeat-interval", str(interval), *urls],
+             "--no-pod-network", "--token-file", str(token_file), "--heartbeat-interval", str(interval),
+             *urls],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     return proc, log_file

@@ -34,7 +34,7 @@ SILENT = Readiness("Unknown", "NodeStatusUnknown", "the agent stopped heartbeati
 
 
 def runtime_not_ready(problem: str) -> Readiness:
-    return Readiness("False", "RuntimeNotReady", f"container runtime is down: {problem}")
+    return Readiness("False", "RuntimeNotReady", f"container runtime is not ready: {problem}")
 
 
 def wanted_readiness(name: str, book: HeartbeatBook, now: float, grace: float) -> Readiness | None:

@@ -71,10 +71,10 @@ def test_agent_touches_only_its_own_node(cluster: MasterCluster) -> None:
     assert status.status_code == 200, status.text
     assert agent.get(cluster.url(2, "/api/v1/nodes/h1")).status_code == 200
     assert agent.get(cluster.url(2, "/api/v1/cluster")).status_code == 200
+    assert agent.get(cluster.url(0, "/api/v1/nodes")).status_code == 200  # all nodes: routes to their pods
     for response in (
         agent.post(cluster.url(0, "/api/v1/nodes"), json=node("h2")),
         agent.put(cluster.url(0, "/api/v1/nodes/h2/status"), json={"status": {}}),
-        agent.get(cluster.url(0, "/api/v1/nodes")),
         agent.delete(cluster.url(0, "/api/v1/nodes/h1")),
         agent.get(cluster.url(0, "/api/v1/secrets")),
         agent.post(cluster.url(0, "/api/v1/namespaces/default/pods"), json=pod("a")),

@@ -182,7 +182,7 @@ def test_heartbeats_sent_to_a_follower_reach_the_leader_without_raft_writes(clus
         failing = {"runtimeReady": False, "runtimeMessage": "podman: exit status 125"}
         _, message, taints = wait_until(lambda: (r := readiness(**failing))[0] == "False" and r, 15,
                                         interval=0.3, what="h1 NotReady by its agent's word, relayed")
-        assert message == "container runtime is down: podman: exit status 125"
+        assert message == "container runtime is not ready: podman: exit status 125"
         assert taints == [{"key": "node.berth.io/not-ready", "effect": "NoExecute"}]
         wait_until(lambda: readiness(runtimeReady=True)[0] == "True", 15, interval=0.3,
                    what="h1 Ready once its agent says its engine works")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -55,6 +56,26 @@ def leftovers(lab: Lab) -> list[str]:
             if str(lab.root) in cmdline:
                 found.append(f"process {pid.name}: {cmdline}")
     return found
+
+
+@contextlib.contextmanager
+def deployed_lab(tag: str, config_dir: Path, *up_args: str) -> Iterator[Lab]:
+    """A lab deployed by Ansible (`berth lab up`, with masters and agents), named after `tag` and
+    this process, its CLI config as `cli_config`; gone afterwards, with nothing left behind, as is
+    what a crashed earlier run of the same name left."""
+    name = lab_name(tag)
+    lab_hosts.down(Lab(name=name))
+    config = config_dir / "config.yaml"
+    result = CliRunner().invoke(berth, ["lab", "up", "--name", name, *up_args, "--config-out", str(config)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lab = Lab.load(name)
+    lab.cli_config = config  # type: ignore[attr-defined]
+    try:
+        yield lab
+    finally:
+        lab_hosts.down(lab)
+        assert leftovers(lab) == []
 
 
 @pytest.fixture(scope="module")

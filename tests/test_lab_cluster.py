@@ -22,29 +22,18 @@ from berth.lab.hosts import Lab
 from master.objects.conditions import condition, ready_condition
 from master.runtime.driver import DRIVERS
 from tests.harness import wait_until
-from tests.test_lab import lab_name, leftovers
+from tests.test_lab import deployed_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = lab_name("lc")
-    hosts.down(Lab(name=name))
-    config = tmp_path_factory.mktemp("cli") / "config.yaml"
     # a host is listed only on signals: store changes, and the agents' runtime events (no resync
     # within the tests' time), so a change on a host is seen only if its agent reported it
-    result = CliRunner().invoke(berth, ["lab", "up", "--name", name, "--hosts", "3",
-                                        "--var", "berth_runtime_resync_seconds=3600",
-                                        "--config-out", str(config)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    lab = Lab.load(name)
-    lab.cli_config = config  # type: ignore[attr-defined]
-    try:
-        yield lab
-    finally:
-        hosts.down(lab)
-        assert leftovers(lab) == []
+    with deployed_lab("lc", tmp_path_factory.mktemp("cli"), "--hosts", "3",
+                      "--var", "berth_runtime_resync_seconds=3600") as made:
+        yield made
 
 
 def api(lab: Lab, path: str, index: int = 0) -> requests.Response:

@@ -66,7 +66,7 @@ def start_agent(cluster: MasterCluster, tmp_path: Path) -> subprocess.Popen:
     token.write_text(TOKENS["agent"][1])
     return subprocess.Popen(
         [sys.executable, "-m", "agent.main", "--name", "h1", "--address", "10.250.0.11",
-         "--token-file", str(token), "--heartbeat-interval", "0.3",
+         "--no-pod-network", "--token-file", str(token), "--heartbeat-interval", "0.3",
          *[arg for m in cluster.masters for arg in ("--master", m.api_url)]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent)

@@ -11,6 +11,7 @@ import pytest
 from berth.containers import POD_UID, container_name, sandbox_name
 from master.runtime.driver import DRIVERS
 from master.runtime.env import ContainerEnv, EnvError, resolve_env
+from master.runtime.nodes import node_driver
 
 
 def pod() -> dict:
@@ -58,6 +59,15 @@ def test_docker_joins_the_sandbox_network_and_parses_its_listing() -> None:
     assert (state.name, state.started_at, state.finished_at) == ("x", "1795727397.277214", "0")
     assert driver.parse_list("") == []  # nothing listed: xargs ran no inspect
     assert driver.list_managed()[:2] == ["sh", "-c"]  # a fixed script: nothing of a user's in it
+
+
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_a_node_with_a_pod_cidr_puts_its_sandboxes_on_the_pod_network(runtime: str) -> None:
+    plain = node_driver({"spec": {"address": "10.0.0.1", "runtime": runtime}})
+    networked = node_driver({"spec": {"address": "10.0.0.1", "runtime": runtime, "podCIDR": "10.244.1.0/24"}})
+    assert not [a for a in plain.create_sandbox(pod()) if a.startswith("--network")]
+    sandbox = networked.create_sandbox(pod())
+    assert "--network=berth" in sandbox and sandbox.index("--network=berth") < sandbox.index("--label")
 
 
 def test_podman_listing_is_parsed() -> None:

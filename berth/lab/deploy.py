@@ -45,6 +45,8 @@ def inventory(lab: Lab) -> dict[str, Any]:
         d = lab.host_dir(host)
         return {"ansible_host": lab.address(host), "berth_state_dir": str(state_dir(lab, host)),
                 "berth_containers_conf": str(d / "containers.conf"),
+                "berth_network_config_dir": str(d / "networks"),
+                "berth_sysctl_file": str(d / "sysctl.conf"),  # applied in the host's own namespace
                 "berth_authorized_keys_file": str(d / "authorized_keys"),  # the host's own sshd reads these
                 "berth_ssh_host_key_pub": str(d / "ssh_host_ed25519_key.pub"),
                 "berth_runtime": lab.runtime(host)}

@@ -204,7 +204,8 @@ MaxSessions 200
 SetEnv CONTAINERS_CONF={d}/containers.conf CONTAINERS_STORAGE_CONF={d}/storage.conf BERTH_HOST={host}
 Subsystem sftp internal-sftp
 """)
-    (d / "containers.conf").write_text(CONTAINERS_CONF)
+    # the engine's networks (the agent's pod network among them) are each host's own
+    (d / "containers.conf").write_text(f'{CONTAINERS_CONF}[network]\nnetwork_config_dir = "{d}/networks"\n')
     (d / "storage.conf").write_text(
         f'[storage]\ndriver = "overlay"\ngraphroot = "{d}/storage"\nrunroot = "/run/containers/storage"\n'
     )

@@ -122,7 +122,7 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
     if verb == "create" and subresource is None:
         return name in (None, principal.name)  # registering itself
     if verb in READ_VERBS:
-        return own_node
+        return True  # every node's address and pod CIDR: its routes to their pods (agent/pod_network.py)
     # its own Node's status and reports; never its spec, labels or taints (which would let it
     # point the runtime at another host, or lift its own cordon)
     return own_node and (subresource == "status" or subresource in AGENT_REPORTS)

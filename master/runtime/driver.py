@@ -33,6 +33,7 @@ from berth.containers import (
     sandbox_name,
 )
 from berth.objects import Obj
+from berth.podnet import NETWORK
 from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
 
@@ -118,6 +119,14 @@ class Driver(ABC):
 
     binary: str
 
+    def __init__(self, network: str | None = None) -> None:
+        """`network`: the engine network sandboxes join (berth/podnet.py: on a node with a pod
+        CIDR, the one its agent made); None, the engine's default."""
+        self.network = network
+
+    def _network_args(self) -> list[str]:
+        return [f"--network={self.network}"] if self.network else []
+
     @abstractmethod
     def create_sandbox(self, pod: Obj) -> list[str]: ...
 
@@ -177,7 +186,11 @@ class Driver(ABC):
         return [self.binary, "restart", "--time", str(grace_seconds), "--", name]
 
     def container_ip(self, name: str) -> list[str]:
-        return [self.binary, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "--", name]
+        """Prints the container's addresses: the default network's, then each named network's
+        (on a named network the first is empty); the first printed is the pod's."""
+        return [self.binary, "inspect", "--format",
+                "{{.NetworkSettings.IPAddress}}{{range .NetworkSettings.Networks}} {{.IPAddress}}{{end}}",
+                "--", name]
 
     def logs(self, name: str, follow: bool = False, tail: int | None = None, timestamps: bool = False,
              since: str | None = None, until: str | None = None) -> list[str]:
@@ -207,7 +220,7 @@ class PodmanDriver(Driver):
     def create_sandbox(self, pod: Obj) -> list[str]:
         labels = {**pod_labels(pod), SANDBOX: "true"}
         return [self.binary, "pod", "create", "--name", sandbox_name(pod), f"--hostname={pod_hostname(pod)}",
-                *_label_args(labels), *_port_args(pod)]
+                *self._network_args(), *_label_args(labels), *_port_args(pod)]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
         return [self.binary, "pod", "start", "--", sandbox_name(pod)]
@@ -250,8 +263,8 @@ class DockerDriver(Driver):
         """--init: the sandbox's sleep is not PID 1, so a stop ends it at once, not after the grace."""
         labels = {**pod_labels(pod), SANDBOX: "true"}
         return [self.binary, "create", "--init", "--name", sandbox_name(pod),
-                f"--hostname={pod_hostname(pod)}", *_label_args(labels), *_port_args(pod),
-                "--", self.sandbox_image]
+                f"--hostname={pod_hostname(pod)}", *self._network_args(), *_label_args(labels),
+                *_port_args(pod), "--", self.sandbox_image]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
         return [self.binary, "start", "--", sandbox_name(pod)]
@@ -311,3 +324,4 @@ def _unix_seconds(timestamp: object) -> str:
 
 
 DRIVERS: dict[str, Driver] = {"podman": PodmanDriver(), "docker": DockerDriver()}
+NETWORKED: dict[str, Driver] = {"podman": PodmanDriver(NETWORK), "docker": DockerDriver(NETWORK)}

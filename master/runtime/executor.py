@@ -294,7 +294,7 @@ class Executor:
             address = self.pool.run(host, driver.container_ip(infra.text().strip()), timeout=15)
         except SshError:
             return ""
-        return address.text().strip() if address.ok else ""
+        return next(iter(address.text().split()), "") if address.ok else ""
 
 
 def outcome_events(outcome: Outcome) -> list[tuple[str, str, bool]]:

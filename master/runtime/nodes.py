@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from master.runtime.driver import DRIVERS, Driver
+from master.runtime.driver import DRIVERS, NETWORKED, Driver
 from master.runtime.ssh import Host
 
 
@@ -15,4 +15,6 @@ def node_host(node: dict[str, Any]) -> Host:
 
 
 def node_driver(node: dict[str, Any]) -> Driver:
-    return DRIVERS[node["spec"].get("runtime", "podman")]
+    """A node with a pod CIDR puts its pods on the pod network (berth/podnet.py)."""
+    runtime = node["spec"].get("runtime", "podman")
+    return NETWORKED[runtime] if node["spec"].get("podCIDR") else DRIVERS[runtime]

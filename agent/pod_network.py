@@ -1,0 +1,134 @@
+"""This host's part of the pod network: the engine's bridge network on the node's pod CIDR,
+routes to the other hosts' pods, and the host's nftables table. The kernel and the engine are
+the edges here; what to do is decided by pure functions (routes.py, ruleset.py).
+
+The node's pod CIDR is the masters' to give (node-ipam); until it has one and all of this is
+in place, the agent's heartbeats say its runtime is not ready (runtime_health.py), so no pod
+is placed on a host that cannot give it an address. Work is level-triggered: each sync
+looks at every node the informer holds and puts the host right, so a missed change or a
+failed command is mended by the next one (at once on a change, else every RESYNC_SECONDS).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.routes import installed_routes, route_changes, wanted_routes
+from agent.ruleset import render
+from agent.runtime_health import failure_text
+from berth.objects import Obj
+from berth.podnet import NETWORK, ROUTE_PROTOCOL, gateway
+
+log = logging.getLogger(__name__)
+RESYNC_SECONDS = 30.0
+RETRY_SECONDS = 2.0
+FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def inspect_network(runtime: str) -> list[str]:
+    """Prints the subnets of the engine's pod network (fails when it does not exist)."""
+    template = "{{range .Subnets}}{{.Subnet}} {{end}}" if runtime == "podman" else \
+        "{{range .IPAM.Config}}{{.Subnet}} {{end}}"
+    return [runtime, "network", "inspect", "--format", template, "--", NETWORK]
+
+
+def create_network(runtime: str, pod_cidr: str) -> list[str]:
+    """A bridge network on the node's pod CIDR. The engine's own DNS is off (the cluster's is
+    given to each pod); docker's masquerade is off too (the host's table decides NAT)."""
+    common = ["network", "create", "--driver", "bridge", "--subnet", pod_cidr, "--gateway", gateway(pod_cidr)]
+    if runtime == "podman":
+        return [runtime, *common, "--disable-dns", "--", NETWORK]
+    return [runtime, *common, "--opt", "com.docker.network.bridge.enable_ip_masquerade=false", "--", NETWORK]
+
+
+def _run(argv: list[str], stdin: str | None = None) -> str:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+class PodNetwork:
+    def __init__(self, node: str, runtime: str, run: Callable[..., str] = _run,
+                 forwarding: Path = FORWARDING, enabled: bool = True) -> None:
+        """`enabled` False: nothing is done, and nothing is reported wrong (an agent that does not
+        run on the host it reports, as tests run one)."""
+        self.node = node
+        self.runtime = runtime
+        self.run = run
+        self.forwarding = forwarding
+        self.problem: str | None = "the pod network is not set up yet" if enabled else None
+        self._nodes: list[Obj] = []
+        self._network_ok: str | None = None  # the pod CIDR the engine's network was found on
+        self._loaded: str | None = None  # the ruleset last loaded
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pod-network", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def nodes_changed(self, nodes: dict[tuple[str, str], Obj]) -> None:
+        """The informer's news (its thread): taken up by this one."""
+        self._nodes = list(nodes.values())
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(RESYNC_SECONDS if self.problem is None else RETRY_SECONDS)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.sync(self._nodes)
+
+    def sync(self, nodes: list[Obj]) -> None:
+        mine = next((n for n in nodes if (n.get("metadata") or {}).get("name") == self.node), None)
+        pod_cidr = ((mine or {}).get("spec") or {}).get("podCIDR")
+        if not pod_cidr:
+            self._said("no pod CIDR is assigned to this node yet (the masters' node-ipam gives one)")
+            return
+        try:
+            self._engine_network(pod_cidr)
+            self.forwarding.write_text("1\n")
+            for argv in route_changes(installed_routes(self.run(["ip", "-json", "route", "show", "proto",
+                                                                   ROUTE_PROTOCOL])),
+                                      wanted_routes(nodes, self.node)):
+                self.run(argv)
+            ruleset = render(pod_cidr, [(n.get("spec") or {}).get("podCIDR") for n in nodes
+                                        if (n.get("spec") or {}).get("podCIDR")])
+            if ruleset != self._loaded:
+                self.run(["nft", "-f", "-"], stdin=ruleset)
+                self._loaded = ruleset
+        except (subprocess.SubprocessError, OSError, ValueError) as err:
+            self._said(f"setting up the pod network failed: {failure_text(err)}")
+            return
+        if self.problem is not None:
+            log.info("pod network ready: pods on %s, routes to %d other node(s)", pod_cidr,
+                     len(wanted_routes(nodes, self.node)))
+        self.problem = None
+
+    def _said(self, problem: str) -> None:
+        if problem != self.problem:
+            log.warning("pod network: %s", problem)
+        self.problem = problem
+
+    def _engine_network(self, pod_cidr: str) -> None:
+        """Made once; one found on another subnet is replaced only if no container uses it (the
+        engine refuses to remove it otherwise, and the error says so)."""
+        if self._network_ok == pod_cidr:
+            return
+        try:
+            subnets = self.run(inspect_network(self.runtime)).split()
+        except subprocess.CalledProcessError:
+            subnets = None  # none yet
+        if subnets is not None and subnets != [pod_cidr]:
+            log.warning("the engine's network %s is on %s, this node's pod CIDR is %s: replacing it",
+                        NETWORK, " ".join(subnets), pod_cidr)
+            self.run([self.runtime, "network", "rm", "--", NETWORK])
+        if subnets != [pod_cidr]:
+            self.run(create_network(self.runtime, pod_cidr))
+        self._network_ok = pod_cidr
