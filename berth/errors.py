@@ -13,7 +13,8 @@ class UnknownKind(BerthError):
     def __init__(self, name: str) -> None:
         super().__init__(
             f'the server doesn\'t have a resource type "{name}" '
-            "(try pods, deployments, replicasets, services, configmaps, secrets, nodes, events, hpa, pdb)"
+            "(try pods, deployments, replicasets, services, endpoints, configmaps, secrets, nodes, events, "
+            "hpa, pdb)"
         )
         self.name = name
 

@@ -33,6 +33,7 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("PodDisruptionBudget", "poddisruptionbudgets", ("pdb",), True),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True),
     Kind("Service", "services", ("svc",), True),
+    Kind("Endpoints", "endpoints", ("ep",), True),
     Kind("ConfigMap", "configmaps", ("cm",), True),
     Kind("Secret", "secrets", (), True),
     Kind("Event", "events", ("ev",), True),

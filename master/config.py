@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.settings import merged_settings, read_secret
+from master.network.service_ips import port_range, service_network
 from master.scheduler import SchedulerConfig
 from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
-               "deployment", "replicaset", "garbage-collector", "node-check", "disruption", "node-ipam")
+               "deployment", "replicaset", "garbage-collector", "node-check", "disruption", "node-ipam",
+               "endpoints")
 
 
 def _loopback(address: str) -> bool:
@@ -30,21 +32,42 @@ def split_address(address: str, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def check_pod_network(cluster_cidr: object, mask_size: object) -> None:
-    """Checked at start, not at the first node: a range with host bits set (10.244.1.0/16) is
-    most likely a typo, and ipaddress would silently read a bare address as a /32."""
-    if not isinstance(cluster_cidr, str) or "/" not in cluster_cidr:
-        raise ValueError(f"cluster_cidr: {cluster_cidr!r} is not an IPv4 network such as 10.244.0.0/16")
+def _network(setting: str, value: object, example: str) -> ipaddress.IPv4Network:
+    """Strict: a range with host bits set (10.244.1.0/16) is most likely a typo, and ipaddress would
+    silently read a bare address as a /32."""
+    if not isinstance(value, str) or "/" not in value:
+        raise ValueError(f"{setting}: {value!r} is not an IPv4 network such as {example}")
     try:
-        network = ipaddress.IPv4Network(cluster_cidr)
+        return ipaddress.IPv4Network(value)
     except ValueError as err:
-        raise ValueError(f"cluster_cidr: {cluster_cidr!r} is not an IPv4 network such as 10.244.0.0/16 "
-                         f"({err})") from None
+        raise ValueError(f"{setting}: {value!r} is not an IPv4 network such as {example} ({err})") from None
+
+
+def check_pod_network(cluster_cidr: object, mask_size: object) -> None:
+    """Checked at start, not at the first node."""
+    network = _network("cluster_cidr", cluster_cidr, "10.244.0.0/16")
     if isinstance(mask_size, bool) or not isinstance(mask_size, int) or not 16 <= mask_size <= 28:
         raise ValueError(f"node_cidr_mask_size: {mask_size!r} must be a whole number from 16 to 28")
     if mask_size < network.prefixlen:
         raise ValueError(f"node_cidr_mask_size: a node's /{mask_size} would be larger than cluster_cidr "
                          f"{cluster_cidr}; give at least {network.prefixlen}")
+
+
+def check_service_network(service_cidr: object, node_port_range: object, cluster_cidr: str) -> None:
+    """Checked at start, as the pods' range: a Service address inside the pods' range would be
+    taken for a pod's, and a range of node ports that is not one is refused by name."""
+    network = _network("service_cidr", service_cidr, "10.96.0.0/16")
+    try:
+        service_network(str(network))
+    except ValueError as err:
+        raise ValueError(f"service_cidr: {err}") from None
+    if network.overlaps(ipaddress.IPv4Network(cluster_cidr)):
+        raise ValueError(f"service_cidr: {service_cidr} overlaps cluster_cidr {cluster_cidr} (the pods' "
+                         "addresses); give a range apart from it")
+    try:
+        port_range(str(node_port_range))
+    except ValueError as err:
+        raise ValueError(f"service_node_port_range: {err}") from None
 
 
 @dataclass
@@ -96,6 +119,10 @@ class MasterConfig:
     # from this range as its spec.podCIDR (Kubernetes' --cluster-cidr and --node-cidr-mask-size)
     cluster_cidr: str = "10.244.0.0/16"
     node_cidr_mask_size: int = 24
+    # Services (master/objects/services.py): each gets an address from this range (Kubernetes'
+    # --service-cluster-ip-range), and a NodePort service a port of this range on every node
+    service_cidr: str = "10.96.0.0/16"
+    service_node_port_range: str = "30000-32767"
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -142,6 +169,7 @@ class MasterConfig:
         if not 1 <= self.rebalance_period_seconds <= 86400:
             raise ValueError("rebalance_period_seconds: from 1 to 86400")
         check_pod_network(self.cluster_cidr, self.node_cidr_mask_size)
+        check_service_network(self.service_cidr, self.service_node_port_range, self.cluster_cidr)
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
 

@@ -24,6 +24,7 @@ from master.api.streams import StreamSlots
 from master.config import MasterConfig
 from master.controllers.deployments import DeploymentController
 from master.controllers.disruption import DisruptionController
+from master.controllers.endpoints import EndpointsController
 from master.controllers.event_reaper import EventReaper
 from master.controllers.garbage_collector import GarbageCollector
 from master.controllers.leader_loop import LeaderLoop
@@ -66,7 +67,8 @@ class Server:
                               streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
                               peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books,
                               default_eviction_seconds=config.default_eviction_seconds,
-                              rebalance=config.rebalance_config())
+                              rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
+                              service_node_port_range=config.service_node_port_range)
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
                                          period=config.heartbeat_relay_seconds)
@@ -109,6 +111,7 @@ class Server:
             "disruption": lambda: DisruptionController(store, ctx.now),
             "node-ipam": lambda: NodeIpam(store, config.cluster_cidr, config.node_cidr_mask_size, ctx.now,
                                           ctx.uid),
+            "endpoints": lambda: EndpointsController(store, ctx.now, ctx.uid),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

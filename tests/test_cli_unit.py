@@ -24,6 +24,7 @@ from berth.cli import manifests
 from berth.cli.config import DEFAULT_SERVER, ConfigError, config_path, resolve
 from berth.cli.describe import describe, related_events, title
 from berth.cli.describe_nodes import describe_node
+from berth.cli.describe_services import describe_service
 from berth.cli.main import main
 from berth.cli.output import render_objects, render_table
 from berth.cli.timefmt import age, human_duration
@@ -250,7 +251,7 @@ def test_bad_config_file_is_a_clean_error(tmp_path: Path, fake: FakeServer) -> N
     ("po", "Pod"), ("pod", "Pod"), ("pods", "Pod"), ("Pod", "Pod"),
     ("deploy", "Deployment"), ("deployments", "Deployment"),
     ("svc", "Service"), ("cm", "ConfigMap"), ("no", "Node"), ("hpa", "HorizontalPodAutoscaler"),
-    ("ev", "Event"), ("secret", "Secret"),
+    ("ev", "Event"), ("secret", "Secret"), ("ep", "Endpoints"), ("endpoints", "Endpoints"),
 ])
 def test_kind_aliases(alias: str, kind: str) -> None:
     assert kind_info(alias).kind == kind
@@ -401,9 +402,10 @@ def test_kind_specific_columns() -> None:
     assert render_objects("Deployment", [deploy], None, now=NOW).splitlines() == [
         "NAME   READY   UP-TO-DATE   AVAILABLE   AGE", "web    2/3     3            2           60s"]
     svc = {"kind": "Service", "metadata": {"name": "web", "creationTimestamp": stamp(60)},
-           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}],
+                    "clusterIP": "10.96.0.2"}}
     assert render_objects("Service", [svc], None, now=NOW).splitlines()[1].split() == [
-        "web", "80->8080/TCP", "app=web", "60s"]
+        "web", "ClusterIP", "10.96.0.2", "80/TCP", "60s"]
     secret = {"kind": "Secret", "metadata": {"name": "s", "creationTimestamp": stamp(1)},
               "data": {"a": None, "b": None}}
     assert render_objects("Secret", [secret], None, now=NOW).splitlines()[1].split() == [
@@ -425,6 +427,47 @@ def test_a_nodes_pod_subnet_is_shown_wide_and_described() -> None:
     assert "POD-CIDR" not in render_objects("Node", [node], None, now=NOW)
     assert "PodCIDR:              10.244.3.0/24\n" in describe_node(node, [], [], NOW)
     assert "PodCIDR:              <none>\n" in describe_node({**node, "spec": {"address": "h"}}, [], [], NOW)
+
+
+def test_services_and_endpoints_show_as_kubectl_shows_them() -> None:
+    svc = {"kind": "Service",
+           "metadata": {"name": "web", "namespace": "default", "creationTimestamp": stamp(60)},
+           "spec": {"type": "NodePort", "clusterIP": "10.96.0.10", "selector": {"app": "web"},
+                    "sessionAffinity": "None",
+                    "ports": [{"name": "http", "port": 80, "targetPort": "web", "nodePort": 30080},
+                              {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353,
+                               "nodePort": 30053}]}}
+    assert render_objects("Service", [svc], "wide", now=NOW).splitlines() == [
+        "NAME   TYPE       CLUSTER-IP   PORT(S)                     AGE   SELECTOR",
+        "web    NodePort   10.96.0.10   80:30080/TCP,53:30053/UDP   60s   app=web"]
+    pending = {"kind": "Service", "metadata": {"name": "old"}, "spec": {"ports": [{"port": 80}]}}
+    assert render_objects("Service", [pending], None, now=NOW).splitlines()[1].split() == [
+        "old", "ClusterIP", "<none>", "80/TCP", "<unknown>"]
+
+    def ready(*last: int) -> list[dict]:
+        return [{"ip": f"10.244.1.{n}"} for n in last]
+
+    endpoints = {"kind": "Endpoints", "metadata": {"name": "web", "creationTimestamp": stamp(30)},
+                 "subsets": [{"addresses": ready(5, 6), "notReadyAddresses": ready(9),
+                              "ports": [{"name": "http", "port": 8080}, {"name": "dns", "port": 5353}]},
+                             {"addresses": ready(7), "ports": [{"name": "http", "port": 8081}]}]}
+    empty = {"kind": "Endpoints", "metadata": {"name": "none", "creationTimestamp": stamp(30)}, "subsets": [
+        {"notReadyAddresses": ready(9), "ports": [{"port": 80}]}]}
+    table = render_objects("Endpoints", [endpoints, empty], None, now=NOW).splitlines()
+    assert [line.split() for line in table] == [  # ready addresses only, three, then how many more
+        ["NAME", "ENDPOINTS", "AGE"],
+        ["web", "10.244.1.5:8080,10.244.1.6:8080,10.244.1.5:5353", "+", "2", "more...", "30s"],
+        ["none", "<none>", "30s"]]
+    page = describe_service(svc, endpoints, [], NOW)
+    for line in ("Selector:             app=web", "Type:                 NodePort",
+                 "IP:                   10.96.0.10",
+                 "Port:                 http  80/TCP", "TargetPort:           web/TCP",
+                 "NodePort:             http  30080/TCP",
+                 "Endpoints:            10.244.1.5:8080,10.244.1.6:8080,10.244.1.7:8081",
+                 "Port:                 dns  53/UDP", "Endpoints:            10.244.1.5:5353,10.244.1.6:5353",
+                 "Session Affinity:     None", "Events:"):
+        assert line + "\n" in page, (line, page)
+    assert "Endpoints:            <none>" in describe_service(pending, None, None, NOW, "unable to list")
 
 
 # --- describe --------------------------------------------------------------------------

@@ -273,26 +273,50 @@ PDB = [
 ]
 
 
-# --- services --------------------------------------------------------------------------
+# --- services and endpoints -------------------------------------------------------------
 
 def service_ports(obj: Obj, now: datetime) -> str:
+    """kubectl's PORT(S): `80/TCP`, with the node port of a NodePort service `80:30080/TCP`."""
     parts = []
     for port in _list(_get(obj, "spec", "ports")):
         if not isinstance(port, dict):
             continue
-        text = str(port.get("port"))
-        target = port.get("targetPort")
-        if target not in (None, port.get("port")):
-            text += f"->{target}"
-        parts.append(f"{text}/{port.get('protocol') or 'TCP'}")
+        node_port = f":{port['nodePort']}" if port.get("nodePort") else ""
+        parts.append(f"{port.get('port')}{node_port}/{port.get('protocol') or 'TCP'}")
     return ",".join(parts) or NONE
 
 
 SERVICE = [
-    Column("PORTS", service_ports),
-    Column("SELECTOR", lambda o, now: selector_text(_get(o, "spec", "selector"))),
+    Column("TYPE", lambda o, now: str(_get(o, "spec", "type") or "ClusterIP")),
+    Column("CLUSTER-IP", lambda o, now: _or_none(_get(o, "spec", "clusterIP"))),
+    Column("PORT(S)", service_ports),
     AGE,
+    Column("SELECTOR", lambda o, now: selector_text(_get(o, "spec", "selector")), wide_only=True),
 ]
+SHOWN_ENDPOINTS = 3  # kubectl's: then "+ N more..."
+
+
+def endpoints_text(obj: Any, port_names: set[str] | None = None) -> str:
+    """Ready addresses as `ip:port`, for every port (or those named in `port_names`, as describe
+    shows each service port's), the first three and how many more, as kubectl lists them."""
+    shown: list[str] = []
+    count = 0
+    for subset in _list(_get(obj, "subsets")):
+        addresses = [a for a in _list(_get(subset, "addresses")) if isinstance(a, dict)]
+        for port in _list(_get(subset, "ports")):
+            if not isinstance(port, dict) or (port_names is not None and (port.get("name") or "") not in
+                                              port_names):
+                continue
+            count += len(addresses)
+            room = SHOWN_ENDPOINTS - len(shown)
+            shown += [f"{a.get('ip')}:{port.get('port')}" for a in addresses[:max(room, 0)]]
+    text = ",".join(shown)
+    if count > len(shown):
+        return f"{text} + {count - len(shown)} more..."
+    return text or NONE
+
+
+ENDPOINTS = [Column("ENDPOINTS", lambda o, now: endpoints_text(o)), AGE]
 
 
 # --- config and secrets ----------------------------------------------------------------
@@ -370,6 +394,7 @@ BY_KIND: dict[str, list[Column]] = {
     "ReplicaSet": REPLICASET,
     "PodDisruptionBudget": PDB,
     "Service": SERVICE,
+    "Endpoints": ENDPOINTS,
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,
     "HorizontalPodAutoscaler": HPA,

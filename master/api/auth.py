@@ -23,8 +23,11 @@ AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events"})  # soft sta
 RESTRICTED_LABELS = "node-restriction.berth.io/"
 # Kinds only admins write. A Namespace's delete deletes everything in it, and its create is
 # cluster-wide (an operator still makes one implicitly by creating an object in it, which
-# gives no more than the object itself does).
-ADMIN_WRITTEN = frozenset({"Namespace"})
+# gives no more than the object itself does). Endpoints are the endpoints controller's: an
+# admin may write those of a Service without a selector (api/service_admission.py).
+ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints"})
+# What an agent reads besides Nodes: its node's service rules are made of them (as kube-proxy's).
+AGENT_READ = frozenset({"Service", "Endpoints"})
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
         return verb == "get"
     if kind == "Pod":
         return verb == "list" and node == principal.name
+    if kind in AGENT_READ:
+        return verb in READ_VERBS
     if kind != "Node":
         return False
     if verb == "create" and subresource is None:

@@ -45,6 +45,9 @@ class ApiContext:
     ssh: SshPool | None = None  # to the hosts, for logs and exec: not the runtime's pool (None: no key)
     default_eviction_seconds: int = 5  # a pod's toleration of a lost node, unless it sets its own
     rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)  # `/api/v1/rebalance`'s plan
+    # where Services' addresses and node ports come from (master/objects/services.py)
+    service_cidr: str = "10.96.0.0/16"
+    service_node_port_range: str = "30000-32767"
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

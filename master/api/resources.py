@@ -11,11 +11,13 @@ from flask import Blueprint, Response, jsonify, request
 from master.api.auth import authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
+from master.api.service_admission import admitted_service, check_endpoints_written
 from master.errors import ApiError, bad_request, not_found
 from master.objects.json_patch import json_patch
 from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
+from master.objects.services import Picks, lost_race
 from master.objects.tolerations import with_default_tolerations
 from master.objects.updates import check_pod_cidr_sent
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
@@ -93,7 +95,9 @@ def _check_identity(obj: dict[str, Any], namespace: str, name: str | None) -> No
                           f"({namespace!r})", "metadata.namespace")
 
 
-def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | None) -> dict[str, Any]:
+def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | None,
+                    picks: Picks | None = None) -> dict[str, Any]:
+    """`picks`: what this request gave Services already (an apply's earlier documents)."""
     if isinstance(document, dict) and isinstance(document.get("metadata"), dict) and namespace:
         document = {**document, "metadata": {"namespace": namespace, **document["metadata"]}}
     obj = validate_object(document, info)
@@ -102,6 +106,10 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
     _check_identity(obj, namespace, name)
     if info.kind == "Node":
         check_pod_cidr_sent(obj, context().store.get("Node", "", obj["metadata"]["name"]))
+    if info.kind == "Service":
+        obj = admitted_service(obj, context(), picks or Picks())
+    if info.kind == "Endpoints":
+        check_endpoints_written(obj, context())
     _check_size(obj, "")
     return obj
 
@@ -126,14 +134,20 @@ def _expected_rv(value: Any, field: str) -> int | None:
         raise bad_request("resourceVersion must be an integer", field) from None
 
 
-def _retry_conflicts(write: Callable[[], Outcome], pinned: bool) -> Outcome:
-    """Read-modify-write, retried here on 409 unless the client pinned a resourceVersion."""
+def _retry_conflicts(write: Callable[[], Outcome], pinned: bool, picks: Picks | None = None) -> Outcome:
+    """Read-modify-write, retried here on 409 unless the client pinned a resourceVersion (a create
+    has none to read again: pinned). A Service's address or node port that another master gave
+    meanwhile (the store's 409 names it) is given again, whatever was pinned: nobody asked for it,
+    and `picks` starts further up the range."""
     for attempt in range(_PATCH_RETRIES):
         try:
             return write()
         except ApiError as err:
-            if err.status != 409 or pinned or attempt == _PATCH_RETRIES - 1:
+            again = picks is not None and lost_race(err)
+            if err.status != 409 or (pinned and not again) or attempt == _PATCH_RETRIES - 1:
                 raise
+            if picks is not None:
+                picks.retry()
             context().store.barrier()  # a follower's copy may lag: catch up before reading again
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -177,11 +191,14 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
 def create_object(plural: str, namespace: str | None = None) -> tuple[Response, int]:
     info = _kind(plural, namespace)
     authorize(principal(), "create", info.kind)
-    obj = _checked_object(info, one_document(), _ns(info, namespace), None)
-    authorize_object(principal(), "create", obj)
-    ctx = context()
-    outcome = _write(Create(obj, ctx.uid(), ctx.now()))
-    return jsonify(_show(outcome.objects[0])), 201
+    document, picks, ctx = one_document(), Picks(), context()
+
+    def write() -> Outcome:
+        obj = _checked_object(info, document, _ns(info, namespace), None, picks)
+        authorize_object(principal(), "create", obj)
+        return _write(Create(obj, ctx.uid(), ctx.now()))
+
+    return jsonify(_show(_retry_conflicts(write, True, picks).objects[0])), 201
 
 
 # --- one object ------------------------------------------------------------------------
@@ -202,10 +219,13 @@ def get_object(plural: str, name: str, namespace: str | None = None) -> Response
 def replace_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "update", info.kind, name)
-    obj = _checked_object(info, one_document(), _ns(info, namespace), name)
-    expected = obj["metadata"].get("resourceVersion")
-    outcome = _write(Replace(obj, expected))
-    return jsonify(_show(outcome.objects[0]))
+    document, picks = one_document(), Picks()
+
+    def write() -> Outcome:
+        obj = _checked_object(info, document, _ns(info, namespace), name, picks)
+        return _write(Replace(obj, obj["metadata"].get("resourceVersion")))
+
+    return jsonify(_show(_retry_conflicts(write, True, picks).objects[0]))
 
 
 @bp.patch("/api/v1/<plural>/<name>")
@@ -219,17 +239,17 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
         raise bad_request("a merge patch must be an object", "body")
     pinned = None if json_patch_body else _expected_rv((patch.get("metadata") or {}).get("resourceVersion"),
                                                        "metadata.resourceVersion")
-    ns = _ns(info, namespace)
+    ns, picks = _ns(info, namespace), Picks()
 
     def write() -> Outcome:
         current = _current(info, ns, name)
         spec_side = {k: v for k, v in current.items() if k != "status"}
         merged = json_patch(spec_side, patch) if json_patch_body else merge_patch(spec_side, patch)
-        obj = _checked_object(info, merged, ns, name)
+        obj = _checked_object(info, merged, ns, name, picks)
         expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
         return _write(Replace(obj, expected))
 
-    return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
+    return jsonify(_show(_retry_conflicts(write, pinned is not None, picks).objects[0]))
 
 
 @bp.put("/api/v1/<plural>/<name>/status")
@@ -318,21 +338,25 @@ def apply_manifest() -> Response:
     """Create or update every document, all in one Raft command: all of them or none."""
     authorize(principal(), "apply", None)
     default_ns = request.args.get("namespace") or DEFAULT_NAMESPACE
-    ctx = context()
-    ops = []
-    for index, document in enumerate(documents()):
-        try:
-            info = kind_of(document)
-            meta = document.get("metadata")
-            ns = _ns(info, (meta.get("namespace") if isinstance(meta, dict) else None) or default_ns)
-            obj = _checked_object(info, document, ns, None)
-        except ApiError as err:
-            err.message = f"document {index}: {err.message}"
-            err.details = [{**d, "document": index} for d in err.details]
-            raise
-        authorize_object(principal(), "update", obj)
-        ops.append(Put(obj, ctx.uid(), ctx.now()))
-    outcome = _write(Batch(tuple(ops)))
+    ctx, sent, picks = context(), documents(), Picks()
+
+    def write() -> Outcome:
+        ops = []
+        for index, document in enumerate(sent):
+            try:
+                info = kind_of(document)
+                meta = document.get("metadata")
+                ns = _ns(info, (meta.get("namespace") if isinstance(meta, dict) else None) or default_ns)
+                obj = _checked_object(info, document, ns, None, picks)
+            except ApiError as err:
+                err.message = f"document {index}: {err.message}"
+                err.details = [{**d, "document": index} for d in err.details]
+                raise
+            authorize_object(principal(), "update", obj)
+            ops.append(Put(obj, ctx.uid(), ctx.now()))
+        return _write(Batch(tuple(ops)))
+
+    outcome = _retry_conflicts(write, True, picks)
     return jsonify({
         "items": [_show(o) for o in outcome.objects],
         "actions": outcome.actions,

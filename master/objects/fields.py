@@ -101,6 +101,25 @@ def _check_pod_ip(value: str) -> str:
     return value
 
 
+def _check_port_name(value: str) -> str:
+    """A port's name (Kubernetes' IANA_SVC_NAME): a service's targetPort "8080" written as a string
+    must not be taken for the name of a container port."""
+    if not re.search(r"[a-z]", value):
+        raise ValueError(f"{value!r} is not a port name: a name has at least one letter")
+    return value
+
+
+def _check_ipv4(value: str) -> str:
+    """As written canonically: a stored address is compared as text with the next one sent."""
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address such as 10.96.0.10") from None
+    if str(address) != value:
+        raise ValueError(f"{value!r} is not an IPv4 address as written canonically: write {address}")
+    return value
+
+
 # what _check_cidr accepts, for the OpenAPI document (the octets and the prefix are checked by it)
 CIDR_SCHEMA = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"
 
@@ -168,6 +187,10 @@ ConfigKey = Annotated[str, StringConstraints(min_length=1, max_length=253, patte
 ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=IMAGE_REF),
                      AfterValidator(_check_image)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+PortName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS1123_LABEL),
+                     AfterValidator(_check_port_name)]
+Ipv4Address = Annotated[str, StringConstraints(min_length=7, max_length=15), AfterValidator(_check_ipv4),
+                        Field(json_schema_extra={"pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"})]
 PodAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_check_pod_ip)]
 HostAddress = Annotated[str, StringConstraints(min_length=1, max_length=253), AfterValidator(_check_address)]
 Cidr = Annotated[str, StringConstraints(min_length=9, max_length=18), AfterValidator(_check_cidr),

@@ -38,6 +38,7 @@ from master.objects.fields import (
     HostAddress,
     HttpPath,
     ImageRef,
+    Ipv4Address,
     LabelKey,
     Labels,
     LabelValue,
@@ -46,6 +47,7 @@ from master.objects.fields import (
     MilliCpu,
     PodAddress,
     Port,
+    PortName,
     Reason,
     Seconds,
     Timestamp,
@@ -63,6 +65,9 @@ NO_PROBE_ON_INIT = forbidden("an init container runs to completion, so nothing p
 # Kinds Kubernetes users may send that Berth does not have yet: refused with this reason.
 FINALIZERS_NOT_YET = not_supported_yet("namespace finalizers: Berth's namespace controller empties a "
                                        "deleted namespace itself")
+SERVICE_FIELD_NOT_YET = not_supported_yet("Berth's services are ClusterIP and NodePort, without external "
+                                          "addresses, and every pod that is not Ready is left out")
+MAX_ENDPOINT_ADDRESSES = 5000  # of a subset's addresses, ready or not: the object's size bounds them too
 KINDS_NOT_YET = {kind: "storage comes with the storage issue (16)"
                  for kind in ("Volume", "PersistentVolume", "PersistentVolumeClaim", "StorageClass")}
 
@@ -491,23 +496,91 @@ class HorizontalPodAutoscalerSpec(Strict):
         return self
 
 
-# --- Service ---------------------------------------------------------------------------
+# --- Service, Endpoints -----------------------------------------------------------------
+# Kubernetes' core/v1 shapes. What needs the cluster's settings or the other Services (the
+# address and node ports given, the rules across fields, with the field at fault named) is
+# checked by master/objects/services.py when the API writes one; what Berth does not implement
+# (LoadBalancer, ExternalName, headless) is accepted by the schema only to be refused there by name.
+
+HEADLESS = "None"  # spec.clusterIP of a headless service
+Protocol = Literal["TCP", "UDP"]
+
 
 class ServicePort(Strict):
     name: DnsLabel | None = None
+    protocol: Protocol = "TCP"
     port: Port
-    targetPort: Port | DnsLabel | None = None
-    protocol: Literal["TCP", "UDP"] = "TCP"
+    targetPort: Port | PortName | None = None  # the pods' port: a number, or a container port's name
+    nodePort: Port | None = None  # type NodePort: given from service_node_port_range unless asked for
+
+    @model_validator(mode="after")
+    def _target_defaults_to_port(self) -> ServicePort:
+        if self.targetPort is None:
+            self.targetPort = self.port
+        return self
+
+
+class ClientIPConfig(Strict):
+    timeoutSeconds: int = Field(default=10800, ge=1, le=86400)
+
+
+class SessionAffinityConfig(Strict):
+    clientIP: ClientIPConfig | None = None
 
 
 class ServiceSpec(Strict):
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"] = Field(
+        default="ClusterIP", description="ClusterIP or NodePort (LoadBalancer and ExternalName are refused: "
+                                         "not implemented)")
     selector: Labels = Field(default_factory=dict)
     ports: list[ServicePort] = Field(min_length=1, max_length=128)
+    clusterIP: Ipv4Address | Literal["None"] | None = Field(
+        default=None, description="given by the cluster from service_cidr unless asked for; fixed once given "
+                                  "(None, headless, is refused: not implemented)")
+    sessionAffinity: Literal["None", "ClientIP"] = "None"
+    sessionAffinityConfig: SessionAffinityConfig | None = None
+    externalIPs: SERVICE_FIELD_NOT_YET = None
+    externalName: SERVICE_FIELD_NOT_YET = None
+    loadBalancerIP: SERVICE_FIELD_NOT_YET = None
+    publishNotReadyAddresses: SERVICE_FIELD_NOT_YET = None
+
+    @field_validator("clusterIP", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # Kubernetes: "" asks the cluster for one
 
     @model_validator(mode="after")
-    def _unique_ports(self) -> ServiceSpec:
-        _unique(self.ports, "port", "service port")
+    def _affinity_defaults(self) -> ServiceSpec:
+        if self.sessionAffinity == "ClientIP":
+            config = self.sessionAffinityConfig or SessionAffinityConfig()
+            self.sessionAffinityConfig = config
+            config.clientIP = config.clientIP or ClientIPConfig()
         return self
+
+
+class EndpointTarget(Strict):
+    kind: Literal["Pod"] = "Pod"
+    name: DnsLabel
+    namespace: DnsLabel | None = None
+    uid: Uid | None = None
+
+
+class EndpointAddress(Strict):
+    ip: Ipv4Address
+    nodeName: DnsLabel | None = None
+    targetRef: EndpointTarget | None = None
+
+
+class EndpointPort(Strict):
+    name: DnsLabel | None = None
+    port: Port
+    protocol: Protocol = "TCP"
+
+
+class EndpointSubset(Strict):
+    addresses: list[EndpointAddress] | None = Field(default=None, max_length=MAX_ENDPOINT_ADDRESSES)
+    notReadyAddresses: list[EndpointAddress] | None = Field(default=None, max_length=MAX_ENDPOINT_ADDRESSES)
+    ports: list[EndpointPort] | None = Field(default=None, max_length=128)
 
 
 # --- Event -----------------------------------------------------------------------------
@@ -687,6 +760,14 @@ class Service(Envelope):
     spec: ServiceSpec
 
 
+class Endpoints(Envelope):
+    """Written by the endpoints controller for every Service with a selector (named as it):
+    master/network/endpoints.py says which pods' addresses, and ports, it holds."""
+
+    kind: Literal["Endpoints"]
+    subsets: list[EndpointSubset] = Field(default_factory=list, max_length=1000)
+
+
 class ConfigMap(Envelope):
     kind: Literal["ConfigMap"]
     data: dict[ConfigKey, str] = Field(default_factory=dict)
@@ -747,6 +828,7 @@ _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "Deployment": (Deployment, DeploymentStatus), "ReplicaSet": (ReplicaSet, ReplicaSetStatus),
     "PodDisruptionBudget": (PodDisruptionBudget, PodDisruptionBudgetStatus),
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, None), "Service": (Service, None),
+    "Endpoints": (Endpoints, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
 }
 KINDS: dict[str, KindInfo] = {

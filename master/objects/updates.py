@@ -5,8 +5,9 @@ from it, and a changed command or host would be stored but not true. Only the fi
 Kubernetes lets change may change: a container's image (the runtime recreates that
 container; an init container's new image is used from its next run, and one that completed
 is not run again) and tolerations, only added. `spec.nodeName` is set by binding alone.
-A Deployment's or ReplicaSet's selector is fixed too, as in apps/v1. A Node's `spec.podCIDR`
-is the cluster's: node-ipam sets it once, and no write changes or drops it after.
+A Deployment's or ReplicaSet's selector is fixed too, as in apps/v1. What the cluster assigned
+stays assigned (`kept_assigned`): a Node's `spec.podCIDR`, set once by node-ipam, and a Service's
+`spec.clusterIP` and node ports (master/objects/services.py); no write drops them by leaving them out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from berth.objects import Obj
 from master.errors import ApiError
+from master.objects.services import kept_allocations
 
 SELECTOR_FIXED = ("Deployment", "ReplicaSet")
 POD_MUTABLE = "spec.containers[*].image, spec.initContainers[*].image, spec.tolerations (additions only)"
@@ -71,6 +73,14 @@ def _selector_fixed(old: Obj, new: Obj) -> None:
     if before != after:
         raise ApiError(422, "Invalid", f"{old['kind']} {old['metadata']['name']}: spec.selector cannot "
                        "change once it exists; delete and create it again", "spec.selector")
+
+
+def kept_assigned(old: Obj, new: Obj) -> Obj:
+    """`new` as stored over `old`, with what the cluster assigned to `old` that `new` leaves out:
+    a replace or apply of a manifest written before it was assigned must not free it."""
+    if old.get("kind") == "Service":
+        return kept_allocations(old, new)
+    return kept_pod_cidr(old, new)
 
 
 def kept_pod_cidr(old: Obj, new: Obj) -> Obj:

@@ -5,6 +5,10 @@ takes its candidates from here under the store's lock, in time proportional to w
 finds, not to everything stored: the apply thread waits for none of the filtering. Kept
 beside ClusterState's objects and changed with them in the one place they change; never
 pickled into snapshots (rebuilt when one is loaded).
+
+Beside them, what is held cluster-wide by one object alone: a Service's address and node ports
+(`services.held`), each to the Service holding it, so the apply's check that no other holds it
+is a look-up, not a scan of thousands of Services.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable
 
 from berth.objects import Obj
+from master.objects.services import held
 
 Key = tuple[str, str]  # (namespace, name)
 Term = tuple[str, Hashable]  # (index, value): ("label", ("app", "web")), ("node", "h1") ...
@@ -34,6 +39,15 @@ class Indexes:
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str, Hashable], set[Key]] = defaultdict(set)
         self._in_namespace: Counter[str] = Counter()  # namespace -> objects of every kind in it
+        self._held: dict[str, dict[Hashable, Key]] = defaultdict(dict)  # index -> value -> its holder
+
+    def holder(self, index: str, value: Hashable) -> Key | None:
+        """The (namespace, name) of the Service holding this address ("clusterIP") or node port."""
+        return self._held.get(index, {}).get(value)
+
+    def held(self) -> dict[str, dict[Hashable, Key]]:
+        """A copy of everything held: taken under the store's lock, read after it."""
+        return {index: dict(values) for index, values in self._held.items()}
 
     def in_namespace(self, namespace: str) -> int:
         return self._in_namespace[namespace]
@@ -58,10 +72,16 @@ class Indexes:
                 del self._keys[(kind, index, value)]
         for index, value in after - before:
             self._keys[(kind, index, value)].add(key)
+        for _, index, value in held(old):
+            if self._held[index].get(value) == key:
+                del self._held[index][value]
+        for _, index, value in held(new):
+            self._held[index][value] = key
 
     def rebuild(self, objects: dict[str, dict[Key, Obj]]) -> None:
         self._keys.clear()
         self._in_namespace.clear()
+        self._held.clear()
         for kind, bucket in objects.items():
             for key, obj in bucket.items():
                 self.change(kind, key, None, obj)

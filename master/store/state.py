@@ -31,7 +31,8 @@ from typing import Any
 from master.errors import ApiError, conflict, not_found
 from master.objects.apply import merge_apply
 from master.objects.kinds import API_VERSION
-from master.objects.updates import check_update, kept_pod_cidr
+from master.objects.services import already_allocated, held
+from master.objects.updates import check_update, kept_assigned
 from master.objects.validate import DEFAULT_NAMESPACE
 from master.store.commands import (
     Barrier,
@@ -347,9 +348,11 @@ class ClusterState:
                 stored["status"] = new["status"]
             if new["kind"] == NAMESPACE:
                 stored["status"] = {"phase": ACTIVE}
+            self._not_held(new)
             return self._write(undo, ADDED, stored, {**meta, **base_meta})
-        new = kept_pod_cidr(old, new)
+        new = kept_assigned(old, new)
         check_update(old, new)
+        self._not_held(new)
         generation = int(old["metadata"].get("generation") or 1)  # every stored object has one; be sure
         if _content(old) != _content(new):
             generation += 1
@@ -366,6 +369,18 @@ class ClusterState:
         if "status" in old:
             stored["status"] = old["status"]
         return self._write(undo, MODIFIED, stored, {**meta, **kept})
+
+    def _not_held(self, obj: Obj) -> None:
+        """A Service's address and each of its node ports are held by it alone, cluster-wide: the
+        API gives the lowest free ones from what its master has applied, and two masters may give
+        the same at once; the later write is refused here, on every master alike, and the API
+        picks again (409). Checked against the index (`Indexes.holder`), not by a scan."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        for field_path, index, value in held(obj):
+            owner = self.indexes.holder(index, value)
+            if owner is not None and owner != key:
+                raise already_allocated(field_path, index, value, owner, 409)
 
     def _write(self, undo: list, event_type: str, obj: Obj, meta: dict[str, Any]) -> WatchEvent:
         self.revision += 1

@@ -18,6 +18,7 @@ from berth.cli.commands.common import (
 )
 from berth.cli.describe import describe as describe_text
 from berth.cli.describe_nodes import describe_budget, describe_node
+from berth.cli.describe_services import describe_service
 from berth.cli.describe_workloads import describe_deployment, describe_replicaset
 from berth.client import kind_info
 from berth.errors import ApiError, BerthError
@@ -35,10 +36,21 @@ def _events_for(state: State, obj: Obj) -> tuple[list[Obj] | None, str | None]:
     return listing.get("items") or [], None
 
 
+def _endpoints(state: State, service: Obj) -> Obj | None:
+    """A Service's Endpoints; None while there are none (made by the controller, a moment later)."""
+    meta = service.get("metadata") or {}
+    try:
+        return state.client.get("Endpoints", str(meta.get("name")), meta.get("namespace"))
+    except ApiError as err:
+        if err.status == 404:
+            return None
+        raise
+
+
 def _page(state: State, obj: Obj, now: datetime) -> str:
     """A Deployment's page lists its ReplicaSets, a ReplicaSet's counts its pods: both are read
     by the selector (the candidates) and kept by controller uid (berth.cli.describe_workloads). A
-    Node's lists the pods bound to it (berth.cli.describe_nodes)."""
+    Node's lists the pods bound to it (berth.cli.describe_nodes), a Service's its Endpoints."""
     events, problem = _events_for(state, obj)
     if obj.get("kind") == "Node":
         name = (obj.get("metadata") or {}).get("name")
@@ -47,6 +59,8 @@ def _page(state: State, obj: Obj, now: datetime) -> str:
     if obj.get("kind") == "PodDisruptionBudget":
         return describe_budget(obj, events, now, problem)
     ns = (obj.get("metadata") or {}).get("namespace")
+    if obj.get("kind") == "Service":
+        return describe_service(obj, _endpoints(state, obj), events, now, problem)
     labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels")
     selector = selector_text(labels) if labels else None  # none: all of the namespace, uid decides
     if obj.get("kind") == "Deployment":
