@@ -32,6 +32,8 @@ class AgentConfig:
     # this agent makes its host's part of the pod network (agent/pod_network.py); off only for an
     # agent that does not run on the host it reports (tests running one on the machine itself)
     pod_network: bool = True
+    # host-gw: peers on a shared link are routed directly, others over VXLAN; vxlan: all over VXLAN
+    pod_network_backend: str = "host-gw"
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -43,6 +45,8 @@ class AgentConfig:
             raise ValueError("heartbeat_interval: must be more than 0 and at most 300 seconds")
         if self.fence_after_seconds and not 2 <= self.fence_after_seconds <= 86400:
             raise ValueError("fence_after_seconds: 0 (off) or from 2 to 86400 seconds")
+        if self.pod_network_backend not in ("host-gw", "vxlan"):
+            raise ValueError("pod_network_backend: host-gw or vxlan")
         if self.runtime_check_seconds and not 1 <= self.runtime_check_seconds <= 3600:
             raise ValueError("runtime_check_seconds: 0 (off) or from 1 to 3600 seconds")
         self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import click
 
+from agent.cluster_dns import ClusterDns
 from agent.config import AgentConfig
 from agent.facts import usage
 from agent.fencing import Fenced, SelfFence
@@ -53,22 +54,29 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     fence = SelfFence(config.runtime, config.fence_after_seconds)
     probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=fence.pods)
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
-    network = PodNetwork(config.name, config.runtime, enabled=config.pod_network)
+    network = PodNetwork(config.name, config.runtime, enabled=config.pod_network, dns=ClusterDns(),
+                         backend=config.pod_network_backend)
     runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem)
-    nodes = Informer(Masters(config.masters, token).client, "Node", network.nodes_changed)
+    # each informer its own client: a requests.Session is not shared between threads
+    informers = [Informer(Masters(config.masters, token).client, kind, network.informed(kind))
+                 for kind in ("Node", "Service", "Endpoints")]
     probes.start()
     runtime_events.start()
     runtime.start()
     if config.pod_network:
         network.start()
-        nodes.start()
+        for informer in informers:
+            informer.start()
     # heartbeats wait briefly for each master: a master cut off behind a kept connection would
     # otherwise hold one for the whole read timeout and make this healthy node look dead
     beats = Masters(config.masters, token, timeout=HEARTBEAT_TIMEOUT)
     heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
     runtime.stop()
-    nodes.stop()
+    for informer in informers:
+        informer.stop()
     network.stop()
+    if network.dns is not None:
+        network.dns.stop()
     runtime_events.stop()
     probes.stop()
 

@@ -1,6 +1,8 @@
 """This host's part of the pod network: the engine's bridge network on the node's pod CIDR,
-routes to the other hosts' pods, and the host's nftables table. The kernel and the engine are
-the edges here; what to do is decided by pure functions (routes.py, ruleset.py).
+routes to the other hosts' pods, and the host's nftables table (the Services' data path among
+it). The kernel and the engine are the edges here; what to do is decided by pure functions
+(routes.py, services.py, ruleset.py), from what the informers hold of Nodes, Services and
+Endpoints.
 
 The node's pod CIDR is the masters' to give (node-ipam); until it has one and all of this is
 in place, the agent's heartbeats say its runtime is not ready (runtime_health.py), so no pod
@@ -17,9 +19,23 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.routes import installed_routes, route_changes, wanted_routes
+from agent.cluster_dns import ClusterDns
+from agent.routes import (
+    VXLAN_DEVICE,
+    VXLAN_MTU,
+    Peer,
+    installed_routes,
+    local_networks,
+    over_vxlan,
+    peers,
+    route_changes,
+    vxlan_device,
+    vxlan_peers,
+    wanted_routes,
+)
 from agent.ruleset import render
 from agent.runtime_health import failure_text
+from agent.services import ServicePort, service_ports
 from berth.objects import Obj
 from berth.podnet import NETWORK, ROUTE_PROTOCOL, gateway
 
@@ -36,13 +52,15 @@ def inspect_network(runtime: str) -> list[str]:
     return [runtime, "network", "inspect", "--format", template, "--", NETWORK]
 
 
-def create_network(runtime: str, pod_cidr: str) -> list[str]:
+def create_network(runtime: str, pod_cidr: str, mtu: int | None = None) -> list[str]:
     """A bridge network on the node's pod CIDR. The engine's own DNS is off (the cluster's is
-    given to each pod); docker's masquerade is off too (the host's table decides NAT)."""
+    given to each pod); docker's masquerade is off too (the host's table decides NAT). `mtu`:
+    the pods' (under VXLAN, room for its headers)."""
     common = ["network", "create", "--driver", "bridge", "--subnet", pod_cidr, "--gateway", gateway(pod_cidr)]
     if runtime == "podman":
-        return [runtime, *common, "--disable-dns", "--", NETWORK]
-    return [runtime, *common, "--opt", "com.docker.network.bridge.enable_ip_masquerade=false", "--", NETWORK]
+        return [runtime, *common, "--disable-dns", *(["--opt", f"mtu={mtu}"] if mtu else []), "--", NETWORK]
+    return [runtime, *common, "--opt", "com.docker.network.bridge.enable_ip_masquerade=false",
+            *(["--opt", f"com.docker.network.driver.mtu={mtu}"] if mtu else []), "--", NETWORK]
 
 
 def _run(argv: list[str], stdin: str | None = None) -> str:
@@ -51,15 +69,19 @@ def _run(argv: list[str], stdin: str | None = None) -> str:
 
 class PodNetwork:
     def __init__(self, node: str, runtime: str, run: Callable[..., str] = _run,
-                 forwarding: Path = FORWARDING, enabled: bool = True) -> None:
+                 forwarding: Path = FORWARDING, enabled: bool = True, dns: ClusterDns | None = None,
+                 backend: str = "host-gw") -> None:
         """`enabled` False: nothing is done, and nothing is reported wrong (an agent that does not
         run on the host it reports, as tests run one)."""
         self.node = node
+        self.backend = backend  # routes.py BACKENDS
+        self._vxlan_peers: list[Peer] | None = None  # the peers whose VXLAN entries were last written
+        self.dns = dns  # answers this host's pods on its bridge address (cluster_dns.py)
         self.runtime = runtime
         self.run = run
         self.forwarding = forwarding
         self.problem: str | None = "the pod network is not set up yet" if enabled else None
-        self._nodes: list[Obj] = []
+        self._seen: dict[str, list[Obj]] = {"Node": [], "Service": [], "Endpoints": []}
         self._network_ok: str | None = None  # the pod CIDR the engine's network was found on
         self._loaded: str | None = None  # the ruleset last loaded
         self._wake = threading.Event()
@@ -73,19 +95,23 @@ class PodNetwork:
         self._stop.set()
         self._wake.set()
 
-    def nodes_changed(self, nodes: dict[tuple[str, str], Obj]) -> None:
-        """The informer's news (its thread): taken up by this one."""
-        self._nodes = list(nodes.values())
-        self._wake.set()
+    def informed(self, kind: str) -> Callable[[dict[tuple[str, str], Obj]], None]:
+        """What an informer of `kind` calls with every change (in its thread): taken up by this one."""
+        def changed(objects: dict[tuple[str, str], Obj]) -> None:
+            self._seen[kind] = list(objects.values())
+            if kind == "Service" and self.dns is not None:
+                self.dns.services_changed(self._seen[kind])
+            self._wake.set()
+        return changed
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(RESYNC_SECONDS if self.problem is None else RETRY_SECONDS)
             self._wake.clear()
             if not self._stop.is_set():
-                self.sync(self._nodes)
+                self.sync(self._seen["Node"], service_ports(self._seen["Service"], self._seen["Endpoints"]))
 
-    def sync(self, nodes: list[Obj]) -> None:
+    def sync(self, nodes: list[Obj], services: list[ServicePort] | None = None) -> None:
         mine = next((n for n in nodes if (n.get("metadata") or {}).get("name") == self.node), None)
         pod_cidr = ((mine or {}).get("spec") or {}).get("podCIDR")
         if not pod_cidr:
@@ -93,13 +119,12 @@ class PodNetwork:
             return
         try:
             self._engine_network(pod_cidr)
+            if self.dns is not None:
+                self.dns.serve(gateway(pod_cidr))
             self.forwarding.write_text("1\n")
-            for argv in route_changes(installed_routes(self.run(["ip", "-json", "route", "show", "proto",
-                                                                   ROUTE_PROTOCOL])),
-                                      wanted_routes(nodes, self.node)):
-                self.run(argv)
+            self._routes(mine, pod_cidr, peers(nodes, self.node))
             ruleset = render(pod_cidr, [(n.get("spec") or {}).get("podCIDR") for n in nodes
-                                        if (n.get("spec") or {}).get("podCIDR")])
+                                        if (n.get("spec") or {}).get("podCIDR")], services)
             if ruleset != self._loaded:
                 self.run(["nft", "-f", "-"], stdin=ruleset)
                 self._loaded = ruleset
@@ -107,9 +132,28 @@ class PodNetwork:
             self._said(f"setting up the pod network failed: {failure_text(err)}")
             return
         if self.problem is not None:
-            log.info("pod network ready: pods on %s, routes to %d other node(s)", pod_cidr,
-                     len(wanted_routes(nodes, self.node)))
+            log.info("pod network ready: pods on %s, routes to %d other node(s) (%s)", pod_cidr,
+                     len(peers(nodes, self.node)), self.backend)
         self.problem = None
+
+    def _routes(self, mine: Obj, pod_cidr: str, all_peers: list[Peer]) -> None:
+        """The VXLAN device (made whatever the backend: a peer may send over it), then each peer's
+        route, direct or over it, then the VXLAN entries of the peers reached over it."""
+        try:
+            self.run(["ip", "-json", "link", "show", "dev", VXLAN_DEVICE])
+        except subprocess.CalledProcessError:
+            self._vxlan_peers = None
+            for argv in vxlan_device(str((mine.get("spec") or {}).get("address")), pod_cidr):
+                self.run(argv)
+        networks = local_networks(self.run(["ip", "-json", "addr"]))
+        installed = installed_routes(self.run(["ip", "-json", "route", "show", "proto", ROUTE_PROTOCOL]))
+        for argv in route_changes(installed, wanted_routes(all_peers, self.backend, networks)):
+            self.run(argv)
+        tunnelled = [p for p in all_peers if over_vxlan(p, self.backend, networks)]
+        if tunnelled != self._vxlan_peers:
+            for argv in vxlan_peers(tunnelled):
+                self.run(argv)
+            self._vxlan_peers = tunnelled
 
     def _said(self, problem: str) -> None:
         if problem != self.problem:
@@ -130,5 +174,5 @@ class PodNetwork:
                         NETWORK, " ".join(subnets), pod_cidr)
             self.run([self.runtime, "network", "rm", "--", NETWORK])
         if subnets != [pod_cidr]:
-            self.run(create_network(self.runtime, pod_cidr))
+            self.run(create_network(self.runtime, pod_cidr, VXLAN_MTU if self.backend == "vxlan" else None))
         self._network_ok = pod_cidr

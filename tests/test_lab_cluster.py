@@ -93,7 +93,9 @@ def test_a_pod_runs_on_a_host_through_the_deployed_masters(lab: Lab) -> None:
 
 def test_the_demo_app_runs_its_web_replicas(lab: Lab) -> None:
     """What `bash lab/up.sh` applies: the web Deployment's two replicas run and pass the readiness
-    probe the agents run; then the demo is deleted (its pods gracefully) for the tests after."""
+    probe the agents run; its Service answers on node port 30080 on every host and by its name
+    from the hello pod, spread over the replicas; then the demo is deleted (its pods gracefully)
+    for the tests after."""
     env = {"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)}
     project = Path(__file__).resolve().parent.parent
 
@@ -110,6 +112,25 @@ def test_the_demo_app_runs_its_web_replicas(lab: Lab) -> None:
         assert (web["status"]["readyReplicas"], web["status"]["availableReplicas"]) == (2, 2)
         pods = api(lab, "/api/v1/namespaces/default/pods?labelSelector=app=web").json()["items"]
         assert len({p["spec"]["nodeName"] for p in pods}) == 2  # spread over two hosts
+        replicas = {p["metadata"]["name"] for p in pods}
+        names = lab.host_names()
+        for host in names:  # asked from inside the next lab host: only lab addresses are used
+            asking = names[(names.index(host) + 1) % len(names)]
+            url = f"http://{lab.address(host)}:30080/"
+            answered = wait_until(lambda url=url, asking=asking: hosts.in_host(
+                lab, asking, ["curl", "-s", "--max-time", "5", url], check=False).stdout.strip() or None, 30,
+                interval=0.5, what=f"the web service on {url}")
+            assert answered in replicas, (url, answered)
+        wait_until(lambda: api(lab, "/api/v1/namespaces/default/pods/hello").json()["status"].get("phase")
+                   == "Running", 90, interval=0.5, what="the hello pod running")
+        by_name = set()
+        for _ in range(20):  # bounded: both replicas answer the name within 20 requests (chance 2e-6 not)
+            asked = cli("exec", "hello", "--", "sh", "-c",
+                        'printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 web 80 | tail -n 1')
+            by_name.add(asked.stdout.strip())
+            if by_name == replicas:
+                break
+        assert by_name == replicas, by_name
     finally:
         assert cli("delete", "-f", "lab/demo.yaml").returncode == 0
         def gone() -> bool:

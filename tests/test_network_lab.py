@@ -5,6 +5,7 @@ source address kept."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import subprocess
@@ -12,7 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from berth.cli.main import main as berth
 from berth.containers import container_name
 from berth.lab import deploy, hosts
 from berth.lab.hosts import Lab
@@ -29,11 +32,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield made
 
 
-def api(lab: Lab, path: str, method: str = "GET", body: dict | None = None) -> requests.Response:
+def api(lab: Lab, path: str, method: str = "GET", body: dict | None = None,
+        content_type: str = "application/json") -> requests.Response:
     for url in deploy.api_urls(lab):
         try:
-            return requests.request(method, url + path, json=body, timeout=10,
-                                    headers={"Authorization": f"Bearer {deploy.admin_token(lab)}"})
+            return requests.request(method, url + path, data=None if body is None else json.dumps(body),
+                                    timeout=10, headers={"Authorization": f"Bearer {deploy.admin_token(lab)}",
+                                                         "Content-Type": content_type})
         except requests.RequestException:
             continue
     raise requests.ConnectionError("no master answers")
@@ -97,3 +102,139 @@ def test_pods_on_different_hosts_reach_each_other_by_their_own_addresses(lab: La
         for name in ("server", "client"):
             api(lab, f"/api/v1/namespaces/default/pods/{name}", "DELETE")
 
+
+
+ECHO = {"apiVersion": "berth/v1", "kind": "Deployment", "metadata": {"name": "echo"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "echo"}}, "template": {
+            "metadata": {"labels": {"app": "echo"}},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "main", "image": "localhost/busybox:lab",
+                # each replica answers with its own name; it is ready while /tmp/ready exists
+                "command": ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && touch /tmp/ready && "
+                                        "exec httpd -f -p 8080 -h /www"],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1,
+                                   "failureThreshold": 1},
+                "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}}}]}}}}
+ECHO_SERVICE = {"apiVersion": "berth/v1", "kind": "Service", "metadata": {"name": "echo"},
+                "spec": {"type": "NodePort", "selector": {"app": "echo"},
+                         "ports": [{"port": 80, "targetPort": "http"}]}}
+NOBODY = {"apiVersion": "berth/v1", "kind": "Service", "metadata": {"name": "nobody"},
+          "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}}
+
+
+def ready_replicas(lab: Lab) -> list[dict]:
+    pods = api(lab, "/api/v1/namespaces/default/pods?labelSelector=app=echo").json()["items"]
+    def ready(pod: dict) -> bool:
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp") and ready(p)]
+
+
+def endpoint_ips(lab: Lab, name: str) -> tuple[set[str], set[str]]:
+    """(ready, not ready) addresses of the service's Endpoints."""
+    found = api(lab, f"/api/v1/namespaces/default/endpoints/{name}")
+    subsets = found.json().get("subsets") or [] if found.status_code == 200 else []
+    return ({a["ip"] for s in subsets for a in s.get("addresses") or []},
+            {a["ip"] for s in subsets for a in s.get("notReadyAddresses") or []})
+
+
+def who_answers(lab: Lab, client: dict, target: str, port: int, times: int) -> list[str]:
+    """`times` requests from the client pod (a bounded loop inside it): each answer's first line."""
+    script = (f'for i in $(seq {times}); do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 {target} {port} '
+              '| tail -n 1; done')
+    return in_pod(lab, client, "sh", "-c", script).stdout.split()
+
+
+@pytest.fixture(scope="module")
+def echo(lab: Lab) -> Iterator[tuple[dict, dict]]:
+    """The echo deployment behind its NodePort service, and a client pod: (service, client)."""
+    for path, body in (("deployments", ECHO), ("services", ECHO_SERVICE), ("services", NOBODY),
+                       ("pods", pod_on("caller", lab.host_names()[0], ["sleep", "3600"]))):
+        created = api(lab, f"/api/v1/namespaces/default/{path}", "POST", body)
+        assert created.status_code == 201, created.text
+    try:
+        wait_until(lambda: len(ready_replicas(lab)) == 3, 120, interval=0.5, what="3 echo replicas ready")
+        wait_until(lambda: len(endpoint_ips(lab, "echo")[0]) == 3, 30, interval=0.5, what="3 endpoints")
+        client = wait_until(lambda: running(lab, "caller"), 90, interval=0.5, what="the caller pod running")
+        yield api(lab, "/api/v1/namespaces/default/services/echo").json(), client
+    finally:
+        for path in ("deployments/echo", "services/echo", "services/nobody", "pods/caller"):
+            api(lab, f"/api/v1/namespaces/default/{path}", "DELETE")
+
+
+def test_a_cluster_ip_spreads_over_every_ready_replica(lab: Lab, echo: tuple[dict, dict]) -> None:
+    service, client = echo
+    replicas = {p["metadata"]["name"] for p in ready_replicas(lab)}
+    answers = wait_until(lambda: (seen := who_answers(lab, client, service["spec"]["clusterIP"], 80, 30))
+                         and set(seen) == replicas and seen, 60, interval=1,
+                         what="30 requests to the cluster IP reaching every replica")
+    assert len(answers) == 30 and set(answers) == replicas
+
+
+def test_service_names_resolve_from_a_pod(lab: Lab, echo: tuple[dict, dict]) -> None:
+    service, client = echo
+    cluster_ip = service["spec"]["clusterIP"]
+    for name in ("echo.default.svc.cluster.local", "echo", "echo.default", "echo.default.svc"):
+        answered = who_answers(lab, client, name, 80, 1)  # resolved by the pod's resolver, search list
+        assert answered and answered[0].startswith("echo-"), (name, answered)
+    looked_up = in_pod(lab, client, "nslookup", "echo.default.svc.cluster.local")
+    assert cluster_ip in looked_up.stdout, looked_up.stdout + looked_up.stderr
+    missing = in_pod(lab, client, "nslookup", "nope.default.svc.cluster.local")
+    assert cluster_ip not in missing.stdout and missing.returncode != 0
+
+
+def test_a_node_port_answers_on_every_hosts_address(lab: Lab, echo: tuple[dict, dict]) -> None:
+    service, _ = echo
+    node_port = service["spec"]["ports"][0]["nodePort"]
+    assert 30000 <= node_port <= 32767
+    replicas = {p["metadata"]["name"] for p in ready_replicas(lab)}
+    for host in lab.host_names():  # asked from inside another lab host: only lab addresses are used
+        asking = lab.host_names()[(lab.host_names().index(host) + 1) % 3]
+        answer = hosts.in_host(lab, asking, ["curl", "-s", "--max-time", "5",
+                                             f"http://{lab.address(host)}:{node_port}/"], check=False)
+        assert answer.stdout.strip() in replicas, (host, answer.stdout, answer.stderr)
+
+
+def test_a_service_without_endpoints_is_refused_at_once(lab: Lab, echo: tuple[dict, dict]) -> None:
+    _, client = echo
+    nobody = api(lab, "/api/v1/namespaces/default/services/nobody").json()["spec"]["clusterIP"]
+    refused = in_pod(lab, client, "nc", "-w", "10", nobody, "80")
+    assert refused.returncode != 0 and "refused" in refused.stderr.lower(), refused.stderr
+
+
+def test_a_not_ready_replica_gets_no_traffic_then_one_left_gets_all(lab: Lab, echo: tuple) -> None:
+    service, client = echo
+    cluster_ip = service["spec"]["clusterIP"]
+    tired = sorted(ready_replicas(lab), key=lambda p: p["metadata"]["name"])[0]
+    in_pod(lab, tired, "rm", "/tmp/ready")  # its readiness probe fails from its next period
+    wait_until(lambda: tired["status"]["podIP"] in endpoint_ips(lab, "echo")[1], 30, interval=0.2,
+               what="the tired replica among the not-ready addresses")
+    answers = who_answers(lab, client, cluster_ip, 80, 30)
+    assert len(answers) == 30 and tired["metadata"]["name"] not in answers, answers
+    in_pod(lab, tired, "touch", "/tmp/ready")
+    scaled = api(lab, "/api/v1/namespaces/default/deployments/echo", "PATCH", {"spec": {"replicas": 1}},
+                 content_type="application/merge-patch+json")
+    assert scaled.status_code == 200, scaled.text
+    wait_until(lambda: len(endpoint_ips(lab, "echo")[0]) == 1, 60, interval=0.2, what="one endpoint left")
+    [last] = ready_replicas(lab) or [None]
+    answers = who_answers(lab, client, cluster_ip, 80, 10)
+    assert answers == [last["metadata"]["name"]] * 10, answers
+
+
+def test_a_restarted_host_gets_its_routes_and_rules_back(lab: Lab) -> None:
+    """Nothing of the pod network is kept on the host: its agent makes it all again on start."""
+    victim = lab.host_names()[1]
+    cidrs = {h: api(lab, f"/api/v1/nodes/{h}").json()["spec"]["podCIDR"] for h in lab.host_names()}
+    hosts.crash_host(lab, victim)
+    wait_until(lambda: ready_condition(api(lab, f"/api/v1/nodes/{victim}").json()) is False, 30, interval=0.5,
+               what=f"{victim} NotReady")
+    started = CliRunner().invoke(berth, ["lab", "start", "--name", lab.name, victim], catch_exceptions=False)
+    assert started.exit_code == 0, started.output
+    wait_until(lambda: ready_condition(api(lab, f"/api/v1/nodes/{victim}").json()) is True, 90, interval=0.5,
+               what=f"{victim} Ready again")
+    routes = hosts.in_host(lab, victim, ["ip", "route", "show", "proto", "177"]).stdout
+    assert all(cidrs[h] in routes for h in lab.host_names() if h != victim), routes
+    table = hosts.in_host(lab, victim, ["nft", "list", "table", "ip", "berth"]).stdout
+    assert all(cidr in table for cidr in cidrs.values()), table

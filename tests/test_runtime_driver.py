@@ -68,6 +68,9 @@ def test_a_node_with_a_pod_cidr_puts_its_sandboxes_on_the_pod_network(runtime: s
     assert not [a for a in plain.create_sandbox(pod()) if a.startswith("--network")]
     sandbox = networked.create_sandbox(pod())
     assert "--network=berth" in sandbox and sandbox.index("--network=berth") < sandbox.index("--label")
+    assert "--dns=10.244.1.1" in sandbox and "--dns-option=ndots:5" in sandbox
+    assert [a.split("=", 1)[1] for a in sandbox if a.startswith("--dns-search=")] == [
+        "default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 
 
 def test_podman_listing_is_parsed() -> None:

@@ -31,6 +31,18 @@ def admitted_service(obj: Obj, ctx: ApiContext, picks: Picks) -> Obj:
     check_service_spec(obj["spec"])
     if stored is not None:
         obj = kept_allocations(stored, obj)
+    try:
+        return _allocated(obj, ctx, picks)
+    except ApiError as err:
+        if err.status != 422:
+            raise
+        # what was asked for looked held, or the range full, on this master's copy, which may lag
+        # a release the client made through another master: decided again on a current copy
+        ctx.store.barrier()
+        return _allocated(obj, ctx, picks)
+
+
+def _allocated(obj: Obj, ctx: ApiContext, picks: Picks) -> Obj:
     holders, _ = ctx.store.read(lambda state: state.indexes.held())
     return allocated(obj, lambda index, value: holders.get(index, {}).get(value),
                      Ranges(ctx.service_cidr, ctx.service_node_port_range), picks)

@@ -33,7 +33,7 @@ from berth.containers import (
     sandbox_name,
 )
 from berth.objects import Obj
-from berth.podnet import NETWORK
+from berth.podnet import NETWORK, search_domains
 from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
 
@@ -119,13 +119,17 @@ class Driver(ABC):
 
     binary: str
 
-    def __init__(self, network: str | None = None) -> None:
-        """`network`: the engine network sandboxes join (berth/podnet.py: on a node with a pod
-        CIDR, the one its agent made); None, the engine's default."""
-        self.network = network
+    def __init__(self, nameserver: str | None = None) -> None:
+        """`nameserver`: on a node with a pod CIDR, its bridge address, where its agent answers
+        the cluster's DNS; sandboxes then join the pod network its agent made (berth/podnet.py)
+        and resolve with Kubernetes' search list. None: the engine's default network and DNS."""
+        self.nameserver = nameserver
 
-    def _network_args(self) -> list[str]:
-        return [f"--network={self.network}"] if self.network else []
+    def _network_args(self, pod: Obj) -> list[str]:
+        if not self.nameserver:
+            return []
+        searches = [f"--dns-search={domain}" for domain in search_domains(pod["metadata"]["namespace"])]
+        return [f"--network={NETWORK}", f"--dns={self.nameserver}", *searches, "--dns-option=ndots:5"]
 
     @abstractmethod
     def create_sandbox(self, pod: Obj) -> list[str]: ...
@@ -220,7 +224,7 @@ class PodmanDriver(Driver):
     def create_sandbox(self, pod: Obj) -> list[str]:
         labels = {**pod_labels(pod), SANDBOX: "true"}
         return [self.binary, "pod", "create", "--name", sandbox_name(pod), f"--hostname={pod_hostname(pod)}",
-                *self._network_args(), *_label_args(labels), *_port_args(pod)]
+                *self._network_args(pod), *_label_args(labels), *_port_args(pod)]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
         return [self.binary, "pod", "start", "--", sandbox_name(pod)]
@@ -263,7 +267,7 @@ class DockerDriver(Driver):
         """--init: the sandbox's sleep is not PID 1, so a stop ends it at once, not after the grace."""
         labels = {**pod_labels(pod), SANDBOX: "true"}
         return [self.binary, "create", "--init", "--name", sandbox_name(pod),
-                f"--hostname={pod_hostname(pod)}", *self._network_args(), *_label_args(labels),
+                f"--hostname={pod_hostname(pod)}", *self._network_args(pod), *_label_args(labels),
                 *_port_args(pod), "--", self.sandbox_image]
 
     def start_sandbox(self, pod: Obj) -> list[str]:
@@ -324,4 +328,3 @@ def _unix_seconds(timestamp: object) -> str:
 
 
 DRIVERS: dict[str, Driver] = {"podman": PodmanDriver(), "docker": DockerDriver()}
-NETWORKED: dict[str, Driver] = {"podman": PodmanDriver(NETWORK), "docker": DockerDriver(NETWORK)}

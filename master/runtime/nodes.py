@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from master.runtime.driver import DRIVERS, NETWORKED, Driver
+from berth.podnet import gateway
+from master.runtime.driver import DRIVERS, Driver
 from master.runtime.ssh import Host
 
 
@@ -16,5 +17,6 @@ def node_host(node: dict[str, Any]) -> Host:
 
 def node_driver(node: dict[str, Any]) -> Driver:
     """A node with a pod CIDR puts its pods on the pod network (berth/podnet.py)."""
-    runtime = node["spec"].get("runtime", "podman")
-    return NETWORKED[runtime] if node["spec"].get("podCIDR") else DRIVERS[runtime]
+    driver = DRIVERS[node["spec"].get("runtime", "podman")]
+    cidr = node["spec"].get("podCIDR")
+    return type(driver)(gateway(cidr)) if cidr else driver
