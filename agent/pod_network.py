@@ -37,7 +37,7 @@ from agent.ruleset import render
 from agent.runtime_health import failure_text
 from agent.services import ServicePort, service_ports
 from berth.objects import Obj
-from berth.podnet import NETWORK, ROUTE_PROTOCOL, gateway
+from berth.podnet import NETWORK, ROUTE_PROTOCOL, gateway, ipv4_address, ipv4_network
 
 log = logging.getLogger(__name__)
 RESYNC_SECONDS = 30.0
@@ -113,7 +113,8 @@ class PodNetwork:
 
     def sync(self, nodes: list[Obj], services: list[ServicePort] | None = None) -> None:
         mine = next((n for n in nodes if (n.get("metadata") or {}).get("name") == self.node), None)
-        pod_cidr = ((mine or {}).get("spec") or {}).get("podCIDR")
+        # parsed again, not trusted: it becomes ip, engine and nft arguments
+        pod_cidr = ipv4_network(((mine or {}).get("spec") or {}).get("podCIDR"))
         if not pod_cidr:
             self._said("no pod CIDR is assigned to this node yet (the masters' node-ipam gives one)")
             return
@@ -123,8 +124,7 @@ class PodNetwork:
                 self.dns.serve(gateway(pod_cidr))
             self.forwarding.write_text("1\n")
             self._routes(mine, pod_cidr, peers(nodes, self.node))
-            ruleset = render(pod_cidr, [(n.get("spec") or {}).get("podCIDR") for n in nodes
-                                        if (n.get("spec") or {}).get("podCIDR")], services)
+            ruleset = render(pod_cidr, [p.pod_cidr for p in peers(nodes, self.node)], services)
             if ruleset != self._loaded:
                 self.run(["nft", "-f", "-"], stdin=ruleset)
                 self._loaded = ruleset
@@ -143,7 +143,10 @@ class PodNetwork:
             self.run(["ip", "-json", "link", "show", "dev", VXLAN_DEVICE])
         except subprocess.CalledProcessError:
             self._vxlan_peers = None
-            for argv in vxlan_device(str((mine.get("spec") or {}).get("address")), pod_cidr):
+            local = ipv4_address((mine.get("spec") or {}).get("address"))
+            if local is None:
+                raise ValueError("this node's address is not an IPv4 address: VXLAN needs one") from None
+            for argv in vxlan_device(local, pod_cidr):
                 self.run(argv)
         networks = local_networks(self.run(["ip", "-json", "addr"]))
         installed = installed_routes(self.run(["ip", "-json", "route", "show", "proto", ROUTE_PROTOCOL]))
