@@ -19,14 +19,17 @@ _MEMORY_FACTORS = {
     None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
 }
+# Any quantity (an autoscaler's target for an app's own metric): memory's suffixes and milli
+_DECIMAL = re.compile(r"^([0-9]{1,19}(\.[0-9]{1,9})?)(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 
 
 def _text(quantity: str | int | float, what: str) -> str:
+    label = f"{what} quantity" if what else "quantity"
     if isinstance(quantity, bool):
-        raise ValueError(f"invalid {what} quantity {quantity!r}")
+        raise ValueError(f"invalid {label} {quantity!r}")
     text = str(quantity).strip() if not isinstance(quantity, str) else quantity.strip()
     if len(text) > MAX_QUANTITY_CHARS:
-        raise ValueError(f"{what} quantity is longer than {MAX_QUANTITY_CHARS} characters")
+        raise ValueError(f"{label} is longer than {MAX_QUANTITY_CHARS} characters")
     return text
 
 
@@ -58,5 +61,26 @@ def memory_bytes(quantity: str | int | float) -> int:
         raise ValueError(f"memory quantity {text!r} is more than 4Ei")
     return int(value)
 
+def milli_value(quantity: str | int | float) -> int:
+    """Any quantity ("500m", "1.5k", "2Gi", 12) as whole thousandths of its unit, as Kubernetes'
+    autoscaler compares an app's metrics with their targets (MilliValue); raises ValueError."""
+    text = _text(quantity, "")
+    match = _DECIMAL.match(text)
+    if not match:
+        raise ValueError(f"invalid quantity {text!r}: use a number with an optional suffix (500m, 1.5k, 2Gi)")
+    suffix = match.group(3)
+    value = Decimal(match.group(1)) * (1 if suffix == "m" else 1000 * _MEMORY_FACTORS[suffix])
+    if value != value.to_integral_value():
+        raise ValueError(f"quantity {text!r} is finer than 1m")
+    return int(value)
+
+
+def milli_text(millis: int) -> str:
+    """Thousandths as the shortest quantity that says them exactly ("250m", "3"), as Kubernetes
+    prints a metric's current value."""
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
 CPU_PATTERN = _CPU.pattern
 MEMORY_PATTERN = _MEMORY.pattern
+QUANTITY_PATTERN = _DECIMAL.pattern

@@ -14,7 +14,7 @@ from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
                "deployment", "replicaset", "garbage-collector", "node-check", "disruption", "node-ipam",
-               "endpoints")
+               "endpoints", "horizontal-pod-autoscaler")
 
 
 def _loopback(address: str) -> bool:
@@ -70,6 +70,24 @@ def check_service_network(service_cidr: object, node_port_range: object, cluster
         raise ValueError(f"service_node_port_range: {err}") from None
 
 
+def _within(value: object, low: float, high: float, whole: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        return False
+    return low <= value <= high  # type: ignore[operator] - a number, checked above
+
+
+def check_autoscaling(sync_period: object, tolerance: object, stabilization: object) -> None:
+    """Checked at start, each error naming its setting (Kubernetes' controller flags of the same names)."""
+    if not _within(sync_period, 1, 3600):
+        raise ValueError(f"horizontal_pod_autoscaler_sync_period_seconds: {sync_period!r} must be from 1 "
+                         "to 3600")
+    if not _within(tolerance, 0, 0.99):
+        raise ValueError(f"horizontal_pod_autoscaler_tolerance: {tolerance!r} must be from 0 to 0.99")
+    if not _within(stabilization, 0, 3600, whole=True):
+        raise ValueError(f"horizontal_pod_autoscaler_downscale_stabilization_seconds: {stabilization!r} must "
+                         "be a whole number of seconds from 0 to 3600")
+
+
 @dataclass
 class MasterConfig:
     name: str
@@ -123,6 +141,12 @@ class MasterConfig:
     # --service-cluster-ip-range), and a NodePort service a port of this range on every node
     service_cidr: str = "10.96.0.0/16"
     service_node_port_range: str = "30000-32767"
+    # The horizontal-pod-autoscaler loop (master/controllers/autoscaler.py), as Kubernetes' controller
+    # flags: how often it decides, the usage ratio's tolerance around 1, and scaleDown's stabilization
+    # window for an autoscaler that sets none
+    horizontal_pod_autoscaler_sync_period_seconds: float = 15.0
+    horizontal_pod_autoscaler_tolerance: float = 0.1
+    horizontal_pod_autoscaler_downscale_stabilization_seconds: int = 300
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -168,6 +192,9 @@ class MasterConfig:
         self.rebalance_config()  # raises ValueError naming the setting
         if not 1 <= self.rebalance_period_seconds <= 86400:
             raise ValueError("rebalance_period_seconds: from 1 to 86400")
+        check_autoscaling(self.horizontal_pod_autoscaler_sync_period_seconds,
+                          self.horizontal_pod_autoscaler_tolerance,
+                          self.horizontal_pod_autoscaler_downscale_stabilization_seconds)
         check_pod_network(self.cluster_cidr, self.node_cidr_mask_size)
         check_service_network(self.service_cidr, self.service_node_port_range, self.cluster_cidr)
         if self.raft_address in self.peers:

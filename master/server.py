@@ -21,7 +21,9 @@ from master.api.app import create_app
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.api.streams import StreamSlots
+from master.autoscaling.decide import Settings as AutoscalerSettings
 from master.config import MasterConfig
+from master.controllers.autoscaler import Autoscaler
 from master.controllers.deployments import DeploymentController
 from master.controllers.disruption import DisruptionController
 from master.controllers.endpoints import EndpointsController
@@ -112,6 +114,11 @@ class Server:
             "node-ipam": lambda: NodeIpam(store, config.cluster_cidr, config.node_cidr_mask_size, ctx.now,
                                           ctx.uid),
             "endpoints": lambda: EndpointsController(store, ctx.now, ctx.uid),
+            "horizontal-pod-autoscaler": lambda: Autoscaler(
+                store, books.metrics, ctx.now, ctx.uid,
+                AutoscalerSettings(config.horizontal_pod_autoscaler_tolerance,
+                                   config.horizontal_pod_autoscaler_downscale_stabilization_seconds),
+                period=config.horizontal_pod_autoscaler_sync_period_seconds),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

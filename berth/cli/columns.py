@@ -13,6 +13,7 @@ from typing import Any
 
 from berth.cli.timefmt import age
 from berth.objects import Obj
+from berth.quantity import memory_bytes, milli_text
 
 ROLE_PREFIX = "node-role.berth.io/"
 NONE = "<none>"
@@ -169,9 +170,7 @@ def node_roles(obj: Obj, now: datetime) -> str:
 
 
 def cpu_text(millis: Any) -> str:
-    if not isinstance(millis, int):
-        return "?"
-    return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
+    return milli_text(millis) if isinstance(millis, int) else "?"
 
 
 def bytes_text(size: Any) -> str:
@@ -332,19 +331,75 @@ SECRET = [Column("TYPE", lambda o, now: str(o.get("type") or "Opaque")), Column(
 
 # --- autoscalers ------------------------------------------------------------------------
 
+UNKNOWN = "<unknown>"
+METRIC_MEMBERS = {"Resource": "resource", "Pods": "pods", "ResponseTime": "responseTime"}
+
+
+def metric_key(metric: Any) -> tuple[Any, ...]:
+    """What ties a metric of the spec to its entry in status.currentMetrics (the controller lists only
+    the metrics it could measure, so the positions need not match)."""
+    kind = _get(metric, "type")
+    if kind == "Resource":
+        return kind, _get(metric, "resource", "name")
+    if kind == "Pods":
+        return kind, _get(metric, "pods", "metric", "name")
+    return kind, _get(metric, "responseTime", "path")
+
+
+def metric_current(obj: Obj, metric: Any) -> Obj:
+    """The metric's current value from the autoscaler's status ({} while it has none)."""
+    member, key = METRIC_MEMBERS.get(_get(metric, "type")), metric_key(metric)
+    found = next((s for s in _list(_get(obj, "status", "currentMetrics")) if metric_key(s) == key), None)
+    current = _get(found, member, "current") if member else None
+    return current if isinstance(current, dict) else {}
+
+
+def _amount(resource: Any, value: Any) -> str:
+    """memory as kubectl top shows it (128Mi), anything else as written."""
+    if value is None:
+        return UNKNOWN
+    if resource == "memory":
+        try:
+            return bytes_text(memory_bytes(value))
+        except ValueError:
+            pass
+    return str(value)
+
+
+def metric_text(obj: Obj, metric: Any) -> tuple[str, str, str]:
+    """A metric's name, current value and target, as kubectl's TARGETS shows them."""
+    current, kind = metric_current(obj, metric), _get(metric, "type")
+    if kind == "Resource":
+        name, target = _get(metric, "resource", "name"), _get(metric, "resource", "target") or {}
+        if target.get("type") == "Utilization":
+            used = current.get("averageUtilization")
+            return str(name), UNKNOWN if used is None else f"{used}%", f"{target.get('averageUtilization')}%"
+        used, wanted = current.get("averageValue"), target.get("averageValue")
+        return str(name), _amount(name, used), _amount(name, wanted)
+    if kind == "Pods":
+        return (str(_get(metric, "pods", "metric", "name")), str(current.get("averageValue", UNKNOWN)),
+                str(_get(metric, "pods", "target", "averageValue")))
+    path = _get(metric, "responseTime", "path")
+    millis = current.get("milliseconds")
+    return (f"responseTime {path}" if path else "responseTime", UNKNOWN if millis is None else f"{millis}ms",
+            f"{_get(metric, 'responseTime', 'target', 'milliseconds')}ms")
+
+
 def hpa_targets(obj: Obj, now: datetime) -> str:
-    current = _get(obj, "status", "currentCPUUtilizationPercentage")
-    target = _get(obj, "spec", "targetCPUUtilizationPercentage")
-    shown = "<unknown>" if current is None else f"{current}%"
-    return f"{shown}/{target if target is not None else 80}%"
+    """`cpu: 85%/50%, memory: 40Mi/100Mi`: each metric's current value and its target."""
+    shown = [metric_text(obj, m) for m in _list(_get(obj, "spec", "metrics")) if isinstance(m, dict)]
+    if not shown and _get(obj, "spec", "targetCPUUtilizationPercentage") is not None:  # stored before v2
+        shown = [("cpu", UNKNOWN, f"{_get(obj, 'spec', 'targetCPUUtilizationPercentage')}%")]
+    return ", ".join(f"{name}: {current}/{target}" for name, current, target in shown) or NONE
+
+
+def hpa_reference(obj: Obj, now: datetime) -> str:
+    ref = _get(obj, "spec", "scaleTargetRef")
+    return f"{_get(ref, 'kind') or 'Deployment'}/{_get(ref, 'name') or ''}"
 
 
 HPA = [
-    Column(
-        "REFERENCE",
-        lambda o, now: f"{str(_get(o, 'spec', 'scaleTargetRef', 'kind') or 'Deployment').lower()}/"
-        f"{_get(o, 'spec', 'scaleTargetRef', 'name') or ''}",
-    ),
+    Column("REFERENCE", hpa_reference),
     Column("TARGETS", hpa_targets),
     Column("MINPODS", lambda o, now: str(_get(o, "spec", "minReplicas") or 1)),
     Column("MAXPODS", lambda o, now: str(_get(o, "spec", "maxReplicas") or "")),

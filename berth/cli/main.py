@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from berth.cli.commands import (
+    autoscale,
     cluster,
     copy,
     describe,
@@ -55,7 +56,8 @@ berth = main  # the group under its own name, for `from berth.cli.main import be
 for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, describe.explain,
                 pods.run, pods.logs, pods.exec_, copy.cp, forward.port_forward, manage.apply, manage.create,
                 manage.delete, update.label, update.annotate, update.taint, update.patch, update.edit,
-                watch.watch, watch.wait, rollout.rollout, rollout.scale, rollout.set_, nodes.cordon,
+                watch.watch, watch.wait, rollout.rollout, rollout.scale, autoscale.autoscale, rollout.set_,
+                nodes.cordon,
                 nodes.uncordon, nodes.drain, nodes.rebalance, cluster.cluster, lab_group):
     main.add_command(command)
 

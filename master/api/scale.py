@@ -24,19 +24,10 @@ from master.objects.merge_patch import merge_patch
 from master.objects.validate import error_from_validation
 from master.store.commands import Replace
 from master.store.state import Outcome
+from master.workloads.scale import scale_of, with_replicas
 
 bp = Blueprint("scale", __name__)
 PATH = "/api/v1/namespaces/<namespace>/<plural>/<name>/scale"
-_SHOWN = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-
-
-def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj["metadata"]
-    selector = ",".join(f"{k}={v}" for k, v in sorted(obj["spec"]["selector"]["matchLabels"].items()))
-    return {"apiVersion": "berth/v1", "kind": "Scale",
-            "metadata": {k: meta[k] for k in _SHOWN if k in meta},
-            "spec": {"replicas": obj["spec"]["replicas"]},
-            "status": {"replicas": int((obj.get("status") or {}).get("replicas") or 0), "selector": selector}}
 
 
 def _scalable(plural: str, namespace: str) -> KindInfo:
@@ -87,8 +78,7 @@ def write_scale(namespace: str, plural: str, name: str) -> Response:
     def write() -> Outcome:
         current = _current(info, ns, name)
         replicas = wanted if request.method == "PUT" else _patched(scale_of(current), document)
-        obj = {k: v for k, v in current.items() if k != "status"}
-        obj = {**obj, "spec": {**obj["spec"], "replicas": replicas}}
+        obj = with_replicas(current, replicas)
         return _write(Replace(obj, pinned if pinned is not None else current["metadata"]["resourceVersion"]))
 
     return jsonify(scale_of(_retry_conflicts(write, pinned is not None).objects[0]))

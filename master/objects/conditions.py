@@ -35,3 +35,20 @@ def ready_status(node: Obj) -> str | None:
     """The status of the node's stored Ready condition ("True", "False", "Unknown"), None if never set."""
     ready = condition(node, "Ready")
     return None if ready is None else str(ready.get("status"))
+
+
+def transition_time(previous: Obj | None, status: str, stamp: str) -> str:
+    """A condition's lastTransitionTime: the previous one's while the status stays, else `stamp`."""
+    kept = previous.get("lastTransitionTime") if previous and previous.get("status") == status else None
+    return str(kept or stamp)
+
+
+def set_condition(status: Obj, new: Obj, stamp: str) -> Obj:
+    """`status` with `new` where the condition of its type stood (last if none did), as Kubernetes'
+    setCondition: its lastTransitionTime stays while its status does and becomes `stamp` when it
+    changes, so a status written again each round is the same status."""
+    listed = _conditions(status)
+    previous = next((c for c in listed if c.get("type") == new["type"]), None)
+    placed = {**new, "lastTransitionTime": transition_time(previous, new["status"], stamp)}
+    conditions = [placed if c is previous else c for c in listed] if previous else [*listed, placed]
+    return {**(status if isinstance(status, dict) else {}), "conditions": conditions}

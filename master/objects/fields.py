@@ -19,8 +19,10 @@ from berth.quantity import (
     MAX_CPU_MILLIS,
     MAX_MEMORY_BYTES,
     MEMORY_PATTERN,
+    QUANTITY_PATTERN,
     cpu_millis,
     memory_bytes,
+    milli_value,
 )
 
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -54,6 +56,11 @@ def _check_cpu(value: str) -> str:
 
 def _check_memory(value: str) -> str:
     memory_bytes(value)
+    return value
+
+
+def _check_quantity(value: str) -> str:
+    milli_value(value)
     return value
 
 
@@ -211,4 +218,8 @@ CpuQuantity = Annotated[
 MemoryQuantity = Annotated[
     str | int, AfterValidator(_quantity), AfterValidator(_check_memory),
     Field(json_schema_extra={"pattern": MEMORY_PATTERN}),
+]
+Quantity = Annotated[  # any quantity: an autoscaler's target for an app's own metric
+    str | int | float, AfterValidator(_quantity), AfterValidator(_check_quantity),
+    Field(json_schema_extra={"pattern": QUANTITY_PATTERN}),
 ]

@@ -23,11 +23,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from berth.kinds import KINDS as KIND_NAMES
 from berth.kinds import Kind
 from berth.kinds import lookup_kind as lookup_names
+from berth.quantity import milli_value
 from master.objects.fields import (
+    NOT_SUPPORTED_YET,
     Bytes,
     Cidr,
     ConfigKey,
@@ -48,6 +51,7 @@ from master.objects.fields import (
     PodAddress,
     Port,
     PortName,
+    Quantity,
     Reason,
     Seconds,
     Timestamp,
@@ -468,31 +472,194 @@ class Eviction(Strict):
 
 
 # --- HorizontalPodAutoscaler -----------------------------------------------------------
+# Kubernetes' autoscaling/v2 shape under apiVersion berth/v1: master/autoscaling/ decides with it,
+# master/controllers/autoscaler.py acts. autoscaling/v1's targetCPUUtilizationPercentage is still
+# taken, and stored as the cpu Utilization metric it means: there is one stored form, `metrics`.
+
+DEFAULT_CPU_UTILIZATION = 80  # Kubernetes' target when an autoscaler names no metric
+METRICS_NOT_YET = not_supported_yet("Object, External and ContainerResource metrics (Berth's are Resource, "
+                                    "Pods and ResponseTime)")
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"  # a Prometheus metric's name
+METRIC_MEMBERS = {"Resource": "resource", "Pods": "pods", "ResponseTime": "responseTime"}
+# Kubernetes' default behavior (autoscaling/v2): up by 4 pods or 100% each 15 s, whichever is more;
+# down by up to 100% each 15 s, after the highest recommendation of the stabilization window
+SCALE_UP_POLICIES = ({"type": "Pods", "value": 4, "periodSeconds": 15},
+                     {"type": "Percent", "value": 100, "periodSeconds": 15})
+SCALE_DOWN_POLICIES = ({"type": "Percent", "value": 100, "periodSeconds": 15},)
+
+
+def _positive(value: str | None, field: str) -> None:
+    if value is not None and milli_value(value) <= 0:
+        raise ValueError(f"{field} must be positive")
+
 
 class ScaleTargetRef(Strict):
-    kind: Literal["Deployment"] = "Deployment"
+    apiVersion: Literal["berth/v1", "apps/v1"] | None = None  # apps/v1: as Kubernetes manifests name them
+    kind: Literal["Deployment", "ReplicaSet"] = "Deployment"
     name: DnsLabel
 
 
-class ScaleDownBehavior(Strict):
-    stabilizationWindowSeconds: int = Field(default=300, ge=0, le=3600)
+class ResourceTarget(Strict):
+    type: Literal["Utilization", "AverageValue"]
+    averageUtilization: int | None = Field(default=None, ge=1, le=100_000)  # percent of the pods' requests
+    averageValue: Quantity | None = None  # per pod: cpu (250m) or memory (64Mi)
+    value: forbidden("a resource metric's target is Utilization or AverageValue, as in Kubernetes") = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ResourceTarget:
+        if self.type == "Utilization" and (self.averageUtilization is None or self.averageValue is not None):
+            raise ValueError("type Utilization takes averageUtilization, and no averageValue")
+        if self.type == "AverageValue" and (self.averageValue is None or self.averageUtilization is not None):
+            raise ValueError("type AverageValue takes averageValue, and no averageUtilization")
+        _positive(self.averageValue, "averageValue")
+        return self
+
+
+class ResourceMetricSource(Strict):
+    name: Literal["cpu", "memory"]
+    target: ResourceTarget
+
+    @field_validator("target")
+    @classmethod
+    def _value_of_its_resource(cls, value: ResourceTarget, info: ValidationInfo) -> ResourceTarget:
+        """An average value is a quantity of the resource: 1Gi of cpu is a typo, not a million cores."""
+        if value.averageValue is not None and info.data.get("name") in ("cpu", "memory"):
+            (cpu_millis if info.data["name"] == "cpu" else memory_bytes)(value.averageValue)
+        return value
+
+
+class MetricIdentifier(Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=METRIC_NAME)
+    selector: not_supported_yet("a metric's selector: Berth reads an app's metric by its name alone") = None
+
+
+class AverageValueTarget(Strict):
+    type: Literal["AverageValue"]
+    averageValue: Quantity  # per pod
+    value: forbidden("a Pods metric's target is an AverageValue, as in Kubernetes") = None
+    averageUtilization: forbidden("a Pods metric's target is an AverageValue, as in Kubernetes") = None
+
+    @model_validator(mode="after")
+    def _positive_value(self) -> AverageValueTarget:
+        _positive(self.averageValue, "averageValue")
+        return self
+
+
+class PodsMetricSource(Strict):
+    """An app's own metric, scraped from each pod (Prometheus), averaged over the pods."""
+
+    metric: MetricIdentifier
+    target: AverageValueTarget
+
+
+class ResponseTimeTarget(Strict):
+    type: Literal["Value"]
+    milliseconds: int = Field(ge=1, le=3_600_000)
+
+
+class ResponseTimeMetricSource(Strict):
+    """Berth's own: the 90th percentile of the latency of HTTP requests to the target's ready pods
+    (those to `path` alone when given), one value for the whole target."""
+
+    path: HttpPath | None = None
+    target: ResponseTimeTarget
+
+
+class MetricSpec(Strict):
+    type: Literal["Resource", "Pods", "ResponseTime", "Object", "External", "ContainerResource"]
+    resource: ResourceMetricSource | None = None
+    pods: PodsMetricSource | None = None
+    responseTime: ResponseTimeMetricSource | None = None
+    object: METRICS_NOT_YET = None
+    external: METRICS_NOT_YET = None
+    containerResource: METRICS_NOT_YET = None
+
+    @field_validator("type")
+    @classmethod
+    def _implemented(cls, value: str) -> str:
+        if value not in METRIC_MEMBERS:
+            raise PydanticCustomError(NOT_SUPPORTED_YET, "not supported yet: {what}", {
+                "what": f"{value} metrics (Berth's are Resource, Pods and ResponseTime)"})
+        return value
+
+    @model_validator(mode="after")
+    def _its_member(self) -> MetricSpec:
+        wanted = METRIC_MEMBERS[self.type]
+        if getattr(self, wanted) is None:
+            raise ValueError(f"type {self.type} needs {wanted}")
+        others = [m for m in METRIC_MEMBERS.values() if m != wanted and getattr(self, m) is not None]
+        if others:
+            raise ValueError(f"type {self.type} takes {wanted}, not {', '.join(others)}")
+        return self
+
+
+def cpu_utilization(percent: int) -> MetricSpec:
+    return MetricSpec.model_validate({"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": percent}}})
+
+
+class ScalingPolicy(Strict):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(ge=1, le=100_000)
+    periodSeconds: int = Field(ge=1, le=1800)  # Kubernetes' bounds: half an hour at most
+
+
+class ScalingRules(Strict):
+    # unset for scaleDown: the master's horizontal_pod_autoscaler_downscale_stabilization_seconds
+    stabilizationWindowSeconds: int | None = Field(default=None, ge=0, le=3600)
+    selectPolicy: Literal["Max", "Min", "Disabled"] = "Max"
+    policies: list[ScalingPolicy] | None = Field(default=None, min_length=1, max_length=16)
+    tolerance: not_supported_yet("a tolerance per autoscaler (Kubernetes' alpha HPAConfigurableTolerance): "
+                                 "the master setting horizontal_pod_autoscaler_tolerance applies") = None
 
 
 class AutoscalerBehavior(Strict):
-    scaleDown: ScaleDownBehavior = Field(default_factory=ScaleDownBehavior)
+    scaleUp: ScalingRules = Field(default_factory=ScalingRules)
+    scaleDown: ScalingRules = Field(default_factory=ScalingRules)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> AutoscalerBehavior:
+        """Kubernetes' defaults fill in what a direction does not say, so the stored object shows
+        the rules that apply."""
+        if self.scaleUp.stabilizationWindowSeconds is None:
+            self.scaleUp.stabilizationWindowSeconds = 0
+        for rules, policies in ((self.scaleUp, SCALE_UP_POLICIES), (self.scaleDown, SCALE_DOWN_POLICIES)):
+            if rules.policies is None:
+                rules.policies = [ScalingPolicy(**policy) for policy in policies]
+        return self
 
 
 class HorizontalPodAutoscalerSpec(Strict):
     scaleTargetRef: ScaleTargetRef
     minReplicas: int = Field(default=1, ge=1, le=100_000)
     maxReplicas: int = Field(ge=1, le=100_000)
-    targetCPUUtilizationPercentage: int = Field(default=80, ge=1, le=1000)
+    metrics: list[MetricSpec] | None = Field(default=None, max_length=32)  # none: cpu at 80%, as Kubernetes
+    targetCPUUtilizationPercentage: int | None = Field(
+        default=None, ge=1, le=100_000, description="autoscaling/v1's: stored as the cpu Utilization metric")
     behavior: AutoscalerBehavior = Field(default_factory=AutoscalerBehavior)
 
+    @field_validator("maxReplicas")
+    @classmethod
+    def _at_least_min(cls, value: int, info: ValidationInfo) -> int:
+        least = info.data.get("minReplicas")
+        if least is not None and value < least:
+            raise ValueError(f"must be at least minReplicas ({least})")
+        return value
+
+    @field_validator("targetCPUUtilizationPercentage")
+    @classmethod
+    def _one_form(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("metrics"):
+            raise ValueError("give metrics (autoscaling/v2) or targetCPUUtilizationPercentage "
+                             "(autoscaling/v1), not both")
+        return value
+
     @model_validator(mode="after")
-    def _bounds(self) -> HorizontalPodAutoscalerSpec:
-        if self.minReplicas > self.maxReplicas:
-            raise ValueError("minReplicas must not exceed maxReplicas")
+    def _as_metrics(self) -> HorizontalPodAutoscalerSpec:
+        """The v1 field becomes the metric it means; no metric at all is Kubernetes' default."""
+        if not self.metrics:
+            self.metrics = [cpu_utilization(self.targetCPUUtilizationPercentage or DEFAULT_CPU_UTILIZATION)]
+        self.targetCPUUtilizationPercentage = None
         return self
 
 
@@ -691,6 +858,46 @@ class DeploymentStatus(_WithConditions):
     collisionCount: Count | None = None
 
 
+class MetricValueStatus(Strict):
+    averageUtilization: int | None = Field(default=None, ge=0, le=10**9)  # percent of the pods' requests
+    averageValue: Quantity | None = None
+    milliseconds: int | None = Field(default=None, ge=0, le=10**9)  # a ResponseTime metric's p90
+
+
+class ResourceMetricStatus(Strict):
+    name: Literal["cpu", "memory"]
+    current: MetricValueStatus
+
+
+class PodsMetricStatus(Strict):
+    metric: MetricIdentifier
+    current: MetricValueStatus
+
+
+class ResponseTimeMetricStatus(Strict):
+    path: HttpPath | None = None
+    current: MetricValueStatus
+
+
+class MetricStatus(Strict):
+    type: Literal["Resource", "Pods", "ResponseTime"]
+    resource: ResourceMetricStatus | None = None
+    pods: PodsMetricStatus | None = None
+    responseTime: ResponseTimeMetricStatus | None = None
+
+
+class HorizontalPodAutoscalerStatus(_WithConditions):
+    """The autoscaler controller's (master/controllers/autoscaler.py): AbleToScale, ScalingActive and
+    ScalingLimited conditions with Kubernetes' reasons, and each metric's current value (a metric
+    without one this round is left out)."""
+
+    observedGeneration: Count | None = None
+    lastScaleTime: Timestamp | None = None
+    currentReplicas: Replicas = 0
+    desiredReplicas: Replicas = 0
+    currentMetrics: list[MetricStatus] | None = Field(default=None, max_length=32)
+
+
 class PodDisruptionBudgetStatus(_WithConditions):
     """The disruption controller's count (master/workloads/disruption.py), and the eviction's charge."""
 
@@ -753,6 +960,7 @@ class PodDisruptionBudget(Envelope):
 class HorizontalPodAutoscaler(Envelope):
     kind: Literal["HorizontalPodAutoscaler"]
     spec: HorizontalPodAutoscalerSpec
+    status: HorizontalPodAutoscalerStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
 
 class Service(Envelope):
@@ -827,8 +1035,8 @@ _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "Namespace": (Namespace, None), "Node": (Node, NodeStatus), "Pod": (Pod, PodStatus),
     "Deployment": (Deployment, DeploymentStatus), "ReplicaSet": (ReplicaSet, ReplicaSetStatus),
     "PodDisruptionBudget": (PodDisruptionBudget, PodDisruptionBudgetStatus),
-    "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, None), "Service": (Service, None),
-    "Endpoints": (Endpoints, None),
+    "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus),
+    "Service": (Service, None), "Endpoints": (Endpoints, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
 }
 KINDS: dict[str, KindInfo] = {

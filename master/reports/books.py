@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from master.autoscaling.metrics import PodSample
 from master.reports.heartbeats import HeartbeatBook
 from master.reports.host_checks import HostChecks
+from master.reports.pod_metrics import MetricsBook
 from master.reports.pod_revisions import PodRevisions
 from master.reports.probes import ProbeBook, Verdict
 from master.store.replicated import Store
@@ -52,6 +54,7 @@ class ReportBooks:
     probes: ProbeBook = field(default_factory=ProbeBook)
     pod_revisions: PodRevisions = field(default_factory=PodRevisions)  # answered with each heartbeat
     host_checks: HostChecks = field(default_factory=HostChecks)  # what SSH said of NotReady hosts
+    metrics: MetricsBook = field(default_factory=MetricsBook)  # the pods' usage, read by the autoscaler
 
     def new_term(self, nodes: list[str]) -> None:
         """This master became the leader: what an earlier leader heard is not known here, so every
@@ -60,6 +63,7 @@ class ReportBooks:
         self.heartbeats.reset(nodes, time.monotonic())
         self.probes.reset()
         self.host_checks.reset()
+        self.metrics.reset()
         self.attention.mark_all()
 
     # --- on the leader: where each report lands (a ReportSink) --------------------------------
@@ -78,12 +82,24 @@ class ReportBooks:
         """Something changed among Berth's containers there: the runtime lists the host next round."""
         self.attention.mark([node])
 
+    def pod_metrics(self, node: str, samples: list[PodSample]) -> list[PodSample]:
+        """The node's batch of its pods' metrics, kept for the pods bound to it (and returned): an
+        agent cannot speak for another node's pods, whose workloads the autoscaler would resize."""
+        bound = bound_uids(self.store, node) if samples else set()
+        mine = [sample for sample in samples if sample.uid in bound]
+        self.metrics.record(node, mine)
+        return mine
+
+
+def bound_uids(store: Store, node: str) -> set[str]:
+    pods, _ = store.read(lambda state: state.select("Pod", node=node))
+    return {p["metadata"]["uid"] for p in pods}
+
 
 def bound_to(store: Store, node: str, reports: list[ProbeReport]) -> list[ProbeReport]:
     if not reports:
         return []
-    pods, _ = store.read(lambda state: state.select("Pod", node=node))
-    bound = {p["metadata"]["uid"] for p in pods}
+    bound = bound_uids(store, node)
     return [r for r in reports if r[0] in bound]
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from berth.objects import Obj
 from master.errors import ApiError
-from master.objects.conditions import condition, with_condition
+from master.objects.conditions import condition, transition_time, with_condition
 from master.objects.kinds import MAX_DISRUPTED_PODS
 from master.workloads.owners import matches
 from master.workloads.replicas import moment, ready_since
@@ -110,11 +110,9 @@ def allowed_condition(pdb: Obj, allowed: int, stamp: str) -> Obj:
     """DisruptionAllowed True (SufficientPods) or False (InsufficientPods); its time moves only when
     the verdict does."""
     status = "True" if allowed > 0 else "False"
-    previous = condition(pdb, ALLOWED)
-    since = previous.get("lastTransitionTime") if previous and previous.get("status") == status else None
     reason = "SufficientPods" if allowed > 0 else "InsufficientPods"
     return {"type": ALLOWED, "status": status, "reason": reason, "message": "",
-            "lastTransitionTime": since or stamp}
+            "lastTransitionTime": transition_time(condition(pdb, ALLOWED), status, stamp)}
 
 
 def budget_status(pdb: Obj, pods: list[Obj], scales: Mapping[str, Scale | None], now: float,
