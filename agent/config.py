@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.runtime_events import PODMAN_EVENTS_FILE
 from berth.containers import RUNTIMES
 from berth.quantity import cpu_millis, memory_bytes
 from berth.settings import merged_settings, read_secret
@@ -34,6 +35,10 @@ class AgentConfig:
     pod_network: bool = True
     # host-gw: peers on a shared link are routed directly, others over VXLAN; vxlan: all over VXLAN
     pod_network_backend: str = "host-gw"
+    # seconds between two readings of every container's CPU and memory (agent/metrics.py); 0: off
+    metrics_interval: float = 5.0
+    # podman's events file (containers.conf: events_logger = "file", tmp_dir = "/run/libpod")
+    podman_events_file: str = PODMAN_EVENTS_FILE
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -47,6 +52,8 @@ class AgentConfig:
             raise ValueError("fence_after_seconds: 0 (off) or from 2 to 86400 seconds")
         if self.pod_network_backend not in ("host-gw", "vxlan"):
             raise ValueError("pod_network_backend: host-gw or vxlan")
+        if self.metrics_interval and not 1 <= self.metrics_interval <= 300:
+            raise ValueError("metrics_interval: 0 (off) or from 1 to 300 seconds")
         if self.runtime_check_seconds and not 1 <= self.runtime_check_seconds <= 3600:
             raise ValueError("runtime_check_seconds: 0 (off) or from 1 to 3600 seconds")
         self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]

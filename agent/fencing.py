@@ -18,7 +18,6 @@ turns it into an event).
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import time
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from berth.containers import MANAGED, POD_UID
+from agent.engine import Running, running
 
 log = logging.getLogger(__name__)
 OPT_OUT = "berth.io/self-fence"
@@ -41,23 +40,8 @@ class Fenced:
     silent_seconds: float
 
 
-def running_containers(runtime: str, run: Callable[[list[str]], str]) -> list[tuple[str, str]]:
-    """(container id, pod uid) of Berth's running containers, from the engine's JSON listing."""
-    mine = f"label={MANAGED}=true"
-    if runtime == "podman":
-        listed = json.loads(run(["podman", "ps", "--filter", mine, "--format", "json"]) or "[]")
-        return [(c["Id"], (c.get("Labels") or {}).get(POD_UID, "")) for c in listed]
-    found = []
-    for line in run(["docker", "ps", "--filter", mine, "--format", "{{json .}}"]).splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            labels = dict(p.split("=", 1) for p in (entry.get("Labels") or "").split(",") if "=" in p)
-            found.append((entry["ID"], labels.get(POD_UID, "")))
-    return found
-
-
-def to_stop(containers: list[tuple[str, str]], opted_out: set[str]) -> list[str]:
-    return [cid for cid, uid in containers if uid not in opted_out]
+def to_stop(containers: list[Running], opted_out: set[str]) -> list[str]:
+    return [c.id for c in containers if c.pod_uid not in opted_out]
 
 
 def opted_out(pods: list[dict[str, Any]]) -> set[str]:
@@ -99,7 +83,7 @@ class SelfFence:
         if self.after <= 0 or silent < self.after or self.fenced is not None:
             return None  # not yet, or off, or done already (and not yet reported)
         try:
-            ids = to_stop(running_containers(self.runtime, self.run), self.opted_out)
+            ids = to_stop(running(self.runtime, self.run), self.opted_out)
             if ids:
                 self.run([self.runtime, "stop", f"--time={STOP_GRACE_SECONDS}", "--", *ids])
         except (subprocess.SubprocessError, OSError, ValueError, KeyError) as err:

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -15,10 +16,11 @@ from agent.facts import usage
 from agent.fencing import Fenced, SelfFence
 from agent.informer import Informer
 from agent.masters import ApiError, Masters, MasterUnavailable
+from agent.metrics import MetricsCollector
 from agent.pod_network import PodNetwork
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
-from agent.runtime_events import RuntimeEventWatch
+from agent.runtime_events import RuntimeEventWatch, event_source
 from agent.runtime_health import RuntimeHealth
 from berth.settings import load_settings_file
 
@@ -53,7 +55,11 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     # each its own client: a requests.Session is not shared between threads
     fence = SelfFence(config.runtime, config.fence_after_seconds)
     probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=fence.pods)
-    runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime)
+    metrics = MetricsCollector(Masters(config.masters, token), config.name, config.runtime,
+                               interval=config.metrics_interval)
+    runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime,
+                                       source=event_source(config.runtime, Path(config.podman_events_file)),
+                                       changed=metrics.changed)
     network = PodNetwork(config.name, config.runtime, enabled=config.pod_network, dns=ClusterDns(),
                          backend=config.pod_network_backend)
     runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem)
@@ -63,6 +69,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     probes.start()
     runtime_events.start()
     runtime.start()
+    metrics.start()
     if config.pod_network:
         network.start()
         for informer in informers:
@@ -72,6 +79,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     beats = Masters(config.masters, token, timeout=HEARTBEAT_TIMEOUT)
     heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
     runtime.stop()
+    metrics.stop()
     for informer in informers:
         informer.stop()
     network.stop()

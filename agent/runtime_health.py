@@ -21,7 +21,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 
-from agent.fencing import running_containers
+from agent.engine import running
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 2.0
@@ -77,7 +77,7 @@ class RuntimeHealth:
     def check(self) -> bool:
         """One listing; True if the engine answered."""
         try:
-            running_containers(self.runtime, self.run)
+            running(self.runtime, self.run)
         except (subprocess.SubprocessError, OSError, ValueError, KeyError, TypeError) as err:
             self.failures += 1
             if self.failures >= FAILURES:

@@ -544,6 +544,11 @@ class Client:
         """Latest usage per node name, from the leader's heartbeats."""
         return self._json("GET", "/api/v1/metrics/nodes").get("items") or {}
 
+    def pod_metrics(self, namespace: str | None, label_selector: str | None = None) -> list[Obj]:
+        """Latest usage of each pod (of `namespace`, None: all) the agents reported, as PodMetrics."""
+        params = {"namespace": namespace, "labelSelector": label_selector or None}
+        return self._json("GET", "/api/v1/metrics/pods", params=params).get("items") or []
+
     def watch(
         self,
         kind: KindRef,

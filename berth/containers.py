@@ -86,7 +86,8 @@ def _exit_code(value: object) -> int | None:
 
 
 class PodmanEvents:
-    """`podman events` about Berth's containers, one JSON object a line, until killed."""
+    """Podman's events about Berth's containers, one JSON object a line: the lines of its events
+    file (agent/runtime_events.py follows it) and of `podman events --format json` alike."""
 
     binary = "podman"
     # the actions that change what a listing of the host would show (not exec, attach, health ...)
@@ -99,6 +100,8 @@ class PodmanEvents:
         item = _container_event(line)
         if item is None or item.get("Status") not in self.actions:
             return None
+        if (item.get("Attributes") or {}).get(MANAGED) != "true":
+            return None  # the events file tells of every container of the host
         code = _exit_code(item.get("ContainerExitCode"))
         return RuntimeEvent(str(item.get("Name", "")), item["Status"], code)
 
@@ -117,6 +120,8 @@ class DockerEvents(PodmanEvents):
         if item is None or item.get("Action") not in self.actions:
             return None
         attributes = (item.get("Actor") or {}).get("Attributes") or {}
+        if attributes.get(MANAGED) != "true":
+            return None
         code = _exit_code(attributes.get("exitCode"))
         return RuntimeEvent(str(attributes.get("name", "")), item["Action"], code)
 

@@ -7,6 +7,7 @@ import time
 
 import requests
 
+from master.autoscaling.metrics import ContainerUsage, PodSample
 from master.objects.conditions import condition, ready_condition
 from master.peer_auth import MAX_SKEW_SECONDS, SeenNonces, peer_key, sign, verify, verify_head
 from master.reports.books import ReportBooks
@@ -14,7 +15,7 @@ from master.reports.heartbeats import HeartbeatBook
 from master.reports.probes import Verdict
 from master.reports.relay import RELAY_PATH, Pending, ReportRelay, batch_body
 from master.runtime.attention import Attention
-from tests.harness import TOKENS, MasterCluster, pod, wait_until
+from tests.harness import TOKENS, MasterCluster, berth, pod, wait_until
 
 KEY = peer_key("a raft password")
 TO = "10.0.0.1:7201"  # the Raft address of the master a batch is sent to
@@ -55,12 +56,16 @@ def test_the_book_keeps_the_newest_heartbeat() -> None:
     assert book.usage("a") == {"cpuPercent": 2.0}
     pending = Pending(heartbeats={"a": (9.5, {"cpuPercent": 1.0, "memoryUsed": 5})},
                       probes={"a": (9.0, [("u1", "main", "liveness", Verdict(False, "100", "exit 1"))])},
-                      runtime_events={"b": 9.9})
+                      runtime_events={"b": 9.9},
+                      pod_metrics={"a": (9.8, [PodSample("u1", 1e9, 5.0,
+                                                         {"main": ContainerUsage(250, 1 << 20)})])})
     assert json.loads(batch_body(pending, now=10.0)) == {
         "heartbeats": [{"node": "a", "ageSeconds": 0.5, "cpuPercent": 1.0, "memoryUsed": 5}],
         "probes": [{"node": "a", "results": [{"podUID": "u1", "container": "main", "probe": "liveness",
                                               "healthy": False, "startedAt": "100", "message": "exit 1"}]}],
-        "runtimeEvents": ["b"]}
+        "runtimeEvents": ["b"],
+        "podMetrics": [{"node": "a", "pods": [{"uid": "u1", "timestamp": 1e9, "window": 5.0, "containers": {
+            "main": {"cpuMillicores": 250, "memoryBytes": 1 << 20}}, "responseTimes": {}, "custom": {}}]}]}
     many = Pending(heartbeats={f"n{i}": (1.0, {}) for i in range(7000)}, runtime_events={"b": 1.0})
     assert [len(c.heartbeats) + len(c.runtime_events) for c in many.chunks()] == [5000, 2001]
 
@@ -115,7 +120,8 @@ def test_a_relay_that_cannot_reach_the_leader_stops_accepting_until_it_can() -> 
     reachable[0] = True
     relay._pending = Pending()  # its agents went elsewhere: an empty batch tells it the leader hears again
     relay.flush()
-    assert relay.accepting() and sent[-1] == {"heartbeats": [], "probes": [], "runtimeEvents": []}
+    assert relay.accepting() and sent[-1] == {"heartbeats": [], "probes": [], "runtimeEvents": [],
+                                                     "podMetrics": []}
     store.leader_name = None
     assert not relay.accepting()
     store.leading = True  # leadership came here: what is pending goes into the local books
@@ -207,7 +213,8 @@ def test_only_a_master_may_relay_heartbeats(cluster: MasterCluster) -> None:
     assert answer.status_code == 503 and answer.json()["reason"] == "NotLeader"
     answer = _relay(cluster, leader, body, sign(key, body, time.time(), to_leader))
     assert answer.status_code == 200 and answer.json() == {
-        "recorded": {"heartbeats": 0, "probeResults": 0, "runtimeEvents": 0}, "unknown": ["nobody"]}
+        "recorded": {"heartbeats": 0, "probeResults": 0, "runtimeEvents": 0, "podMetrics": 0},
+        "unknown": ["nobody"]}
     bad = json.dumps({"heartbeats": [{"node": "Not_A_Name", "ageSeconds": -1, "cpuPercent": 1.0,
                                       "memoryUsed": 1}]}).encode()
     answer = _relay(cluster, leader, bad, sign(key, bad, time.time(), to_leader))
@@ -304,12 +311,26 @@ def test_probe_verdicts_and_runtime_events_ride_the_same_relay(cluster: MasterCl
         events = {"events": [{"container": "x", "action": "died", "exitCode": 1}]}
         answer = agent.post(cluster.url(follower, "/api/v1/nodes/h1/runtime-events"), json=events, timeout=10)
         assert answer.status_code == 200 and answer.json() == {"recorded": 1}
-        batch = json.dumps({"probes": [{"node": "h1", **verdicts}],
-                            "runtimeEvents": ["h1", "nobody"]}).encode()
+        usage = {"pods": [{"uid": uid, "timestamp": time.time(), "window": 5.0,
+                           "containers": {"main": {"cpuMillicores": 250, "memoryBytes": 1 << 20}}},
+                          {"uid": "someone-elses", "timestamp": time.time(), "window": 5.0}]}
+        answer = agent.post(cluster.url(follower, "/api/v1/nodes/h1/metrics"), json=usage, timeout=10)
+        assert answer.status_code == 200 and answer.json() == {"recorded": 1, "ignored": 1}
+        batch = json.dumps({"probes": [{"node": "h1", **verdicts}], "runtimeEvents": ["h1", "nobody"],
+                            "podMetrics": [{"node": "h1", **usage}]}).encode()
         to = cluster.masters[leader].spec.raft_address
         answer = _relay(cluster, leader, batch, sign(_peer_key(cluster), batch, time.time(), to))
         assert answer.status_code == 200 and answer.json() == {
-            "recorded": {"heartbeats": 0, "probeResults": 1, "runtimeEvents": 1}, "unknown": ["nobody"]}
+            "recorded": {"heartbeats": 0, "probeResults": 1, "runtimeEvents": 1, "podMetrics": 1},
+            "unknown": ["nobody"]}
+        # the usage the leader holds, through any master and the CLI, as kubectl top shows it
+        path = "/api/v1/metrics/pods?namespace=default"
+        [item] = admin.get(cluster.url(follower, path), timeout=10).json()["items"]
+        assert item["metadata"]["name"] == "probed" and item["containers"] == [
+            {"name": "main", "usage": {"cpu": "250m", "memory": "1024Ki"}}]
+        top = berth(cluster, "top", "pods", "--containers")
+        assert top.stdout.split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)", "probed", "main", "250m",
+                                      "1Mi"], top.stdout + top.stderr
     finally:
         admin.delete(cluster.url(0, "/api/v1/namespaces/default/pods/probed"), timeout=10)
         admin.delete(cluster.url(0, "/api/v1/nodes/h1"), timeout=10)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from agent.runtime_events import RuntimeEventWatch
-from berth.containers import EVENT_STREAMS, PodmanEvents, RuntimeEvent
+from agent.runtime_events import FileTail, RuntimeEventWatch
+from berth.containers import EVENT_STREAMS, RuntimeEvent
 from berth.objects import Obj
 from master.runtime.attention import Attention, pod_settled
 from tests.harness import wait_until
@@ -83,14 +80,15 @@ def test_podman_and_docker_events_parse_to_the_same_event() -> None:
                                                  "--format", "json"]
 
 
-class _ScriptedRuntime(PodmanEvents):
-    """A runtime whose event stream is a script: two events, a line to ignore, then it ends."""
+class _ScriptedSource:
+    """An event stream that is a script: its lines, then it ends after a while."""
 
-    def __init__(self, script: str) -> None:
-        self.script = script
+    def __init__(self, lines: list[str]) -> None:
+        self.script = lines
 
-    def command(self) -> list[str]:
-        return ["sh", "-c", self.script]
+    def lines(self, stop: threading.Event) -> Iterator[str]:
+        yield from self.script
+        stop.wait(0.6)
 
 
 class _Masters:
@@ -105,12 +103,14 @@ class _Masters:
 
 
 def test_the_agent_reports_a_burst_at_once_and_follows_a_stream_that_ended() -> None:
-    died = '{"Type":"container","Status":"died","Name":"c1","ContainerExitCode":3}'
-    removed = '{"Type":"container","Status":"remove","Name":"c2"}'
+    mine = '"Attributes":{"berth.managed":"true"}'
+    died = '{"Type":"container","Status":"died","Name":"c1","ContainerExitCode":3,' + mine + '}'
+    removed = '{"Type":"container","Status":"remove","Name":"c2",' + mine + '}'
     masters = _Masters()
-    watch = RuntimeEventWatch(masters, "h1", "podman", gather_seconds=0.3,  # type: ignore[arg-type]
-                              restart_seconds=0.2)
-    watch.events = _ScriptedRuntime(f"echo '{died}'; echo 'exec noise'; echo '{removed}'; sleep 0.6")
+    told = []
+    watch = RuntimeEventWatch(masters, "h1", "podman",  # type: ignore[arg-type]
+                              _ScriptedSource([died, "exec noise", removed]),  # type: ignore[arg-type]
+                              gather_seconds=0.3, restart_seconds=0.2, changed=lambda: told.append(1))
     watch.start()
     try:
         wait_until(lambda: len(masters.reports) >= 2, 15, what="a report per stream start")
@@ -122,24 +122,27 @@ def test_the_agent_reports_a_burst_at_once_and_follows_a_stream_that_ended() -> 
                                {"container": "c1", "action": "died", "exitCode": 3},
                                {"container": "c2", "action": "remove"}]
     assert masters.reports[1][1]["events"][0]["action"] == "listening"  # the stream was started again
+    assert len(told) >= 2  # each batch told to the usage readings (they list the containers again)
 
 
-def test_the_event_stream_ends_when_the_agent_is_killed() -> None:
-    """SIGKILL gives the agent no chance to stop its `podman events`: the kernel must end it."""
-    program = ("import sys, time; from agent.runtime_events import RuntimeEventWatch; "
-               "from berth.containers import PodmanEvents\n"
-               "class Sleeper(PodmanEvents):\n    def command(self): return ['sleep', '600']\n"
-               "class Masters:\n    def call(self, *args): return {}\n"
-               "w = RuntimeEventWatch(Masters(), 'h1', 'podman'); w.events = Sleeper(); w.start()\n"
-               "time.sleep(600)\n")
-    agent = subprocess.Popen([sys.executable, "-c", program], cwd=Path(__file__).resolve().parent.parent)
+def test_events_are_followed_without_a_child_process(tmp_path: Path) -> None:
+    """The events file is read by the agent itself: no `podman events` child (it cost 32 MB), so
+    nothing is left behind when the agent is killed, and a Berth container's event is reported."""
+    events = tmp_path / "events.log"
+    events.write_text("")
+    masters = _Masters()
+    source = FileTail(events, poll_seconds=0.01)
+    watch = RuntimeEventWatch(masters, "h1", "podman", source, gather_seconds=0.05)  # type: ignore[arg-type]
+    watch.start()
     try:
-        stream = wait_until(lambda: next(iter(psutil.Process(agent.pid).children(recursive=True)), None), 15,
-                            what="the event stream started")
-        os.kill(agent.pid, signal.SIGKILL)
-        agent.wait(timeout=10)
-        wait_until(lambda: not stream.is_running() or stream.status() == psutil.STATUS_ZOMBIE, 15,
-                   what="the stream gone with the agent")
+        assert source.opened.wait(10)
+        with events.open("a") as out:
+            out.write('{"Type":"container","Status":"start","Name":"other","Attributes":{}}\n'
+                      '{"Type":"container","Status":"start","Name":"c9","Attributes":{"berth.managed":"true"}}\n')
+        wait_until(lambda: any(e["container"] == "c9" for _, body in masters.reports for e in body["events"]),
+                   15, what="the event reported")
+        assert psutil.Process().children(recursive=True) == []
     finally:
-        if agent.poll() is None:
-            agent.kill()
+        watch.stop()
+    assert not any(e["container"] == "other" for _, body in masters.reports for e in body["events"])
+

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.fencing import SelfFence, opted_out, running_containers
+from agent.engine import running
+from agent.fencing import SelfFence, opted_out
 from agent.runtime_health import RuntimeHealth, failure_text
 from master.controllers.taint_eviction import TaintEviction
 from master.liveness import lost_pod_status, wanted_lifecycle_taints
@@ -167,13 +168,16 @@ class FakeEngine:
 
     def __call__(self, argv: list[str]) -> str:
         self.commands.append(argv)
-        if argv[1] != "ps":
-            return ""
-        if self.runtime == "podman":
-            return json.dumps([{"Id": cid, "Labels": {"berth.managed": "true", "berth.pod-uid": uid}}
-                               for cid, uid in self.containers])
-        return "\n".join(json.dumps({"ID": cid, "Labels": f"berth.managed=true,berth.pod-uid={uid}"})
-                         for cid, uid in self.containers)
+        labels = {cid: {"berth.managed": "true", "berth.pod-uid": uid} for cid, uid in self.containers}
+        if argv[1] == "ps" and self.runtime == "podman":
+            return json.dumps([{"Id": cid, "Pid": 100 + i, "Labels": labels[cid]}
+                               for i, (cid, _) in enumerate(self.containers)])
+        if argv[1] == "ps":
+            return "\n".join(cid for cid, _ in self.containers)
+        if argv[1] == "inspect":
+            return json.dumps([{"Id": cid, "State": {"Running": True, "Pid": 100},
+                                "Config": {"Labels": labels[cid]}} for cid in argv[3:]])
+        return ""
 
 
 @pytest.mark.parametrize("runtime", ["podman", "docker"])
@@ -189,7 +193,8 @@ def test_the_self_fence_stops_once_after_the_silence_and_keeps_opted_out_pods(ru
     done = fence.check()
     assert done is not None and done.stopped == 2
     assert engine.commands[-1] == [runtime, "stop", "--time=10", "--", "c1", "c3"]
-    assert fence.check() is None and len(engine.commands) == 2  # once: it waits for a master
+    ran = len(engine.commands)
+    assert fence.check() is None and len(engine.commands) == ran  # once: it waits for a master
     assert fence.contact() == done and fence.contact() == done  # until reported
     fence.reported()
     assert fence.contact() is None
@@ -202,7 +207,8 @@ def test_self_fence_helpers() -> None:
     assert opted_out([{"metadata": {"uid": "a", "annotations": {"berth.io/self-fence": "False"}}},
                       {"metadata": {"uid": "b", "annotations": {"berth.io/self-fence": "true"}}}]) == {"a"}
     engine = FakeEngine("docker", [("x", "u")])
-    assert running_containers("docker", engine) == [("x", "u")]
+    assert [(c.id, c.pod_uid, c.pid) for c in running("docker", engine)] == [("x", "u", 100)]
+    assert running("docker", FakeEngine("docker", [])) == []  # nothing listed: nothing inspected
 
 
 @pytest.mark.parametrize("runtime", ["podman", "docker"])

@@ -1,4 +1,5 @@
-"""The agents' reports: heartbeats, probe verdicts, runtime events. Soft state, never a Raft write.
+"""The agents' reports: heartbeats, probe verdicts, runtime events, pods' usage. Soft state, never a
+Raft write.
 
 Every master takes them. The leader lands them in its books (master/reports/books.py);
 a follower answers the agent itself and hands the report to its relay, which passes it
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from master.api.auth import authorize
 from master.api.body import validated
 from master.api.context import ApiContext, context, principal
 from master.api.forward import to_leader
+from master.autoscaling.metrics import ContainerUsage, Latency, PodSample
 from master.errors import ApiError, not_found
 from master.objects.fields import Bytes, DnsLabel
 from master.objects.kinds import Strict
@@ -57,6 +59,38 @@ class ProbeResults(Strict):
     results: list[ProbeResult] = Field(max_length=10_000)
 
 
+class ContainerUsageReport(Strict):
+    cpuMillicores: int = Field(ge=0, le=10_000_000)
+    memoryBytes: int = Field(ge=0, le=1 << 50)
+
+
+class LatencyReport(Strict):
+    p90Milliseconds: float = Field(ge=0, le=3_600_000)
+    requests: int = Field(ge=0, le=1_000_000_000)
+
+
+class PodMetricsReport(Strict):
+    """One pod's sample, as master/autoscaling/metrics.py's PodSample (the agent's clock)."""
+
+    uid: str = Field(min_length=1, max_length=64)
+    timestamp: float = Field(ge=0, le=1e11)
+    window: float = Field(gt=0, le=3600)
+    containers: dict[DnsLabel, ContainerUsageReport] = Field(default_factory=dict, max_length=64)
+    responseTimes: dict[Annotated[str, StringConstraints(max_length=256)], LatencyReport] = Field(
+        default_factory=dict, max_length=16)
+    custom: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], float] = Field(
+        default_factory=dict, max_length=64)
+
+    def sample(self) -> PodSample:
+        usage = {name: ContainerUsage(c.cpuMillicores, c.memoryBytes) for name, c in self.containers.items()}
+        latency = {path: Latency(t.p90Milliseconds, t.requests) for path, t in self.responseTimes.items()}
+        return PodSample(self.uid, self.timestamp, self.window, usage, latency, dict(self.custom))
+
+
+class PodMetricsReports(Strict):
+    pods: list[PodMetricsReport] = Field(max_length=5000)
+
+
 class RuntimeEventReport(Strict):
     container: str = Field(max_length=253)  # "" for the agent's own "listening" (stream (re)started)
     action: str = Field(min_length=1, max_length=32)
@@ -76,10 +110,15 @@ class RelayedProbes(ProbeResults):
     node: DnsLabel
 
 
+class RelayedPodMetrics(PodMetricsReports):
+    node: DnsLabel
+
+
 class RelayedBatch(Strict):
     heartbeats: list[RelayedHeartbeat] = Field(default_factory=list, max_length=MAX_BATCH)
     probes: list[RelayedProbes] = Field(default_factory=list, max_length=MAX_BATCH)
     runtimeEvents: list[DnsLabel] = Field(default_factory=list, max_length=MAX_BATCH)
+    podMetrics: list[RelayedPodMetrics] = Field(default_factory=list, max_length=MAX_BATCH)
 
 
 def _sink(ctx: ApiContext) -> ReportSink | None:
@@ -144,6 +183,21 @@ def runtime_events(name: str) -> Response | tuple[Response, int]:
     return jsonify({"recorded": len(events)})
 
 
+@bp.post("/api/v1/nodes/<name>/metrics")
+def pod_metrics(name: str) -> Response | tuple[Response, int]:
+    """An agent's batch of its pods' usage (agent/metrics.py), for the autoscaler: it replaces the
+    node's last one; only pods bound to the node count (an agent cannot resize others' workloads)."""
+    authorize(principal(), "update", "Node", name, subresource="metrics")
+    samples = [p.sample() for p in validated(PodMetricsReports).pods]
+    ctx = context()
+    sink = _sink(ctx)
+    if sink is None:
+        return to_leader(ctx, "POST", request.path)
+    _known(ctx, name)
+    mine = sink.pod_metrics(name, samples)
+    return jsonify({"recorded": len(mine), "ignored": len(samples) - len(mine)})
+
+
 @bp.post(RELAY_PATH)
 def relayed_reports() -> Response:
     """A follower's batch of its agents' latest reports (master/reports/relay.py)."""
@@ -159,9 +213,11 @@ def relayed_reports() -> Response:
     if not ctx.store.is_leader():
         raise ApiError(503, "NotLeader", "this master is not the leader; send to the leader")
     batch = validated(RelayedBatch)
-    named = {b.node for b in batch.heartbeats} | {p.node for p in batch.probes} | set(batch.runtimeEvents)
+    named = ({b.node for b in batch.heartbeats} | {p.node for p in batch.probes} | set(batch.runtimeEvents)
+             | {m.node for m in batch.podMetrics})
     known = known_nodes(ctx.store, named)
-    heard, recorded = time.monotonic(), {"heartbeats": 0, "probeResults": 0, "runtimeEvents": 0}
+    heard = time.monotonic()
+    recorded = {"heartbeats": 0, "probeResults": 0, "runtimeEvents": 0, "podMetrics": 0}
     for beat in batch.heartbeats:
         if beat.node in known:
             ctx.books.heartbeat(beat.node, beat.model_dump(exclude={"node", "ageSeconds"}),
@@ -175,4 +231,8 @@ def relayed_reports() -> Response:
         if node in known:
             ctx.books.runtime_events(node)
             recorded["runtimeEvents"] += 1
+    for metrics in batch.podMetrics:
+        if metrics.node in known:
+            samples = [p.sample() for p in metrics.pods]
+            recorded["podMetrics"] += len(ctx.books.pod_metrics(metrics.node, samples))
     return jsonify({"recorded": recorded, "unknown": sorted(named - known)})

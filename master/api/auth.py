@@ -17,7 +17,7 @@ from master.errors import ApiError
 
 ROLES = ("admin", "operator", "viewer", "agent")
 READ_VERBS = frozenset({"get", "list", "watch"})
-AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events"})  # soft state an agent posts
+AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events", "metrics"})  # soft state an agent posts
 # Node labels only admins (and operators) set, as Kubernetes' NodeRestriction keeps its own prefix
 # from kubelets: pods placed by these labels never land on a host whose agent chose them.
 RESTRICTED_LABELS = "node-restriction.berth.io/"

@@ -45,6 +45,10 @@ class ReportSink(Protocol):
 
     def runtime_events(self, node: str) -> None: ...
 
+    def pod_metrics(self, node: str, samples: list[PodSample]) -> list[PodSample]:
+        """Keeps the samples of pods bound to `node` (and returns them)."""
+        ...
+
 
 @dataclass
 class ReportBooks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from master.autoscaling.metrics import PodSample
 
@@ -59,3 +60,14 @@ class MetricsBook:
         """A new term of leadership: what an earlier leader heard is not known here."""
         with self._lock:
             self._by_node.clear()
+
+
+def sample_json(sample: PodSample) -> dict[str, Any]:
+    """A sample as the agents send it (master/api/agent_reports.py PodMetricsReport reads it back):
+    what a follower's relay passes on."""
+    return {"uid": sample.uid, "timestamp": sample.timestamp, "window": sample.window,
+            "containers": {name: {"cpuMillicores": u.cpu_millis, "memoryBytes": u.memory_bytes}
+                           for name, u in sample.containers.items()},
+            "responseTimes": {path: {"p90Milliseconds": t.p90_ms, "requests": t.requests}
+                              for path, t in sample.response_times.items()},
+            "custom": dict(sample.custom)}

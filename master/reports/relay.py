@@ -7,8 +7,8 @@ follower instead keeps the latest report of each kind from each node (a heartbea
 a set of probe verdicts, the fact that runtime events came) and sends them all every
 `period` as one request signed with the masters' key (master/peer_auth.py). The
 delay this adds (a fraction of a second) is small against the node grace and the
-runtime's round. This is the one way reports reach the leader from a follower; the
-metrics the agents will report travel the same way.
+runtime's round. This is the one way reports reach the leader from a follower, the
+pods' usage batches included.
 
 A follower that cannot hand its batches to the leader says so: while the last flush
 failed, `accepting()` is false, the report endpoints answer 503, and the agent moves on
@@ -26,8 +26,10 @@ from typing import Any
 
 import requests
 
+from master.autoscaling.metrics import PodSample
 from master.peer_auth import sign
-from master.reports.books import ProbeReport, ReportBooks, bound_to
+from master.reports.books import ProbeReport, ReportBooks, bound_to, bound_uids
+from master.reports.pod_metrics import sample_json
 from master.store.replicated import Store
 
 log = logging.getLogger(__name__)
@@ -44,21 +46,24 @@ class Pending:
     heartbeats: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     probes: dict[str, tuple[float, list[ProbeReport]]] = field(default_factory=dict)
     runtime_events: dict[str, float] = field(default_factory=dict)
+    pod_metrics: dict[str, tuple[float, list[PodSample]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.heartbeats or self.probes or self.runtime_events)
+        return bool(self.heartbeats or self.probes or self.runtime_events or self.pod_metrics)
 
     def fresh(self, now: float, max_age: float) -> Pending:
         return Pending({n: b for n, b in self.heartbeats.items() if now - b[0] <= max_age},
                        {n: p for n, p in self.probes.items() if now - p[0] <= max_age},
-                       {n: at for n, at in self.runtime_events.items() if now - at <= max_age})
+                       {n: at for n, at in self.runtime_events.items() if now - at <= max_age},
+                       {n: m for n, m in self.pod_metrics.items() if now - m[0] <= max_age})
 
     def chunks(self) -> list[Pending]:
         """Split into batches of at most MAX_BATCH entries (a probe verdict counts one)."""
         out, current, size = [], Pending(), 0
         entries = ([("heartbeats", n, b, 1) for n, b in self.heartbeats.items()]
                    + [("probes", n, p, max(1, len(p[1]))) for n, p in self.probes.items()]
-                   + [("runtime_events", n, at, 1) for n, at in self.runtime_events.items()])
+                   + [("runtime_events", n, at, 1) for n, at in self.runtime_events.items()]
+                   + [("pod_metrics", n, m, max(1, len(m[1]))) for n, m in self.pod_metrics.items()])
         for kind, node, value, weight in entries:
             if size and size + weight > MAX_BATCH:
                 out.append(current)
@@ -69,7 +74,7 @@ class Pending:
 
     def merge_older(self, unsent: Pending) -> None:
         """Put back what a failed flush did not deliver, unless something newer came meanwhile."""
-        for kind in ("heartbeats", "probes", "runtime_events"):
+        for kind in ("heartbeats", "probes", "runtime_events", "pod_metrics"):
             mine = getattr(self, kind)
             for node, value in getattr(unsent, kind).items():
                 mine.setdefault(node, value)
@@ -88,6 +93,8 @@ def batch_body(pending: Pending, now: float) -> bytes:
              "startedAt": verdict.started_at, "message": verdict.message}
             for uid, container, probe, verdict in reports]} for node, (_, reports) in pending.probes.items()],
         "runtimeEvents": sorted(pending.runtime_events),
+        "podMetrics": [{"node": node, "pods": [sample_json(s) for s in samples]}
+                       for node, (_, samples) in pending.pod_metrics.items()],
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -134,6 +141,12 @@ class ReportRelay:
         with self._lock:
             self._pending.runtime_events[node] = time.monotonic()
 
+    def pod_metrics(self, node: str, samples: list[PodSample]) -> list[PodSample]:
+        mine = [s for s in samples if s.uid in bound_uids(self.store, node)] if samples else []
+        with self._lock:
+            self._pending.pod_metrics[node] = (time.monotonic(), mine)
+        return mine
+
     def accepting(self) -> bool:
         return not self._failing and self.store.leader() is not None
 
@@ -172,6 +185,8 @@ class ReportRelay:
             self.books.probe_results(node, reports)
         for node in pending.runtime_events:
             self.books.runtime_events(node)
+        for node, (_, samples) in pending.pod_metrics.items():
+            self.books.pod_metrics(node, samples)
 
     def _send(self, body: bytes) -> bool:
         leader = self.store.leader() or ""

@@ -26,6 +26,7 @@ from berth.client import kind_info
 from berth.errors import BerthError
 from berth.kinds import KINDS, Kind
 from berth.objects import Obj
+from berth.quantity import cpu_millis, memory_bytes
 
 ALL = ("Pod", "Service", "Deployment", "ReplicaSet", "HorizontalPodAutoscaler")  # `get all`, as kubectl
 UNKNOWN = "<unknown>"  # kubectl top's word for a figure it does not have
@@ -192,6 +193,33 @@ def top_nodes(state: State) -> None:
                      bytes_text(used) if used is not None else UNKNOWN, share,
                      f"{seen:.1f}s ago" if seen is not None else "never"])
     click.echo(render_table(["NAME", "CPU%", "MEMORY", "MEMORY%", "HEARTBEAT"], rows), nl=False)
+
+
+@top.command("pods")
+@selector_option
+@namespace_option
+@all_namespaces_option
+@click.option("--containers", is_flag=True, help="A row per container, as kubectl's.")
+@pass_state
+def top_pods(state: State, selector: str | None, namespace: str | None, all_namespaces: bool,
+             containers: bool) -> None:
+    """CPU (millicores) and memory (working set) of each pod, as its agent last measured them."""
+    items = state.client.pod_metrics(None if all_namespaces else state.ns(namespace), selector)
+    header = [*(["NAMESPACE"] if all_namespaces else []), *(["POD", "NAME"] if containers else ["NAME"]),
+              "CPU(cores)", "MEMORY(bytes)"]
+    rows = []
+    for item in sorted(items, key=lambda i: (i["metadata"]["namespace"], i["metadata"]["name"])):
+        where = [item["metadata"]["namespace"]] if all_namespaces else []
+        usages = [(c["name"], cpu_millis(c["usage"]["cpu"]), memory_bytes(c["usage"]["memory"]))
+                  for c in item.get("containers") or []]
+        pod = item["metadata"]["name"]
+        if containers:
+            rows += [[*where, pod, name, f"{cpu}m", bytes_text(memory)] for name, cpu, memory in usages]
+        else:
+            rows.append([*where, pod, f"{sum(u[1] for u in usages)}m", bytes_text(sum(u[2] for u in usages))])
+    if not rows:
+        raise click.ClickException("no metrics yet: the agents report each pod's usage every few seconds")
+    click.echo(render_table(header, rows), nl=False)
 
 
 def _get_many(

@@ -1,0 +1,113 @@
+"""Autoscaling on real lab hosts deployed by Ansible (h1 podman, h2 docker): the agents read each
+container's usage from its cgroup, `berth top pods` shows it, and a HorizontalPodAutoscaler on CPU
+scales a deployment out under load and back once the load is gone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.lab.hosts import Lab
+from tests.harness import wait_until
+from tests.test_lab import deployed_lab
+from tests.test_network_lab import api
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+SPIN = """apiVersion: berth/v1
+kind: Deployment
+metadata: {name: spin}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: spin}}
+  template:
+    metadata: {labels: {app: spin}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: localhost/busybox:lab
+        # idle until /tmp/go exists, then spins one CPU (capped by its limit) while it does
+        command: [sh, -c, 'while true; do if [ -f /tmp/go ]; then timeout 1 sh -c "while :; do :; done";
+                          else sleep 1; fi; done']
+        resources: {requests: {cpu: 100m, memory: 16Mi}, limits: {cpu: 200m, memory: 32Mi}}
+---
+apiVersion: berth/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: spin}
+spec:
+  scaleTargetRef: {kind: Deployment, name: spin}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 10}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with deployed_lab("as", tmp_path_factory.mktemp("cli"), "--hosts", "2", "--runtime", "h2=docker",
+                      "--var", "berth_hpa_sync_period_seconds=3") as made:
+        yield made
+
+
+def cli(lab: Lab, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, text=True,
+                          capture_output=True, timeout=60, cwd=Path(__file__).resolve().parent.parent,
+                          env={"PATH": "/usr/bin:/bin", "BERTH_CONFIG": str(lab.cli_config)})
+
+
+def replicas(lab: Lab) -> int:
+    return api(lab, "/api/v1/namespaces/default/deployments/spin").json()["spec"]["replicas"]
+
+
+def spin_pods(lab: Lab) -> list[dict]:
+    pods = api(lab, "/api/v1/namespaces/default/pods?labelSelector=app=spin").json()["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")
+            and (p.get("status") or {}).get("phase") == "Running"]
+
+
+def busiest(lab: Lab) -> int:
+    """The highest CPU of the spin pods in `berth top pods` (millicores; 0 while none is shown)."""
+    shown = cli(lab, "top", "pods", "-l", "app=spin").stdout.splitlines()[1:]
+    return max((int(line.split()[1].rstrip("m")) for line in shown), default=0)
+
+
+def test_top_pods_shows_a_busy_pod_and_the_hpa_scales_out_then_in(lab: Lab) -> None:
+    applied = cli(lab, "apply", "-f", "-", stdin=SPIN)
+    assert applied.returncode == 0, applied.stderr
+    try:
+        [first] = wait_until(lambda: spin_pods(lab) or None, 90, interval=0.5, what="the spin pod running")
+        wait_until(lambda: "main" in cli(lab, "top", "pods", "--containers").stdout, 60, interval=1,
+                   what="the idle pod's usage reported")
+        assert busiest(lab) < 50  # idle: it sleeps
+        go = cli(lab, "exec", first["metadata"]["name"], "--", "touch", "/tmp/go")
+        assert go.returncode == 0, go.stderr
+        wait_until(lambda: busiest(lab) >= 150, 60, interval=1, what="the busy pod near its 200m limit")
+        wait_until(lambda: replicas(lab) >= 2, 60, interval=1, what="the HPA scaling out")
+        events = api(lab, "/api/v1/namespaces/default/events").json()["items"]
+        rescaled = [e for e in events if e["reason"] == "SuccessfulRescale"]
+        assert rescaled and "above target" in rescaled[-1]["message"], rescaled
+        shown = cli(lab, "get", "hpa", "spin").stdout
+        assert "cpu: " in shown and "%/50%" in shown, shown
+
+        def measured() -> bool:  # on both hosts: podman's cgroups and docker's
+            listed = cli(lab, "top", "pods", "-l", "app=spin").stdout
+            pods = spin_pods(lab)
+            return len({p["spec"]["nodeName"] for p in pods}) == 2 and all(
+                p["metadata"]["name"] in listed for p in pods)
+
+        wait_until(measured, 60, interval=1, what="every spin pod measured, on both hosts")
+        for pod in spin_pods(lab):  # the load stops everywhere; the window (10 s) passes
+            cli(lab, "exec", pod["metadata"]["name"], "--", "rm", "-f", "/tmp/go")
+        wait_until(lambda: replicas(lab) == 1, 120, interval=1, what="the HPA back at its minimum")
+    finally:
+        cli(lab, "delete", "-f", "-", stdin=SPIN)
