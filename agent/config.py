@@ -29,7 +29,7 @@ class AgentConfig:
     fence_after_seconds: float = 15.0
     # seconds between two checks that the container engine lists containers (agent/runtime_health.py);
     # 0 turns the check off
-    runtime_check_seconds: float = 10.0
+    runtime_check_seconds: float = 30.0
     # this agent makes its host's part of the pod network (agent/pod_network.py); off only for an
     # agent that does not run on the host it reports (tests running one on the machine itself)
     pod_network: bool = True

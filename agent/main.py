@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
+from agent.app_metrics import AppMetrics
 from agent.cluster_dns import ClusterDns
 from agent.config import AgentConfig
+from agent.engine import Listings
 from agent.facts import usage
 from agent.fencing import Fenced, SelfFence
 from agent.informer import Informer
@@ -54,15 +56,23 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
         return
     # each its own client: a requests.Session is not shared between threads
     fence = SelfFence(config.runtime, config.fence_after_seconds)
-    probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=fence.pods)
+    app = AppMetrics(interval=config.metrics_interval)
+
+    def listed(pods: list[dict]) -> None:  # the node's pods, as the probe runner lists them
+        fence.pods(pods)
+        app.pods(pods)
+
+    probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=listed)
+    listings = Listings(config.runtime)  # one engine listing for the runtime check and the readings
     metrics = MetricsCollector(Masters(config.masters, token), config.name, config.runtime,
-                               interval=config.metrics_interval)
+                               interval=config.metrics_interval, app=app.snapshot, listings=listings)
     runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime,
                                        source=event_source(config.runtime, Path(config.podman_events_file)),
                                        changed=metrics.changed)
     network = PodNetwork(config.name, config.runtime, enabled=config.pod_network, dns=ClusterDns(),
                          backend=config.pod_network_backend)
-    runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem)
+    runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem,
+                            listings=listings)
     # each informer its own client: a requests.Session is not shared between threads
     informers = [Informer(Masters(config.masters, token).client, kind, network.informed(kind))
                  for kind in ("Node", "Service", "Endpoints")]
@@ -70,6 +80,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime_events.start()
     runtime.start()
     metrics.start()
+    app.start()
     if config.pod_network:
         network.start()
         for informer in informers:
@@ -80,6 +91,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
     runtime.stop()
     metrics.stop()
+    app.stop()
     for informer in informers:
         informer.stop()
     network.stop()

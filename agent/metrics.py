@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.engine import Running, running
+from agent.engine import Listings, Running, list_command
 from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.usage import CGROUP_ROOT, CgroupFiles, cgroup_files, cpu_nanoseconds, millicores, working_set
 
@@ -34,15 +34,13 @@ class Reading:
     cpu_ns: int
 
 
-def _run(argv: list[str]) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
-
-
 class MetricsCollector:
     def __init__(self, masters: Masters, node: str, runtime: str, interval: float = 5.0,
-                 run: Callable[[list[str]], str] = _run, proc: Path = Path("/proc"),
+                 run: Callable[[list[str]], str] = list_command, proc: Path = Path("/proc"),
                  cgroups: Path = CGROUP_ROOT, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, app: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 listings: Listings | None = None) -> None:
+        """`app`: what the pods' applications show, by pod uid (app_metrics.AppMetrics.snapshot)."""
         self.masters = masters
         self.node = node
         self.runtime = runtime
@@ -52,6 +50,8 @@ class MetricsCollector:
         self.cgroups = cgroups
         self.clock = clock
         self.wall = wall  # the samples' timestamps (Unix seconds)
+        self.app = app
+        self.listings = listings or Listings(runtime, run, clock)
         self._containers: list[tuple[Running, CgroupFiles]] = []
         self._listed_at: float | None = None
         self._readings: dict[str, Reading] = {}  # container id -> its last CPU reading
@@ -70,9 +70,9 @@ class MetricsCollector:
         """The runtime-events watch saw containers come or go: list again before the next reading."""
         self._changed.set()
 
-    def _relist(self) -> None:
+    def _relist(self, max_age: float) -> None:
         found = []
-        for container in running(self.runtime, self.run):
+        for container in self.listings.get(max_age):
             if not (container.pod_uid and container.container and container.pid > 0):
                 continue
             try:
@@ -90,9 +90,10 @@ class MetricsCollector:
         """This interval's usage of every container read twice or more, by pod: the batch's items
         (master/api/agent_reports.py PodMetricsReport)."""
         now = self.clock()
-        if self._changed.is_set() or self._listed_at is None or now - self._listed_at >= RELIST_SECONDS:
+        changed = self._changed.is_set()
+        if changed or self._listed_at is None or now - self._listed_at >= RELIST_SECONDS:
             self._changed.clear()
-            self._relist()
+            self._relist(0.0 if changed else RELIST_SECONDS)  # a change needs a fresh listing
         pods: dict[str, dict[str, Any]] = {}
         for container, files in self._containers:
             try:
@@ -109,6 +110,9 @@ class MetricsCollector:
                     "containers": {}})
                 pod["containers"][container.container] = {
                     "cpuMillicores": millicores(before.cpu_ns, cpu, now - before.at), "memoryBytes": memory}
+        for uid, shown in self.app().items():
+            pods.setdefault(uid, {"uid": uid, "timestamp": self.wall(), "window": self.interval,
+                                  "containers": {}}).update(shown)
         return list(pods.values())
 
     def _loop(self) -> None:

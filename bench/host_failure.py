@@ -22,11 +22,13 @@ Kubernetes (node-monitor grace 40 s + tolerationSeconds 300 s: about 350 s), Doc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,20 @@ class Cluster:
         return total
 
 
+@contextlib.contextmanager
+def deployed(lab: Lab) -> Iterator[Cluster]:
+    """The lab's hosts made and deployed with Ansible as `lab/up.sh` does (whatever an earlier run
+    left removed first), every node Ready; removed afterwards, whatever happened."""
+    hosts.down(lab)
+    try:
+        hosts.up(lab)
+        deploy.run_playbook(lab)
+        deploy.wait_nodes_ready(lab)
+        yield Cluster(lab)
+    finally:
+        hosts.down(lab)
+
+
 def wait(predicate: Any, timeout: float, what: str) -> float:
     """Seconds until `predicate()` held, polled every 0.1 s (bounded)."""
     began = time.monotonic()
@@ -169,15 +185,9 @@ def main() -> int:
     interrupt_on_sigterm()
     print(f"berth bench/host_failure.py: a 4-replica deployment on 4 lab hosts, {args.runs} crashes of h4")
     print(f"  {machine_header()}")
-    lab = Lab(name="hf", hosts=4)
-    hosts.down(lab)
     worker: list[tuple[float, float]] = []
     leader: tuple[float, float] | None = None
-    try:
-        hosts.up(lab)
-        deploy.run_playbook(lab)
-        deploy.wait_nodes_ready(lab)
-        cluster = Cluster(lab)
+    with deployed(Lab(name="hf", hosts=4)) as cluster:
         applied = cluster.cli("apply", "-f", "-", stdin=MANIFEST)
         assert applied.returncode == 0, applied.stderr
         done = cluster.cli("rollout", "status", "deploy/hf", "--timeout=120s")
@@ -191,8 +201,6 @@ def main() -> int:
         place_one_on(cluster, host)
         leader = one_crash(cluster, host)
         print(f"  leader's host {host}: crash -> ready {leader[0]:.1f} s, start -> exact {leader[1]:.1f} s")
-    finally:
-        hosts.down(lab)
     median = statistics.median(r[0] for r in worker)
     print(f"\n{'case':<34} {'crash -> ready s':>17} {'start -> exact s':>17}")
     print(f"{'worker host h4, median of ' + str(len(worker)):<34} {median:>17.1f} "

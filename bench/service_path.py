@@ -30,9 +30,9 @@ import time
 from typing import Any
 
 from bench._common import interrupt_on_sigterm, machine_header, mark
-from bench.host_failure import Cluster, wait
+from bench.host_failure import Cluster, deployed, wait
 from berth.containers import container_name
-from berth.lab import deploy, hosts
+from berth.lab import hosts
 from berth.lab.hosts import IMAGE, Lab
 
 TARGET_RATIO = 0.9
@@ -203,13 +203,8 @@ def main() -> int:
     print(f"berth bench/service_path.py: a ClusterIP service of 2 replicas in a 3-host lab, {args.requests} "
           "requests a run")
     print(f"  {machine_header()}")
-    lab = Lab(name="sp", hosts=3)
-    hosts.down(lab)
-    try:
-        hosts.up(lab)
-        deploy.run_playbook(lab)
-        deploy.wait_nodes_ready(lab)
-        cluster = Cluster(lab)
+    with deployed(Lab(name="sp", hosts=3)) as cluster:
+        lab = cluster.lab
         applied = cluster.cli("apply", "-f", "-", stdin=MANIFEST)
         assert applied.returncode == 0, applied.stderr
         loaded = cluster.cli("apply", "-f", "-", stdin=json.dumps(LOADER))
@@ -226,8 +221,6 @@ def main() -> int:
         rows = throughput(lab, cluster_ip, ready_pods(cluster), args.requests)
         not_ready = [not_ready_delay(lab, cluster, cluster_ip) for _ in range(3)]
         new_ready = [new_ready_delay(lab, cluster, cluster_ip, 3 + i) for i in range(3)]
-    finally:
-        hosts.down(lab)
     print("\n| concurrent | path | requests/s | p50 ms | p99 ms | cluster IP / direct |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

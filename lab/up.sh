@@ -19,6 +19,12 @@ done
 for address in $(.venv/bin/berth get nodes -o jsonpath='{.items[*].spec.address}'); do
   echo "http://$address:30080/ -> $(curl -s --max-time 5 "http://$address:30080/")"
 done
-# and by its name from inside the hello pod (the cluster's DNS)
+# the demo's autoscaler with real figures: its pods' CPU, as the agents measured it (bounded wait)
+for _ in $(seq 1 30); do
+  .venv/bin/berth get hpa web | grep -q unknown || break
+  sleep 1
+done
+.venv/bin/berth get hpa web
+# and the web Service by its name from inside the hello pod (the cluster's DNS)
 .venv/bin/berth exec hello -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 web 80 | tail -n 1'
 

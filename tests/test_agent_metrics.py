@@ -117,3 +117,78 @@ def test_the_events_file_is_followed_across_rotation(tmp_path: Path) -> None:
         stop.set()
         reader.join(timeout=5)
     assert seen == ['{"new": 1}', '{"half": 1}', '{"rotated": 1}']
+
+
+def ready_pod(uid: str, **extra: object) -> dict:
+    containers = [{"name": "web", "ports": [{"name": "http", "containerPort": 8080}],
+                   "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}}}]
+    ready = [{"type": "Ready", "status": extra.get("ready", "True")}]
+    return {"metadata": {"uid": uid, "annotations": extra.get("annotations", {})},
+            "spec": {"containers": extra.get("containers", containers)},
+            "status": {"podIP": "10.244.0.5", "conditions": ready}}
+
+
+def test_what_is_timed_and_scraped() -> None:
+    from agent.app_metrics import Target, targets
+
+    notes = {"berth.io/response-time-path": "/slow", "berth.io/metrics-port": "9100"}
+    noted = ready_pod("u2", annotations=notes)
+    assert targets([ready_pod("u1"), noted, ready_pod("u3", ready="False")]) == [
+        Target("u1", "10.244.0.5", 8080, "/ready", scrape=False),
+        Target("u2", "10.244.0.5", 8080, "/ready", scrape=False),
+        Target("u2", "10.244.0.5", 8080, "/slow", scrape=False),  # the readiness probe's port
+        Target("u2", "10.244.0.5", 9100, "/metrics", scrape=True)]  # not ready: nothing of u3
+    wrong = {"berth.io/response-time-path": "no-slash", "berth.io/metrics-port": "x"}
+    bad = ready_pod("u4", annotations=wrong, containers=[{"name": "web"}])
+    assert targets([bad]) == []
+
+
+def test_prometheus_text_and_p90() -> None:
+    from agent.app_metrics import p90, parse_prometheus
+
+    text = ('# HELP queue_depth waiting jobs\n# TYPE queue_depth gauge\nqueue_depth{queue="a"} 3\n'
+            'queue_depth{queue="b"} 4.5\nrequests_total 120 1700000000000\nbroken_metric NaN\ngarbage\n')
+    assert parse_prometheus(text) == {"queue_depth": 7.5, "requests_total": 120.0}
+    assert p90([0.01] * 9 + [1.0]) == 10.0 and p90([0.2]) == 200.0
+
+
+def test_response_times_are_kept_for_a_window_per_path_and_for_all() -> None:
+    from agent.app_metrics import WINDOW_SECONDS, AppMetrics
+
+    clock = [0.0]
+
+    def slow_get(target: object) -> tuple[int, str]:
+        clock[0] += 0.05 if target.path == "/ready" else 0.2  # type: ignore[attr-defined]
+        return 200, "queue_depth 2\n"
+
+    app = AppMetrics(get=slow_get, clock=lambda: clock[0])
+    notes = {"berth.io/response-time-path": "/slow", "berth.io/metrics-port": "9100"}
+    app.pods([ready_pod("u1", annotations=notes)])
+    app.round()
+    shown = app.snapshot()["u1"]
+    assert shown["responseTimes"]["/ready"] == {"p90Milliseconds": 50.0, "requests": 3}
+    assert shown["responseTimes"]["/slow"] == {"p90Milliseconds": 200.0, "requests": 3}
+    assert shown["responseTimes"][""] == {"p90Milliseconds": 200.0, "requests": 6}
+    assert shown["custom"] == {"queue_depth": 2.0}
+    clock[0] += WINDOW_SECONDS + 1
+    assert "responseTimes" not in app.snapshot().get("u1", {})  # out of the window
+
+
+def test_one_listing_serves_the_readers_that_can_use_it() -> None:
+    from agent.engine import Listings
+
+    clock, asked = [0.0], []
+
+    def engine(argv: list[str]) -> str:
+        asked.append(argv)
+        return "[]"
+
+    listings = Listings("podman", engine, clock=lambda: clock[0])
+    listings.get(30.0)
+    clock[0] += 10
+    listings.get(15.0)  # ten seconds old: good enough for this reader
+    assert len(asked) == 1
+    listings.get(0.0)  # this one needs it fresh
+    clock[0] += 16
+    listings.get(15.0)
+    assert len(asked) == 3

@@ -19,43 +19,12 @@ from tests.test_network_lab import api
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-SPIN = """apiVersion: berth/v1
-kind: Deployment
-metadata: {name: spin}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: spin}}
-  template:
-    metadata: {labels: {app: spin}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: localhost/busybox:lab
-        # idle until /tmp/go exists, then spins one CPU (capped by its limit) while it does
-        command: [sh, -c, 'while true; do if [ -f /tmp/go ]; then timeout 1 sh -c "while :; do :; done";
-                          else sleep 1; fi; done']
-        resources: {requests: {cpu: 100m, memory: 16Mi}, limits: {cpu: 200m, memory: 32Mi}}
----
-apiVersion: berth/v1
-kind: HorizontalPodAutoscaler
-metadata: {name: spin}
-spec:
-  scaleTargetRef: {kind: Deployment, name: spin}
-  minReplicas: 1
-  maxReplicas: 3
-  metrics:
-  - type: Resource
-    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
-  behavior:
-    scaleDown: {stabilizationWindowSeconds: 10}
-"""
+SPIN = (Path(__file__).resolve().parent.parent / "lab" / "spin.yaml").read_text()
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with deployed_lab("as", tmp_path_factory.mktemp("cli"), "--hosts", "2", "--runtime", "h2=docker",
-                      "--var", "berth_hpa_sync_period_seconds=3") as made:
+    with deployed_lab("as", tmp_path_factory.mktemp("cli"), "--hosts", "2", "--runtime", "h2=docker") as made:
         yield made
 
 
@@ -111,3 +80,68 @@ def test_top_pods_shows_a_busy_pod_and_the_hpa_scales_out_then_in(lab: Lab) -> N
         wait_until(lambda: replicas(lab) == 1, 120, interval=1, what="the HPA back at its minimum")
     finally:
         cli(lab, "delete", "-f", "-", stdin=SPIN)
+
+
+SLOW = """apiVersion: berth/v1
+kind: Deployment
+metadata: {name: slow}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: slow}}
+  template:
+    metadata: {labels: {app: slow}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: localhost/busybox:lab
+        # a CGI page that takes half a second to answer while /tmp/slow exists
+        command: [sh, -c, 'mkdir -p /www/cgi-bin &&
+                          printf "#!/bin/sh\\\\n[ -f /tmp/slow ] && sleep 0.5\\\\n" > /www/cgi-bin/ok &&
+                          printf "echo Content-Type: text/plain\\\\necho\\\\n" >> /www/cgi-bin/ok &&
+                          echo "echo ok" >> /www/cgi-bin/ok &&
+                          chmod +x /www/cgi-bin/ok && exec httpd -f -p 8080 -h /www']
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /cgi-bin/ok, port: 8080}, periodSeconds: 2, timeoutSeconds: 2}
+        resources: {requests: {cpu: 20m, memory: 16Mi}}
+---
+apiVersion: berth/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: slow}
+spec:
+  scaleTargetRef: {kind: Deployment, name: slow}
+  minReplicas: 1
+  maxReplicas: 2
+  metrics:
+  - type: ResponseTime
+    responseTime: {target: {type: Value, milliseconds: 200}}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 10}
+"""
+
+
+def slow_replicas(lab: Lab) -> int:
+    return api(lab, "/api/v1/namespaces/default/deployments/slow").json()["spec"]["replicas"]
+
+
+def test_a_response_time_hpa_scales_out_a_slow_deployment(lab: Lab) -> None:
+    applied = cli(lab, "apply", "-f", "-", stdin=SLOW)
+    assert applied.returncode == 0, applied.stderr
+    try:
+        def running_slow() -> list[dict]:
+            pods = api(lab, "/api/v1/namespaces/default/pods?labelSelector=app=slow").json()["items"]
+            return [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+
+        [first] = wait_until(lambda: running_slow() or None, 90, interval=0.5, what="the slow pod running")
+        wait_until(lambda: "responseTime: " in cli(lab, "get", "hpa", "slow").stdout
+                   and "<unknown>" not in cli(lab, "get", "hpa", "slow").stdout, 60, interval=1,
+                   what="the HPA reading a response time")
+        assert slow_replicas(lab) == 1  # fast: no reason to scale
+        slowed = cli(lab, "exec", first["metadata"]["name"], "--", "touch", "/tmp/slow")
+        assert slowed.returncode == 0, slowed.stderr
+        wait_until(lambda: slow_replicas(lab) == 2, 90, interval=1, what="the HPA scaling out on latency")
+        events = api(lab, "/api/v1/namespaces/default/events").json()["items"]
+        assert any(e["reason"] == "SuccessfulRescale" and e["involvedObject"]["name"] == "slow"
+                   and "responseTime" in e["message"] for e in events), [e["message"] for e in events]
+    finally:
+        cli(lab, "delete", "-f", "-", stdin=SLOW)

@@ -131,6 +131,9 @@ def test_the_demo_app_runs_its_web_replicas(lab: Lab) -> None:
             if by_name == replicas:
                 break
         assert by_name == replicas, by_name
+        # the demo's autoscaler reads the web pods' CPU as the agents measure it
+        wait_until(lambda: "<unknown>" not in (shown := cli("get", "hpa", "web").stdout) and "cpu: " in shown,
+                   60, interval=1, what="the demo HPA showing real targets")
     finally:
         assert cli("delete", "-f", "lab/demo.yaml").returncode == 0
         def gone() -> bool:

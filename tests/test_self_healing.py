@@ -220,7 +220,7 @@ def test_the_runtime_check_needs_two_failures_in_a_row_and_one_success(runtime: 
             raise subprocess.CalledProcessError(125, argv, "", "Error: database is locked\n")
         return engine(argv)
 
-    health = RuntimeHealth(runtime, 10.0, run=run)
+    health = RuntimeHealth(runtime, 0.0, run=run)  # no period: each check asks the engine afresh
     assert health.check() and health.report() == {"runtimeReady": True}
     broken[0] = True
     assert not health.check() and health.report() == {"runtimeReady": True}  # one failure: a blip

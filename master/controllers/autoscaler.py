@@ -1,15 +1,15 @@
 """Leader-only: each HorizontalPodAutoscaler sets its target's replicas from its pods' metrics, as
 Kubernetes' horizontal pod autoscaler controller does.
 
-A round runs every `period` seconds (horizontal_pod_autoscaler_sync_period_seconds, 15, as
-Kubernetes' --horizontal-pod-autoscaler-sync-period), and at once when an autoscaler is made or
-its spec changes. It reads each autoscaler with its target (a Deployment or a ReplicaSet) and the
-pods the target's selector finds, takes the pods' samples from the metrics book (soft state the
-agents feed: master/reports/pod_metrics.py), and decides with the pure `decide`
+A round runs every `period` seconds (horizontal_pod_autoscaler_sync_period_seconds, 5: the agents'
+usage interval, where Kubernetes' --horizontal-pod-autoscaler-sync-period is 15), and at once when
+an autoscaler is made or its spec changes. It reads each autoscaler with its target (a Deployment or
+a ReplicaSet) and the pods the target's selector finds, takes the pods' samples from the metrics
+book (soft state the agents feed: master/reports/pod_metrics.py), and decides with the pure `decide`
 (master/autoscaling/decide.py). A new size is written as the `/scale` subresource writes one: a
-Replace of the target's spec.replicas at the resourceVersion read, read again and retried while
-only its status moved (the workload controllers write it all the time); then a SuccessfulRescale
-event, and the autoscaler's status when it differs. What earlier rounds recommended and scaled
+Replace of the target's spec.replicas at the resourceVersion read, read again and retried while only
+its status moved (the workload controllers write it all the time); then a SuccessfulRescale event,
+and the autoscaler's status when it differs. What earlier rounds recommended and scaled
 (the stabilization window, the policies' periods) is kept here in memory, as Kubernetes keeps it:
 a new leader starts afresh and waits one period before deciding, by which time the agents have
 reported to it (the metrics are soft state); its first recommendation is the current size, so
