@@ -1,15 +1,17 @@
-"""What the pods' applications show from outside: how long their HTTP answers take, and the
-metrics they publish for Prometheus. Berth's own metric types read these (master/autoscaling):
+"""What the pods' applications show from outside: how long their HTTP answers take, and the metrics
+they publish for Prometheus. Berth's own metric types read these (master/autoscaling):
 `ResponseTime` and `Pods`.
 
-Response time is measured as a client sees it: every `interval` the agent sends a few GETs to
-each ready pod of its host that has something to time: the path of its readiness probe's
-httpGet, and the path its annotation `berth.io/response-time-path` names (on the port of
-`berth.io/response-time-port`, or the readiness probe's). The p90 over the last WINDOW_SECONDS
-is reported per path, and over all of them under "" (what a metric without a path reads). An
+Response time is measured as a client sees it: every `interval` the agent sends a few GETs to each
+ready pod of its host that has something to time: the path of its readiness probe's httpGet, the
+path of each `ResponseTime` metric of an autoscaler whose target selects the pod (the autoscaler's
+status names the target's selector, as a /scale status does), and the path its annotation
+`berth.io/response-time-path` names (these two on the port of `berth.io/response-time-port`, or the
+readiness probe's, or the pod's first container port). The p90 over the last WINDOW_SECONDS is
+reported per path, and over all of them under "" (what a metric without a path reads). An
 application's own metrics are scraped from `berth.io/metrics-port` and `berth.io/metrics-path`
-(default /metrics) in Prometheus' text format; a metric with several label sets counts as
-their sum. The pods' addresses are the agent's own host's pods: nothing leaves the host.
+(default /metrics) in Prometheus' text format; a metric with several label sets counts as their sum.
+The pods' addresses are the agent's own host's pods: nothing leaves the host.
 """
 
 from __future__ import annotations
@@ -69,7 +71,38 @@ def _ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def targets(pods: list[Obj]) -> list[Target]:
+@dataclass(frozen=True)
+class Measured:
+    """What autoscalers ask to be timed: the paths of their ResponseTime metrics, on their target's
+    pods (those of `namespace` with all of `labels`)."""
+
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    paths: tuple[str, ...]
+
+    def selects(self, pod: Obj) -> bool:
+        mine = pod["metadata"].get("labels") or {}
+        return (pod["metadata"].get("namespace") == self.namespace
+                and all(mine.get(k) == v for k, v in self.labels))
+
+
+def measured(autoscalers: list[Obj]) -> list[Measured]:
+    """From the autoscalers the agent follows: the paths each one's metrics name, where its status
+    says which pods are its target's (nothing before the controller's first round)."""
+    found = []
+    for hpa in autoscalers:
+        selector = (hpa.get("status") or {}).get("selector")
+        metrics = (hpa.get("spec") or {}).get("metrics") or []
+        named = [(m.get("responseTime") or {}).get("path") for m in metrics if isinstance(m, dict)]
+        paths = tuple(sorted({path for value in named if (path := _path(value))}))
+        if not (isinstance(selector, str) and selector and paths):
+            continue
+        terms = [t.split("=", 1) for t in selector.split(",") if "=" in t]
+        found.append(Measured(str(hpa["metadata"].get("namespace")), tuple((k, v) for k, v in terms), paths))
+    return found
+
+
+def targets(pods: list[Obj], asked: list[Measured] | None = None) -> list[Target]:
     """What to time and scrape among these pods (this node's): only ready ones, at their own address."""
     found = set()
     for pod in pods:
@@ -78,16 +111,20 @@ def targets(pods: list[Obj]) -> list[Target]:
             continue
         uid, notes = pod["metadata"]["uid"], pod["metadata"].get("annotations") or {}
         containers = pod["spec"].get("containers") or []
-        ports = {p["name"]: p["containerPort"] for c in containers for p in c.get("ports") or []
-                 if p.get("name")}
+        declared = [p for c in containers for p in c.get("ports") or [] if isinstance(p, dict)]
+        ports = {p["name"]: p["containerPort"] for p in declared if p.get("name")}
         probed = next((c["readinessProbe"]["httpGet"] for c in containers
                        if (c.get("readinessProbe") or {}).get("httpGet")), None)
         probe_port = _port((probed or {}).get("port"), ports)
         if probed and probe_port and (path := _path(probed.get("path") or "/")):
             found.add(Target(uid, address, probe_port, path, scrape=False))
-        port = _port(notes.get(LATENCY_PORT), ports) or probe_port
+        first = _port(declared[0].get("containerPort"), ports) if declared else None
+        port = _port(notes.get(LATENCY_PORT), ports) or probe_port or first
         if port and (path := _path(notes.get(LATENCY_PATH))):
             found.add(Target(uid, address, port, path, scrape=False))
+        for wanted in asked or []:
+            if port and wanted.selects(pod):
+                found.update(Target(uid, address, port, path, scrape=False) for path in wanted.paths)
         port = _port(notes.get(METRICS_PORT), ports)
         if port and (path := _path(notes.get(METRICS_PATH) or "/metrics")):
             found.add(Target(uid, address, port, path, scrape=True))
@@ -134,6 +171,8 @@ class AppMetrics:
         self.get = get
         self.clock = clock
         self._targets: list[Target] = []
+        self._pods: list[Obj] = []
+        self._asked: list[Measured] = []
         self._latencies: dict[tuple[str, str], deque[tuple[float, float]]] = {}  # (uid, path) -> (at, s)
         self._custom: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
@@ -149,7 +188,20 @@ class AppMetrics:
 
     def pods(self, pods: list[Obj]) -> None:
         """The node's pods, as the probe runner last listed them."""
-        found = targets(pods)
+        with self._lock:
+            self._pods = list(pods)
+        self._retarget()
+
+    def autoscalers(self, objects: dict[tuple[str, str], Obj]) -> None:
+        """The autoscalers' informer's news: which paths to time on which pods."""
+        with self._lock:
+            self._asked = measured(list(objects.values()))
+        self._retarget()
+
+    def _retarget(self) -> None:
+        with self._lock:
+            pods, asked = self._pods, self._asked
+        found = targets(pods, asked)
         with self._lock:
             self._targets = found
             uids = {t.uid for t in found}

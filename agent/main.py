@@ -76,11 +76,15 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     # each informer its own client: a requests.Session is not shared between threads
     informers = [Informer(Masters(config.masters, token).client, kind, network.informed(kind))
                  for kind in ("Node", "Service", "Endpoints")]
+    autoscalers = Informer(Masters(config.masters, token).client, "HorizontalPodAutoscaler",
+                           app.autoscalers)  # which of its pods' paths to time
     probes.start()
     runtime_events.start()
     runtime.start()
     metrics.start()
     app.start()
+    if config.metrics_interval:
+        autoscalers.start()
     if config.pod_network:
         network.start()
         for informer in informers:
@@ -92,6 +96,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime.stop()
     metrics.stop()
     app.stop()
+    autoscalers.stop()
     for informer in informers:
         informer.stop()
     network.stop()

@@ -192,3 +192,19 @@ def test_one_listing_serves_the_readers_that_can_use_it() -> None:
     clock[0] += 16
     listings.get(15.0)
     assert len(asked) == 3
+
+
+def test_an_autoscalers_path_is_timed_on_its_targets_pods() -> None:
+    from agent.app_metrics import Measured, Target, measured, targets
+
+    hpa = {"metadata": {"namespace": "default", "name": "slow"},
+           "spec": {"metrics": [{"type": "ResponseTime", "responseTime": {"path": "/api", "target": {}}},
+                                {"type": "Resource", "resource": {"name": "cpu"}}]},
+           "status": {"selector": "app=slow,tier=web"}}
+    unread = {**hpa, "status": {}}  # the controller has not said its target's pods yet
+    assert measured([hpa, unread]) == [Measured("default", (("app", "slow"), ("tier", "web")), ("/api",))]
+    pod = ready_pod("u1", containers=[{"name": "web", "ports": [{"containerPort": 8080}]}])
+    pod["metadata"].update(namespace="default", labels={"app": "slow", "tier": "web", "extra": "x"})
+    other = ready_pod("u2", containers=[{"name": "web", "ports": [{"containerPort": 8080}]}])
+    other["metadata"].update(namespace="default", labels={"app": "slow"})  # not all of the selector
+    assert targets([pod, other], measured([hpa])) == [Target("u1", "10.244.0.5", 8080, "/api", scrape=False)]

@@ -66,16 +66,16 @@ def deployed_lab(tag: str, config_dir: Path, *up_args: str) -> Iterator[Lab]:
     name = lab_name(tag)
     lab_hosts.down(Lab(name=name))
     config = config_dir / "config.yaml"
-    result = CliRunner().invoke(berth, ["lab", "up", "--name", name, *up_args, "--config-out", str(config)],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    lab = Lab.load(name)
-    lab.cli_config = config  # type: ignore[attr-defined]
-    try:
+    up = ["lab", "up", "--name", name, *up_args, "--config-out", str(config)]
+    try:  # a lab that failed to come up is removed too: its masters and agents would run on
+        result = CliRunner().invoke(berth, up, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        lab = Lab.load(name)
+        lab.cli_config = config  # type: ignore[attr-defined]
         yield lab
     finally:
-        lab_hosts.down(lab)
-        assert leftovers(lab) == []
+        lab_hosts.down(Lab.load(name))
+        assert leftovers(Lab.load(name)) == []
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,9 @@ RESTRICTED_LABELS = "node-restriction.berth.io/"
 # gives no more than the object itself does). Endpoints are the endpoints controller's: an
 # admin may write those of a Service without a selector (api/service_admission.py).
 ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints"})
-# What an agent reads besides Nodes: its node's service rules are made of them (as kube-proxy's).
-AGENT_READ = frozenset({"Service", "Endpoints"})
+# What an agent reads besides Nodes: its node's service rules are made of Services and Endpoints (as
+# kube-proxy's), and the autoscalers say which of its pods' response times to measure.
+AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler"})
 
 
 @dataclass(frozen=True)

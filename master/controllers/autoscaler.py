@@ -131,7 +131,7 @@ class Autoscaler(LeaderLoop):
                 decision = rescaled(decision, item.spec, self.settings, outcomes[uid], now)
                 log.info("%s: %s", describe(item.read.hpa), decision.events[-1].message)
             self._history[uid] = decision.history
-            commands += self._writes(item.read.hpa, decision, stamp)
+            commands += self._writes(item.read.hpa, decision, stamp, item.read.target)
         if commands:
             refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
             for error in refused:  # the autoscaler changed meanwhile: the next round writes again
@@ -171,12 +171,16 @@ class Autoscaler(LeaderLoop):
         fresh = self.store.get(target["kind"], meta.get("namespace") or "", meta["name"])
         return fresh if fresh is not None and fresh["spec"].get("replicas") == replicas else None
 
-    def _writes(self, hpa: Obj, decision: Decision, stamp: str) -> list[Command]:
+    def _writes(self, hpa: Obj, decision: Decision, stamp: str, target: Obj | None) -> list[Command]:
         """The autoscaler's new status when it differs, and its events."""
         meta = hpa["metadata"]
         namespace = meta.get("namespace") or "default"
         commands: list[Command] = []
         status = next_status(hpa.get("status"), decision, meta.get("generation"), stamp)
+        labels = _mapping(_mapping(_mapping(target).get("spec")).get("selector")).get("matchLabels")
+        if isinstance(labels, dict) and labels:
+            # as a /scale status says it: the agents time a ResponseTime metric's path on these pods
+            status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         if status != (hpa.get("status") or {}):
             commands.append(UpdateStatus(KIND, namespace, meta["name"], status, meta["resourceVersion"]))
         for note in decision.events:

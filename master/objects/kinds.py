@@ -896,6 +896,9 @@ class HorizontalPodAutoscalerStatus(_WithConditions):
     currentReplicas: Replicas = 0
     desiredReplicas: Replicas = 0
     currentMetrics: list[MetricStatus] | None = Field(default=None, max_length=32)
+    # the target's pods, as the /scale subresource's status names them ("app=web,tier=front"): the
+    # agents time a ResponseTime metric's path on those of their host (agent/app_metrics.py)
+    selector: str | None = Field(default=None, max_length=8192)
 
 
 class PodDisruptionBudgetStatus(_WithConditions):
