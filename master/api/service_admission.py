@@ -53,6 +53,9 @@ def check_endpoints_written(obj: Obj, ctx: ApiContext) -> None:
     meta = obj["metadata"]
     where = f"{meta['namespace']}/{meta['name']}"
     service = ctx.store.get("Service", meta["namespace"], meta["name"])
+    if service is None:  # this master's copy may lag a Service the client just made through another
+        ctx.store.barrier()
+        service = ctx.store.get("Service", meta["namespace"], meta["name"])
     if service is None:
         raise ApiError(422, "Invalid", f"Endpoints {where}: no Service of that name; Endpoints belong to the "
                        "Service they are named after (the endpoints controller deletes any other)",
