@@ -61,6 +61,7 @@ class SelfFence:
         self.run = run
         self.clock = clock
         self.last_contact = clock()
+        self.failures = 0  # attempts in a row that no master answered
         self.opted_out: set[str] = set()  # pod uids, from the agent's latest listing of its pods
         self.fenced: Fenced | None = None  # done while cut off, not yet reported
 
@@ -68,6 +69,7 @@ class SelfFence:
         """A master accepted a heartbeat: the clock starts again. What was fenced is returned until
         `reported()` (a report refused in the turmoil of a heal is tried again at the next beat)."""
         self.last_contact = self.clock()
+        self.failures = 0
         return self.fenced
 
     def reported(self) -> None:
@@ -76,11 +78,18 @@ class SelfFence:
     def pods(self, pods: list[dict[str, Any]]) -> None:
         self.opted_out = opted_out(pods)
 
-    def check(self) -> Fenced | None:
-        """Called every heartbeat interval; stops the containers once, when the silence passes
-        the fence time (a fence already done waits for contact)."""
+    def no_answer(self) -> Fenced | None:
+        """A heartbeat got no master's answer: stops the containers once, when the silence passes
+        the fence time and this was not the first attempt in a row to fail (a fence already done
+        waits for contact).
+
+        Called after an attempt, never before one: an agent that was paused (SIGSTOP, a frozen VM)
+        wakes with a long silence on its clock that says nothing about the masters, and its first
+        act must be to ask them. Two failures in a row, not one, because a request under way when
+        the pause began fails on waking (its socket timeout ran out meanwhile)."""
+        self.failures += 1
         silent = self.clock() - self.last_contact
-        if self.after <= 0 or silent < self.after or self.fenced is not None:
+        if self.after <= 0 or silent < self.after or self.failures < 2 or self.fenced is not None:
             return None  # not yet, or off, or done already (and not yet reported)
         try:
             ids = to_stop(running(self.runtime, self.run), self.opted_out)

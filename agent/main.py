@@ -142,13 +142,13 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
         sent += 1
         if sent % SUMMARY_EVERY == 0:
             log.info("%d heartbeats sent: %d refused, %d unanswered", sent, refused, unanswered)
-        if fence is not None:
-            fence.check()
         try:
             answer = masters.call("POST", path, {**usage(), **(runtime.report() if runtime else {})})
         except MasterUnavailable as err:
             unanswered += 1
             log.warning("heartbeat: %s", err)
+            if fence is not None:
+                fence.no_answer()
             continue
         except ApiError as err:
             if err.status == 404:  # the Node was deleted: register it again
@@ -156,6 +156,8 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
             else:
                 refused += 1
                 log.warning("heartbeat refused: %s", err)
+                if fence is not None:
+                    fence.no_answer()  # not accepted: as good as unanswered for the fence
             continue
         if fence is not None and (fenced := fence.contact()) is not None and report_fenced(
                 masters, config.name, fenced):

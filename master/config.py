@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from berth.settings import merged_settings, read_secret
 from master.network.service_ips import port_range, service_network
+from master.objects.fields import DNS1123_LABEL
 from master.scheduler import SchedulerConfig
 from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import RaftTimings
@@ -148,6 +150,9 @@ class MasterConfig:
     horizontal_pod_autoscaler_sync_period_seconds: float = 5.0
     horizontal_pod_autoscaler_tolerance: float = 0.1
     horizontal_pod_autoscaler_downscale_stabilization_seconds: int = 300
+    # Namespaces where any writer may give pods hostPath volumes (admins may everywhere): a pod that
+    # mounts its host's files is no longer isolated from it (master/api/volume_admission.py)
+    host_path_namespaces: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -197,6 +202,9 @@ class MasterConfig:
                           self.horizontal_pod_autoscaler_tolerance,
                           self.horizontal_pod_autoscaler_downscale_stabilization_seconds)
         check_pod_network(self.cluster_cidr, self.node_cidr_mask_size)
+        if not isinstance(self.host_path_namespaces, list) or not all(
+                isinstance(n, str) and re.fullmatch(DNS1123_LABEL, n) for n in self.host_path_namespaces):
+            raise ValueError("host_path_namespaces: a list of namespace names (DNS-1123 labels)")
         check_service_network(self.service_cidr, self.service_node_port_range, self.cluster_cidr)
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]

@@ -70,6 +70,7 @@ class Server:
                               peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books,
                               default_eviction_seconds=config.default_eviction_seconds,
                               rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
+                              host_path_namespaces=list(config.host_path_namespaces),
                               service_node_port_range=config.service_node_port_range)
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,

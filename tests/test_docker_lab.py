@@ -162,3 +162,40 @@ def test_a_missing_image_waits_with_back_off_on_docker_too(lab: Lab, cluster: Ma
     assert f'Failed to pull image "{missing}": ' in described and "connection refused" in described, described
     assert container_name(created.json(), "main") not in names(lab)
     assert berth(cluster, "delete", "pod", "unpullable", "--now").returncode == 0
+
+
+def test_volumes_on_docker_an_empty_dir_shared_and_a_config_map_updated(lab: Lab,
+                                                                       cluster: MasterCluster) -> None:
+    """Issue 16: the same host plan and mounts as podman's (test_pods_lab has the rest)."""
+    maps = "/api/v1/namespaces/default/configmaps"
+    config = {"kind": "ConfigMap", "metadata": {"name": "dk-config"}, "data": {"say": "first"}}
+    assert cluster.session().post(cluster.url(0, maps), json=config, timeout=10).status_code == 201
+    obj = pod("dk-volumes", image=IMAGE)
+    obj["spec"]["volumes"] = [{"name": "shared", "emptyDir": {}},
+                              {"name": "cfg", "configMap": {"name": "dk-config"}}]
+    writer, reader = obj["spec"]["containers"][0], dict(obj["spec"]["containers"][0])
+    writer["command"] = ["sh", "-c", "echo from-docker > /shared/note; exec sleep 600"]
+    writer["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
+    reader.update(name="reader", command=["sh", "-c", "exec sleep 600"],
+                  volumeMounts=[{"name": "shared", "mountPath": "/seen"},
+                                {"name": "cfg", "mountPath": "/cfg"}])
+    obj["spec"]["containers"].append(reader)
+    made = cluster.session().post(cluster.url(0, PODS), json=obj, timeout=10)
+    assert made.status_code == 201, made.text
+    reader_name = container_name(made.json(), "reader")
+
+    def read(path: str) -> str:
+        done = docker(lab, "exec", reader_name, "cat", path)
+        return done.stdout if done.returncode == 0 else ""
+
+    wait_until(lambda: read("/seen/note") == "from-docker\n", 60, interval=0.3, what="the shared file")
+    assert read("/cfg/say") == "first"
+    patched = cluster.session().patch(cluster.url(0, f"{maps}/dk-config"), json={"data": {"say": "second"}},
+                                      headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
+    assert patched.status_code == 200, patched.text
+    wait_until(lambda: read("/cfg/say") == "second", 60, interval=0.5, what="the ConfigMap's file updated")
+    uid = made.json()["metadata"]["uid"]
+    assert cluster.session().delete(cluster.url(0, f"{PODS}/dk-volumes?gracePeriodSeconds=0"),
+                                    timeout=10).status_code == 200
+    pod_dir = lab.host_dir("h1") / "var-lib-berth" / "pods" / uid
+    wait_until(lambda: not pod_dir.exists(), 60, interval=0.3, what="the pod's directory removed")

@@ -553,3 +553,152 @@ def test_port_forward_moves_bytes_to_a_port_only_the_pod_sees(lab: Lab, cluster:
         print("port-forward's stderr:", forward.stderr.read())
     viewer = berth(cluster, "port-forward", "pod/forwarded", "8080", role="viewer")
     assert viewer.returncode != 0 and "may not create Pod forwarded (portforward)" in viewer.stderr
+
+
+# --- volumes (issue 16) ----------------------------------------------------------------------
+
+def exec_in(lab: Lab, cluster: MasterCluster, pod_name: str, container: str, *argv: str) -> str:
+    made = get(cluster, pod_name)
+    done = on_host(lab, made["spec"]["nodeName"], "podman", "exec", container_name(made, container), *argv)
+    return done.stdout if done.returncode == 0 else f"<exit {done.returncode}: {done.stderr.strip()}>"
+
+
+def mounts_under(lab: Lab, host: str, uid: str) -> list[str]:
+    table = on_host(lab, host, "cat", "/proc/self/mountinfo").stdout.splitlines()
+    return [line.split()[4] for line in table if f"/var/lib/berth/pods/{uid}" in line.split()[4]]
+
+
+def pod_dir_on(lab: Lab, host: str, uid: str) -> Path:
+    return lab.host_dir(host) / "var-lib-berth" / "pods" / uid  # the host's /var/lib/berth, seen from outside
+
+
+def test_containers_share_an_empty_dir_and_a_memory_one_is_a_sized_tmpfs(lab: Lab,
+                                                                        cluster: MasterCluster) -> None:
+    shared = command_pod("sharing", "echo from-writer > /shared/note; exec sleep 600")
+    shared["spec"]["volumes"] = [{"name": "shared", "emptyDir": {}},
+                                 {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "2Mi"}}]
+    shared["spec"]["containers"][0]["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"},
+                                                       {"name": "mem", "mountPath": "/mem"}]
+    shared["spec"]["containers"].append({
+        "name": "reader", "image": IMAGE, "command": ["sh", "-c", "exec sleep 600"],
+        "volumeMounts": [{"name": "shared", "mountPath": "/seen", "readOnly": True},
+                         {"name": "shared", "mountPath": "/sub", "subPath": "sub/dir"}]})
+    created = create(cluster, shared)
+    uid = created["metadata"]["uid"]
+    wait_until(lambda: phase(cluster, "sharing") == "Running", 60, interval=0.3, what="sharing Running")
+    wait_until(lambda: exec_in(lab, cluster, "sharing", "reader", "cat", "/seen/note") == "from-writer\n", 30,
+               interval=0.3, what="the reader sees the writer's file")
+    assert "<exit" in exec_in(lab, cluster, "sharing", "reader", "touch", "/seen/mine")  # mounted read-only
+    assert exec_in(lab, cluster, "sharing", "reader", "sh", "-c", "echo x > /sub/y && echo ok") == "ok\n"
+    assert exec_in(lab, cluster, "sharing", "main", "cat", "/shared/sub/dir/y") == "x\n"  # inside the volume
+    # medium Memory: a tmpfs of the asked size, which refuses more
+    host = get(cluster, "sharing")["spec"]["nodeName"]
+    tmpfs = [line for line in on_host(lab, host, "cat", "/proc/mounts").stdout.splitlines()
+             if f"{uid}/volumes/mem " in line]
+    assert tmpfs and tmpfs[0].split()[2] == "tmpfs" and "size=2048k" in tmpfs[0], tmpfs
+    too_big = exec_in(lab, cluster, "sharing", "main", "dd", "if=/dev/zero", "of=/mem/big", "bs=1M",
+                      "count=4")
+    assert "<exit" in too_big and "No space left" in too_big
+    # the pod's volumes and mounts go with it
+    assert pod_dir_on(lab, host, uid).is_dir()
+    assert cluster.session().delete(cluster.url(0, f"{PODS}/sharing?gracePeriodSeconds=0"),
+                                    timeout=10).status_code == 200
+    wait_until(lambda: mounts_under(lab, host, uid) == [] and not pod_dir_on(lab, host, uid).exists(), 60,
+               interval=0.3, what="the pod's mounts and directory removed from its host")
+    assert not exists(cluster, "sharing")
+
+
+def test_a_config_map_file_follows_an_update_of_the_config_map(lab: Lab, cluster: MasterCluster) -> None:
+    maps = "/api/v1/namespaces/default/configmaps"
+    config = {"kind": "ConfigMap", "metadata": {"name": "greeting"}, "data": {"text": "hello", "other": "o"}}
+    assert cluster.session().post(cluster.url(0, maps), json=config, timeout=10).status_code == 201
+    reader = command_pod("config-reader", "exec sleep 600")
+    reader["spec"]["volumes"] = [
+        {"name": "all", "configMap": {"name": "greeting"}},
+        {"name": "some", "configMap": {"name": "greeting",
+                                       "items": [{"key": "text", "path": "nested/said"}]}}]
+    reader["spec"]["containers"][0]["volumeMounts"] = [{"name": "all", "mountPath": "/etc/config"},
+                                                        {"name": "some", "mountPath": "/etc/some"}]
+    create(cluster, reader)
+    wait_until(lambda: phase(cluster, "config-reader") == "Running", 60, interval=0.3, what="reader Running")
+    assert exec_in(lab, cluster, "config-reader", "main", "cat", "/etc/config/text") == "hello"
+    assert exec_in(lab, cluster, "config-reader", "main", "cat", "/etc/some/nested/said") == "hello"
+    assert "other" not in exec_in(lab, cluster, "config-reader", "main", "ls", "/etc/some")
+    patched = cluster.session().patch(cluster.url(0, f"{maps}/greeting"), json={"data": {"text": "goodbye",
+                                                                                        "other": None}},
+                                      headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
+    assert patched.status_code == 200, patched.text
+    wait_until(lambda: exec_in(lab, cluster, "config-reader", "main", "cat", "/etc/config/text") == "goodbye",
+               60, interval=0.5, what="the file updated in place")
+    assert "<exit" in exec_in(lab, cluster, "config-reader", "main", "cat", "/etc/config/other")  # a key gone
+    assert exec_in(lab, cluster, "config-reader", "main", "cat", "/etc/some/nested/said") == "goodbye"
+    assert get(cluster, "config-reader")["status"]["containerStatuses"][0]["restartCount"] == 0  # in place
+
+
+def test_a_secret_volume_is_a_0400_file_on_a_tmpfs_and_never_on_a_command_line(
+        lab: Lab, cluster: MasterCluster) -> None:
+    value = f"volume-secret-{os.getpid()}"
+    secret = {"kind": "Secret", "metadata": {"name": "filed"}, "stringData": {"token": value}}
+    assert cluster.session().post(cluster.url(0, "/api/v1/namespaces/default/secrets"), json=secret,
+                                  timeout=10).status_code == 201
+    holder = command_pod("secret-holder", "exec sleep 600")
+    holder["spec"]["volumes"] = [{"name": "creds", "secret": {"secretName": "filed", "defaultMode": "0400"}},
+                                 {"name": "missing", "secret": {"secretName": "not-there", "optional": True}}]
+    holder["spec"]["containers"][0]["volumeMounts"] = [{"name": "creds", "mountPath": "/var/run/creds"},
+                                                        {"name": "missing", "mountPath": "/var/run/none"}]
+    created = create(cluster, holder)
+    wait_until(lambda: phase(cluster, "secret-holder") == "Running", 60, interval=0.3, what="holder Running")
+    assert exec_in(lab, cluster, "secret-holder", "main", "cat", "/var/run/creds/token") == value
+    mode = exec_in(lab, cluster, "secret-holder", "main", "stat", "-L", "-c", "%a", "/var/run/creds/token")
+    assert mode == "400\n"
+    host, uid = get(cluster, "secret-holder")["spec"]["nodeName"], created["metadata"]["uid"]
+    on_tmpfs = [line for line in on_host(lab, host, "cat", "/proc/mounts").stdout.splitlines()
+                if f"{uid}/volumes/creds " in line]
+    assert on_tmpfs and on_tmpfs[0].split()[2] == "tmpfs"  # never on the host's disk ...
+    disk = subprocess.run(["grep", "-r", "-l", value, str(lab.host_dir(host) / "var-lib-berth")],
+                          capture_output=True, text=True, check=False, timeout=30)  # from outside: no tmpfs
+    assert disk.returncode == 1 and disk.stdout == ""
+    made_with = on_host(lab, host, "podman", "inspect", "--format", "{{.Config.CreateCommand}}",
+                        container_name(created, "main")).stdout
+    assert value not in made_with and value not in on_host(lab, host, "ps", "-eo", "args").stdout
+    assert value not in cluster.logs()
+
+
+def test_a_missing_config_map_keeps_the_pod_waiting_with_failed_mount(lab: Lab,
+                                                                      cluster: MasterCluster) -> None:
+    waiting = command_pod("mount-waiter", "exec sleep 600")
+    waiting["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "comes-later"}}]
+    waiting["spec"]["containers"][0]["volumeMounts"] = [{"name": "cfg", "mountPath": "/cfg"}]
+    create(cluster, waiting)
+
+    def why() -> str:
+        state = ((get(cluster, "mount-waiter").get("status") or {}).get("containerStatuses") or [{}])[0]
+        return str((state.get("state") or {}).get("waiting") or "")
+
+    wait_until(lambda: "comes-later" in why(), 60, interval=0.3, what="the pod waiting on its ConfigMap")
+    assert "ContainerCreating" in why() and phase(cluster, "mount-waiter") == "Pending"
+    assert "FailedMount" in berth(cluster, "describe", "pod", "mount-waiter").stdout
+    later = {"kind": "ConfigMap", "metadata": {"name": "comes-later"}, "data": {"k": "v"}}
+    assert cluster.session().post(cluster.url(0, "/api/v1/namespaces/default/configmaps"), json=later,
+                                  timeout=10).status_code == 201
+    wait_until(lambda: phase(cluster, "mount-waiter") == "Running", 60, interval=0.3,
+               what="running once the ConfigMap exists")
+    assert exec_in(lab, cluster, "mount-waiter", "main", "cat", "/cfg/k") == "v"
+
+
+def test_a_host_path_volume_mounts_the_hosts_own_directory(lab: Lab, cluster: MasterCluster) -> None:
+    user = command_pod("host-path-user", "echo written-by-pod > /host/data/out; exec sleep 600")
+    user["spec"]["volumes"] = [{"name": "host", "hostPath": {"path": "/var/lib/berth/test-host-path",
+                                                             "type": "DirectoryOrCreate"}}]
+    user["spec"]["containers"][0]["volumeMounts"] = [{"name": "host", "mountPath": "/host/data"}]
+    created = create(cluster, user)  # the harness's token is an admin's: hostPath is allowed
+    wait_until(lambda: phase(cluster, "host-path-user") == "Running", 60, interval=0.3, what="Running")
+    host, uid = get(cluster, "host-path-user")["spec"]["nodeName"], created["metadata"]["uid"]
+    written = lab.host_dir(host) / "var-lib-berth" / "test-host-path" / "out"
+    wait_until(written.exists, 30, interval=0.3, what="the pod's file in the host's directory")
+    assert written.read_text() == "written-by-pod\n"
+    assert cluster.session().delete(cluster.url(0, f"{PODS}/host-path-user?gracePeriodSeconds=0"),
+                                    timeout=10).status_code == 200
+    wait_until(lambda: not pod_dir_on(lab, host, uid).exists(), 60, interval=0.3,
+               what="the pod's directory removed from its host")
+    assert written.exists()  # the host's own files stay

@@ -188,19 +188,25 @@ def test_the_self_fence_stops_once_after_the_silence_and_keeps_opted_out_pods(ru
     fence.pods([{"metadata": {"uid": "u2", "annotations": {"berth.io/self-fence": "false"}}},
                 {"metadata": {"uid": "u1"}}])
     clock[0] += 14.9
-    assert fence.check() is None and engine.commands == []  # not yet: a short outage stops nothing
+    assert fence.no_answer() is None and engine.commands == []  # not yet: a short outage stops nothing
     clock[0] += 0.2
-    done = fence.check()
+    done = fence.no_answer()
     assert done is not None and done.stopped == 2
     assert engine.commands[-1] == [runtime, "stop", "--time=10", "--", "c1", "c3"]
     ran = len(engine.commands)
-    assert fence.check() is None and len(engine.commands) == ran  # once: it waits for a master
+    assert fence.no_answer() is None and len(engine.commands) == ran  # once: it waits for a master
     assert fence.contact() == done and fence.contact() == done  # until reported
     fence.reported()
     assert fence.contact() is None
     clock[0] += 10
-    assert fence.check() is None  # the clock started again at the contact
-    assert SelfFence(runtime, 0, run=engine, clock=lambda: clock[0] + 1e6).check() is None  # 0: off
+    assert fence.no_answer() is None  # the clock started again at the contact
+    fence.contact()
+    clock[0] += 60  # a pause: the first attempt after it fails (its request outlived its timeout) ...
+    assert fence.no_answer() is None and len(engine.commands) == ran
+    fence.contact()  # ... and the next is answered: nothing was stopped
+    clock[0] += 60
+    assert fence.no_answer() is None and fence.no_answer() is not None  # two in a row past the time
+    assert SelfFence(runtime, 0, run=engine, clock=lambda: clock[0] + 1e6).no_answer() is None  # 0: off
 
 
 def test_self_fence_helpers() -> None:

@@ -244,6 +244,9 @@ def in_host(lab: Lab, host: str, args: list[str], check: bool = True,
                check=check, timeout=timeout)
 
 
+HOST_STATE_DIR = "/var/lib/berth"
+
+
 def start_host(lab: Lab, host: str) -> int:
     """Boot the host's namespaces, mounts and sshd; returns its init pid."""
     if (pid := host_init_pid(lab, host)) is not None:
@@ -273,6 +276,10 @@ def start_host(lab: Lab, host: str) -> int:
         ["mkdir", "-p", "/run/sshd"],
         ["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/dev/shm"],
         ["mount", "--bind", str(d / "bashrc"), "/root/.bashrc"],
+        # each host's own /var/lib/berth (its pods' volumes, master/runtime/volumes.py), at the path a
+        # real host has: the lab's hosts share the machine's files otherwise
+        ["mkdir", "-p", HOST_STATE_DIR, str(d / "var-lib-berth")],
+        ["mount", "--bind", str(d / "var-lib-berth"), HOST_STATE_DIR],
         ["hostname", host],
     ]
     size = lab.sizes.get(host)

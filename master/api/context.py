@@ -48,6 +48,7 @@ class ApiContext:
     # where Services' addresses and node ports come from (master/objects/services.py)
     service_cidr: str = "10.96.0.0/16"
     service_node_port_range: str = "30000-32767"
+    host_path_namespaces: list[str] = field(default_factory=list)  # volume_admission.py
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

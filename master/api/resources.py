@@ -12,6 +12,7 @@ from master.api.auth import authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
 from master.api.service_admission import admitted_service, check_endpoints_written
+from master.api.volume_admission import check_host_paths
 from master.errors import ApiError, bad_request, not_found
 from master.objects.json_patch import json_patch
 from master.objects.kinds import BY_PLURAL, KindInfo
@@ -104,6 +105,7 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
     if info.kind == "Pod":  # admission, on every way a pod is written (create, replace, patch, apply)
         obj = {**obj, "spec": with_default_tolerations(obj["spec"], context().default_eviction_seconds)}
     _check_identity(obj, namespace, name)
+    check_host_paths(obj, principal(), context().host_path_namespaces)
     if info.kind == "Node":
         check_pod_cidr_sent(obj, context().store.get("Node", "", obj["metadata"]["name"]))
     if info.kind == "Service":

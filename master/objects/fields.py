@@ -45,8 +45,29 @@ IMAGE_REF = (
 _TRANSPORTS = ("dir", "oci", "oci-archive", "docker-archive", "docker-daemon", "docker", "containers-storage",
                "sif", "tarball", "ostree", "atomic")
 TRANSPORT = re.compile(rf"^({'|'.join(_TRANSPORTS)}):", re.IGNORECASE)
+# A path on a host or in a container: characters that every engine's --volume option, sshfs and a
+# mount table take as they are (no ':' or ',' that podman and docker split on, no spaces).
+PATH_CHARS = r"[A-Za-z0-9._@+=-]"
+ABSOLUTE_PATH = rf"^/({PATH_CHARS}+/?)*$"
+RELATIVE_PATH = rf"^{PATH_CHARS}+(/{PATH_CHARS}+)*$"
 # An HTTP path a probe asks for: printable ASCII without spaces, so it stays one request line.
 HTTP_PATH = r"^/[!-~]*$"
+
+
+def _no_dot_dot(value: str) -> str:
+    """A path that cannot climb out of where it is put: no `..` component (`.` is harmless, and
+    Kubernetes refuses `..` alike in subPath and items' paths)."""
+    if ".." in value.split("/"):
+        raise ValueError(f"path {value!r} must not contain a '..' component")
+    return value
+
+
+def _file_mode(value: object) -> object:
+    """0400 as YAML 1.1 writes it: Berth's YAML reads it as a string (no octal ints), so a string
+    of octal digits with a leading 0 is read as octal; an int is taken as it is (256 == 0o400)."""
+    if isinstance(value, str) and re.fullmatch(r"0[0-7]{1,4}", value):
+        return int(value, 8)
+    return value
 
 
 def _check_cpu(value: str) -> str:
@@ -203,6 +224,11 @@ HostAddress = Annotated[str, StringConstraints(min_length=1, max_length=253), Af
 Cidr = Annotated[str, StringConstraints(min_length=9, max_length=18), AfterValidator(_check_cidr),
                  Field(json_schema_extra={"pattern": CIDR_SCHEMA})]
 HttpPath = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=HTTP_PATH)]
+AbsolutePath = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=ABSOLUTE_PATH),
+                         AfterValidator(_no_dot_dot)]
+RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=RELATIVE_PATH),
+                         AfterValidator(_no_dot_dot)]
+FileMode = Annotated[int, BeforeValidator(_file_mode), Field(ge=0, le=0o777)]  # permission bits only
 Timestamp = Annotated[str, StringConstraints(max_length=64)]
 Reason = Annotated[str, StringConstraints(max_length=128)]
 Message = Annotated[str, StringConstraints(max_length=4096)]

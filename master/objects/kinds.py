@@ -31,6 +31,7 @@ from berth.kinds import lookup_kind as lookup_names
 from berth.quantity import milli_value
 from master.objects.fields import (
     NOT_SUPPORTED_YET,
+    AbsolutePath,
     Bytes,
     Cidr,
     ConfigKey,
@@ -38,6 +39,7 @@ from master.objects.fields import (
     CpuQuantity,
     DnsLabel,
     EnvName,
+    FileMode,
     HostAddress,
     HttpPath,
     ImageRef,
@@ -53,6 +55,7 @@ from master.objects.fields import (
     PortName,
     Quantity,
     Reason,
+    RelativePath,
     Seconds,
     Timestamp,
     Uid,
@@ -64,7 +67,8 @@ from master.objects.fields import (
 
 API_VERSION = "berth/v1"
 _READ_ONLY = {"readOnly": True}  # OpenAPI: a client may send it back; writes of the spec ignore it
-VOLUMES_NOT_YET = not_supported_yet("volumes come with the storage issue (16)")
+DISK_SIZE_LIMIT = ("sizeLimit of an emptyDir on disk (Berth enforces a size only for medium: Memory, "
+                   "a tmpfs)")
 NO_PROBE_ON_INIT = forbidden("an init container runs to completion, so nothing probes it (as in Kubernetes)")
 # Kinds Kubernetes users may send that Berth does not have yet: refused with this reason.
 FINALIZERS_NOT_YET = not_supported_yet("namespace finalizers: Berth's namespace controller empties a "
@@ -232,6 +236,80 @@ class Probe(Strict):
         return self
 
 
+class VolumeMount(Strict):
+    name: DnsLabel
+    mountPath: AbsolutePath
+    readOnly: bool = False
+    subPath: RelativePath | None = None  # a path inside the volume, mounted instead of its root
+
+
+class EmptyDirVolumeSource(Strict):
+    """A directory made for the pod on its host, shared by its containers, gone with the pod."""
+
+    medium: Literal["", "Memory"] = ""  # Memory: a tmpfs, counted in the host's memory
+    sizeLimit: MemoryQuantity | None = None
+
+    @model_validator(mode="after")
+    def _limit_enforced(self) -> EmptyDirVolumeSource:
+        if self.sizeLimit is not None and self.medium != "Memory":
+            raise PydanticCustomError(NOT_SUPPORTED_YET, "not supported yet: {what}",
+                                      {"what": DISK_SIZE_LIMIT})
+        return self
+
+
+class HostPathVolumeSource(Strict):
+    """A path of the host itself: allowed only where an admin permits it (master setting
+    `host_path_namespaces`, admins everywhere), since a pod that mounts the host escapes isolation."""
+
+    path: AbsolutePath
+    type: Literal["", "Directory", "DirectoryOrCreate", "File", "FileOrCreate"] = ""
+
+
+class KeyToPath(Strict):
+    key: ConfigKey
+    path: RelativePath
+    mode: FileMode | None = None
+
+
+class ConfigMapVolumeSource(Strict):
+    name: DnsLabel
+    items: list[KeyToPath] | None = Field(default=None, max_length=1024)
+    defaultMode: FileMode = 0o644
+    optional: bool = False
+
+
+class SecretVolumeSource(Strict):
+    secretName: DnsLabel
+    items: list[KeyToPath] | None = Field(default=None, max_length=1024)
+    defaultMode: FileMode = 0o644
+    optional: bool = False
+
+
+class PersistentVolumeClaimVolumeSource(Strict):
+    claimName: DnsLabel
+    readOnly: bool = False
+
+
+VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim")
+
+
+class Volume(Strict):
+    name: DnsLabel
+    emptyDir: EmptyDirVolumeSource | None = None
+    hostPath: HostPathVolumeSource | None = None
+    configMap: ConfigMapVolumeSource | None = None
+    secret: SecretVolumeSource | None = None
+    persistentVolumeClaim: PersistentVolumeClaimVolumeSource | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        given = [name for name in VOLUME_SOURCES if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"volume {self.name!r} needs exactly one source of {', '.join(VOLUME_SOURCES)}"
+                             + (f" (it has {', '.join(given)})" if given else ""))
+        return self
+
+
 class Container(Strict):
     name: DnsLabel
     image: ImageRef
@@ -245,7 +323,13 @@ class Container(Strict):
     resources: Resources = Field(default_factory=Resources)
     livenessProbe: Probe | None = None
     readinessProbe: Probe | None = None
-    volumeMounts: VOLUMES_NOT_YET = None
+    volumeMounts: list[VolumeMount] | None = Field(default=None, max_length=64)
+
+    @field_validator("volumeMounts")
+    @classmethod
+    def _one_per_path(cls, value: list[VolumeMount] | None) -> list[VolumeMount] | None:
+        _unique(value or [], "mountPath", "mountPath")
+        return value or None  # [] is stored as none: a template's hash stays what it was before volumes
 
 
 class InitContainer(Container):
@@ -271,7 +355,7 @@ class PodSpec(Strict):
     restartPolicy: Literal["Always", "OnFailure", "Never"] = "Always"
     nodeSelector: Labels = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
-    volumes: VOLUMES_NOT_YET = None
+    volumes: list[Volume] | None = Field(default=None, max_length=64)
     nodeName: DnsLabel | None = None
     terminationGracePeriodSeconds: Seconds = 30
 
@@ -280,6 +364,12 @@ class PodSpec(Strict):
     def _init_names(cls, value: list[InitContainer] | None) -> list[InitContainer] | None:
         _unique(value or [], "name", "init container name")
         return value or None  # [] is stored as nothing asked for: the pod's spec is the same either way
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_names(cls, value: list[Volume] | None) -> list[Volume] | None:
+        _unique(value or [], "name", "volume name")
+        return value or None
 
     @field_validator("containers")
     @classmethod
@@ -296,6 +386,12 @@ class PodSpec(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> PodSpec:
         _unique(self.containers, "name", "container name")
+        names = {v.name for v in self.volumes or []}
+        for container in [*(self.initContainers or []), *self.containers]:
+            for mount in container.volumeMounts or []:
+                if mount.name not in names:
+                    raise ValueError(f"container {container.name!r} mounts volume {mount.name!r}, which "
+                                     "spec.volumes does not name")
         return self
 
 

@@ -15,6 +15,17 @@ from berth.objects import Obj
 
 
 @dataclass(frozen=True, eq=False)
+class MountVolumes:
+    """The pod's volumes on its host (volumes.py), before its sandbox and containers; again when
+    what they hold changed (`digest`: a ConfigMap or Secret was updated), seen by the running
+    containers in place."""
+
+    pod: Obj
+    digest: str
+    changes_host: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, eq=False)
 class MakeSandbox:
     """The pod's sandbox (network namespace, published ports), before its containers."""
 
@@ -90,9 +101,11 @@ class RemoveContainer:
 
 @dataclass(frozen=True, eq=False)
 class RemoveSandbox:
-    """The sandbox of a pod no longer bound here, after its containers."""
+    """The sandbox of a pod no longer bound here, after its containers; then its volumes' mounts
+    and directory (`uid`: the pod's, from the labels)."""
 
     target: str
+    uid: str = ""
     changes_host: ClassVar[bool] = True
 
 
@@ -104,8 +117,8 @@ class FindAddress:
     changes_host: ClassVar[bool] = False
 
 
-Action = (MakeSandbox | RunContainer | RestartContainer | ReplaceContainer | RestartUnhealthy | StopPod
-          | ForgetPod | RemoveContainer | RemoveSandbox | FindAddress)
+Action = (MountVolumes | MakeSandbox | RunContainer | RestartContainer | ReplaceContainer | RestartUnhealthy
+          | StopPod | ForgetPod | RemoveContainer | RemoveSandbox | FindAddress)
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,7 +28,7 @@ from master.objects.conditions import ready_condition
 from master.objects.isolation import each
 from master.objects.tolerations import RETURNING, lifecycle_keys, with_lifecycle_taints
 from master.reports.probes import ProbeBook
-from master.runtime.actions import ForgetPod, Outcome, pod_uid
+from master.runtime.actions import ForgetPod, MountVolumes, Outcome, pod_uid
 from master.runtime.attention import Attention, pod_settled
 from master.runtime.events import status_events
 from master.runtime.executor import Background, Executor, grace_left, outcome_events
@@ -37,6 +37,7 @@ from master.runtime.planner import Backoff, Listing, SoftState, plan_host
 from master.runtime.pulls import PullRecord
 from master.runtime.ssh import SshError, SshPool
 from master.runtime.status import pod_status
+from master.runtime.volumes import has_volumes, named_objects, volume_digest
 from master.store.commands import Command, Delete, Replace, UpdateStatus
 from master.store.replicated import Store
 from master.store.state import WatchEvent
@@ -111,6 +112,10 @@ class RuntimeController(LeaderLoop):
         # background work done, by pod uid, until a look at its host puts it in the pod's status
         self._finished: dict[str, list[Outcome]] = {}
         self.pulls = PullRecord()  # containers whose image could not be had, for their back-off
+        # what each pod's volumes held when last set up on its host (volumes.volume_digest), by uid
+        self._mounted: dict[str, str] = {}
+        # (kind, namespace, name) of each ConfigMap and Secret a pod's volume holds -> its nodes
+        self._held_by: dict[tuple[str, str, str], set[str]] = {}
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -118,6 +123,11 @@ class RuntimeController(LeaderLoop):
         for does not need to: a waiting pod is unsettled, so its node is looked at every round)."""
         nodes = {e.obj["metadata"]["name"] if e.kind == "Node" else e.obj["spec"].get("nodeName")
                  for e in events if e.kind in ("Pod", "Node")}
+        held_by = self._held_by  # a ConfigMap or Secret a volume holds: its pods' hosts write it anew
+        for event in events:
+            if event.kind in ("ConfigMap", "Secret"):
+                meta = event.obj["metadata"]
+                nodes.update(held_by.get((event.kind, meta.get("namespace") or "", meta["name"]), ()))
         nodes.discard(None)
         if nodes:
             self.attention.mark(nodes)  # type: ignore[arg-type] - None discarded
@@ -126,6 +136,7 @@ class RuntimeController(LeaderLoop):
         """Another master acts on the hosts now: this one's background work stops here."""
         self.background.cancel()
         self.pulls.clear()
+        self._mounted.clear()
 
     def stop(self) -> None:
         super().stop()
@@ -151,7 +162,7 @@ class RuntimeController(LeaderLoop):
         commands.extend(self._background_done(self.background.drain(), pods))
         self.pulls.keep({p["metadata"]["uid"] for p in pods})
         soft = SoftState(time.time(), self.backoff, self.probes.snapshot(), self.background.busy(),
-                         self.pulls.snapshot())
+                         self.pulls.snapshot(), self._volumes_due(pods, reachable))
         due = self.attention.take_due(reachable, time.monotonic())
         futures = []
         for node in ready:
@@ -170,6 +181,24 @@ class RuntimeController(LeaderLoop):
             refused = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
             for error in refused:
                 log.debug("pod status write refused: %s", error.message)
+
+    def _volumes_due(self, pods: list[Obj], reachable: set[str]) -> dict[str, str]:
+        """The pods whose volumes their host must be given (again), with the digest of what they
+        hold now. What was set up is forgotten for a pod gone or on a host not Ready (a host that
+        comes back may have lost its tmpfs mounts: they are made again)."""
+        on_hosts = [p for p in pods if p["spec"].get("nodeName") in reachable and has_volumes(p)
+                    and not p["metadata"].get("deletionTimestamp")]
+        wanted = dict(each(on_hosts, lambda p: (p["metadata"]["uid"], volume_digest(p, self.store.get)),
+                           self.quarantine))
+        for uid in [u for u in self._mounted if u not in wanted]:
+            del self._mounted[uid]
+        held_by: dict[tuple[str, str, str], set[str]] = {}
+        for pod in on_hosts:
+            node, namespace = pod["spec"]["nodeName"], pod["metadata"]["namespace"]
+            for kind, name in named_objects(pod):
+                held_by.setdefault((kind, namespace, name), set()).add(node)
+        self._held_by = held_by
+        return {uid: digest for uid, digest in wanted.items() if self._mounted.get(uid) != digest}
 
     # --- one host ---------------------------------------------------------------------------
     def _sync_node(self, node: Obj, pods: list[Obj], soft: SoftState, fence: _Fence,
@@ -227,6 +256,9 @@ class RuntimeController(LeaderLoop):
         except SshError as err:  # the host went away mid-round
             return self._trouble_with(node, "HostUnreachable", f"the runtime lost the host mid-round: {err}")
         self.pulls.record(outcomes, time.time())  # after the attempts: the back-off counts from their end
+        for outcome in outcomes:
+            if isinstance(outcome.action, MountVolumes) and outcome.ok:
+                self._mounted[outcome.action.pod["metadata"]["uid"]] = outcome.action.digest
         planned = [p for p in pods if p["metadata"]["uid"] not in skipped]
         writes = unplanned + self._writes(node, planned, listing, finished + outcomes, soft)
         return _Look(writes + _cleaned(node, pods, listing), acting)

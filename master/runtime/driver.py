@@ -36,6 +36,7 @@ from berth.objects import Obj
 from berth.podnet import NETWORK, search_domains
 from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
+from master.runtime.volumes import container_mounts
 
 NO_ENV = ContainerEnv()
 
@@ -170,9 +171,10 @@ class Driver(ABC):
         entrypoint, tail = _command_tail(container)
         labels = {**pod_labels(pod), CONTAINER: container["name"], IMAGE: container["image"]}
         workdir = [f"--workdir={container['workingDir']}"] if container.get("workingDir") else []
+        mounts = [mount.option() for mount in container_mounts(pod, container)]  # volumes.py: set up first
         return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
                 *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),
-                *workdir, "--pull=never", *entrypoint, "--", container["image"], *tail]
+                *mounts, *workdir, "--pull=never", *entrypoint, "--", container["image"], *tail]
 
     def image_present(self, image: str) -> list[str]:
         """Exits 0 when the host has the image (both engines spell it alike)."""

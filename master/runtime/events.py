@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from berth.objects import Obj
 from master.runtime.pulls import ERR_IMAGE_NEVER_PULL, ERR_IMAGE_PULL, IMAGE_PULL_BACKOFF
+from master.runtime.volumes import FAILED_MOUNT
 
 FAILURES = ("RunContainerError", "CreateContainerConfigError", "CreatePodSandboxError")
 
@@ -22,6 +23,7 @@ def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
     """(reason, message, warning) for what changed between two statuses of one pod."""
     events = []
     before = _by_name(old)
+    mount_told = False  # one FailedMount for the pod, not one per container waiting on it
     for name, now in _by_name(new).items():
         was = before.get(name, {})
         waiting = (now.get("state") or {}).get("waiting") or {}
@@ -39,6 +41,11 @@ def status_events(old: Obj | None, new: Obj) -> list[tuple[str, str, bool]]:
             events.append(("Started", f"Started container {name}", False))
         if waiting.get("reason") == "CrashLoopBackOff" and was_waiting.get("reason") != "CrashLoopBackOff":
             events.append(("BackOff", f"Back-off restarting failed container {name}", True))
+        message = str(waiting.get("message") or "")
+        if (message.startswith(f"{FAILED_MOUNT}: ") and message != was_waiting.get("message")
+                and not mount_told):
+            events.append((FAILED_MOUNT, message.removeprefix(f"{FAILED_MOUNT}: ")[:1000], True))
+            mount_told = True
         if waiting.get("reason") in FAILURES and was_waiting.get("reason") != waiting.get("reason"):
             events.append(("Failed", f"{waiting['reason']}: {waiting.get('message', '')}"[:1000], True))
         if waiting.get("reason") != was_waiting.get("reason"):

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from berth.containers import container_name
 from berth.objects import Obj
@@ -32,6 +33,7 @@ from master.runtime.actions import (
     FindAddress,
     ForgetPod,
     MakeSandbox,
+    MountVolumes,
     Outcome,
     RemoveContainer,
     RemoveSandbox,
@@ -44,8 +46,13 @@ from master.runtime.actions import (
 )
 from master.runtime.driver import Driver
 from master.runtime.env import EnvError, Lookup, resolve_env
+from master.runtime.files import write_files
+from master.runtime.port_forward import python_argv
 from master.runtime.pulls import ERR_IMAGE_NEVER_PULL, ERR_IMAGE_PULL, never_pull_message
 from master.runtime.ssh import CommandResult, Host, SshError, SshPool
+from master.runtime.volumes import FAILED_MOUNT, VolumeError, files, has_volumes, host_plan
+
+VOLUME_HOST_SOURCE = (Path(__file__).with_name("volume_host.py")).read_text()
 
 log = logging.getLogger(__name__)
 BusyKey = tuple[str, str]  # (pod uid, container name), or (pod uid, "") for the whole pod
@@ -161,6 +168,8 @@ class Executor:
                 outcome = self._run(node, host, driver, action)
             except EnvError as err:
                 outcome = Outcome.failed(action, "CreateContainerConfigError", str(err))
+            except VolumeError as err:
+                outcome = Outcome.failed(action, FAILED_MOUNT, str(err))
             except SshError:
                 raise
             except Exception as err:
@@ -168,7 +177,7 @@ class Executor:
                     broken(action.pod, err)  # type: ignore[union-attr] - checked
                 reason = "CreatePodSandboxError" if isinstance(action, MakeSandbox) else "RunContainerError"
                 outcome = Outcome.failed(action, reason, f"{err}")
-            if isinstance(action, MakeSandbox) and not outcome.ok and uid is not None:
+            if isinstance(action, MakeSandbox | MountVolumes) and not outcome.ok and uid is not None:
                 no_sandbox[uid] = outcome
             outcomes.append(outcome)
         return outcomes
@@ -180,11 +189,19 @@ class Executor:
                 log.info("%s: removing %s (no pod bound here owns it)", host, target)
                 remove = driver.remove if isinstance(action, RemoveContainer) else driver.remove_sandbox
                 result = run(host, remove(target))
+                if result.ok and isinstance(action, RemoveSandbox) and action.uid:
+                    result = self._unmount(host, action.uid)
                 if result.ok:
                     return Outcome(action)
                 return Outcome.failed(action, "FailedRemove", _stderr(result))
-            case ForgetPod():
+            case ForgetPod(pod=pod):
+                if has_volumes(pod):  # no container left, but its volumes may be
+                    unmounted = self._unmount(host, pod["metadata"]["uid"])
+                    if not unmounted.ok:
+                        return Outcome.failed(action, "FailedKillPod", _stderr(unmounted))
                 return Outcome(action)  # nothing on the host: the round deletes the object
+            case MountVolumes(pod=pod):
+                return self._mount_volumes(host, action, pod)
             case MakeSandbox(pod=pod):
                 for argv in (driver.remove_sandbox(pod),  # a half-made one from an interrupted round
                              driver.create_sandbox(pod), driver.start_sandbox(pod)):
@@ -219,6 +236,25 @@ class Executor:
             case FindAddress(pod=pod):
                 return Outcome(action, value=self._address(host, driver, pod))
         raise TypeError(f"no way to run {action!r}")
+
+    def _mount_volumes(self, host: Host, action: MountVolumes, pod: Obj) -> Outcome:
+        """Directories, tmpfs mounts and subPath binds by volume_host.py (the plan on its standard
+        input), then the configMap and secret files over SFTP (files.py)."""
+        written = files(pod, self.lookup)  # first: a missing ConfigMap or key changes nothing on the host
+        result = self.pool.run(host, python_argv(VOLUME_HOST_SOURCE, ["setup"]),
+                               stdin=host_plan(pod).to_json())
+        if not result.ok:
+            return Outcome.failed(action, FAILED_MOUNT, f"setting up volumes: {_stderr(result)}")
+        if written:
+            with self.pool.sftp(host) as sftp:
+                for file_set in written:
+                    if write_files(sftp, file_set):
+                        log.info("%s: wrote volume %s of %s", host, file_set.volume, pod["metadata"]["name"])
+        return Outcome(action)
+
+    def _unmount(self, host: Host, uid: str) -> CommandResult:
+        """A gone pod's volume mounts taken off and its directory removed (volume_host.py)."""
+        return self.pool.run(host, python_argv(VOLUME_HOST_SOURCE, ["teardown", uid]))
 
     def _run_container(self, host: Host, driver: Driver, action: Action, pod: Obj, container: Obj) -> Outcome:
         missing = self._ensure_image(host, driver, action, container)
@@ -278,6 +314,8 @@ class Executor:
             if not alive():
                 return Outcome(action)  # dropped: this term is over
             removed = self.pool.run(host, driver.remove_sandbox(pod))
+            if removed.ok and has_volumes(pod):
+                removed = self._unmount(host, pod["metadata"]["uid"])
         except SshError as err:  # the next look stops what is left
             return Outcome.failed(action, "FailedKillPod", f"{err}")
         if removed.ok:
@@ -304,7 +342,8 @@ def outcome_events(outcome: Outcome) -> list[tuple[str, str, bool]]:
         why = outcome.action.message or "liveness probe failed"
         return [("Killing", f"Container {outcome.action.container['name']}: {why}; it will be restarted",
                  False)]
-    shown = MakeSandbox | RunContainer | ReplaceContainer | RestartContainer | FindAddress  # in the status
+    # in the status
+    shown = MountVolumes | MakeSandbox | RunContainer | ReplaceContainer | RestartContainer | FindAddress
     if outcome.ok or isinstance(outcome.action, shown):
         return []
     if isinstance(outcome.action, RemoveContainer | RemoveSandbox):

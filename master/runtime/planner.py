@@ -26,6 +26,7 @@ from master.runtime.actions import (
     FindAddress,
     ForgetPod,
     MakeSandbox,
+    MountVolumes,
     RemoveContainer,
     RemoveSandbox,
     ReplaceContainer,
@@ -59,6 +60,8 @@ class SoftState:
     verdicts: dict[Key, Verdict] = field(default_factory=dict)
     busy: frozenset[tuple[str, str]] = frozenset()
     pulls: dict[PullKey, PullFailure] = field(default_factory=dict)
+    # pods whose volumes the host must be given (again): uid -> the digest of what they hold now
+    volumes_due: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -206,7 +209,7 @@ def plan_host(pods: list[Obj], listing: Listing, soft: SoftState, broken: Broken
                        if s.pod_uid == uid and not s.sandbox)
         owner = {"metadata": {"namespace": labels.get(NAMESPACE, ""), "name": labels.get(POD_NAME, ""),
                               "uid": labels.get(POD_UID, uid)}}
-        actions.append(RemoveSandbox(sandbox_name(owner)))
+        actions.append(RemoveSandbox(sandbox_name(owner), owner["metadata"]["uid"]))
     reads: list[Action] = []
     for uid, pod in desired.items():
         if pod["metadata"].get("deletionTimestamp"):
@@ -229,7 +232,9 @@ def _plan_pod(pod: Obj, listing: Listing, soft: SoftState) -> list[Action]:
     progress = init_progress(pod, containers)
     if progress.failed:
         return []  # an init container failed under restartPolicy Never: the pod failed, nothing runs again
-    actions: list[Action] = [] if listing.has_sandbox(uid) else [MakeSandbox(pod)]
+    actions: list[Action] = [MountVolumes(pod, soft.volumes_due[uid])] if uid in soft.volumes_due else []
+    if not listing.has_sandbox(uid):
+        actions.append(MakeSandbox(pod))
     if progress.current is not None:
         return actions + _plan_init(pod, progress.current, containers.get(progress.current["name"]), soft)
     for container in spec["containers"]:

@@ -14,6 +14,12 @@ from pathlib import Path
 RELAY_SOURCE = Path(__file__).with_name("port_relay.py").read_text()
 
 
+def python_argv(source: str, args: list[str]) -> list[str]:
+    """A standard-library program of Berth's own, run by the host's python3 in isolated mode (no
+    user site, no environment): nothing is installed on hosts for it."""
+    return ["python3", "-I", "-c", source, *args]
+
+
 def relay_argv(pid: int, port: int) -> list[str]:
     """Enter the network namespace of the process `pid` (a container's) and relay to `port`."""
-    return ["nsenter", f"--target={pid}", "--net", "--", "python3", "-I", "-c", RELAY_SOURCE, str(port)]
+    return ["nsenter", f"--target={pid}", "--net", "--", *python_argv(RELAY_SOURCE, [str(port)])]

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import paramiko
 
@@ -128,6 +129,16 @@ class _Connection:
     last_error: str = ""
 
 
+OpenedT = TypeVar("OpenedT")
+
+
+def _sftp_client(transport: paramiko.Transport) -> paramiko.SFTPClient:
+    sftp = paramiko.SFTPClient.from_transport(transport)
+    if sftp is None:
+        raise paramiko.SSHException("the host refused an SFTP session")
+    return sftp
+
+
 class SshPool:
     def __init__(self, key_file: str, known_hosts_file: str, per_host: int = 8,
                  connect_timeout: float = 5.0, command_timeout: float = 60.0, keepalive: int = 15,
@@ -196,20 +207,10 @@ class SshPool:
         """A channel running `argv` that outlives this call (an interactive exec, a port-forward):
         it holds one of the host's sessions until its `close()`. `pty`: (rows, columns) of a
         terminal the host allocates first, as `ssh -t` does."""
-        entry = self._entry(host)
-        assert entry.slots is not None
-        if not entry.slots.acquire(timeout=self.session_wait):
-            raise HostBusy(f"{host}: all {self.per_host} sessions busy for {self.session_wait:.0f}s")
+        entry = self._slot(host)
         try:
-            client = self._client(host, entry)
-            try:
-                transport = client.get_transport()
-                if transport is None or not transport.is_active():
-                    raise paramiko.SSHException("the connection closed")
-                channel = transport.open_session(timeout=self.connect_timeout)
-            except (paramiko.SSHException, OSError, EOFError) as err:
-                self._drop(host, entry, f"open a session: {err}")
-                raise SshError(f"{host}: {err}") from err
+            channel = self._opened(host, entry, "open a session",
+                                   lambda t: t.open_session(timeout=self.connect_timeout))
             try:
                 channel.set_combine_stderr(combine_stderr)
                 if pty is not None:
@@ -220,9 +221,49 @@ class SshPool:
                 self._drop(host, entry, f"{_what(argv)}: {err}")
                 raise SshError(f"{host}: {err}") from err
         except BaseException:
-            entry.slots.release()
+            entry.slots.release()  # type: ignore[union-attr] - _slot made them
             raise
-        return OpenChannel(channel, entry.slots.release)
+        return OpenChannel(channel, entry.slots.release)  # type: ignore[union-attr]
+
+    @contextlib.contextmanager
+    def sftp(self, host: Host, timeout: float | None = None) -> Iterator[paramiko.SFTPClient]:
+        """An SFTP session on one of the host's sessions (a volume's files: their content goes as
+        data on the channel, never on a command line). A lost connection is an SshError; the
+        server's refusal of one operation stays the OSError paramiko raises."""
+        entry = self._slot(host)
+        try:
+            sftp = self._opened(host, entry, "open SFTP", _sftp_client)
+            sftp.get_channel().settimeout(timeout or self.command_timeout)  # type: ignore[union-attr]
+            try:
+                yield sftp
+            except (paramiko.SSHException, EOFError, TimeoutError) as err:
+                self._drop(host, entry, f"SFTP: {err}")
+                raise SshError(f"{host}: SFTP: {err}") from err
+            finally:
+                sftp.close()
+        finally:
+            entry.slots.release()  # type: ignore[union-attr]
+
+    def _slot(self, host: Host) -> _Connection:
+        """The host's entry, one of its `per_host` sessions taken (the caller gives it back)."""
+        entry = self._entry(host)
+        assert entry.slots is not None
+        if not entry.slots.acquire(timeout=self.session_wait):
+            raise HostBusy(f"{host}: all {self.per_host} sessions busy for {self.session_wait:.0f}s")
+        return entry
+
+    def _opened(self, host: Host, entry: _Connection, what: str,
+                make: Callable[[paramiko.Transport], OpenedT]) -> OpenedT:
+        """`make(transport)` on the host's live connection; a failure drops the connection."""
+        client = self._client(host, entry)
+        try:
+            transport = client.get_transport()
+            if transport is None or not transport.is_active():
+                raise paramiko.SSHException("the connection closed")
+            return make(transport)
+        except (paramiko.SSHException, OSError, EOFError) as err:
+            self._drop(host, entry, f"{what}: {err}")
+            raise SshError(f"{host}: {err}") from err
 
     @contextlib.contextmanager
     def _channel(self, host: Host, argv: list[str], combine_stderr: bool = False

@@ -17,6 +17,7 @@ from master.objects.conditions import condition, with_condition
 from master.runtime.actions import (
     FindAddress,
     MakeSandbox,
+    MountVolumes,
     Outcome,
     ReplaceContainer,
     RestartContainer,
@@ -36,6 +37,7 @@ from master.runtime.planner import (
     verdict_on,
 )
 from master.runtime.pulls import pull_waiting
+from master.runtime.volumes import FAILED_MOUNT
 
 
 def _initializing() -> Obj:
@@ -49,7 +51,8 @@ def pod_status(pod: Obj, listing: Listing, outcomes: list[Outcome], soft: SoftSt
     uid, spec = pod["metadata"]["uid"], pod["spec"]
     per_container = RunContainer | RestartContainer | ReplaceContainer | RestartUnhealthy
     by_container = {o.action.container["name"]: o for o in outcomes if isinstance(o.action, per_container)}
-    sandbox_failed = next((o for o in outcomes if isinstance(o.action, MakeSandbox) and not o.ok), None)
+    before_containers = MountVolumes | MakeSandbox  # a failure of either: no container is made
+    sandbox_failed = next((o for o in outcomes if isinstance(o.action, before_containers) and not o.ok), None)
     containers = listing.of_pod(uid)
     progress = init_progress(pod, containers)
     inits = [_init_entry(pod, container, progress, containers.get(container["name"]),
@@ -112,6 +115,10 @@ def _init_entry(pod: Obj, container: Obj, progress: InitProgress, state: Contain
 
 
 def _waiting(outcome: Outcome) -> Obj:
+    """A container that cannot be made yet: the reason a kubelet gives, its volumes' trouble shown
+    as kubelet shows it (ContainerCreating, the FailedMount events telling why)."""
+    if isinstance(outcome.action, MountVolumes):
+        return {"waiting": {"reason": "ContainerCreating", "message": f"{FAILED_MOUNT}: {outcome.message}"}}
     return {"waiting": {"reason": outcome.reason, "message": outcome.message}}
 
 

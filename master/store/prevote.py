@@ -10,7 +10,13 @@ election timeout, says no, as does one whose log is more up to date. Only with a
 does the real election (PySyncObj's own) start. A cut-off master's term therefore stays
 put, and it rejoins as a follower.
 
-PySyncObj 0.3.17 has no hook for this. The subclass reaches its election state through
+The subclass also keeps `term_committed`: whether the commit index this master follows
+points at an entry of the current term. A leader learns what is committed only once an
+entry of its own term is (Raft, section 8: its no-op); until then the index it announces
+can stop short of writes an earlier leader acknowledged, as after a restart of every master,
+and a master that called itself ready there served a list without them.
+
+PySyncObj 0.3.17 has no hook for either. The subclass reaches its election state through
 the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
 against a PySyncObj it was not written for.
 """
@@ -37,6 +43,7 @@ class PreVoteSyncObj(SyncObj):
         self._pre_votes = 0
         self._pre_vote_won = False
         self.pre_vote_rounds = 0  # rounds this master asked for (the cluster status shows it)
+        self.term_committed = False  # set on PySyncObj's thread each tick, read by the API's
         super().__init__(*args, **kwargs)
         self._SyncObj__transport.setOnMessageReceivedCallback(self._on_message)
 
@@ -64,6 +71,13 @@ class PreVoteSyncObj(SyncObj):
             else:
                 self._ask_first(now)
         super()._onTick(timeToWait)
+        self.term_committed = self._commit_term() == self._term()
+
+    def _commit_term(self) -> int | None:
+        """The term of the entry at the commit index the leader announced, if the log holds it
+        (compaction keeps the last applied entry, and a ready master has applied that index)."""
+        entries = self._SyncObj__getEntries(self._SyncObj__leaderCommitIndex, 1)
+        return entries[0][2] if entries else None
 
     def _ask_first(self, now: float) -> None:
         """Push the election back one timeout, and ask whether it would be won."""

@@ -260,7 +260,8 @@ class Store:
 
     # --- cluster -------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return {**self.raft.getStatus(), "pre_vote_rounds": self.raft.pre_vote_rounds}
+        return {**self.raft.getStatus(), "pre_vote_rounds": self.raft.pre_vote_rounds,
+                "term_committed": self.raft.term_committed}
 
     def is_leader(self) -> bool:
         return self.raft._isLeader()
@@ -279,10 +280,13 @@ class Store:
         return str(leader)
 
     def is_ready(self) -> bool:
-        """A reachable leader, a quorum, and everything the leader committed applied here."""
+        """A reachable leader, a quorum, an entry of the leader's term committed (before that, the
+        commit index it announces may miss writes acknowledged under an earlier term), and
+        everything the leader committed applied here."""
         status = self.status()
         return (
             self.leader() is not None
+            and status["term_committed"]
             and status["leader_commit_idx"] is not None
             and status["last_applied"] >= status["leader_commit_idx"]
             and self.raft.isReady()
