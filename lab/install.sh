@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip podman runc catatonit openssh-server openssh-client
-              busybox-static nftables iproute2 systemd)  # systemd: systemd-analyze checks the units
+              busybox-static nftables iproute2 systemd sshfs)  # systemd: systemd-analyze checks the units;
+              # sshfs: shared volumes
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

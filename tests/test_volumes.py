@@ -114,7 +114,7 @@ def test_the_host_plan_makes_each_volume_where_it_belongs() -> None:
                [{"name": "scratch", "mountPath": "/a", "subPath": "x/y"},
                 {"name": "host", "mountPath": "/b", "subPath": "logs"},
                 {"name": "conf", "mountPath": "/c", "subPath": "one-key"}])
-    plan = host_plan(made)
+    plan = host_plan(made, lookup_of({}))
     assert plan.pod_dir == POD_DIR
     assert plan.dirs == [{"path": f"{POD_DIR}/volumes/scratch", "mode": 0o777},
                          {"path": f"{POD_DIR}/volumes/conf", "mode": 0o755}]
@@ -148,7 +148,7 @@ def test_each_mount_is_one_volume_option(volume: dict, mount: dict, option: str)
 
 def test_a_pod_uid_that_cannot_name_a_directory_is_refused() -> None:
     with pytest.raises(VolumeError):
-        host_plan(pod([{"name": "v", "emptyDir": {}}], [], uid="../../etc"))
+        host_plan(pod([{"name": "v", "emptyDir": {}}], [], uid="../../etc"), lookup_of({}))
 
 
 # --- files of ConfigMaps and Secrets ------------------------------------------------------------
@@ -222,3 +222,93 @@ def test_removing_a_pods_directory_never_follows_a_symlink(tmp_path: Path) -> No
     (tree / "volumes" / "v" / "link").symlink_to(outside)
     volume_host.remove_tree(str(tree))
     assert not tree.exists() and (outside / "keep").read_text() == "kept"
+
+
+def test_a_sweep_removes_every_pods_directory_but_the_bound_ones(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(volume_host, "PODS_DIR", str(tmp_path))
+    for uid in ("bound", "gone-1", "gone-2"):
+        (tmp_path / uid / "volumes" / "v").mkdir(parents=True)
+        (tmp_path / uid / "volumes" / "v" / "data").write_text(uid)
+    volume_host.main(["sweep", "bound"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bound"]
+    assert (tmp_path / "bound" / "volumes" / "v" / "data").read_text() == "bound"
+
+
+
+def test_the_runtime_sets_volumes_up_once_per_digest_and_sweeps_each_host_once_a_minute() -> None:
+    """Against a fake host: the first look mounts the pod's volumes (the plan on setup's standard
+    input) and sweeps the host's pod directories but the bound pods'; the next looks do neither,
+    until a minute has passed (the sweep) or a new term (both again)."""
+    from master.runtime.controller import RuntimeController
+    from tests.test_isolation import NOW, FakeStore, node
+    from tests.test_isolation import pod as bound_pod
+    from tests.test_runtime_executor import ImageHost
+
+    web = bound_pod("web", "h1")
+    web["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+    store = FakeStore(node("h1"), web)
+    host = ImageHost(present=("localhost/busybox:lab",))
+    controller = RuntimeController(store, host, lambda: NOW, lambda: "u")  # type: ignore[arg-type]
+    uid = store.get("Pod", "default", "web")["metadata"]["uid"]
+
+    def volume_verbs() -> list[str]:
+        return [argv[4] for argv in host.commands if argv[:3] == ["python3", "-I", "-c"]]
+
+    try:
+        controller.started_leading()
+        controller.reconcile()
+        assert volume_verbs() == ["setup", "sweep"]
+        assert [argv[5:] for argv in host.commands if argv[4:5] == ["sweep"]] == [[uid]]  # keeps its own pod
+        controller.attention.mark(["h1"])
+        controller.reconcile()
+        assert volume_verbs() == ["setup", "sweep"]  # the same digest: nothing to do
+        controller.stopped_leading()  # a later term of this master's: it sets up and sweeps again
+        controller.started_leading()
+        controller.attention.mark(["h1"])
+        controller.reconcile()
+        assert volume_verbs() == ["setup", "sweep", "setup", "sweep"]
+    finally:
+        controller.stop()
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+def claimed(source: dict[str, Any], phase: str = "Bound", read_only: bool = False) -> tuple[dict, Any]:
+    made = pod([{"name": "data", "persistentVolumeClaim": {"claimName": "db", "readOnly": read_only}}],
+               [{"name": "data", "mountPath": "/data"}])
+    claim = {"metadata": {"name": "db"}, "spec": {"volumeName": "pv-1"}, "status": {"phase": phase}}
+    volume = {"metadata": {"name": "pv-1"}, "spec": {"capacity": {"storage": "1Gi"}, **source}}
+    storage = {"metadata": {"name": "h9"}, "spec": {"address": "10.0.0.9", "sshPort": 2222}}
+    return made, lookup_of({("PersistentVolumeClaim", "db"): claim, ("PersistentVolume", "pv-1"): volume,
+                            ("Node", "h9"): storage})
+
+
+@pytest.mark.parametrize(("source", "read_only", "part", "entry"), [
+    ({"local": {"path": "/var/lib/berth/volumes/pv-1"}}, False, "binds",
+     {"source": "/var/lib/berth/volumes/pv-1", "path": f"{POD_DIR}/volumes/data", "type": "Directory"}),
+    ({"hostPath": {"path": "/srv/db", "type": "DirectoryOrCreate"}}, False, "binds",
+     {"source": "/srv/db", "path": f"{POD_DIR}/volumes/data", "type": "DirectoryOrCreate"}),
+    ({"sshfs": {"server": "h9", "path": "/var/lib/berth/shared/pv-1"}}, True, "sshfs",
+     {"path": f"{POD_DIR}/volumes/data", "server": "10.0.0.9", "port": 2222,
+      "remote": "/var/lib/berth/shared/pv-1", "read_only": True}),
+    ({"nfs": {"server": "files.example.com", "path": "/exports/db"}}, False, "nfs",
+     {"path": f"{POD_DIR}/volumes/data", "server": "files.example.com", "remote": "/exports/db",
+      "read_only": False}),
+])
+def test_a_claims_volume_is_mounted_in_the_pods_directory_by_its_source(source: dict, read_only: bool,
+                                                                        part: str, entry: dict) -> None:
+    made, lookup = claimed(source, read_only=read_only)
+    plan = host_plan(made, lookup)
+    assert getattr(plan, part) == [entry]
+    assert [m.option() for m in container_mounts(made, made["spec"]["containers"][0])] == [
+        f"--volume={POD_DIR}/volumes/data:/data:{'ro' if read_only else 'rw'}"]
+
+
+def test_a_claim_not_bound_yet_fails_the_mount_and_its_binding_changes_the_digest() -> None:
+    made, lookup = claimed({"local": {"path": "/x"}}, phase="Pending")
+    with pytest.raises(VolumeError, match='persistentvolumeclaim "db" is not bound yet'):
+        host_plan(made, lookup)
+    with pytest.raises(VolumeError, match='persistentvolumeclaim "db" not found'):
+        host_plan(made, lookup_of({}))
+    assert volume_digest(made, lookup) != volume_digest(made, lookup_of({}))

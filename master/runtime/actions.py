@@ -110,6 +110,15 @@ class RemoveSandbox:
 
 
 @dataclass(frozen=True, eq=False)
+class SweepVolumes:
+    """The volumes of every pod but those bound here (`keep`, their uids) taken off the host, as
+    orphan containers are removed: a pod deleted while its host was away leaves its directory."""
+
+    keep: frozenset[str]
+    changes_host: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, eq=False)
 class FindAddress:
     """Ask the host for the pod's address (a read: no fence needed, nothing changes)."""
 
@@ -118,7 +127,7 @@ class FindAddress:
 
 
 Action = (MountVolumes | MakeSandbox | RunContainer | RestartContainer | ReplaceContainer | RestartUnhealthy
-          | StopPod | ForgetPod | RemoveContainer | RemoveSandbox | FindAddress)
+          | StopPod | ForgetPod | RemoveContainer | RemoveSandbox | SweepVolumes | FindAddress)
 
 
 @dataclass(frozen=True, eq=False)

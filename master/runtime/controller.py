@@ -28,7 +28,7 @@ from master.objects.conditions import ready_condition
 from master.objects.isolation import each
 from master.objects.tolerations import RETURNING, lifecycle_keys, with_lifecycle_taints
 from master.reports.probes import ProbeBook
-from master.runtime.actions import ForgetPod, MountVolumes, Outcome, pod_uid
+from master.runtime.actions import ForgetPod, MountVolumes, Outcome, SweepVolumes, pod_uid
 from master.runtime.attention import Attention, pod_settled
 from master.runtime.events import status_events
 from master.runtime.executor import Background, Executor, grace_left, outcome_events
@@ -44,6 +44,7 @@ from master.store.state import WatchEvent
 
 log = logging.getLogger(__name__)
 COMPONENT = "runtime"
+SWEEP_EVERY = 60.0  # seconds between two sweeps of a host's pod directories
 
 
 class _Fence:
@@ -116,6 +117,7 @@ class RuntimeController(LeaderLoop):
         self._mounted: dict[str, str] = {}
         # (kind, namespace, name) of each ConfigMap and Secret a pod's volume holds -> its nodes
         self._held_by: dict[tuple[str, str, str], set[str]] = {}
+        self._swept_at: dict[str, float] = {}  # node -> when its pods' directories were last swept
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -137,6 +139,7 @@ class RuntimeController(LeaderLoop):
         self.background.cancel()
         self.pulls.clear()
         self._mounted.clear()
+        self._swept_at.clear()
 
     def stop(self) -> None:
         super().stop()
@@ -248,6 +251,9 @@ class RuntimeController(LeaderLoop):
                 unplanned.append(self._record(pod, "FailedSync", f"cannot plan this pod: {err}"[:1000], True))
 
         actions = plan_host(pods, listing, soft, broken)
+        if time.monotonic() - self._swept_at.get(name, -SWEEP_EVERY) >= SWEEP_EVERY:
+            self._swept_at[name] = time.monotonic()
+            actions.append(SweepVolumes(frozenset(p["metadata"]["uid"] for p in pods)))
         acting = any(a.changes_host for a in actions)
         if acting and not fence.holds():
             return None

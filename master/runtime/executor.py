@@ -42,6 +42,7 @@ from master.runtime.actions import (
     RestartUnhealthy,
     RunContainer,
     StopPod,
+    SweepVolumes,
     pod_uid,
 )
 from master.runtime.driver import Driver
@@ -202,6 +203,9 @@ class Executor:
                 return Outcome(action)  # nothing on the host: the round deletes the object
             case MountVolumes(pod=pod):
                 return self._mount_volumes(host, action, pod)
+            case SweepVolumes(keep=keep):
+                swept = run(host, python_argv(VOLUME_HOST_SOURCE, ["sweep", *sorted(keep)]))
+                return Outcome(action) if swept.ok else Outcome.failed(action, "FailedRemove", _stderr(swept))
             case MakeSandbox(pod=pod):
                 for argv in (driver.remove_sandbox(pod),  # a half-made one from an interrupted round
                              driver.create_sandbox(pod), driver.start_sandbox(pod)):
@@ -242,7 +246,7 @@ class Executor:
         input), then the configMap and secret files over SFTP (files.py)."""
         written = files(pod, self.lookup)  # first: a missing ConfigMap or key changes nothing on the host
         result = self.pool.run(host, python_argv(VOLUME_HOST_SOURCE, ["setup"]),
-                               stdin=host_plan(pod).to_json())
+                               stdin=host_plan(pod, self.lookup).to_json())
         if not result.ok:
             return Outcome.failed(action, FAILED_MOUNT, f"setting up volumes: {_stderr(result)}")
         if written:
@@ -348,4 +352,6 @@ def outcome_events(outcome: Outcome) -> list[tuple[str, str, bool]]:
         return []
     if isinstance(outcome.action, RemoveContainer | RemoveSandbox):
         return [("FailedRemove", f"removing {outcome.action.target}: {outcome.message}", True)]
+    if isinstance(outcome.action, SweepVolumes):
+        return [("FailedRemove", f"removing volumes of pods no longer here: {outcome.message}", True)]
     return [(outcome.reason, outcome.message, True)]

@@ -7,10 +7,14 @@ own kernel: directories, tmpfs mounts, hostPath checks, subPath binds, and their
 contents (ConfigMaps, Secrets) do not pass through here: the master writes them over SFTP.
 
 - `setup`: idempotent. The pod's directory (0750, root's), each volume's directory or tmpfs, each
-  hostPath checked (or made) by its type, each subPath bound onto a staging path.
+  hostPath checked (or made) by its type, each claim's volume mounted (a local path bound, a
+  shared one by sshfs with the storage key and the storage hosts' pinned keys, or NFS), each
+  subPath bound onto a staging path.
 - `teardown UID...`: every mount under each pod's directory taken off, deepest first, then the
-  directory removed. Nothing is removed while a mount is left under it (a PVC, a hostPath
-  bound there must never be emptied by a pod's cleanup).
+  directory removed. Nothing is removed while a mount is left under it (a PVC, a hostPath bound
+  there must never be emptied by a pod's cleanup).
+- `sweep UID...`: `teardown` of every pod directory but those named (the pods bound to the
+  host): what a pod deleted while its host was away left behind.
 
 A subPath is opened one component at a time with O_NOFOLLOW, so a symlink a container left in a
 shared volume (`sub -> /`) cannot point the bind at the host's files, and the bind is made from
@@ -25,7 +29,8 @@ import stat
 import subprocess
 import sys
 
-PODS_DIR = "/var/lib/berth/pods"  # berth/containers.py's, repeated: this file runs alone on a host
+PODS_DIR = "/var/lib/berth/pods"
+STORAGE_DIR = "/var/lib/berth/storage"  # ansible/roles/storage: the sshfs key, the storage hosts' keys
 
 
 def mounted() -> list[str]:
@@ -40,7 +45,10 @@ def fail(message: str) -> None:
 
 
 def run(argv: list[str], **extra: object) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, **extra)  # type: ignore[call-overload]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, **extra)  # type: ignore[call-overload]
+    except subprocess.TimeoutExpired:
+        fail(f"{argv[0]}: no answer in {extra.get('timeout')} s")
     if done.returncode != 0:
         fail(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: {(done.stderr or done.stdout).strip()[:300]}")
 
@@ -72,6 +80,37 @@ def host_path(path: str, kind: str) -> None:
         fail(f"hostPath {path} is not a directory on this host")
     if kind in ("File", "FileOrCreate") and not os.path.isfile(path):
         fail(f"hostPath {path} is not a file on this host")
+
+
+def bind(source: str, kind: str, path: str, points: list[str]) -> None:
+    host_path(source, kind)
+    make_dir(path, 0o750)
+    if path not in points:
+        run(["mount", "--bind", source, path])
+
+
+def sshfs(entry: dict, points: list[str]) -> None:
+    """The storage host's directory over SFTP, as root with the storage key, its host key pinned
+    (never learned). `reconnect` and keepalives: a storage host that comes back is used again;
+    one that does not fails reads and writes rather than hanging them. fsync reaches the server."""
+    path = entry["path"]
+    make_dir(path, 0o750)
+    if path in points:
+        return
+    options = [f"IdentityFile={STORAGE_DIR}/ssh-key", f"UserKnownHostsFile={STORAGE_DIR}/known_hosts",
+               "StrictHostKeyChecking=yes", "BatchMode=yes", "ConnectTimeout=5", f"port={int(entry['port'])}",
+               "reconnect", "ServerAliveInterval=5", "ServerAliveCountMax=3", "allow_other"]
+    if entry.get("read_only"):
+        options.append("ro")
+    run(["sshfs", f"root@{entry['server']}:{entry['remote']}", path, "-o", ",".join(options)], timeout=30)
+
+
+def nfs(entry: dict, points: list[str]) -> None:
+    path = entry["path"]
+    make_dir(path, 0o750)
+    if path not in points:
+        run(["mount", "-t", "nfs", "-o", "ro" if entry.get("read_only") else "rw",
+             f"{entry['server']}:{entry['remote']}", path], timeout=60)
 
 
 def open_beneath(root: str, relative: str, create: bool) -> int:
@@ -126,6 +165,12 @@ def setup(plan: dict) -> None:
         make_dir(entry["path"], entry["mode"])
     for entry in plan.get("tmpfs", []):
         tmpfs(entry["path"], entry.get("size"), entry["mode"], points)
+    for entry in plan.get("binds", []):
+        bind(entry["source"], entry["type"], entry["path"], points)
+    for entry in plan.get("sshfs", []):
+        sshfs(entry, points)
+    for entry in plan.get("nfs", []):
+        nfs(entry, points)
     for entry in plan.get("subpaths", []):
         subpath(entry["root"], entry["path"], entry["staging"], points)
 
@@ -136,9 +181,12 @@ def teardown(uid: str) -> None:
         return
     inside = sorted((p for p in mounted() if p.startswith(pod_dir + "/")), key=len, reverse=True)
     for point in inside:
-        done = subprocess.run(["umount", point], capture_output=True, check=False)
-        if done.returncode != 0:
-            subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
+        try:
+            done = subprocess.run(["umount", point], capture_output=True, check=False, timeout=15).returncode
+        except subprocess.TimeoutExpired:  # a shared volume whose server is gone
+            done = 1
+        if done != 0:
+            subprocess.run(["umount", "--lazy", point], capture_output=True, check=False, timeout=15)
     left = [p for p in mounted() if p.startswith(pod_dir + "/")]
     if left:
         fail(f"{len(left)} mount(s) left under {pod_dir} (first {left[0]}): not removed")
@@ -161,8 +209,13 @@ def main(argv: list[str]) -> None:
     elif argv[:1] == ["teardown"]:
         for uid in argv[1:]:
             teardown(uid)
+    elif argv[:1] == ["sweep"]:
+        keep = set(argv[1:])
+        for uid in sorted(os.listdir(PODS_DIR)) if os.path.isdir(PODS_DIR) else []:
+            if uid not in keep:
+                teardown(uid)
     else:
-        fail("usage: setup < plan.json | teardown UID...")
+        fail("usage: setup < plan.json | teardown UID... | sweep KEPT-UID...")
 
 
 if __name__ == "__main__":

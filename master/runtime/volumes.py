@@ -72,11 +72,15 @@ class HostPlan:
     dirs: list[Obj] = field(default_factory=list)
     tmpfs: list[Obj] = field(default_factory=list)
     host_paths: list[Obj] = field(default_factory=list)
+    binds: list[Obj] = field(default_factory=list)  # a claim's local or hostPath volume
+    sshfs: list[Obj] = field(default_factory=list)  # a claim's shared volume
+    nfs: list[Obj] = field(default_factory=list)
     subpaths: list[Obj] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         return json.dumps({"pod_dir": self.pod_dir, "dirs": self.dirs, "tmpfs": self.tmpfs,
-                           "host_paths": self.host_paths, "subpaths": self.subpaths}).encode()
+                           "host_paths": self.host_paths, "binds": self.binds, "sshfs": self.sshfs,
+                           "nfs": self.nfs, "subpaths": self.subpaths}).encode()
 
 
 def pod_dir(uid: str) -> str:
@@ -109,7 +113,50 @@ def _source(volume: Obj) -> str:
     return next(k for k in volume if k != "name")
 
 
-def host_plan(pod: Obj) -> HostPlan:
+def claimed_volume(pod: Obj, volume: Obj, lookup: Lookup) -> Obj:
+    """The PersistentVolume a pod's claim is bound to; VolumeError while there is none (the pod
+    waits, as kubelet's FailedMount: the binder may not have bound it yet)."""
+    name = volume["persistentVolumeClaim"]["claimName"]
+    claim = lookup("PersistentVolumeClaim", pod["metadata"]["namespace"], name)
+    if claim is None:
+        raise VolumeError(f'persistentvolumeclaim "{name}" not found')
+    bound = (claim.get("spec") or {}).get("volumeName")
+    if not bound or (claim.get("status") or {}).get("phase") != "Bound":
+        raise VolumeError(f'persistentvolumeclaim "{name}" is not bound yet')
+    found = lookup("PersistentVolume", "", bound)
+    if found is None:
+        raise VolumeError(f'persistentvolume "{bound}" of claim "{name}" not found')
+    return found
+
+
+def _claim_plan(plan: HostPlan, pod: Obj, volume: Obj, lookup: Lookup) -> None:
+    """Every claim's volume is mounted at the pod's `volumes/NAME`, as the other volumes are: a
+    local or hostPath one bound there, a shared one by sshfs (its server is a Node: its address)
+    or NFS. The pod's cleanup takes the mount off and never touches the data."""
+    pv = claimed_volume(pod, volume, lookup)
+    spec, where = pv.get("spec") or {}, volume_dir(pod["metadata"]["uid"], volume["name"])
+    read_only = bool(volume["persistentVolumeClaim"].get("readOnly"))
+    if spec.get("local"):
+        plan.binds.append({"source": spec["local"]["path"], "path": where, "type": "Directory"})
+    elif spec.get("hostPath"):
+        plan.binds.append({"source": spec["hostPath"]["path"], "path": where,
+                           "type": spec["hostPath"].get("type") or "Directory"})
+    elif spec.get("sshfs"):
+        server = lookup("Node", "", spec["sshfs"]["server"])
+        if server is None:
+            raise VolumeError(f'persistentvolume "{pv["metadata"]["name"]}": its storage server, node '
+                              f'"{spec["sshfs"]["server"]}", is not in the cluster')
+        plan.sshfs.append({"path": where, "server": server["spec"]["address"],
+                           "port": int(server["spec"].get("sshPort") or 22), "remote": spec["sshfs"]["path"],
+                           "read_only": read_only})
+    elif spec.get("nfs"):
+        plan.nfs.append({"path": where, "server": spec["nfs"]["server"], "remote": spec["nfs"]["path"],
+                         "read_only": read_only or bool(spec["nfs"].get("readOnly"))})
+    else:
+        raise VolumeError(f'persistentvolume "{pv["metadata"]["name"]}" has no source this runtime mounts')
+
+
+def host_plan(pod: Obj, lookup: Lookup) -> HostPlan:
     uid = pod["metadata"]["uid"]
     plan = HostPlan(pod_dir(uid))
     volumes = _volumes(pod)
@@ -130,7 +177,7 @@ def host_plan(pod: Obj) -> HostPlan:
             given = volume["hostPath"]
             plan.host_paths.append({"path": given["path"], "type": given.get("type", "")})
         else:
-            raise VolumeError(f"volume {name!r}: {source} volumes are not mounted by this runtime yet")
+            _claim_plan(plan, pod, volume, lookup)
     for container in _all_containers(pod):
         for index, mount in enumerate(container.get("volumeMounts") or []):
             volume = volumes[mount["name"]]
@@ -141,7 +188,7 @@ def host_plan(pod: Obj) -> HostPlan:
 
 
 def _root(uid: str, volume: Obj) -> str:
-    """Where a volume's content is on the host."""
+    """Where a volume's content is on the host: a claim's is mounted in the pod's directory too."""
     if _source(volume) == "hostPath":
         return str(volume["hostPath"]["path"])
     return volume_dir(uid, volume["name"])
@@ -230,4 +277,7 @@ def volume_digest(pod: Obj, lookup: Lookup) -> str:
             kind, name = _named_object(volume)
             found = lookup(kind, namespace, name)
             parts.append((kind, name, None if found is None else found["metadata"].get("resourceVersion")))
+        elif _source(volume) == "persistentVolumeClaim":  # the volume it is bound to
+            claim = lookup("PersistentVolumeClaim", namespace, volume["persistentVolumeClaim"]["claimName"])
+            parts.append(((claim or {}).get("spec") or {}).get("volumeName"))
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
