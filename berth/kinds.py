@@ -36,6 +36,9 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("Endpoints", "endpoints", ("ep",), True),
     Kind("ConfigMap", "configmaps", ("cm",), True),
     Kind("Secret", "secrets", (), True),
+    Kind("PersistentVolume", "persistentvolumes", ("pv",), False),
+    Kind("PersistentVolumeClaim", "persistentvolumeclaims", ("pvc",), True),
+    Kind("StorageClass", "storageclasses", ("sc",), False),
     Kind("Event", "events", ("ev",), True),
 )}
 _BY_ANY_NAME: dict[str, Kind] = {name: k for k in KINDS.values() for name in (*k.names(), k.kind.lower())}

@@ -16,7 +16,7 @@ from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
                "deployment", "replicaset", "garbage-collector", "node-check", "disruption", "node-ipam",
-               "endpoints", "horizontal-pod-autoscaler")
+               "endpoints", "horizontal-pod-autoscaler", "persistent-volume")
 
 
 def _loopback(address: str) -> bool:

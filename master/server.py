@@ -38,6 +38,7 @@ from master.controllers.rebalancer import Rebalancer
 from master.controllers.replicasets import ReplicaSetController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
+from master.controllers.volumes import SshCommands, VolumeController
 from master.peer_auth import peer_key
 from master.reports.books import ReportBooks
 from master.reports.relay import ReportRelay
@@ -120,6 +121,8 @@ class Server:
                 AutoscalerSettings(config.horizontal_pod_autoscaler_tolerance,
                                    config.horizontal_pod_autoscaler_downscale_stabilization_seconds),
                 period=config.horizontal_pod_autoscaler_sync_period_seconds),
+            "persistent-volume": lambda: VolumeController(store, ctx.now, ctx.uid,
+                                                          SshCommands(ssh) if ssh is not None else None),
             "runtime": lambda: RuntimeController(store, ssh, ctx.now, ctx.uid,  # type: ignore[arg-type] - checked
                                                  Backoff(base=config.restart_backoff_seconds), books.probes,
                                                  books.attention),

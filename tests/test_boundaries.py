@@ -27,6 +27,7 @@ RULES = {  # package (a folder, dotted) -> the modules it must never import (a n
     "master.workloads": (*ABOVE_THE_STORE, "master.store"),  # pure too: not even the store
     "master.network": (*ABOVE_THE_STORE, "master.store"),  # pure: objects in, addresses and endpoints out
     "master.autoscaling": (*ABOVE_THE_STORE, "master.store"),  # pure: metrics and objects in, replicas out
+    "master.storage": (*ABOVE_THE_STORE, "master.store"),  # pure: claims, volumes, classes in, steps out
     "master.objects": ABOVE_THE_STORE,
     "master.reports": ("master.api", "master.controllers", "master.runtime", "master.server"),
     "master.runtime": ("master.api", "master.server"),

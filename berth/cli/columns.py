@@ -408,6 +408,74 @@ HPA = [
 ]
 
 
+# --- storage: volumes, claims, classes ---------------------------------------------------
+
+# kubectl's abbreviations, in its order
+ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                "ReadWriteOncePod": "RWOP"}
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def access_modes_text(modes: Any) -> str:
+    """`RWO,RWX`, as kubectl shows a volume's or a claim's access modes."""
+    given = set(_list(modes))
+    return ",".join(short for mode, short in ACCESS_MODES.items() if mode in given)
+
+
+def storage_status(obj: Obj, now: datetime) -> str:
+    """The phase; Terminating once deleted (kept while in use), as kubectl shows volumes and claims."""
+    if _get(obj, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    return str(_get(obj, "status", "phase") or "Pending")
+
+
+def volume_claim(obj: Obj, now: datetime) -> str:
+    ref = _get(obj, "spec", "claimRef")
+    return f"{_get(ref, 'namespace') or ''}/{_get(ref, 'name') or ''}" if isinstance(ref, dict) else ""
+
+
+def claim_capacity(obj: Obj, now: datetime) -> str:
+    """What the bound volume gives (nothing while the claim waits), as kubectl."""
+    return str(_get(obj, "status", "capacity", "storage") or "")
+
+
+PERSISTENT_VOLUME = [
+    Column("CAPACITY", lambda o, now: str(_get(o, "spec", "capacity", "storage") or "")),
+    Column("ACCESS MODES", lambda o, now: access_modes_text(_get(o, "spec", "accessModes"))),
+    Column("RECLAIM POLICY",
+           lambda o, now: str(_get(o, "spec", "persistentVolumeReclaimPolicy") or "Retain")),
+    Column("STATUS", storage_status),
+    Column("CLAIM", volume_claim),
+    Column("STORAGECLASS", lambda o, now: str(_get(o, "spec", "storageClassName") or "")),
+    AGE,
+]
+PERSISTENT_VOLUME_CLAIM = [
+    Column("STATUS", storage_status),
+    Column("VOLUME", lambda o, now: str(_get(o, "spec", "volumeName") or "")),
+    Column("CAPACITY", claim_capacity),
+    Column("ACCESS MODES", lambda o, now: access_modes_text(_get(o, "status", "accessModes"))),
+    Column("STORAGECLASS", lambda o, now: str(_get(o, "spec", "storageClassName") or "")),
+    AGE,
+]
+
+
+def default_class(obj: Obj) -> bool:
+    return _get(obj, "metadata", "annotations", DEFAULT_CLASS) == "true"
+
+
+def class_name(obj: Obj, now: datetime) -> str:
+    """kubectl marks the default class: `standard (default)`."""
+    return name(obj, now) + (" (default)" if default_class(obj) else "")
+
+
+STORAGE_CLASS = [
+    Column("PROVISIONER", lambda o, now: str(o.get("provisioner") or "")),
+    Column("RECLAIMPOLICY", lambda o, now: str(o.get("reclaimPolicy") or "Delete")),
+    Column("VOLUMEBINDINGMODE", lambda o, now: str(o.get("volumeBindingMode") or "Immediate")),
+    AGE,
+]
+
+
 # --- events ----------------------------------------------------------------------------
 
 def event_last_seen(obj: Obj, now: datetime) -> str:
@@ -453,9 +521,13 @@ BY_KIND: dict[str, list[Column]] = {
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,
     "HorizontalPodAutoscaler": HPA,
+    "PersistentVolume": PERSISTENT_VOLUME,
+    "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
+    "StorageClass": STORAGE_CLASS,
     "Event": EVENT,
 }
 NAMELESS = frozenset({"Event"})  # kubectl lists events by what happened, not by name
+NAME_TEXT: dict[str, Callable[[Obj, datetime], str]] = {"StorageClass": class_name}  # NAME beyond the name
 
 
 def labels_text(obj: Obj, now: datetime) -> str:
@@ -473,7 +545,8 @@ def columns_for(kind: str, *, wide: bool = False, namespaced_view: bool = False,
         columns.append(Column("NAMESPACE", namespace))
     if kind not in NAMELESS:
         prefix = f"{kind.lower()}/" if kind_prefix else ""
-        columns.append(Column("NAME", lambda o, now: prefix + name(o, now)))
+        shown = NAME_TEXT.get(kind, name)
+        columns.append(Column("NAME", lambda o, now: prefix + shown(o, now)))
     columns.extend(c for c in BY_KIND.get(kind, [AGE]) if wide or not c.wide_only)
     if show_labels:
         columns.append(Column("LABELS", labels_text))

@@ -24,8 +24,10 @@ RESTRICTED_LABELS = "node-restriction.berth.io/"
 # Kinds only admins write. A Namespace's delete deletes everything in it, and its create is
 # cluster-wide (an operator still makes one implicitly by creating an object in it, which
 # gives no more than the object itself does). Endpoints are the endpoints controller's: an
-# admin may write those of a Service without a selector (api/service_admission.py).
-ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints"})
+# admin may write those of a Service without a selector (api/service_admission.py). PersistentVolumes
+# and StorageClasses are cluster-wide storage (a volume names a host's directory; a class, where the
+# provisioner makes and deletes them), as in Kubernetes' default roles; claims are anyone's who writes.
+ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints", "PersistentVolume", "StorageClass"})
 # What an agent reads besides Nodes: its node's service rules are made of Services and Endpoints (as
 # kube-proxy's), and the autoscalers say which of its pods' response times to measure.
 AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler"})

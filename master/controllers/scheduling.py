@@ -20,19 +20,41 @@ from master.events import event_name, record_event
 from master.objects.conditions import condition, with_condition
 from master.objects.isolation import Broken, each, reraise
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
-from master.scheduler.snapshot import is_finished
-from master.store.commands import Bind, Command, UpdateStatus
+from master.scheduler.snapshot import PodInfo, is_finished
+from master.storage.volumes import SELECTED_NODE, StorageState, annotation
+from master.store.commands import Batch, Bind, Command, Op, Replace, UpdateStatus
 from master.store.replicated import Store
 from master.store.state import WatchEvent
 
 log = logging.getLogger(__name__)
 COMPONENT = "scheduler"
+# what a pending pod's placement depends on: claims bound, volumes made, classes added are news too
+WAKING = frozenset({"Pod", "Node", "PersistentVolumeClaim", "PersistentVolume", "StorageClass"})
 
 
 def scheduled_condition(fits: bool, message: str, now: str) -> Obj:
     return {"type": "PodScheduled", "status": "True" if fits else "False",
             "reason": "Scheduled" if fits else "Unschedulable", "message": message,
             "lastTransitionTime": now}
+
+
+def bind_command(info: PodInfo, node: str, status: Obj) -> Command:
+    """The pod's Bind; for a pod with claims, in one Batch with each claim at the resourceVersion the
+    round read (a claim deleted or changed since is a conflict: the pod is placed again next round), a
+    claim that waited for its first consumer annotated with the node chosen
+    (volume.kubernetes.io/selected-node), for the volumes controller to bind or provision it there."""
+    bind = Bind(info.namespace, info.name, info.uid, node, status)
+    if info.volumes is None or not info.volumes.claims:
+        return bind
+    ops: list[Op] = []
+    for need in info.volumes.claims:
+        claim = need.claim
+        if need.waiting and annotation(claim, SELECTED_NODE) != node:
+            meta = claim["metadata"]
+            claim = {**claim, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
+                                                                   SELECTED_NODE: node}}}
+        ops.append(Replace(claim, need.claim["metadata"]["resourceVersion"]))  # unchanged: a check alone
+    return Batch((*ops, bind))
 
 
 def pending_pods(pods: list[Obj], broken: Broken = reraise) -> list[Obj]:
@@ -60,7 +82,7 @@ class SchedulingController(LeaderLoop):
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
-        if any(e.kind in ("Pod", "Node") for e in events):
+        if any(e.kind in WAKING for e in events):
             self.wake()
 
     def started_leading(self) -> None:
@@ -71,12 +93,15 @@ class SchedulingController(LeaderLoop):
         return self.store.get("Event", pod["metadata"]["namespace"], event_name(pod, reason))
 
     def reconcile(self) -> None:
-        (nodes, pods), revision = self.store.read(lambda s: (s.list("Node"), s.list("Pod")))
+        (nodes, pods, claims, volumes, classes), revision = self.store.read(lambda s: (
+            s.list("Node"), s.list("Pod"), s.list("PersistentVolumeClaim"), s.list("PersistentVolume"),
+            s.list("StorageClass")))
         pending = pending_pods(pods, self.quarantine)
         if not pending or revision == self._idle_at:
             return
-        result = self.scheduler.schedule(build_snapshot(nodes, pods, self.quarantine),
-                                         each(pending, pod_info, self.quarantine))
+        storage = StorageState.of(claims, volumes, classes)
+        result = self.scheduler.schedule(build_snapshot(nodes, pods, self.quarantine, storage),
+                                         each(pending, lambda p: pod_info(p, storage), self.quarantine))
         by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pending}
         now = self.now()
         commands: list[Command] = []
@@ -84,7 +109,7 @@ class SchedulingController(LeaderLoop):
             pod = by_key[info.key]
             status = with_condition({**(pod.get("status") or {}), "phase": "Pending"},
                                     scheduled_condition(True, f"assigned to {node}", now))
-            commands.append(Bind(info.namespace, info.name, info.uid, node, status))
+            commands.append(bind_command(info, node, status))
             commands.append(record_event(self._event(pod, "Scheduled"), pod, "Scheduled",
                                          f"Successfully assigned {info.namespace}/{info.name} to {node}",
                                          warning=False, component=COMPONENT, uid=self.uid(), now=now))

@@ -64,6 +64,14 @@ from master.objects.fields import (
     memory_bytes,
     not_supported_yet,
 )
+from master.objects.storage_kinds import (
+    Finalizers,
+    PersistentVolumeClaimSpec,
+    PersistentVolumeClaimStatus,
+    PersistentVolumeSpec,
+    PersistentVolumeStatus,
+    StorageClassFields,
+)
 
 API_VERSION = "berth/v1"
 _READ_ONLY = {"readOnly": True}  # OpenAPI: a client may send it back; writes of the spec ignore it
@@ -76,8 +84,7 @@ FINALIZERS_NOT_YET = not_supported_yet("namespace finalizers: Berth's namespace 
 SERVICE_FIELD_NOT_YET = not_supported_yet("Berth's services are ClusterIP and NodePort, without external "
                                           "addresses, and every pod that is not Ready is left out")
 MAX_ENDPOINT_ADDRESSES = 5000  # of a subset's addresses, ready or not: the object's size bounds them too
-KINDS_NOT_YET = {kind: "storage comes with the storage issue (16)"
-                 for kind in ("Volume", "PersistentVolume", "PersistentVolumeClaim", "StorageClass")}
+KINDS_NOT_YET = {"Volume": "a pod's volumes are in its spec; storage it keeps is a PersistentVolumeClaim"}
 
 
 class Strict(BaseModel):
@@ -121,6 +128,7 @@ class ObjectMeta(Strict):
     generation: Count | None = None
     deletionTimestamp: Timestamp | None = None
     deletionGracePeriodSeconds: Seconds | None = None
+    finalizers: Finalizers = None  # the storage protection's, shown while a deleted volume or claim is kept
 
     @field_validator("ownerReferences")
     @classmethod
@@ -1075,6 +1083,27 @@ class Endpoints(Envelope):
     subsets: list[EndpointSubset] = Field(default_factory=list, max_length=1000)
 
 
+class PersistentVolume(Envelope):
+    """Cluster-scoped: storage, made by an admin or a class's provisioner, bound to one claim
+    (master/storage/, master/controllers/volumes.py)."""
+
+    kind: Literal["PersistentVolume"]
+    spec: PersistentVolumeSpec
+    status: PersistentVolumeStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
+
+
+class PersistentVolumeClaim(Envelope):
+    kind: Literal["PersistentVolumeClaim"]
+    spec: PersistentVolumeClaimSpec
+    status: PersistentVolumeClaimStatus | None = Field(default=None, json_schema_extra=_READ_ONLY)
+
+
+class StorageClass(StorageClassFields, Envelope):
+    """Cluster-scoped: how claims of this class get a volume (storage.k8s.io/v1's fields, at the top)."""
+
+    kind: Literal["StorageClass"]
+
+
 class ConfigMap(Envelope):
     kind: Literal["ConfigMap"]
     data: dict[ConfigKey, str] = Field(default_factory=dict)
@@ -1137,6 +1166,9 @@ _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus),
     "Service": (Service, None), "Endpoints": (Endpoints, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
+    "PersistentVolume": (PersistentVolume, PersistentVolumeStatus),
+    "PersistentVolumeClaim": (PersistentVolumeClaim, PersistentVolumeClaimStatus),
+    "StorageClass": (StorageClass, None),
 }
 KINDS: dict[str, KindInfo] = {
     name: KindInfo(**vars(names), model=_SCHEMAS[name][0], status_model=_SCHEMAS[name][1])

@@ -8,6 +8,11 @@ is not run again) and tolerations, only added. `spec.nodeName` is set by binding
 A Deployment's or ReplicaSet's selector is fixed too, as in apps/v1. What the cluster assigned
 stays assigned (`kept_assigned`): a Node's `spec.podCIDR`, set once by node-ipam, and a Service's
 `spec.clusterIP` and node ports (master/objects/services.py); no write drops them by leaving them out.
+Storage follows Kubernetes' rules: a PersistentVolumeClaim's spec is fixed once made, except that
+`volumeName` (the binder's, or the volume asked for) and `storageClassName` (the default class, written
+in) may each be set once, and a write that leaves them out keeps them; a PersistentVolume's source,
+volumeMode and nodeAffinity are fixed (its claimRef, capacity, reclaim policy may change); a
+StorageClass's provisioner, parameters, reclaimPolicy and volumeBindingMode are fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from master.errors import ApiError
 from master.objects.services import kept_allocations
 
 SELECTOR_FIXED = ("Deployment", "ReplicaSet")
+# what may not change, by kind: the fields (under spec, or at the top for a class), and why
+STORAGE_FIXED: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "PersistentVolume": ("spec", ("local", "hostPath", "nfs", "sshfs", "volumeMode", "nodeAffinity"),
+                         "a volume's source, volumeMode and nodeAffinity are fixed once it exists"),
+    "StorageClass": ("", ("provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"),
+                     "a class's provisioner, parameters, reclaimPolicy and volumeBindingMode are fixed"),
+}
+CLAIM_SET_ONCE = ("volumeName", "storageClassName")  # the binder's writes: unset to set, once
 POD_MUTABLE = "spec.containers[*].image, spec.initContainers[*].image, spec.tolerations (additions only)"
 
 
@@ -44,6 +57,10 @@ def check_update(old: Obj, new: Obj) -> None:
     """Raise the 422 Kubernetes gives when `new` changes what may not change in `old`."""
     if old.get("kind") in SELECTOR_FIXED:
         _selector_fixed(old, new)
+    if old.get("kind") in STORAGE_FIXED:
+        _storage_fixed(old, new)
+    if old.get("kind") == "PersistentVolumeClaim":
+        _claim_fixed(old, new)
     if old.get("kind") != "Pod":
         return
     before, after = copy.deepcopy(old.get("spec") or {}), new.get("spec") or {}
@@ -65,6 +82,32 @@ def check_update(old: Obj, new: Obj) -> None:
                        changed)
 
 
+def _storage_fixed(old: Obj, new: Obj) -> None:
+    where, fields, why = STORAGE_FIXED[old["kind"]]
+    before = (old.get(where) or {}) if where else old
+    after = (new.get(where) or {}) if where else new
+    for name in fields:
+        if before.get(name) != after.get(name):
+            path = f"{where}.{name}" if where else name
+            changed = first_difference(before.get(name), after.get(name), path) or path
+            raise ApiError(422, "Invalid", f"{old['kind']} {old['metadata']['name']}: {changed} cannot "
+                           f"change ({why}); delete and create it again", changed)
+
+
+def _claim_fixed(old: Obj, new: Obj) -> None:
+    """A claim's spec is fixed once made (Kubernetes': "spec is immutable after creation"), but for
+    the fields the binder writes once: its volume, and the default class."""
+    before, after = dict(old.get("spec") or {}), new.get("spec") or {}
+    for name in CLAIM_SET_ONCE:
+        if before.get(name) is None and after.get(name) is not None:
+            before[name] = after[name]
+    changed = first_difference(before, after, "spec")
+    if changed:
+        raise ApiError(422, "Invalid", f"PersistentVolumeClaim {old['metadata']['name']}: {changed} cannot "
+                       "change once the claim exists (only spec.volumeName and spec.storageClassName may be "
+                       "set, once, where unset); delete and create it again", changed)
+
+
 def _selector_fixed(old: Obj, new: Obj) -> None:
     """A changed selector would orphan the pods made under the old one and adopt strangers: fixed
     once made, as in Kubernetes' apps/v1."""
@@ -80,7 +123,18 @@ def kept_assigned(old: Obj, new: Obj) -> Obj:
     a replace or apply of a manifest written before it was assigned must not free it."""
     if old.get("kind") == "Service":
         return kept_allocations(old, new)
+    if old.get("kind") == "PersistentVolumeClaim":
+        return kept_claim_binding(old, new)
     return kept_pod_cidr(old, new)
+
+
+def kept_claim_binding(old: Obj, new: Obj) -> Obj:
+    """`new` as stored over `old`: a claim keeps the volume it is bound to and the class written in,
+    when a replace or apply of its manifest leaves them out (naming others is refused by check_update)."""
+    before, spec = old.get("spec") or {}, new.get("spec") or {}
+    kept = {name: before[name] for name in CLAIM_SET_ONCE
+            if before.get(name) is not None and name not in spec}
+    return {**new, "spec": {**spec, **kept}} if kept else new
 
 
 def kept_pod_cidr(old: Obj, new: Obj) -> Obj:

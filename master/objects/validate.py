@@ -89,8 +89,8 @@ def validate_object(document: Any, expected: KindInfo | None = None) -> dict[str
     meta = obj["metadata"]
     if not meta.get("ownerReferences"):
         meta.pop("ownerReferences", None)  # most objects have none: keep them as they were sent
-    for system_only in ("deletionTimestamp", "deletionGracePeriodSeconds"):
-        meta.pop(system_only, None)  # set by a graceful DELETE only (the store keeps the stored ones)
+    for system_only in ("deletionTimestamp", "deletionGracePeriodSeconds", "finalizers"):
+        meta.pop(system_only, None)  # set by a DELETE only (the store keeps the stored ones)
     if info.namespaced:
         meta.setdefault("namespace", DEFAULT_NAMESPACE)
     elif "namespace" in meta:

@@ -15,6 +15,7 @@ from typing import Any
 
 from master.objects.kinds import Taint
 from master.scheduler.snapshot import NodeInfo, PodInfo
+from master.storage.needs import node_problem
 
 Reasons = tuple[str, ...]
 _HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})  # PreferNoSchedule steers (scores.py), never excludes
@@ -26,6 +27,8 @@ class FilterPlugin:
     keep: Callable[[PodInfo, list[NodeInfo]], list[NodeInfo]]
     reason: Callable[[PodInfo, NodeInfo], Reasons]  # why `keep` left this node out
     applies: Callable[[PodInfo], bool] = lambda _pod: True  # False: skipped for this pod (PreFilter)
+    # why the pod can go on no node at all, before any node is looked at (PreFilter); None: it may
+    prefilter: Callable[[PodInfo], str | None] = lambda _pod: None
 
 
 # --- NodeReady, NodeUnschedulable -----------------------------------------------------------
@@ -98,6 +101,18 @@ def _free_ports(pod: PodInfo, nodes: list[NodeInfo]) -> list[NodeInfo]:
     return [n for n in nodes if ports.isdisjoint(n.host_ports)]
 
 
+# --- VolumeBinding --------------------------------------------------------------------------
+
+def _volumes_reachable(pod: PodInfo, nodes: list[NodeInfo]) -> list[NodeInfo]:
+    """The pod's claims' volumes are reachable there, or can be bound or made there (storage/needs.py)."""
+    needs = pod.volumes
+    return nodes if needs is None else [n for n in nodes if node_problem(needs, n) is None]
+
+
+def _volume_reason(pod: PodInfo, node: NodeInfo) -> Reasons:
+    return (node_problem(pod.volumes, node) or "",) if pod.volumes is not None else ()
+
+
 # In the order they run: the cheapest and most often failing first.
 FILTERS: tuple[FilterPlugin, ...] = (
     FilterPlugin("NodeReady", _ready, lambda _p, _n: ("node(s) were not ready",)),
@@ -109,4 +124,6 @@ FILTERS: tuple[FilterPlugin, ...] = (
                  lambda _p, _n: ("node(s) didn't have free ports for the requested pod ports",),
                  lambda pod: bool(pod.host_ports)),
     FilterPlugin("NodeResourcesFit", _fits, _insufficient, lambda pod: bool(pod.cpu or pod.memory)),
+    FilterPlugin("VolumeBinding", _volumes_reachable, _volume_reason, lambda pod: pod.volumes is not None,
+                 lambda pod: pod.volumes.problem if pod.volumes is not None else None),
 )

@@ -18,7 +18,8 @@ which the scheduler places by its usual scores):
 
 LowNodeUtilization is off while the scheduler packs pods (MostAllocated): its next placements would
 fill the crowded nodes again. Only pods with a controller go (never bare pods: nothing would make
-them again), only to a node the scheduler's filters would let them on and that it would not avoid
+them again; nor pods with PersistentVolumeClaims, whose volumes may hold them to a node), only to a
+node the scheduler's filters would let them on and that it would not avoid
 (a PreferNoSchedule taint they do not tolerate), and each is checked as the eviction API checks it
 (`disruption.eviction_verdict`), budgets charged as the plan goes: a plan never holds more evictions
 than the budgets allow, nor more than `max_evictions`. While some pod waits for its first
@@ -34,6 +35,7 @@ from master.objects.conditions import condition
 from master.objects.isolation import Broken, each, reraise
 from master.scheduler.filters import FILTERS, tolerates
 from master.scheduler.snapshot import NodeInfo, PodInfo, build_snapshot, is_finished, pod_info
+from master.storage.volumes import pod_claims
 from master.workloads.disruption import Evict, eviction_verdict, terminating
 from master.workloads.owners import controller_of
 from master.workloads.replicas import deletion_rank
@@ -164,8 +166,8 @@ def _candidates(pods: list[Obj], usable: set[str], broken: Broken) -> list[_Cand
     """The pods a plan may move (a controller's, on a usable node), the first to go first."""
     def candidate(pod: Obj) -> _Candidate | None:
         ref = controller_of(pod)
-        if ref is None or pod["spec"]["nodeName"] not in usable:
-            return None
+        if ref is None or pod["spec"]["nodeName"] not in usable or pod_claims(pod):
+            return None  # a pod with claims may be held where its volumes are: it stays
         owner_name = f"{ref.get('kind')}/{ref.get('name')}"
         info = pod_info(pod)
         owner = (info.namespace, str(ref.get("uid") or owner_name))

@@ -17,8 +17,10 @@ from master.scheduler.scores import (
     RESOURCE_WEIGHT,
     SPREAD_WEIGHT,
     TAINT_WEIGHT,
+    VOLUME_WEIGHT,
     Score,
     owner_spread,
+    prefer_static_volumes,
     prefer_untainted,
 )
 from master.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
@@ -83,6 +85,8 @@ class Scheduler:
         scores = [(SPREAD_WEIGHT, owner_spread)]
         if snapshot.soft_tainted:
             scores.append((TAINT_WEIGHT, prefer_untainted))
+        if snapshot.storage.volumes:
+            scores.append((VOLUME_WEIGHT, prefer_static_volumes))
         return scores
 
     def place(self, snapshot: Snapshot, pod: PodInfo, scores: list[tuple[int, Score]] | None = None
@@ -93,6 +97,10 @@ class Scheduler:
             return None, unschedulable_message(0, Counter())
         wanted = feasible_to_find(total)
         plugins = [plugin for plugin in FILTERS if plugin.applies(pod)]
+        for plugin in plugins:
+            problem = plugin.prefilter(pod)
+            if problem is not None:
+                return None, f"0/{total} nodes fit: {problem}"
         start = self._next_start % total
         order = nodes[start:] + nodes[:start]
         feasible: list[NodeInfo] = []

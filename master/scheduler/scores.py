@@ -9,11 +9,14 @@ from collections.abc import Callable
 
 from master.scheduler.filters import tolerates
 from master.scheduler.snapshot import NodeInfo, PodInfo
+from master.storage.needs import static_volumes
 
 MAX_SCORE = 100
 RESOURCE_WEIGHT = 1
 SPREAD_WEIGHT = 2  # as Kubernetes weighs PodTopologySpread against NodeResourcesFit
 TAINT_WEIGHT = 3  # as Kubernetes weighs TaintToleration
+# above the others together: a claim's volume made beforehand is used, not a new one made elsewhere
+VOLUME_WEIGHT = 10
 Score = Callable[[PodInfo, list[NodeInfo]], list[float] | None]  # None: ranks every node the same
 
 
@@ -55,6 +58,19 @@ def prefer_untainted(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
     if most == 0:
         return None
     return [(most - count) / most * MAX_SCORE for count in counts]
+
+
+def prefer_static_volumes(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
+    """Nodes where volumes made beforehand would serve more of the pod's claims that wait for their
+    first consumer, higher (Kubernetes' VolumeBinding score favours static bindings the same way).
+    None when it ranks every node the same (no such claim, or every node alike)."""
+    if pod.volumes is None or not pod.volumes.waiting:
+        return None
+    counts = [static_volumes(pod.volumes, n) for n in nodes]
+    most = max(counts, default=0)
+    if most == 0 or min(counts) == most:
+        return None
+    return [count / most * MAX_SCORE for count in counts]
 
 
 RESOURCE_SCORES = {"LeastAllocated": least_allocated, "MostAllocated": most_allocated}

@@ -17,6 +17,8 @@ from berth.quantity import cpu_millis, memory_bytes
 from master.objects.conditions import ready_condition
 from master.objects.isolation import Broken, each, reraise
 from master.objects.kinds import Taint
+from master.storage.needs import VolumeNeeds, volume_needs
+from master.storage.volumes import StorageState, pod_claims
 
 DEFAULT_CPU = 100  # millicores: Kubernetes' DefaultMilliCPURequest, for scoring only
 DEFAULT_MEMORY = 200 << 20  # bytes: its DefaultMemoryRequest
@@ -38,6 +40,10 @@ class PodInfo:
     # counts DEFAULT_CPU / DEFAULT_MEMORY, so pods without requests spread instead of piling up
     score_cpu: int = 0
     score_memory: int = 0
+    claims: tuple[str, ...] = ()  # the PersistentVolumeClaims its volumes name
+    # what those claims ask of a node (master/storage/needs.py); None: no claims, or not resolved
+    # (a pod already placed, counted against its node)
+    volumes: VolumeNeeds | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -109,7 +115,9 @@ def effective_request(init: list[int | None], app: list[int | None], default: in
     return max(sum(value(r) for r in app), max((value(r) for r in init), default=0))
 
 
-def pod_info(pod: Obj) -> PodInfo:
+def pod_info(pod: Obj, storage: StorageState | None = None) -> PodInfo:
+    """`storage`: the round's claims, volumes and classes, to resolve what the pod's claims need of a
+    node (a pod to place); without it they are named only."""
     meta, spec = pod["metadata"], pod["spec"]
     containers = spec.get("containers") or []
     inits = spec.get("initContainers") or []
@@ -120,6 +128,8 @@ def pod_info(pod: Obj) -> PodInfo:
                       for p in c.get("ports") or [] if p.get("hostPort"))
     owner = next((f"{ref['kind']}/{ref['name']}" for ref in meta.get("ownerReferences") or []
                   if ref.get("controller", True)), None)
+    claims = tuple(pod_claims(pod))
+    needs = volume_needs(meta.get("namespace", ""), list(claims), storage) if claims and storage else None
     return PodInfo(
         namespace=meta.get("namespace", ""), name=meta["name"], uid=meta.get("uid", ""),
         resource_version=meta.get("resourceVersion", 0),
@@ -127,7 +137,8 @@ def pod_info(pod: Obj) -> PodInfo:
         score_cpu=effective_request(init_cpus, cpus, DEFAULT_CPU),
         score_memory=effective_request(init_memories, memories, DEFAULT_MEMORY),
         node_selector=tuple(sorted((spec.get("nodeSelector") or {}).items())),
-        tolerations=tuple(spec.get("tolerations") or []), host_ports=ports, owner=owner)
+        tolerations=tuple(spec.get("tolerations") or []), host_ports=ports, owner=owner, claims=claims,
+        volumes=needs)
 
 
 def node_taints(node: Obj) -> tuple[Taint, ...]:
@@ -157,6 +168,8 @@ def is_finished(pod: Obj) -> bool:
 class Snapshot:
     nodes: list[NodeInfo]
     by_name: dict[str, NodeInfo]
+    # the claims, volumes and classes read with the nodes and pods: what pods' claims need
+    storage: StorageState = field(default_factory=StorageState)
 
     @cached_property  # a snapshot's nodes and their taints do not change; placements do not touch them
     def soft_tainted(self) -> bool:
@@ -164,9 +177,11 @@ class Snapshot:
         return any(t.effect == "PreferNoSchedule" for n in self.nodes for t in n.taints)
 
 
-def build_snapshot(nodes: list[Obj], pods: list[Obj], broken: Broken = reraise) -> Snapshot:
+def build_snapshot(nodes: list[Obj], pods: list[Obj], broken: Broken = reraise,
+                   storage: StorageState | None = None) -> Snapshot:
     """Every node, with the pods already bound to it counted against it. A node or pod that
-    cannot be read goes to `broken` (objects/isolation.py) and is left out."""
+    cannot be read goes to `broken` (objects/isolation.py) and is left out. `storage`: the claims,
+    volumes and classes read in the same store read."""
     infos = sorted(each(nodes, node_info, broken), key=lambda n: n.name)
     by_name = {n.name: n for n in infos}
 
@@ -176,4 +191,4 @@ def build_snapshot(nodes: list[Obj], pods: list[Obj], broken: Broken = reraise) 
             by_name[bound].assume(pod_info(pod))
 
     each(pods, count, broken)
-    return Snapshot(infos, by_name)
+    return Snapshot(infos, by_name, storage or StorageState())

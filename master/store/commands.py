@@ -125,17 +125,24 @@ class Barrier:
     """Changes nothing: once applied locally, every earlier committed write is visible."""
 
 
+# Kinds a DELETE only marks, whose controller removes them once nothing holds them: a Namespace once
+# empty, a PersistentVolumeClaim once no pod uses it, a PersistentVolume once no claim is bound to it
+# (Kubernetes' pvc-protection and pv-protection finalizers; master/controllers/volumes.py)
+MARKED_KINDS = ("Namespace", "PersistentVolumeClaim", "PersistentVolume")
+
+
 def deletion(obj: Obj, now: str, grace_seconds: int | None = None,
              expected_rv: int | None = None) -> Op:
     """How an object is deleted, for the API and the namespace controller alike: a pod bound to a
     node is marked (its containers get their grace to stop; the runtime removes it), a Namespace is
-    marked Terminating (its controller empties it, then removes it); anything else goes at once.
+    marked Terminating (its controller empties it, then removes it), so are a PersistentVolumeClaim
+    and a PersistentVolume (the volumes controller removes them once unused); anything else goes at once.
     `grace_seconds` 0 deletes a pod at once; None takes the pod's terminationGracePeriodSeconds.
     `expected_rv`: only if the object is still at that resourceVersion, marked or deleted alike."""
     meta, kind = obj["metadata"], obj["kind"]
     namespace = meta.get("namespace") or ""
-    if kind == "Namespace":
-        return MarkDeleted(kind, "", meta["name"], now, 0, expected_rv)
+    if kind in MARKED_KINDS:
+        return MarkDeleted(kind, namespace, meta["name"], now, 0, expected_rv)
     if kind == "Pod" and grace_seconds != 0 and (obj.get("spec") or {}).get("nodeName"):
         if grace_seconds is None:
             grace_seconds = int(obj["spec"].get("terminationGracePeriodSeconds", 30))

@@ -32,6 +32,7 @@ from master.errors import ApiError, conflict, not_found
 from master.objects.apply import merge_apply
 from master.objects.kinds import API_VERSION
 from master.objects.services import already_allocated, held
+from master.objects.storage_kinds import PROTECTION_FINALIZERS
 from master.objects.updates import check_update, kept_assigned
 from master.objects.validate import DEFAULT_NAMESPACE
 from master.store.commands import (
@@ -242,6 +243,8 @@ class ClusterState:
                     "deletionGracePeriodSeconds": op.grace_seconds}
             if op.kind == NAMESPACE:
                 old = {**old, "status": {**(old.get("status") or {}), "phase": TERMINATING}}
+            if op.kind in PROTECTION_FINALIZERS:  # kept until the volumes controller finds it unused
+                meta["finalizers"] = [PROTECTION_FINALIZERS[op.kind]]
             return self._write(undo, MODIFIED, old, meta)
         if isinstance(op, ReleaseDependents):
             return self._release(undo, side, op.uid)
@@ -362,7 +365,7 @@ class ClusterState:
             "uid": old["metadata"]["uid"],
             "generation": generation,
             **{k: old["metadata"][k] for k in ("creationTimestamp", "deletionTimestamp",
-                                               "deletionGracePeriodSeconds")
+                                               "deletionGracePeriodSeconds", "finalizers")
                if k in old["metadata"]},  # an implied namespace has no creationTimestamp
         }
         stored = {k: v for k, v in new.items() if k != "status"}

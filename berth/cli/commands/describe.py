@@ -19,6 +19,7 @@ from berth.cli.commands.common import (
 from berth.cli.describe import describe as describe_text
 from berth.cli.describe_nodes import describe_budget, describe_node
 from berth.cli.describe_services import describe_service
+from berth.cli.describe_storage import describe_claim, describe_class, describe_volume
 from berth.cli.describe_workloads import describe_deployment, describe_replicaset
 from berth.client import kind_info
 from berth.errors import ApiError, BerthError
@@ -50,7 +51,8 @@ def _endpoints(state: State, service: Obj) -> Obj | None:
 def _page(state: State, obj: Obj, now: datetime) -> str:
     """A Deployment's page lists its ReplicaSets, a ReplicaSet's counts its pods: both are read
     by the selector (the candidates) and kept by controller uid (berth.cli.describe_workloads). A
-    Node's lists the pods bound to it (berth.cli.describe_nodes), a Service's its Endpoints."""
+    Node's lists the pods bound to it (berth.cli.describe_nodes), a Service's its Endpoints, a
+    PersistentVolumeClaim's the pods of its namespace using it (berth.cli.describe_storage)."""
     events, problem = _events_for(state, obj)
     if obj.get("kind") == "Node":
         name = (obj.get("metadata") or {}).get("name")
@@ -59,6 +61,13 @@ def _page(state: State, obj: Obj, now: datetime) -> str:
     if obj.get("kind") == "PodDisruptionBudget":
         return describe_budget(obj, events, now, problem)
     ns = (obj.get("metadata") or {}).get("namespace")
+    if obj.get("kind") == "PersistentVolume":
+        return describe_volume(obj, events, now, problem)
+    if obj.get("kind") == "StorageClass":
+        return describe_class(obj, events, now, problem)
+    if obj.get("kind") == "PersistentVolumeClaim":
+        pods = state.client.list("Pod", ns).get("items") or []
+        return describe_claim(obj, pods, events, now, problem)
     if obj.get("kind") == "Service":
         return describe_service(obj, _endpoints(state, obj), events, now, problem)
     labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels")
