@@ -696,3 +696,148 @@ def test_scheduling_on_the_real_hosts(lab: Lab) -> None:
     assert "FailedScheduling" in described
     subprocess.run([sys.executable, "-m", "berth.cli.main", "delete", "pods", "-l", "app=spread", "--now"],
                    capture_output=True, timeout=120, cwd=root, env=env)
+
+
+# --- persistent volumes (issue 16) -------------------------------------------------------------
+
+CLAIMED = """apiVersion: berth/v1
+kind: PersistentVolumeClaim
+metadata: {{name: {name}}}
+spec:
+  {storage_class}accessModes: [{mode}]
+  resources: {{requests: {{storage: 64Mi}}}}
+---
+apiVersion: berth/v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: {name}}}}}]
+  containers:
+  - name: main
+    image: localhost/busybox:lab
+    command: [sh, -c, "[ -f /data/kept ] || echo {name}-$RANDOM$RANDOM > /data/kept; sync; exec sleep 3600"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+"""
+
+
+def claimed(name: str, storage_class: str = "", mode: str = "ReadWriteOnce") -> str:
+    return CLAIMED.format(name=name, mode=mode,
+                          storage_class=f"storageClassName: {storage_class}\n  " if storage_class else "")
+
+
+def obj(lab: Lab, path: str) -> dict | None:
+    answer = api(lab, path, _answering(lab))
+    return answer.json() if answer.status_code == 200 else None
+
+
+def running_on(lab: Lab, name: str) -> str | None:
+    """The node of the pod `name` once it runs (None before)."""
+    found = obj(lab, f"/api/v1/namespaces/default/pods/{name}")
+    running = found is not None and (found.get("status") or {}).get("phase") == "Running"
+    return found["spec"]["nodeName"] if running else None
+
+
+def on_host_path(lab: Lab, host: str, path: str) -> Path:
+    """A path under a lab host's /var/lib/berth, as the machine sees it (the host's own directory)."""
+    return lab.host_dir(host) / "var-lib-berth" / path.removeprefix("/var/lib/berth/")
+
+
+def read_kept(lab: Lab, name: str) -> str:
+    done = cli(lab, "exec", name, "--", "cat", "/data/kept")
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def test_a_local_claim_pins_its_pod_to_one_node_and_keeps_its_data(lab: Lab) -> None:
+    """The default class (local, WaitForFirstConsumer): the claim binds where the scheduler put its
+    first pod; a new pod of the claim goes to that node again and reads what the first one wrote."""
+    assert cli(lab, "apply", "-f", "-", stdin=claimed("local-data")).returncode == 0
+    try:
+        node = wait_until(lambda: running_on(lab, "local-data"), 90, interval=0.5, what="the pod running")
+        claim = obj(lab, "/api/v1/namespaces/default/persistentvolumeclaims/local-data")
+        assert claim is not None and claim["status"]["phase"] == "Bound"
+        volume = obj(lab, f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
+        assert volume is not None and volume["spec"]["local"]["path"].startswith("/var/lib/berth/volumes/")
+        terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+        assert terms[0]["matchExpressions"][0]["values"] == [node]
+        written = wait_until(lambda: read_kept(lab, "local-data"), 30, interval=0.5, what="the file written")
+        assert written.startswith("local-data-")
+        on_disk = on_host_path(lab, node, volume["spec"]["local"]["path"]) / "kept"
+        assert on_disk.read_text().strip() == written  # the node's own directory
+        listed = cli(lab, "get", "pvc,pv")
+        assert "local-data" in listed.stdout and "Bound" in listed.stdout and "local" in listed.stdout
+        assert cli(lab, "delete", "pod", "local-data").returncode == 0
+        wait_until(lambda: obj(lab, "/api/v1/namespaces/default/pods/local-data") is None, 60, interval=0.5,
+                   what="the first pod gone")
+        assert cli(lab, "apply", "-f", "-", stdin=claimed("local-data")).returncode == 0
+        assert wait_until(lambda: running_on(lab, "local-data"), 90, interval=0.5, what="again") == node
+        assert wait_until(lambda: read_kept(lab, "local-data"), 30, interval=0.5, what="read") == written
+    finally:
+        cli(lab, "delete", "pod", "local-data")
+        cli(lab, "delete", "pvc", "local-data")
+
+
+def test_a_claim_in_use_resists_deletion_and_its_volume_goes_with_it(lab: Lab) -> None:
+    """kubernetes.io/pvc-protection: deleting a claim a pod uses marks it Terminating; it goes once
+    the pod is gone, and its provisioned volume (reclaim Delete) and directory with it."""
+    assert cli(lab, "apply", "-f", "-", stdin=claimed("held-data")).returncode == 0
+    node = wait_until(lambda: running_on(lab, "held-data"), 90, interval=0.5, what="the pod running")
+    path = "/api/v1/namespaces/default/persistentvolumeclaims/held-data"
+    volume_name = obj(lab, path)["spec"]["volumeName"]  # type: ignore[index]
+    volume = obj(lab, f"/api/v1/persistentvolumes/{volume_name}")
+    directory = on_host_path(lab, node, volume["spec"]["local"]["path"])  # type: ignore[index]
+    assert cli(lab, "delete", "pvc", "held-data").returncode == 0  # berth delete does not wait
+    held = wait_until(lambda: obj(lab, path), 10, what="the claim still there")
+    assert held["metadata"].get("deletionTimestamp") and "kubernetes.io/pvc-protection" in held["metadata"][
+        "finalizers"]
+    assert "Terminating" in cli(lab, "get", "pvc", "held-data").stdout
+    assert read_kept(lab, "held-data")  # the pod still uses it
+    assert cli(lab, "delete", "pod", "held-data").returncode == 0
+    wait_until(lambda: obj(lab, path) is None, 60, interval=0.5, what="the claim gone with its last pod")
+    wait_until(lambda: obj(lab, f"/api/v1/persistentvolumes/{volume_name}") is None, 60, interval=0.5,
+               what="its volume deleted (reclaim Delete)")
+    wait_until(lambda: not directory.exists(), 60, interval=0.5, what="the volume's directory removed")
+
+
+def test_a_shared_claims_data_survives_a_crash_of_its_pods_host(lab: Lab) -> None:
+    """The shared class: the volume is a directory on the storage host (the first host), mounted
+    with sshfs where the pod runs. What the pod wrote (and synced) is read by its replacement on
+    another host after the first host crashed."""
+    storage = lab.host_names()[0]
+    leader = wait_until(lambda: _leader_host(lab), 30, what="a leader")
+    assert cli(lab, "cordon", storage).returncode == 0  # the pod runs away from the storage host ...
+    spare = [h for h in lab.host_names() if h not in (storage, leader)]
+    others = [h for h in lab.host_names() if h not in (storage, spare[0])]
+    for host in others:
+        cli(lab, "cordon", host)  # ... and from the leader, so that crashing its host keeps the masters
+    victim = None
+    try:
+        manifest = claimed("shared-data", "shared", "ReadWriteMany")
+        assert cli(lab, "apply", "-f", "-", stdin=manifest).returncode == 0
+        victim = wait_until(lambda: running_on(lab, "shared-data"), 90, interval=0.5, what="the pod running")
+        assert victim == spare[0]
+        written = wait_until(lambda: read_kept(lab, "shared-data"), 30, interval=0.5, what="written")
+        claim = obj(lab, "/api/v1/namespaces/default/persistentvolumeclaims/shared-data")
+        volume = obj(lab, f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")  # type: ignore[index]
+        assert volume["spec"]["sshfs"]["server"] == storage  # type: ignore[index]
+        on_server = on_host_path(lab, storage, volume["spec"]["sshfs"]["path"]) / "kept"  # type: ignore[index]
+        assert on_server.read_text().strip() == written  # on the storage host's disk
+        mounted = hosts.in_host(lab, victim, ["cat", "/proc/mounts"], check=False).stdout
+        assert "fuse.sshfs" in mounted
+        hosts.crash_host(lab, victim)
+        wait_until(lambda: obj(lab, "/api/v1/namespaces/default/pods/shared-data") is None, 60,
+                   interval=0.5, what="the crashed host's pod deleted")
+        for host in others:
+            cli(lab, "uncordon", host)
+        assert cli(lab, "apply", "-f", "-", stdin=manifest).returncode == 0  # its replacement
+        elsewhere = wait_until(lambda: running_on(lab, "shared-data"), 90, interval=0.5, what="replacement")
+        assert elsewhere not in (victim, storage)
+        assert wait_until(lambda: read_kept(lab, "shared-data"), 30, interval=0.5, what="read") == written
+    finally:
+        for host in lab.host_names():
+            cli(lab, "uncordon", host)
+        cli(lab, "delete", "pod", "shared-data")
+        cli(lab, "delete", "pvc", "shared-data")
+        if victim is not None:
+            CliRunner().invoke(berth, ["lab", "start", "--name", lab.name, victim], catch_exceptions=False)
+            wait_until(lambda: ready(lab, victim) is True, 90, what=f"{victim} Ready after start")

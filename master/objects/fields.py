@@ -62,6 +62,14 @@ def _no_dot_dot(value: str) -> str:
     return value
 
 
+def check_absolute_path(value: str) -> str:
+    """A path on a host or in a container, as ABSOLUTE_PATH describes it, climbing nowhere."""
+    if not re.fullmatch(ABSOLUTE_PATH, value):
+        raise ValueError(f"{value!r} is not an absolute path of letters, digits and '._@+=-' (no ':', ',' "
+                         "or spaces: the engines' and mounts' options split on them)")
+    return _no_dot_dot(value)
+
+
 def _file_mode(value: object) -> object:
     """0400 as YAML 1.1 writes it: Berth's YAML reads it as a string (no octal ints), so a string
     of octal digits with a leading 0 is read as octal; an int is taken as it is (256 == 0o400)."""
@@ -224,8 +232,9 @@ HostAddress = Annotated[str, StringConstraints(min_length=1, max_length=253), Af
 Cidr = Annotated[str, StringConstraints(min_length=9, max_length=18), AfterValidator(_check_cidr),
                  Field(json_schema_extra={"pattern": CIDR_SCHEMA})]
 HttpPath = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=HTTP_PATH)]
-AbsolutePath = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=ABSOLUTE_PATH),
-                         AfterValidator(_no_dot_dot)]
+AbsolutePath = Annotated[str, StringConstraints(min_length=1, max_length=1024),
+                         AfterValidator(check_absolute_path),
+                         Field(json_schema_extra={"pattern": ABSOLUTE_PATH})]
 RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=RELATIVE_PATH),
                          AfterValidator(_no_dot_dot)]
 FileMode = Annotated[int, BeforeValidator(_file_mode), Field(ge=0, le=0o777)]  # permission bits only

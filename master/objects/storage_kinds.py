@@ -27,7 +27,9 @@ from pydantic_core import PydanticCustomError
 
 from berth.quantity import memory_bytes
 from master.objects.fields import (
+    DNS1123_LABEL,
     NOT_SUPPORTED_YET,
+    AbsolutePath,
     DnsLabel,
     HostAddress,
     LabelKey,
@@ -37,6 +39,7 @@ from master.objects.fields import (
     Reason,
     Timestamp,
     Uid,
+    check_absolute_path,
     not_supported_yet,
 )
 
@@ -53,7 +56,6 @@ VOLUME_FINALIZER = "kubernetes.io/pv-protection"
 PROTECTION_FINALIZERS = {"PersistentVolumeClaim": CLAIM_FINALIZER, "PersistentVolume": VOLUME_FINALIZER}
 ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 MAX_PATH = 4096
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARAMETER_NAME = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
@@ -61,18 +63,6 @@ class _Strict(BaseModel):
     """Unknown fields are errors (as kinds.Strict: this module does not import kinds.py)."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-def _check_path(value: str) -> str:
-    """Absolute, no `..` component, no control character: a path the hosts' commands take as one
-    argument and that stays where it says."""
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is not an absolute path")
-    if ".." in value.split("/"):
-        raise ValueError(f"{value!r} has a '..' component")
-    if _CONTROL.search(value):
-        raise ValueError("a path may not hold control characters")
-    return value
 
 
 def _check_storage(value: str) -> str:
@@ -92,8 +82,7 @@ def _check_finalizers(value: list[str] | None) -> list[str] | None:
     return value
 
 
-VolumePath = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH), AfterValidator(_check_path),
-                       Field(json_schema_extra={"pattern": "^/"})]
+VolumePath = AbsolutePath
 StorageQuantity = Annotated[MemoryQuantity, AfterValidator(_check_storage)]
 AccessMode = Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
 AccessModes = Annotated[list[AccessMode], Field(min_length=1, max_length=4)]
@@ -255,12 +244,12 @@ def class_parameter_problem(provisioner: str, parameters: dict[str, str]) -> str
             return f"unknown parameter {name!r} for {provisioner} (its parameters: {', '.join(known)})"
     if "path" in parameters:
         try:
-            _check_path(parameters["path"])
+            check_absolute_path(parameters["path"])
         except ValueError as err:
             return f"parameter 'path': {err}"
     if provisioner == SHARED_PROVISIONER:
         server = parameters.get("server")
-        if not server or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", server) or len(server) > 63:
+        if not server or not re.match(DNS1123_LABEL, server) or len(server) > 63:
             return "parameter 'server' is required: the name of the Node that holds the volumes"
         if "path" not in parameters:
             return "parameter 'path' is required: the base directory on the server"

@@ -1,0 +1,183 @@
+"""Volumes in the lab: sequential MB/s into a shared (sshfs) volume beside a local one, and the
+seconds a pod's volumes add to its start.
+
+    python -m bench.storage                 # 64 MiB, 3 runs of each
+    python -m bench.storage --mib 128 --runs 5
+
+A two-host lab deployed with Ansible as `lab/up.sh` does. h1 is the storage host (the `shared`
+class's server) and is cordoned, so every pod runs on h2: a `local` claim's directory is on h2's
+disk, a `shared` claim's on h1's, reached from h2 with sshfs over the lab's network. Each run, for
+each class: one pod writes the file (`dd ... conv=fsync`: the time includes getting it to the
+server's disk), the machine's page cache is dropped, and a second pod (a fresh mount: no FUSE
+cache) reads it back; dd's own figure is taken. The local volume is the reference: the same pods,
+the same host, the same run.
+
+Pod start: seconds from create to Running, alternating a pod with no volume and one with an
+emptyDir, a ConfigMap, a Secret and a bound local claim, so the difference is what the volumes'
+set-up (one command for the directories and mounts, one SFTP session for the files) costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+from typing import Any
+
+from bench._common import interrupt_on_sigterm, machine_header
+from bench.host_failure import Cluster, deployed, wait
+from berth.lab.hosts import IMAGE, Lab
+
+DD_FIGURE = re.compile(r"([0-9]+) bytes .*copied, ([0-9.]+) seconds")
+CLAIMS = """apiVersion: berth/v1
+kind: PersistentVolumeClaim
+metadata: {name: bench-local}
+spec: {storageClassName: local, accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: berth/v1
+kind: PersistentVolumeClaim
+metadata: {name: bench-shared}
+spec: {storageClassName: shared, accessModes: [ReadWriteMany], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: berth/v1
+kind: ConfigMap
+metadata: {name: bench-config}
+data: {a: "1", b: "2"}
+---
+apiVersion: berth/v1
+kind: Secret
+metadata: {name: bench-secret}
+stringData: {token: not-much-of-a-secret}
+"""
+
+
+def dd_pod(name: str, claim: str, script: str) -> dict[str, Any]:
+    return {"apiVersion": "berth/v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"restartPolicy": "Never",
+                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+                     "containers": [{"name": "dd", "image": IMAGE, "command": ["sh", "-c", script],
+                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}
+
+
+def start_pod(name: str, with_volumes: bool) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}
+    spec: dict[str, Any] = {"terminationGracePeriodSeconds": 0, "containers": [container]}
+    if with_volumes:
+        spec["volumes"] = [{"name": "scratch", "emptyDir": {}},
+                           {"name": "config", "configMap": {"name": "bench-config"}},
+                           {"name": "secret", "secret": {"secretName": "bench-secret"}},
+                           {"name": "data", "persistentVolumeClaim": {"claimName": "bench-local"}}]
+        container["volumeMounts"] = [{"name": v["name"], "mountPath": f"/{v['name']}"}
+                                     for v in spec["volumes"]]
+    return {"apiVersion": "berth/v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def pod(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    try:
+        return cluster.get(f"/api/v1/namespaces/default/pods/{name}")
+    except RuntimeError:
+        return None
+
+
+def phase(cluster: Cluster, name: str) -> str | None:
+    return ((pod(cluster, name) or {}).get("status") or {}).get("phase")
+
+
+def apply(cluster: Cluster, manifest: dict[str, Any] | str) -> None:
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    done = cluster.cli("apply", "-f", "-", stdin=text)
+    assert done.returncode == 0, done.stderr
+
+
+def remove(cluster: Cluster, name: str) -> None:
+    cluster.cli("delete", "pod", name, "--now")
+    wait(lambda: pod(cluster, name) is None, 120, f"{name} deleted")
+
+
+def finished(cluster: Cluster, name: str) -> str:
+    """The pod's log once it succeeded (raises if it failed)."""
+    wait(lambda: phase(cluster, name) in ("Succeeded", "Failed"), 300, f"{name} finished")
+    shown = cluster.cli("logs", name)
+    logs = shown.stdout + shown.stderr
+    if phase(cluster, name) != "Succeeded":
+        raise RuntimeError(f"{name} failed: {logs[-500:]}")
+    return logs
+
+
+def mb_per_s(logs: str) -> float:
+    found = DD_FIGURE.findall(logs)
+    if not found:
+        raise RuntimeError(f"no dd figure in: {logs[-300:]}")
+    size, seconds = found[-1]
+    return int(size) / float(seconds) / 1e6
+
+
+def drop_caches() -> None:
+    """The machine's page cache (the lab's hosts share its kernel): reads come from the disk."""
+    with open("/proc/sys/vm/drop_caches", "w") as caches:
+        caches.write("3\n")
+
+
+def throughput(cluster: Cluster, claim: str, mib: int, run: int) -> tuple[float, float]:
+    writer, reader = f"w-{claim}-{run}", f"r-{claim}-{run}"
+    apply(cluster, dd_pod(writer, claim, f"dd if=/dev/zero of=/data/f bs=1M count={mib} conv=fsync 2>&1"))
+    wrote = mb_per_s(finished(cluster, writer))
+    remove(cluster, writer)
+    drop_caches()
+    apply(cluster, dd_pod(reader, claim, "dd if=/data/f of=/dev/null bs=1M 2>&1; rm -f /data/f"))
+    read = mb_per_s(finished(cluster, reader))
+    remove(cluster, reader)
+    return wrote, read
+
+
+def start_seconds(cluster: Cluster, name: str, with_volumes: bool) -> float:
+    began = time.monotonic()
+    apply(cluster, start_pod(name, with_volumes))
+    wait(lambda: phase(cluster, name) == "Running", 120, f"{name} Running")
+    took = time.monotonic() - began
+    remove(cluster, name)
+    return took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mib", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    interrupt_on_sigterm()
+    print(f"berth bench/storage.py: {args.mib} MiB sequential, shared (sshfs) beside local; pod start "
+          f"with and without volumes; {args.runs} runs")
+    print(f"  {machine_header()}")
+    figures: dict[str, list[tuple[float, float]]] = {"bench-local": [], "bench-shared": []}
+    starts: dict[bool, list[float]] = {False: [], True: []}
+    with deployed(Lab(name="sg", hosts=2)) as cluster:
+        assert cluster.cli("cordon", "h1").returncode == 0  # h1 holds the shared volumes; pods run on h2
+        apply(cluster, CLAIMS)
+        for run in range(args.runs):
+            for claim in figures:
+                figures[claim].append(throughput(cluster, claim, args.mib, run))
+                print(f"  run {run + 1} {claim}: write {figures[claim][-1][0]:.1f} MB/s, "
+                      f"read {figures[claim][-1][1]:.1f} MB/s")
+        for run in range(args.runs):
+            for with_volumes in (False, True):
+                starts[with_volumes].append(start_seconds(cluster, f"start-{int(with_volumes)}-{run}",
+                                                          with_volumes))
+            print(f"  run {run + 1} start: {starts[False][-1]:.2f} s bare, "
+                  f"{starts[True][-1]:.2f} s with volumes")
+    local = [statistics.median(f[i] for f in figures["bench-local"]) for i in (0, 1)]
+    shared = [statistics.median(f[i] for f in figures["bench-shared"]) for i in (0, 1)]
+    print("\n| sequential, median | local (h2's disk) MB/s | shared (sshfs to h1) MB/s | shared / local |")
+    print("|---|---|---|---|")
+    for index, what in enumerate(("write, conv=fsync", "read, cold cache")):
+        print(f"| {what} | {local[index]:.1f} | {shared[index]:.1f} | {shared[index] / local[index]:.2f} |")
+    bare, volumed = statistics.median(starts[False]), statistics.median(starts[True])
+    print("\n| pod start, create -> Running, median | seconds |\n|---|---|")
+    print(f"| no volume | {bare:.2f} |\n| emptyDir, ConfigMap, Secret, local claim | {volumed:.2f} |")
+    print(f"| what the volumes add | {volumed - bare:+.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
