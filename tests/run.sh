@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash lab/install.sh
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two files at a time (pytest-xdist; a file's module-scoped lab stays on one worker): a lab test
+# spends most of its time waiting on its hosts, so two share the machine's two cores.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"

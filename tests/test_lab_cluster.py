@@ -833,9 +833,20 @@ def test_a_shared_claims_data_survives_a_crash_of_its_pods_host(lab: Lab) -> Non
         elsewhere = wait_until(lambda: running_on(lab, "shared-data"), 90, interval=0.5, what="replacement")
         assert elsewhere not in (victim, storage)
         assert wait_until(lambda: read_kept(lab, "shared-data"), 30, interval=0.5, what="read") == written
+        # ReadWriteMany: a second pod on another host (the storage host itself) at the same time
+        peer = manifest.split("---\n")[1].replace("name: shared-data, labels", "name: shared-peer, labels")
+        peer = peer.replace("spec:\n", f"spec:\n  nodeName: {storage}\n", 1)
+        peer = peer.replace("[ -f /data/kept ] || echo shared-data-$RANDOM$RANDOM > /data/kept",
+                            "echo from-peer > /data/peer")
+        assert cli(lab, "apply", "-f", "-", stdin=peer).returncode == 0
+        assert wait_until(lambda: running_on(lab, "shared-peer"), 90, interval=0.5, what="peer") == storage
+        assert wait_until(lambda: read_kept(lab, "shared-peer"), 30, interval=0.5, what="peer") == written
+        seen = cli(lab, "exec", "shared-data", "--", "cat", "/data/peer")
+        assert seen.stdout.strip() == "from-peer", seen.stderr
     finally:
         for host in lab.host_names():
             cli(lab, "uncordon", host)
+        cli(lab, "delete", "pod", "shared-peer")
         cli(lab, "delete", "pod", "shared-data")
         cli(lab, "delete", "pvc", "shared-data")
         if victim is not None:

@@ -49,7 +49,7 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[MasterCluster]:
-    with masters_driving(lab, TEST_ROOT / "pods-lab") as made:
+    with masters_driving(lab, TEST_ROOT / "pods-lab", controllers=("persistent-volume",)) as made:
         yield made
 
 
@@ -702,3 +702,32 @@ def test_a_host_path_volume_mounts_the_hosts_own_directory(lab: Lab, cluster: Ma
     wait_until(lambda: not pod_dir_on(lab, host, uid).exists(), 60, interval=0.3,
                what="the pod's directory removed from its host")
     assert written.exists()  # the host's own files stay
+
+
+def test_an_nfs_volume_is_mounted_with_the_kernels_client_as_far_as_this_kernel_allows(
+        lab: Lab, cluster: MasterCluster) -> None:
+    """This machine's kernel has no NFS client (LAB-NOTES): the claim binds to the hand-made nfs
+    volume and the host is asked to mount it; the pod waits, FailedMount telling the kernel's answer."""
+    session = cluster.session()
+    volume = {"kind": "PersistentVolume", "metadata": {"name": "exports"},
+              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                       "storageClassName": "", "nfs": {"server": lab.address("h2"), "path": "/exports/data"}}}
+    made = session.post(cluster.url(0, "/api/v1/persistentvolumes"), json=volume, timeout=10)
+    assert made.status_code == 201, made.text
+    claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "exported"},
+             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": "exports",
+                      "resources": {"requests": {"storage": "1Gi"}}}}
+    assert session.post(cluster.url(0, "/api/v1/namespaces/default/persistentvolumeclaims"), json=claim,
+                        timeout=10).status_code == 201
+    user = command_pod("nfs-user", "exec sleep 600")
+    user["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "exported"}}]
+    user["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    create(cluster, user)
+
+    def why() -> str:
+        state = ((get(cluster, "nfs-user").get("status") or {}).get("containerStatuses") or [{}])[0]
+        return str(((state.get("state") or {}).get("waiting") or {}).get("message") or "")
+
+    wait_until(lambda: "nfs" in why(), 60, interval=0.3, what="the host's answer to mounting nfs")
+    assert "FailedMount" in why() and "mount" in why(), why()
+    assert phase(cluster, "nfs-user") == "Pending"
