@@ -1,8 +1,8 @@
 """Volumes in the lab: sequential MB/s into a shared (sshfs) volume beside a local one, and the
 seconds a pod's volumes add to its start.
 
-    python -m bench.storage                 # 64 MiB, 3 runs of each
-    python -m bench.storage --mib 128 --runs 5
+    python -m bench.storage                 # 256 MiB, 3 runs of each
+    python -m bench.storage --mib 512 --runs 5
 
 A two-host lab deployed with Ansible as `lab/up.sh` does. h1 is the storage host (the `shared`
 class's server) and is cordoned, so every pod runs on h2: a `local` claim's directory is on h2's
@@ -30,7 +30,7 @@ from bench._common import interrupt_on_sigterm, machine_header
 from bench.host_failure import Cluster, deployed, wait
 from berth.lab.hosts import IMAGE, Lab
 
-DD_FIGURE = re.compile(r"([0-9]+) bytes .*copied, ([0-9.]+) seconds")
+TIMED = re.compile(r"timed ([0-9.]+) ([0-9.]+) bytes ([0-9]+)")  # what `timed()` prints
 CLAIMS = """apiVersion: berth/v1
 kind: PersistentVolumeClaim
 metadata: {name: bench-local}
@@ -106,12 +106,20 @@ def finished(cluster: Cluster, name: str) -> str:
     return logs
 
 
+def timed(command: str, size: int) -> str:
+    """A shell line that runs `command` between two readings of /proc/uptime (busybox's dd prints no
+    rate and its date no nanoseconds; the uptime's hundredths are a few per cent of a local
+    transfer of 256 MiB)."""
+    return (f"a=$(cut -d' ' -f1 /proc/uptime); {command} || exit 1; b=$(cut -d' ' -f1 /proc/uptime); "
+            f"echo timed $a $b bytes {size}")
+
+
 def mb_per_s(logs: str) -> float:
-    found = DD_FIGURE.findall(logs)
+    found = TIMED.findall(logs)
     if not found:
-        raise RuntimeError(f"no dd figure in: {logs[-300:]}")
-    size, seconds = found[-1]
-    return int(size) / float(seconds) / 1e6
+        raise RuntimeError(f"no timing in: {logs[-300:]}")
+    began, ended, size = found[-1]
+    return int(size) / max(float(ended) - float(began), 0.01) / 1e6
 
 
 def drop_caches() -> None:
@@ -122,11 +130,13 @@ def drop_caches() -> None:
 
 def throughput(cluster: Cluster, claim: str, mib: int, run: int) -> tuple[float, float]:
     writer, reader = f"w-{claim}-{run}", f"r-{claim}-{run}"
-    apply(cluster, dd_pod(writer, claim, f"dd if=/dev/zero of=/data/f bs=1M count={mib} conv=fsync 2>&1"))
+    size = mib << 20
+    write = f"dd if=/dev/zero of=/data/f bs=1M count={mib} conv=fsync"
+    apply(cluster, dd_pod(writer, claim, timed(write, size)))
     wrote = mb_per_s(finished(cluster, writer))
     remove(cluster, writer)
     drop_caches()
-    apply(cluster, dd_pod(reader, claim, "dd if=/data/f of=/dev/null bs=1M 2>&1; rm -f /data/f"))
+    apply(cluster, dd_pod(reader, claim, timed("dd if=/data/f of=/dev/null bs=1M", size) + "; rm -f /data/f"))
     read = mb_per_s(finished(cluster, reader))
     remove(cluster, reader)
     return wrote, read
@@ -143,7 +153,7 @@ def start_seconds(cluster: Cluster, name: str, with_volumes: bool) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mib", type=int, default=64)
+    parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     interrupt_on_sigterm()
