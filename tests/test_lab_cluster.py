@@ -824,6 +824,16 @@ def test_a_shared_claims_data_survives_a_crash_of_its_pods_host(lab: Lab) -> Non
         assert on_server.read_text().strip() == written  # on the storage host's disk
         mounted = hosts.in_host(lab, victim, ["cat", "/proc/mounts"], check=False).stdout
         assert "fuse.sshfs" in mounted
+        # the key that mounts it logs in as the storage user, for SFTP alone: never as root, never a shell
+        storage_ssh = ["ssh", "-i", "/var/lib/berth/storage/ssh-key", "-o", "BatchMode=yes",
+                       "-o", "UserKnownHostsFile=/var/lib/berth/storage/known_hosts",
+                       "-o", "StrictHostKeyChecking=yes"]
+        as_root = hosts.in_host(lab, victim, [*storage_ssh, f"root@{lab.address(storage)}", "id"],
+                                check=False, timeout=30)
+        assert as_root.returncode != 0 and "uid=0" not in as_root.stdout
+        as_user = hosts.in_host(lab, victim, [*storage_ssh, f"berth-storage@{lab.address(storage)}", "id"],
+                                check=False, timeout=30)
+        assert "uid=" not in as_user.stdout  # the forced SFTP server, whatever was asked
         hosts.crash_host(lab, victim)
         wait_until(lambda: obj(lab, "/api/v1/namespaces/default/pods/shared-data") is None, 60,
                    interval=0.5, what="the crashed host's pod deleted")

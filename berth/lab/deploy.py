@@ -48,6 +48,8 @@ def inventory(lab: Lab) -> dict[str, Any]:
                 "berth_network_config_dir": str(d / "networks"),
                 "berth_sysctl_file": str(d / "sysctl.conf"),  # applied in the host's own namespace
                 "berth_authorized_keys_file": str(d / "authorized_keys"),  # the host's own sshd reads these
+                # the storage user's own file (hosts.py's sshd_config: authorized_keys.%u after root's)
+                "berth_storage_authorized_keys_file": str(d / "authorized_keys.berth-storage"),
                 "berth_ssh_host_key_pub": str(d / "ssh_host_ed25519_key.pub"),
                 "berth_runtime": lab.runtime(host)}
 

@@ -195,7 +195,7 @@ PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-AuthorizedKeysFile {d}/authorized_keys
+AuthorizedKeysFile {d}/authorized_keys {d}/authorized_keys.%u
 StrictModes no
 UsePAM no
 UseDNS no

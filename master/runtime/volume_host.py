@@ -31,6 +31,7 @@ import sys
 
 PODS_DIR = "/var/lib/berth/pods"
 STORAGE_DIR = "/var/lib/berth/storage"  # ansible/roles/storage: the sshfs key, the storage hosts' keys
+STORAGE_USER = "berth-storage"  # the storage hosts' unprivileged user the key logs in as (SFTP only)
 
 
 def mounted() -> list[str]:
@@ -90,7 +91,8 @@ def bind(source: str, kind: str, path: str, points: list[str]) -> None:
 
 
 def sshfs(entry: dict, points: list[str]) -> None:
-    """The storage host's directory over SFTP, as root with the storage key, its host key pinned
+    """The storage host's directory over SFTP, as its unprivileged storage user with the storage key
+    (never root: a host that holds the key reaches no more than the volumes), the host key pinned
     (never learned). `reconnect` and keepalives: a storage host that comes back is used again;
     one that does not fails reads and writes rather than hanging them. fsync reaches the server."""
     path = entry["path"]
@@ -102,7 +104,8 @@ def sshfs(entry: dict, points: list[str]) -> None:
                "reconnect", "ServerAliveInterval=5", "ServerAliveCountMax=3", "allow_other"]
     if entry.get("read_only"):
         options.append("ro")
-    run(["sshfs", f"root@{entry['server']}:{entry['remote']}", path, "-o", ",".join(options)], timeout=30)
+    run(["sshfs", f"{STORAGE_USER}@{entry['server']}:{entry['remote']}", path, "-o", ",".join(options)],
+        timeout=30)
 
 
 def nfs(entry: dict, points: list[str]) -> None:
