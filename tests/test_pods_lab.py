@@ -731,3 +731,27 @@ def test_an_nfs_volume_is_mounted_with_the_kernels_client_as_far_as_this_kernel_
     wait_until(lambda: "nfs" in why(), 60, interval=0.3, what="the host's answer to mounting nfs")
     assert "FailedMount" in why() and "mount" in why(), why()
     assert phase(cluster, "nfs-user") == "Pending"
+
+
+def test_a_container_runs_as_the_user_asked_with_a_read_only_root_and_few_capabilities(
+        lab: Lab, cluster: MasterCluster) -> None:
+    """Issue 17, item 4: the securityContext reaches the engine; what none says is Berth's default,
+    every capability dropped but NET_BIND_SERVICE (bit 10 of the effective set)."""
+    locked = command_pod("locked-down", "exec sleep 600")
+    locked["spec"]["securityContext"] = {"runAsUser": 1000, "runAsGroup": 1000}
+    locked["spec"]["containers"][0]["securityContext"] = {"readOnlyRootFilesystem": True,
+                                                          "allowPrivilegeEscalation": False}
+    locked["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+    locked["spec"]["containers"][0]["volumeMounts"] = [{"name": "scratch", "mountPath": "/scratch"}]
+    create(cluster, locked)
+    create(cluster, command_pod("plain", "exec sleep 600"))
+    wait_until(lambda: phase(cluster, "locked-down") == "Running" and phase(cluster, "plain") == "Running",
+               60, interval=0.3, what="both Running")
+    assert exec_in(lab, cluster, "locked-down", "main", "id", "-u") == "1000\n"
+    assert exec_in(lab, cluster, "locked-down", "main", "id", "-g") == "1000\n"
+    assert "Read-only file system" in exec_in(lab, cluster, "locked-down", "main", "touch", "/made")
+    written = exec_in(lab, cluster, "locked-down", "main", "sh", "-c", "echo ok > /scratch/f; cat /scratch/f")
+    assert written == "ok\n"  # its volumes stay writable
+    assert "NoNewPrivs:\t1" in exec_in(lab, cluster, "locked-down", "main", "cat", "/proc/self/status")
+    status = exec_in(lab, cluster, "plain", "main", "cat", "/proc/1/status")
+    assert "CapEff:\t0000000000000400" in status, status  # root, but only NET_BIND_SERVICE

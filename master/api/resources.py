@@ -11,8 +11,9 @@ from flask import Blueprint, Response, jsonify, request
 from master.api.auth import authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
+from master.api.pod_security import check_pod_security
 from master.api.service_admission import admitted_service, check_endpoints_written
-from master.api.volume_admission import check_host_paths
+from master.api.volume_admission import check_host_paths, pod_spec_of
 from master.errors import ApiError, bad_request, not_found
 from master.objects.json_patch import json_patch
 from master.objects.kinds import BY_PLURAL, KindInfo
@@ -106,6 +107,9 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
         obj = {**obj, "spec": with_default_tolerations(obj["spec"], context().default_eviction_seconds)}
     _check_identity(obj, namespace, name)
     check_host_paths(obj, principal(), context().host_path_namespaces)
+    if pod_spec_of(obj) is not None:  # the namespace's Pod Security level
+        check_pod_security(obj, context().store.get("Namespace", "", obj["metadata"].get("namespace") or ""),
+                           principal())
     if info.kind == "Node":
         check_pod_cidr_sent(obj, context().store.get("Node", "", obj["metadata"]["name"]))
     if info.kind == "Service":

@@ -318,6 +318,49 @@ class Volume(Strict):
         return self
 
 
+Capability = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z_]+$")]
+UserId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class Capabilities(Strict):
+    """Linux capabilities, as Kubernetes names them (without `CAP_`; `ALL` in drop)."""
+
+    add: list[Capability] = Field(default_factory=list, max_length=64)
+    drop: list[Capability] = Field(default_factory=list, max_length=64)
+
+
+class PodSecurityContext(Strict):
+    """What every container of the pod runs as, unless its own securityContext says otherwise."""
+
+    runAsUser: UserId | None = None
+    runAsGroup: UserId | None = None
+    runAsNonRoot: bool | None = None
+    seccompProfile: not_supported_yet("seccompProfile: the engines' default profile applies") = None
+    fsGroup: not_supported_yet("fsGroup") = None
+    supplementalGroups: not_supported_yet("supplementalGroups") = None
+    sysctls: not_supported_yet("sysctls") = None
+
+
+class SecurityContext(Strict):
+    runAsUser: UserId | None = None
+    runAsGroup: UserId | None = None
+    runAsNonRoot: bool | None = None
+    readOnlyRootFilesystem: bool | None = None
+    allowPrivilegeEscalation: bool | None = None
+    privileged: bool | None = None
+    capabilities: Capabilities | None = None
+    seccompProfile: not_supported_yet("seccompProfile: the engines' default profile applies") = None
+    procMount: not_supported_yet("procMount") = None
+    seLinuxOptions: not_supported_yet("seLinuxOptions") = None
+
+    @model_validator(mode="after")
+    def _privileged_escalates(self) -> SecurityContext:
+        if self.privileged and self.allowPrivilegeEscalation is False:
+            raise ValueError("privileged: true needs allowPrivilegeEscalation unset or true "
+                             "(as in Kubernetes)")
+        return self
+
+
 class Container(Strict):
     name: DnsLabel
     image: ImageRef
@@ -332,6 +375,7 @@ class Container(Strict):
     livenessProbe: Probe | None = None
     readinessProbe: Probe | None = None
     volumeMounts: list[VolumeMount] | None = Field(default=None, max_length=64)
+    securityContext: SecurityContext | None = None
 
     @field_validator("volumeMounts")
     @classmethod
@@ -364,6 +408,7 @@ class PodSpec(Strict):
     nodeSelector: Labels = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
     volumes: list[Volume] | None = Field(default=None, max_length=64)
+    securityContext: PodSecurityContext | None = None
     nodeName: DnsLabel | None = None
     terminationGracePeriodSeconds: Seconds = 30
 

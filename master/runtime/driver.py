@@ -36,6 +36,7 @@ from berth.objects import Obj
 from berth.podnet import NETWORK, search_domains
 from berth.quantity import cpu_millis, memory_bytes
 from master.runtime.env import ContainerEnv
+from master.runtime.security import security_args
 from master.runtime.volumes import container_mounts
 
 NO_ENV = ContainerEnv()
@@ -174,7 +175,8 @@ class Driver(ABC):
         mounts = [mount.option() for mount in container_mounts(pod, container)]  # volumes.py: set up first
         return [self.binary, "run", "--detach", "--name", container_name(pod, container["name"]),
                 *self._join(pod), *_label_args(labels), *_resource_args(container), *_env_args(env),
-                *mounts, *workdir, "--pull=never", *entrypoint, "--", container["image"], *tail]
+                *security_args(pod, container), *mounts, *workdir, "--pull=never", *entrypoint, "--",
+                container["image"], *tail]
 
     def image_present(self, image: str) -> list[str]:
         """Exits 0 when the host has the image (both engines spell it alike)."""

@@ -1,0 +1,59 @@
+"""A container's securityContext as the engine's options: pure.
+
+The container's own context wins field by field over the pod's (as in Kubernetes). What no
+context says is Berth's default, stricter than the engines': every capability is dropped but
+NET_BIND_SERVICE, which is what Kubernetes' "restricted" Pod Security profile lets a container
+keep; a context that names its own `drop` list gets exactly that instead, and `add` is added.
+
+`runAsNonRoot` is checked here against the user the container will run as. Kubernetes' kubelet
+also reads the image's configured user; Berth knows only the user a context names, so a container
+with `runAsNonRoot: true` must name a non-zero `runAsUser` (pod or container), or it does not start
+(CreateContainerConfigError, kubelet's message).
+"""
+
+from __future__ import annotations
+
+from berth.objects import Obj
+from master.runtime.env import EnvError
+
+DEFAULT_DROP = ("ALL",)
+DEFAULT_ADD = ("NET_BIND_SERVICE",)
+FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
+          "privileged", "capabilities")
+
+
+def effective(pod: Obj, container: Obj) -> Obj:
+    """The context that applies: the pod's user fields, each replaced by the container's if set."""
+    pod_context = pod["spec"].get("securityContext") or {}
+    own = container.get("securityContext") or {}
+    merged = {k: v for k, v in pod_context.items() if v is not None}
+    merged.update({k: v for k, v in own.items() if v is not None})
+    return {k: merged[k] for k in FIELDS if k in merged}
+
+
+def security_args(pod: Obj, container: Obj) -> list[str]:
+    """`--user`, `--read-only`, `--security-opt=no-new-privileges`, capabilities, `--privileged`.
+    Raises EnvError when `runAsNonRoot` cannot hold."""
+    context = effective(pod, container)
+    user, group = context.get("runAsUser"), context.get("runAsGroup")
+    if context.get("runAsNonRoot") and not user:
+        raise EnvError(f"container {container['name']!r} has runAsNonRoot and image will run as root "
+                       "(name a non-zero runAsUser: Berth does not read the image's user)")
+    args: list[str] = []
+    if user is not None:
+        args.append(f"--user={user}" + (f":{group}" if group is not None else ""))
+    elif group is not None:
+        args.append(f"--group-add={group}")
+    if context.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    if context.get("privileged"):
+        return [*args, "--privileged"]  # every capability and device: the rest does not apply
+    if context.get("allowPrivilegeEscalation") is False:
+        args.append("--security-opt=no-new-privileges")
+    capabilities = context.get("capabilities") or {}
+    drop = list(capabilities.get("drop") or DEFAULT_DROP)
+    add = list(capabilities.get("add") or [])
+    if not capabilities.get("drop"):
+        add += [c for c in DEFAULT_ADD if c not in add]
+    args += [f"--cap-drop={name}" for name in drop] + [f"--cap-add={name}" for name in add]
+    return args
