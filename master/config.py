@@ -153,6 +153,11 @@ class MasterConfig:
     # Namespaces where any writer may give pods hostPath volumes (admins may everywhere): a pod that
     # mounts its host's files is no longer isolated from it (master/api/volume_admission.py)
     host_path_namespaces: list[str] = field(default_factory=list)
+    # The audit log (master/api/audit.py): `audit.log` in data_dir starts afresh past this size, keeping
+    # this many older files (audit.log.1 the newest), as kube-apiserver's --audit-log-maxsize and
+    # --audit-log-maxbackup; 0 backups: the full file is deleted
+    audit_log_max_bytes: int = 100 << 20
+    audit_log_backups: int = 5
     log_level: str = "INFO"
     timings: RaftTimings = field(default_factory=RaftTimings)
 
@@ -206,6 +211,10 @@ class MasterConfig:
                 isinstance(n, str) and re.fullmatch(DNS1123_LABEL, n) for n in self.host_path_namespaces):
             raise ValueError("host_path_namespaces: a list of namespace names (DNS-1123 labels)")
         check_service_network(self.service_cidr, self.service_node_port_range, self.cluster_cidr)
+        if not _within(self.audit_log_max_bytes, 4096, 1 << 40, whole=True):
+            raise ValueError("audit_log_max_bytes: a whole number of bytes from 4096 (a few lines) to 1 TiB")
+        if not _within(self.audit_log_backups, 0, 1000, whole=True):
+            raise ValueError("audit_log_backups: a whole number of files from 0 to 1000")
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
 

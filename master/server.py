@@ -11,6 +11,7 @@ before a round, and the runtime commits a Raft barrier before it acts on a host.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from flask import Flask
 
 from master.api.app import create_app
+from master.api.audit_log import AuditLog
 from master.api.auth import TokenBook
 from master.api.context import ApiContext
 from master.api.streams import StreamSlots
@@ -65,6 +67,8 @@ class Server:
         self.books = ReportBooks(Attention(config.runtime_resync_seconds), self.store)
         self.store.add_listener(self.books.pod_revisions.observe)
         key = peer_key(password) if password else None
+        self.audit = AuditLog(os.path.join(config.data_dir, "audit.log"), config.audit_log_max_bytes,
+                              config.audit_log_backups)
         self.ctx = ApiContext(store=self.store, tokens=tokens, max_body_bytes=config.max_body_bytes,
                               max_object_bytes=config.max_object_bytes,
                               streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
@@ -72,7 +76,7 @@ class Server:
                               default_eviction_seconds=config.default_eviction_seconds,
                               rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
                               host_path_namespaces=list(config.host_path_namespaces),
-                              service_node_port_range=config.service_node_port_range)
+                              service_node_port_range=config.service_node_port_range, audit=self.audit)
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
                                          period=config.heartbeat_relay_seconds)
@@ -129,6 +133,7 @@ class Server:
         }
 
     def start(self) -> None:
+        self.audit.start()
         if self.ctx.relay is not None:
             self.ctx.relay.start()
         for loop in self.loops:
@@ -173,3 +178,4 @@ class Server:
         for pool in self.pools:
             pool.close()
         self.store.close()
+        self.audit.close()

@@ -1,10 +1,18 @@
-"""The Flask app factory: blueprints, authentication and JSON errors, wired once."""
+"""The Flask app factory: blueprints, authentication, JSON errors and the audit, wired once."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 
 from master.api import (
     agent_reports,
@@ -18,13 +26,17 @@ from master.api import (
     sessions,
     watch,
 )
-from master.api.context import ApiContext
+from master.api.audit import Seen, audited, record, started
+from master.api.audit_log import AuditLog
+from master.api.auth import OPEN_PATHS, Principal
+from master.api.context import ApiContext, utc_now
 from master.api.errors import register_error_handlers
-from master.api.server import Admit
+from master.api.server import Admit, OnRefused, Turned
 from master.errors import ApiError
 from master.peer_auth import verify_head
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+log = logging.getLogger(__name__)
+_audit_failures = itertools.count(1)
 
 
 def admission(ctx: ApiContext) -> Admit:
@@ -60,7 +72,88 @@ def create_app(ctx: ApiContext) -> Flask:
         if request.path not in OPEN_PATHS and request.path not in agent_reports.PEER_PATHS:
             g.principal = ctx.tokens.authenticate(request.headers.get("Authorization"))
 
+    if ctx.audit is not None:
+        audit = ctx.audit
+
+        @app.after_request
+        def _audit(response: Response) -> Response:
+            """Here the user, the view and the final code are known, errors' answers included."""
+            def seen() -> Seen:
+                rule = request.url_rule
+                return Seen(request.method, request.path, rule.endpoint if rule else None,
+                            rule.rule if rule else None, request.view_args or {},
+                            list(request.args.items(multi=True)), g.get("principal"),
+                            request.remote_addr or "", response.status_code)
+
+            _audited(audit, seen, response)
+            return response
+
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
                       scale.bp, eviction.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app
+
+
+def _audited(audit: AuditLog, seen: Callable[[], Seen], response: Response | None = None) -> str | None:
+    """Hands the request's record to the audit log if it keeps one: now for a stream (it starts),
+    else once the answer is sent (`response`'s close; at once without one). Its id, or None.
+    Never raises into the request: a bug here is the master log's, at the 1st, 2nd, 4th ... time."""
+    try:
+        request_seen = seen()
+        if not audited(request_seen):
+            return None
+        audit_id = str(uuid.uuid4())
+
+        def write() -> None:
+            try:
+                audit.write(record(request_seen, utc_now(), audit_id))
+            except Exception:
+                _failed()
+
+        if response is None or started(request_seen):
+            write()
+        else:
+            response.call_on_close(write)
+        if response is not None:
+            response.headers["Audit-Id"] = audit_id
+        return audit_id
+    except Exception:
+        _failed()
+        return None
+
+
+def _failed() -> None:
+    failures = next(_audit_failures)
+    if failures & (failures - 1) == 0:
+        log.exception("a request's audit record failed (%d so far)", failures)
+
+
+def door_audit(app: Flask, ctx: ApiContext) -> OnRefused:
+    """The audit of what the server's door answers itself: the request is routed by the app's own
+    routes, as if it had reached them, and its user is the token's, if it had a good one (a body
+    too long: 413)."""
+    audit = ctx.audit
+    if audit is None:
+        return lambda _turned: None
+
+    def refused(turned: Turned) -> str | None:
+        def seen() -> Seen:
+            endpoint, rule, view_args = _route(app, turned.method, turned.path)
+            try:
+                who: Principal | None = ctx.tokens.authenticate(turned.authorization)
+            except ApiError:
+                who = None
+            return Seen(turned.method, turned.path, endpoint, rule, view_args,
+                        parse_qsl(turned.query, keep_blank_values=True), who, turned.address, turned.status)
+
+        return _audited(audit, seen)
+
+    return refused
+
+
+def _route(app: Flask, method: str, path: str) -> tuple[str | None, str | None, dict[str, Any]]:
+    try:
+        rule, view_args = app.url_map.bind("berth").match(path, method or "GET", return_rule=True)
+    except (HTTPException, RoutingException, ValueError):
+        return None, None, {}
+    return rule.endpoint, rule.rule, view_args

@@ -17,6 +17,7 @@ from master.errors import ApiError
 
 ROLES = ("admin", "operator", "viewer", "agent")
 READ_VERBS = frozenset({"get", "list", "watch"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # answered to anyone: no token asked
 AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events", "metrics"})  # soft state an agent posts
 # Node labels only admins (and operators) set, as Kubernetes' NodeRestriction keeps its own prefix
 # from kubelets: pods placed by these labels never land on a host whose agent chose them.

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from flask import current_app, g, request
 
+from master.api.audit_log import AuditLog
 from master.api.auth import Principal, TokenBook
 from master.api.session_book import SessionBook
 from master.api.streams import StreamSlots
@@ -49,6 +50,7 @@ class ApiContext:
     service_cidr: str = "10.96.0.0/16"
     service_node_port_range: str = "30000-32767"
     host_path_namespaces: list[str] = field(default_factory=list)  # volume_admission.py
+    audit: AuditLog | None = None  # the requests kept (audit.py) go there; None: no audit log
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

@@ -8,6 +8,7 @@ Authorization header, and a refused request is answered at once (JSON, as every 
 without its body ever being read; a body longer than the API takes is refused the same way;
 and one client address holds at most `per_address` connections (behind a reverse proxy,
 which real deployments should use for the world, the proxy's address is the one counted).
+What the door refuses never reaches the app, so the door tells `on_refused` (the audit log).
 """
 
 from __future__ import annotations
@@ -17,18 +18,36 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
 from waitress.utilities import Error, RequestEntityTooLarge
 
 from master.errors import ApiError
 
 log = logging.getLogger(__name__)
 Admit = Callable[[str, str | None, int], ApiError | None]  # (path, Authorization, length) -> refusal
+
+
+@dataclass(frozen=True)
+class Turned:
+    """A request the door answered itself (a refusal, or waitress's own error), without the app."""
+
+    method: str
+    path: str
+    query: str  # as sent, undecoded
+    status: int
+    address: str
+    # to know who sent a body too long (413): the token passed, the body did not; never recorded
+    authorization: str | None = field(default=None, repr=False)
+
+
+OnRefused = Callable[[Turned], str | None]  # -> an Audit-Id for the answer's headers, or None
 
 
 class _JsonError(Error):
@@ -101,9 +120,37 @@ class _AddressCounter:
                 del self._open[address]
 
 
-def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter) -> Callable[..., None]:
+def _address(addr: Any) -> str:
+    return str(addr[0]) if isinstance(addr, tuple) else str(addr)
+
+
+def _error_task(on_refused: OnRefused | None) -> type[ErrorTask]:
+    class DoorAnswer(ErrorTask):
+        def execute(self) -> None:
+            error = self.request.error
+            if on_refused is not None and isinstance(error, _JsonError):
+                try:
+                    request = self.request  # what the parser got of it (nothing, past a bad header)
+                    audit_id = on_refused(Turned(getattr(request, "command", None) or "",
+                                                 getattr(request, "path", None) or "",
+                                                 getattr(request, "query", None) or "", error.code,
+                                                 _address(self.channel.addr),
+                                                 request.headers.get("AUTHORIZATION")))
+                except Exception:  # the answer goes out whatever its audit does
+                    log.exception("the door's refusal could not be told")
+                    audit_id = None
+                if audit_id:
+                    self.response_headers.append(("Audit-Id", audit_id))
+            super().execute()
+
+    return DoorAnswer
+
+
+def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter,
+                     error_task: type[ErrorTask]) -> Callable[..., None]:
     class GatedChannel(HTTPChannel):
         parser_class = parser
+        error_task_class = error_task
         counted: str | None = None  # the address this connection counts against, until it closes
 
         def del_channel(self, map: Any = None) -> None:
@@ -113,7 +160,7 @@ def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter) 
                 self.counted = None
 
     def accept(server: BaseWSGIServer, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
-        address = str(addr[0]) if isinstance(addr, tuple) else str(addr)
+        address = _address(addr)
         if not counter.take(address):
             sock.close()
             return
@@ -128,7 +175,7 @@ def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter) 
 
 
 def make_server(app: Any, *, host: str, port: int, threads: int, connection_limit: int, per_address: int,
-                max_body_bytes: int, admit: Admit) -> BaseWSGIServer:
+                max_body_bytes: int, admit: Admit, on_refused: OnRefused | None = None) -> BaseWSGIServer:
     # poll(), not select(): select() cannot watch a descriptor numbered 1024 or above
     server = create_server(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
                            asyncore_use_poll=True, channel_timeout=120, ident="berth",
@@ -137,5 +184,5 @@ def make_server(app: Any, *, host: str, port: int, threads: int, connection_limi
                            # client went away (environ["waitress.client_disconnected"]) and frees its slot
                            channel_request_lookahead=1)
     server.channel_class = _channel_factory(_parser_class(admit, max_body_bytes),  # type: ignore[assignment]
-                                            _AddressCounter(per_address))
+                                            _AddressCounter(per_address), _error_task(on_refused))
     return server
