@@ -9,6 +9,7 @@ from flask import Flask, g, request
 from master.api import (
     agent_reports,
     cluster,
+    encryption,
     eviction,
     metrics,
     openapi,
@@ -61,6 +62,6 @@ def create_app(ctx: ApiContext) -> Flask:
             g.principal = ctx.tokens.authenticate(request.headers.get("Authorization"))
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
-                      scale.bp, eviction.bp, resources.bp):
+                      scale.bp, eviction.bp, encryption.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app
