@@ -12,6 +12,7 @@ from master.network.service_ips import port_range, service_network
 from master.objects.fields import DNS1123_LABEL
 from master.scheduler import SchedulerConfig
 from master.scheduler.rebalance import RebalanceConfig
+from master.store.encryption import Keyring, load_keyring
 from master.store.replicated import RaftTimings
 
 CONTROLLERS = ("node-lifecycle", "scheduler", "runtime", "event-reaper", "taint-eviction", "namespace",
@@ -102,6 +103,10 @@ class MasterConfig:
     # Without a password PySyncObj unpickles whatever reaches the Raft port: anyone who can
     # reach it runs code as the master. Only for masters that all listen on loopback (tests).
     insecure_raft_without_password: bool = False
+    # Secrets' values sealed (AES-256-GCM) before they enter Raft, so the journal and snapshots hold
+    # no clear value (master/store/encryption.py): one base64 32-byte key a line, the first sealing.
+    # Every master has the same file. Without it, values are stored in clear (a warning at start).
+    encryption_key_file: str | None = None
     api_threads: int = 64  # for short requests; streams get threads of their own (stream_limit)
     api_connection_limit: int = 4096  # open client connections (agents keep one each)
     api_connections_per_address: int = 256  # one client address (a reverse proxy counts as one)
@@ -228,6 +233,9 @@ class MasterConfig:
         if not self.raft_password_file:
             return None
         return read_secret(self.raft_password_file, "Raft password")
+
+    def encryption_keys(self) -> Keyring | None:
+        return load_keyring(self.encryption_key_file) if self.encryption_key_file else None
 
     @classmethod
     def build(cls, file_values: dict[str, Any], overrides: dict[str, Any]) -> MasterConfig:

@@ -18,6 +18,7 @@ from master.api.server import make_server
 from master.config import MasterConfig, split_address
 from master.runtime.ssh import SshPool
 from master.server import Server
+from master.store.encryption import Keyring
 
 log = logging.getLogger("berth.master")
 
@@ -34,6 +35,8 @@ log = logging.getLogger("berth.master")
 @click.option("--raft-password-file", help="File holding the password that encrypts Raft (required).")
 @click.option("--insecure-raft-without-password", is_flag=True, default=None,
               help="Run Raft unencrypted: anyone reaching its port runs code. Loopback-only masters.")
+@click.option("--encryption-key-file",
+              help="Keys sealing Secrets' values at rest: a base64 32-byte key a line, the first seals.")
 @click.option("--ssh-key-file", help="The runtime's SSH private key for every host.")
 @click.option("--ssh-known-hosts-file", help="Every host's pinned SSH host key (others are refused).")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
@@ -43,6 +46,7 @@ def main(config_file: str | None, **flags: object) -> None:
         config = MasterConfig.build(file_values, flags)
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()
+        keyring = config.encryption_keys()
         # read now, not at the first pod; the API (logs, exec) has a pool of its own, so a user's
         # streams never hold the SSH sessions the runtime needs on a host; and rather than queue
         # for a busy host's sessions, a user's request is told so (429)
@@ -58,16 +62,30 @@ def main(config_file: str | None, **flags: object) -> None:
     if password is None:
         log.warning("INSECURE: Raft runs without a password (insecure_raft_without_password): anyone "
                     "who can reach %s runs code as this master", config.raft_address)
-    run(config, tokens, password, *pools)
+    _tell_encryption(config, keyring)
+    run(config, tokens, password, keyring, *pools)
 
 
-def run(config: MasterConfig, tokens: TokenBook, password: str | None, ssh: SshPool | None,
-        user_ssh: SshPool | None) -> None:
+def _tell_encryption(config: MasterConfig, keyring: Keyring | None) -> None:
+    """Once, at start: whether Secrets reach the journal in clear, and which key ids are in use
+    (what errors name when a stored value needs a key this master lacks)."""
+    if keyring is None:
+        log.warning("Secrets are stored in clear in the Raft journal and snapshots: give "
+                    "encryption_key_file to seal their values")
+        return
+    log.info("Secrets are sealed with key id %s; key ids that open: %s", keyring.primary_id,
+             ", ".join(keyring.ids))
+    if os.stat(config.encryption_key_file or "").st_mode & 0o077:
+        log.warning("%s is readable by others than its owner: it should be 0600", config.encryption_key_file)
+
+
+def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: Keyring | None,
+        ssh: SshPool | None, user_ssh: SshPool | None) -> None:
     # The store holds many long-lived objects: full collections would rescan all of them
     # every few thousand allocations (measured: a third of apply time at 20k+ objects).
     gc.set_threshold(50_000, 50, 100)
     os.umask(0o077)  # what it writes (journal, snapshots) holds secrets: this master's alone
-    master = Server(config, tokens, password, ssh, user_ssh)
+    master = Server(config, tokens, password, ssh, user_ssh, keyring)
     master.start()
     host, port = split_address(config.api_address, "api_address")
     _allow_open_files(config.api_connection_limit + 256)  # + Raft, journal, logs

@@ -49,6 +49,7 @@ from master.runtime.controller import RuntimeController
 from master.runtime.planner import Backoff
 from master.runtime.ssh import SshPool
 from master.scheduler import SchedulerConfig
+from master.store.encryption import Keyring
 from master.store.replicated import Store
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,14 @@ LEADERSHIP_POLL_SECONDS = 0.1  # how soon a change of leader reaches the loops
 
 class Server:
     def __init__(self, config: MasterConfig, tokens: TokenBook, password: str | None,
-                 ssh: SshPool | None, user_ssh: SshPool | None) -> None:
+                 ssh: SshPool | None, user_ssh: SshPool | None, keyring: Keyring | None = None) -> None:
         """`ssh`: the runtime's pool; `user_ssh`: logs and exec (a user's streams never hold the
-        sessions the runtime needs). Either is None without an SSH key."""
+        sessions the runtime needs). Either is None without an SSH key. `keyring`: what seals
+        Secrets (None: stored in clear)."""
         self.config = config
         self.store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                            window_size=config.watch_window, window_bytes=config.watch_window_bytes,
-                           write_timeout=config.write_timeout)
+                           write_timeout=config.write_timeout, keyring=keyring)
         self.books = ReportBooks(Attention(config.runtime_resync_seconds), self.store)
         self.store.add_listener(self.books.pod_revisions.observe)
         key = peer_key(password) if password else None

@@ -47,6 +47,8 @@ class FakeStore:
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.state.get(kind, namespace, name)
 
+    stored = get  # nothing sealed here
+
     def propose_all(self, commands: list[Command], timeout: float | None = None) -> list[Outcome | ApiError]:
         outcomes = [self.state.apply(command)[0] for command in commands]
         return [o.error or o for o in outcomes]

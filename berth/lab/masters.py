@@ -8,6 +8,7 @@ interpreter's exit, so a failed test or an interrupted benchmark leaves nothing 
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -34,6 +35,7 @@ LAB_TOKENS = {  # role -> (name, token): what loopback masters of tests and benc
     "agent": ("h1", "agent-token-h1"),
 }
 _LIVE: set[subprocess.Popen] = set()
+ENCRYPTION_KEYS = "encryption-keys"  # beside the Raft password: the key that seals Secrets at rest
 
 
 def sample_pod(name: str, namespace: str = "default", labels: dict[str, str] | None = None,
@@ -93,7 +95,8 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
                   extra_settings: dict[str, Any] | None = None, host: str = "127.0.0.1",
                   ports: list[int] | None = None,
                   extra_tokens: list[tuple[str, str, str]] | None = None) -> list[MasterSpec]:
-    """Config files for `size` masters on `host`, with a tokens file and a Raft password."""
+    """Config files for `size` masters on `host`, with a tokens file, a Raft password and a key
+    that seals Secrets (`encryption_key_file`: None in `extra_settings` stores them in clear)."""
     root.mkdir(parents=True, exist_ok=True)
     tokens_file = root / "tokens.yaml"
     write_tokens_file(tokens_file, tokens, extra_tokens)
@@ -101,6 +104,10 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
     if not password_file.exists():
         password_file.write_text(secrets.token_urlsafe(24) + "\n")
         password_file.chmod(0o600)
+    keys_file = root / ENCRYPTION_KEYS
+    if not keys_file.exists():
+        keys_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        keys_file.chmod(0o600)
     ports = ports or free_ports(2 * size, host)
     raft = [f"{host}:{p}" for p in ports[:size]]
     specs = []
@@ -116,6 +123,7 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
             "data_dir": str(spec.data_dir),
             "tokens_file": str(tokens_file),
             "raft_password_file": str(password_file),
+            "encryption_key_file": str(keys_file),
             "peer_apis": {raft[j]: f"http://{host}:{ports[size + j]}" for j in range(size)},
             **(extra_settings or {}),
         }))

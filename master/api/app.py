@@ -17,6 +17,7 @@ from werkzeug.routing import RoutingException
 from master.api import (
     agent_reports,
     cluster,
+    encryption,
     eviction,
     metrics,
     openapi,
@@ -89,7 +90,7 @@ def create_app(ctx: ApiContext) -> Flask:
             return response
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
-                      scale.bp, eviction.bp, resources.bp):
+                      scale.bp, eviction.bp, encryption.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -32,6 +32,9 @@ ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints", "PersistentVolume", "Storag
 # What an agent reads besides Nodes: its node's service rules are made of Services and Endpoints (as
 # kube-proxy's), and the autoscalers say which of its pods' response times to measure.
 AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler"})
+# Subresources only admins act on: `encryption`, sealing every Secret again (api/encryption.py), reads
+# and writes every value.
+ADMIN_SUBRESOURCES = frozenset({"encryption"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def authorize(principal: Principal, verb: str, kind: str | None, name: str | Non
     name could be allowed (the body is not read yet); the view asks again with the name.
     `subresource`: "status" (written by the system: only admins, and an agent for its own
     Node), an agent's report (AGENT_REPORTS), "log", "exec", "eviction" (a pod's: whoever may
-    delete the pod may evict it, as Kubernetes' RBAC usually grants both). `node`: a list limited to the
+    delete the pod may evict it, as Kubernetes' RBAC usually grants both), "encryption" (admins'
+    alone, ADMIN_SUBRESOURCES). `node`: a list limited to the
     pods bound to that node (an agent reads its own node's pods only, as Kubernetes'
     NodeRestriction).
     """
@@ -110,6 +114,8 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
     role = principal.role
     if role == "admin":
         return True
+    if subresource in ADMIN_SUBRESOURCES:
+        return False
     if subresource == "eviction":
         return kind == "Pod" and _allowed(principal, "delete", "Pod", name, None, node)
     system_written = subresource in AGENT_REPORTS or (subresource == "status" and verb not in READ_VERBS)

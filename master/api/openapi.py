@@ -95,6 +95,10 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _responses({"type": "object"}, 401, 403)},
         "post": {"summary": "carry one round of the rebalancer out now",
                  "responses": _responses({"type": "object"}, 401, 403)}}
+    paths["/api/v1/secrets/rotate"] = {"post": {
+        "summary": "admins: seal every Secret again with the first key of encryption_key_file",
+        "parameters": [{"name": "dryRun", "in": "query", "schema": {"enum": ["All"]}}],
+        "responses": _responses({"type": "object"}, 400, 401, 403)}}
     paths["/api/v1/apply"] = {"post": {
         "summary": "create or update every document of a manifest, all or none",
         "requestBody": {"required": True, "content": {"application/yaml": {"schema": {}}}},

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from master.api.auth import authorize, authorize_object, redact
+from master.api.auth import Principal, authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
 from master.api.pod_security import check_pod_security
@@ -72,8 +72,14 @@ def _write(command: Command) -> Outcome:
     return context().store.dry_run(command)
 
 
+def shown(obj: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """An object as `who` may see it: a Secret's values opened for whoever sees them (SealError,
+    a 500 naming the key id, if one does not open), hidden from the others, who need no key."""
+    return redact(context().store.opened(obj) if who.sees_secret_values else obj, who)
+
+
 def _show(obj: dict[str, Any]) -> dict[str, Any]:
-    return redact(obj, principal())
+    return shown(obj, principal())
 
 
 def _current(info: KindInfo, namespace: str, name: str) -> dict[str, Any]:
@@ -178,6 +184,8 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
     head = json.dumps({"apiVersion": "berth/v1", "kind": f"{info.kind}List",
                        "metadata": {"resourceVersion": revision}}, separators=(",", ":"))[:-1]
     who = principal()
+    if who.sees_secret_values:  # opened before the answer starts: a value that does not is a 500
+        items = [context().store.opened(o) for o in items]
 
     def body() -> Iterator[str]:
         """Encoded a slice at a time: json.dumps holds the GIL for as long as it runs, and one
@@ -217,7 +225,11 @@ def get_object(plural: str, name: str, namespace: str | None = None) -> Response
     info = _kind(plural, namespace)
     authorize(principal(), "get", info.kind, name)
     _consistent_read()
-    return jsonify(_show(_current(info, _ns(info, namespace), name)))
+    ns = _ns(info, namespace)
+    obj = context().store.stored(info.kind, ns, name)  # opened by _show, for whoever sees values
+    if obj is None:
+        raise not_found(info.kind, ns, name)
+    return jsonify(_show(obj))
 
 
 @bp.put("/api/v1/<plural>/<name>")
@@ -299,7 +311,7 @@ def delete_object(plural: str, name: str, namespace: str | None = None) -> Respo
     grace = _grace_seconds(request.args.get("gracePeriodSeconds"))
     orphan = _propagation(request.args.get("propagationPolicy")) == "Orphan"
     ns, ctx = _ns(info, namespace), context()
-    current = ctx.store.get(info.kind, ns, name)
+    current = ctx.store.stored(info.kind, ns, name)  # no value needed: a Secret whose key is lost goes too
     if current is None or expected not in (None, current["metadata"]["resourceVersion"]):
         command: Command = Delete(info.kind, ns, name, expected)
     else:

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from master.api.auth import authorize, redact
+from master.api.auth import authorize
 from master.api.context import client_gone, context, principal
+from master.api.resources import shown
 from master.errors import ApiError, bad_request
 from master.objects.kinds import lookup_kind
 from master.objects.selectors import parse_selector
+from master.store.encryption import SealError
 from master.store.window import WindowExpired
 
 bp = Blueprint("watch", __name__)
@@ -84,8 +86,13 @@ def watch() -> Response:
                     continue
                 if not matches(meta.get("labels", {})):
                     continue
-                lines.append(_line({"type": event.type, "revision": event.revision,
-                                    "object": redact(obj, who)}))
+                try:
+                    visible = shown(obj, who)
+                except SealError as err:  # a Secret's value under a key this master lacks
+                    yield "".join(lines) + _line({"type": "ERROR", "code": err.status, "reason": err.reason,
+                                                  "error": err.message})
+                    return
+                lines.append(_line({"type": event.type, "revision": event.revision, "object": visible}))
             if not events and time.monotonic() - said >= bookmark_every:
                 lines.append(_line({"type": "BOOKMARK", "revision": cursor}))
             if lines:

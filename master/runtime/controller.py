@@ -191,8 +191,8 @@ class RuntimeController(LeaderLoop):
         comes back may have lost its tmpfs mounts: they are made again)."""
         on_hosts = [p for p in pods if p["spec"].get("nodeName") in reachable and has_volumes(p)
                     and not p["metadata"].get("deletionTimestamp")]
-        wanted = dict(each(on_hosts, lambda p: (p["metadata"]["uid"], volume_digest(p, self.store.get)),
-                           self.quarantine))
+        wanted = dict(each(on_hosts, lambda p: (p["metadata"]["uid"], volume_digest(p, self.store.stored)),
+                           self.quarantine))  # versions alone: no Secret opened
         for uid in [u for u in self._mounted if u not in wanted]:
             del self._mounted[uid]
         held_by: dict[tuple[str, str, str], set[str]] = {}

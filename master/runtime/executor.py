@@ -52,6 +52,7 @@ from master.runtime.port_forward import python_argv
 from master.runtime.pulls import ERR_IMAGE_NEVER_PULL, ERR_IMAGE_PULL, never_pull_message
 from master.runtime.ssh import CommandResult, Host, SshError, SshPool
 from master.runtime.volumes import FAILED_MOUNT, VolumeError, files, has_volumes, host_plan
+from master.store.encryption import SealError
 
 VOLUME_HOST_SOURCE = (Path(__file__).with_name("volume_host.py")).read_text()
 
@@ -171,6 +172,9 @@ class Executor:
                 outcome = Outcome.failed(action, "CreateContainerConfigError", str(err))
             except VolumeError as err:
                 outcome = Outcome.failed(action, FAILED_MOUNT, str(err))
+            except SealError as err:  # a Secret's value under a key this master lacks: said, as a bad ref
+                reason = FAILED_MOUNT if isinstance(action, MountVolumes) else "CreateContainerConfigError"
+                outcome = Outcome.failed(action, reason, err.message)
             except SshError:
                 raise
             except Exception as err:

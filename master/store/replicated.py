@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 
 from master.errors import ApiError
-from master.store.commands import Barrier, Command, Group
+from master.store.commands import Barrier, Command, Group, Obj
+from master.store.encryption import Keyring, SealError, keeps_ciphertext, open_object, seal_command
 from master.store.group_commit import GroupCommitter
 from master.store.prevote import PreVoteSyncObj
 from master.store.state import ClusterState, Outcome, WatchEvent
@@ -123,7 +124,13 @@ def _answer(result: Outcome | None, error: int) -> Outcome | ApiError:
 
 
 class Store:
-    """A master's handle on the replicated store: propose writes, read, wait for events."""
+    """A master's handle on the replicated store: propose writes, read, wait for events.
+
+    Its edge seals Secrets (encryption.py): every command is sealed in `submit` and `dry_run`,
+    before Raft or the state sees it. Outcomes and `get` answer values opened; `read`, `stored`
+    and `events_after` answer objects as stored (sealed), and whoever shows them opens them
+    (`opened`), so a value that does not open fails only the read that wanted it.
+    """
 
     def __init__(
         self,
@@ -135,8 +142,11 @@ class Store:
         window_size: int = 20000,
         write_timeout: float = 10.0,
         window_bytes: int = 256 << 20,
+        keyring: Keyring | None = None,
     ) -> None:
+        """`keyring`: the keys Secrets are sealed with (None: stored in clear)."""
         timings = timings or RaftTimings()
+        self.keyring = keyring
         _private_dir(data_dir)
         self.machine = StateMachine(window_size, window_bytes)
         self.write_timeout = write_timeout
@@ -183,7 +193,7 @@ class Store:
         answer = _answer(result, error)
         if isinstance(answer, ApiError):
             raise answer
-        return answer
+        return self._opened(answer)
 
     def propose_all(self, commands: list[Command], timeout: float | None = None) -> list[Outcome | ApiError]:
         """Commit independent commands together: submitted at once, so group commit carries them
@@ -201,12 +211,24 @@ class Store:
             self.submit(command, lambda result, error, index=index: on_result(index, result, error))
         with done:
             done.wait_for(lambda: all(a is not None for a in answers), timeout or self.write_timeout)
-            return [ApiError(503, "OutcomeUnknown", "the write was not confirmed in time; its outcome "
-                             "is unknown") if a is None else a for a in answers]
+            final = list(answers)
+        unconfirmed = ApiError(503, "OutcomeUnknown", "the write was not confirmed in time; its outcome "
+                               "is unknown")
+        return [unconfirmed if a is None else a if isinstance(a, ApiError) else self._opened(a)
+                for a in final]
 
     def submit(self, command: Command, callback: Callable[[Outcome | None, int], None]) -> None:
-        """Propose without waiting: `callback(outcome, fail_reason)` runs on PySyncObj's thread."""
-        self.committer.submit(command, callback)
+        """Propose without waiting: `callback(outcome, fail_reason)` runs on PySyncObj's thread,
+        its objects as stored. The one way into Raft: Secrets are sealed here."""
+        self.committer.submit(self._sealed(command), callback)
+
+    def _sealed(self, command: Command) -> Command:
+        """`command` with its Secrets sealed. An update first waits for a barrier: a value it does
+        not change keeps the ciphertext of this master's copy, which must not lag behind the write
+        the client made a moment ago through another master (one more Raft round, Secrets only)."""
+        if self.keyring is not None and keeps_ciphertext(command):
+            self.barrier()
+        return seal_command(command, self.keyring, self.stored)
 
     def _propose_once(self, command: Command, deadline: float) -> tuple[Outcome, int]:
         done = threading.Event()
@@ -225,11 +247,31 @@ class Store:
     def dry_run(self, command: Command) -> Outcome:
         """What `command` would do to this master's state, nothing kept: under the apply lock, so
         no committed entry sees it half-done. An error is raised as a real write's would be."""
+        command = self._sealed(command)  # checked as it would be stored
         with self.machine.changed:
             outcome, _ = self.machine.state.apply(command, dry_run=True)
         if outcome.error is not None:
             raise outcome.error
-        return outcome
+        return self._opened(outcome)
+
+    def _opened(self, outcome: Outcome) -> Outcome:
+        """A write's answer with its Secrets' values opened. The write is done whatever happens
+        here: a value that does not open (a key this master lacks) is answered null and logged,
+        never an error after the fact (an admin must be able to delete such a Secret)."""
+        if not any(obj.get("kind") == "Secret" for obj in outcome.objects):
+            return outcome
+        objects = []
+        for obj in outcome.objects:
+            try:
+                objects.append(open_object(obj, self.keyring))
+            except SealError as err:
+                log.warning("answered without its values: %s", err.message)
+                objects.append(open_object(obj, self.keyring, hide_unreadable=True))
+        return Outcome(objects, outcome.actions, outcome.error)
+
+    def opened(self, obj: Obj) -> Obj:
+        """`obj` with its Secret values opened; SealError (a 500 naming the key id) if one does not."""
+        return open_object(obj, self.keyring)
 
     def barrier(self) -> None:
         """Linearizable read point: after this, every write committed before the call is visible."""
@@ -244,7 +286,13 @@ class Store:
             return reader(self.machine.state), self.machine.state.revision
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """One object as this master has it applied (None if there is none)."""
+        """One object as this master has it applied (None if there is none), a Secret's values
+        opened (the runtime's env and volume files read them so); SealError if one does not open."""
+        found = self.stored(kind, namespace, name)
+        return None if found is None else open_object(found, self.keyring)
+
+    def stored(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object as stored: a Secret's values sealed (for whoever needs no value)."""
         return self.read(lambda state: state.get(kind, namespace, name))[0]
 
     def events_after(self, revision: int, wait: float) -> list[WatchEvent]:
