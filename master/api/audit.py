@@ -78,6 +78,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "sessions.session_resize": Endpoint({"POST": "create"}, resource="sessions", subresource="resize",
                                         quiet=True),
     "sessions.session_close": Endpoint({"DELETE": "delete"}, resource="sessions"),
+    # every Secret sealed again with the first key: an update of them all, named by no one object
+    "encryption.rotate": Endpoint({"POST": "update"}, resource="secrets", subresource="rotate"),
     "watch.watch": Endpoint({"GET": "watch"}, watch=True, stream=True),
     "agent_reports.heartbeat": Endpoint(_REPORT, resource="nodes", subresource="heartbeat", quiet=True),
     "agent_reports.probe_results": Endpoint(_REPORT, resource="nodes", subresource="probes", quiet=True),
