@@ -27,20 +27,19 @@ def pod(container_context: dict[str, Any] | None = None, pod_context: dict[str, 
 
 
 @pytest.mark.parametrize(("container", "pod_level", "args"), [
-    (None, None, ["--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE"]),  # Berth's default: restricted's
+    (None, None, ["--cap-drop=NET_RAW"]),  # Berth's default: the engine's less what baseline bans
     ({"runAsUser": 1000, "runAsGroup": 100, "readOnlyRootFilesystem": True,
       "allowPrivilegeEscalation": False}, None,
-     ["--user=1000:100", "--read-only", "--security-opt=no-new-privileges", "--cap-drop=ALL",
-      "--cap-add=NET_BIND_SERVICE"]),
+     ["--user=1000:100", "--read-only", "--security-opt=no-new-privileges", "--cap-drop=NET_RAW"]),
     ({"runAsUser": 2000}, {"runAsUser": 1000, "runAsGroup": 10},  # the container's field wins
-     ["--user=2000:10", "--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE"]),
+     ["--user=2000:10", "--cap-drop=NET_RAW"]),
     ({"capabilities": {"drop": ["NET_RAW"], "add": ["SYS_TIME"]}}, None,
      ["--cap-drop=NET_RAW", "--cap-add=SYS_TIME"]),  # its own drop list: exactly that
-    ({"capabilities": {"add": ["NET_ADMIN"]}}, None,
-     ["--cap-drop=ALL", "--cap-add=NET_ADMIN", "--cap-add=NET_BIND_SERVICE"]),
+    ({"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}, None,
+     ["--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE"]),
+    ({"capabilities": {"add": ["NET_ADMIN"]}}, None, ["--cap-drop=NET_RAW", "--cap-add=NET_ADMIN"]),
     ({"privileged": True, "capabilities": {"drop": ["ALL"]}}, None, ["--privileged"]),
-    ({"runAsNonRoot": True}, {"runAsUser": 1000},
-     ["--user=1000", "--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE"]),
+    ({"runAsNonRoot": True}, {"runAsUser": 1000}, ["--user=1000", "--cap-drop=NET_RAW"]),
 ])
 def test_a_security_context_becomes_the_engines_options(container: dict | None, pod_level: dict | None,
                                                          args: list[str]) -> None:
@@ -69,12 +68,13 @@ RESTRICTED_OK = {"runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalat
 @pytest.mark.parametrize(("made", "baseline", "restricted"), [
     (pod(), None, "containers[0].securityContext.allowPrivilegeEscalation"),
     (pod(RESTRICTED_OK), None, None),
-    (pod({**RESTRICTED_OK, "capabilities": None}), None, None),  # unset drop: Berth's ALL
+    (pod({**RESTRICTED_OK, "capabilities": None}), None,  # restricted names ALL itself
+     "containers[0].securityContext.capabilities.drop"),
     (pod({"privileged": True}), "containers[0].securityContext.privileged",
      "containers[0].securityContext.privileged"),
     (pod({"capabilities": {"add": ["SYS_ADMIN"]}}), "containers[0].securityContext.capabilities.add",
      "containers[0].securityContext.capabilities.add"),
-    (pod({**RESTRICTED_OK, "capabilities": {"add": ["CHOWN"]}}), None,
+    (pod({**RESTRICTED_OK, "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}), None,
      "containers[0].securityContext.capabilities.add"),
     (pod({**RESTRICTED_OK, "capabilities": {"drop": ["NET_RAW"]}}), None,
      "containers[0].securityContext.capabilities.drop"),

@@ -5,10 +5,9 @@ enforce` label does; a namespace without the label is `privileged`, Kubernetes' 
 Checked on every way a pod spec is written, as hostPath admission is (volume_admission.py): a Pod,
 and a ReplicaSet's or Deployment's template. A namespace's level applies to what is written after
 the label is set; pods already there stay. The checks read the spec as written, as Kubernetes'
-do, with one difference: Berth's default drops every capability (runtime/security.py), so
-`restricted` takes an unset `capabilities.drop` as the `ALL` it means, and refuses a `drop` list
-without ALL. Berth has no seccompProfile field: the engines' default profile, `RuntimeDefault`,
-always applies.
+do: `restricted` wants `capabilities.drop` to name ALL (Berth's default drops only NET_RAW,
+runtime/security.py). Berth has no seccompProfile field: the engines' default profile,
+`RuntimeDefault`, always applies.
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ def restricted_problems(spec: Obj) -> Iterator[tuple[str, str]]:
             if given.get("runAsUser") == 0:
                 yield f"{owner}.runAsUser", "runAsUser must not be 0"
         capabilities = context.get("capabilities") or {}
-        if capabilities.get("drop") and "ALL" not in capabilities["drop"]:
+        if "ALL" not in (capabilities.get("drop") or []):
             yield f"{where}.securityContext.capabilities.drop", "capabilities.drop must include ALL"
         added = set(capabilities.get("add") or []) - RESTRICTED_CAPABILITIES
         if added:

@@ -1,9 +1,13 @@
 """A container's securityContext as the engine's options: pure.
 
 The container's own context wins field by field over the pod's (as in Kubernetes). What no
-context says is Berth's default, stricter than the engines': every capability is dropped but
-NET_BIND_SERVICE, which is what Kubernetes' "restricted" Pod Security profile lets a container
-keep; a context that names its own `drop` list gets exactly that instead, and `add` is added.
+context says is the engine's default set of capabilities less what Kubernetes' "baseline" Pod
+Security Standard bans from it: NET_RAW (docker grants it; raw sockets let a container forge
+packets on the pod network). Dropping every capability by default, as the "restricted" profile
+asks a pod to, was tried: images that run as root rely on its DAC_OVERRIDE (the lab's own demo
+could not `mkdir /www`), so `drop: [ALL]` is a container's choice, or its namespace's
+(`berth.io/enforce: restricted`, api/pod_security.py). A context's own `drop` list replaces the
+default; `add` is added.
 
 `runAsNonRoot` is checked here against the user the container will run as. Kubernetes' kubelet
 also reads the image's configured user; Berth knows only the user a context names, so a container
@@ -16,8 +20,7 @@ from __future__ import annotations
 from berth.objects import Obj
 from master.runtime.env import EnvError
 
-DEFAULT_DROP = ("ALL",)
-DEFAULT_ADD = ("NET_BIND_SERVICE",)
+DEFAULT_DROP = ("NET_RAW",)
 FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
           "privileged", "capabilities")
 
@@ -53,7 +56,5 @@ def security_args(pod: Obj, container: Obj) -> list[str]:
     capabilities = context.get("capabilities") or {}
     drop = list(capabilities.get("drop") or DEFAULT_DROP)
     add = list(capabilities.get("add") or [])
-    if not capabilities.get("drop"):
-        add += [c for c in DEFAULT_ADD if c not in add]
     args += [f"--cap-drop={name}" for name in drop] + [f"--cap-add={name}" for name in add]
     return args
