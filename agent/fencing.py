@@ -18,12 +18,15 @@ turns it into an event).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agent.engine import Running, running
@@ -55,15 +58,37 @@ def _run(argv: list[str]) -> str:
 
 class SelfFence:
     def __init__(self, runtime: str, after: float, run: Callable[[list[str]], str] = _run,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, record: Path | None = None) -> None:
+        """`record`: a file that keeps a fence not yet reported across a restart of the agent (the
+        leader restarts an agent that answers SSH but not heartbeats, as one just healed may)."""
         self.runtime = runtime
         self.after = after
         self.run = run
         self.clock = clock
+        self.record = record
         self.last_contact = clock()
         self.failures = 0  # attempts in a row that no master answered
         self.opted_out: set[str] = set()  # pod uids, from the agent's latest listing of its pods
-        self.fenced: Fenced | None = None  # done while cut off, not yet reported
+        self.fenced: Fenced | None = self._recorded()  # done while cut off, not yet reported
+
+    def _recorded(self) -> Fenced | None:
+        if self.record is None or not self.record.exists():
+            return None
+        try:
+            return Fenced(**json.loads(self.record.read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            log.warning("self-fence: unreadable record %s (%s): not reported", self.record, err)
+            return None
+
+    def _keep(self, fenced: Fenced) -> None:
+        if self.record is None:
+            return
+        try:
+            scratch = self.record.with_suffix(".tmp")
+            scratch.write_text(json.dumps(asdict(fenced)))
+            os.replace(scratch, self.record)
+        except OSError as err:
+            log.warning("self-fence: could not keep its record in %s: %s", self.record, err)
 
     def contact(self) -> Fenced | None:
         """A master accepted a heartbeat: the clock starts again. What was fenced is returned until
@@ -74,6 +99,8 @@ class SelfFence:
 
     def reported(self) -> None:
         self.fenced = None
+        if self.record is not None:
+            self.record.unlink(missing_ok=True)
 
     def pods(self, pods: list[dict[str, Any]]) -> None:
         self.opted_out = opted_out(pods)
@@ -99,5 +126,6 @@ class SelfFence:
             log.error("self-fence: could not stop this host's containers: %s", err)
             return None  # tried again at the next beat
         self.fenced = Fenced(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), len(ids), round(silent, 1))
+        self._keep(self.fenced)
         log.warning("self-fence: no master for %.0f s: stopped %d container(s)", silent, len(ids))
         return self.fenced

@@ -55,7 +55,8 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     if once or not registered:
         return
     # each its own client: a requests.Session is not shared between threads
-    fence = SelfFence(config.runtime, config.fence_after_seconds)
+    fence = SelfFence(config.runtime, config.fence_after_seconds,
+                      record=Path(config.token_file).parent / "fenced.json")  # the agent's state dir
     app = AppMetrics(interval=config.metrics_interval)
 
     def listed(pods: list[dict]) -> None:  # the node's pods, as the probe runner lists them

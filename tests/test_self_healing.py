@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,6 +208,25 @@ def test_the_self_fence_stops_once_after_the_silence_and_keeps_opted_out_pods(ru
     clock[0] += 60
     assert fence.no_answer() is None and fence.no_answer() is not None  # two in a row past the time
     assert SelfFence(runtime, 0, run=engine, clock=lambda: clock[0] + 1e6).no_answer() is None  # 0: off
+
+
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_a_fence_not_yet_reported_outlives_a_restart_of_the_agent(runtime: str, tmp_path: Path) -> None:
+    """The leader restarts an agent that answers SSH but not heartbeats, as one just healed from a
+    partition may: the fence it did while cut off is still reported, once, by the new one."""
+    clock = [100.0]
+    engine = FakeEngine(runtime, [("c1", "u1")])
+    record = tmp_path / "fenced.json"
+    fence = SelfFence(runtime, 15.0, run=engine, clock=lambda: clock[0], record=record)
+    clock[0] += 20
+    assert fence.no_answer() is None
+    done = fence.no_answer()
+    assert done is not None and record.exists()
+    again = SelfFence(runtime, 15.0, run=engine, clock=lambda: clock[0], record=record)  # restarted
+    assert again.contact() == done
+    again.reported()
+    assert not record.exists()
+    assert SelfFence(runtime, 15.0, run=engine, clock=lambda: clock[0], record=record).contact() is None
 
 
 def test_self_fence_helpers() -> None:
