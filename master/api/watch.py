@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -11,23 +12,28 @@ from flask import Blueprint, Response, request, stream_with_context
 from master.api.auth import authorize, redact
 from master.api.context import client_gone, context, principal
 from master.errors import ApiError, bad_request
-from master.objects.kinds import lookup_kind
+from master.objects.kinds import KINDS, KindInfo
 from master.objects.selectors import parse_selector
 from master.store.window import WindowExpired
 
 bp = Blueprint("watch", __name__)
 MAX_WATCH_SECONDS = 3600.0
 CHECK_SECONDS = 1.0  # how soon a stream notices its client went away (and gives back its slot)
+# The names `kind` takes, exactly as written here (the OpenAPI document lists them): Berth's client
+# sends the kind itself
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+KIND_NAMES: dict[str, KindInfo] = {name: info for info in KINDS.values()
+                                   for name in (info.kind, *info.names())}
 
 
 def _seconds(name: str, default: float) -> float:
+    """A number as JSON writes one: float() would also take "1_0", " 5" and "infinity"."""
     value = request.args.get(name)
-    if value in (None, ""):
+    if value is None:
         return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise bad_request(f"{name} must be a number of seconds", name) from None
+    if not JSON_NUMBER.fullmatch(value):
+        raise bad_request(f"{name} must be a number of seconds", name)
+    seconds = float(value)
     if not 0 <= seconds <= MAX_WATCH_SECONDS:
         raise bad_request(f"{name} must be between 0 and {MAX_WATCH_SECONDS:g}", name)
     return seconds
@@ -40,9 +46,10 @@ def _line(payload: dict) -> str:
 @bp.get("/api/v1/watch")
 def watch() -> Response:
     kind_name = request.args.get("kind", "")
-    info = lookup_kind(kind_name)
+    info = KIND_NAMES.get(kind_name)
     if info is None:
-        raise bad_request(f"unknown kind {kind_name!r}", "kind")
+        raise bad_request(f"unknown kind {kind_name!r}: name one as {', '.join(KINDS)}, or by its plural, "
+                          "singular or short name", "kind")
     who = principal()
     authorize(who, "watch", info.kind)
     namespace = request.args.get("namespace") or None
@@ -50,13 +57,12 @@ def watch() -> Response:
     timeout = _seconds("timeoutSeconds", 300.0)
     since_arg = request.args.get("since")
     store = context().store
-    if since_arg in (None, ""):
+    if since_arg is None:
         _, since = store.read(lambda state: None)
     else:
-        try:
-            since = int(since_arg)
-        except ValueError:
-            raise bad_request("since must be a revision (an integer)", "since") from None
+        if not (since_arg.isascii() and since_arg.isdigit() and len(since_arg) <= 19):
+            raise bad_request("since must be a revision (a whole number)", "since")
+        since = int(since_arg)
     try:
         store.events_after(since, wait=0)
     except WindowExpired as err:
