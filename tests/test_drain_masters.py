@@ -101,7 +101,7 @@ def test_an_eviction_is_allowed_or_refused_by_the_budget(hosts: MasterCluster) -
     for role in ("viewer", "agent"):
         assert evict(hosts, first, role=role).status_code == 403
     wrong = evict(hosts, first, body={"kind": "Eviction", "metadata": {"name": second}})
-    assert wrong.status_code == 400 and wrong.json()["field"] == "metadata.name"
+    assert wrong.status_code == 422 and wrong.json()["field"] == "metadata.name"  # against the path
     unknown = evict(hosts, first, body={"kind": "Eviction", "metadata": {"name": first},
                                         "deleteOptions": {"preconditions": {"uid": "x"}}})
     assert unknown.status_code == 400 and unknown.json()["field"] == "deleteOptions.preconditions"

@@ -67,6 +67,7 @@ def create_app(ctx: ApiContext) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["berth"] = ctx
     register_error_handlers(app)
+    app.url_map.converters["dns"] = resources.DnsLabelConverter  # before the routes that name it
 
     @app.before_request
     def _authenticate() -> None:

@@ -16,29 +16,36 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from pydantic import ValidationError
 
 from master.api.auth import authorize
-from master.api.body import validated
+from master.api.body import one_document
 from master.api.context import context, principal
+from master.api.openapi import as_described
 from master.api.resources import _write
-from master.errors import bad_request
+from master.errors import ApiError
 from master.eviction import MoveResult, carry_out, current_plan, evict
 from master.objects.kinds import Eviction
+from master.objects.validate import error_from_validation
 from master.scheduler.rebalance import Move, Plan
 
 bp = Blueprint("eviction", __name__)
 
 
-@bp.post("/api/v1/namespaces/<namespace>/pods/<name>/eviction")
+@bp.post("/api/v1/namespaces/<dns:namespace>/pods/<dns:name>/eviction")
 def create_eviction(namespace: str, name: str) -> tuple[Response, int]:
     authorize(principal(), "create", "Pod", name, subresource="eviction")
-    eviction = validated(Eviction)
-    if eviction.metadata.name != name:
-        raise bad_request(f"metadata.name {eviction.metadata.name!r} does not match the pod in the path "
-                          f"({name!r})", "metadata.name")
+    document = one_document()
+    try:
+        eviction = Eviction.model_validate(document, strict=True)
+    except ValidationError as err:
+        raise as_described(error_from_validation(err), document, "Eviction") from None
+    if eviction.metadata.name != name:  # a rule across body and path: 422, as in resources._check_identity
+        raise ApiError(422, "Invalid", f"metadata.name {eviction.metadata.name!r} does not match the pod in "
+                       f"the path ({name!r})", "metadata.name")
     if eviction.metadata.namespace not in (None, namespace):
-        raise bad_request(f"metadata.namespace {eviction.metadata.namespace!r} does not match the path "
-                          f"({namespace!r})", "metadata.namespace")
+        raise ApiError(422, "Invalid", f"metadata.namespace {eviction.metadata.namespace!r} does not match "
+                       f"the path ({namespace!r})", "metadata.namespace")
     grace = eviction.deleteOptions.gracePeriodSeconds if eviction.deleteOptions else None
     ctx = context()
     done = evict(ctx.store, namespace, name, ctx.now, grace, propose=_write)

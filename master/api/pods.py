@@ -91,11 +91,11 @@ def pod_log(namespace: str, name: str) -> Response:
     authorize(principal(), "get", "Pod", name, subresource="log")
     follow = request.args.get("follow", "false").lower() in ("1", "true", "yes")
     tail = request.args.get("tailLines")
-    if tail is not None and (not tail.isdigit() or int(tail) > MAX_TAIL):
+    if tail is not None and (not (tail.isascii() and tail.isdigit()) or int(tail) > MAX_TAIL):
         raise bad_request(f"tailLines must be a whole number from 0 to {MAX_TAIL}", "tailLines")
     timestamps = request.args.get("timestamps", "false").lower() in ("1", "true", "yes")
     since = request.args.get("sinceSeconds")
-    if since is not None and (not since.isdigit() or not 0 < int(since) <= MAX_SINCE):
+    if since is not None and (not (since.isascii() and since.isdigit()) or not 0 < int(since) <= MAX_SINCE):
         raise bad_request(f"sinceSeconds must be a whole number from 1 to {MAX_SINCE}", "sinceSeconds")
     previous = request.args.get("previous", "false").lower() in ("1", "true", "yes")
     if previous and since is not None:

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from master.api.auth import Principal, authorize, authorize_object, redact
 from master.api.body import documents, one_document
 from master.api.context import context, principal
+from master.api.openapi import as_described
 from master.api.pod_security import check_pod_security
 from master.api.service_admission import admitted_service, check_endpoints_written
 from master.api.volume_admission import check_host_paths, pod_spec_of
 from master.errors import ApiError, bad_request, not_found
+from master.objects.fields import DNS1123_LABEL
 from master.objects.json_patch import json_patch
 from master.objects.kinds import BY_PLURAL, KindInfo
 from master.objects.merge_patch import merge_patch
 from master.objects.selectors import parse_field_selector, parse_selector
 from master.objects.services import Picks, lost_race
-from master.objects.tolerations import with_default_tolerations
+from master.objects.tolerations import check_room_for_defaults, with_default_tolerations
 from master.objects.updates import check_pod_cidr_sent
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
 from master.store.commands import (
@@ -40,6 +44,26 @@ from master.store.state import Outcome
 bp = Blueprint("resources", __name__)
 _PATCH_RETRIES = 5
 LIST_SLICE = 50  # objects encoded in one go by a list
+
+
+def plural_part(plurals: Iterable[str]) -> str:
+    """A route's part that matches these plurals alone. A path that names no kind of its scope is
+    then no route at all: werkzeug answers 404, and 405 with `Allow` where the path is served for
+    other methods (`POST /api/v1/pods` lists, it never creates), instead of a view's 404."""
+    return f"<any({','.join(sorted(plurals))}):plural>"
+
+
+class DnsLabelConverter(BaseConverter):
+    """A route's name or namespace: a DNS label, as every object's (ObjectMeta), so a path naming
+    anything else names nothing (404) rather than an empty list (registered by app.py as `dns`)."""
+
+    regex = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+
+
+ALL = f"/api/v1/{plural_part(BY_PLURAL)}"  # lists: every kind's, namespaced ones across namespaces
+CLUSTER = f"/api/v1/{plural_part(p for p, i in BY_PLURAL.items() if not i.namespaced)}"
+NAMESPACED = (f"/api/v1/namespaces/<dns:namespace>/"
+              f"{plural_part(p for p, i in BY_PLURAL.items() if i.namespaced)}")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -94,13 +118,14 @@ def _ns(info: KindInfo, namespace: str | None) -> str:
 
 
 def _check_identity(obj: dict[str, Any], namespace: str, name: str | None) -> None:
+    """The body names what the path names: a rule across the two no schema states (422)."""
     meta = obj["metadata"]
     if name is not None and meta["name"] != name:
-        raise bad_request(f"metadata.name {meta['name']!r} does not match the path ({name!r})",
-                          "metadata.name")
+        raise ApiError(422, "Invalid", f"metadata.name {meta['name']!r} does not match the path ({name!r})",
+                       "metadata.name")
     if namespace and meta.get("namespace") not in (None, namespace):
-        raise bad_request(f"metadata.namespace {meta['namespace']!r} does not match the path "
-                          f"({namespace!r})", "metadata.namespace")
+        raise ApiError(422, "Invalid", f"metadata.namespace {meta['namespace']!r} does not match the path "
+                       f"({namespace!r})", "metadata.namespace")
 
 
 def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | None,
@@ -108,9 +133,15 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
     """`picks`: what this request gave Services already (an apply's earlier documents)."""
     if isinstance(document, dict) and isinstance(document.get("metadata"), dict) and namespace:
         document = {**document, "metadata": {"namespace": namespace, **document["metadata"]}}
-    obj = validate_object(document, info)
+    try:
+        obj = validate_object(document, info)
+    except ApiError as err:
+        raise as_described(err, document, f"{info.kind}Write") from None
     if info.kind == "Pod":  # admission, on every way a pod is written (create, replace, patch, apply)
+        check_room_for_defaults(obj["spec"], "spec.tolerations")
         obj = {**obj, "spec": with_default_tolerations(obj["spec"], context().default_eviction_seconds)}
+    if info.kind in ("ReplicaSet", "Deployment"):  # their pods get the same tolerations
+        check_room_for_defaults(obj["spec"]["template"]["spec"], "spec.template.spec.tolerations")
     _check_identity(obj, namespace, name)
     check_host_paths(obj, principal(), context().host_path_namespaces)
     if pod_spec_of(obj) is not None:  # the namespace's Pod Security level
@@ -138,12 +169,32 @@ def _check_size(part: dict[str, Any], field: str) -> None:
 
 
 def _expected_rv(value: Any, field: str) -> int | None:
-    if value in (None, ""):
+    """A resourceVersion as sent: an integer, or its decimal digits (Kubernetes' clients send a string)."""
+    if value is None or value == "":
         return None
-    try:
+    if isinstance(value, float) and value.is_integer():  # 5.0 is an integer to JSON Schema
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         return int(value)
-    except (TypeError, ValueError):
-        raise bad_request("resourceVersion must be an integer", field) from None
+    raise bad_request("resourceVersion must be a whole number", field)
+
+
+def pinned_version(document: Any) -> int | None:
+    """The resourceVersion a body's metadata pins (None: none), whatever else the body holds."""
+    meta = document.get("metadata") if isinstance(document, dict) else None
+    if meta is not None and not isinstance(meta, dict):
+        raise bad_request("metadata must be an object", "metadata")
+    return _expected_rv((meta or {}).get("resourceVersion"), "metadata.resourceVersion")
+
+
+def as_result(err: ApiError) -> ApiError:
+    """A patch's result refused: the patch fit its schema (any object, any list of operations), so
+    the result's fault is a 422, whatever field it names (as Kubernetes answers an invalid patch)."""
+    if err.status == 400:
+        err.status = 422
+    return err
 
 
 def _retry_conflicts(write: Callable[[], Outcome], pinned: bool, picks: Picks | None = None) -> Outcome:
@@ -166,8 +217,8 @@ def _retry_conflicts(write: Callable[[], Outcome], pinned: bool, picks: Picks | 
 
 # --- collection ------------------------------------------------------------------------
 
-@bp.get("/api/v1/<plural>")
-@bp.get("/api/v1/namespaces/<namespace>/<plural>")
+@bp.get(ALL)
+@bp.get(NAMESPACED)
 def list_objects(plural: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace, across_namespaces=True)
     matches = parse_selector(request.args.get("labelSelector"))
@@ -200,8 +251,8 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
     return Response(body(), mimetype="application/json")
 
 
-@bp.post("/api/v1/<plural>")
-@bp.post("/api/v1/namespaces/<namespace>/<plural>")
+@bp.post(CLUSTER)
+@bp.post(NAMESPACED)
 def create_object(plural: str, namespace: str | None = None) -> tuple[Response, int]:
     info = _kind(plural, namespace)
     authorize(principal(), "create", info.kind)
@@ -217,10 +268,10 @@ def create_object(plural: str, namespace: str | None = None) -> tuple[Response, 
 
 # --- one object ------------------------------------------------------------------------
 
-@bp.get("/api/v1/<plural>/<name>")
-@bp.get("/api/v1/namespaces/<namespace>/<plural>/<name>")
-@bp.get("/api/v1/<plural>/<name>/status")
-@bp.get("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
+@bp.get(CLUSTER + "/<dns:name>")
+@bp.get(NAMESPACED + "/<dns:name>")
+@bp.get(CLUSTER + "/<dns:name>/status")
+@bp.get(NAMESPACED + "/<dns:name>/status")
 def get_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "get", info.kind, name)
@@ -232,8 +283,8 @@ def get_object(plural: str, name: str, namespace: str | None = None) -> Response
     return jsonify(_show(obj))
 
 
-@bp.put("/api/v1/<plural>/<name>")
-@bp.put("/api/v1/namespaces/<namespace>/<plural>/<name>")
+@bp.put(CLUSTER + "/<dns:name>")
+@bp.put(NAMESPACED + "/<dns:name>")
 def replace_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "update", info.kind, name)
@@ -246,8 +297,8 @@ def replace_object(plural: str, name: str, namespace: str | None = None) -> Resp
     return jsonify(_show(_retry_conflicts(write, True, picks).objects[0]))
 
 
-@bp.patch("/api/v1/<plural>/<name>")
-@bp.patch("/api/v1/namespaces/<namespace>/<plural>/<name>")
+@bp.patch(CLUSTER + "/<dns:name>")
+@bp.patch(NAMESPACED + "/<dns:name>")
 def patch_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "patch", info.kind, name)
@@ -255,25 +306,27 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
     json_patch_body = request.mimetype == "application/json-patch+json"  # RFC 6902, else RFC 7386
     if not json_patch_body and not isinstance(patch, dict):
         raise bad_request("a merge patch must be an object", "body")
-    pinned = None if json_patch_body else _expected_rv((patch.get("metadata") or {}).get("resourceVersion"),
-                                                       "metadata.resourceVersion")
+    pinned = None if json_patch_body else pinned_version(patch)
     ns, picks = _ns(info, namespace), Picks()
 
     def write() -> Outcome:
         current = _current(info, ns, name)
         spec_side = {k: v for k, v in current.items() if k != "status"}
         merged = json_patch(spec_side, patch) if json_patch_body else merge_patch(spec_side, patch)
-        obj = _checked_object(info, merged, ns, name, picks)
+        try:
+            obj = _checked_object(info, merged, ns, name, picks)
+        except ApiError as err:
+            raise as_result(err) from None
         expected = pinned if pinned is not None else current["metadata"]["resourceVersion"]
         return _write(Replace(obj, expected))
 
     return jsonify(_show(_retry_conflicts(write, pinned is not None, picks).objects[0]))
 
 
-@bp.put("/api/v1/<plural>/<name>/status")
-@bp.put("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
-@bp.patch("/api/v1/<plural>/<name>/status")
-@bp.patch("/api/v1/namespaces/<namespace>/<plural>/<name>/status")
+@bp.put(CLUSTER + "/<dns:name>/status")
+@bp.put(NAMESPACED + "/<dns:name>/status")
+@bp.patch(CLUSTER + "/<dns:name>/status")
+@bp.patch(NAMESPACED + "/<dns:name>/status")
 def write_status(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "update" if request.method == "PUT" else "patch", info.kind, name,
@@ -282,8 +335,7 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
     if not isinstance(document, dict) or not isinstance(document.get("status"), dict):
         raise bad_request("the body must hold a status object", "status")
     ns = _ns(info, namespace)
-    pinned = _expected_rv((document.get("metadata") or {}).get("resourceVersion"),
-                          "metadata.resourceVersion")
+    pinned = pinned_version(document)
 
     def write() -> Outcome:
         status, expected = document["status"], pinned
@@ -298,8 +350,8 @@ def write_status(plural: str, name: str, namespace: str | None = None) -> Respon
     return jsonify(_show(_retry_conflicts(write, pinned is not None).objects[0]))
 
 
-@bp.delete("/api/v1/<plural>/<name>")
-@bp.delete("/api/v1/namespaces/<namespace>/<plural>/<name>")
+@bp.delete(CLUSTER + "/<dns:name>")
+@bp.delete(NAMESPACED + "/<dns:name>")
 def delete_object(plural: str, name: str, namespace: str | None = None) -> Response:
     """As Kubernetes does (commands.deletion): a pod running on a host is marked Terminating, its
     containers stopped (SIGTERM, then SIGKILL after the grace period), then removed by the runtime
@@ -325,7 +377,7 @@ def delete_object(plural: str, name: str, namespace: str | None = None) -> Respo
 def _propagation(value: str | None) -> str:
     """Background (the default: the garbage collector deletes the dependents after the owner) or
     Orphan (they stay, without their reference to it). Foreground is refused, not ignored."""
-    if value in (None, "", "Background", "Orphan"):
+    if value in (None, "Background", "Orphan"):
         return value or "Background"
     if value == "Foreground":
         raise ApiError(400, "FieldValueNotSupported", "propagationPolicy Foreground is not supported "
@@ -341,9 +393,10 @@ def _orphaning(owner: dict[str, Any], delete: Op) -> Command:
 
 
 def _grace_seconds(value: str | None) -> int | None:
-    if value is None or value == "":
+    """None when not given; "" is no number (the OpenAPI document says an integer)."""
+    if value is None:
         return None
-    if not value.isdigit() or int(value) > 3600:
+    if not (value.isascii() and value.isdigit()) or int(value) > 3600:  # "²" is a digit to isdigit
         raise bad_request("gracePeriodSeconds must be a whole number of seconds from 0 to 3600",
                           "gracePeriodSeconds")
     return int(value)
@@ -356,6 +409,8 @@ def apply_manifest() -> Response:
     """Create or update every document, all in one Raft command: all of them or none."""
     authorize(principal(), "apply", None)
     default_ns = request.args.get("namespace") or DEFAULT_NAMESPACE
+    if not re.fullmatch(DNS1123_LABEL, default_ns) or len(default_ns) > 63:  # used or not, as documented
+        raise bad_request(f"namespace {default_ns[:100]!r} is not a DNS label", "namespace")
     ctx, sent, picks = context(), documents(), Picks()
 
     def write() -> Outcome:

@@ -16,10 +16,21 @@ from pydantic import ValidationError
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import principal
-from master.api.resources import _current, _expected_rv, _kind, _ns, _retry_conflicts, _write
+from master.api.openapi import as_described
+from master.api.resources import (
+    _current,
+    _expected_rv,
+    _kind,
+    _ns,
+    _retry_conflicts,
+    _write,
+    as_result,
+    pinned_version,
+    plural_part,
+)
 from master.errors import ApiError, bad_request
 from master.objects.json_patch import json_patch
-from master.objects.kinds import SCALABLE, KindInfo, Scale
+from master.objects.kinds import KINDS, SCALABLE, KindInfo, Scale
 from master.objects.merge_patch import merge_patch
 from master.objects.validate import error_from_validation
 from master.store.commands import Replace
@@ -27,7 +38,7 @@ from master.store.state import Outcome
 from master.workloads.scale import scale_of, with_replicas
 
 bp = Blueprint("scale", __name__)
-PATH = "/api/v1/namespaces/<namespace>/<plural>/<name>/scale"
+PATH = f"/api/v1/namespaces/<dns:namespace>/{plural_part(KINDS[k].plural for k in SCALABLE)}/<dns:name>/scale"
 
 
 def _scalable(plural: str, namespace: str) -> KindInfo:
@@ -43,9 +54,9 @@ def _replicas(document: Any) -> tuple[int, int | None]:
     if not isinstance(document, dict):
         raise bad_request("the body must be a Scale object", "body")
     try:
-        scale = Scale.model_validate(document)
+        scale = Scale.model_validate(document, strict=True)
     except ValidationError as err:
-        raise error_from_validation(err) from None
+        raise as_described(error_from_validation(err), document, "Scale") from None
     read_at = _expected_rv(scale.metadata.get("resourceVersion"), "metadata.resourceVersion")
     return scale.spec.replicas, read_at
 
@@ -72,8 +83,7 @@ def write_scale(namespace: str, plural: str, name: str) -> Response:
     elif not isinstance(document, dict) and request.mimetype != "application/json-patch+json":
         raise bad_request("a merge patch must be an object", "body")
     else:
-        pinned = _expected_rv(((document if isinstance(document, dict) else {}).get("metadata") or {})
-                              .get("resourceVersion"), "metadata.resourceVersion")
+        pinned = pinned_version(document)
 
     def write() -> Outcome:
         current = _current(info, ns, name)
@@ -87,4 +97,7 @@ def write_scale(namespace: str, plural: str, name: str) -> Response:
 def _patched(scale: dict[str, Any], patch: Any) -> int:
     patched = json_patch(scale, patch) if request.mimetype == "application/json-patch+json" \
         else merge_patch(scale, patch)
-    return _replicas(patched)[0]
+    try:
+        return _replicas(patched)[0]
+    except ApiError as err:
+        raise as_result(err) from None

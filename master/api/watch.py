@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -12,7 +13,7 @@ from master.api.auth import authorize
 from master.api.context import client_gone, context, principal
 from master.api.resources import shown
 from master.errors import ApiError, bad_request
-from master.objects.kinds import lookup_kind
+from master.objects.kinds import BY_ANY_NAME, KINDS
 from master.objects.selectors import parse_selector
 from master.store.encryption import SealError
 from master.store.window import WindowExpired
@@ -20,16 +21,17 @@ from master.store.window import WindowExpired
 bp = Blueprint("watch", __name__)
 MAX_WATCH_SECONDS = 3600.0
 CHECK_SECONDS = 1.0  # how soon a stream notices its client went away (and gives back its slot)
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
 def _seconds(name: str, default: float) -> float:
+    """A number as JSON writes one: float() would also take "1_0", " 5" and "infinity"."""
     value = request.args.get(name)
-    if value in (None, ""):
+    if value is None:
         return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise bad_request(f"{name} must be a number of seconds", name) from None
+    if not JSON_NUMBER.fullmatch(value):
+        raise bad_request(f"{name} must be a number of seconds", name)
+    seconds = float(value)
     if not 0 <= seconds <= MAX_WATCH_SECONDS:
         raise bad_request(f"{name} must be between 0 and {MAX_WATCH_SECONDS:g}", name)
     return seconds
@@ -42,9 +44,10 @@ def _line(payload: dict) -> str:
 @bp.get("/api/v1/watch")
 def watch() -> Response:
     kind_name = request.args.get("kind", "")
-    info = lookup_kind(kind_name)
+    info = BY_ANY_NAME.get(kind_name)
     if info is None:
-        raise bad_request(f"unknown kind {kind_name!r}", "kind")
+        raise bad_request(f"unknown kind {kind_name!r}: name one as {', '.join(KINDS)}, or by its plural, "
+                          "singular or short name", "kind")
     who = principal()
     authorize(who, "watch", info.kind)
     namespace = request.args.get("namespace") or None
@@ -52,13 +55,12 @@ def watch() -> Response:
     timeout = _seconds("timeoutSeconds", 300.0)
     since_arg = request.args.get("since")
     store = context().store
-    if since_arg in (None, ""):
+    if since_arg is None:
         _, since = store.read(lambda state: None)
     else:
-        try:
-            since = int(since_arg)
-        except ValueError:
-            raise bad_request("since must be a revision (an integer)", "since") from None
+        if not (since_arg.isascii() and since_arg.isdigit() and len(since_arg) <= 19):
+            raise bad_request("since must be a revision (a whole number)", "since")
+        since = int(since_arg)
     try:
         store.events_after(since, wait=0)
     except WindowExpired as err:

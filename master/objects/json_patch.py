@@ -33,10 +33,15 @@ def _parent(document: Any, tokens: list[str], index: int) -> tuple[Any, str]:
     return node, tokens[-1]
 
 
+def _index(token: str) -> bool:
+    """An array index as RFC 6901 writes one: ASCII digits (str.isdigit takes "²", which int refuses)."""
+    return token.isascii() and token.isdigit()
+
+
 def _child(node: Any, token: str, index: int) -> Any:
     if isinstance(node, dict) and token in node:
         return node[token]
-    if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+    if isinstance(node, list) and _index(token) and int(token) < len(node):
         return node[int(token)]
     raise _bad(index, f"path element {token!r} does not exist")
 
@@ -44,7 +49,7 @@ def _child(node: Any, token: str, index: int) -> Any:
 def _position(container: list[Any], key: str, index: int, adding: bool) -> int:
     if adding and key == "-":
         return len(container)
-    if not key.isdigit() or int(key) > len(container) - (0 if adding else 1):
+    if not _index(key) or int(key) > len(container) - (0 if adding else 1):
         raise _bad(index, f"array index {key!r} is out of range")
     return int(key)
 

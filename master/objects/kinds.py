@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -72,9 +73,13 @@ from master.objects.storage_kinds import (
     PersistentVolumeStatus,
     StorageClassFields,
 )
+from master.objects.tolerations import MAX_TOLERATIONS
 
 API_VERSION = "berth/v1"
 _READ_ONLY = {"readOnly": True}  # OpenAPI: a client may send it back; writes of the spec ignore it
+# A resourceVersion a client sends back (api/resources.py `_expected_rv`): a number, or its digits
+SENT_RESOURCE_VERSION = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                                   {"type": "string", "pattern": "^[0-9]{0,19}$"}, {"type": "null"}]}
 DISK_SIZE_LIMIT = ("sizeLimit of an emptyDir on disk (Berth enforces a size only for medium: Memory, "
                    "a tmpfs)")
 NO_PROBE_ON_INIT = forbidden("an init container runs to completion, so nothing probes it (as in Kubernetes)")
@@ -102,6 +107,14 @@ def _unique(items: list[Any], attr: str, what: str) -> None:
         seen.add(value)
 
 
+def _sent_version(value: Any) -> Any:
+    """A resourceVersion as Kubernetes' clients send it, a string of digits ("" for none), is the
+    number Berth keeps (validation is strict: this is said here, as the schema says it)."""
+    if value == "":
+        return None
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+
+
 class OwnerReference(Strict):
     """The object that made this one (a ReplicaSet's pods, a Deployment's ReplicaSets): the
     scheduler spreads an owner's replicas, and the garbage collector deletes a dependent whose
@@ -123,7 +136,8 @@ class ObjectMeta(Strict):
     ownerReferences: list[OwnerReference] = Field(default_factory=list, max_length=16)
     # Set by the system; accepted on input so a fetched object can be sent back.
     uid: Uid | None = None
-    resourceVersion: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    resourceVersion: Annotated[int | None, BeforeValidator(_sent_version)] = Field(
+        default=None, ge=0, le=2**63 - 1, json_schema_extra=SENT_RESOURCE_VERSION)
     creationTimestamp: Timestamp | None = None
     generation: Count | None = None
     deletionTimestamp: Timestamp | None = None
@@ -406,7 +420,7 @@ class PodSpec(Strict):
     containers: list[Container] = Field(min_length=1, max_length=64)
     restartPolicy: Literal["Always", "OnFailure", "Never"] = "Always"
     nodeSelector: Labels = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=MAX_TOLERATIONS)
     volumes: list[Volume] | None = Field(default=None, max_length=64)
     securityContext: PodSecurityContext | None = None
     nodeName: DnsLabel | None = None
@@ -563,7 +577,10 @@ class Scale(Strict):
 
     apiVersion: Literal["berth/v1"] = API_VERSION
     kind: Literal["Scale"] = "Scale"
-    metadata: dict[str, Any] = Field(default_factory=dict)  # name, namespace, resourceVersion as read
+    # name, namespace, resourceVersion as read; only the version is read back (api/scale.py), as
+    # Kubernetes' clients send it or as Berth's do
+    metadata: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"properties": {
+        "resourceVersion": SENT_RESOURCE_VERSION}})
     spec: ScaleSpec
     status: dict[str, Any] | None = Field(default=None, json_schema_extra=_READ_ONLY)
 
@@ -822,11 +839,18 @@ HEADLESS = "None"  # spec.clusterIP of a headless service
 Protocol = Literal["TCP", "UDP"]
 
 
+def _digits_as_number(value: Any) -> Any:
+    """Kubernetes' IntOrString as clients write it: a string of digits is the number (validation
+    is strict, so this is said here rather than left to pydantic's lax coercion)."""
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+
+
 class ServicePort(Strict):
     name: DnsLabel | None = None
     protocol: Protocol = "TCP"
     port: Port
-    targetPort: Port | PortName | None = None  # the pods' port: a number, or a container port's name
+    # the pods' port: a number, or a container port's name; "8080" is the number (a name has a letter)
+    targetPort: Annotated[Port | PortName | None, BeforeValidator(_digits_as_number)] = None
     nodePort: Port | None = None  # type NodePort: given from service_node_port_range unless asked for
 
     @model_validator(mode="after")
@@ -1220,6 +1244,10 @@ KINDS: dict[str, KindInfo] = {
     for name, names in KIND_NAMES.items()
 }
 BY_PLURAL: dict[str, KindInfo] = {info.plural: info for info in KINDS.values()}
+# Each kind by each of its names, exactly as written (the watch's `kind` parameter, which the OpenAPI
+# document lists as an enum: Berth's client sends the kind itself, so no case folding is needed)
+BY_ANY_NAME: dict[str, KindInfo] = {name: info for info in KINDS.values()
+                                    for name in (info.kind, *info.names())}
 
 
 def lookup_kind(name: str) -> KindInfo | None:

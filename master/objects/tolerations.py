@@ -14,9 +14,11 @@ from __future__ import annotations
 import copy
 
 from berth.objects import Obj
+from master.errors import ApiError
 
 UNREACHABLE = "node.berth.io/unreachable"
 NOT_READY = "node.berth.io/not-ready"
+MAX_TOLERATIONS = 64  # a pod spec's, the two added here included (kinds.PodSpec)
 RETURNING = "node.berth.io/returning"  # NoSchedule until the runtime has cleaned a host that came back
 LIFECYCLE_TAINTS = (UNREACHABLE, NOT_READY, RETURNING)
 
@@ -50,3 +52,13 @@ def with_default_tolerations(pod_spec: Obj, seconds: int) -> Obj:
     if not added:
         return pod_spec
     return {**copy.copy(pod_spec), "tolerations": tolerations + added}
+
+
+def check_room_for_defaults(pod_spec: Obj, field: str) -> None:
+    """A pod spec (a pod's or a template's) whose tolerations, with those the master adds, pass the
+    limit every stored pod keeps to: a 422, since only the master's additions break it (a pod
+    with 63 of its own was stored with 65, more than its own schema allows when read)."""
+    count = len(with_default_tolerations(pod_spec, 0).get("tolerations") or [])
+    if count > MAX_TOLERATIONS:
+        raise ApiError(422, "Invalid", f"{field}: at most {MAX_TOLERATIONS} tolerations, the lost-node "
+                       f"tolerations the master adds included: this spec would hold {count}", field)
