@@ -17,6 +17,8 @@ class AgentConfig:
     address: str
     masters: list[str]
     token_file: str
+    # the cluster's CA: masters serve HTTPS only, and their certificates are verified with it
+    ca_file: str | None = None
     ssh_port: int = 22
     ssh_user: str = "root"
     runtime: str = "podman"
@@ -56,7 +58,7 @@ class AgentConfig:
             raise ValueError("metrics_interval: 0 (off) or from 1 to 300 seconds")
         if self.runtime_check_seconds and not 1 <= self.runtime_check_seconds <= 3600:
             raise ValueError("runtime_check_seconds: 0 (off) or from 1 to 3600 seconds")
-        self.masters = [m if "://" in m else f"http://{m}" for m in self.masters]
+        self.masters = [m if "://" in m else f"https://{m}" for m in self.masters]
         cpu_millis(self.reserved_cpu)
         memory_bytes(self.reserved_memory)
 

@@ -35,6 +35,7 @@ log = logging.getLogger("berth.agent")
 @click.option("--address", help="The address masters reach this host's sshd at.")
 @click.option("--master", "masters", multiple=True, help="A master's API URL (repeat).")
 @click.option("--token-file", help="File holding this agent's API token.")
+@click.option("--ca-file", help="The cluster's CA, which the masters' certificates are verified with.")
 @click.option("--heartbeat-interval", type=float, help="Seconds between heartbeats (default 1).")
 @click.option("--pod-network/--no-pod-network", default=None,
               help="Make this host's part of the pod network (default: on).")
@@ -48,7 +49,11 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
         raise click.ClickException(str(err)) from err
     logging.basicConfig(level=config.log_level.upper(),
                         format=f"%(asctime)s agent {config.name} %(levelname)s: %(message)s")
-    masters = Masters(config.masters, token)
+    def connect(timeout: float = 5.0) -> Masters:
+        """A client of its own (a requests.Session is not shared between threads), verifying the CA."""
+        return Masters(config.masters, token, timeout, config.ca_file)
+
+    masters = connect()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     registered = _register_until_done(masters, config, stopping)
@@ -63,11 +68,11 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
         fence.pods(pods)
         app.pods(pods)
 
-    probes = ProbeRunner(Masters(config.masters, token), config.name, config.runtime, listed=listed)
+    probes = ProbeRunner(connect(), config.name, config.runtime, listed=listed)
     listings = Listings(config.runtime)  # one engine listing for the runtime check and the readings
-    metrics = MetricsCollector(Masters(config.masters, token), config.name, config.runtime,
+    metrics = MetricsCollector(connect(), config.name, config.runtime,
                                interval=config.metrics_interval, app=app.snapshot, listings=listings)
-    runtime_events = RuntimeEventWatch(Masters(config.masters, token), config.name, config.runtime,
+    runtime_events = RuntimeEventWatch(connect(), config.name, config.runtime,
                                        source=event_source(config.runtime, Path(config.podman_events_file)),
                                        changed=metrics.changed)
     network = PodNetwork(config.name, config.runtime, enabled=config.pod_network, dns=ClusterDns(),
@@ -75,9 +80,9 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem,
                             listings=listings)
     # each informer its own client: a requests.Session is not shared between threads
-    informers = [Informer(Masters(config.masters, token).client, kind, network.informed(kind))
+    informers = [Informer(connect().client, kind, network.informed(kind))
                  for kind in ("Node", "Service", "Endpoints")]
-    autoscalers = Informer(Masters(config.masters, token).client, "HorizontalPodAutoscaler",
+    autoscalers = Informer(connect().client, "HorizontalPodAutoscaler",
                            app.autoscalers)  # which of its pods' paths to time
     probes.start()
     runtime_events.start()
@@ -92,7 +97,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
             informer.start()
     # heartbeats wait briefly for each master: a master cut off behind a kept connection would
     # otherwise hold one for the whole read timeout and make this healthy node look dead
-    beats = Masters(config.masters, token, timeout=HEARTBEAT_TIMEOUT)
+    beats = connect(HEARTBEAT_TIMEOUT)
     heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
     runtime.stop()
     metrics.stop()

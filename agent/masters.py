@@ -19,9 +19,10 @@ class MasterUnavailable(RuntimeError):
 
 
 class Masters:
-    def __init__(self, urls: list[str], token: str, timeout: float = 5.0) -> None:
+    def __init__(self, urls: list[str], token: str, timeout: float = 5.0, ca_file: str | None = None) -> None:
+        """`ca_file`: the cluster's CA, which the masters' certificates are verified with."""
         self.client = Client(urls, token, connect_timeout=min(2.0, timeout), read_timeout=timeout,
-                             user_agent="berth-agent/0.1")
+                             user_agent="berth-agent/0.1", ca_file=ca_file)
 
     def call(self, method: str, path: str, body: Any = None, content_type: str | None = None) -> Any:
         """The answer's JSON (None for an empty one). A master's refusal raises ApiError; no

@@ -1,5 +1,5 @@
 """What the benchmarks share: masters on loopback (the tests' harness, berth/lab/masters.py),
-a light HTTP client that loads one master, percentiles, CPU counters.
+a light HTTPS client that loads one master, percentiles, CPU counters.
 
 Every master started here is killed by `Masters.close()` (call it in a `finally`);
 `interrupt_on_sigterm()` turns SIGTERM into KeyboardInterrupt so that `finally`
@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import signal
+import ssl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 ADMIN_TOKEN = LAB_TOKENS["admin"][1]
 PODS_PATH = "/api/v1/namespaces/bench/pods"
+_trusted: Path | None = None  # the CA of the masters this benchmark started (Masters sets it)
+
+
+def trusted_ca() -> Path:
+    """The CA of the masters this benchmark started (with Masters): what its clients verify them with."""
+    if _trusted is None:
+        raise RuntimeError("no CA to verify the masters with: start them with Masters, or give ca_file")
+    return _trusted
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """What a benchmark's client verifies masters with: `ca_file`, else `trusted_ca()`."""
+    return ssl.create_default_context(cafile=ca_file or trusted_ca())
 
 
 def machine_header() -> str:
@@ -66,12 +80,16 @@ def pod_body_template(namespace: str = "bench") -> tuple[bytes, bytes]:
 
 
 class Http:
-    """One keep-alive connection to one master (http.client: light on the shared CPUs)."""
+    """One keep-alive connection to one master (http.client: light on the shared CPUs), over HTTPS
+    verified with `ca_file` (by default, the CA of the masters this benchmark started). A plain
+    `http://` URL is spoken plainly: only bench.tls's reference server has one."""
 
-    def __init__(self, url: str, token: str | None = ADMIN_TOKEN, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, token: str | None = ADMIN_TOKEN, timeout: float = 15.0,
+                 ca_file: Path | None = None) -> None:
         parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 443
         self.timeout = timeout
+        self.context = tls_context(ca_file) if parts.scheme == "https" else None
         self.headers = {"Content-Type": "application/json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
@@ -79,7 +97,10 @@ class Http:
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self.conn = (http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                         if self.context is None else
+                         http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                     context=self.context))
         try:
             self.conn.request(method, path, body=body, headers=self.headers)
             response = self.conn.getresponse()
@@ -108,7 +129,9 @@ class Masters(LocalMasters):
 
     def __init__(self, root: Path, size: int = 3, settings: dict[str, Any] | None = None,
                  extra_tokens: list[tuple[str, str, str]] | None = None) -> None:
+        global _trusted
         super().__init__(root, size, {"controllers": ["node-lifecycle"], **(settings or {})}, extra_tokens)
+        _trusted = self.ca_file
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import contextlib
 import json
 import resource
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from bench._common import (
     machine_header,
     percentile,
     running_masters,
+    tls_context,
 )
 from berth.lab.masters import LAB_TOKENS as TOKENS
 from berth.lab.masters import sample_pod as pod
@@ -77,10 +79,20 @@ def _pod(name: str, **container: object) -> bytes:
     return json.dumps(obj).encode()
 
 
+def _connect(url: str, timeout: float) -> ssl.SSLSocket:
+    """A raw TLS connection to the master at `url`, verified as any client's."""
+    host, port = url.removeprefix("https://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    try:
+        return tls_context().wrap_socket(sock, server_hostname=host)
+    except BaseException:
+        sock.close()
+        raise
+
+
 def _upload_without_token(url: str) -> int:
     """200 MB announced, sent in 64 KiB pieces until the master answers: the status it gave."""
-    host, port = url.removeprefix("http://").split(":")
-    with contextlib.closing(socket.create_connection((host, int(port)), timeout=10)) as sock:
+    with contextlib.closing(_connect(url, 10)) as sock:
         sock.sendall(b"POST /api/v1/namespaces/abuse/pods HTTP/1.1\r\nHost: x\r\n"
                      b"Content-Type: application/json\r\nContent-Length: 200000000\r\n\r\n")
         sock.settimeout(0.01)
@@ -89,7 +101,7 @@ def _upload_without_token(url: str) -> int:
             try:
                 answer = sock.recv(4096)
                 return int(answer.split()[1]) if answer else -1
-            except TimeoutError:
+            except (TimeoutError, ssl.SSLWantReadError):
                 pass
             try:
                 sock.sendall(chunk)
@@ -102,12 +114,11 @@ def _upload_without_token(url: str) -> int:
 @contextlib.contextmanager
 def _half_sent(url: str, count: int) -> Iterator[Counter]:
     """`count` connections from this address, each with half a request line, held open."""
-    host, port = url.removeprefix("http://").split(":")
     socks, outcome = [], Counter()
     try:
         for _ in range(count):
             try:
-                sock = socket.create_connection((host, int(port)), timeout=1)
+                sock = _connect(url, 1)  # one past the address's share: closed at accept, before TLS
                 sock.sendall(b"POST /api/v1/apply HTTP/1.1\r\nContent-Le")
                 socks.append(sock)
             except OSError:
@@ -117,7 +128,7 @@ def _half_sent(url: str, count: int) -> Iterator[Counter]:
             sock.setblocking(False)
             try:
                 outcome["closed by the master" if sock.recv(1) == b"" else "answered"] += 1
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantReadError):
                 outcome["held open"] += 1
             except OSError:
                 outcome["closed by the master"] += 1
@@ -130,11 +141,10 @@ def _half_sent(url: str, count: int) -> Iterator[Counter]:
 @contextlib.contextmanager
 def _streams(url: str, count: int) -> Iterator[Counter]:
     """`count` watch streams from one viewer token, held open."""
-    host, port = url.removeprefix("http://").split(":")
     socks, outcome = [], Counter()
     try:
         for _ in range(count):
-            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock = _connect(url, 10)
             sock.sendall(f"GET /api/v1/watch?kind=Pod&timeoutSeconds=600 HTTP/1.1\r\nHost: x\r\n"
                          f"Authorization: Bearer {_token('viewer')}\r\n\r\n".encode())
             status = sock.recv(4096).split(b" ", 2)[1].decode()

@@ -123,7 +123,7 @@ def start_agent(masters: Masters, root: Path, interval: float = HEARTBEAT_INTERV
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent.main", "--name", NODE, "--address", "10.250.0.11",
              "--no-pod-network", "--token-file", str(token_file), "--heartbeat-interval", str(interval),
-             *urls],
+             "--ca-file", str(masters.ca_file), *urls],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     return proc, log_file

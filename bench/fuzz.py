@@ -105,8 +105,9 @@ def _read_report(run: Run, report: Path) -> None:
 
 
 def schemathesis_run(url: str, role: str, max_examples: int, seed: int, phases: str, workdir: Path,
-                     include: str | None = None) -> Run:
-    """One run of Schemathesis' CLI (its stable interface) against `url`, with `role`'s token."""
+                     ca_file: Path, include: str | None = None) -> Run:
+    """One run of Schemathesis' CLI (its stable interface) against `url`, with `role`'s token, the
+    master verified with `ca_file`."""
     workdir = workdir.resolve()  # Schemathesis runs in it: every path given it is absolute
     workdir.mkdir(parents=True, exist_ok=True)
     config, report = workdir / "schemathesis.toml", workdir / f"{role}.json"
@@ -116,7 +117,7 @@ def schemathesis_run(url: str, role: str, max_examples: int, seed: int, phases: 
                "--seed", str(seed), "--phases", phases,
                "--header", f"Authorization: Bearer {LAB_TOKENS[role][1]}",
                "--request-timeout", "30", "--report", "json", "--report-json-path", str(report),
-               "--no-color", "--continue-on-failure"]
+               "--no-color", "--continue-on-failure", "--tls-verify", str(ca_file)]
     if include:
         command += ["--include-path-regex", include]
     # run in `workdir`, where Schemathesis keeps its cache, with the checkout importable for the hooks
@@ -135,17 +136,18 @@ def schemathesis_run(url: str, role: str, max_examples: int, seed: int, phases: 
     return run
 
 
-def fuzz(urls: list[str], max_examples: int = 10, seed: int = 0, phases: str = PHASES,
+def fuzz(urls: list[str], ca_file: Path, max_examples: int = 10, seed: int = 0, phases: str = PHASES,
          workdir: Path | None = None, include: str | None = None) -> Figures:
-    """One run a role, at the same time, each against its own master; `max_examples` a phase and
-    operation."""
+    """One run a role, at the same time, each against its own master (verified with `ca_file`);
+    `max_examples` a phase and operation."""
     own = workdir is None
     workdir = workdir or Path(tempfile.mkdtemp(prefix="berth-fuzz-"))
     figures = Figures()
     try:
         with ThreadPoolExecutor(len(ROLES)) as pool:
             runs = [pool.submit(schemathesis_run, urls[index % len(urls)], role, max_examples, seed + index,
-                                phases, workdir / role, include) for index, role in enumerate(ROLES)]
+                                phases, workdir / role, ca_file, include)
+                    for index, role in enumerate(ROLES)]
             figures.runs = [run.result() for run in runs]
     finally:
         if own and not figures.failures:
@@ -170,7 +172,8 @@ def main() -> None:
     with running_masters(Path(tempfile.mkdtemp(prefix="berth-fuzz-masters-"))) as masters:
         started = time.monotonic()
         urls = [masters.url(i) for i in range(len(masters))]
-        figures = fuzz(urls, args.max_examples, args.seed, args.phases, args.keep, args.include)
+        figures = fuzz(urls, masters.ca_file, args.max_examples, args.seed, args.phases, args.keep,
+                       args.include)
         wall = time.monotonic() - started
     print(figures.report())
     print(f"wall time {wall:.1f} s")

@@ -62,6 +62,7 @@ from bench._common import (
     own_cpu_seconds,
     parse_settings,
     percentile,
+    tls_context,
 )
 from master.config import MasterConfig
 from master.objects.conditions import ready_condition
@@ -153,7 +154,7 @@ class SimAgent:
         self.index = index
         self.name = name
         self.master = master
-        host, port = url.removeprefix("http://").rsplit(":", 1)
+        host, port = url.removeprefix("https://").rsplit(":", 1)
         self.host, self.port = host, int(port)
         auth = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
         self.beat = (f"POST /api/v1/nodes/{name}/heartbeat HTTP/1.1\r\n{auth}"
@@ -185,7 +186,8 @@ class SimAgent:
     async def _connect(self) -> None:
         conn = Conn(self)
         try:
-            await self.bench.loop.create_connection(lambda: conn, self.host, self.port)
+            await self.bench.loop.create_connection(lambda: conn, self.host, self.port, ssl=self.bench.tls,
+                                                    server_hostname=self.host)
         except OSError as err:
             self.connecting = False
             self._finish(None, b"", f"connect: {err.__class__.__name__}")
@@ -272,6 +274,7 @@ class Swarm:
                  interval: float) -> None:
         """Agent i talks to master targets[i % len(targets)], once per `interval` seconds."""
         self.interval = interval
+        self.tls = tls_context(masters.ca_file)  # one context: its session cache is shared
         self.loop = asyncio.new_event_loop()
         self.window: Window | None = None
         self.agents = [SimAgent(self, i, name, token, targets[i % len(targets)],

@@ -69,7 +69,8 @@ class Cluster:
     def get(self, path: str) -> Any:
         for url in self.urls:
             try:
-                answer = requests.get(url + path, headers=self.headers, timeout=2)
+                answer = requests.get(url + path, headers=self.headers, timeout=2,
+                                      verify=str(deploy.ca_file(self.lab)))
             except requests.RequestException:
                 continue
             if answer.status_code == 200:

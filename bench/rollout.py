@@ -31,7 +31,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import ADMIN_TOKEN, Http, interrupt_on_sigterm, machine_header, mark, running_masters
+from bench._common import (
+    ADMIN_TOKEN,
+    Http,
+    interrupt_on_sigterm,
+    machine_header,
+    mark,
+    running_masters,
+    trusted_ca,
+)
 from bench.pods import empty_hosts, register_nodes
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import IMAGE, Lab
@@ -96,7 +104,7 @@ class Sampler:
 
 def cli(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "BERTH_SERVER": url, "BERTH_TOKEN": ADMIN_TOKEN,
-           "HOME": tempfile.gettempdir()}
+           "HOME": tempfile.gettempdir(), "BERTH_CERTIFICATE_AUTHORITY": str(trusted_ca())}
     return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=stdin, env=env, text=True,
                           capture_output=True, timeout=330, check=False)
 

@@ -129,7 +129,7 @@ def main() -> int:
             host = Host(host_name, lab.address(host_name))
             target = container_name(obj, "main")
             pool = SshPool(str(lab.ssh_key), str(lab.known_hosts))
-            client = Client([leader], ADMIN_TOKEN, namespace="bench")
+            client = Client([leader], ADMIN_TOKEN, namespace="bench", ca_file=str(masters.ca_file))
             for _ in range(args.execs):
                 began = time.perf_counter()
                 session = client.exec_session("web", ["true"])
@@ -145,7 +145,7 @@ def main() -> int:
                 timings["direct"].append(time.perf_counter() - began)
             pid = int(pool.run(host, PODMAN.pid(target)).text().strip())
             env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "BERTH_SERVER": leader,
-                   "BERTH_TOKEN": ADMIN_TOKEN}
+                   "BERTH_TOKEN": ADMIN_TOKEN, "BERTH_CERTIFICATE_AUTHORITY": str(masters.ca_file)}
             forward = subprocess.Popen([sys.executable, "-m", "berth.cli.main", "-n", "bench", "port-forward",
                                         "pod/web", ":8080"], env=env, cwd=PROJECT, text=True,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -632,6 +632,7 @@ def http_load(masters: Masters, clients: int, duration: float, warmup: float, pr
         if lib == "requests":
             import requests
             session = requests.Session()
+            session.verify, session.trust_env = str(masters.ca_file), False
             session.headers.update({"Authorization": f"Bearer {TOKENS['admin'][1]}",
                                     "Content-Type": "application/json"})
             full = url + path

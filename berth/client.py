@@ -56,10 +56,10 @@ def _warnings(response: requests.Response) -> list[str]:
 
 
 def normalize_server(url: str) -> str:
-    """Accept `host:port` as users type it; the client always needs a scheme."""
+    """Accept `host:port` as users type it; the client always needs a scheme (masters serve HTTPS only)."""
     url = url.strip().rstrip("/")
     if "://" not in url:
-        url = "http://" + url
+        url = "https://" + url
     return url
 
 
@@ -90,8 +90,9 @@ def kind_info(kind: KindRef) -> Kind:
 
 
 def _never_sent(err: requests.RequestException) -> bool:
-    """True when the request cannot have reached the server: safe to send a write elsewhere."""
-    if isinstance(err, requests.ConnectTimeout):
+    """True when the request cannot have reached the server: safe to send a write elsewhere (a TLS
+    error is the handshake's, before any byte of the request)."""
+    if isinstance(err, requests.ConnectTimeout | requests.exceptions.SSLError):
         return True
     reason: Any = err.args[0] if err.args else None
     if isinstance(reason, urllib3.exceptions.MaxRetryError):
@@ -103,6 +104,13 @@ def _never_sent(err: requests.RequestException) -> bool:
 def _short(err: BaseException) -> str:
     """A few words for a transport error; requests nests urllib3's reasons several deep."""
     text = str(err)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return ("TLS: the server's certificate is not trusted (certificate verify failed): give the "
+                "cluster's CA as certificate-authority")
+    if "doesn't match" in text or "Hostname mismatch" in text:
+        return "TLS: the server's certificate is not for this address (hostname mismatch)"
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return "TLS: the server does not speak TLS there"
     if isinstance(err, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError) and (
         "refused" not in text
     ):
@@ -169,7 +177,8 @@ class UnreachableMemory:
 
 
 class Client:
-    """One requests.Session shared by every call, so connections to masters are reused."""
+    """One requests.Session shared by every call, so connections to masters are reused. Masters are
+    verified with `ca_file` (the cluster's CA; None: the system's CAs, which do not know it)."""
 
     def __init__(
         self,
@@ -184,6 +193,7 @@ class Client:
         user_agent: str = "berth-cli/0.1",
         on_warning: Callable[[str], None] | None = None,
         unreachable: UnreachableMemory | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.servers: list[str] = split_servers(servers)
         if not self.servers:
@@ -195,6 +205,8 @@ class Client:
         # The master sends bookmarks every few seconds; this long a silence means it is gone.
         self.watch_idle_timeout = watch_idle_timeout
         self.session = session or requests.Session()
+        # given with each request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment
+        self.verify: str | bool = ca_file or True
         self.session.headers["User-Agent"] = user_agent
         self.session.headers["Accept"] = "application/json"
         if token:
@@ -269,6 +281,7 @@ class Client:
                     headers=headers,
                     timeout=timeout,
                     stream=stream,
+                    verify=self.verify,
                 )
             except requests.RequestException as err:
                 attempts.append(f"{server}: {_short(err)}")

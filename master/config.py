@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 from berth.settings import merged_settings, read_secret
+from master.api.tls import server_context
 from master.network.service_ips import port_range, service_network
 from master.objects.fields import DNS1123_LABEL
 from master.scheduler import SchedulerConfig
@@ -107,6 +110,12 @@ class MasterConfig:
     # no clear value (master/store/encryption.py): one base64 32-byte key a line, the first sealing.
     # Every master has the same file. Without it, values are stored in clear (a warning at start).
     encryption_key_file: str | None = None
+    # The API is HTTPS only (master/api/tls.py), with kube-apiserver's names: this master's certificate
+    # (its addresses as SANs) and key; the CA that signed every master's, which the forward to the
+    # leader and the relay of agents' reports verify their peer with. All three are required.
+    tls_cert_file: str | None = None
+    tls_private_key_file: str | None = None
+    tls_ca_file: str | None = None
     api_threads: int = 64  # for short requests; streams get threads of their own (stream_limit)
     api_connection_limit: int = 4096  # open client connections (agents keep one each)
     api_connections_per_address: int = 256  # one client address (a reverse proxy counts as one)
@@ -233,6 +242,22 @@ class MasterConfig:
         if not self.raft_password_file:
             return None
         return read_secret(self.raft_password_file, "Raft password")
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The API's server context; refused without the files (no setting serves plain HTTP)."""
+        names = ("tls_cert_file", "tls_private_key_file", "tls_ca_file")
+        missing = [name for name in names if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: required: the API serves HTTPS only (a CA and each "
+                             "master's certificate: ansible/site.yml makes them, or `berth-certs`)")
+        if os.stat(self.tls_private_key_file or "").st_mode & 0o077:
+            raise ValueError(f"tls_private_key_file: {self.tls_private_key_file} is readable by others "
+                             "than its owner: it must be 0600")
+        try:
+            return server_context(self.tls_cert_file or "", self.tls_private_key_file or "")
+        except ssl.SSLError as err:
+            raise ValueError(f"tls_cert_file, tls_private_key_file: not a certificate and its key ({err})") \
+                from None
 
     def encryption_keys(self) -> Keyring | None:
         return load_keyring(self.encryption_key_file) if self.encryption_key_file else None

@@ -7,6 +7,7 @@ import logging
 import os
 import resource
 import signal
+import ssl
 import sys
 
 import click
@@ -37,6 +38,9 @@ log = logging.getLogger("berth.master")
               help="Run Raft unencrypted: anyone reaching its port runs code. Loopback-only masters.")
 @click.option("--encryption-key-file",
               help="Keys sealing Secrets' values at rest: a base64 32-byte key a line, the first seals.")
+@click.option("--tls-cert-file", help="This master's certificate (PEM), its addresses as SANs (required).")
+@click.option("--tls-private-key-file", help="The certificate's private key (PEM, mode 0600; required).")
+@click.option("--tls-ca-file", help="The CA that signed every master's certificate, to verify peers with.")
 @click.option("--ssh-key-file", help="The runtime's SSH private key for every host.")
 @click.option("--ssh-known-hosts-file", help="Every host's pinned SSH host key (others are refused).")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
@@ -47,6 +51,7 @@ def main(config_file: str | None, **flags: object) -> None:
         tokens = TokenBook.load(config.tokens_file)
         password = config.raft_password()
         keyring = config.encryption_keys()
+        tls = config.tls_context()
         # read now, not at the first pod; the API (logs, exec) has a pool of its own, so a user's
         # streams never hold the SSH sessions the runtime needs on a host; and rather than queue
         # for a busy host's sessions, a user's request is told so (429)
@@ -63,7 +68,7 @@ def main(config_file: str | None, **flags: object) -> None:
         log.warning("INSECURE: Raft runs without a password (insecure_raft_without_password): anyone "
                     "who can reach %s runs code as this master", config.raft_address)
     _tell_encryption(config, keyring)
-    run(config, tokens, password, keyring, *pools)
+    run(config, tokens, password, keyring, tls, *pools)
 
 
 def _tell_encryption(config: MasterConfig, keyring: Keyring | None) -> None:
@@ -80,7 +85,7 @@ def _tell_encryption(config: MasterConfig, keyring: Keyring | None) -> None:
 
 
 def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: Keyring | None,
-        ssh: SshPool | None, user_ssh: SshPool | None) -> None:
+        tls: ssl.SSLContext, ssh: SshPool | None, user_ssh: SshPool | None) -> None:
     # The store holds many long-lived objects: full collections would rescan all of them
     # every few thousand allocations (measured: a third of apply time at 20k+ objects).
     gc.set_threshold(50_000, 50, 100)
@@ -93,7 +98,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: 
                          connection_limit=config.api_connection_limit,
                          per_address=config.api_connections_per_address,
                          max_body_bytes=config.max_body_bytes, admit=admission(master.ctx),
-                         on_refused=door_audit(master.app, master.ctx))
+                         on_refused=door_audit(master.app, master.ctx), tls=tls)
 
     def stop(signum: int, _frame: object) -> None:
         # Raised in the main thread, inside server.run(): waitress's loop would otherwise
@@ -102,7 +107,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: 
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("master %s: raft %s, api http://%s:%d, peers %s", config.name, config.raft_address,
+    log.info("master %s: raft %s, api https://%s:%d, peers %s", config.name, config.raft_address,
              host, port, ", ".join(config.peers) or "none")
     try:
         server.run()

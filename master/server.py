@@ -74,14 +74,15 @@ class Server:
         self.ctx = ApiContext(store=self.store, tokens=tokens, max_body_bytes=config.max_body_bytes,
                               max_object_bytes=config.max_object_bytes,
                               streams=StreamSlots(config.stream_limit, config.stream_limit_per_token),
-                              peer_apis=config.peer_apis, peer_key=key, ssh=user_ssh, books=self.books,
+                              peer_apis=config.peer_apis, peer_ca_file=config.tls_ca_file,
+                              peer_key=key, ssh=user_ssh, books=self.books,
                               default_eviction_seconds=config.default_eviction_seconds,
                               rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
                               host_path_namespaces=list(config.host_path_namespaces),
                               service_node_port_range=config.service_node_port_range, audit=self.audit)
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
-                                         period=config.heartbeat_relay_seconds)
+                                         period=config.heartbeat_relay_seconds, ca_file=config.tls_ca_file)
         else:
             log.warning("no Raft password: followers forward each agent report to the leader on its own")
         self.app: Flask = create_app(self.ctx)

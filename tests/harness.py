@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -11,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -63,19 +66,37 @@ def sampling(probe: Callable[[], T], period: float) -> Iterator[list[T]]:
 
 
 class MasterCluster(LocalMasters):
-    """The tests' view of berth.lab.masters.LocalMasters: sessions with the lab's tokens."""
+    """The tests' view of berth.lab.masters.LocalMasters: sessions with the lab's tokens, verifying the
+    masters' certificates with the cluster's CA (`ca_file`)."""
 
     def __init__(self, root: Path, size: int = 3, python: str = sys.executable,
                  extra_settings: dict[str, Any] | None = None) -> None:
         super().__init__(root, size, extra_settings, python=python)
 
-    def session(self, role: str = "admin") -> requests.Session:
+    def session(self, role: str | None = "admin") -> requests.Session:
+        """`role` None: no token."""
         session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {TOKENS[role][1]}"
+        session.verify = str(self.ca_file)
+        session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would win over `verify`
+        if role is not None:
+            session.headers["Authorization"] = f"Bearer {TOKENS[role][1]}"
         return session
 
     def logs(self) -> str:
         return self.log_tails()
+
+    def raw_socket(self, index: int, source: str = "127.0.0.1", timeout: float = 10) -> ssl.SSLSocket:
+        """A TLS connection to master `index`, verified as every client does: what a test writes raw
+        bytes to (half-sent requests, heads without bodies)."""
+        parts = urlsplit(self.url(index))
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout,
+                                        source_address=(source, 0))
+        try:
+            return ssl.create_default_context(cafile=self.ca_file).wrap_socket(sock,
+                                                                                server_hostname=parts.hostname)
+        except BaseException:
+            sock.close()
+            raise
 
 
 def add_node(cluster: MasterCluster, name: str, cpu: int, memory: int, address: str = "10.250.0.99",
@@ -133,7 +154,7 @@ def cli_env(cluster: MasterCluster, role: str = "admin", servers: list[str] | No
             home: Path | None = None) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": str(home or cluster.root),
             "BERTH_SERVER": ",".join(servers or [m.api_url for m in cluster.masters]),
-            "BERTH_TOKEN": TOKENS[role][1]}
+            "BERTH_TOKEN": TOKENS[role][1], "BERTH_CERTIFICATE_AUTHORITY": str(cluster.ca_file)}
 
 
 CLI = [sys.executable, "-m", "berth.cli.main"]

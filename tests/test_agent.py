@@ -16,10 +16,11 @@ from tests.harness import TOKENS, MasterCluster
 def agent(cluster: MasterCluster, tmp_path: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
     token = tmp_path / "token"
     token.write_text(TOKENS["agent"][1] + "\n")  # the agent token is named h1
-    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    dead = f"https://127.0.0.1:{free_ports(1)[0]}"
     return subprocess.run(
         [sys.executable, "-m", "agent.main", "--once", "--name", name, "--address", "10.250.0.11",
-         "--master", dead, "--master", cluster.masters[1].api_url, "--token-file", str(token), *extra],
+         "--master", dead, "--master", cluster.masters[1].api_url, "--token-file", str(token),
+         "--ca-file", str(cluster.ca_file), *extra],
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
 
 
@@ -60,7 +61,7 @@ def test_agent_cannot_register_another_node(cluster: MasterCluster, tmp_path: Pa
 
 def test_agent_settings_are_checked() -> None:
     base = {"name": "h1", "address": "10.250.0.11", "masters": ["127.0.0.1:1"], "token_file": "/t"}
-    assert AgentConfig.build(base, {}).masters == ["http://127.0.0.1:1"]
+    assert AgentConfig.build(base, {}).masters == ["https://127.0.0.1:1"]
     for bad in ({"heartbeat_interval": 0}, {"heartbeat_interval": -1}, {"heartbeat_interval": 301},
                 {"masters": []}):
         with pytest.raises(ValueError, match=next(iter(bad))):

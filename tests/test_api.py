@@ -193,9 +193,9 @@ def test_cluster_status_health_and_openapi(cluster: MasterCluster) -> None:
     assert len(status["members"]) == 3 and all(m["reachable"] for m in status["members"])
     assert sum(m["leader"] for m in status["members"]) == 1 and status["term"] >= 1
     assert status["ready"] and status["commitIndex"] >= 1
-    import requests
-    assert requests.get(cluster.url(1, "/healthz")).status_code == 200  # no token needed
-    assert requests.get(cluster.url(1, "/readyz")).json()["ready"] is True
+    anyone = cluster.session(None)
+    assert anyone.get(cluster.url(1, "/healthz")).status_code == 200  # no token needed
+    assert anyone.get(cluster.url(1, "/readyz")).json()["ready"] is True
     doc = s.get(cluster.url(2, "/api/v1/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     assert "/api/v1/namespaces/{namespace}/pods/{name}" in doc["paths"]

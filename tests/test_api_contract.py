@@ -216,7 +216,8 @@ def test_schemathesis_finds_no_failure(cluster: MasterCluster) -> None:
     alone (the coverage phase, with the undeclared methods, is `python -m bench.fuzz`'s)."""
     from bench.fuzz import fuzz
 
-    figures = fuzz([m.api_url for m in cluster.masters], max_examples=2, seed=17, phases="fuzzing")
+    figures = fuzz([m.api_url for m in cluster.masters], cluster.ca_file, max_examples=2, seed=17,
+                   phases="fuzzing")
     assert figures.requests >= 300, figures.report()
     print(figures.report())
     assert figures.failures == {}, figures.report()

@@ -124,17 +124,18 @@ def test_refusals_are_kept_a_401_without_a_user(cluster: MasterCluster) -> None:
     assert _brief(line_of(cluster, forbidden)) == (
         "create", ref("configmaps", "ConfigMap"), VIEWER, 403, DONE)
     # refused at the door, before the app: the door's answer carries its id all the same
-    door = requests.delete(cluster.url(0, f"{SECRETS}/x?dryRun=All&note={TOKENS['admin'][1]}"),
+    anyone = cluster.session(None)
+    door = anyone.delete(cluster.url(0, f"{SECRETS}/x?dryRun=All&note={TOKENS['admin'][1]}"),
                            headers={"Authorization": "Bearer wrong-token-guess"})
     assert door.status_code == 401
     line = line_of(cluster, door)
     assert _brief(line) == ("delete", ref("secrets", "Secret", "x"), None, 401, DONE)
     assert (line["query"], line["otherParams"]) == (["dryRun=All"], 1)
-    anonymous = requests.get(cluster.url(0, "/api/v1/pods"))
+    anonymous = anyone.get(cluster.url(0, "/api/v1/pods"))
     assert _brief(line_of(cluster, anonymous)) == (
         "list", ref("pods", "Pod", namespace=None), None, 401, DONE)
     # a body too long, with a good token: refused at the door before the body, the user known
-    answer = _raw_request(cluster.masters[0].api_url,
+    answer = _raw_request(cluster, 0,
                           f"POST {CONFIGMAPS} HTTP/1.1\r\nHost: x\r\n"
                           f"Authorization: Bearer {TOKENS['viewer'][1]}\r\nContent-Length: 200000000\r\n\r\n"
                           ).decode()
@@ -148,7 +149,7 @@ def test_refusals_are_kept_a_401_without_a_user(cluster: MasterCluster) -> None:
     # not kept: health, and an agent's reports (here of a node that does not exist)
     agent = cluster.session("agent")
     beat = agent.post(cluster.url(0, "/api/v1/nodes/h1/heartbeat"), json={"cpuPercent": 1, "memoryUsed": 1})
-    health = requests.post(cluster.url(0, "/healthz"))
+    health = anyone.post(cluster.url(0, "/healthz"))
     assert beat.status_code not in (401, 403) and health.status_code == 405
     assert "Audit-Id" not in beat.headers and "Audit-Id" not in health.headers
 
@@ -170,8 +171,9 @@ def test_logs_and_exec_are_kept_even_without_hosts(cluster: MasterCluster) -> No
 
 def test_rotation_keeps_the_backups_asked_for(cluster: MasterCluster) -> None:
     sent = 250  # refused at the door: about 330 bytes of line each (3 files hold about 150), no Raft write
+    anyone = cluster.session(None)
     for number in range(sent):
-        assert requests.post(cluster.url(1, f"{CONFIGMAPS}?n={number}")).status_code == 401
+        assert anyone.post(cluster.url(1, f"{CONFIGMAPS}?n={number}")).status_code == 401
     files = wait_until(lambda: (f := _files(cluster, 1)) and len(f) == BACKUPS + 1 and f, 10,
                        what="rotated files")
     assert [p.name for p in files] == ["audit.log.2", "audit.log.1", "audit.log"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import requests
-
 from tests.harness import MasterCluster, pod
 
 SECRET = {"kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "s3cr3t-value"}}
@@ -19,12 +17,13 @@ def node(name: str) -> dict:
 
 def test_tokens_are_required(cluster: MasterCluster) -> None:
     url = cluster.url(0, "/api/v1/pods")
-    missing = requests.get(url)
+    anyone = cluster.session(None)
+    missing = anyone.get(url)
     assert missing.status_code == 401 and missing.json()["field"] == "Authorization"
-    wrong = requests.get(url, headers={"Authorization": "Bearer not-a-token"})
+    wrong = anyone.get(url, headers={"Authorization": "Bearer not-a-token"})
     assert wrong.status_code == 401
-    assert requests.get(cluster.url(0, "/api/v1/cluster")).status_code == 401
-    assert requests.get(cluster.url(0, "/healthz")).status_code == 200
+    assert anyone.get(cluster.url(0, "/api/v1/cluster")).status_code == 401
+    assert anyone.get(cluster.url(0, "/healthz")).status_code == 200
 
 
 def test_admin_and_operator_write_only_admin_reads_secret_values(cluster: MasterCluster) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from berth.lab.masters import free_ports
-from tests.harness import TOKENS, MasterCluster, add_node, berth
+from tests.harness import TOKENS, MasterCluster, add_node, berth, cli_env
 
 MANIFEST = """
 apiVersion: berth/v1
@@ -86,7 +86,8 @@ def test_config_file_and_watch(cluster: MasterCluster, tmp_path: Path) -> None:
     config = tmp_path / ".config" / "berth" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(yaml.safe_dump({"servers": [m.api_url for m in cluster.masters],
-                                      "token": TOKENS["admin"][1]}))
+                                      "token": TOKENS["admin"][1],
+                                      "certificate-authority": str(cluster.ca_file)}))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     command = [sys.executable, "-m", "berth.cli.main"]
     root = Path(__file__).resolve().parent.parent
@@ -226,8 +227,7 @@ def test_get_watch_prints_a_row_for_each_change(cluster: MasterCluster) -> None:
     configmaps = "/api/v1/namespaces/default/configmaps"
     body = {"kind": "ConfigMap", "metadata": {"name": "rows"}, "data": {"a": "1"}}
     assert admin.post(cluster.url(0, configmaps), json=body, timeout=10).status_code == 201
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cluster.root), "BERTH_TOKEN": TOKENS["admin"][1],
-           "BERTH_SERVER": ",".join(m.api_url for m in cluster.masters)}
+    env = cli_env(cluster)
     watcher = subprocess.Popen([sys.executable, "-m", "berth.cli.main", "get", "cm", "rows", "-w",
                                 "--request-timeout", "8"], stdout=subprocess.PIPE, text=True, env=env,
                                cwd=Path(__file__).resolve().parent.parent)
@@ -254,8 +254,7 @@ def test_edit_saves_what_the_editor_wrote_and_refuses_a_stale_copy(cluster: Mast
     assert admin.post(cluster.url(0, configmaps), json=body, timeout=10).status_code == 201
 
     def edit(editor: str) -> subprocess.CompletedProcess:
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(cluster.root), "BERTH_TOKEN": TOKENS["admin"][1],
-               "BERTH_SERVER": ",".join(m.api_url for m in cluster.masters), "EDITOR": editor}
+        env = {**cli_env(cluster), "EDITOR": editor}
         return subprocess.run([sys.executable, "-m", "berth.cli.main", "edit", "cm", "edited"], env=env,
                               capture_output=True, text=True, timeout=60,
                               cwd=Path(__file__).resolve().parent.parent)
@@ -269,12 +268,13 @@ def test_edit_saves_what_the_editor_wrote_and_refuses_a_stale_copy(cluster: Mast
     assert edit("true").stdout.strip() == "Edit cancelled, no changes made."
     # someone changes it while the editor is open: saving the stale copy is a conflict, not a loss
     script = tmp_path / "slow-editor"
-    script.write_text(f"#!{sys.executable}\nimport sys, urllib.request\n"
+    script.write_text(f"#!{sys.executable}\nimport ssl, sys, urllib.request\n"
                       f"request = urllib.request.Request({cluster.url(0, configmaps + '/edited')!r}, "
                       "method='PATCH', data=b'{\"data\": {\"b\": \"2\"}}', headers={"
                       "'Content-Type': 'application/merge-patch+json', "
                       f"'Authorization': 'Bearer {TOKENS['admin'][1]}'}})\n"
-                      "urllib.request.urlopen(request, timeout=10).read()\n"
+                      f"urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context("
+                      f"cafile={str(cluster.ca_file)!r})).read()\n"
                       "path = sys.argv[1]\n"
                       "text = open(path).read().replace(\"a: '9'\", \"a: '7'\")\n"
                       "open(path, 'w').write(text)\n")

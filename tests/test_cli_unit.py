@@ -204,19 +204,19 @@ def test_config_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
 
     from_file = resolve(env=env)
-    assert from_file.servers == ("http://file-a:1", "http://file-b:2")
+    assert from_file.servers == ("http://file-a:1", "https://file-b:2")  # no scheme: HTTPS
     assert (from_file.token, from_file.namespace) == ("file-token", "filens")
     assert from_file.path == cfg
 
     env.update(BERTH_SERVER="http://env-a:1, env-b:2", BERTH_TOKEN="env-token")
     from_env = resolve(env=env)
-    assert from_env.servers == ("http://env-a:1", "http://env-b:2")
+    assert from_env.servers == ("http://env-a:1", "https://env-b:2")
     assert from_env.token == "env-token"
     assert from_env.namespace == "filens"  # not overridden: each setting resolves on its own
 
     from_flags = resolve(servers=["http://flag-a:1,http://flag-b:2", "flag-c:3"], token="flag-token",
                          namespace="flagns", env=env)
-    assert from_flags.servers == ("http://flag-a:1", "http://flag-b:2", "http://flag-c:3")
+    assert from_flags.servers == ("http://flag-a:1", "http://flag-b:2", "https://flag-c:3")
     assert (from_flags.token, from_flags.namespace) == ("flag-token", "flagns")
     assert from_flags.sources == {"servers": "flag", "token": "flag", "namespace": "flag"}
 

@@ -30,7 +30,7 @@ TOO_MANY = "Cannot evict pod as it would violate the pod's disruption budget."
 def hosts(cluster: MasterCluster) -> Iterator[MasterCluster]:
     for name in NODES:
         add_node(cluster, name, cpu=64000, memory=256 * GI)
-    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1]):
+    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], ca_file=cluster.ca_file):
         yield cluster
 
 

@@ -143,7 +143,7 @@ def _relay(cluster: MasterCluster, index: int, body: bytes, authorization: str |
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    return requests.post(cluster.url(index, RELAY_PATH), data=body, headers=headers, timeout=10)
+    return cluster.session(None).post(cluster.url(index, RELAY_PATH), data=body, headers=headers, timeout=10)
 
 
 def test_heartbeats_sent_to_a_follower_reach_the_leader_without_raft_writes(cluster: MasterCluster) -> None:

@@ -30,7 +30,7 @@ def test_the_informer_follows_changes_and_resumes_on_another_master(own_cluster:
             return seen[-1] if seen else set()
 
     urls = [m.api_url for m in own_cluster.masters]
-    informer = Informer(Client(urls, TOKENS["admin"][1]), "Node", changed)
+    informer = Informer(Client(urls, TOKENS["admin"][1], ca_file=str(own_cluster.ca_file)), "Node", changed)
     informer.start()
     try:
         wait_until(lambda: latest() == {"before"}, 15, what="the first list")

@@ -37,7 +37,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def api(lab: Lab, path: str, index: int = 0) -> requests.Response:
-    return requests.get(deploy.api_urls(lab)[index] + path, timeout=5,
+    return requests.get(deploy.api_urls(lab)[index] + path, timeout=5, verify=str(deploy.ca_file(lab)),
                         headers={"Authorization": f"Bearer {deploy.admin_token(lab)}"})
 
 
@@ -198,7 +198,8 @@ def test_leader_sigkill_flaps_no_node(lab: Lab) -> None:
 
     def watch() -> None:
         headers = {"Authorization": f"Bearer {deploy.admin_token(lab)}"}
-        with requests.get(url, headers=headers, stream=True, timeout=20) as stream:
+        with requests.get(url, headers=headers, stream=True, timeout=20,
+                          verify=str(deploy.ca_file(lab))) as stream:
             for line in stream.iter_lines():  # one at a time: the first bookmark says it listens
                 events.append(json.loads(line))
 
@@ -536,7 +537,7 @@ def test_a_leader_cut_off_acts_on_no_host_and_the_new_leader_acts_once(lab: Lab)
               "spec": {"nodeName": old, "containers": [{"name": "main", "image": "localhost/busybox:lab",
                                                         "command": ["sleep", "600"]}]}}
     created = requests.post(deploy.api_urls(lab)[majority] + "/api/v1/namespaces/default/pods",
-                            json=pinned, headers=admin, timeout=10)
+                            json=pinned, headers=admin, timeout=10, verify=str(deploy.ca_file(lab)))
     assert created.status_code == 201, created.text
     wait_until(lambda: (_pod(lab, "pinned", majority).get("status") or {}).get("phase") == "Running", 90,
                interval=0.5, what="pinned Running on the leader's host")

@@ -67,6 +67,7 @@ def start_agent(cluster: MasterCluster, tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "agent.main", "--name", "h1", "--address", "10.250.0.11",
          "--no-pod-network", "--token-file", str(token), "--heartbeat-interval", "0.3",
+         "--ca-file", str(cluster.ca_file),
          *[arg for m in cluster.masters for arg in ("--master", m.api_url)]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent)

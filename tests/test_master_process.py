@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from berth.lab.masters import free_ports
@@ -17,6 +16,13 @@ from tests.conftest import STORE_ONLY, TEST_ROOT
 from tests.harness import MasterCluster, pod, wait_until
 
 PODS = "/api/v1/namespaces/default/pods"
+
+
+def tls_flags(cluster: MasterCluster) -> list[str]:
+    """The first master's certificate (for 127.0.0.1), as flags."""
+    config = yaml.safe_load(cluster.masters[0].spec.config_file.read_text())
+    return [arg for name in ("tls_cert_file", "tls_private_key_file", "tls_ca_file")
+            for arg in ("--" + name.replace("_", "-"), config[name])]
 
 
 def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -> None:
@@ -34,12 +40,13 @@ def test_flags_alone_run_a_master_and_sigterm_stops_it_cleanly(tmp_path: Path) -
         "--data-dir", str(tmp_path / "data"), "--tokens-file", str(cluster.root / "tokens.yaml"),
         "--raft-password-file", str(cluster.root / "raft-password"),
         "--ssh-key-file", str(key), "--ssh-known-hosts-file", str(tmp_path / "known_hosts"),
+        *tls_flags(cluster),
     ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{api}/readyz", timeout=1).ok, 30,
-                   what="single master ready")
         session = cluster.session()  # its keep-alive connection stays open across the SIGTERM
-        response = session.post(f"http://127.0.0.1:{api}{PODS}", json=pod("solo"))
+        wait_until(lambda: session.get(f"https://127.0.0.1:{api}/readyz", timeout=1).ok, 30,
+                   what="single master ready")
+        response = session.post(f"https://127.0.0.1:{api}{PODS}", json=pod("solo"))
         assert response.status_code == 201
         # started by hand, it keeps its data to itself: the journal holds every secret
         assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
@@ -93,7 +100,8 @@ def test_a_master_with_the_wrong_raft_password_cannot_join() -> None:
     cluster.start_all()
     try:
         cluster.wait_ready([0, 1])
-        wait_until(lambda: requests.get(cluster.url(2, "/healthz"), timeout=2).ok, 60,
+        anyone = cluster.session(None)
+        wait_until(lambda: anyone.get(cluster.url(2, "/healthz"), timeout=2).ok, 60,
                    what="the third master's API up")
         assert cluster.session().post(cluster.url(0, PODS), json=pod("secret-talk")).status_code == 201
         status = cluster.status(2)
@@ -130,7 +138,8 @@ def test_without_quorum_a_master_is_not_ready_and_writes_get_503(own_cluster: Ma
     own_cluster.kill(leader)
     own_cluster.kill(3 - leader - survivor)
     url = own_cluster.url(survivor, "/readyz")
-    wait_until(lambda: requests.get(url, timeout=2).status_code == 503, 30, what="not ready")
+    anyone = own_cluster.session(None)
+    wait_until(lambda: anyone.get(url, timeout=2).status_code == 503, 30, what="not ready")
     response = own_cluster.session().post(own_cluster.url(survivor, PODS), json=pod("lonely"),
                                           timeout=10)
     assert response.status_code == 503

@@ -37,8 +37,9 @@ def api(lab: Lab, path: str, method: str = "GET", body: dict | None = None,
     for url in deploy.api_urls(lab):
         try:
             return requests.request(method, url + path, data=None if body is None else json.dumps(body),
-                                    timeout=10, headers={"Authorization": f"Bearer {deploy.admin_token(lab)}",
-                                                         "Content-Type": content_type})
+                                    timeout=10, verify=str(deploy.ca_file(lab)),
+                                    headers={"Authorization": f"Bearer {deploy.admin_token(lab)}",
+                                             "Content-Type": content_type})
         except requests.RequestException:
             continue
     raise requests.ConnectionError("no master answers")

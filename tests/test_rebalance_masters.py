@@ -30,7 +30,7 @@ ROUND = re.compile(r"rebalancer: (\d+) pod\(s\) evicted, (\d+) refused")
 def hosts(cluster: MasterCluster) -> Iterator[MasterCluster]:
     for name in ("r0", "r1"):
         add_node(cluster, name, cpu=64000, memory=256 * GI)
-    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1]):
+    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], ca_file=cluster.ca_file):
         yield cluster
 
 

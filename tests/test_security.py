@@ -7,9 +7,10 @@ Each attacker holds one of the cluster's tokens (or none). Every attack must get
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
-import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -50,8 +51,9 @@ def healthy_while(cluster: MasterCluster, attack: Callable[[], requests.Response
     thread = threading.Thread(target=attacker)
     thread.start()
     checks, deadline = 0, time.monotonic() + 120
+    anyone = cluster.session(None)
     while (thread.is_alive() or checks == 0) and time.monotonic() < deadline:
-        health = requests.get(cluster.url(index, "/healthz"), timeout=HEALTH_DEADLINE)
+        health = anyone.get(cluster.url(index, "/healthz"), timeout=HEALTH_DEADLINE)
         assert health.status_code == 200
         checks += 1
         time.sleep(0.05)
@@ -215,10 +217,10 @@ def test_quantities_and_objects_are_bounded(cluster: MasterCluster) -> None:
 
 # --- 6. bodies and connections before authentication ------------------------------------------
 
-def _raw_request(url: str, head: str, source: str = "127.0.0.1") -> bytes:
-    """Send only the head of a request (no body) and read what comes back before the body."""
-    host, port = url.removeprefix("http://").split(":")
-    with closing(socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))) as sock:
+def _raw_request(cluster: MasterCluster, index: int, head: str, source: str = "127.0.0.1") -> bytes:
+    """Send only the head of a request (no body) to master `index` and read what comes back before the
+    body."""
+    with closing(cluster.raw_socket(index, source)) as sock:
         sock.sendall(head.encode())
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
@@ -230,7 +232,6 @@ def _raw_request(url: str, head: str, source: str = "127.0.0.1") -> bytes:
 
 
 def test_a_body_is_refused_before_it_is_read(cluster: MasterCluster) -> None:
-    url = cluster.masters[0].api_url
     upload = "POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     huge = "Content-Length: 200000000\r\n\r\n"
     for head, status in ((upload + huge, b"401"),
@@ -239,7 +240,7 @@ def test_a_body_is_refused_before_it_is_read(cluster: MasterCluster) -> None:
                           "Content-Length: 200000000\r\n\r\n", b"413"),
                          (upload + "Transfer-Encoding: chunked\r\n\r\n", b"401"),
                          (upload + "Expect: 100-continue\r\n" + huge, b"401")):
-        answer = _raw_request(url, head)  # the body is never sent: the answer comes without it
+        answer = _raw_request(cluster, 0, head)  # the body is never sent: the answer comes without it
         status_line, _, rest = answer.partition(b"\r\n")
         assert status in status_line, answer[:300]
         body = json.loads(rest.partition(b"\r\n\r\n")[2])
@@ -250,32 +251,45 @@ def test_a_body_is_refused_before_it_is_read(cluster: MasterCluster) -> None:
                                           "stream_limit_per_token": 4}], indirect=True)
 def test_one_address_and_one_token_cannot_take_a_master(own_cluster: MasterCluster) -> None:
     cluster = own_cluster
-    host, port = cluster.masters[0].api_url.removeprefix("http://").split(":")
     with ExitStack() as stack:
         # half-sent requests from one address: those past its share are closed at once
-        held = []
+        held: list[ssl.SSLSocket] = []
+        refused_at_accept = 0  # closed before the handshake could end
         for _ in range(40):
-            sock = stack.enter_context(closing(socket.create_connection((host, int(port)), timeout=10)))
+            try:  # TLS: counted at accept, before any handshake
+                sock = stack.enter_context(closing(cluster.raw_socket(0)))
+            except OSError:
+                refused_at_accept += 1
+                continue
             sock.sendall(b"POST /api/v1/apply HTTP/1.1\r\nHost: x\r\nContent-Le")
+            sock.setblocking(False)
             held.append(sock)
 
-        closed: set[socket.socket] = set()
+        closed: set[ssl.SSLSocket] = set()
         deadline = time.monotonic() + 15
-        while len(closed) < 40 - 24 and time.monotonic() < deadline:
+        while refused_at_accept + len(closed) < 40 - 24 and time.monotonic() < deadline:
             ready, _, _ = select.select([s for s in held if s not in closed], [], [], 0.5)
             for sock in ready:
                 try:
                     if sock.recv(1) == b"":
                         closed.add(sock)
+                except ssl.SSLWantReadError:
+                    pass  # TLS's own records (session tickets), no data and no close
                 except OSError:
                     closed.add(sock)
-        assert len(closed) == 40 - 24  # the address's share stays open, the rest is closed at once
+        time.sleep(0.5)  # none of the share is closed a little later either
+        for sock in held:
+            with contextlib.suppress(ssl.SSLWantReadError):
+                if sock not in closed and sock.recv(1) == b"":
+                    closed.add(sock)
+        # the address's share stays open, the rest is closed at once
+        assert refused_at_accept + len(closed) == 40 - 24
         # another address is served meanwhile
-        answer = _raw_request(cluster.masters[0].api_url, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-                              source="127.0.0.2")
+        answer = _raw_request(cluster, 0, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.2")
         assert b"200" in answer.partition(b"\r\n")[0]
 
-    wait_until(lambda: requests.get(cluster.url(0, "/healthz"), timeout=HEALTH_DEADLINE).ok, 15,
+    anyone = cluster.session(None)
+    wait_until(lambda: anyone.get(cluster.url(0, "/healthz"), timeout=HEALTH_DEADLINE).ok, 15,
                what="the address's connections given back once closed")
     # streams: a viewer gets its share of watch slots, then 429; the others are still served
     viewer, operator = cluster.session("viewer"), cluster.session("operator")
@@ -287,7 +301,7 @@ def test_one_address_and_one_token_cannot_take_a_master(own_cluster: MasterClust
         more = [stack.enter_context(operator.get(watch, stream=True, timeout=10)) for _ in range(2)]
         assert all(r.status_code == 200 for r in more)
         refused(cluster.session("admin").get(watch, stream=True, timeout=10), 429)  # the master's share
-        assert requests.get(cluster.url(0, "/healthz"), timeout=HEALTH_DEADLINE).status_code == 200
+        assert anyone.get(cluster.url(0, "/healthz"), timeout=HEALTH_DEADLINE).status_code == 200
         listed = operator.get(cluster.url(0, PODS), timeout=HEALTH_DEADLINE)
         assert listed.status_code == 200
     # closed streams give their slots back
@@ -303,7 +317,7 @@ def test_a_relayed_batch_is_good_once_and_only_now(cluster: MasterCluster) -> No
     body = json.dumps({"heartbeats": []}).encode()
 
     def send(authorization: str) -> requests.Response:
-        return requests.post(cluster.url(leader, RELAY_PATH), data=body, timeout=10, headers={
+        return cluster.session(None).post(cluster.url(leader, RELAY_PATH), data=body, timeout=10, headers={
             "Authorization": authorization, "Content-Type": "application/json"})
 
     to = cluster.masters[leader].spec.raft_address
@@ -316,7 +330,7 @@ def test_a_relayed_batch_is_good_once_and_only_now(cluster: MasterCluster) -> No
     refused(send(header.replace(header[-8:], "é" * 8)), 401, "Authorization")  # not ASCII
     # a forged signature is refused before a (large) body is read
     forged = f"BerthPeer {time.time():.3f}:{'0' * 32}:{'0' * 64}:{'0' * 64}"
-    answer = _raw_request(cluster.masters[leader].api_url, f"POST {RELAY_PATH} HTTP/1.1\r\nHost: x\r\n"
+    answer = _raw_request(cluster, leader, f"POST {RELAY_PATH} HTTP/1.1\r\nHost: x\r\n"
                           f"Authorization: {forged}\r\nContent-Length: 900000\r\n\r\n")
     assert b"401" in answer.partition(b"\r\n")[0]
 

@@ -53,7 +53,8 @@ class Heartbeats:
 def beating(cluster: MasterCluster) -> Iterator[Heartbeats]:
     for name in NODES:
         add_node(cluster, name, cpu=64000, memory=256 * GI)
-    with Heartbeats(cluster) as beats, FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1]):
+    with Heartbeats(cluster) as beats, FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1],
+                                                   ca_file=cluster.ca_file):
         yield beats
 
 

@@ -27,7 +27,7 @@ NODES = ("n1", "n2", "n3")
 def hosts(cluster: MasterCluster) -> Iterator[MasterCluster]:
     for name in NODES:
         add_node(cluster, name, cpu=8000, memory=16 * GI)
-    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1]):
+    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], ca_file=cluster.ca_file):
         yield cluster
 
 

@@ -26,7 +26,7 @@ IMAGE = "localhost/busybox:lab"
 def hosts(cluster: MasterCluster) -> Iterator[MasterCluster]:
     for index in range(3):
         add_node(cluster, f"n{index}", cpu=64000, memory=256 * GI)
-    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1],
+    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], ca_file=cluster.ca_file,
                      never_ready=lambda image: "missing" in image):
         yield cluster
 

@@ -38,7 +38,7 @@ def deployment(name: str, replicas: int, image: str = "localhost/busybox:lab", s
 def hosts(cluster: MasterCluster) -> Iterator[MasterCluster]:
     for index in range(3):
         add_node(cluster, f"n{index}", cpu=64000, memory=256 * GI)
-    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1],
+    with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], ca_file=cluster.ca_file,
                      never_ready=lambda image: "missing" in image):
         yield cluster
 
@@ -262,7 +262,8 @@ def test_a_new_leader_mid_rollout_finishes_it_once() -> None:
         cluster.wait_ready()
         for index in range(2):
             add_node(cluster, f"f{index}", cpu=64000, memory=256 * GI)
-        with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], period=0.3):
+        with FakeKubelet([m.api_url for m in cluster.masters], TOKENS["admin"][1], ca_file=cluster.ca_file,
+                         period=0.3):
             create(cluster, deployment("failover", 8, surge=2, unavailable=1))
             rolled_out(cluster, "failover")
             patch(cluster, f"{NS}/deployments/failover", {"spec": {"template": {"metadata": {

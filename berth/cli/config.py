@@ -1,4 +1,4 @@
-"""Where the client finds its servers, token and namespace: flag > environment > file.
+"""Where the client finds its servers, token, namespace and CA: flag > environment > file.
 
 Resolution is a pure function of (flags, environment, file) so it can be tested
 without touching the real home directory.
@@ -17,7 +17,7 @@ import yaml
 from berth.client import DEFAULT_NAMESPACE, split_servers
 from berth.errors import BerthError
 
-DEFAULT_SERVER = "http://127.0.0.1:7101"
+DEFAULT_SERVER = "https://127.0.0.1:7101"
 
 
 class ConfigError(BerthError):
@@ -30,6 +30,9 @@ class Config:
     token: str | None = None
     namespace: str = DEFAULT_NAMESPACE
     path: Path | None = None
+    # the CA the masters' certificates are verified with (kubeconfig's `certificate-authority`); None:
+    # the system's CAs, which do not know a Berth cluster's own
+    certificate_authority: str | None = None
     # Which layer each setting came from, so `berth` can explain surprising choices.
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -83,6 +86,7 @@ def resolve(
     namespace: str | None = None,
     config_file: str | None = None,
     env: Mapping[str, str] | None = None,
+    certificate_authority: str | None = None,
 ) -> Config:
     """Merge the three layers; each setting independently takes the highest one present."""
     env = os.environ if env is None else env
@@ -122,4 +126,16 @@ def resolve(
             chosen_ns, sources["namespace"] = str(value), name
             break
 
-    return Config(tuple(chosen), chosen_token, chosen_ns, path, sources)
+    chosen_ca: str | None = None
+    file_ca = data.get("certificate-authority")
+    if file_ca is not None and not isinstance(file_ca, str):
+        raise ConfigError(f"config file {path}: certificate-authority must be a file's path")
+    if file_ca:  # relative to the config file, as kubeconfig reads it
+        file_ca = str(path.parent / Path(file_ca).expanduser())
+    for name, value in (("flag", certificate_authority), ("env", env.get("BERTH_CERTIFICATE_AUTHORITY")),
+                        ("file", file_ca)):
+        if value:
+            chosen_ca, sources["certificate-authority"] = str(value), name
+            break
+
+    return Config(tuple(chosen), chosen_token, chosen_ns, path, chosen_ca, sources)

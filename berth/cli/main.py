@@ -37,6 +37,9 @@ from berth.lab.cli import lab_group
 @click.option("--token", default=None, help="Bearer token (env BERTH_TOKEN).")
 @click.option("-n", "--namespace", "namespace", default=None, metavar="NS",
               help="Default namespace for every command (env BERTH_NAMESPACE).")
+@click.option("--certificate-authority", default=None, metavar="PATH",
+              help="The cluster's CA file, which masters' certificates are verified with "
+                   "(env BERTH_CERTIFICATE_AUTHORITY; config: certificate-authority).")
 @click.version_option(client_version(), "--version", prog_name="berth")
 @click.pass_context
 def main(
@@ -45,9 +48,10 @@ def main(
     servers: tuple[str, ...],
     token: str | None,
     namespace: str | None,
+    certificate_authority: str | None,
 ) -> None:
     """Operate a Berth cluster."""
-    ctx.obj = State(config_file, servers, token, namespace)
+    ctx.obj = State(config_file, servers, token, namespace, certificate_authority)
 
 
 berth = main  # the group under its own name, for `from berth.cli.main import berth`

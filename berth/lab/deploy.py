@@ -31,6 +31,7 @@ def lab_settings(lab: Lab) -> dict[str, Any]:
         "berth_manage_packages": False,
         "berth_install_project": False,
         "berth_venv": sys.prefix,
+        "berth_lab_pythonpath": str(PROJECT),  # its services run this checkout's code
         "berth_secrets_dir": str(lab.root / "secrets"),
         # each lab host keeps its state in a folder of its own: the leader names the node's
         "berth_agent_restart_command": [sys.prefix + "/bin/python", "-m", "berth.lab.supervisor", "restart",
@@ -110,12 +111,18 @@ def admin_token(lab: Lab) -> str:
 
 
 def api_urls(lab: Lab) -> list[str]:
-    return [f"http://{lab.address(h)}:{API_PORT}" for h in masters_of(lab)]
+    return [f"https://{lab.address(h)}:{API_PORT}" for h in masters_of(lab)]
+
+
+def ca_file(lab: Lab) -> Path:
+    """The cluster's CA, made by the playbook beside the other secrets: what clients verify masters with."""
+    return lab.root / "secrets" / "tls" / "ca.crt"
 
 
 def write_cli_config(lab: Lab, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"servers": api_urls(lab), "token": admin_token(lab)}))
+    path.write_text(yaml.safe_dump({"servers": api_urls(lab), "token": admin_token(lab),
+                                    "certificate-authority": str(ca_file(lab))}))
     path.chmod(0o600)
 
 
@@ -127,7 +134,8 @@ def wait_nodes_ready(lab: Lab, timeout: float = 90.0) -> dict[str, bool]:
     while time.monotonic() < deadline:
         for url in api_urls(lab):
             try:
-                items = requests.get(f"{url}/api/v1/nodes", headers=headers, timeout=2).json()["items"]
+                items = requests.get(f"{url}/api/v1/nodes", headers=headers, timeout=2,
+                                     verify=str(ca_file(lab))).json()["items"]
             except (requests.RequestException, ValueError, KeyError):
                 continue
             ready = {n["metadata"]["name"]: any(c.get("type") == "Ready" and c.get("status") == "True"

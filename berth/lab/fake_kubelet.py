@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -36,11 +37,15 @@ def started_status(pod: dict[str, Any], ready: bool) -> dict[str, Any]:
 
 class FakeKubelet:
     def __init__(self, api_urls: list[str], token: str, period: float = 0.1,
-                 never_ready: Callable[[str], bool] = lambda image: False) -> None:
+                 never_ready: Callable[[str], bool] = lambda image: False,
+                 ca_file: Path | None = None) -> None:
+        """`ca_file`: the masters' CA (LocalMasters.ca_file)."""
         self.api_urls = list(api_urls)
         self.period = period
         self.never_ready = never_ready
         self.session = requests.Session()
+        self.session.verify = str(ca_file) if ca_file else True
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would win over `verify`
         self.session.headers["Authorization"] = f"Bearer {token}"
         self._done: set[str] = set()  # uids given a status
         self._stop = threading.Event()

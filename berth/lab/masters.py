@@ -16,6 +16,7 @@ import json
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -27,6 +28,8 @@ from urllib.parse import urlsplit
 import psutil
 import yaml
 
+from berth import certs
+
 PROJECT = Path(__file__).resolve().parents[2]  # the checkout: berth/lab/ is two below it
 LAB_TOKENS = {  # role -> (name, token): what loopback masters of tests and benchmarks accept
     "admin": ("alice", "admin-token-alice"),
@@ -36,6 +39,12 @@ LAB_TOKENS = {  # role -> (name, token): what loopback masters of tests and benc
 }
 _LIVE: set[subprocess.Popen] = set()
 ENCRYPTION_KEYS = "encryption-keys"  # beside the Raft password: the key that seals Secrets at rest
+TLS_DIR = "tls"  # beside them: the CA (ca.crt, what every client verifies with) and each master's pair
+
+
+def ca_file(root: Path) -> Path:
+    """The CA of the masters `write_cluster` wrote in `root`: what their clients verify them with."""
+    return root / TLS_DIR / certs.CA_CERT
 
 
 def sample_pod(name: str, namespace: str = "default", labels: dict[str, str] | None = None,
@@ -95,8 +104,9 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
                   extra_settings: dict[str, Any] | None = None, host: str = "127.0.0.1",
                   ports: list[int] | None = None,
                   extra_tokens: list[tuple[str, str, str]] | None = None) -> list[MasterSpec]:
-    """Config files for `size` masters on `host`, with a tokens file, a Raft password and a key
-    that seals Secrets (`encryption_key_file`: None in `extra_settings` stores them in clear)."""
+    """Config files for `size` masters on `host`, with a tokens file, a Raft password, a key
+    that seals Secrets (`encryption_key_file`: None in `extra_settings` stores them in clear), and a CA
+    (one per `root`, made once) with a certificate for each master's address."""
     root.mkdir(parents=True, exist_ok=True)
     tokens_file = root / "tokens.yaml"
     write_tokens_file(tokens_file, tokens, extra_tokens)
@@ -108,12 +118,15 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
     if not keys_file.exists():
         keys_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
         keys_file.chmod(0o600)
+    tls = root / TLS_DIR
+    certs.make_ca(tls)
     ports = ports or free_ports(2 * size, host)
     raft = [f"{host}:{p}" for p in ports[:size]]
     specs = []
     for i in range(size):
         name = f"m{i + 1}"
-        spec = MasterSpec(name, raft[i], f"http://{host}:{ports[size + i]}", root / name,
+        certs.issue(tls, name, [host, "localhost"], tls)
+        spec = MasterSpec(name, raft[i], f"https://{host}:{ports[size + i]}", root / name,
                           root / f"{name}.yaml", root / f"{name}.log")
         spec.config_file.write_text(yaml.safe_dump({
             "name": name,
@@ -124,7 +137,10 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
             "tokens_file": str(tokens_file),
             "raft_password_file": str(password_file),
             "encryption_key_file": str(keys_file),
-            "peer_apis": {raft[j]: f"http://{host}:{ports[size + j]}" for j in range(size)},
+            "tls_cert_file": str(tls / f"{name}.crt"),
+            "tls_private_key_file": str(tls / f"{name}.key"),
+            "tls_ca_file": str(tls / certs.CA_CERT),
+            "peer_apis": {raft[j]: f"https://{host}:{ports[size + j]}" for j in range(size)},
             **(extra_settings or {}),
         }))
         specs.append(spec)
@@ -164,10 +180,12 @@ class Master:
         return self.proc is not None and self.proc.poll() is None
 
 
-def get_json(url: str, path: str, token: str | None, timeout: float) -> tuple[int, Any]:
-    """One GET (http.client: light on the shared cores); (status, JSON or None)."""
+def get_json(url: str, path: str, token: str | None, timeout: float, ca: Path) -> tuple[int, Any]:
+    """One GET over HTTPS, verified with the CA file `ca` (http.client: light on the shared cores);
+    (status, JSON or None)."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+    conn = http.client.HTTPSConnection(parts.hostname or "127.0.0.1", parts.port or 443, timeout=timeout,
+                                       context=ssl.create_default_context(cafile=ca))
     try:
         conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
         response = conn.getresponse()
@@ -192,6 +210,7 @@ class LocalMasters:
         self.python = python
         self.masters = [Master(spec) for spec in write_cluster(root, size, LAB_TOKENS, settings,
                                                                extra_tokens=extra_tokens)]
+        self.ca_file = ca_file(root)  # what a client of these masters verifies them with
 
     @property
     def specs(self) -> list[MasterSpec]:
@@ -254,7 +273,7 @@ class LocalMasters:
 
     def ready(self, index: int) -> bool:
         try:
-            return get_json(self.url(index), "/readyz", None, 2.0)[0] == 200
+            return get_json(self.url(index), "/readyz", None, 2.0, self.ca_file)[0] == 200
         except OSError:
             return False
 
@@ -271,7 +290,8 @@ class LocalMasters:
     def status(self, index: int, timeout: float = 2.0) -> dict[str, Any] | None:
         """The master's /api/v1/cluster answer (None when it does not answer)."""
         try:
-            code, body = get_json(self.url(index), "/api/v1/cluster", LAB_TOKENS["admin"][1], timeout)
+            code, body = get_json(self.url(index), "/api/v1/cluster", LAB_TOKENS["admin"][1], timeout,
+                                  self.ca_file)
         except (OSError, http.client.HTTPException):
             return None
         return body if code == 200 else None

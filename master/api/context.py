@@ -40,6 +40,7 @@ class ApiContext:
     sessions: SessionBook = field(default_factory=SessionBook)  # exec -it, port-forward (sessions.py)
     watch_bookmark_seconds: float = 5.0
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL
+    peer_ca_file: str | None = None  # what a peer's certificate is verified with (None: the system's CAs)
     peer_key: bytes | None = None  # signs master-to-master requests (peer_auth); None: no Raft password
     peer_nonces: SeenNonces = field(default_factory=SeenNonces)  # relayed batches already accepted
     relay: ReportRelay | None = None  # passes agents' reports to the leader while this master follows

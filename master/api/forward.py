@@ -19,10 +19,12 @@ FORWARD_TIMEOUT = 2.0
 _sessions = threading.local()  # one keep-alive connection to the leader per API thread
 
 
-def _leader_session() -> requests.Session:
+def _leader_session(ca_file: str | None) -> requests.Session:
     session = getattr(_sessions, "session", None)
     if session is None:
         session = _sessions.session = requests.Session()
+        session.verify = ca_file or True  # the leader's certificate, signed by the cluster's CA
+        session.trust_env = False  # no proxy, and no REQUESTS_CA_BUNDLE over the cluster's CA
     return session
 
 
@@ -32,7 +34,7 @@ def to_leader(ctx: ApiContext, method: str, path: str) -> tuple[Response, int]:
     if url is None:
         raise ApiError(503, "Unavailable", "no reachable leader to answer; retry")
     try:
-        answer = _leader_session().request(
+        answer = _leader_session(ctx.peer_ca_file).request(
             method, url + path, data=request.get_data() or None, timeout=FORWARD_TIMEOUT,
             headers={"Authorization": request.headers.get("Authorization", ""),
                      "Content-Type": "application/json"})

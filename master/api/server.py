@@ -9,12 +9,14 @@ without its body ever being read; a body longer than the API takes is refused th
 and one client address holds at most `per_address` connections (behind a reverse proxy,
 which real deployments should use for the world, the proxy's address is the one counted).
 What the door refuses never reaches the app, so the door tells `on_refused` (the audit log).
+With a TLS context, each connection is TLS inside waitress's channel (tls.py), beneath the door.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
 from waitress.utilities import Error, RequestEntityTooLarge
 
+from master.api.tls import tls_channel
 from master.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -147,7 +150,7 @@ def _error_task(on_refused: OnRefused | None) -> type[ErrorTask]:
 
 
 def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter,
-                     error_task: type[ErrorTask]) -> Callable[..., None]:
+                     error_task: type[ErrorTask], tls: ssl.SSLContext | None) -> Callable[..., None]:
     class GatedChannel(HTTPChannel):
         parser_class = parser
         error_task_class = error_task
@@ -159,13 +162,15 @@ def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter,
                 counter.give_back(self.counted)
                 self.counted = None
 
+    channel_class = GatedChannel if tls is None else tls_channel(GatedChannel, tls)
+
     def accept(server: BaseWSGIServer, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
         address = _address(addr)
         if not counter.take(address):
             sock.close()
             return
         try:
-            channel = GatedChannel(server, sock, addr, adj, map=map)
+            channel = channel_class(server, sock, addr, adj, map=map)
         except BaseException:
             counter.give_back(address)
             raise
@@ -175,7 +180,10 @@ def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter,
 
 
 def make_server(app: Any, *, host: str, port: int, threads: int, connection_limit: int, per_address: int,
-                max_body_bytes: int, admit: Admit, on_refused: OnRefused | None = None) -> BaseWSGIServer:
+                max_body_bytes: int, admit: Admit, on_refused: OnRefused | None = None,
+                tls: ssl.SSLContext | None = None) -> BaseWSGIServer:
+    """`tls`: the master's certificate (master/main.py always gives one: the API is HTTPS only);
+    None serves plain HTTP, which only benchmarks use, as the reference TLS is measured against."""
     # poll(), not select(): select() cannot watch a descriptor numbered 1024 or above
     server = create_server(app, host=host, port=port, threads=threads, connection_limit=connection_limit,
                            asyncore_use_poll=True, channel_timeout=120, ident="berth",
@@ -184,5 +192,5 @@ def make_server(app: Any, *, host: str, port: int, threads: int, connection_limi
                            # client went away (environ["waitress.client_disconnected"]) and frees its slot
                            channel_request_lookahead=1)
     server.channel_class = _channel_factory(_parser_class(admit, max_body_bytes),  # type: ignore[assignment]
-                                            _AddressCounter(per_address), _error_task(on_refused))
+                                            _AddressCounter(per_address), _error_task(on_refused), tls)
     return server

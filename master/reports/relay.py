@@ -101,8 +101,10 @@ def batch_body(pending: Pending, now: float) -> bytes:
 
 class ReportRelay:
     def __init__(self, store: Store, books: ReportBooks, peer_apis: dict[str, str], key: bytes,
-                 period: float = 0.2, timeout: float = 2.0, max_age: float = 5.0) -> None:
-        """Reports older than `max_age` when a flush finally succeeds are dropped, not sent."""
+                 period: float = 0.2, timeout: float = 2.0, max_age: float = 5.0,
+                 ca_file: str | None = None) -> None:
+        """Reports older than `max_age` when a flush finally succeeds are dropped, not sent. `ca_file`:
+        the cluster's CA, which the leader's certificate is verified with."""
         self.store = store
         self.books = books
         self.peer_apis = peer_apis
@@ -114,6 +116,8 @@ class ReportRelay:
         self._pending = Pending()
         self._failing = False
         self._session = requests.Session()
+        self._session.verify = ca_file or True
+        self._session.trust_env = False  # no proxy, and no REQUESTS_CA_BUNDLE over the cluster's CA
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="report-relay", daemon=True)
 

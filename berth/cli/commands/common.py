@@ -37,6 +37,7 @@ class State:
     servers: tuple[str, ...] = ()
     token: str | None = None
     namespace: str | None = None
+    certificate_authority: str | None = None
     _config: Config | None = field(default=None, repr=False)
     _client: Client | None = field(default=None, repr=False)
 
@@ -48,6 +49,7 @@ class State:
                 token=self.token,
                 namespace=self.namespace,
                 config_file=self.config_file,
+                certificate_authority=self.certificate_authority,
             )
         return self._config
 
@@ -56,7 +58,8 @@ class State:
         if self._client is None:
             self._client = Client(self.config.servers, self.config.token, namespace=self.config.namespace,
                                   on_warning=lambda text: click.echo(text, err=True),
-                                  unreachable=UnreachableMemory(unreachable_memory_path()))
+                                  unreachable=UnreachableMemory(unreachable_memory_path()),
+                                  ca_file=self.config.certificate_authority)
         return self._client
 
     def ns(self, explicit: str | None) -> str:
