@@ -27,7 +27,8 @@ def _kill_leftovers() -> None:
     and event streams an agent killed without setpriv left to init (agent/runtime_events.py)."""
     for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        ours = "master.main" in cmdline and any(str(TEST_ROOT) in part for part in cmdline)
+        # under this root, not a sibling's: /tmp/berth-tests is no prefix of /tmp/berth-tests-tls/...
+        ours = "master.main" in cmdline and any(f"{TEST_ROOT}/" in part for part in cmdline)
         orphan = cmdline == ORPHAN_EVENT_STREAM and proc.info["ppid"] == 1
         if ours or orphan:
             with contextlib.suppress(psutil.Error):

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
+import stat
 import subprocess
 import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from click.testing import CliRunner
+from cryptography import x509
 
+from berth import certs
 from berth.cli.main import main as berth
 from berth.containers import container_name
 from berth.lab import deploy, hosts
@@ -174,9 +181,32 @@ def test_the_cluster_key_works_only_from_the_masters_and_only_for_commands(lab: 
 
 
 def test_the_playbook_run_again_changes_nothing(lab: Lab) -> None:
+    tls = deploy.ca_file(lab).parent
+    made = {path.name: path.read_bytes() for path in tls.iterdir()}
     recap = deploy.run_playbook(lab)
     recap = recap[recap.rfind("PLAY RECAP"):]
     assert recap.count("changed=0") == 4, recap  # h1-h3 and localhost
+    assert {path.name: path.read_bytes() for path in tls.iterdir()} == made  # the same CA and certificates
+
+
+def test_masters_serve_https_only_with_their_addresses_as_names(lab: Lab) -> None:
+    """TLS by default: the CLI config carries the CA; each master's certificate names its address and
+    host; a plain-HTTP request gets the fixed 400 and no data; the key is its master's alone."""
+    config = yaml.safe_load(lab.cli_config.read_text())  # type: ignore[attr-defined]
+    assert config["certificate-authority"] == str(deploy.ca_file(lab))
+    assert all(url.startswith("https://") for url in config["servers"])
+    context = ssl.create_default_context(cafile=deploy.ca_file(lab))
+    for host in deploy.masters_of(lab):
+        address = lab.address(host)
+        with closing(socket.create_connection((address, deploy.API_PORT), timeout=10)) as raw, \
+                context.wrap_socket(raw, server_hostname=address) as sock:
+            der = sock.getpeercert(binary_form=True)
+        assert der is not None and {address, host} <= certs.sans_of(x509.load_der_x509_certificate(der))
+        plain = requests.get(f"http://{address}:{deploy.API_PORT}/api/v1/nodes", timeout=10,
+                             headers={"Authorization": f"Bearer {deploy.admin_token(lab)}"})
+        assert (plain.status_code, plain.text) == (400, "Client sent an HTTP request to an HTTPS server.\n")
+        key = deploy.state_dir(lab, host) / "master" / "tls.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
 def test_a_stopped_agent_makes_its_node_not_ready_until_it_runs_again(lab: Lab) -> None:

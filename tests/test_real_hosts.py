@@ -30,7 +30,8 @@ def test_the_wheel_holds_everything_the_services_run(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    for script in ("berth = berth.cli.main", "berth-master = master.main", "berth-agent = agent.main"):
+    for script in ("berth = berth.cli.main", "berth-master = master.main", "berth-agent = agent.main",
+                   "berth-certs = berth.certs"):
         assert f"{script}:main" in entry_points
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
     # three import names only: nothing as generic as `cli` or `lab` lands in site-packages
