@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,7 @@ def main() -> int:
             server.terminate()
         for server in servers:
             server.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)  # the CA's key and the server's
     return 0
 
 
