@@ -1011,6 +1011,7 @@ class PodStatus(_WithConditions):
     hostIP: HostAddress | None = None
     podIP: PodAddress | None = None
     containerStatuses: list[ContainerStatus] | None = Field(default=None, max_length=64)
+    startTime: Timestamp | None = None  # when the runtime first acted on the pod (the autoscaler's cpu rule)
 
 
 class ReplicaSetStatus(_WithConditions):
