@@ -75,6 +75,10 @@ def test_pods_on_different_hosts_reach_each_other_by_their_own_addresses(lab: La
                interval=0.5, what="every node Ready (its pod network made)")
     cidrs = {h: api(lab, f"/api/v1/nodes/{h}").json()["spec"]["podCIDR"] for h in names}
     assert len(set(cidrs.values())) == len(names), cidrs
+    for host in names:  # what Ansible's agent role lays on every host (per network namespace in the lab)
+        kernel = hosts.in_host(lab, host, ["sysctl", "-n", "net.ipv4.ip_forward",
+                                           "net.ipv4.conf.all.rp_filter"])
+        assert kernel.stdout.split() == ["1", "2"], (host, kernel.stdout)
     client_host, outside_host, server_host = names  # h3 runs docker, the others podman
     show_peer = ["nc", "-ll", "-p", "9000", "-e", "netstat", "-tn"]  # answers each caller with who called
     for pod in (pod_on("server", server_host, show_peer), pod_on("client", client_host, ["sleep", "3600"])):
