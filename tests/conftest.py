@@ -23,7 +23,8 @@ def _kill_leftovers() -> None:
     """Masters of an earlier run that died before its own cleanup (they run in their own session)."""
     for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        ours = "master.main" in cmdline and any(str(TEST_ROOT) in part for part in cmdline)
+        # under this root, not a sibling's (/tmp/berth-tests-x is another run's)
+        ours = "master.main" in cmdline and any(f"{TEST_ROOT}/" in part for part in cmdline)
         if ours:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
