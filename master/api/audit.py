@@ -227,6 +227,16 @@ def started(seen: Seen) -> bool:
     return endpoint_of(seen).stream and seen.code < 400
 
 
+# A route's variable as the rule declares it, converter and all (`<any(pods,secrets):plural>`,
+# `<dns:name>`): the audit names only the variable, so a line stays short and reads the same
+# whatever kinds the converter lists
+_RULE_VARIABLE = re.compile(r"<[^<>]*?(\w+)>")
+
+
+def readable_rule(rule: str | None) -> str | None:
+    return None if rule is None else _RULE_VARIABLE.sub(r"<\1>", rule)
+
+
 def record(seen: Seen, time: str, audit_id: str) -> dict[str, Any]:
     """The line, as a JSON object. `time`: RFC 3339, UTC, microseconds."""
     query, others = kept_query(seen.query)
@@ -239,7 +249,7 @@ def record(seen: Seen, time: str, audit_id: str) -> dict[str, Any]:
         "sourceIP": seen.address,
         "verb": verb_of(seen),
         "objectRef": object_ref(seen),
-        "route": seen.rule,
+        "route": readable_rule(seen.rule),
         "query": query,
         "otherParams": others,
         "code": seen.code,
