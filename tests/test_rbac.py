@@ -1,0 +1,244 @@
+"""RBAC decided without a master: rules against requests, roles and cluster roles bound to users and
+groups, subresources, wildcards, resourceNames, namespaces; the built-in roles equal to the four fixed
+roles they replaced (bench/fixed_roles.py); escalation's cover; the kinds' validation."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from bench.fixed_roles import fixed_role_allows
+from berth.kinds import KINDS
+from master.api.auth import Principal, TokenBook, decide, digest, sees_secret_values
+from master.errors import ApiError
+from master.objects.validate import validate_object
+from master.rbac.book import RuleBook
+from master.rbac.builtin import RBAC_KINDS, builtin_objects
+from master.rbac.rules import Request, Rule, allows, covers
+
+CORE = ("",)
+
+
+def role(name: str, namespace: str, *rules: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "Role", "metadata": {"name": name, "namespace": namespace}, "rules": list(rules)}
+
+
+def cluster_role(name: str, *rules: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "ClusterRole", "metadata": {"name": name}, "rules": list(rules)}
+
+
+def binding(name: str, namespace: str | None, ref: tuple[str, str], *subjects: tuple[str, str]) -> dict:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"kind": "RoleBinding" if namespace else "ClusterRoleBinding", "metadata": meta,
+            "roleRef": {"kind": ref[0], "name": ref[1]},
+            "subjects": [{"kind": kind, "name": who} for kind, who in subjects]}
+
+
+def rule(resources: list[str], verbs: list[str], groups: list[str] | None = None,
+         names: list[str] | None = None) -> dict[str, Any]:
+    out = {"apiGroups": groups if groups is not None else [""], "resources": resources, "verbs": verbs}
+    return {**out, "resourceNames": names} if names else out
+
+
+# --- one rule against one request ---------------------------------------------------------
+
+@pytest.mark.parametrize(("rule_", "request_", "allowed"), [
+    (Rule(CORE, ("pods",), ("get",)), Request("get", "pods"), True),
+    (Rule(CORE, ("pods",), ("get",)), Request("list", "pods"), False),
+    (Rule(("berth",), ("pods",), ("get",)), Request("get", "pods"), True),  # berth names "" too
+    (Rule(("rbac.authorization.k8s.io",), ("pods",), ("get",)), Request("get", "pods"), False),
+    (Rule(("*",), ("*",), ("*",)), Request("delete", "roles", "rbac.authorization.k8s.io"), True),
+    (Rule(CORE, ("*",), ("get",)), Request("get", "roles", "rbac.authorization.k8s.io"), False),
+    (Rule(CORE, ("pods",), ("*",)), Request("create", "pods", subresource="exec"), False),
+    (Rule(CORE, ("pods/exec",), ("create",)), Request("create", "pods", subresource="exec"), True),
+    (Rule(CORE, ("pods/exec",), ("create",)), Request("create", "pods"), False),
+    (Rule(CORE, ("*",), ("get",)), Request("get", "pods", subresource="log"), True),  # * covers subresources
+    (Rule(CORE, ("*/scale",), ("update",)), Request("update", "deployments", subresource="scale"), True),
+    (Rule(CORE, ("*/scale",), ("update",)), Request("update", "deployments"), False),
+    (Rule(CORE, ("*/scale",), ("update",)), Request("update", "deployments", subresource="status"), False),
+    (Rule(CORE, ("configmaps",), ("get",), ("a",)), Request("get", "configmaps", name="a"), True),
+    (Rule(CORE, ("configmaps",), ("get",), ("a",)), Request("get", "configmaps", name="b"), False),
+    (Rule(CORE, ("configmaps",), ("create",), ("a",)), Request("create", "configmaps"), False),  # no name yet
+    (Rule(CORE, ("configmaps",), ("list",), ("a",)), Request("list", "configmaps"), False),
+])
+def test_a_rule_allows_a_request(rule_: Rule, request_: Request, allowed: bool) -> None:
+    assert allows(rule_, request_) is allowed
+
+
+# --- roles and bindings: users, groups, namespaces ----------------------------------------
+
+BOOK = RuleBook(
+    roles=[role("pod-writer", "a", rule(["pods"], ["get", "list", "create", "delete"]),
+                rule(["pods/log"], ["get"])),
+           role("cm-one", "a", rule(["configmaps"], ["get", "update"], names=["settings"]))],
+    cluster_roles=[cluster_role("reader", rule(["pods", "nodes"], ["get", "list", "watch"])),
+                   cluster_role("scaler", rule(["*/scale"], ["get", "update", "patch"]))],
+    role_bindings=[binding("devs", "a", ("Role", "pod-writer"), ("Group", "team-a")),
+                   binding("carol-cm", "a", ("Role", "cm-one"), ("User", "carol")),
+                   binding("readers-in-b", "b", ("ClusterRole", "reader"), ("User", "dave")),
+                   binding("dangling", "a", ("Role", "gone"), ("User", "dave"))],
+    cluster_role_bindings=[binding("sre", None, ("ClusterRole", "scaler"), ("Group", "sre"))])
+
+
+@pytest.mark.parametrize(("user", "groups", "request_", "allowed"), [
+    ("alice", ("team-a",), Request("create", "pods", namespace="a"), True),
+    ("alice", ("team-a",), Request("create", "pods", namespace="b"), False),  # its RoleBinding's namespace
+    ("alice", ("team-a",), Request("list", "pods", namespace=None), False),  # every namespace: cluster grants
+    ("alice", ("team-a",), Request("get", "pods", subresource="log", namespace="a"), True),
+    ("alice", ("team-a",), Request("create", "pods", subresource="exec", namespace="a"), False),
+    ("alice", ("team-a",), Request("update", "pods", namespace="a"), False),
+    ("bob", (), Request("create", "pods", namespace="a"), False),  # not in the group
+    ("carol", (), Request("get", "configmaps", name="settings", namespace="a"), True),
+    ("carol", (), Request("get", "configmaps", name="other", namespace="a"), False),
+    ("dave", (), Request("get", "pods", namespace="b"), True),  # a ClusterRole bound in one namespace
+    ("dave", (), Request("get", "pods", namespace="a"), False),
+    ("dave", (), Request("get", "nodes", namespace=""), False),  # ... never the cluster-scoped kinds
+    ("erin", ("sre",), Request("update", "deployments", subresource="scale", namespace="z"), True),
+    ("erin", ("sre",), Request("update", "deployments", namespace="z"), False),
+])
+def test_bindings_grant_their_roles_rules_where_they_hold(user: str, groups: tuple[str, ...],
+                                                         request_: Request, allowed: bool) -> None:
+    decision = BOOK.decide(user, groups, request_)
+    assert decision.allowed is allowed, decision.reason
+    if allowed:
+        assert decision.reason.startswith("allowed by ")
+    else:
+        assert request_.verb in decision.reason and request_.resource in decision.reason
+
+
+def test_a_binding_to_a_missing_role_grants_nothing_and_rules_for_lists_what_holds() -> None:
+    assert BOOK.rules_for("dave", (), "a") == []
+    assert BOOK.role_rules("Role", "a", "gone") is None
+    assert BOOK.rules_for("alice", ("team-a",), "a")[0].resources == ("pods",)
+
+
+# --- the built-in roles: exactly the four fixed roles -------------------------------------------
+
+REPORTS = ("heartbeat", "probes", "runtime-events", "metrics")
+SUBRESOURCE_REQUESTS = [("get", "Pod", "log"), ("create", "Pod", "exec"), ("create", "Pod", "portforward"),
+                        ("create", "Pod", "eviction"),
+                        *[(verb, kind, "scale") for kind in ("Deployment", "ReplicaSet")
+                          for verb in ("get", "update", "patch")],
+                        *[("update", "Node", r) for r in REPORTS],
+                        ("update", "Secret", "encryption"), ("get", None, None), ("apply", None, None)]
+
+
+def _every_request_the_api_makes() -> list[tuple[str, str | None, str | None]]:
+    kinds = [k for k in KINDS if k not in RBAC_KINDS]
+    plain = [(verb, kind, None) for kind in kinds
+             for verb in ("get", "list", "watch", "create", "update", "patch", "delete")]
+    status = [(verb, kind, "status") for kind in kinds for verb in ("get", "update", "patch")]
+    return plain + status + SUBRESOURCE_REQUESTS
+
+
+@pytest.mark.parametrize("role_", ["admin", "operator", "viewer", "agent"])
+def test_the_built_in_roles_decide_as_the_fixed_roles_did(role_: str) -> None:
+    who, checked = Principal("h1", role_), 0
+    for (verb, kind, sub), name, node in itertools.product(_every_request_the_api_makes(), (None, "x", "h1"),
+                                                           (None, "h1")):
+        expected = fixed_role_allows(role_, "h1", verb, kind, name, sub, node)
+        for namespace in ((None, "a") if kind and KINDS[kind].namespaced else (None,)):
+            got = decide(who, verb, kind, name, subresource=sub, node=node, namespace=namespace)
+            assert got.allowed is expected, (verb, kind, sub, name, node, namespace, got.reason)
+            checked += 1
+    assert checked > 1500
+
+
+def test_only_cluster_admin_sees_secret_values_and_nobody_else_writes_rbac() -> None:
+    assert sees_secret_values(Principal("a", "admin"), "default")
+    for role_ in ("operator", "viewer", "agent"):
+        assert not sees_secret_values(Principal("x", role_), "default")
+        assert not decide(Principal("x", role_), "create", "RoleBinding", namespace="a").allowed
+        assert not decide(Principal("x", role_), "update", "ClusterRole", "view").allowed
+    assert decide(Principal("x", "viewer"), "list", "ClusterRole").allowed  # reads them, as every object
+
+
+def test_a_user_in_a_role_group_is_that_role_and_groups_alone_grant_nothing_built_in() -> None:
+    assert decide(Principal("g", None, ("system:masters",)), "delete", "Namespace", "x").allowed
+    nobody = Principal("n", None, ("team-a",))
+    assert not decide(nobody, "list", "Pod").allowed
+    assert decide(nobody, "get", None).allowed  # discovery: the cluster's status, the API document
+    assert not decide(nobody, "apply", None).allowed
+
+
+def test_an_agent_stays_confined_to_its_node_whatever_its_groups() -> None:
+    agent = Principal("h1", None, ("system:nodes", "system:masters"))
+    assert decide(agent, "update", "Node", "h1", subresource="status").allowed
+    assert not decide(agent, "update", "Node", "h2", subresource="status").allowed
+    assert not decide(agent, "list", "Pod").allowed
+    assert decide(agent, "list", "Pod", node="h1").allowed
+    assert not decide(agent, "get", "Secret", "s", namespace="default").allowed
+
+
+def test_the_built_ins_are_shown_as_defaults() -> None:
+    names = {o["metadata"]["name"] for o in builtin_objects("ClusterRole")}
+    assert names == {"cluster-admin", "berth-operator", "view"}
+    for obj in builtin_objects("ClusterRole") + builtin_objects("ClusterRoleBinding"):
+        assert obj["metadata"]["labels"] == {"berth.io/bootstrapping": "rbac-defaults"}
+        validate_object(obj)  # what the API shows is a valid object of its kind
+
+
+# --- escalation's cover -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("owner", "wanted", "covered"), [
+    ([Rule(("*",), ("*",), ("*",))], Rule(CORE, ("pods",), ("create",)), True),
+    ([Rule(CORE, ("pods",), ("get", "list"))], Rule(CORE, ("pods",), ("get",)), True),
+    ([Rule(CORE, ("pods",), ("get",))], Rule(CORE, ("pods",), ("get", "delete")), False),
+    ([Rule(CORE, ("pods",), ("get",))], Rule(CORE, ("*",), ("get",)), False),  # a wildcard needs one
+    ([Rule(CORE, ("pods",), ("get",))], Rule(("*",), ("pods",), ("get",)), False),
+    ([Rule(CORE, ("*/scale",), ("get",))], Rule(CORE, ("deployments/scale",), ("get",)), True),
+    ([Rule(CORE, ("pods",), ("get",), ("a",))], Rule(CORE, ("pods",), ("get",), ("a",)), True),
+    ([Rule(CORE, ("pods",), ("get",), ("a",))], Rule(CORE, ("pods",), ("get",)), False),
+    ([Rule(("berth",), ("pods",), ("get",))], Rule(CORE, ("pods",), ("get",)), True),
+    ([Rule(CORE, ("pods",), ("*",))], Rule(CORE, ("pods",), ("get", "escalate")), True),
+])
+def test_a_role_is_covered_only_by_rules_granting_all_it_grants(owner: list[Rule], wanted: Rule,
+                                                               covered: bool) -> None:
+    assert covers(owner, wanted) is covered
+
+
+# --- the kinds ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("document", "field"), [
+    (role("r", "a", rule(["pod"], ["get"])), "rules[0]"),
+    (role("r", "a", rule(["pods"], ["gett"])), "rules[0].verbs[0]"),
+    (role("r", "a", rule(["pods/scale"], ["get"])), "rules[0]"),
+    (role("r", "a", rule(["roles"], ["get"])), "rules[0]"),  # RBAC's kinds are in their own group
+    (role("r", "a", rule(["pods"], ["get"], groups=["apps"])), "rules[0].apiGroups[0]"),
+    (role("r", "a", {**rule(["pods"], ["get"]), "nonResourceURLs": ["/x"]}), "rules[0].nonResourceURLs"),
+    ({**binding("b", "a", ("Role", "r"), ("User", "u")), "roleRef": {"kind": "Thing", "name": "r"}},
+     "roleRef.kind"),
+    (binding("b", None, ("Role", "r"), ("User", "u")), "roleRef.kind"),  # ClusterRoles only
+    ({**binding("b", "a", ("Role", "r")), "subjects": [{"kind": "Robot", "name": "x"}]}, "subjects[0].kind"),
+])
+def test_rbac_objects_are_validated_naming_the_field(document: dict[str, Any], field: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        validate_object(document)
+    assert refused.value.status == 400 and refused.value.field == field, refused.value.message
+
+
+def test_rbac_objects_take_kubernetes_api_version() -> None:
+    rules = rule(["pods", "*/scale", "pods/log"], ["*"], groups=["", "berth"])
+    obj = validate_object({**role("r", "a", rules),
+                           "apiVersion": "rbac.authorization.k8s.io/v1"})
+    assert obj["apiVersion"] == "rbac.authorization.k8s.io/v1" and obj["rules"][0]["verbs"] == ["*"]
+    rb = validate_object({**binding("b", "a", ("ClusterRole", "view"), ("Group", "team-a")),
+                          "apiVersion": "rbac.authorization.k8s.io/v1"})
+    assert rb["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
+
+
+# --- the tokens file ----------------------------------------------------------------------
+
+def test_a_token_may_name_groups_without_a_role() -> None:
+    book = TokenBook([{"name": "alice", "groups": ["team-a"], "sha256": digest("t1")},
+                      {"name": "olga", "role": "operator", "groups": ["team-b"], "sha256": digest("t2")}])
+    alice = book.authenticate("Bearer t1")
+    assert alice.role is None and alice.all_groups == ("team-a", "system:authenticated")
+    assert book.authenticate("Bearer t2").all_groups == ("berth:operators", "team-b", "system:authenticated")
+    for bad in ({"name": "x", "sha256": digest("t")}, {"name": "x", "groups": "team", "sha256": digest("t")},
+                {"name": "x", "groups": [""], "sha256": digest("t")},
+                {"name": "x", "role": "root", "sha256": digest("t")}):
+        with pytest.raises(ValueError):
+            TokenBook([bad])
