@@ -130,8 +130,8 @@ def decide(principal: Principal, verb: str, kind: str | None, name: str | None =
     key = (principal, verb, kind, name, subresource, scoped)
     cache = current_app.extensions["berth"].rbac if has_app_context() else None
     if cache is None:
-        return _decide(BUILTIN_BOOK, principal, verb, kind, name, subresource, scoped)
-    return cache.decide(key, lambda book: _decide(book, principal, verb, kind, name, subresource, scoped))
+        return decide_with(BUILTIN_BOOK, principal, verb, kind, name, subresource, scoped)
+    return cache.decide(key, lambda book: decide_with(book, principal, verb, kind, name, subresource, scoped))
 
 
 def current_book() -> RuleBook:
@@ -147,7 +147,7 @@ def request_of(verb: str, kind: str, name: str | None, subresource: str | None,
     return Request(verb, KINDS[kind].plural, group, subresource, name, namespace)
 
 
-def _decide(book: RuleBook, principal: Principal, verb: str, kind: str | None, name: str | None,
+def decide_with(book: RuleBook, principal: Principal, verb: str, kind: str | None, name: str | None,
             subresource: str | None, namespace: str | None) -> Decision:
     user, groups = principal.name, principal.all_groups
     if kind is None:

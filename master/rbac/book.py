@@ -36,19 +36,37 @@ class Grant:
     rules: tuple[Rule, ...]
 
 
+RoleKey = tuple[str, str, str, Any]  # kind, namespace, name, resourceVersion: one version of a role
+EVERY_NAMESPACE = object()  # grants(): every grant, whatever its namespace
+
+
 class RuleBook:
+    """`parsed`: the rules of roles an earlier book read (by RoleKey): stored objects never change,
+    so a rebuild after one binding's change parses none of the roles again."""
+
     def __init__(self, roles: Iterable[Obj] = (), cluster_roles: Iterable[Obj] = (),
                  role_bindings: Iterable[Obj] = (), cluster_role_bindings: Iterable[Obj] = (),
-                 builtins: bool = True) -> None:
-        cluster = {o["metadata"]["name"]: _rules(o) for o in cluster_roles}
+                 builtins: bool = True, parsed: dict[RoleKey, tuple[Rule, ...]] | None = None) -> None:
+        earlier, self.parsed = parsed or {}, {}
+        cluster = {o["metadata"]["name"]: self._rules(o, earlier) for o in cluster_roles}
         if builtins:  # a stored object cannot take a built-in's name (resources.py refuses it)
             cluster.update(BUILTIN_ROLES)
-        local = {(o["metadata"]["namespace"], o["metadata"]["name"]): _rules(o) for o in roles}
+        local = {(o["metadata"]["namespace"], o["metadata"]["name"]): self._rules(o, earlier) for o in roles}
         self._cluster, self._local = cluster, local
-        self._by_subject: dict[tuple[str, str], list[Grant]] = defaultdict(list)
+        # subject -> namespace (None: a ClusterRoleBinding's) -> its grants there
+        self._by_subject: dict[tuple[str, str], dict[str | None, list[Grant]]] = defaultdict(dict)
         bindings = [_builtin_binding(name, group, role) for name, (group, role) in BUILTIN_BINDINGS.items()]
         for binding in [*(bindings if builtins else []), *cluster_role_bindings, *role_bindings]:
             self._add(binding, cluster, local)
+
+    def _rules(self, role: Obj, earlier: dict[RoleKey, tuple[Rule, ...]]) -> tuple[Rule, ...]:
+        meta = role["metadata"]
+        key = (role["kind"], meta.get("namespace", ""), meta["name"], meta.get("resourceVersion"))
+        rules = earlier.get(key) if key[3] is not None else None
+        if rules is None:
+            rules = tuple(Rule.of(rule) for rule in role.get("rules") or ())
+        self.parsed[key] = rules
+        return rules
 
     def _add(self, binding: Obj, cluster: dict[str, tuple[Rule, ...]],
              local: dict[tuple[str, str], tuple[Rule, ...]]) -> None:
@@ -63,25 +81,34 @@ class RuleBook:
         where = f"{namespace}/{meta['name']}" if namespace else meta["name"]
         grant = Grant(namespace, f"{binding['kind']} {where}", role, rules)
         for subject in binding.get("subjects") or ():
-            self._by_subject[(subject["kind"], subject["name"])].append(grant)
+            self._by_subject[(subject["kind"], subject["name"])].setdefault(namespace, []).append(grant)
 
     def role_rules(self, kind: str, namespace: str, name: str) -> tuple[Rule, ...] | None:
         """A role's rules (a ClusterRole's whatever `namespace`); None if there is none."""
         return self._cluster.get(name) if kind == "ClusterRole" else self._local.get((namespace, name))
 
-    def grants(self, user: str, groups: Iterable[str]) -> Iterator[Grant]:
-        yield from self._by_subject.get(("User", user), ())
-        for group in groups:
-            yield from self._by_subject.get(("Group", group), ())
+    def grants(self, user: str, groups: Iterable[str], namespace: Any = EVERY_NAMESPACE) -> Iterator[Grant]:
+        """The subject's grants that hold in `namespace` ("" cluster-scoped, None every namespace at
+        once: ClusterRoleBindings' alone), or all of them (EVERY_NAMESPACE)."""
+        for subject in (("User", user), *(("Group", group) for group in groups)):
+            held = self._by_subject.get(subject)
+            if not held:
+                continue
+            if namespace is EVERY_NAMESPACE:
+                for grants in held.values():
+                    yield from grants
+                continue
+            yield from held.get(None, ())
+            if namespace:
+                yield from held.get(namespace, ())
 
     def rules_for(self, user: str, groups: Iterable[str], namespace: str | None) -> list[Rule]:
         """Every rule that holds for this subject in `namespace` ("" cluster-scoped, None everywhere)."""
-        return [rule for grant in self.grants(user, groups) if _applies(grant, namespace)
-                for rule in grant.rules]
+        return [rule for grant in self.grants(user, groups, namespace) for rule in grant.rules]
 
     def decide(self, user: str, groups: Iterable[str], request: Request) -> Decision:
-        for grant in self.grants(user, groups):
-            if _applies(grant, request.namespace) and any(allows(rule, request) for rule in grant.rules):
+        for grant in self.grants(user, groups, request.namespace):
+            if any(allows(rule, request) for rule in grant.rules):
                 return Decision(True, f"allowed by {grant.binding} of {grant.role}")
         return Decision(False, f"no role bound to it grants {request.describe()}")
 
@@ -90,14 +117,6 @@ class RuleBook:
         before its documents are read: whoever may write nothing never gets them parsed)."""
         return any(verb == "*" or verb in WRITE_VERBS for grant in self.grants(user, groups)
                    for rule in grant.rules for verb in rule.verbs)
-
-
-def _applies(grant: Grant, namespace: str | None) -> bool:
-    return grant.namespace is None or (namespace is not None and grant.namespace == namespace)
-
-
-def _rules(role: Obj) -> tuple[Rule, ...]:
-    return tuple(Rule.of(rule) for rule in role.get("rules") or ())
 
 
 def _builtin_binding(name: str, group: str, role: str) -> Obj:

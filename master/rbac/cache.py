@@ -58,7 +58,7 @@ class RbacCache:
             if seen == self._built_at:
                 return self._book
         lists, _ = self._store.read(rbac_objects)  # read after `seen`: never older than it
-        book = RuleBook(*lists)
+        book = RuleBook(*lists, parsed=self._book.parsed)
         with self._lock:
             if self._current() == seen:  # nothing changed meanwhile: it is the current book
                 self._book, self._built_at, self._decisions = book, seen, {}
@@ -66,6 +66,10 @@ class RbacCache:
 
     def decide(self, key: Hashable, compute: Callable[[RuleBook], Decision]) -> Decision:
         """The decision for `key`, computed with the current book unless already made with it."""
+        if self._current() == self._built_at:  # the hit, without the lock (reads of a tuple and a dict)
+            found = self._decisions.get(key)
+            if found is not None:
+                return found
         book = self.book()
         with self._lock:
             found = self._decisions.get(key) if self._book is book else None
