@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from berth.cli.columns import columns_for
 from tests.test_cli_unit import FakeServer, _serve, run
 
 REVIEWS = "/api/v1/selfsubjectaccessreviews"
@@ -69,3 +71,16 @@ def test_whoami_prints_the_user_and_its_groups(master: FakeServer) -> None:
     assert result.exit_code == 0, result.output
     rows = [line.split(None, 1) for line in result.stdout.splitlines()]
     assert rows == [["ATTRIBUTE", "VALUE"], ["Username", "alice"], ["Groups", "team-a, system:authenticated"]]
+
+
+def test_bindings_are_listed_with_their_role_as_kubectl_does() -> None:
+    bound = {"metadata": {"name": "devs", "creationTimestamp": "2026-01-01T00:00:00Z"},
+             "roleRef": {"kind": "Role", "name": "pod-writer"},
+             "subjects": [{"kind": "Group", "name": "team-a"}, {"kind": "User", "name": "alice"},
+                          {"kind": "Group", "name": "team-b"}]}
+    now = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    for kind in ("RoleBinding", "ClusterRoleBinding"):
+        columns = columns_for(kind, wide=True)
+        assert [c.header for c in columns] == ["NAME", "ROLE", "AGE", "USERS", "GROUPS"]
+        shown = [c.value(bound, now) for c in columns]
+        assert shown == ["devs", "Role/pod-writer", "5m", "alice", "team-a,team-b"]
