@@ -42,7 +42,8 @@ STATUSES = {
     400: "the request does not fit this description: a body or parameter of the wrong type or form, "
          "an unknown field, a value out of bounds (the error names the field)",
     401: "no bearer token, or one this master does not know",
-    403: "the token's role may not do this; or the namespace is being deleted",
+    403: "no role bound to the token's user or groups allows this (RBAC); a role or binding granting more "
+         "than its writer holds; a built-in role; or the namespace is being deleted",
     404: "no such object, or a path that can name none (a name or namespace that is no DNS label)",
     409: "a conflict with what is stored: the name is taken, or the resourceVersion sent is stale",
     410: "since is older than the oldest revision this master keeps: list again",
