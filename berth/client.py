@@ -550,6 +550,13 @@ class Client:
         return self._json("POST", "/api/v1/selfsubjectaccessreviews", json_body=review,
                           replayable=True).get("status") or {}
 
+    def rules_review(self, namespace: str | None) -> Obj:
+        """The rules that hold for this token in `namespace` (a SelfSubjectRulesReview's status)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                  "spec": {"namespace": namespace or ""}}
+        return self._json("POST", "/api/v1/selfsubjectrulesreviews", json_body=review,
+                          replayable=True).get("status") or {}
+
     def whoami(self) -> Obj:
         """The token's user and groups (a SelfSubjectReview's status.userInfo)."""
         answer = self._json("POST", "/api/v1/selfsubjectreviews", replayable=True)

@@ -84,3 +84,24 @@ def test_bindings_are_listed_with_their_role_as_kubectl_does() -> None:
         assert [c.header for c in columns] == ["NAME", "ROLE", "AGE", "USERS", "GROUPS"]
         shown = [c.value(bound, now) for c in columns]
         assert shown == ["devs", "Role/pod-writer", "5m", "alice", "team-a,team-b"]
+
+
+def test_can_i_list_prints_the_rules_that_hold_in_the_namespace(master: FakeServer) -> None:
+    master.json("POST", "/api/v1/selfsubjectrulesreviews", {"status": {"incomplete": False, "resourceRules": [
+        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["get"],
+         "resourceNames": ["a", "b"]}]}}, 201)
+    result = run(master.url, "auth", "can-i", "--list", "-n", "a")
+    assert result.exit_code == 0, result.output
+    assert json.loads(master.requests[-1]["body"])["spec"] == {"namespace": "a"}
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows == [["RESOURCES", "RESOURCE", "NAMES", "VERBS"], ["pods", "[]", "[get", "list]"],
+                    ["pods/log", "[]", "[get", "list]"],
+                    ["roles.rbac.authorization.k8s.io", "[a", "b]", "[get]"]]
+    assert run(master.url, "auth", "can-i").exit_code == 2  # a usage error, as click's
+
+
+def test_can_i_asks_for_everything_with_wildcards(master: FakeServer) -> None:
+    _answer(master, False)
+    assert run(master.url, "auth", "can-i", "*", "*", "-q").exit_code == 1
+    assert _asked(master) == {"verb": "*", "resource": "*", "namespace": "default"}

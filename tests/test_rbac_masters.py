@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import STORE_ONLY, TEST_ROOT
-from tests.harness import CLI, PROJECT_DIR, MasterCluster, cli_env, pod, wait_until
+from tests.harness import CLI, PROJECT_DIR, TOKENS, MasterCluster, cli_env, pod, wait_until
 
 ALICE, LEAD = ("alice", ("team-a",), "alice-token-3f9c1"), ("lead", ("leads",), "lead-token-77d2e")
 RBAC = "rbac.authorization.k8s.io/v1"
@@ -88,6 +88,12 @@ def test_can_i_answers_as_the_requests_are_decided(rbac_cluster: MasterCluster) 
     assert (yes.returncode, yes.stdout) == (0, "yes\n"), yes.stderr
     no = cli("auth", "can-i", "create", "pods", "-n", "b")
     assert (no.returncode, no.stdout) == (1, "no\n"), no.stderr
+    assert cli("auth", "can-i", "*", "*", "-n", "a").returncode == 1
+    listed = cli("auth", "can-i", "--list", "-n", "a")
+    assert listed.returncode == 0 and "pods" in listed.stdout and "[get list create delete]" in listed.stdout
+    env["BERTH_TOKEN"] = TOKENS["admin"][1]
+    assert cli("auth", "can-i", "*", "*").stdout == "yes\n"
+    env["BERTH_TOKEN"] = ALICE[2]
     who = cli("auth", "whoami")
     assert who.returncode == 0 and "alice" in who.stdout and "team-a" in who.stdout, who.stderr
 

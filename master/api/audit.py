@@ -96,6 +96,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     # a question about one's own rights: nothing changes; kept when refused (a 401), as every such
     "access_review.access_review": Endpoint({"POST": "create"}, resource="selfsubjectaccessreviews",
                                             quiet=True),
+    "access_review.rules_review": Endpoint({"POST": "create"}, resource="selfsubjectrulesreviews",
+                                           quiet=True),
     "access_review.self_review": Endpoint({"POST": "create"}, resource="selfsubjectreviews", quiet=True),
 }
 UNROUTED = NON_RESOURCE  # no view answered (404, 405): nothing to name but the method

@@ -31,7 +31,7 @@ from master.api.openapi_schemas import (
 from master.errors import ApiError
 from master.objects.fields import DNS1123_LABEL
 from master.objects.kinds import BY_ANY_NAME, KINDS, SCALABLE, Eviction, KindInfo, Scale
-from master.objects.rbac_kinds import SelfSubjectAccessReview
+from master.objects.rbac_kinds import SelfSubjectAccessReview, SelfSubjectRulesReview
 from master.objects.selectors import FIELD_SELECTOR_PATTERN, LABEL_SELECTOR_PATTERN, MAX_SELECTOR_CHARS
 
 bp = Blueprint("openapi", __name__)
@@ -129,7 +129,8 @@ def _patch_body() -> Schema:
 def _schemas() -> Schema:
     _, defs = models_json_schema(
         [*((info.model, "validation") for info in KINDS.values()), (Scale, "validation"),
-         (Eviction, "validation"), (SelfSubjectAccessReview, "validation")],
+         (Eviction, "validation"), (SelfSubjectAccessReview, "validation"),
+         (SelfSubjectRulesReview, "validation")],
         ref_template="#/components/schemas/{model}",
     )
     schemas: Schema = bounded_numbers(closed(dict(defs.get("$defs", {}))), MAX_NUMBER_CHARS)
@@ -212,6 +213,10 @@ _ACCESS_REVIEW = {"type": "object", "required": ["spec", "status"], "properties"
         "type": "object", "required": ["allowed", "reason"],
         "properties": {"allowed": {"type": "boolean"}, "denied": {"type": "boolean"},
                        "reason": {"type": "string"}}}}}
+_RULES_REVIEW = {"type": "object", "required": ["status"], "properties": {"status": {
+    "type": "object", "required": ["resourceRules", "incomplete"], "properties": {
+        "resourceRules": {"type": "array", "items": _ref("PolicyRule")}, "incomplete": {"type": "boolean"},
+        "evaluationError": {"type": "string"}}}}}
 _SELF_REVIEW = {"type": "object", "required": ["status"], "properties": {"status": {
     "type": "object", "properties": {"userInfo": {"type": "object", "properties": {
         "username": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}}}}}}}
@@ -260,6 +265,10 @@ def _cluster_paths() -> dict[str, Schema]:
             "summary": "may I? the decision a request of these attributes would get (every user's)",
             "requestBody": {"required": True, **_json(_ref("SelfSubjectAccessReview"))},
             "responses": _responses(_ACCESS_REVIEW, _statuses(DOOR, BODY), 201)}},
+        "/api/v1/selfsubjectrulesreviews": {"post": {
+            "summary": "what may I do in spec.namespace? the rules bound to the token there (every user's)",
+            "requestBody": {"required": True, **_json(_ref("SelfSubjectRulesReview"))},
+            "responses": _responses(_RULES_REVIEW, _statuses(DOOR, BODY), 201)}},
         "/api/v1/selfsubjectreviews": {"post": {
             "summary": "who am I? the token's user and groups (every user's)",
             "responses": _responses(_SELF_REVIEW, _statuses(DOOR), 201)}},

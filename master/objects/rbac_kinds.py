@@ -134,8 +134,8 @@ class ResourceAttributes(_Strict):
     namespace, for a namespaced resource, asks about every namespace."""
 
     verb: Literal["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
-                  "bind", "escalate"]
-    resource: Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9-]+$")]
+                  "bind", "escalate", "*"]
+    resource: Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9-]+)$")]
     group: Literal["", "berth", "rbac.authorization.k8s.io"] | None = None
     subresource: Annotated[str, StringConstraints(min_length=1, max_length=63,
                                                   pattern=r"^[a-z-]+$")] | None = None
@@ -145,6 +145,19 @@ class ResourceAttributes(_Strict):
 
 class SelfSubjectAccessReviewSpec(_Strict):
     resourceAttributes: ResourceAttributes
+
+
+class SelfSubjectRulesReviewSpec(_Strict):
+    namespace: DnsLabel | Literal[""] | None = None
+
+
+class SelfSubjectRulesReview(_Strict):
+    """Kubernetes' SelfSubjectRulesReview: what may I do in this namespace? (`can-i --list`)."""
+
+    apiVersion: Literal["berth/v1", "authorization.k8s.io/v1"] = "authorization.k8s.io/v1"
+    kind: Literal["SelfSubjectRulesReview"] = "SelfSubjectRulesReview"
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=0)
+    spec: SelfSubjectRulesReviewSpec = Field(default_factory=SelfSubjectRulesReviewSpec)
 
 
 class SelfSubjectAccessReview(_Strict):
