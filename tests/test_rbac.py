@@ -5,6 +5,7 @@ roles they replaced (bench/fixed_roles.py); escalation's cover; the kinds' valid
 from __future__ import annotations
 
 import itertools
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +20,7 @@ from master.objects.validate import validate_object
 from master.rbac.book import RuleBook
 from master.rbac.builtin import RBAC_KINDS, builtin_objects
 from master.rbac.cache import RbacCache
-from master.rbac.rules import Request, Rule, allows, covers
+from master.rbac.rules import Request, Rule, TooWide, allows, covers
 
 CORE = ("",)
 
@@ -357,3 +358,23 @@ def test_a_binding_keeps_its_role_names_no_service_account_and_built_ins_are_not
     with pytest.raises(ApiError) as built_in:
         admit_rbac(validate_object(cluster_role("view")), admin, None)
     assert built_in.value.status == 403 and "built in" in built_in.value.message
+
+
+def test_covering_is_bounded_whatever_the_rules_hold() -> None:
+    owner = [Rule(CORE, ("pods",), ("*",)), Rule(CORE, ("configmaps",), ("*",))]
+    verbs = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+    names = tuple(f"n{i}" for i in range(64))
+    wide = Rule(CORE, ("pods", "configmaps"), verbs, names)  # no one rule of the owner covers it whole
+    assert covers(owner, wide)  # 1,024 atoms, each covered
+    with pytest.raises(TooWide):
+        covers(owner, wide, [1000])
+    groups = ("", "berth", "*", "rbac.authorization.k8s.io")
+    everything = Rule(groups, ("pods", "configmaps", "*"), verbs, names)
+    assert covers([Rule(("*",), ("*",), ("*",))], everything, [0])  # covered whole: no atom counted
+    biggest = {"apiGroups": ["", "berth", "*", "rbac.authorization.k8s.io"], "resourceNames": list(names),
+               "resources": sorted(KINDS[k].plural for k in KINDS if k not in RBAC_KINDS),
+               "verbs": [*verbs, "bind", "escalate", "*"]}
+    started = time.perf_counter()
+    with pytest.raises(ApiError) as refused:
+        admit_rbac(validate_object(role("r", "a", *[biggest] * 256)), OPERATOR, None)
+    assert refused.value.status in (403, 422) and time.perf_counter() - started < 2

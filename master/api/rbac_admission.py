@@ -17,7 +17,7 @@ from berth.objects import Obj
 from master.api.auth import Principal, current_book, decide
 from master.errors import ApiError
 from master.rbac.builtin import is_builtin
-from master.rbac.rules import Rule, covers
+from master.rbac.rules import MAX_ATOMS, Rule, TooWide, covers
 
 ROLE_KINDS = ("Role", "ClusterRole")
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
@@ -56,9 +56,9 @@ def _check_role(role: Obj, principal: Principal, namespace: str | None) -> None:
     name = role["metadata"]["name"]
     if _may(principal, "escalate", role["kind"], name, namespace):
         return
-    held = _holds(principal, namespace)
+    held, budget = _holds(principal, namespace), [MAX_ATOMS]
     for index, rule in enumerate(role.get("rules") or ()):
-        if not covers(held, Rule.of(rule)):
+        if not _covered(held, Rule.of(rule), budget, f"rules[{index}]"):
             where = f"in namespace {namespace}" if namespace else "cluster-wide"
             raise ApiError(403, "Forbidden", f"{principal.describe()} may not grant rules[{index}] "
                            f"({_text(Rule.of(rule))}): it does not hold it {where}, and may not escalate "
@@ -87,13 +87,22 @@ def _check_binding(binding: Obj, principal: Principal, namespace: str | None) ->
     if rules is None:
         raise ApiError(403, "Forbidden", f"{principal.describe()} may not bind {what}: it does not exist, "
                        f"and binding a role before it exists needs the bind verb on it", "roleRef.name")
-    held = _holds(principal, namespace)
+    held, budget = _holds(principal, namespace), [MAX_ATOMS]
     for rule in rules:
-        if not covers(held, rule):
+        if not _covered(held, rule, budget, "roleRef.name"):
             where = f"in namespace {namespace}" if namespace else "cluster-wide"
             raise ApiError(403, "Forbidden", f"{principal.describe()} may not bind {what}: it grants "
                            f"{_text(rule)}, which it does not hold {where}, and it may not bind {what}",
                            "roleRef.name")
+
+
+def _covered(held: list[Rule], rule: Rule, budget: list[int], field: str) -> bool:
+    try:
+        return covers(held, rule, budget)
+    except TooWide as err:
+        raise ApiError(422, "FieldValueInvalid", f"{field}: too wide to check against the writer's own rules "
+                       f"({err}; at most {MAX_ATOMS} in all unless one of its rules covers each whole): "
+                       "split it, or have it written by whoever may escalate or bind it", field) from None
 
 
 def _text(rule: Rule) -> str:

@@ -102,26 +102,58 @@ def allows(rule: Rule, request: Request) -> bool:
             and name_matches(rule.resource_names, request.name))
 
 
-def covers(owner: Iterable[Rule], rule: Rule) -> bool:
+MAX_ATOMS = 100_000  # of one write's rules, checked one by one when no rule of the writer covers them whole
+
+
+class TooWide(Exception):
+    """A role's rules have more atoms than `covers` checks one by one (each group x resource x verb x
+    name, up to 4 x 64 x 11 x 64 a rule): a write would hold a master's thread for minutes."""
+
+
+def covers(owner: Iterable[Rule], rule: Rule, budget: list[int] | None = None) -> bool:
     """Whether `owner`'s rules grant everything `rule` grants (Kubernetes' validation.Covers): the
     rule is broken into atoms (one group, resource, verb, name) and each must be allowed by one of
-    the owner's rules. A wildcard in `rule` is an atom of its own, covered only by a wildcard."""
+    the owner's rules. A wildcard in `rule` is an atom of its own, covered only by a wildcard.
+    First one owner rule covering the whole rule is looked for (a cluster-admin's `*` at once);
+    only then atoms, charged to `budget` ([atoms left], shared by a write's rules): TooWide past it."""
     owned = list(owner)
-    names: tuple[str | None, ...] = rule.resource_names or (None,)
-    for group in rule.api_groups:
-        for resource in rule.resources:
-            for verb in rule.verbs:
+    groups, resources = sorted(set(rule.api_groups)), sorted(set(rule.resources))
+    verbs, names = sorted(set(rule.verbs)), sorted(set(rule.resource_names)) or [None]
+    if any(_covers_whole(o, groups, resources, verbs, names) for o in owned):
+        return True
+    atoms = len(groups) * len(resources) * len(verbs) * len(names)
+    left = budget if budget is not None else [MAX_ATOMS]
+    left[0] -= atoms
+    if left[0] < 0:
+        raise TooWide(f"{atoms} combinations of groups, resources, verbs and names")
+    for group in groups:
+        for resource in resources:
+            for verb in verbs:
                 for name in names:
                     if not any(_owner_grants(o, group, resource, verb, name) for o in owned):
                         return False
     return True
 
 
+def _covers_whole(owner: Rule, groups: list[str], resources: list[str], verbs: list[str],
+                  names: list[str | None]) -> bool:
+    if ALL not in owner.verbs and not set(verbs) <= set(owner.verbs):
+        return False
+    if not all(_owner_group(owner.api_groups, group) for group in groups):
+        return False
+    if not all(_owner_resource(owner.resources, resource) for resource in resources):
+        return False
+    return not owner.resource_names or all(n is not None and n in owner.resource_names for n in names)
+
+
+def _owner_group(owned: tuple[str, ...], group: str) -> bool:
+    return ALL in owned or group in owned or (group in BERTH_GROUPS and any(g in BERTH_GROUPS for g in owned))
+
+
 def _owner_grants(owner: Rule, group: str, resource: str, verb: str, name: str | None) -> bool:
     if not (ALL in owner.verbs or verb in owner.verbs):
         return False
-    if not (ALL in owner.api_groups or group in owner.api_groups
-            or (group in BERTH_GROUPS and any(g in BERTH_GROUPS for g in owner.api_groups))):
+    if not _owner_group(owner.api_groups, group):
         return False
     if not _owner_resource(owner.resources, resource):
         return False
