@@ -190,8 +190,11 @@ def sees_secret_values(principal: Principal, namespace: str) -> bool:
     return decide(principal, "get", "Secret", subresource=SECRET_VALUES, namespace=namespace).allowed
 
 
-def redact(obj: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """A Secret as this principal may see it: keys kept, values hidden unless it sees them."""
-    if obj.get("kind") != "Secret" or sees_secret_values(principal, obj["metadata"].get("namespace", "")):
+def redact(obj: dict[str, Any], principal: Principal, sees: bool | None = None) -> dict[str, Any]:
+    """A Secret as this principal may see it: keys kept, values hidden unless it sees them (`sees`:
+    already decided by the caller)."""
+    if obj.get("kind") != "Secret":
+        return obj
+    if sees if sees is not None else sees_secret_values(principal, obj["metadata"].get("namespace", "")):
         return obj
     return {**obj, "data": dict.fromkeys(obj.get("data") or {})}
