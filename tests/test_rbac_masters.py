@@ -202,3 +202,32 @@ def test_an_agent_stays_confined_whatever_is_bound_to_its_group(rbac_cluster: Ma
         assert other.status_code == 403
     finally:
         admin.delete(rbac_cluster.url(0, "/api/v1/clusterrolebindings/nodes-admin"))
+
+
+def test_secret_values_are_shown_to_a_role_naming_them_in_its_namespace(rbac_cluster: MasterCluster) -> None:
+    admin, alice = rbac_cluster.session(), as_user(ALICE)
+    secret = {"kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "rbac-s3cret"}}
+    for ns in ("a", "b"):
+        made = admin.post(rbac_cluster.url(0, f"/api/v1/namespaces/{ns}/secrets"), json=secret)
+        assert made.status_code == 201
+    keys_only = {"kind": "Role", "metadata": {"name": "secret-keys", "namespace": "a"},
+                 "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}
+    values = {**keys_only, "metadata": {"name": "secret-values", "namespace": "a"},
+              "rules": [{"apiGroups": [""], "resources": ["secrets", "secrets/values"], "verbs": ["get"]}]}
+    for role in (keys_only, values):
+        assert admin.post(rbac_cluster.url(0, ROLES_A), json=role).status_code == 201
+    bind = {**DEVS, "metadata": {"name": "alice-keys", "namespace": "a"},
+            "roleRef": {"kind": "Role", "name": "secret-keys"},
+            "subjects": [{"kind": "User", "name": "alice"}]}
+    assert admin.post(rbac_cluster.url(0, BINDINGS_A), json=bind).status_code == 201
+    url = rbac_cluster.url(0, "/api/v1/namespaces/a/secrets/db")
+    wait_until(lambda: alice.get(url).status_code == 200, 10, what="alice reads secrets in a")
+    assert alice.get(url).json()["data"] == {"password": None}  # keys, as the view role shows them
+    assert admin.post(rbac_cluster.url(0, BINDINGS_A), json={
+        **bind, "metadata": {"name": "alice-values", "namespace": "a"},
+        "roleRef": {"kind": "Role", "name": "secret-values"}}).status_code == 201
+    wait_until(lambda: alice.get(url).json()["data"]["password"] is not None, 10, what="values shown")
+    assert alice.get(url).json()["data"] == {"password": "cmJhYy1zM2NyZXQ="}
+    listed = alice.get(rbac_cluster.url(0, "/api/v1/namespaces/a/secrets")).json()["items"]
+    assert [item["data"] for item in listed] == [{"password": "cmJhYy1zM2NyZXQ="}]
+    assert alice.get(rbac_cluster.url(0, "/api/v1/namespaces/b/secrets/db")).status_code == 403
