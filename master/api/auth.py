@@ -29,10 +29,9 @@ __all__ = ["ADMIN_WRITTEN", "AGENT_READ", "AGENT_REPORTS", "READ_VERBS", "RESTRI
 
 ROLES = tuple(ROLE_GROUPS)
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # answered to anyone: no token asked
-# Subresources only admins act on: `encryption`, sealing every Secret again (api/encryption.py), reads
-# and writes every value. The built-in roles grant it to cluster-admin alone (its `*`), and as the
-# request names no namespace, only a ClusterRoleBinding can grant it to anyone else.
-ADMIN_SUBRESOURCES = frozenset({"encryption"})
+# The admins' subresource `encryption`, sealing every Secret again (api/encryption.py), reads and writes
+# every value: of the built-in roles only cluster-admin's `*` grants it, and as its request names no
+# namespace, only a ClusterRoleBinding naming `secrets/encryption` could grant it to anyone else.
 MAX_GROUPS = 64
 
 
@@ -107,7 +106,7 @@ def authorize(principal: Principal, verb: str, kind: str | None, name: str | Non
     "status" (written by the system: cluster-admin's, and an agent's for its own Node), an
     agent's report (AGENT_REPORTS), "log", "exec", "portforward", "scale", "eviction" (a pod's:
     whoever may delete the pod may evict it, as Kubernetes' roles grant both together),
-    "encryption" (ADMIN_SUBRESOURCES). `node`: a list limited to the pods bound to that node (an
+    "encryption" (the admins', above). `node`: a list limited to the pods bound to that node (an
     agent reads its own node's pods only, as Kubernetes' NodeRestriction).
     """
     decision = decide(principal, verb, kind, name, subresource=subresource, node=node, namespace=namespace)
