@@ -16,7 +16,7 @@ import requests
 
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import Lab
-from berth.lab.masters import LAB_TOKENS, LocalMasters
+from berth.lab.masters import LAB_TOKENS, ExtraToken, LocalMasters
 from berth.lab.masters import sample_pod as pod  # noqa: F401 - the tests import it from here
 from master.liveness import READY, with_ready
 
@@ -66,8 +66,9 @@ class MasterCluster(LocalMasters):
     """The tests' view of berth.lab.masters.LocalMasters: sessions with the lab's tokens."""
 
     def __init__(self, root: Path, size: int = 3, python: str = sys.executable,
-                 extra_settings: dict[str, Any] | None = None) -> None:
-        super().__init__(root, size, extra_settings, python=python)
+                 extra_settings: dict[str, Any] | None = None,
+                 extra_tokens: list[ExtraToken] | None = None) -> None:
+        super().__init__(root, size, extra_settings, python=python, extra_tokens=extra_tokens)
 
     def session(self, role: str = "admin") -> requests.Session:
         session = requests.Session()

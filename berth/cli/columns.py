@@ -509,6 +509,22 @@ EVENT = [
     Column("MESSAGE", lambda o, now: " ".join(str(o.get("message") or "").split())),
 ]
 
+# --- RBAC --------------------------------------------------------------------------------
+
+def role_ref(obj: Obj, now: datetime) -> str:
+    ref = obj.get("roleRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def subjects_of(kind: str) -> Callable[[Obj, datetime], str]:
+    def names(obj: Obj, now: datetime) -> str:
+        return ",".join(str(s.get("name")) for s in obj.get("subjects") or () if s.get("kind") == kind)
+    return names
+
+
+BINDING = [Column("ROLE", role_ref), AGE, Column("USERS", subjects_of("User"), wide_only=True),
+           Column("GROUPS", subjects_of("Group"), wide_only=True)]  # kubectl's columns
+
 BY_KIND: dict[str, list[Column]] = {
     "Namespace": NAMESPACE,
     "Pod": POD,
@@ -525,6 +541,8 @@ BY_KIND: dict[str, list[Column]] = {
     "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
     "StorageClass": STORAGE_CLASS,
     "Event": EVENT,
+    "RoleBinding": BINDING,
+    "ClusterRoleBinding": BINDING,
 }
 NAMELESS = frozenset({"Event"})  # kubectl lists events by what happened, not by name
 NAME_TEXT: dict[str, Callable[[Obj, datetime], str]] = {"StorageClass": class_name}  # NAME beyond the name

@@ -93,6 +93,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "cluster.healthz": NON_RESOURCE,
     "cluster.readyz": NON_RESOURCE,
     "openapi.openapi": NON_RESOURCE,
+    # a question about one's own rights: nothing changes; kept when refused (a 401), as every such
+    "access_review.access_review": Endpoint({"POST": "create"}, resource="selfsubjectaccessreviews",
+                                            quiet=True),
+    "access_review.rules_review": Endpoint({"POST": "create"}, resource="selfsubjectrulesreviews",
+                                           quiet=True),
+    "access_review.self_review": Endpoint({"POST": "create"}, resource="selfsubjectreviews", quiet=True),
 }
 UNROUTED = NON_RESOURCE  # no view answered (404, 405): nothing to name but the method
 
@@ -241,6 +247,8 @@ def record(seen: Seen, time: str, audit_id: str) -> dict[str, Any]:
     """The line, as a JSON object. `time`: RFC 3339, UTC, microseconds."""
     query, others = kept_query(seen.query)
     user = None if seen.principal is None else {"name": seen.principal.name, "role": seen.principal.role}
+    if seen.principal is not None and seen.principal.groups:
+        user = {**user, "groups": list(seen.principal.groups)}
     return {
         "time": time,
         "stage": "ResponseStarted" if started(seen) else "ResponseComplete",

@@ -65,6 +65,13 @@ from master.objects.fields import (
     memory_bytes,
     not_supported_yet,
 )
+from master.objects.rbac_kinds import (
+    RBAC_VERSIONS,
+    ClusterRoleBindingFields,
+    ClusterRoleFields,
+    RoleBindingFields,
+    RoleFields,
+)
 from master.objects.storage_kinds import (
     Finalizers,
     PersistentVolumeClaimSpec,
@@ -1221,6 +1228,34 @@ class Event(Envelope):
     source: EventSource = Field(default_factory=EventSource)
 
 
+class _RbacEnvelope(Strict):
+    """RBAC's kinds, under Berth's apiVersion or Kubernetes' (manifests written for kubectl apply)."""
+
+    apiVersion: RBAC_VERSIONS = API_VERSION
+    metadata: ObjectMeta
+
+
+class Role(RoleFields, _RbacEnvelope):
+    """Namespaced: rules that hold in its namespace for whoever a RoleBinding there binds to it."""
+
+    kind: Literal["Role"]
+
+
+class ClusterRole(ClusterRoleFields, _RbacEnvelope):
+    """Cluster-scoped: rules that hold everywhere through a ClusterRoleBinding, or in one namespace
+    through a RoleBinding there. Built-ins (master/rbac/builtin.py) are listed beside stored ones."""
+
+    kind: Literal["ClusterRole"]
+
+
+class RoleBinding(RoleBindingFields, _RbacEnvelope):
+    kind: Literal["RoleBinding"]
+
+
+class ClusterRoleBinding(ClusterRoleBindingFields, _RbacEnvelope):
+    kind: Literal["ClusterRoleBinding"]
+
+
 @dataclass(frozen=True)
 class KindInfo(Kind):
     """A kind's names (berth/kinds.py) with the schemas that validate it."""
@@ -1239,6 +1274,8 @@ _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "PersistentVolume": (PersistentVolume, PersistentVolumeStatus),
     "PersistentVolumeClaim": (PersistentVolumeClaim, PersistentVolumeClaimStatus),
     "StorageClass": (StorageClass, None),
+    "Role": (Role, None), "RoleBinding": (RoleBinding, None),
+    "ClusterRole": (ClusterRole, None), "ClusterRoleBinding": (ClusterRoleBinding, None),
 }
 KINDS: dict[str, KindInfo] = {
     name: KindInfo(**vars(names), model=_SCHEMAS[name][0], status_model=_SCHEMAS[name][1])
