@@ -19,7 +19,7 @@ from agent.fencing import Fenced, SelfFence
 from agent.informer import Informer
 from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.metrics import MetricsCollector
-from agent.pod_network import PodNetwork
+from agent.pod_network import INFORMED, PodNetwork
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch, event_source
@@ -76,7 +76,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
                             listings=listings)
     # each informer its own client: a requests.Session is not shared between threads
     informers = [Informer(Masters(config.masters, token).client, kind, network.informed(kind))
-                 for kind in ("Node", "Service", "Endpoints")]
+                 for kind in INFORMED]
     autoscalers = Informer(Masters(config.masters, token).client, "HorizontalPodAutoscaler",
                            app.autoscalers)  # which of its pods' paths to time
     probes.start()

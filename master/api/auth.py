@@ -30,8 +30,10 @@ RESTRICTED_LABELS = "node-restriction.berth.io/"
 # provisioner makes and deletes them), as in Kubernetes' default roles; claims are anyone's who writes.
 ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints", "PersistentVolume", "StorageClass"})
 # What an agent reads besides Nodes: its node's service rules are made of Services and Endpoints (as
-# kube-proxy's), and the autoscalers say which of its pods' response times to measure.
-AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler"})
+# kube-proxy's), and the autoscalers say which of its pods' response times to measure. Its network
+# policies' rules are made of NetworkPolicies, Namespaces' labels (namespaceSelector) and every pod's
+# labels and address, which it reads as peers (see `peer_view`).
+AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler", "NetworkPolicy", "Namespace"})
 # Subresources only admins act on: `encryption`, sealing every Secret again (api/encryption.py), reads
 # and writes every value.
 ADMIN_SUBRESOURCES = frozenset({"encryption"})
@@ -86,8 +88,8 @@ def authorize(principal: Principal, verb: str, kind: str | None, name: str | Non
     Node), an agent's report (AGENT_REPORTS), "log", "exec", "eviction" (a pod's: whoever may
     delete the pod may evict it, as Kubernetes' RBAC usually grants both), "encryption" (admins'
     alone, ADMIN_SUBRESOURCES). `node`: a list limited to the
-    pods bound to that node (an agent reads its own node's pods only, as Kubernetes'
-    NodeRestriction).
+    pods bound to that node (an agent reads its own node's pods whole, as Kubernetes'
+    NodeRestriction; any other pod only as a network policy's peer, `redact`).
     """
     if not _allowed(principal, verb, kind, name, subresource, node):
         target = f"{kind} {name}" if name else (kind or "the cluster")
@@ -129,7 +131,8 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
     if kind is None:
         return verb == "get"
     if kind == "Pod":
-        return verb == "list" and node == principal.name
+        # its own node's pods whole (`node`: probes, fencing); any other pod only as `peer_view` shows it
+        return verb in ("list", "watch")
     if kind in AGENT_READ:
         return verb in READ_VERBS
     if kind != "Node":
@@ -143,8 +146,27 @@ def _allowed(principal: Principal, verb: str, kind: str | None, name: str | None
     return own_node and (subresource == "status" or subresource in AGENT_REPORTS)
 
 
+def peer_view(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod as an agent sees one of another node: what a network policy selects and allows by
+    (namespace, name, uid, labels; its address and phase; its containers' port names and numbers, for
+    an egress rule's named port), and nothing else. An agent's token is on a host an attacker may
+    hold: the pod's command, env values, annotations, volumes and images stay out of its reach."""
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    ports = [{"ports": [{k: p[k] for k in ("name", "containerPort", "protocol") if k in p}
+                        for p in c.get("ports") or []]} for c in spec.get("containers") or []]
+    return {"apiVersion": pod.get("apiVersion"), "kind": "Pod",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "resourceVersion",
+                                               "creationTimestamp", "deletionTimestamp") if k in meta},
+            "spec": {"nodeName": spec.get("nodeName"), "containers": ports},
+            "status": {k: status[k] for k in ("podIP", "phase") if k in status}}
+
+
 def redact(obj: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """A Secret as this principal may see it: keys kept, values hidden unless admin."""
+    """A Secret as this principal may see it: keys kept, values hidden unless admin. An agent sees
+    the pods of its own node whole, any other as a peer (`peer_view`)."""
+    if (principal.role == "agent" and obj.get("kind") == "Pod"
+            and (obj.get("spec") or {}).get("nodeName") != principal.name):
+        return peer_view(obj)
     if obj.get("kind") != "Secret" or principal.sees_secret_values:
         return obj
     return {**obj, "data": dict.fromkeys(obj.get("data") or {})}
