@@ -19,6 +19,8 @@ numbers) because it becomes nftables text.
 from __future__ import annotations
 
 import ipaddress
+import json
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -139,6 +141,7 @@ class _Cluster:
         self.by_namespace: dict[str, list[_Pod]] = {}
         for pod in self.pods:
             self.by_namespace.setdefault(pod.namespace, []).append(pod)
+        self._peers: dict[tuple[str, str], list[_Pod]] = {}  # (namespace, peer) -> its pods, asked once
         self.namespace_labels: dict[str, dict[str, str]] = {}
         for ns in namespaces:
             meta = _dict(ns.get("metadata"))
@@ -151,6 +154,14 @@ class _Cluster:
         return self.namespace_labels.get(name) or {NAMESPACE_NAME_LABEL: name}
 
     def peer_pods(self, peer: dict, namespace: str) -> list[_Pod]:
+        """The pods a peer names, seen from a policy of `namespace` (the same peer in many policies is
+        worked out once)."""
+        key = (namespace, json.dumps(peer, sort_keys=True))
+        if key not in self._peers:
+            self._peers[key] = self._peer_pods(peer, namespace)
+        return self._peers[key]
+
+    def _peer_pods(self, peer: dict, namespace: str) -> list[_Pod]:
         pod_selector, ns_selector = peer.get("podSelector"), peer.get("namespaceSelector")
         if ns_selector is None:
             spaces = [namespace]
@@ -161,9 +172,23 @@ class _Cluster:
         return found if pod_selector is None else [p for p in found if selects(pod_selector, p.labels)]
 
 
-def _collapsed(networks: Iterable[ipaddress.IPv4Network]) -> tuple[str, ...]:
-    return tuple(str(n.network_address) if n.prefixlen == 32 else str(n)
-                 for n in ipaddress.collapse_addresses(networks))
+def _number(ip: str) -> int:
+    return int.from_bytes(socket.inet_aton(ip), "big")  # parsed already (ipv4_address): a tenth of ipaddress
+
+
+def _networks(blocks: list[ipaddress.IPv4Network], ips: Iterable[str]) -> tuple[str, ...]:
+    """The blocks (collapsed) and the addresses no block holds, in address order: elements of an
+    interval set, which must not overlap. A pod's address is not made an ipaddress object: a rule
+    may name thousands of pods and be resolved at every change."""
+    collapsed = list(ipaddress.collapse_addresses(blocks))
+    spans = [(int(n.network_address), int(n.broadcast_address)) for n in collapsed]
+    found = [(int(n.network_address), str(n.network_address) if n.prefixlen == 32 else str(n))
+             for n in collapsed]
+    for ip in ips:
+        number = _number(ip)
+        if not any(first <= number <= last for first, last in spans):
+            found.append((number, ip))
+    return tuple(text for _, text in sorted(found))
 
 
 @dataclass(frozen=True)
@@ -181,16 +206,15 @@ def _rule(rule: dict, peers_key: str, namespace: str, cluster: _Cluster) -> _Rul
     ports = tuple(_dict(p) for p in rule.get("ports") or [])
     if not listed:
         return _Rule(None, None, ports)
-    networks: list[ipaddress.IPv4Network] = []
+    blocks: list[ipaddress.IPv4Network] = []
     pods: dict[str, _Pod] = {}
     for peer in listed:
         if "ipBlock" in peer:
-            networks += _ip_block(_dict(peer["ipBlock"]))
+            blocks += _ip_block(_dict(peer["ipBlock"]))
         elif "podSelector" in peer or "namespaceSelector" in peer:
             for pod in cluster.peer_pods(peer, namespace):
                 pods[pod.ip] = pod
-    networks += [ipaddress.IPv4Network(ip) for ip in pods]
-    return _Rule(_collapsed(networks), tuple(pods[ip] for ip in sorted(pods)), ports)
+    return _Rule(_networks(blocks, pods), tuple(pods[ip] for ip in sorted(pods, key=_number)), ports)
 
 
 Numbered = tuple[str, int | None, int | None]  # protocol, first, last (None: every port)
@@ -262,22 +286,34 @@ def resolve(policies: Iterable[Obj], pods: Iterable[Obj], namespaces: Iterable[O
     unchanged cluster resolves to the same rules, and the same table)."""
     cluster = _Cluster(pods, namespaces)
     mine = [p for p in cluster.pods if p.node == node]
+    mine_by_namespace: dict[str, list[_Pod]] = {}
+    for pod in mine:
+        mine_by_namespace.setdefault(pod.namespace, []).append(pod)
+    rules_seen: dict[str, _Rule] = {}  # the same rule in several policies of a namespace: resolved once
+
+    def rule_of(rule: object, peers_key: str, namespace: str) -> _Rule:
+        key = json.dumps([namespace, peers_key, rule], sort_keys=True)
+        if key not in rules_seen:
+            rules_seen[key] = _rule(_dict(rule), peers_key, namespace, cluster)
+        return rules_seen[key]
+
     ingress: dict[str, list[Allow]] = {}
     egress: dict[str, list[Allow]] = {}
     for policy in sorted(policies, key=lambda o: (_dict(o.get("metadata")).get("namespace") or "",
                                                    _dict(o.get("metadata")).get("name") or "")):
         namespace = str(_dict(policy.get("metadata")).get("namespace") or "default")
         spec = _dict(policy.get("spec"))
-        targets = [p for p in mine if p.namespace == namespace and selects(spec.get("podSelector"), p.labels)]
+        targets = [p for p in mine_by_namespace.get(namespace, ())
+                   if selects(spec.get("podSelector"), p.labels)]
         if not targets:
             continue
         types = _types(spec)
         if "Ingress" in types:
-            rules = [_rule(_dict(r), "from", namespace, cluster) for r in spec.get("ingress") or []]
+            rules = [rule_of(r, "from", namespace) for r in spec.get("ingress") or []]
             for target in targets:
                 ingress.setdefault(target.ip, []).extend(a for r in rules for a in _ingress_allow(r, target))
         if "Egress" in types:
-            rules = [_rule(_dict(r), "to", namespace, cluster) for r in spec.get("egress") or []]
+            rules = [rule_of(r, "to", namespace) for r in spec.get("egress") or []]
             allows = [a for r in rules for a in _egress_allow(r, cluster.pods)]
             for target in targets:
                 egress.setdefault(target.ip, []).extend(allows)
@@ -294,4 +330,5 @@ def _unique(allows: list[Allow]) -> tuple[Allow, ...]:
     """Sorted, each once; an Allow of anyone on any port makes the others moot."""
     if Allow(None, None) in allows:
         return (Allow(None, None),)
-    return tuple(sorted(set(allows), key=repr))
+    return tuple(sorted(set(allows), key=lambda a: (a.peers is None, a.peers or (), a.ports is None,
+                                                     a.ports or (), a.endpoints)))

@@ -3,19 +3,20 @@
     python -m bench.network_policy                      # 1,000 pods, 100 policies, 100 pods on this host
     python -m bench.network_policy --local 1000         # every pod on this host (the worst case)
 
-Synthetic cluster: `--pods` pods over 10 namespaces (labelled team=tN) and `--pods / --local` nodes,
-each pod labelled app=aK (20 apps a namespace) and role=client or role=server, with a named port;
-`--policies` policies, each selecting one app of its namespace: ingress from the clients of its
-namespace, from the namespaces of a team and from an ipBlock with an except, on its named port
-and a port range; every other policy also egress-isolated (to its namespace's servers on their
-named port, and DNS). Measured, median of --repeat runs: `resolve` and `render` (pure Python),
-and `nft -f` of the whole table into a network namespace made for the run (a reload replacing it,
-what every change costs the agent).
+Synthetic cluster: `--pods` pods over 10 namespaces (labelled team=tN) and `--pods / --local`
+nodes, each pod labelled app=aK (20 apps a namespace) and role=client or role=server, with a named
+port; `--policies` policies, each selecting one app of its namespace (100 policies: half of the
+pods): ingress from the clients of its namespace, from the namespaces of a team and from an
+ipBlock with an except, on its named port and a port range; every other policy also
+egress-isolated (to its namespace's servers on their named port, and DNS). Measured, median of
+--repeat runs: `resolve` and `render` (pure Python), and `nft -f` of the whole table into a
+network namespace made for the run (a reload replacing it, what every change costs the agent).
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import statistics
 import subprocess
@@ -27,6 +28,11 @@ from bench._common import machine_header
 
 NAMESPACES = 10
 APPS = 20
+BASE = int(ipaddress.IPv4Address("10.244.0.0"))  # each node a /22 of it: room for 1,000 pods a node
+
+
+def node_cidr(node: int) -> str:
+    return f"{ipaddress.IPv4Address(BASE + node * 1024)}/22"
 
 
 def cluster(pods: int, local: int) -> tuple[list[dict], list[dict], int]:
@@ -39,7 +45,8 @@ def cluster(pods: int, local: int) -> tuple[list[dict], list[dict], int]:
                                              "role": "client" if i % 3 == 0 else "server"}},
                      "spec": {"nodeName": f"n{node}", "containers": [{"ports": [
                          {"name": "http", "containerPort": 8000 + i % 7, "protocol": "TCP"}]}]},
-                     "status": {"phase": "Running", "podIP": f"10.244.{node}.{i // nodes % 250 + 2}"}})
+                     "status": {"phase": "Running",
+                                "podIP": str(ipaddress.IPv4Address(BASE + node * 1024 + i // nodes + 2))}})
     namespaces = [{"metadata": {"name": f"ns{n}", "labels": {"team": f"t{n % 3}"}}}
                   for n in range(NAMESPACES)]
     return made, namespaces, nodes
@@ -48,7 +55,7 @@ def cluster(pods: int, local: int) -> tuple[list[dict], list[dict], int]:
 def policies(count: int) -> list[dict]:
     made = []
     for i in range(count):
-        spec = {"podSelector": {"matchLabels": {"app": f"a{i % APPS}"}},
+        spec = {"podSelector": {"matchLabels": {"app": f"a{i // NAMESPACES % APPS}"}},
                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}},
                                       {"namespaceSelector": {"matchLabels": {"team": f"t{i % 3}"}}},
                                       {"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.7.0/24"]}}],
@@ -78,14 +85,14 @@ def main() -> None:
     print(machine_header())
     pods, namespaces, nodes = cluster(args.pods, args.local)
     made = policies(args.policies)
-    cidrs = [f"10.244.{n}.0/24" for n in range(nodes)]
+    cidrs = [node_cidr(n) for n in range(nodes)]
     resolves, renders, rules, text = [], [], [], ""
     for _ in range(args.repeat):
         started = time.perf_counter()
         rules = resolve(made, pods, namespaces, "n0")
         resolves.append(time.perf_counter() - started)
         started = time.perf_counter()
-        text = render("10.244.0.0/24", cidrs, [], rules)
+        text = render(node_cidr(0), cidrs, [], rules)
         renders.append(time.perf_counter() - started)
     namespace = f"berth-bench-np-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", namespace], check=True)
