@@ -17,8 +17,10 @@ from agent.pod_network import PodNetwork
 from agent.ruleset import render
 from berth.cli.columns import label_selector_text
 from berth.cli.describe_policies import describe_policy
+from berth.cli.output import render_objects
 from master.errors import ApiError
 from master.objects.validate import validate_object
+from tests.harness import MasterCluster
 from tests.test_pod_network import NODES, FakeHost
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -268,3 +270,37 @@ def test_the_describe_page_is_laid_out_as_kubectls() -> None:
     isolated = validate_object(policy({"podSelector": {}, "policyTypes": ["Egress"]}))
     assert "    <none> (Selected pods are isolated for egress connectivity)" in describe_policy(
         isolated, [], datetime.now(UTC))
+
+
+def test_get_netpol_shows_kubectls_columns() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    stored = validate_object(policy({"podSelector": {"matchLabels": {"app": "db"}}}, name="db-in"))
+    stored["metadata"]["creationTimestamp"] = "2026-11-30T11:55:00Z"
+    everyone = validate_object(policy({"podSelector": {}}, name="deny-all"))
+    everyone["metadata"]["creationTimestamp"] = "2026-11-30T10:00:00Z"
+    table = render_objects("NetworkPolicy", [stored, everyone], None, now=now).splitlines()
+    assert table[0].split() == ["NAME", "POD-SELECTOR", "AGE"]
+    assert table[1].split() == ["db-in", "app=db", "5m"]
+    assert table[2].split() == ["deny-all", "<none>", "120m"]
+
+
+# --- through the API ---------------------------------------------------------------------
+
+def test_the_api_stores_a_policy_and_refuses_one_that_cannot_hold(cluster: MasterCluster) -> None:
+    admin, viewer = cluster.session("admin"), cluster.session("viewer")
+    url = cluster.url(0, "/api/v1/namespaces/default/networkpolicies")
+    good = policy({"podSelector": {"matchLabels": {"app": "db"}},
+                   "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]}]},
+                  name="db-in")
+    created = admin.post(url, json=good)
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["policyTypes"] == ["Ingress"]
+    listed = viewer.get(cluster.url(1, "/api/v1/networkpolicies?consistent=1")).json()["items"]
+    assert [p["metadata"]["name"] for p in listed] == ["db-in"]
+    assert viewer.post(url, json={**good, "metadata": {"name": "x"}}).status_code == 403
+    across = admin.post(url, json=policy({"podSelector": {}, "ingress": [{"from": [{}]}]}, name="bad"))
+    assert across.status_code == 422 and across.json()["field"] == "spec.ingress[0].from[0]", across.text
+    schema = admin.post(url, json=policy({"podSelector": {}, "ingress": [{"ports": [{"protocol": "SCTP"}]}]},
+                                         name="bad"))
+    assert schema.status_code == 400 and schema.json()["field"] == "spec.ingress[0].ports[0].protocol"
+    assert admin.delete(f"{url}/db-in").status_code == 200

@@ -1,7 +1,8 @@
 """NetworkPolicies on real lab hosts (two podman hosts deployed by Ansible): a server selected by a
-policy takes only its allowed peers, from another host and from its own; a pod no policy selects
-stays open; deleting the policy reopens the server; an egress policy with an ipBlock confines a pod,
-and its DNS works only once a policy allows it. Every connection is made from inside a pod."""
+policy takes only its allowed peers, from another host and from its own, directly or through a
+Service (the policy judges the pod reached, after the translation); a pod no policy selects stays
+open; deleting the policy reopens the server; an egress policy with an ipBlock confines a pod, and
+its DNS works only once a policy allows it. Every connection is made from inside a pod."""
 
 from __future__ import annotations
 
@@ -34,10 +35,16 @@ def labelled(name: str, node: str, labels: dict[str, str], command: list[str]) -
     return pod
 
 
-def answer(lab: Lab, caller: dict, target: dict) -> str:
-    """The target's name if the caller reaches its port 9000, else "" (refused: dropped, 2 s)."""
-    called = in_pod(lab, caller, "nc", "-w", "2", target["status"]["podIP"], "9000")
+def answer(lab: Lab, caller: dict, target: dict | str, port: int = 9000) -> str:
+    """The target's name if the caller reaches its port (a pod's, or an address's), else ""
+    (refused: dropped, 2 s)."""
+    address = target if isinstance(target, str) else target["status"]["podIP"]
+    called = in_pod(lab, caller, "nc", "-w", "2", address, str(port))
     return called.stdout.strip()
+
+
+SERVICE = {"apiVersion": "berth/v1", "kind": "Service", "metadata": {"name": "server"},
+           "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": "serve"}]}}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +62,8 @@ def pods(lab: Lab) -> Iterator[dict[str, dict]]:
     for body in made.values():
         created = api(lab, "/api/v1/namespaces/default/pods", "POST", body)
         assert created.status_code == 201, created.text
+    created = api(lab, "/api/v1/namespaces/default/services", "POST", SERVICE)
+    assert created.status_code == 201, created.text
     try:
         found = {name: wait_until(lambda n=name: running(lab, n), 120, interval=0.5, what=f"{name} running")
                  for name in made}
@@ -62,10 +71,14 @@ def pods(lab: Lab) -> Iterator[dict[str, dict]]:
             for target in ("server", "open"):
                 wait_until(lambda c=caller, t=target: answer(lab, found[c], found[t]) == t, 30, interval=0.5,
                            what=f"{caller} reaching {target} before any policy")
+        service_ip = api(lab, "/api/v1/namespaces/default/services/server").json()["spec"]["clusterIP"]
+        wait_until(lambda: answer(lab, found["stranger"], service_ip, 80) == "server", 60, interval=0.5,
+                   what="the server's Service answering (its endpoint ready, in every host's table)")
         yield found
     finally:
         for name in ("server-in", "stranger-out"):
             api(lab, f"{POLICIES}/{name}", "DELETE")
+        api(lab, "/api/v1/namespaces/default/services/server", "DELETE")
         for name in made:
             api(lab, f"/api/v1/namespaces/default/pods/{name}", "DELETE")
 
@@ -86,6 +99,10 @@ def test_an_ingress_policy_lets_in_only_its_peers_and_its_deletion_reopens(lab: 
     assert answer(lab, pods["client"], server) == "server"  # another host
     assert answer(lab, pods["client-near"], server) == "server"  # the same host
     assert answer(lab, pods["stranger"], other) == "open"  # no policy selects it: open
+    service_ip = api(lab, "/api/v1/namespaces/default/services/server").json()["spec"]["clusterIP"]
+    assert answer(lab, pods["client"], service_ip, 80) == "server"  # through the Service: the pod judges
+    assert answer(lab, pods["stranger"], service_ip, 80) == ""
+    assert answer(lab, pods["stranger-near"], service_ip, 80) == ""
     assert api(lab, f"{POLICIES}/server-in", "DELETE").status_code == 200
     wait_until(lambda: answer(lab, pods["stranger"], server) == "server", 30, interval=0.5,
                what="the server open again once its policy is gone")
