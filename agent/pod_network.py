@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,11 @@ from berth.podnet import NETWORK, ROUTE_PROTOCOL, gateway, ipv4_address, ipv4_ne
 log = logging.getLogger(__name__)
 INFORMED = ("Node", "Service", "Endpoints", "NetworkPolicy", "Namespace", "Pod")  # what its informers follow
 RESYNC_SECONDS = 30.0
+# At start, the table waits for every informer's first list, at most this long: a table made from
+# Network policies without the pods yet would open every isolated pod of a restarted agent's host.
+# Past it, what is known is rendered (an older master that refuses a kind must not keep the host's
+# network down).
+LIST_WAIT_SECONDS = 10.0
 RETRY_SECONDS = 2.0
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
 # Bridged IPv4 (pod to pod on this host) through the ip family's hooks, so the network policies'
@@ -93,10 +99,17 @@ class PodNetwork:
         self._loaded: str | None = None  # the ruleset last loaded
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._listed: set[str] = set()  # kinds whose informer has listed them
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="pod-network", daemon=True)
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._thread.start()
+
+    def listed(self, now: float) -> bool:
+        """Every informer has listed its kind, or the wait for them is over."""
+        return set(INFORMED) <= self._listed or now - self._started >= LIST_WAIT_SECONDS
 
     def stop(self) -> None:
         self._stop.set()
@@ -106,6 +119,7 @@ class PodNetwork:
         """What an informer of `kind` calls with every change (in its thread): taken up by this one."""
         def changed(objects: dict[tuple[str, str], Obj]) -> None:
             self._seen[kind] = list(objects.values())
+            self._listed.add(kind)
             if kind == "Service" and self.dns is not None:
                 self.dns.services_changed(self._seen[kind])
             self._wake.set()
@@ -115,7 +129,7 @@ class PodNetwork:
         while not self._stop.is_set():
             self._wake.wait(RESYNC_SECONDS if self.problem is None else RETRY_SECONDS)
             self._wake.clear()
-            if not self._stop.is_set():
+            if not self._stop.is_set() and self.listed(time.monotonic()):
                 self.sync(self._seen["Node"], service_ports(self._seen["Service"], self._seen["Endpoints"]),
                           resolve(self._seen["NetworkPolicy"], self._seen["Pod"], self._seen["Namespace"],
                                   self.node))

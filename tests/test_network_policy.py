@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent.network_policy import Allow, PodRules, Ports, resolve, selects
-from agent.pod_network import PodNetwork
+from agent.pod_network import LIST_WAIT_SECONDS, PodNetwork
 from agent.ruleset import render
 from berth.cli.columns import label_selector_text
 from berth.cli.describe_policies import describe_policy
@@ -304,3 +304,15 @@ def test_the_api_stores_a_policy_and_refuses_one_that_cannot_hold(cluster: Maste
                                          name="bad"))
     assert schema.status_code == 400 and schema.json()["field"] == "spec.ingress[0].ports[0].protocol"
     assert admin.delete(f"{url}/db-in").status_code == 200
+
+
+def test_a_starting_agent_renders_its_table_once_every_informer_listed_or_after_a_while() -> None:
+    """Policies without the pods yet would open every isolated pod of a restarted agent's host."""
+    network = PodNetwork("h1", "podman", run=FakeHost(), enabled=False)
+    started = network._started
+    for kind in ("Node", "Service", "Endpoints", "NetworkPolicy", "Namespace"):
+        network.informed(kind)({})
+    assert not network.listed(started + 1)
+    assert network.listed(started + LIST_WAIT_SECONDS)  # an older master refusing a kind: go on
+    network.informed("Pod")({})
+    assert network.listed(started + 1)
