@@ -199,6 +199,14 @@ class _Rule:
     peers: tuple[str, ...] | None
     peer_pods: tuple[_Pod, ...] | None
     ports: tuple[dict, ...]
+    spans: tuple[tuple[int, int], ...] = ()  # its ipBlocks' networks, as first and last address
+
+    def holds(self, pod: _Pod) -> bool:
+        """A pod among the peers: selected, or with its address in an ipBlock."""
+        if self.peer_pods is None or pod in self.peer_pods:
+            return True
+        number = _number(pod.ip)
+        return any(first <= number <= last for first, last in self.spans)
 
 
 def _rule(rule: dict, peers_key: str, namespace: str, cluster: _Cluster) -> _Rule:
@@ -214,7 +222,8 @@ def _rule(rule: dict, peers_key: str, namespace: str, cluster: _Cluster) -> _Rul
         elif "podSelector" in peer or "namespaceSelector" in peer:
             for pod in cluster.peer_pods(peer, namespace):
                 pods[pod.ip] = pod
-    return _Rule(_networks(blocks, pods), tuple(pods[ip] for ip in sorted(pods, key=_number)), ports)
+    spans = tuple((int(n.network_address), int(n.broadcast_address)) for n in blocks)
+    return _Rule(_networks(blocks, pods), tuple(pods[ip] for ip in sorted(pods, key=_number)), ports, spans)
 
 
 Numbered = tuple[str, int | None, int | None]  # protocol, first, last (None: every port)
@@ -264,8 +273,9 @@ def _egress_allow(rule: _Rule, everyone: list[_Pod]) -> list[Allow]:
                             if not isinstance(p.get("port"), str)) if e]
     allows = [Allow(rule.peers, _ports(numbered))] if numbered and (rule.peers is None or rule.peers) else []
     named = [p for p in rule.ports if isinstance(p.get("port"), str)]
-    if named:  # the name is the peer pod's: one triple per pod that has it (anyone: every pod)
-        peers = everyone if rule.peer_pods is None else rule.peer_pods
+    if named:  # the name is the peer pod's: one triple per pod that has it (anyone: every pod; an
+        # ipBlock: every pod in it)
+        peers = [pod for pod in everyone if rule.holds(pod)]
         triples = {(pod.ip, protocol, number) for pod in peers for entry in named
                    for protocol, number, _ in [_numbered(entry, pod.ports) or ("", None, None)] if number}
         if triples:

@@ -316,3 +316,10 @@ def test_a_starting_agent_renders_its_table_once_every_informer_listed_or_after_
     assert network.listed(started + LIST_WAIT_SECONDS)  # an older master refusing a kind: go on
     network.informed("Pod")({})
     assert network.listed(started + 1)
+
+
+def test_an_egress_named_port_through_an_ip_block_is_each_pod_in_the_block() -> None:
+    out = policy({"podSelector": {"matchLabels": {"role": "other"}}, "policyTypes": ["Egress"], "egress": [
+        {"to": [{"ipBlock": {"cidr": "10.244.0.0/24"}}], "ports": [{"port": "http"}]}]})
+    assert rules_of([out])["near"].egress == (
+        Allow(endpoints=(("10.244.0.5", "tcp", 8080), ("10.244.0.6", "tcp", 8081))),)
