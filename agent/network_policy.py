@@ -201,12 +201,13 @@ class _Rule:
     ports: tuple[dict, ...]
     spans: tuple[tuple[int, int], ...] = ()  # its ipBlocks' networks, as first and last address
 
-    def holds(self, pod: _Pod) -> bool:
-        """A pod among the peers: selected, or with its address in an ipBlock."""
-        if self.peer_pods is None or pod in self.peer_pods:
-            return True
-        number = _number(pod.ip)
-        return any(first <= number <= last for first, last in self.spans)
+    def in_blocks(self, pods: list[_Pod]) -> list[_Pod]:
+        """The pods whose address an ipBlock of the rule holds, not selected already."""
+        if not self.spans:
+            return []
+        selected = {p.ip for p in self.peer_pods or ()}
+        return [p for p in pods if p.ip not in selected
+                and any(first <= _number(p.ip) <= last for first, last in self.spans)]
 
 
 def _rule(rule: dict, peers_key: str, namespace: str, cluster: _Cluster) -> _Rule:
@@ -275,7 +276,7 @@ def _egress_allow(rule: _Rule, everyone: list[_Pod]) -> list[Allow]:
     named = [p for p in rule.ports if isinstance(p.get("port"), str)]
     if named:  # the name is the peer pod's: one triple per pod that has it (anyone: every pod; an
         # ipBlock: every pod in it)
-        peers = [pod for pod in everyone if rule.holds(pod)]
+        peers = everyone if rule.peer_pods is None else [*rule.peer_pods, *rule.in_blocks(everyone)]
         triples = {(pod.ip, protocol, number) for pod in peers for entry in named
                    for protocol, number, _ in [_numbered(entry, pod.ports) or ("", None, None)] if number}
         if triples:
