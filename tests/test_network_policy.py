@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agent.informer import spread
 from agent.network_policy import Allow, PodRules, Ports, resolve, selects
 from agent.pod_network import LIST_WAIT_SECONDS, PodNetwork
 from agent.ruleset import render
@@ -323,3 +324,14 @@ def test_an_egress_named_port_through_an_ip_block_is_each_pod_in_the_block() -> 
         {"to": [{"ipBlock": {"cidr": "10.244.0.0/24"}}], "ports": [{"port": "http"}]}]})
     assert rules_of([out])["near"].egress == (
         Allow(endpoints=(("10.244.0.5", "tcp", 8080), ("10.244.0.6", "tcp", 8081))),)
+
+
+def test_an_agents_informers_start_at_different_masters() -> None:
+    """Six watch streams an agent: spread, not all on the first master's stream_limit."""
+    masters = ["https://m1", "https://m2", "https://m3"]
+    orders = [spread(masters, "h1", i) for i in range(6)]
+    assert all(sorted(order) == masters for order in orders)  # every master still tried
+    assert {order[0] for order in orders} == set(masters)
+    assert [order[0] for order in orders].count("https://m1") == 2
+    assert {spread(masters, f"h{n}", 0)[0] for n in range(20)} == set(masters)  # nodes differ too
+    assert spread([], "h1", 3) == []

@@ -1,4 +1,5 @@
-"""NetworkPolicies on real lab hosts (two podman hosts deployed by Ansible): a server selected by a
+"""NetworkPolicies on real lab hosts (three podman hosts deployed by Ansible, a master on each, so
+the agents' informers follow several masters): a server selected by a
 policy takes only its allowed peers, from another host and from its own, directly or through a
 Service (the policy judges the pod reached, after the translation); a pod no policy selects stays
 open; deleting the policy reopens the server; an egress policy with an ipBlock confines a pod, and
@@ -24,7 +25,7 @@ SERVE = ["nc", "-ll", "-p", "9000", "-e", "hostname"]  # answers each caller wit
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with deployed_lab("np", tmp_path_factory.mktemp("cli"), "--hosts", "2") as made:
+    with deployed_lab("np", tmp_path_factory.mktemp("cli"), "--hosts", "3") as made:
         yield made
 
 
@@ -50,9 +51,9 @@ SERVICE = {"apiVersion": "berth/v1", "kind": "Service", "metadata": {"name": "se
 @pytest.fixture(scope="module")
 def pods(lab: Lab) -> Iterator[dict[str, dict]]:
     """server and open on h2; a client and a stranger on each host (the near ones on h2)."""
-    h1, h2 = lab.host_names()
-    wait_until(lambda: all(ready_condition(api(lab, f"/api/v1/nodes/{h}").json()) for h in (h1, h2)), 120,
-               interval=0.5, what="both nodes Ready")
+    h1, h2 = lab.host_names()[:2]
+    wait_until(lambda: all(ready_condition(api(lab, f"/api/v1/nodes/{h}").json()) for h in lab.host_names()),
+               120, interval=0.5, what="every node Ready")
     made = {"server": labelled("server", h2, {"app": "server"}, SERVE),
             "open": labelled("open", h2, {"app": "open"}, SERVE),
             "client": labelled("client", h1, {"role": "client"}, ["sleep", "3600"]),
