@@ -1,5 +1,5 @@
-"""NetworkPolicies on real lab hosts (three podman hosts deployed by Ansible, a master on each, so
-the agents' informers follow several masters): a server selected by a
+"""NetworkPolicies on real lab hosts (three hosts deployed by Ansible, a master on each, so the
+agents' informers follow several masters; h3 runs docker): a server selected by a
 policy takes only its allowed peers, from another host and from its own, directly or through a
 Service (the policy judges the pod reached, after the translation); a pod no policy selects stays
 open; deleting the policy reopens the server; an egress policy with an ipBlock confines a pod, and
@@ -18,14 +18,15 @@ from tests.harness import wait_until
 from tests.test_lab import deployed_lab
 from tests.test_network_lab import api, in_pod, pod_on, running
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+# the lab's making (three masters, a dockerd) is most of the first test's time
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"), pytest.mark.timeout(480)]
 POLICIES = "/api/v1/namespaces/default/networkpolicies"
 SERVE = ["nc", "-ll", "-p", "9000", "-e", "hostname"]  # answers each caller with the pod's name
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with deployed_lab("np", tmp_path_factory.mktemp("cli"), "--hosts", "3") as made:
+    with deployed_lab("np", tmp_path_factory.mktemp("cli"), "--hosts", "3", "--runtime", "h3=docker") as made:
         yield made
 
 
@@ -45,21 +46,25 @@ def answer(lab: Lab, caller: dict, target: dict | str, port: int = 9000) -> str:
 
 
 SERVICE = {"apiVersion": "berth/v1", "kind": "Service", "metadata": {"name": "server"},
-           "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": "serve"}]}}
+           "spec": {"selector": {"app": "server", "tier": "front"},  # h2's server, not the docker host's
+                    "ports": [{"port": 80, "targetPort": "serve"}]}}
 
 
 @pytest.fixture(scope="module")
 def pods(lab: Lab) -> Iterator[dict[str, dict]]:
-    """server and open on h2; a client and a stranger on each host (the near ones on h2)."""
-    h1, h2 = lab.host_names()[:2]
+    """server and open on h2; a client and a stranger on h1 and h2 (the near ones on h2); a server and
+    a stranger on h3, the docker host."""
+    h1, h2, h3 = lab.host_names()
     wait_until(lambda: all(ready_condition(api(lab, f"/api/v1/nodes/{h}").json()) for h in lab.host_names()),
                120, interval=0.5, what="every node Ready")
-    made = {"server": labelled("server", h2, {"app": "server"}, SERVE),
+    made = {"server": labelled("server", h2, {"app": "server", "tier": "front"}, SERVE),
             "open": labelled("open", h2, {"app": "open"}, SERVE),
             "client": labelled("client", h1, {"role": "client"}, ["sleep", "3600"]),
             "client-near": labelled("client-near", h2, {"role": "client"}, ["sleep", "3600"]),
             "stranger": labelled("stranger", h1, {"app": "stranger"}, ["sleep", "3600"]),
-            "stranger-near": labelled("stranger-near", h2, {}, ["sleep", "3600"])}
+            "stranger-near": labelled("stranger-near", h2, {}, ["sleep", "3600"]),
+            "docker-server": labelled("docker-server", h3, {"app": "server"}, SERVE),
+            "docker-stranger": labelled("docker-stranger", h3, {}, ["sleep", "3600"])}
     for body in made.values():
         created = api(lab, "/api/v1/namespaces/default/pods", "POST", body)
         assert created.status_code == 201, created.text
@@ -68,8 +73,8 @@ def pods(lab: Lab) -> Iterator[dict[str, dict]]:
     try:
         found = {name: wait_until(lambda n=name: running(lab, n), 120, interval=0.5, what=f"{name} running")
                  for name in made}
-        for caller in ("client", "stranger", "stranger-near"):  # everyone is open before any policy
-            for target in ("server", "open"):
+        for caller in ("client", "stranger", "stranger-near", "docker-stranger"):  # open before any policy
+            for target in ("server", "open", "docker-server"):
                 wait_until(lambda c=caller, t=target: answer(lab, found[c], found[t]) == t, 30, interval=0.5,
                            what=f"{caller} reaching {target} before any policy")
         service_ip = api(lab, "/api/v1/namespaces/default/services/server").json()["spec"]["clusterIP"]
@@ -100,6 +105,11 @@ def test_an_ingress_policy_lets_in_only_its_peers_and_its_deletion_reopens(lab: 
     assert answer(lab, pods["client"], server) == "server"  # another host
     assert answer(lab, pods["client-near"], server) == "server"  # the same host
     assert answer(lab, pods["stranger"], other) == "open"  # no policy selects it: open
+    docker = pods["docker-server"]  # on the docker host: its own bridge, the same table
+    assert answer(lab, pods["client"], docker) == "docker-server"
+    assert answer(lab, pods["stranger"], docker) == ""
+    assert answer(lab, pods["docker-stranger"], docker) == ""  # same host
+    assert answer(lab, pods["docker-stranger"], server) == ""  # from the docker host to h2's
     service_ip = api(lab, "/api/v1/namespaces/default/services/server").json()["spec"]["clusterIP"]
     assert answer(lab, pods["client"], service_ip, 80) == "server"  # through the Service: the pod judges
     assert answer(lab, pods["stranger"], service_ip, 80) == ""
