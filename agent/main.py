@@ -16,10 +16,10 @@ from agent.config import AgentConfig
 from agent.engine import Listings
 from agent.facts import usage
 from agent.fencing import Fenced, SelfFence
-from agent.informer import Informer
+from agent.informer import Informer, spread
 from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.metrics import MetricsCollector
-from agent.pod_network import PodNetwork
+from agent.pod_network import INFORMED, PodNetwork
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch, event_source
@@ -75,10 +75,10 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem,
                             listings=listings)
     # each informer its own client: a requests.Session is not shared between threads
-    informers = [Informer(Masters(config.masters, token).client, kind, network.informed(kind))
-                 for kind in ("Node", "Service", "Endpoints")]
-    autoscalers = Informer(Masters(config.masters, token).client, "HorizontalPodAutoscaler",
-                           app.autoscalers)  # which of its pods' paths to time
+    informers = [Informer(Masters(spread(config.masters, config.name, i), token).client, kind,
+                          network.informed(kind)) for i, kind in enumerate(INFORMED)]
+    autoscalers = Informer(Masters(spread(config.masters, config.name, len(INFORMED)), token).client,
+                           "HorizontalPodAutoscaler", app.autoscalers)  # which of its pods' paths to time
     probes.start()
     runtime_events.start()
     runtime.start()

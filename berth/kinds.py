@@ -34,6 +34,7 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True),
     Kind("Service", "services", ("svc",), True),
     Kind("Endpoints", "endpoints", ("ep",), True),
+    Kind("NetworkPolicy", "networkpolicies", ("netpol",), True),
     Kind("ConfigMap", "configmaps", ("cm",), True),
     Kind("Secret", "secrets", (), True),
     Kind("PersistentVolume", "persistentvolumes", ("pv",), False),

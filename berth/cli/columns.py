@@ -272,6 +272,25 @@ PDB = [
 ]
 
 
+# --- network policies -------------------------------------------------------------------
+
+def label_selector_text(selector: Any) -> str:
+    """kubectl's FormatLabelSelector: `app=web,tier in (a,b),gpu,!spot`; <none> selects every pod."""
+    if not isinstance(selector, dict):
+        return NONE
+    terms = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = ",".join(expression.get("values") or [])
+        terms.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                      "Exists": f"{key}", "DoesNotExist": f"!{key}"}.get(operator, f"{key} {operator}"))
+    return ",".join(terms) or NONE
+
+
+NETWORK_POLICY = [Column("POD-SELECTOR", lambda o, now: label_selector_text(_get(o, "spec", "podSelector"))),
+                  AGE]
+
+
 # --- services and endpoints -------------------------------------------------------------
 
 def service_ports(obj: Obj, now: datetime) -> str:
@@ -534,6 +553,7 @@ BY_KIND: dict[str, list[Column]] = {
     "PodDisruptionBudget": PDB,
     "Service": SERVICE,
     "Endpoints": ENDPOINTS,
+    "NetworkPolicy": NETWORK_POLICY,
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,
     "HorizontalPodAutoscaler": HPA,

@@ -189,9 +189,28 @@ def sees_secret_values(principal: Principal, namespace: str) -> bool:
     return decide(principal, "get", "Secret", subresource=SECRET_VALUES, namespace=namespace).allowed
 
 
+def peer_view(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod as an agent sees one of another node: what a network policy selects and allows by
+    (namespace, name, uid, labels; its address and phase; its containers' port names and numbers, for
+    an egress rule's named port), and nothing else. An agent's token is on a host an attacker may
+    hold: the pod's command, env values, annotations, volumes and images stay out of its reach."""
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    ports = [{"ports": [{k: p[k] for k in ("name", "containerPort", "protocol") if k in p}
+                        for p in c.get("ports") or []]} for c in spec.get("containers") or []]
+    return {"apiVersion": pod.get("apiVersion"), "kind": "Pod",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "resourceVersion",
+                                               "creationTimestamp", "deletionTimestamp") if k in meta},
+            "spec": {"nodeName": spec.get("nodeName"), "containers": ports},
+            "status": {k: status[k] for k in ("podIP", "phase") if k in status}}
+
+
 def redact(obj: dict[str, Any], principal: Principal, sees: bool | None = None) -> dict[str, Any]:
     """A Secret as this principal may see it: keys kept, values hidden unless it sees them (`sees`:
-    already decided by the caller)."""
+    already decided by the caller). An agent sees the pods of its own node whole, any other as a
+    network policy's peer (`peer_view`)."""
+    if (principal.is_node and obj.get("kind") == "Pod"
+            and (obj.get("spec") or {}).get("nodeName") != principal.name):
+        return peer_view(obj)
     if obj.get("kind") != "Secret":
         return obj
     if sees if sees is not None else sees_secret_values(principal, obj["metadata"].get("namespace", "")):

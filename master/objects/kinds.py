@@ -65,6 +65,7 @@ from master.objects.fields import (
     memory_bytes,
     not_supported_yet,
 )
+from master.objects.network_policy_kinds import NetworkPolicySpec
 from master.objects.rbac_kinds import (
     RBAC_VERSIONS,
     ClusterRoleBindingFields,
@@ -1160,6 +1161,14 @@ class Endpoints(Envelope):
     subsets: list[EndpointSubset] = Field(default_factory=list, max_length=1000)
 
 
+class NetworkPolicy(Envelope):
+    """Which traffic the pods it selects take (master/objects/network_policy_kinds.py); every agent
+    enforces it for its own pods (agent/network_policy.py)."""
+
+    kind: Literal["NetworkPolicy"]
+    spec: NetworkPolicySpec
+
+
 class PersistentVolume(Envelope):
     """Cluster-scoped: storage, made by an admin or a class's provisioner, bound to one claim
     (master/storage/, master/controllers/volumes.py)."""
@@ -1269,7 +1278,7 @@ _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "Deployment": (Deployment, DeploymentStatus), "ReplicaSet": (ReplicaSet, ReplicaSetStatus),
     "PodDisruptionBudget": (PodDisruptionBudget, PodDisruptionBudgetStatus),
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus),
-    "Service": (Service, None), "Endpoints": (Endpoints, None),
+    "Service": (Service, None), "Endpoints": (Endpoints, None), "NetworkPolicy": (NetworkPolicy, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
     "PersistentVolume": (PersistentVolume, PersistentVolumeStatus),
     "PersistentVolumeClaim": (PersistentVolumeClaim, PersistentVolumeClaimStatus),

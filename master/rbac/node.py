@@ -10,8 +10,10 @@ from master.rbac.rules import READ_VERBS
 
 AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events", "metrics"})  # soft state an agent posts
 # What an agent reads besides Nodes: its node's service rules are made of Services and Endpoints (as
-# kube-proxy's), and the autoscalers say which of its pods' response times to measure.
-AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler"})
+# kube-proxy's), and the autoscalers say which of its pods' response times to measure. Its network
+# policies' rules are made of NetworkPolicies, Namespaces' labels (namespaceSelector) and every pod's
+# labels and address, which it reads as peers (api/auth.py `peer_view`).
+AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler", "NetworkPolicy", "Namespace"})
 # Node labels only admins (and operators) set, as Kubernetes' NodeRestriction keeps its own prefix
 # from kubelets: pods placed by these labels never land on a host whose agent chose them.
 RESTRICTED_LABELS = "node-restriction.berth.io/"
@@ -33,7 +35,9 @@ def _allowed(node: str, verb: str, kind: str | None, name: str | None, subresour
     if kind is None:
         return verb == "get"
     if kind == "Pod":
-        return verb == "list" and pinned_node == node
+        # its own node's pods whole (`pinned_node`: probes, fencing); any other pod only as a network
+        # policy's peer (api/auth.py `redact`)
+        return subresource is None and verb in ("list", "watch")
     if kind in AGENT_READ:
         return verb in READ_VERBS
     if kind != "Node":
