@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections.abc import Callable
 
 from berth.client import Client, kind_info
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 STREAM_SECONDS = 300  # one watch request's length; a new one resumes where it ended
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+
+
+def spread(masters: list[str], node: str, index: int) -> list[str]:
+    """The same masters, starting at another one for each informer of each node: an agent's watch
+    streams (six or seven) are spread over the masters rather than all held by the first, each
+    master serving at most its `stream_limit` of them. Failover still tries them all."""
+    if not masters:
+        return masters
+    start = (zlib.crc32(node.encode()) + index) % len(masters)
+    return masters[start:] + masters[:start]
 
 
 def key(obj: Obj) -> Key:

@@ -16,10 +16,10 @@ from agent.config import AgentConfig
 from agent.engine import Listings
 from agent.facts import usage
 from agent.fencing import Fenced, SelfFence
-from agent.informer import Informer
+from agent.informer import Informer, spread
 from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.metrics import MetricsCollector
-from agent.pod_network import PodNetwork
+from agent.pod_network import INFORMED, PodNetwork
 from agent.probes import ProbeRunner
 from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch, event_source
@@ -49,9 +49,10 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
         raise click.ClickException(str(err)) from err
     logging.basicConfig(level=config.log_level.upper(),
                         format=f"%(asctime)s agent {config.name} %(levelname)s: %(message)s")
-    def connect(timeout: float = 5.0) -> Masters:
-        """A client of its own (a requests.Session is not shared between threads), verifying the CA."""
-        return Masters(config.masters, token, timeout, config.ca_file)
+    def connect(timeout: float = 5.0, urls: list[str] | None = None) -> Masters:
+        """A client of its own (a requests.Session is not shared between threads), verifying the CA;
+        `urls`: the masters in another order (informers spread over them)."""
+        return Masters(urls or config.masters, token, timeout, config.ca_file)
 
     masters = connect()
     stopping = threading.Event()
@@ -80,10 +81,10 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem,
                             listings=listings)
     # each informer its own client: a requests.Session is not shared between threads
-    informers = [Informer(connect().client, kind, network.informed(kind))
-                 for kind in ("Node", "Service", "Endpoints")]
-    autoscalers = Informer(connect().client, "HorizontalPodAutoscaler",
-                           app.autoscalers)  # which of its pods' paths to time
+    informers = [Informer(connect(urls=spread(config.masters, config.name, i)).client, kind,
+                          network.informed(kind)) for i, kind in enumerate(INFORMED)]
+    autoscalers = Informer(connect(urls=spread(config.masters, config.name, len(INFORMED))).client,
+                           "HorizontalPodAutoscaler", app.autoscalers)  # which of its pods' paths to time
     probes.start()
     runtime_events.start()
     runtime.start()

@@ -1,8 +1,8 @@
 """This host's part of the pod network: the engine's bridge network on the node's pod CIDR,
 routes to the other hosts' pods, and the host's nftables table (the Services' data path among
 it). The kernel and the engine are the edges here; what to do is decided by pure functions
-(routes.py, services.py, ruleset.py), from what the informers hold of Nodes, Services and
-Endpoints.
+(routes.py, services.py, network_policy.py, ruleset.py), from what the informers hold of Nodes,
+Services and Endpoints, and of NetworkPolicies, Namespaces and Pods (every pod, other nodes' as peers).
 
 The node's pod CIDR is the masters' to give (node-ipam); until it has one and all of this is
 in place, the agent's heartbeats say its runtime is not ready (runtime_health.py), so no pod
@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from agent.cluster_dns import ClusterDns
+from agent.network_policy import PodRules, resolve
 from agent.routes import (
     VXLAN_DEVICE,
     VXLAN_MTU,
@@ -40,9 +42,18 @@ from berth.objects import Obj
 from berth.podnet import NETWORK, ROUTE_PROTOCOL, gateway, ipv4_address, ipv4_network
 
 log = logging.getLogger(__name__)
+INFORMED = ("Node", "Service", "Endpoints", "NetworkPolicy", "Namespace", "Pod")  # what its informers follow
 RESYNC_SECONDS = 30.0
+# At start, the table waits for every informer's first list, at most this long: a table made from
+# Network policies without the pods yet would open every isolated pod of a restarted agent's host.
+# Past it, what is known is rendered (an older master that refuses a kind must not keep the host's
+# network down).
+LIST_WAIT_SECONDS = 10.0
 RETRY_SECONDS = 2.0
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+# Bridged IPv4 (pod to pod on this host) through the ip family's hooks, so the network policies'
+# forward chain sees it; per network namespace, on by default where bridge netfilter is built in
+BRIDGE_FILTER = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 
 
 def inspect_network(runtime: str) -> list[str]:
@@ -70,7 +81,7 @@ def _run(argv: list[str], stdin: str | None = None) -> str:
 class PodNetwork:
     def __init__(self, node: str, runtime: str, run: Callable[..., str] = _run,
                  forwarding: Path = FORWARDING, enabled: bool = True, dns: ClusterDns | None = None,
-                 backend: str = "host-gw") -> None:
+                 backend: str = "host-gw", bridge_filter: Path = BRIDGE_FILTER) -> None:
         """`enabled` False: nothing is done, and nothing is reported wrong (an agent that does not
         run on the host it reports, as tests run one)."""
         self.node = node
@@ -80,16 +91,25 @@ class PodNetwork:
         self.runtime = runtime
         self.run = run
         self.forwarding = forwarding
+        self.bridge_filter = bridge_filter
+        self._bridge_warned = False
         self.problem: str | None = "the pod network is not set up yet" if enabled else None
-        self._seen: dict[str, list[Obj]] = {"Node": [], "Service": [], "Endpoints": []}
+        self._seen: dict[str, list[Obj]] = {kind: [] for kind in INFORMED}
         self._network_ok: str | None = None  # the pod CIDR the engine's network was found on
         self._loaded: str | None = None  # the ruleset last loaded
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._listed: set[str] = set()  # kinds whose informer has listed them
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="pod-network", daemon=True)
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._thread.start()
+
+    def listed(self, now: float) -> bool:
+        """Every informer has listed its kind, or the wait for them is over."""
+        return set(INFORMED) <= self._listed or now - self._started >= LIST_WAIT_SECONDS
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,6 +119,7 @@ class PodNetwork:
         """What an informer of `kind` calls with every change (in its thread): taken up by this one."""
         def changed(objects: dict[tuple[str, str], Obj]) -> None:
             self._seen[kind] = list(objects.values())
+            self._listed.add(kind)
             if kind == "Service" and self.dns is not None:
                 self.dns.services_changed(self._seen[kind])
             self._wake.set()
@@ -108,10 +129,13 @@ class PodNetwork:
         while not self._stop.is_set():
             self._wake.wait(RESYNC_SECONDS if self.problem is None else RETRY_SECONDS)
             self._wake.clear()
-            if not self._stop.is_set():
-                self.sync(self._seen["Node"], service_ports(self._seen["Service"], self._seen["Endpoints"]))
+            if not self._stop.is_set() and self.listed(time.monotonic()):
+                self.sync(self._seen["Node"], service_ports(self._seen["Service"], self._seen["Endpoints"]),
+                          resolve(self._seen["NetworkPolicy"], self._seen["Pod"], self._seen["Namespace"],
+                                  self.node))
 
-    def sync(self, nodes: list[Obj], services: list[ServicePort] | None = None) -> None:
+    def sync(self, nodes: list[Obj], services: list[ServicePort] | None = None,
+             policies: list[PodRules] | None = None) -> None:
         mine = next((n for n in nodes if (n.get("metadata") or {}).get("name") == self.node), None)
         # parsed again, not trusted: it becomes ip, engine and nft arguments
         pod_cidr = ipv4_network(((mine or {}).get("spec") or {}).get("podCIDR"))
@@ -123,8 +147,10 @@ class PodNetwork:
             if self.dns is not None:
                 self.dns.serve(gateway(pod_cidr))
             self.forwarding.write_text("1\n")
+            if policies:
+                self._bridge_filter()
             self._routes(mine, pod_cidr, peers(nodes, self.node))
-            ruleset = render(pod_cidr, [p.pod_cidr for p in peers(nodes, self.node)], services)
+            ruleset = render(pod_cidr, [p.pod_cidr for p in peers(nodes, self.node)], services, policies)
             if ruleset != self._loaded:
                 self.run(["nft", "-f", "-"], stdin=ruleset)
                 self._loaded = ruleset
@@ -157,6 +183,19 @@ class PodNetwork:
             for argv in vxlan_peers(tunnelled):
                 self.run(argv)
             self._vxlan_peers = tunnelled
+
+    def _bridge_filter(self) -> None:
+        """Written only when off. A host without bridge netfilter (the file absent) still routes and
+        filters every other pod's traffic, so it is said in the log (once), not made NotReady: only a
+        pod of this host reaching another of it would pass no policy."""
+        if not self.bridge_filter.exists():
+            if not self._bridge_warned:
+                log.warning("%s is missing: traffic between pods of this host passes no network policy "
+                            "(load br_netfilter)", self.bridge_filter)
+            self._bridge_warned = True
+            return
+        if self.bridge_filter.read_text().strip() != "1":
+            self.bridge_filter.write_text("1\n")
 
     def _said(self, problem: str) -> None:
         if problem != self.problem:

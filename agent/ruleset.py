@@ -21,12 +21,17 @@ through a node port (its reply must come back through this host), a pod reaching
 through a service, a pod reaching another pod of this host through a service (the reply
 would otherwise go straight across the bridge, around the translation), and anything from
 the pods to the outside.
+
+Network policies. Their sets, chains and filter hooks (agent/policy_ruleset.py) are part of the
+same table, so a change of a policy and of a service are loaded together, atomically.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from agent.network_policy import PodRules
+from agent.policy_ruleset import render_policies
 from agent.services import Backend, ServicePort
 
 TABLE = "berth"
@@ -109,9 +114,11 @@ def _postrouting(pod_cidr: str) -> list[str]:
                   f'ip saddr {pod_cidr} masquerade comment "pod to the outside"')
 
 
-def render(pod_cidr: str, pod_cidrs: list[str], services: list[ServicePort] | None = None) -> str:
+def render(pod_cidr: str, pod_cidrs: list[str], services: list[ServicePort] | None = None,
+           policies: list[PodRules] | None = None) -> str:
     """The table for a host whose pods live in `pod_cidr`, in a cluster of `pod_cidrs`, with
-    `services` (sorted: an unchanged cluster renders the same text, and nothing is loaded)."""
+    `services` (sorted: an unchanged cluster renders the same text, and nothing is loaded) and the
+    network policies of this host's isolated pods (`network_policy.resolve`)."""
     services = services or []
     served = [p for p in services if p.backends]
     lines = [f"table ip {TABLE}", f"delete table ip {TABLE}", f"table ip {TABLE} {{",
@@ -120,6 +127,7 @@ def render(pod_cidr: str, pod_cidrs: list[str], services: list[ServicePort] | No
              *_lookups(served, [p for p in services if not p.backends]), *_hooks(), *_postrouting(pod_cidr)]
     for port in served:
         lines += _service_chains(port)
+    lines += render_policies(policies or [])
     while lines[-1] == "":
         lines.pop()
     return "\n".join([*lines, "}", ""])

@@ -10,7 +10,8 @@ is Ready the run is measured: every --interval seconds the agent's RSS (and USS,
 private memory) and CPU seconds are sampled with psutil. Printed: RSS at start, end and
 max, RSS growth per minute (least-squares slope over the samples, and end - start), the
 agent's CPU as % of one core over the run, next to the targets, and apart from them the RSS
-and CPU of its children (the `podman events` it follows, agent/runtime_events.py). (USS is lower when other
+and CPU of its children (the engine's short listings; runtime events are read from the engine's
+events file or API socket, agent/runtime_events.py, with no child). (USS is lower when other
 processes map the same libraries, so it varies with what else runs; RSS does not.) For scale, the RSS of
 processes that only start the same interpreter and import some of what the agent imports
 are printed beside it, and the masters' revision delta shows that no heartbeat became a
@@ -200,7 +201,7 @@ def measure(masters: Masters, root: Path, seconds: float, interval: float, repor
 
 
 def children_cpu(process: psutil.Process) -> float:
-    """CPU seconds of the agent's live children (its `podman events`)."""
+    """CPU seconds of the agent's live children (an engine listing under way, if any)."""
     total = 0.0
     for child in process.children(recursive=True):
         try:

@@ -6,7 +6,7 @@ and every process it started, with its usage readings every 5 s.
 
 A one-host lab deployed with Ansible as `lab/up.sh` does (a master and an agent on h1, the
 agent's defaults: heartbeats every 1 s, usage readings every 5 s, the engine checked every
-10 s, the pod network, the cluster DNS), 30 busybox pods sleeping on h1. Once every pod runs
+30 s, the pod network, the cluster DNS), 30 busybox pods sleeping on h1. Once every pod runs
 and its usage has been reported, the agent's process tree is sampled every 2 s with psutil.
 Targets (issue 15): at most 40 MB RSS and 1 % of a core, children included (those still running
 at a sample for RSS; for CPU, also those that ended: the engine's short listings). The reference,

@@ -14,7 +14,7 @@ description but breaks such a rule with 422, and a 400 only when the request bre
 description (master/api/openapi.py `as_described`): a 400 to generated valid data is still a
 failure. Watches are cut to a tenth of a second (bench/fuzz_hooks.py).
 
-    python -m bench.fuzz [--max-examples 10] [--phases ...] [--seed N] [--keep DIR] [--requests 5000]
+    python -m bench.fuzz [--max-examples 2] [--phases ...] [--seed N] [--keep DIR] [--requests 5000]
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=5000, help="fail below this many (all roles)")
-    parser.add_argument("--max-examples", type=int, default=10, help="a phase and operation")
+    parser.add_argument("--max-examples", type=int, default=2,
+                        help="a phase and operation (2: 160,000 requests)")
     parser.add_argument("--phases", default=PHASES)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
     parser.add_argument("--include", help="only the paths this regular expression finds")

@@ -1,7 +1,7 @@
 """A host crash in the lab: seconds until a deployment's replicas run again elsewhere.
 
-    python -m bench.host_failure              # 4 hosts, a 4-replica deployment, 5 crashes
-    python -m bench.host_failure --runs 3
+    python -m bench.host_failure              # 4 hosts, a 4-replica deployment, 5 crashes, 3 cuts
+    python -m bench.host_failure --runs 3 --leader-runs 1 --partitions 1
 
 A lab of 4 hosts (`hf`, removed afterwards) deployed with Ansible as `lab/up.sh` does (masters on
 h1-h3, agents everywhere), a Deployment of 4 busybox replicas spread over the hosts. Each run
@@ -13,8 +13,16 @@ crash`), then measures:
                     `returning` taint is off, and exactly 4 of the deployment's containers run
                     across all hosts (counted with podman on each)
 
-Five runs on h4 (a worker: no master dies with it), the median printed, then one with the
-leader's own host crashed (an election first). The references are the published defaults of
+Five runs on h4 (a worker: no master dies with it), the median printed, then three with the
+leader's own host crashed (an election first). Then h4 is cut off from every master (its bridge
+traffic to h1-h3 dropped, as `berth lab partition`), three times:
+
+  cut -> ready      seconds until the 4 replicas are Ready on the other hosts
+  cut -> fenced     seconds until h4's agent, reaching no master, has stopped its own copies
+                    (from the replacements' readiness to this, two copies of a replica ran)
+  heal -> exact     after the cut is healed: h4 Ready, untainted, and exactly 4 containers
+
+ The references are the published defaults of
 Kubernetes (node-monitor grace 40 s + tolerationSeconds 300 s: about 350 s), Docker Swarm
 (about 15 s) and Nomad (10-30 s). Target: crash -> ready <= 10 s.
 """
@@ -99,9 +107,10 @@ class Cluster:
     def node(self, host: str) -> dict[str, Any]:
         return self.get(f"/api/v1/nodes/{host}")
 
-    def containers(self) -> int:
+    def containers(self, only: str | None = None) -> int:
+        """The deployment's running containers, counted with podman on each host (or on `only`)."""
         total = 0
-        for host in self.lab.host_names():
+        for host in [only] if only else self.lab.host_names():
             argv = ["podman", "ps", "--filter", "label=berth.namespace=default", "--format", "{{.Names}}"]
             listed = hosts.in_host(self.lab, host, argv, check=False)
             if listed.returncode != 0:
@@ -177,17 +186,43 @@ def one_crash(cluster: Cluster, host: str) -> tuple[float, float]:
     return crash_to_ready, time.monotonic() - began
 
 
+def one_partition(cluster: Cluster, host: str) -> tuple[float, float, float]:
+    lab = cluster.lab
+    masters = deploy.masters_of(lab)
+    for master in masters:
+        hosts.partition(lab, host, master)
+    try:
+        cut_to_ready = wait(lambda: cluster.ready_elsewhere(host) == 4, 120, "replicas ready elsewhere")
+        cut_to_fenced = cut_to_ready + wait(lambda: cluster.containers(only=host) == 0, 120,
+                                            f"{host}'s own copies stopped")
+    finally:
+        hosts.heal(lab)
+    healed = time.monotonic()
+
+    def back() -> bool:
+        node = cluster.node(host)
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in node["status"].get("conditions") or [])
+        return ready and not node["spec"].get("taints") and cluster.containers() == 4
+
+    wait(back, 180, "exact after the heal")
+    return cut_to_ready, cut_to_fenced, time.monotonic() - healed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--leader-runs", type=int, default=3)
+    parser.add_argument("--partitions", type=int, default=3)
     args = parser.parse_args()
-    if not 1 <= args.runs <= 20:
-        parser.error("need 1 <= --runs <= 20")
+    if not (1 <= args.runs <= 20 and 0 <= args.leader_runs <= 10 and 0 <= args.partitions <= 10):
+        parser.error("need 1 <= --runs <= 20, 0 <= --leader-runs <= 10, 0 <= --partitions <= 10")
     interrupt_on_sigterm()
     print(f"berth bench/host_failure.py: a 4-replica deployment on 4 lab hosts, {args.runs} crashes of h4")
     print(f"  {machine_header()}")
     worker: list[tuple[float, float]] = []
-    leader: tuple[float, float] | None = None
+    leader: list[tuple[float, float]] = []
+    cuts: list[tuple[float, float, float]] = []
     with deployed(Lab(name="hf", hosts=4)) as cluster:
         applied = cluster.cli("apply", "-f", "-", stdin=MANIFEST)
         assert applied.returncode == 0, applied.stderr
@@ -198,18 +233,36 @@ def main() -> int:
             worker.append(one_crash(cluster, "h4"))
             print(f"  run {run + 1}: crash -> ready {worker[-1][0]:.1f} s, "
                   f"start -> exact {worker[-1][1]:.1f} s")
-        host = cluster.leader_host()
-        place_one_on(cluster, host)
-        leader = one_crash(cluster, host)
-        print(f"  leader's host {host}: crash -> ready {leader[0]:.1f} s, start -> exact {leader[1]:.1f} s")
+        for _ in range(args.leader_runs):
+            host = cluster.leader_host()
+            place_one_on(cluster, host)
+            leader.append(one_crash(cluster, host))
+            print(f"  leader's host {host}: crash -> ready {leader[-1][0]:.1f} s, "
+                  f"start -> exact {leader[-1][1]:.1f} s")
+        for run in range(args.partitions):
+            place_one_on(cluster, "h4")
+            cuts.append(one_partition(cluster, "h4"))
+            print(f"  cut {run + 1}: cut -> ready {cuts[-1][0]:.1f} s, cut -> fenced {cuts[-1][1]:.1f} s, "
+                  f"heal -> exact {cuts[-1][2]:.1f} s")
     median = statistics.median(r[0] for r in worker)
     print(f"\n{'case':<34} {'crash -> ready s':>17} {'start -> exact s':>17}")
     print(f"{'worker host h4, median of ' + str(len(worker)):<34} {median:>17.1f} "
           f"{statistics.median(r[1] for r in worker):>17.1f}")
     print(f"{'worker host h4, worst':<34} {max(r[0] for r in worker):>17.1f} "
           f"{max(r[1] for r in worker):>17.1f}")
-    if leader is not None:
-        print(f"{'the leader host':<34} {leader[0]:>17.1f} {leader[1]:>17.1f}")
+    if leader:
+        medians = [statistics.median(r[i] for r in leader) for i in (0, 1)]
+        name = f"the leader host, median of {len(leader)}"
+        print(f"{name:<34} {medians[0]:>17.1f} {medians[1]:>17.1f}")
+    if cuts:
+        print(f"\n{'h4 cut off from every master':<34} {'median s':>9} {'worst s':>9}")
+        for index, name in enumerate(("cut -> ready elsewhere", "cut -> own copies fenced",
+                                      "heal -> exact count")):
+            values = [c[index] for c in cuts]
+            print(f"{name:<34} {statistics.median(values):>9.1f} {max(values):>9.1f}")
+        overlap = [c[1] - c[0] for c in cuts]
+        print(f"{'two copies at once (fenced - ready)':<34} {statistics.median(overlap):>9.1f} "
+              f"{max(overlap):>9.1f}")
     for name, seconds in REFERENCES:
         print(f"{'reference: ' + name:<34} {seconds:>17}")
     print(f"target: crash -> ready <= {TARGET_SECONDS:.0f} s: median {median:.1f} s "

@@ -553,6 +553,28 @@ class Client:
     def cluster(self) -> Obj:
         return self._json("GET", "/api/v1/cluster")
 
+    def access_review(self, verb: str, resource: str, *, subresource: str | None = None,
+                      namespace: str | None = None, name: str | None = None) -> Obj:
+        """May this token? The SelfSubjectAccessReview's status: `allowed` and `reason`."""
+        attributes = {"verb": verb, "resource": resource, "subresource": subresource,
+                      "namespace": namespace, "name": name}
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v is not None}}}
+        return self._json("POST", "/api/v1/selfsubjectaccessreviews", json_body=review,
+                          replayable=True).get("status") or {}
+
+    def rules_review(self, namespace: str | None) -> Obj:
+        """The rules that hold for this token in `namespace` (a SelfSubjectRulesReview's status)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                  "spec": {"namespace": namespace or ""}}
+        return self._json("POST", "/api/v1/selfsubjectrulesreviews", json_body=review,
+                          replayable=True).get("status") or {}
+
+    def whoami(self) -> Obj:
+        """The token's user and groups (a SelfSubjectReview's status.userInfo)."""
+        answer = self._json("POST", "/api/v1/selfsubjectreviews", replayable=True)
+        return (answer.get("status") or {}).get("userInfo") or {}
+
     def node_metrics(self) -> dict[str, Obj]:
         """Latest usage per node name, from the leader's heartbeats."""
         return self._json("GET", "/api/v1/metrics/nodes").get("items") or {}

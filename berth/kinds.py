@@ -34,12 +34,17 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",), True),
     Kind("Service", "services", ("svc",), True),
     Kind("Endpoints", "endpoints", ("ep",), True),
+    Kind("NetworkPolicy", "networkpolicies", ("netpol",), True),
     Kind("ConfigMap", "configmaps", ("cm",), True),
     Kind("Secret", "secrets", (), True),
     Kind("PersistentVolume", "persistentvolumes", ("pv",), False),
     Kind("PersistentVolumeClaim", "persistentvolumeclaims", ("pvc",), True),
     Kind("StorageClass", "storageclasses", ("sc",), False),
     Kind("Event", "events", ("ev",), True),
+    Kind("Role", "roles", (), True),
+    Kind("RoleBinding", "rolebindings", (), True),
+    Kind("ClusterRole", "clusterroles", (), False),
+    Kind("ClusterRoleBinding", "clusterrolebindings", (), False),
 )}
 _BY_ANY_NAME: dict[str, Kind] = {name: k for k in KINDS.values() for name in (*k.names(), k.kind.lower())}
 

@@ -42,6 +42,7 @@ from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.controllers.volumes import SshCommands, VolumeController
 from master.peer_auth import peer_key
+from master.rbac.cache import RbacCache
 from master.reports.books import ReportBooks
 from master.reports.relay import ReportRelay
 from master.runtime.attention import Attention
@@ -79,7 +80,8 @@ class Server:
                               default_eviction_seconds=config.default_eviction_seconds,
                               rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
                               host_path_namespaces=list(config.host_path_namespaces),
-                              service_node_port_range=config.service_node_port_range, audit=self.audit)
+                              service_node_port_range=config.service_node_port_range, audit=self.audit,
+                              rbac=RbacCache(self.store))
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
                                          period=config.heartbeat_relay_seconds, ca_file=config.tls_ca_file)

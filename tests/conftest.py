@@ -19,18 +19,13 @@ STORE_ONLY = {"controllers": ["node-lifecycle"]}
 TEST_ROOT = Path(os.environ.get("BERTH_TEST_ROOT", "/tmp/berth-tests"))
 
 
-ORPHAN_EVENT_STREAM = ["podman", "events", "--filter", "label=berth.managed=true", "--format", "json"]
-
-
 def _kill_leftovers() -> None:
-    """Masters of an earlier run that died before its own cleanup (they run in their own session),
-    and event streams an agent killed without setpriv left to init (agent/runtime_events.py)."""
+    """Masters of an earlier run that died before its own cleanup (they run in their own session)."""
     for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        # under this root, not a sibling's: /tmp/berth-tests is no prefix of /tmp/berth-tests-tls/...
+        # under this root, not a sibling's (/tmp/berth-tests-x is another run's)
         ours = "master.main" in cmdline and any(f"{TEST_ROOT}/" in part for part in cmdline)
-        orphan = cmdline == ORPHAN_EVENT_STREAM and proc.info["ppid"] == 1
-        if ours or orphan:
+        if ours:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
 

@@ -19,7 +19,7 @@ import requests
 
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import Lab
-from berth.lab.masters import LAB_TOKENS, LocalMasters
+from berth.lab.masters import LAB_TOKENS, ExtraToken, LocalMasters
 from berth.lab.masters import sample_pod as pod  # noqa: F401 - the tests import it from here
 from master.liveness import READY, with_ready
 
@@ -70,16 +70,21 @@ class MasterCluster(LocalMasters):
     masters' certificates with the cluster's CA (`ca_file`)."""
 
     def __init__(self, root: Path, size: int = 3, python: str = sys.executable,
-                 extra_settings: dict[str, Any] | None = None) -> None:
-        super().__init__(root, size, extra_settings, python=python)
+                 extra_settings: dict[str, Any] | None = None,
+                 extra_tokens: list[ExtraToken] | None = None) -> None:
+        super().__init__(root, size, extra_settings, python=python, extra_tokens=extra_tokens)
 
     def session(self, role: str | None = "admin") -> requests.Session:
         """`role` None: no token."""
+        return self.token_session(None if role is None else TOKENS[role][1])
+
+    def token_session(self, token: str | None) -> requests.Session:
+        """A session sending `token` (None: none) to these masters, verified with the cluster's CA."""
         session = requests.Session()
         session.verify = str(self.ca_file)
         session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would win over `verify`
-        if role is not None:
-            session.headers["Authorization"] = f"Bearer {TOKENS[role][1]}"
+        if token is not None:
+            session.headers["Authorization"] = f"Bearer {token}"
         return session
 
     def logs(self) -> str:

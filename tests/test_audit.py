@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from master.api.app import _route, create_app, door_audit
-from master.api.audit import ENDPOINTS, Seen, audited, kept_query, record
+from master.api.audit import ENDPOINTS, Seen, audited, kept_query, readable_rule, record
 from master.api.audit_log import AuditLog
 from master.api.auth import Principal, TokenBook, digest
 from master.api.context import ApiContext
@@ -353,3 +353,13 @@ def test_settings_are_checked_at_start(settings: dict[str, Any]) -> None:
         MasterConfig(name="m1", raft_address="127.0.0.1:7201", api_address="127.0.0.1:7101",
                      data_dir="/tmp/unused", tokens_file="/tmp/unused", insecure_raft_without_password=True,
                      controllers=["node-lifecycle"], **settings)
+
+
+@pytest.mark.parametrize(("rule", "shown"), [
+    ("/api/v1/namespaces/<dns:namespace>/<any(pods,secrets):plural>/<dns:name>", NS_RULE),
+    ("/api/v1/<any(nodes):plural>", "/api/v1/<plural>"),
+    ("/api/v1/openapi.json", "/api/v1/openapi.json"),
+    (None, None),
+])
+def test_a_route_is_recorded_by_its_variables_alone(rule: str | None, shown: str | None) -> None:
+    assert readable_rule(rule) == shown

@@ -79,3 +79,42 @@ def test_agent_touches_only_its_own_node(cluster: MasterCluster) -> None:
         agent.post(cluster.url(0, "/api/v1/namespaces/default/pods"), json=pod("a")),
     ):
         assert response.status_code == 403, response.text
+
+
+def test_an_agent_sees_other_nodes_pods_only_as_network_policy_peers(cluster: MasterCluster) -> None:
+    """Its network policies need every pod's labels and address; an agent's token (on a host an
+    attacker may hold) must not read another node's pods' commands, env values or annotations."""
+    admin, agent = cluster.session("admin"), cluster.session("agent")  # the agent's token name is h1
+    pods = "/api/v1/namespaces/default/pods"
+    for name, node_name in (("peer-mine", "h1"), ("peer-theirs", "h2")):
+        manifest = pod(name)
+        manifest["metadata"]["labels"] = {"role": "client"}
+        manifest["metadata"]["annotations"] = {"note": "annotation-value"}
+        manifest["spec"]["nodeName"] = node_name
+        manifest["spec"]["containers"][0]["env"] = [{"name": "TOKEN", "value": "env-secret-value"}]
+        manifest["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 80}]
+        assert admin.post(cluster.url(0, pods), json=manifest).status_code == 201
+    listed = agent.get(cluster.url(1, "/api/v1/pods?consistent=1"))
+    assert listed.status_code == 200, listed.text
+    by_name = {p["metadata"]["name"]: p for p in listed.json()["items"]}
+    mine, theirs = by_name["peer-mine"], by_name["peer-theirs"]
+    assert mine["spec"]["containers"][0]["env"][0]["value"] == "env-secret-value"  # its own node: whole
+    assert theirs["metadata"]["labels"] == {"role": "client"}
+    assert theirs["spec"] == {"nodeName": "h2", "containers": [{"ports": [
+        {"name": "http", "containerPort": 80, "protocol": "TCP"}]}]}
+    assert "annotation-value" not in json.dumps(theirs) and "sleep" not in json.dumps(theirs)
+    url = cluster.url(2, "/api/v1/watch?kind=Pod&since=0&timeoutSeconds=1")
+    with agent.get(url, stream=True) as stream:
+        assert stream.status_code == 200
+        lines = [json.loads(line) for line in stream.iter_lines()]
+    seen = [e["object"] for e in lines
+            if e["type"] == "ADDED" and e["object"]["metadata"]["name"] == "peer-theirs"]
+    assert seen and "env-secret-value" not in json.dumps(seen) and "annotation-value" not in json.dumps(seen)
+    assert agent.get(cluster.url(0, f"{pods}/peer-theirs")).status_code == 403  # no get of one pod
+    for path in ("/api/v1/networkpolicies", "/api/v1/namespaces"):
+        assert agent.get(cluster.url(0, path)).status_code == 200
+    policy = {"kind": "NetworkPolicy", "metadata": {"name": "open"}, "spec": {"podSelector": {}}}
+    assert agent.post(cluster.url(0, "/api/v1/namespaces/default/networkpolicies"),
+                      json=policy).status_code == 403
+    for name in ("peer-mine", "peer-theirs"):
+        assert admin.delete(cluster.url(0, f"{pods}/{name}")).status_code == 200

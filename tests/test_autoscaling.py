@@ -29,7 +29,9 @@ from master.autoscaling.metrics import ContainerUsage, Latency, PodSample
 from master.autoscaling.replicas import (
     MetricUnavailable,
     PodView,
+    Readiness,
     average_value_replicas,
+    cpu_sample_counts,
     group_pods,
     utilization_replicas,
     value_replicas,
@@ -44,6 +46,8 @@ from master.store.commands import Create, Replace, UpdateStatus
 from tests.test_isolation import FakeStore
 
 NOW = "2026-01-01T00:00:00Z"
+WALL = 1767225600.0 + 3600  # an hour after NOW: the pods started at NOW are past cpu initialization
+LATER = "2026-01-01T01:00:00Z"  # WALL, as the controller's clock writes it
 TOLERANCE = 0.1
 
 
@@ -174,6 +178,40 @@ def test_the_settings_are_checked_at_start(settings: tuple[Any, Any, Any], says:
 ])
 def test_quantities_in_thousandths(text: str | int, millis: int, shown: str) -> None:
     assert milli_value(text) == millis and milli_text(millis) == shown
+
+
+# --- which cpu samples count (Kubernetes' groupPods for cpu) ------------------------------------
+
+@pytest.mark.parametrize(("case", "started", "readiness", "sampled", "counts"), [
+    # within the 300 s of cpu initialization: Ready, and the whole 15 s window after turning Ready
+    ("starting, ready, a sample after a full window", 0, (True, 10), 25, True),
+    ("starting, ready, the window began before it was ready", 0, (True, 10), 24, False),
+    ("starting, not ready", 0, (False, 10), 100, False),
+    ("starting, ready, no sample", 0, (True, 10), None, False),
+    # after it: left out only if it never was Ready (turned NotReady within 30 s of its start)
+    ("started long ago, ready", -1000, (True, -990), 0, True),
+    ("started long ago, never ready", -1000, (False, -980), 0, False),
+    ("started long ago, unready after serving", -1000, (False, -900), 0, True),
+    ("no start time", None, (True, 10), 100, False),
+    ("no Ready condition", 0, None, 100, False),
+])
+def test_which_cpu_samples_count(case: str, started: float | None, readiness: tuple[bool, float] | None,
+                                 sampled: float | None, counts: bool) -> None:
+    now = 100.0
+    assert cpu_sample_counts(started, Readiness(*readiness) if readiness else None, sampled, 15.0, now) \
+        is counts, case
+
+
+def test_a_pod_unready_after_serving_keeps_its_cpu_in_the_count() -> None:
+    """Kubernetes counts its sample (it tells the load); one never ready holds a scale-up back."""
+    served = pod("b", ready=False)
+    served["status"]["startTime"] = "2025-12-31T23:00:00Z"  # an hour before it turned NotReady
+    samples = by_uid(sample("a", cpu=150), sample("b", cpu=150))
+    never = decide(spec_of(metrics=[cpu(100)]), scale(2), [pod("a"), pod("b", ready=False)], samples,
+                   History(), 0.0, Settings(), WALL)
+    after = decide(spec_of(metrics=[cpu(100)]), scale(2), [pod("a"), served], samples, History(), 0.0,
+                   Settings(), WALL)
+    assert (never.desired, after.desired) == (2, 3)
 
 
 # --- the replica calculator ---------------------------------------------------------------------
@@ -412,8 +450,8 @@ def pod(name: str, ready: bool = True, cpu: str | None = "100m", memory: str | N
                                         "labels": {"app": "web"}},
             "spec": {"containers": [{"name": "web", "image": "localhost/busybox:lab",
                                      "resources": {"requests": requests}}]},
-            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": str(ready),
-                                                       "lastTransitionTime": NOW}]}}
+            "status": {"phase": phase, "startTime": NOW,
+                       "conditions": [{"type": "Ready", "status": str(ready), "lastTransitionTime": NOW}]}}
 
 
 def sample(name: str, cpu: int = 0, memory_mi: int = 0, latency: tuple[float, int] | None = None,
@@ -436,7 +474,7 @@ DOWN_AT_ONCE = {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}}}
 
 
 def test_no_metrics_for_any_pod_changes_nothing_and_says_so() -> None:
-    decision = decide(spec_of(), scale(2), [pod("a"), pod("b")], {}, History(), 0.0, Settings())
+    decision = decide(spec_of(), scale(2), [pod("a"), pod("b")], {}, History(), 0.0, Settings(), WALL)
     assert (decision.current, decision.desired, decision.rescale) == (2, 2, False)
     assert conditions(decision) == {"AbleToScale": ("True", "SucceededGetScale"),
                                     "ScalingActive": ("False", "FailedGetResourceMetric")}
@@ -452,7 +490,7 @@ def test_no_metrics_for_any_pod_changes_nothing_and_says_so() -> None:
 def test_cpu_above_target_scales_up() -> None:
     """85% of the 100m requested, against 50%: ceil(1.7 x 2) = 4."""
     decision = decide(spec_of(metrics=[cpu(50)]), scale(2), [pod("a"), pod("b")],
-                      by_uid(sample("a", cpu=85), sample("b", cpu=85)), History(), 0.0, Settings())
+                      by_uid(sample("a", cpu=85), sample("b", cpu=85)), History(), 0.0, Settings(), WALL)
     assert (decision.desired, decision.reason) == (4, CPU_ABOVE)
     assert conditions(decision) == {"AbleToScale": ("True", "ReadyForNewScale"),
                                     "ScalingActive": ("True", "ValidMetricFound"),
@@ -466,7 +504,7 @@ def test_all_metrics_below_target_scale_down() -> None:
         "type": "AverageValue", "averageValue": "100Mi"}}}], **DOWN_AT_ONCE)
     pods = [pod(n) for n in "abcd"]
     samples = by_uid(*(sample(n, cpu=10, memory_mi=25) for n in "abcd"))
-    decision = decide(spec, scale(4), pods, samples, History(), 0.0, Settings())
+    decision = decide(spec, scale(4), pods, samples, History(), 0.0, Settings(), WALL)
     assert (decision.desired, decision.reason) == (1, "All metrics below target")
     assert decision.metrics[1] == {"type": "Resource", "resource": {"name": "memory", "current": {
         "averageValue": "26214400"}}}
@@ -477,7 +515,7 @@ def test_the_largest_proposal_wins() -> None:
     spec = spec_of(metrics=[cpu(50), {"type": "Resource", "resource": {"name": "memory", "target": {
         "type": "Utilization", "averageUtilization": 100}}}])
     samples = by_uid(sample("a", cpu=75, memory_mi=200), sample("b", cpu=75, memory_mi=200))
-    decision = decide(spec, scale(2), [pod("a"), pod("b")], samples, History(), 0.0, Settings())
+    decision = decide(spec, scale(2), [pod("a"), pod("b")], samples, History(), 0.0, Settings(), WALL)
     assert (decision.desired, decision.reason) == (4, "memory resource utilization (percentage of request) "
                                                       "above target")
 
@@ -486,11 +524,11 @@ def test_a_failing_metric_does_not_stop_a_scale_up_but_stops_a_scale_down() -> N
     responses = {"type": "ResponseTime", "responseTime": {"target": {"type": "Value", "milliseconds": 200}}}
     pods = [pod("a"), pod("b")]
     up = decide(spec_of(metrics=[cpu(50), responses]), scale(2), pods,
-                by_uid(sample("a", cpu=100), sample("b", cpu=100)), History(), 0.0, Settings())
+                by_uid(sample("a", cpu=100), sample("b", cpu=100)), History(), 0.0, Settings(), WALL)
     assert (up.desired, conditions(up)["ScalingActive"]) == (4, ("True", "ValidMetricFound"))
     assert [e.reason for e in up.events] == ["FailedGetResponseTimeMetric"]
     down = decide(spec_of(metrics=[cpu(50), responses], **DOWN_AT_ONCE), scale(2), pods,
-                  by_uid(sample("a", cpu=10), sample("b", cpu=10)), History(), 0.0, Settings())
+                  by_uid(sample("a", cpu=10), sample("b", cpu=10)), History(), 0.0, Settings(), WALL)
     assert (down.desired, conditions(down)["ScalingActive"]) == (2, ("False", "FailedGetResponseTimeMetric"))
     assert down.events[0].message == "failed to get responseTime: did not receive response times for the " \
                                      "target's ready pods"
@@ -503,7 +541,7 @@ def test_response_time_scales_on_the_ready_pods() -> None:
     pods = [pod("a"), pod("b"), pod("c", ready=False)]
     samples = by_uid(sample("a", latency=(200.0, 10)), sample("b", latency=(400.0, 10)),
                      sample("c", latency=(9000.0, 10)))
-    decision = decide(spec, scale(3), pods, samples, History(), 0.0, Settings())
+    decision = decide(spec, scale(3), pods, samples, History(), 0.0, Settings(), WALL)
     assert decision.desired == 3 and decision.metrics == (
         {"type": "ResponseTime", "responseTime": {"current": {"milliseconds": 300}}},)
     assert response_time([samples["uid-a"], samples["uid-b"]], None) == 300.0
@@ -514,7 +552,7 @@ def test_pods_metric_averages_an_apps_own_metric() -> None:
     target = {"type": "AverageValue", "averageValue": "10"}
     spec = spec_of(metrics=[{"type": "Pods", "pods": {"metric": {"name": "queue_depth"}, "target": target}}])
     samples = by_uid(sample("a", queue_depth=25), sample("b", queue_depth=35))
-    decision = decide(spec, scale(2), [pod("a"), pod("b")], samples, History(), 0.0, Settings())
+    decision = decide(spec, scale(2), [pod("a"), pod("b")], samples, History(), 0.0, Settings(), WALL)
     assert (decision.desired, decision.reason) == (6, "pods metric queue_depth above target")
     assert decision.metrics == ({"type": "Pods", "pods": {"metric": {"name": "queue_depth"},
                                                           "current": {"averageValue": "30"}}},)
@@ -528,20 +566,20 @@ def test_pods_metric_averages_an_apps_own_metric() -> None:
 ])
 def test_outside_the_bounds(case: str, current: int, minimum: int, expected: int, reason: str,
                             active: tuple[str, str] | None) -> None:
-    decision = decide(spec_of(minReplicas=minimum), scale(current), [], {}, History(), 0.0, Settings())
+    decision = decide(spec_of(minReplicas=minimum), scale(current), [], {}, History(), 0.0, Settings(), WALL)
     assert (decision.desired, decision.reason, decision.events) == (expected, reason, ()), case
     assert conditions(decision).get("ScalingActive") == active
 
 
 def test_a_container_without_a_request_makes_utilization_unusable() -> None:
     decision = decide(spec_of(), scale(1), [pod("a", cpu=None)], by_uid(sample("a", cpu=50)), History(), 0.0,
-                      Settings())
+                      Settings(), WALL)
     assert decision.events[0].message == ("failed to get cpu utilization: missing request for cpu in "
                                           "container web of Pod a")
 
 
 def test_a_missing_target_cannot_be_scaled() -> None:
-    decision = decide(spec_of(), None, [], {}, History(), 0.0, Settings())
+    decision = decide(spec_of(), None, [], {}, History(), 0.0, Settings(), WALL)
     assert (decision.current, decision.rescale) == (None, False)
     assert conditions(decision) == {"AbleToScale": ("False", "FailedGetScale")}
     assert decision.events[0].message == 'deployments "web" not found'
@@ -550,7 +588,7 @@ def test_a_missing_target_cannot_be_scaled() -> None:
 def test_a_rescale_and_the_status_it_leaves() -> None:
     spec = spec_of(metrics=[cpu(50)])
     decision = decide(spec, scale(2), [pod("a"), pod("b")], by_uid(sample("a", cpu=85), sample("b", cpu=85)),
-                      History(), 0.0, Settings())
+                      History(), 0.0, Settings(), WALL)
     done = rescaled(decision, spec, Settings(), None, 0.0)
     assert [(e.reason, e.message) for e in done.events] == [
         ("SuccessfulRescale", f"New size: 4; reason: {CPU_ABOVE}")]
@@ -639,7 +677,7 @@ def test_the_controller_scales_the_target_and_tells() -> None:
     store = cluster(deployment(2), stored_hpa(metrics=[cpu(50)]), pod("a"), pod("b"))
     metrics = Metrics()
     clock = Clock()
-    loop = Autoscaler(store, metrics, lambda: NOW, lambda: "event-uid", Settings(), period=15.0,  # type: ignore[arg-type]
+    loop = Autoscaler(store, metrics, lambda: LATER, lambda: "event-uid", Settings(), period=15.0,  # type: ignore[arg-type]
                       clock=clock)
     loop.started_leading()
     metrics.by_uid = by_uid(sample("a", cpu=85), sample("b", cpu=85))
@@ -651,7 +689,7 @@ def test_the_controller_scales_the_target_and_tells() -> None:
     hpa = store.state.get("HorizontalPodAutoscaler", "default", "web")
     assert hpa is not None
     status = hpa["status"]
-    assert (status["currentReplicas"], status["desiredReplicas"], status["lastScaleTime"]) == (2, 4, NOW)
+    assert (status["currentReplicas"], status["desiredReplicas"], status["lastScaleTime"]) == (2, 4, LATER)
     events = [(e["reason"], e["message"], e["source"]["component"]) for e in store.state.list("Event")]
     assert events == [("SuccessfulRescale", f"New size: 4; reason: {CPU_ABOVE}", "horizontal-pod-autoscaler")]
 
@@ -670,7 +708,7 @@ def test_the_controller_writes_again_when_only_the_targets_status_moved() -> Non
         return propose(commands)
 
     store.propose_all = status_moves_first  # type: ignore[method-assign]
-    loop = Autoscaler(store, Metrics(), lambda: NOW, lambda: "e", Settings(), period=1.0,  # type: ignore[arg-type]
+    loop = Autoscaler(store, Metrics(), lambda: LATER, lambda: "e", Settings(), period=1.0,  # type: ignore[arg-type]
                       clock=Clock())
     loop._term_began = -1.0
     loop.reconcile()
@@ -688,7 +726,7 @@ def test_the_controller_reads_an_autoscaler_stored_before_v2() -> None:
     store = cluster(deployment(2), old, pod("a"), pod("b"))
     metrics = Metrics()
     metrics.by_uid = by_uid(sample("a", cpu=100), sample("b", cpu=100))
-    loop = Autoscaler(store, metrics, lambda: NOW, lambda: "e", Settings(), period=1.0,  # type: ignore[arg-type]
+    loop = Autoscaler(store, metrics, lambda: LATER, lambda: "e", Settings(), period=1.0,  # type: ignore[arg-type]
                       clock=Clock())
     loop._term_began = -1.0
     loop.reconcile()

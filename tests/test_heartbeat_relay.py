@@ -331,6 +331,9 @@ def test_probe_verdicts_and_runtime_events_ride_the_same_relay(cluster: MasterCl
         top = berth(cluster, "top", "pods", "--containers")
         assert top.stdout.split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)", "probed", "main", "250m",
                                       "1Mi"], top.stdout + top.stderr
+        every = berth(cluster, "top", "pods", "-A", "-l", "app!=none")  # every namespace's, by a selector
+        assert every.stdout.split() == ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)", "default",
+                                        "probed", "250m", "1Mi"], every.stdout + every.stderr
     finally:
         admin.delete(cluster.url(0, "/api/v1/namespaces/default/pods/probed"), timeout=10)
         admin.delete(cluster.url(0, "/api/v1/nodes/h1"), timeout=10)

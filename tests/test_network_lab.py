@@ -76,6 +76,10 @@ def test_pods_on_different_hosts_reach_each_other_by_their_own_addresses(lab: La
                interval=0.5, what="every node Ready (its pod network made)")
     cidrs = {h: api(lab, f"/api/v1/nodes/{h}").json()["spec"]["podCIDR"] for h in names}
     assert len(set(cidrs.values())) == len(names), cidrs
+    for host in names:  # what Ansible's agent role lays on every host (per network namespace in the lab)
+        kernel = hosts.in_host(lab, host, ["sysctl", "-n", "net.ipv4.ip_forward",
+                                           "net.ipv4.conf.all.rp_filter"])
+        assert kernel.stdout.split() == ["1", "2"], (host, kernel.stdout)
     client_host, outside_host, server_host = names  # h3 runs docker, the others podman
     show_peer = ["nc", "-ll", "-p", "9000", "-e", "netstat", "-tn"]  # answers each caller with who called
     for pod in (pod_on("server", server_host, show_peer), pod_on("client", client_host, ["sleep", "3600"])):
@@ -174,6 +178,28 @@ def test_a_cluster_ip_spreads_over_every_ready_replica(lab: Lab, echo: tuple[dic
     assert len(answers) == 30 and set(answers) == replicas
 
 
+def test_client_ip_affinity_keeps_a_client_on_one_replica(lab: Lab, echo: tuple[dict, dict]) -> None:
+    service, client = echo
+    sticky = {"spec": {"sessionAffinity": "ClientIP"}}
+    changed = api(lab, "/api/v1/namespaces/default/services/echo", "PATCH", sticky,
+                  content_type="application/merge-patch+json")
+    assert changed.status_code == 200, changed.text
+    try:
+        # the agents reload their table on the change: then every answer to one client is one replica's
+        answers = wait_until(lambda: (seen := who_answers(lab, client, service["spec"]["clusterIP"], 80, 10))
+                             and len(seen) == 10 and len(set(seen)) == 1 and seen, 60, interval=1,
+                             what="10 requests of one client answered by one replica")
+        assert len(set(answers)) == 1
+    finally:
+        back = api(lab, "/api/v1/namespaces/default/services/echo", "PATCH",
+                   {"spec": {"sessionAffinity": "None"}}, content_type="application/merge-patch+json")
+        assert back.status_code == 200, back.text
+    cluster_ip = service["spec"]["clusterIP"]
+    spread = wait_until(lambda: len(set(seen := who_answers(lab, client, cluster_ip, 80, 30))) > 1 and seen,
+                        60, interval=1, what="requests spread again without affinity")
+    assert len(spread) == 30
+
+
 def test_service_names_resolve_from_a_pod(lab: Lab, echo: tuple[dict, dict]) -> None:
     service, client = echo
     cluster_ip = service["spec"]["clusterIP"]
@@ -224,18 +250,36 @@ def test_a_not_ready_replica_gets_no_traffic_then_one_left_gets_all(lab: Lab, ec
     assert answers == [last["metadata"]["name"]] * 10, answers
 
 
-def test_a_restarted_host_gets_its_routes_and_rules_back(lab: Lab) -> None:
-    """Nothing of the pod network is kept on the host: its agent makes it all again on start."""
-    victim = lab.host_names()[1]
+def _routes(lab: Lab, host: str) -> str:
+    return hosts.in_host(lab, host, ["ip", "route", "show", "proto", "177"]).stdout
+
+
+def test_a_restarted_host_gets_its_routes_and_rules_back(lab: Lab, echo: tuple[dict, dict]) -> None:
+    """Nothing of the pod network is kept on the host: its agent makes it all again on start. Its Node
+    deleted meanwhile, the other hosts drop their route to its pods; registered again, they route to
+    its new range."""
+    service, _ = echo
+    victim, other = lab.host_names()[1], lab.host_names()[0]
     cidrs = {h: api(lab, f"/api/v1/nodes/{h}").json()["spec"]["podCIDR"] for h in lab.host_names()}
     hosts.crash_host(lab, victim)
     wait_until(lambda: ready_condition(api(lab, f"/api/v1/nodes/{victim}").json()) is False, 30, interval=0.5,
                what=f"{victim} NotReady")
+    deleted = api(lab, f"/api/v1/nodes/{victim}", "DELETE")
+    assert deleted.status_code == 200, deleted.text
+    wait_until(lambda: cidrs[victim] not in _routes(lab, other), 30, interval=0.5,
+               what=f"{other}'s route to the deleted node's pods gone")
     started = CliRunner().invoke(berth, ["lab", "start", "--name", lab.name, victim], catch_exceptions=False)
     assert started.exit_code == 0, started.output
-    wait_until(lambda: ready_condition(api(lab, f"/api/v1/nodes/{victim}").json()) is True, 90, interval=0.5,
-               what=f"{victim} Ready again")
-    routes = hosts.in_host(lab, victim, ["ip", "route", "show", "proto", "177"]).stdout
+    node = wait_until(lambda: (n := api(lab, f"/api/v1/nodes/{victim}").json())
+                      and ready_condition(n) is True and n["spec"].get("podCIDR") and n, 90, interval=0.5,
+                      what=f"{victim} registered, Ready")
+    cidrs[victim] = node["spec"]["podCIDR"]
+    wait_until(lambda: cidrs[victim] in _routes(lab, other), 30, interval=0.5,
+               what=f"{other} routing to the registered node's pods")
+    routes = _routes(lab, victim)
     assert all(cidrs[h] in routes for h in lab.host_names() if h != victim), routes
-    table = hosts.in_host(lab, victim, ["nft", "list", "table", "ip", "berth"]).stdout
+    listing = ["nft", "list", "table", "ip", "berth"]
+    table = wait_until(lambda: (text := hosts.in_host(lab, victim, listing).stdout)
+                       and service["spec"]["clusterIP"] in text and text, 30, interval=0.5,
+                       what=f"the echo service's rules on {victim}")
     assert all(cidr in table for cidr in cidrs.values()), table

@@ -229,7 +229,10 @@ def test_names_that_are_not_labels_never_reach_the_ruleset() -> None:
 def test_the_services_table_matches_its_golden_file() -> None:
     sticky = ServicePort("default", "sticky", "", "tcp", "10.96.0.11", 80, None, 600,
                          (Backend("10.244.0.6", 80),))
-    rendered = render("10.244.0.0/24", ["10.244.1.0/24"], [*service_ports([SERVICE], [ENDPOINTS]), sticky])
+    resolver = ServicePort("default", "resolver", "", "udp", "10.96.0.12", 53, 30054, None,
+                           (Backend("10.244.1.8", 5353), Backend("10.244.2.8", 5353)))  # UDP, with backends
+    rendered = render("10.244.0.0/24", ["10.244.1.0/24"],
+                      [*service_ports([SERVICE], [ENDPOINTS]), sticky, resolver])
     assert rendered == (GOLDEN / "ruleset-services.nft").read_text()
 
 

@@ -4,6 +4,7 @@ comes back until the runtime has cleaned it (the lab tests, test_lab_cluster.py,
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,17 @@ from typing import Any
 import pytest
 
 from berth.lab.fake_kubelet import FakeKubelet
-from tests.harness import GI, TOKENS, WORKLOADS, MasterCluster, add_node, sampling, wait_until
+from tests.harness import (
+    GI,
+    TOKENS,
+    WORKLOADS,
+    MasterCluster,
+    add_node,
+    berth,
+    berth_process,
+    sampling,
+    wait_until,
+)
 from tests.test_workloads_masters import NS, create, deployment, get, rolled_out
 
 CLUSTER_SETTINGS = {"controllers": ["node-lifecycle", "scheduler", "taint-eviction", *WORKLOADS],
@@ -75,6 +86,12 @@ def test_a_lost_nodes_pods_are_marked_moved_and_it_returns_tainted(beating: Hear
                 "tolerationSeconds": 1} in p["spec"]["tolerations"] for p in made)  # the admission's default
     lost = made[0]["spec"]["nodeName"]
     on_lost = {p["metadata"]["name"] for p in made if p["spec"]["nodeName"] == lost}
+    create(cluster, {"kind": "Pod", "metadata": {"name": "lone", "labels": {"app": "lone"}}, "spec": {
+        "nodeName": lost, "containers": [{"name": "main", "image": "localhost/busybox:lab"}]}})  # a bare pod
+    wait_until(lambda: [p for p in pods_of(cluster, "lone") if (p.get("status") or {}).get("phase")
+                        == "Running"], 20, what="the bare pod running")
+    watcher = berth_process(cluster, "get", "events", "-w", "--request-timeout", "60", stdout=subprocess.PIPE,
+                            text=True)
 
     def phases() -> dict[str, str]:
         return {p["metadata"]["name"]: (p.get("status") or {}).get("phase", "")
@@ -84,6 +101,8 @@ def test_a_lost_nodes_pods_are_marked_moved_and_it_returns_tainted(beating: Hear
         beating.alive.discard(lost)
         wait_until(lambda: "node.berth.io/unreachable" in taints(cluster, lost), 20,
                    what="the lost node tainted")
+        described = berth(cluster, "describe", "node", lost).stdout
+        assert "node.berth.io/unreachable:NoExecute" in described, described
         def elsewhere() -> list[dict[str, Any]]:
             return [p for p in pods_of(cluster, "heal") if p["spec"].get("nodeName") not in (None, lost)
                     and (p.get("status") or {}).get("phase") == "Running"]
@@ -97,6 +116,12 @@ def test_a_lost_nodes_pods_are_marked_moved_and_it_returns_tainted(beating: Hear
                for e in events)
     wait_until(lambda: not [p for p in pods_of(cluster, "heal") if p["metadata"]["name"] in on_lost], 30,
                what="the lost node's pods gone from the API")
+    wait_until(lambda: not pods_of(cluster, "lone"), 30, what="the bare pod deleted, as Kubernetes does")
+    told = [e for e in get(cluster, f"{NS}/events")["items"] if e["involvedObject"]["name"] == "lone"]
+    assert any(e["reason"] == "TaintManagerEviction" for e in told), told
+    watcher.terminate()  # each row is written as it comes: what the watch printed is all in the pipe
+    printed, _ = watcher.communicate(timeout=20)
+    assert any("TaintManagerEviction" in line and "lone" in line for line in printed.splitlines()), printed
     beating.alive.add(lost)  # it comes back: Ready, but returning (no runtime here takes the taint off)
     wait_until(lambda: taints(cluster, lost) == ["node.berth.io/returning"], 20, what="returning")
     scaled = cluster.session().patch(cluster.url(0, f"{NS}/deployments/heal/scale"), timeout=10,

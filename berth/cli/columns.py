@@ -272,6 +272,25 @@ PDB = [
 ]
 
 
+# --- network policies -------------------------------------------------------------------
+
+def label_selector_text(selector: Any) -> str:
+    """kubectl's FormatLabelSelector: `app=web,tier in (a,b),gpu,!spot`; <none> selects every pod."""
+    if not isinstance(selector, dict):
+        return NONE
+    terms = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = ",".join(expression.get("values") or [])
+        terms.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                      "Exists": f"{key}", "DoesNotExist": f"!{key}"}.get(operator, f"{key} {operator}"))
+    return ",".join(terms) or NONE
+
+
+NETWORK_POLICY = [Column("POD-SELECTOR", lambda o, now: label_selector_text(_get(o, "spec", "podSelector"))),
+                  AGE]
+
+
 # --- services and endpoints -------------------------------------------------------------
 
 def service_ports(obj: Obj, now: datetime) -> str:
@@ -509,6 +528,22 @@ EVENT = [
     Column("MESSAGE", lambda o, now: " ".join(str(o.get("message") or "").split())),
 ]
 
+# --- RBAC --------------------------------------------------------------------------------
+
+def role_ref(obj: Obj, now: datetime) -> str:
+    ref = obj.get("roleRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def subjects_of(kind: str) -> Callable[[Obj, datetime], str]:
+    def names(obj: Obj, now: datetime) -> str:
+        return ",".join(str(s.get("name")) for s in obj.get("subjects") or () if s.get("kind") == kind)
+    return names
+
+
+BINDING = [Column("ROLE", role_ref), AGE, Column("USERS", subjects_of("User"), wide_only=True),
+           Column("GROUPS", subjects_of("Group"), wide_only=True)]  # kubectl's columns
+
 BY_KIND: dict[str, list[Column]] = {
     "Namespace": NAMESPACE,
     "Pod": POD,
@@ -518,6 +553,7 @@ BY_KIND: dict[str, list[Column]] = {
     "PodDisruptionBudget": PDB,
     "Service": SERVICE,
     "Endpoints": ENDPOINTS,
+    "NetworkPolicy": NETWORK_POLICY,
     "ConfigMap": CONFIGMAP,
     "Secret": SECRET,
     "HorizontalPodAutoscaler": HPA,
@@ -525,6 +561,8 @@ BY_KIND: dict[str, list[Column]] = {
     "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
     "StorageClass": STORAGE_CLASS,
     "Event": EVENT,
+    "RoleBinding": BINDING,
+    "ClusterRoleBinding": BINDING,
 }
 NAMELESS = frozenset({"Event"})  # kubectl lists events by what happened, not by name
 NAME_TEXT: dict[str, Callable[[Obj, datetime], str]] = {"StorageClass": class_name}  # NAME beyond the name

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from berth.cli.commands import (
+    auth,
     autoscale,
     cluster,
     copy,
@@ -62,7 +63,7 @@ for command in (cluster.version, get.get, get.top, get.api_resources, describe.d
                 manage.delete, update.label, update.annotate, update.taint, update.patch, update.edit,
                 watch.watch, watch.wait, rollout.rollout, rollout.scale, autoscale.autoscale, rollout.set_,
                 nodes.cordon,
-                nodes.uncordon, nodes.drain, nodes.rebalance, cluster.cluster, lab_group):
+                nodes.uncordon, nodes.drain, nodes.rebalance, cluster.cluster, auth.auth, lab_group):
     main.add_command(command)
 
 if __name__ == "__main__":

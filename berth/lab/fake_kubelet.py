@@ -27,7 +27,7 @@ def started_status(pod: dict[str, Any], ready: bool) -> dict[str, Any]:
     now = _now()
     containers = pod["spec"]["containers"]
     state = {"running": {"startedAt": now}} if ready else {"waiting": {"reason": "ErrImagePull"}}
-    return {"phase": "Running" if ready else "Pending", "hostIP": "10.250.0.99",
+    return {"phase": "Running" if ready else "Pending", "hostIP": "10.250.0.99", "startTime": now,
             "conditions": [{"type": "Ready", "status": "True" if ready else "False",
                             "reason": "ContainersReady" if ready else "ContainersNotReady",
                             "lastTransitionTime": now}],

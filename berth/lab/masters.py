@@ -89,13 +89,18 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     return ports
 
 
+ExtraToken = tuple[str, str | tuple[str, ...], str]  # (name, role or groups, token)
+
+
 def write_tokens_file(path: Path, tokens: dict[str, tuple[str, str]],
-                      extra: list[tuple[str, str, str]] | None = None) -> None:
+                      extra: list[ExtraToken] | None = None) -> None:
     """Only digests are written: the master never needs the clear token. `extra`: more
-    (name, role, token) entries, several per role allowed (a benchmark's agents)."""
+    (name, role, token) entries, several per role allowed (a benchmark's agents); a tuple in
+    place of the role is the entry's `groups` (an RBAC test's users)."""
     entries = [(name, role, token) for role, (name, token) in tokens.items()] + list(extra or [])
     path.write_text(yaml.safe_dump({"tokens": [
-        {"name": name, "role": role, "sha256": hashlib.sha256(token.encode()).hexdigest()}
+        {"name": name, **({"role": role} if isinstance(role, str) else {"groups": list(role)}),
+         "sha256": hashlib.sha256(token.encode()).hexdigest()}
         for name, role, token in entries]}))
     path.chmod(0o600)
 
@@ -103,7 +108,7 @@ def write_tokens_file(path: Path, tokens: dict[str, tuple[str, str]],
 def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
                   extra_settings: dict[str, Any] | None = None, host: str = "127.0.0.1",
                   ports: list[int] | None = None,
-                  extra_tokens: list[tuple[str, str, str]] | None = None) -> list[MasterSpec]:
+                  extra_tokens: list[ExtraToken] | None = None) -> list[MasterSpec]:
     """Config files for `size` masters on `host`, with a tokens file, a Raft password, a key
     that seals Secrets (`encryption_key_file`: None in `extra_settings` stores them in clear), and a CA
     (one per `root`, made once) with a certificate for each master's address."""
@@ -203,7 +208,7 @@ class LocalMasters:
     data dir."""
 
     def __init__(self, root: Path, size: int = 3, settings: dict[str, Any] | None = None,
-                 extra_tokens: list[tuple[str, str, str]] | None = None,
+                 extra_tokens: list[ExtraToken] | None = None,
                  python: str = sys.executable) -> None:
         """`extra_tokens`: (name, role, token) accepted besides LAB_TOKENS (a benchmark's agents)."""
         self.root = root

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
 from master.api import (
+    access_review,
     agent_reports,
     cluster,
     encryption,
@@ -91,7 +92,7 @@ def create_app(ctx: ApiContext) -> Flask:
             return response
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
-                      scale.bp, eviction.bp, encryption.bp, resources.bp):
+                      scale.bp, eviction.bp, encryption.bp, access_review.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app
 

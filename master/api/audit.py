@@ -93,6 +93,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "cluster.healthz": NON_RESOURCE,
     "cluster.readyz": NON_RESOURCE,
     "openapi.openapi": NON_RESOURCE,
+    # a question about one's own rights: nothing changes; kept when refused (a 401), as every such
+    "access_review.access_review": Endpoint({"POST": "create"}, resource="selfsubjectaccessreviews",
+                                            quiet=True),
+    "access_review.rules_review": Endpoint({"POST": "create"}, resource="selfsubjectrulesreviews",
+                                           quiet=True),
+    "access_review.self_review": Endpoint({"POST": "create"}, resource="selfsubjectreviews", quiet=True),
 }
 UNROUTED = NON_RESOURCE  # no view answered (404, 405): nothing to name but the method
 
@@ -227,10 +233,22 @@ def started(seen: Seen) -> bool:
     return endpoint_of(seen).stream and seen.code < 400
 
 
+# A route's variable as the rule declares it, converter and all (`<any(pods,secrets):plural>`,
+# `<dns:name>`): the audit names only the variable, so a line stays short and reads the same
+# whatever kinds the converter lists
+_RULE_VARIABLE = re.compile(r"<[^<>]*?(\w+)>")
+
+
+def readable_rule(rule: str | None) -> str | None:
+    return None if rule is None else _RULE_VARIABLE.sub(r"<\1>", rule)
+
+
 def record(seen: Seen, time: str, audit_id: str) -> dict[str, Any]:
     """The line, as a JSON object. `time`: RFC 3339, UTC, microseconds."""
     query, others = kept_query(seen.query)
     user = None if seen.principal is None else {"name": seen.principal.name, "role": seen.principal.role}
+    if seen.principal is not None and seen.principal.groups:
+        user = {**user, "groups": list(seen.principal.groups)}
     return {
         "time": time,
         "stage": "ResponseStarted" if started(seen) else "ResponseComplete",
@@ -239,7 +257,7 @@ def record(seen: Seen, time: str, audit_id: str) -> dict[str, Any]:
         "sourceIP": seen.address,
         "verb": verb_of(seen),
         "objectRef": object_ref(seen),
-        "route": seen.rule,
+        "route": readable_rule(seen.rule),
         "query": query,
         "otherParams": others,
         "code": seen.code,

@@ -14,6 +14,7 @@ from master.api.auth import Principal, TokenBook
 from master.api.session_book import SessionBook
 from master.api.streams import StreamSlots
 from master.peer_auth import SeenNonces
+from master.rbac.cache import RbacCache
 from master.reports.books import ReportBooks
 from master.reports.relay import ReportRelay
 from master.runtime.ssh import SshPool
@@ -52,6 +53,7 @@ class ApiContext:
     service_node_port_range: str = "30000-32767"
     host_path_namespaces: list[str] = field(default_factory=list)  # volume_admission.py
     audit: AuditLog | None = None  # the requests kept (audit.py) go there; None: no audit log
+    rbac: RbacCache | None = None  # the store's roles and bindings (None: the built-ins alone)
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

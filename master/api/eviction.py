@@ -34,7 +34,7 @@ bp = Blueprint("eviction", __name__)
 
 @bp.post("/api/v1/namespaces/<dns:namespace>/pods/<dns:name>/eviction")
 def create_eviction(namespace: str, name: str) -> tuple[Response, int]:
-    authorize(principal(), "create", "Pod", name, subresource="eviction")
+    authorize(principal(), "create", "Pod", name, subresource="eviction", namespace=namespace)
     document = one_document()
     try:
         eviction = Eviction.model_validate(document, strict=True)

@@ -31,6 +31,7 @@ from master.api.openapi_schemas import (
 from master.errors import ApiError
 from master.objects.fields import DNS1123_LABEL
 from master.objects.kinds import BY_ANY_NAME, KINDS, SCALABLE, Eviction, KindInfo, Scale
+from master.objects.rbac_kinds import SelfSubjectAccessReview, SelfSubjectRulesReview
 from master.objects.selectors import FIELD_SELECTOR_PATTERN, LABEL_SELECTOR_PATTERN, MAX_SELECTOR_CHARS
 
 bp = Blueprint("openapi", __name__)
@@ -41,7 +42,8 @@ STATUSES = {
     400: "the request does not fit this description: a body or parameter of the wrong type or form, "
          "an unknown field, a value out of bounds (the error names the field)",
     401: "no bearer token, or one this master does not know",
-    403: "the token's role may not do this; or the namespace is being deleted",
+    403: "no role bound to the token's user or groups allows this (RBAC); a role or binding granting more "
+         "than its writer holds; a built-in role; or the namespace is being deleted",
     404: "no such object, or a path that can name none (a name or namespace that is no DNS label)",
     409: "a conflict with what is stored: the name is taken, or the resourceVersion sent is stale",
     410: "since is older than the oldest revision this master keeps: list again",
@@ -127,7 +129,8 @@ def _patch_body() -> Schema:
 def _schemas() -> Schema:
     _, defs = models_json_schema(
         [*((info.model, "validation") for info in KINDS.values()), (Scale, "validation"),
-         (Eviction, "validation")],
+         (Eviction, "validation"), (SelfSubjectAccessReview, "validation"),
+         (SelfSubjectRulesReview, "validation")],
         ref_template="#/components/schemas/{model}",
     )
     schemas: Schema = bounded_numbers(closed(dict(defs.get("$defs", {}))), MAX_NUMBER_CHARS)
@@ -205,6 +208,20 @@ def _kind_paths(info: KindInfo) -> dict[str, Schema]:
     return paths
 
 
+_ACCESS_REVIEW = {"type": "object", "required": ["spec", "status"], "properties": {
+    "spec": _ref("SelfSubjectAccessReviewSpec"), "status": {
+        "type": "object", "required": ["allowed", "reason"],
+        "properties": {"allowed": {"type": "boolean"}, "denied": {"type": "boolean"},
+                       "reason": {"type": "string"}}}}}
+_RULES_REVIEW = {"type": "object", "required": ["status"], "properties": {"status": {
+    "type": "object", "required": ["resourceRules", "incomplete"], "properties": {
+        "resourceRules": {"type": "array", "items": _ref("PolicyRule")}, "incomplete": {"type": "boolean"},
+        "evaluationError": {"type": "string"}}}}}
+_SELF_REVIEW = {"type": "object", "required": ["status"], "properties": {"status": {
+    "type": "object", "properties": {"userInfo": {"type": "object", "properties": {
+        "username": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}}}}}}}
+
+
 def _cluster_paths() -> dict[str, Schema]:
     """Everything that is not one kind's: eviction, rebalance, apply, watch, the cluster, health."""
     anything = {"type": "object"}
@@ -244,6 +261,17 @@ def _cluster_paths() -> dict[str, Schema]:
                        "how long the stream lasts (300 s unless given)")],
             "responses": _responses({"type": "string"}, _statuses(DOOR, ROLE, (400, 410, 429)),
                                     ok_media="application/x-ndjson")}},
+        "/api/v1/selfsubjectaccessreviews": {"post": {
+            "summary": "may I? the decision a request of these attributes would get (every user's)",
+            "requestBody": {"required": True, **_json(_ref("SelfSubjectAccessReview"))},
+            "responses": _responses(_ACCESS_REVIEW, _statuses(DOOR, BODY), 201)}},
+        "/api/v1/selfsubjectrulesreviews": {"post": {
+            "summary": "what may I do in spec.namespace? the rules bound to the token there (every user's)",
+            "requestBody": {"required": True, **_json(_ref("SelfSubjectRulesReview"))},
+            "responses": _responses(_RULES_REVIEW, _statuses(DOOR, BODY), 201)}},
+        "/api/v1/selfsubjectreviews": {"post": {
+            "summary": "who am I? the token's user and groups (every user's)",
+            "responses": _responses(_SELF_REVIEW, _statuses(DOOR), 201)}},
         "/api/v1/cluster": {"get": {"summary": "the masters and their Raft state",
                                     "responses": _responses(anything, _statuses(DOOR))}},
         "/api/v1/openapi.json": {"get": {"summary": "this document",

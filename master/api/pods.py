@@ -88,7 +88,7 @@ def target(namespace: str, name: str, container: str | None, warn: bool = True) 
 
 @bp.get("/api/v1/namespaces/<namespace>/pods/<name>/log")
 def pod_log(namespace: str, name: str) -> Response:
-    authorize(principal(), "get", "Pod", name, subresource="log")
+    authorize(principal(), "get", "Pod", name, subresource="log", namespace=namespace)
     follow = request.args.get("follow", "false").lower() in ("1", "true", "yes")
     tail = request.args.get("tailLines")
     if tail is not None and (not (tail.isascii() and tail.isdigit()) or int(tail) > MAX_TAIL):
@@ -141,7 +141,8 @@ def pod_log(namespace: str, name: str) -> Response:
 
 @bp.post("/api/v1/namespaces/<namespace>/pods/<name>/exec")
 def pod_exec(namespace: str, name: str) -> Response:
-    authorize(principal(), "create", "Pod", name, subresource="exec")  # runs code in the container
+    # runs code in the container
+    authorize(principal(), "create", "Pod", name, subresource="exec", namespace=namespace)
     try:
         body = ExecBody.model_validate(one_document())
     except ValidationError as err:

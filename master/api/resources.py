@@ -10,11 +10,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from master.api.auth import Principal, authorize, authorize_object, redact
+from master.api.auth import Principal, authorize, authorize_object, redact, sees_secret_values
 from master.api.body import documents, one_document
 from master.api.context import context, principal
 from master.api.openapi import as_described
 from master.api.pod_security import check_pod_security
+from master.api.rbac_admission import admit_rbac, check_not_builtin
 from master.api.service_admission import admitted_service, check_endpoints_written
 from master.api.volume_admission import check_host_paths, pod_spec_of
 from master.errors import ApiError, bad_request, not_found
@@ -27,6 +28,7 @@ from master.objects.services import Picks, lost_race
 from master.objects.tolerations import check_room_for_defaults, with_default_tolerations
 from master.objects.updates import check_pod_cidr_sent
 from master.objects.validate import DEFAULT_NAMESPACE, kind_of, validate_object, validate_status
+from master.rbac.builtin import RBAC_KINDS, builtin_objects
 from master.store.commands import (
     Batch,
     Command,
@@ -99,7 +101,10 @@ def _write(command: Command) -> Outcome:
 def shown(obj: dict[str, Any], who: Principal) -> dict[str, Any]:
     """An object as `who` may see it: a Secret's values opened for whoever sees them (SealError,
     a 500 naming the key id, if one does not open), hidden from the others, who need no key."""
-    return redact(context().store.opened(obj) if who.sees_secret_values else obj, who)
+    if obj.get("kind") != "Secret":
+        return obj
+    sees = sees_secret_values(who, obj["metadata"].get("namespace", ""))
+    return redact(context().store.opened(obj) if sees else obj, who, sees)
 
 
 def _show(obj: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +158,8 @@ def _checked_object(info: KindInfo, document: Any, namespace: str, name: str | N
         obj = admitted_service(obj, context(), picks or Picks())
     if info.kind == "Endpoints":
         check_endpoints_written(obj, context())
+    if info.kind in RBAC_KINDS:  # escalation, built-ins, roleRef
+        admit_rbac(obj, principal(), context().store.get(info.kind, namespace, obj["metadata"]["name"]))
     _check_size(obj, "")
     return obj
 
@@ -223,27 +230,31 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace, across_namespaces=True)
     matches = parse_selector(request.args.get("labelSelector"))
     fields, pinned = parse_field_selector(request.args.get("fieldSelector"))
-    authorize(principal(), "list", info.kind, node=pinned.get("spec.nodeName"))
+    authorize(principal(), "list", info.kind, node=pinned.get("spec.nodeName"), namespace=namespace)
     _consistent_read()
     # under the apply lock only what the indexes find (namespace, key=value labels, node);
     # stored objects are never changed, so the full selectors run after the lock is released
     listed, revision = context().store.read(lambda state: state.select(
         info.kind, namespace or pinned.get("metadata.namespace"), labels=matches.required,
         node=pinned.get("spec.nodeName")))
+    listed += builtin_objects(info.kind)
     items = [o for o in listed if matches(o["metadata"].get("labels", {})) and fields(o)]
     items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
     head = json.dumps({"apiVersion": "berth/v1", "kind": f"{info.kind}List",
                        "metadata": {"resourceVersion": revision}}, separators=(",", ":"))[:-1]
     who = principal()
-    if who.sees_secret_values:  # opened before the answer starts: a value that does not is a 500
-        items = [context().store.opened(o) for o in items]
+    sees: dict[str, bool] = {}  # by namespace: whether `who` sees the values of its Secrets
+    if info.kind == "Secret":  # opened before the answer starts: a value that does not is a 500
+        sees = {ns: sees_secret_values(who, ns) for ns in {o["metadata"]["namespace"] for o in items}}
+        items = [context().store.opened(o) if sees[o["metadata"]["namespace"]] else o for o in items]
 
     def body() -> Iterator[str]:
         """Encoded a slice at a time: json.dumps holds the GIL for as long as it runs, and one
         call over 10,000 pods (0.6 s) held up every other thread of the master, Raft's too."""
         yield head + ',"items":['
         for start in range(0, len(items), LIST_SLICE):
-            encoded = ",".join(json.dumps(redact(o, who), separators=(",", ":"))
+            encoded = ",".join(json.dumps(redact(o, who, sees.get(o["metadata"].get("namespace", ""))),
+                                          separators=(",", ":"))
                                for o in items[start:start + LIST_SLICE])
             yield ("," if start else "") + encoded
         yield "]}\n"
@@ -255,7 +266,7 @@ def list_objects(plural: str, namespace: str | None = None) -> Response:
 @bp.post(NAMESPACED)
 def create_object(plural: str, namespace: str | None = None) -> tuple[Response, int]:
     info = _kind(plural, namespace)
-    authorize(principal(), "create", info.kind)
+    authorize(principal(), "create", info.kind, namespace=_ns(info, namespace))
     document, picks, ctx = one_document(), Picks(), context()
 
     def write() -> Outcome:
@@ -274,10 +285,12 @@ def create_object(plural: str, namespace: str | None = None) -> tuple[Response, 
 @bp.get(NAMESPACED + "/<dns:name>/status")
 def get_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
-    authorize(principal(), "get", info.kind, name)
-    _consistent_read()
     ns = _ns(info, namespace)
+    authorize(principal(), "get", info.kind, name, namespace=ns)
+    _consistent_read()
     obj = context().store.stored(info.kind, ns, name)  # opened by _show, for whoever sees values
+    if obj is None:
+        obj = next((o for o in builtin_objects(info.kind) if o["metadata"]["name"] == name), None)
     if obj is None:
         raise not_found(info.kind, ns, name)
     return jsonify(_show(obj))
@@ -287,7 +300,8 @@ def get_object(plural: str, name: str, namespace: str | None = None) -> Response
 @bp.put(NAMESPACED + "/<dns:name>")
 def replace_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
-    authorize(principal(), "update", info.kind, name)
+    authorize(principal(), "update", info.kind, name, namespace=_ns(info, namespace))
+    check_not_builtin(info.kind, name)
     document, picks = one_document(), Picks()
 
     def write() -> Outcome:
@@ -301,7 +315,8 @@ def replace_object(plural: str, name: str, namespace: str | None = None) -> Resp
 @bp.patch(NAMESPACED + "/<dns:name>")
 def patch_object(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
-    authorize(principal(), "patch", info.kind, name)
+    authorize(principal(), "patch", info.kind, name, namespace=_ns(info, namespace))
+    check_not_builtin(info.kind, name)
     patch = one_document()
     json_patch_body = request.mimetype == "application/json-patch+json"  # RFC 6902, else RFC 7386
     if not json_patch_body and not isinstance(patch, dict):
@@ -330,7 +345,7 @@ def patch_object(plural: str, name: str, namespace: str | None = None) -> Respon
 def write_status(plural: str, name: str, namespace: str | None = None) -> Response:
     info = _kind(plural, namespace)
     authorize(principal(), "update" if request.method == "PUT" else "patch", info.kind, name,
-              subresource="status")
+              subresource="status", namespace=_ns(info, namespace))
     document = one_document()
     if not isinstance(document, dict) or not isinstance(document.get("status"), dict):
         raise bad_request("the body must hold a status object", "status")
@@ -358,7 +373,8 @@ def delete_object(plural: str, name: str, namespace: str | None = None) -> Respo
     (`?gracePeriodSeconds=0` deletes at once); a Namespace is marked Terminating and emptied by its
     controller. A stale `resourceVersion` is the store's 409."""
     info = _kind(plural, namespace)
-    authorize(principal(), "delete", info.kind, name)
+    authorize(principal(), "delete", info.kind, name, namespace=_ns(info, namespace))
+    check_not_builtin(info.kind, name)
     expected = _expected_rv(request.args.get("resourceVersion"), "resourceVersion")
     grace = _grace_seconds(request.args.get("gracePeriodSeconds"))
     orphan = _propagation(request.args.get("propagationPolicy")) == "Orphan"

@@ -64,7 +64,7 @@ def _replicas(document: Any) -> tuple[int, int | None]:
 @bp.get(PATH)
 def get_scale(namespace: str, plural: str, name: str) -> Response:
     info = _scalable(plural, namespace)
-    authorize(principal(), "get", info.kind, name, subresource="scale")
+    authorize(principal(), "get", info.kind, name, subresource="scale", namespace=namespace)
     return jsonify(scale_of(_current(info, _ns(info, namespace), name)))
 
 
@@ -73,7 +73,7 @@ def get_scale(namespace: str, plural: str, name: str) -> Response:
 def write_scale(namespace: str, plural: str, name: str) -> Response:
     info = _scalable(plural, namespace)
     verb = "update" if request.method == "PUT" else "patch"
-    authorize(principal(), verb, info.kind, name, subresource="scale")
+    authorize(principal(), verb, info.kind, name, subresource="scale", namespace=namespace)
     document = one_document()
     ns = _ns(info, namespace)
     pinned = None

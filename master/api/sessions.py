@@ -78,7 +78,7 @@ def _parsed(model: type[Parsed]) -> Parsed:
 
 @bp.post("/api/v1/namespaces/<namespace>/pods/<name>/exec/sessions")
 def open_exec(namespace: str, name: str) -> tuple[Response, int]:
-    authorize(principal(), "create", "Pod", name, subresource="exec")
+    authorize(principal(), "create", "Pod", name, subresource="exec", namespace=namespace)
     spec = _parsed(ExecSession)
     host, runtime_name, _container, _pod, node = target(namespace, name, spec.container)
     argv = node_driver(node).exec(runtime_name, spec.command, stdin=spec.stdin, tty=spec.tty)
@@ -90,7 +90,7 @@ def open_port_forward(namespace: str, name: str) -> tuple[Response, int]:
     """To the port as the pod's processes see it (localhost included), not the pod's address.
     `?dryRun=All`: every check (rights, the pod running on its host), no session: so
     `berth port-forward` fails at once, not at its first connection."""
-    authorize(principal(), "create", "Pod", name, subresource="portforward")
+    authorize(principal(), "create", "Pod", name, subresource="portforward", namespace=namespace)
     dry = request.args.get("dryRun")
     if dry not in (None, "All"):
         raise bad_request("dryRun must be All", "dryRun")

@@ -1,7 +1,8 @@
 """Who may give a pod a hostPath volume: it mounts the host's own files, so the pod is no longer
 isolated from its host (Kubernetes leaves this to Pod Security's "privileged" level).
 
-Admins may everywhere; anyone else only in the namespaces the master setting
+Admins may everywhere (whoever may create PersistentVolumes, which name a host's directories too:
+of the built-in roles, cluster-admin); anyone else only in the namespaces the master setting
 `host_path_namespaces` lists. Checked on every way a pod spec is written: a Pod, and the pod
 template of a ReplicaSet or Deployment (whose controller makes pods without asking again).
 """
@@ -9,7 +10,7 @@ template of a ReplicaSet or Deployment (whose controller makes pods without aski
 from __future__ import annotations
 
 from berth.objects import Obj
-from master.api.auth import Principal
+from master.api.auth import Principal, decide
 from master.errors import ApiError
 
 TEMPLATED = ("ReplicaSet", "Deployment")
@@ -26,7 +27,7 @@ def pod_spec_of(obj: Obj) -> tuple[str, Obj] | None:
 
 def check_host_paths(obj: Obj, principal: Principal, allowed_namespaces: list[str]) -> None:
     found = pod_spec_of(obj)
-    if found is None or principal.role == "admin":
+    if found is None or decide(principal, "create", "PersistentVolume").allowed:
         return
     namespace = obj["metadata"].get("namespace") or ""
     if namespace in allowed_namespaces:
@@ -34,7 +35,7 @@ def check_host_paths(obj: Obj, principal: Principal, allowed_namespaces: list[st
     field, spec = found
     for index, volume in enumerate(spec.get("volumes") or []):
         if volume.get("hostPath") is not None:
-            raise ApiError(403, "Forbidden", f"{principal.name} ({principal.role}) may not give pods a "
+            raise ApiError(403, "Forbidden", f"{principal.describe()} may not give pods a "
                            f"hostPath volume in namespace {namespace!r}: it mounts the host's own files. "
                            "Admins may; others only in the namespaces the master setting "
                            "host_path_namespaces lists", f"{field}.volumes[{index}].hostPath")

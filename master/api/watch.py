@@ -49,8 +49,8 @@ def watch() -> Response:
         raise bad_request(f"unknown kind {kind_name!r}: name one as {', '.join(KINDS)}, or by its plural, "
                           "singular or short name", "kind")
     who = principal()
-    authorize(who, "watch", info.kind)
     namespace = request.args.get("namespace") or None
+    authorize(who, "watch", info.kind, namespace=namespace if info.namespaced else "")
     matches = parse_selector(request.args.get("labelSelector"))
     timeout = _seconds("timeoutSeconds", 300.0)
     since_arg = request.args.get("since")

@@ -63,8 +63,9 @@ def behavior_of(spec: Obj, settings: Settings) -> Behavior:
 
 
 def decide(spec: Obj, scale: Obj | None, pods: Sequence[Obj], samples: Mapping[str, PodSample],
-           history: History, now: float, settings: Settings) -> Decision:
-    """`spec`: validated (metrics and behavior filled in); `now`: seconds on the history's clock."""
+           history: History, now: float, settings: Settings, wall: float) -> Decision:
+    """`spec`: validated (metrics and behavior filled in); `now`: seconds on the history's clock;
+    `wall`: Unix seconds, the clock of the pods' start and readiness times."""
     if scale is None:
         ref = spec["scaleTargetRef"]
         problem = f'{str(ref.get("kind") or "Deployment").lower()}s "{ref["name"]}" not found'
@@ -85,7 +86,7 @@ def decide(spec: Obj, scale: Obj | None, pods: Sequence[Obj], samples: Mapping[s
         why = f"Current number of replicas {'above Spec.MaxReplicas' if above else 'below Spec.MinReplicas'}"
         bound = behavior.maximum if above else behavior.minimum
         return Decision(current, bound, why, (got,), (), (), history)
-    found = from_metrics(spec["metrics"], Seen(current, pods, samples, settings.tolerance))
+    found = from_metrics(spec["metrics"], Seen(current, pods, samples, settings.tolerance, wall))
     if found.replicas is None:
         return Decision(current, current, "", (got, found.condition), found.statuses, found.events, history)
     reason = (f"{found.name} above target" if found.replicas > current

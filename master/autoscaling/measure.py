@@ -20,11 +20,14 @@ from master.autoscaling.replicas import (
     MetricUnavailable,
     PodView,
     Proposal,
+    Readiness,
     average_value_replicas,
+    cpu_sample_counts,
     utilization_replicas,
     value_replicas,
 )
-from master.workloads.replicas import ready_since
+from master.objects.conditions import condition
+from master.workloads.replicas import moment, ready_since
 
 SetCondition = tuple[str, str, str, str]  # type, status, reason, message
 FAILED = {"Resource": "FailedGetResourceMetric", "Pods": "FailedGetPodsMetric",
@@ -51,6 +54,19 @@ def pod_view(pod: Obj) -> PodView:
     status = pod.get("status") or {}
     return PodView(str(pod["metadata"].get("uid") or ""), str(status.get("phase") or "Pending"),
                    ready_since(pod) is not None, bool(pod["metadata"].get("deletionTimestamp")))
+
+
+def cpu_view(pod: Obj, sample: PodSample | None, now: float) -> PodView:
+    """The pod as a cpu metric sees it: `ready` when its sample counts (replicas.cpu_sample_counts)."""
+    ready = condition(pod, "Ready")
+    changed = moment(ready.get("lastTransitionTime")) if ready is not None else None
+    readiness = None if ready is None or changed is None \
+        else Readiness(ready.get("status") == "True", changed)
+    started = moment((pod.get("status") or {}).get("startTime"))
+    counts = cpu_sample_counts(started, readiness, sample.timestamp if sample else None,
+                               sample.window if sample else 0.0, now)
+    view = pod_view(pod)
+    return PodView(view.uid, view.phase, counts, view.terminating)
 
 
 def _in_millis(resource: str, quantity: str | int) -> int:
@@ -89,10 +105,16 @@ class Seen:
     pods: Sequence[Obj]
     samples: Mapping[str, PodSample]  # by pod uid
     tolerance: float
+    wall: float  # Unix seconds now: pods' start and readiness times are on this clock
 
     @property
     def views(self) -> list[PodView]:
         return [pod_view(p) for p in self.pods]
+
+    @property
+    def cpu_views(self) -> list[PodView]:
+        return [cpu_view(p, self.samples.get(str(p["metadata"].get("uid") or "")), self.wall)
+                for p in self.pods]
 
 
 def _resource(metric: Obj, seen: Seen) -> Measured:
@@ -100,15 +122,16 @@ def _resource(metric: Obj, seen: Seen) -> Measured:
     name, target = source["name"], source["target"]
     values = {uid: _usage(sample, name) for uid, sample in seen.samples.items()}
     readiness_counts = name == "cpu"  # Kubernetes' rule: a starting pod's cpu says little
+    views = seen.cpu_views if readiness_counts else seen.views
     proposal: Proposal
     try:
         if target["type"] == "Utilization":
             requests = pod_requests(seen.pods, name)
-            proposal = utilization_replicas(seen.current, int(target["averageUtilization"]), seen.views,
+            proposal = utilization_replicas(seen.current, int(target["averageUtilization"]), views,
                                             values, requests, readiness_counts, seen.tolerance)
         else:
             proposal = average_value_replicas(seen.current, _in_millis(name, target["averageValue"]),
-                                              seen.views, values, readiness_counts, seen.tolerance)
+                                              views, values, readiness_counts, seen.tolerance)
     except MetricUnavailable as err:
         measure = "utilization" if target["type"] == "Utilization" else "usage"
         raise MetricUnavailable(f"failed to get {name} {measure}: {err}") from None

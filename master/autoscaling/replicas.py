@@ -3,7 +3,8 @@
 The usage ratio is the current value over the target; within `tolerance` (0.1) of 1 nothing
 changes, otherwise the ready pods are scaled by it: ceil(ratio * ready pods). Pods are grouped as
 Kubernetes groups them: terminating and Failed pods are ignored, Pending ones are unready, and so
-is a pod that is not Ready when readiness counts (cpu, whose usage while starting says little);
+is a pod whose cpu sample does not count when readiness counts (cpu, whose usage while starting
+says little: `cpu_sample_counts`);
 a pod with no sample has missing metrics. When some are missing, or unready pods stand beside a
 scale-up, the ratio is worked out again the conservative way: a missing pod uses 0 on a scale-up
 and its whole request (or the target, when it is above 100%) on a scale-down, an unready pod 0
@@ -17,6 +18,33 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+CPU_INITIALIZATION_SECONDS = 300.0  # Kubernetes' horizontal-pod-autoscaler-cpu-initialization-period
+INITIAL_READINESS_DELAY_SECONDS = 30.0  # its horizontal-pod-autoscaler-initial-readiness-delay
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """A pod's Ready condition: its status and when it last changed (Unix seconds)."""
+
+    ready: bool
+    changed: float
+
+
+def cpu_sample_counts(started: float | None, readiness: Readiness | None, sampled: float | None,
+                      window: float, now: float) -> bool:
+    """Whether a pod's cpu sample is taken as a ready pod's, Kubernetes' groupPods rule.
+
+    A starting pod burns cpu that says nothing of its load, so for the first 5 minutes after its
+    start a sample counts only if the pod is Ready and the sample's whole window came after it
+    turned Ready. Later, only a pod that has never been Ready (it turned NotReady within 30 s of its
+    start) is left out: a pod that was serving and went unready still tells what its load was.
+    `sampled`: the end of the sample's window, on the agent's clock (None: no sample)."""
+    if started is None or readiness is None:
+        return False
+    if started + CPU_INITIALIZATION_SECONDS > now:
+        return readiness.ready and sampled is not None and sampled >= readiness.changed + window
+    return readiness.ready or started + INITIAL_READINESS_DELAY_SECONDS <= readiness.changed
 
 
 class MetricUnavailable(Exception):

@@ -35,6 +35,7 @@ from master.objects.kinds import SCALABLE, HorizontalPodAutoscalerSpec
 from master.store.commands import Command, Replace, UpdateStatus
 from master.store.replicated import Store
 from master.store.state import DELETED, ClusterState, WatchEvent
+from master.workloads.replicas import moment
 from master.workloads.scale import scale_of, with_replicas
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ class Autoscaler(LeaderLoop):
         samples = self.metrics.samples([str(p["metadata"].get("uid")) for p in read.pods])
         scale = scale_of(read.target) if read.target is not None else None
         history = self._history.get(read.hpa["metadata"]["uid"], History())
-        return Looked(read, spec, decide(spec, scale, read.pods, samples, history, now, self.settings))
+        wall = moment(self.now()) or time.time()
+        return Looked(read, spec, decide(spec, scale, read.pods, samples, history, now, self.settings, wall))
 
     def _write_scales(self, scaling: list[Looked]) -> list[str | None]:
         """Each target's new replicas, as /scale writes them; per target None, or why it failed. A

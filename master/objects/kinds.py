@@ -65,6 +65,14 @@ from master.objects.fields import (
     memory_bytes,
     not_supported_yet,
 )
+from master.objects.network_policy_kinds import NetworkPolicySpec
+from master.objects.rbac_kinds import (
+    RBAC_VERSIONS,
+    ClusterRoleBindingFields,
+    ClusterRoleFields,
+    RoleBindingFields,
+    RoleFields,
+)
 from master.objects.storage_kinds import (
     Finalizers,
     PersistentVolumeClaimSpec,
@@ -1011,6 +1019,7 @@ class PodStatus(_WithConditions):
     hostIP: HostAddress | None = None
     podIP: PodAddress | None = None
     containerStatuses: list[ContainerStatus] | None = Field(default=None, max_length=64)
+    startTime: Timestamp | None = None  # when the runtime first acted on the pod (the autoscaler's cpu rule)
 
 
 class ReplicaSetStatus(_WithConditions):
@@ -1152,6 +1161,14 @@ class Endpoints(Envelope):
     subsets: list[EndpointSubset] = Field(default_factory=list, max_length=1000)
 
 
+class NetworkPolicy(Envelope):
+    """Which traffic the pods it selects take (master/objects/network_policy_kinds.py); every agent
+    enforces it for its own pods (agent/network_policy.py)."""
+
+    kind: Literal["NetworkPolicy"]
+    spec: NetworkPolicySpec
+
+
 class PersistentVolume(Envelope):
     """Cluster-scoped: storage, made by an admin or a class's provisioner, bound to one claim
     (master/storage/, master/controllers/volumes.py)."""
@@ -1220,6 +1237,34 @@ class Event(Envelope):
     source: EventSource = Field(default_factory=EventSource)
 
 
+class _RbacEnvelope(Strict):
+    """RBAC's kinds, under Berth's apiVersion or Kubernetes' (manifests written for kubectl apply)."""
+
+    apiVersion: RBAC_VERSIONS = API_VERSION
+    metadata: ObjectMeta
+
+
+class Role(RoleFields, _RbacEnvelope):
+    """Namespaced: rules that hold in its namespace for whoever a RoleBinding there binds to it."""
+
+    kind: Literal["Role"]
+
+
+class ClusterRole(ClusterRoleFields, _RbacEnvelope):
+    """Cluster-scoped: rules that hold everywhere through a ClusterRoleBinding, or in one namespace
+    through a RoleBinding there. Built-ins (master/rbac/builtin.py) are listed beside stored ones."""
+
+    kind: Literal["ClusterRole"]
+
+
+class RoleBinding(RoleBindingFields, _RbacEnvelope):
+    kind: Literal["RoleBinding"]
+
+
+class ClusterRoleBinding(ClusterRoleBindingFields, _RbacEnvelope):
+    kind: Literal["ClusterRoleBinding"]
+
+
 @dataclass(frozen=True)
 class KindInfo(Kind):
     """A kind's names (berth/kinds.py) with the schemas that validate it."""
@@ -1233,11 +1278,13 @@ _SCHEMAS: dict[str, tuple[type[Envelope], type[Strict] | None]] = {
     "Deployment": (Deployment, DeploymentStatus), "ReplicaSet": (ReplicaSet, ReplicaSetStatus),
     "PodDisruptionBudget": (PodDisruptionBudget, PodDisruptionBudgetStatus),
     "HorizontalPodAutoscaler": (HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus),
-    "Service": (Service, None), "Endpoints": (Endpoints, None),
+    "Service": (Service, None), "Endpoints": (Endpoints, None), "NetworkPolicy": (NetworkPolicy, None),
     "ConfigMap": (ConfigMap, None), "Secret": (Secret, None), "Event": (Event, None),
     "PersistentVolume": (PersistentVolume, PersistentVolumeStatus),
     "PersistentVolumeClaim": (PersistentVolumeClaim, PersistentVolumeClaimStatus),
     "StorageClass": (StorageClass, None),
+    "Role": (Role, None), "RoleBinding": (RoleBinding, None),
+    "ClusterRole": (ClusterRole, None), "ClusterRoleBinding": (ClusterRoleBinding, None),
 }
 KINDS: dict[str, KindInfo] = {
     name: KindInfo(**vars(names), model=_SCHEMAS[name][0], status_model=_SCHEMAS[name][1])

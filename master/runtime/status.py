@@ -203,7 +203,8 @@ def _pod_level(pod: Obj, entries: list[Obj], progress: InitProgress, outcomes: l
         phase = "Running"
     ready = phase == "Running" and all(e["ready"] for e in entries)
     kept = {k: v for k, v in (pod.get("status") or {}).items() if k not in ("reason", "message")}  # NodeLost
-    status = {**kept, "phase": phase, "hostIP": host_ip, "containerStatuses": entries}
+    # startTime: the first round that wrote the pod's status, as kubelet's acknowledgement, kept after
+    status = {"startTime": timestamp, **kept, "phase": phase, "hostIP": host_ip, "containerStatuses": entries}
     address = next((o.value for o in outcomes if isinstance(o.action, FindAddress)), None)
     if address is not None:
         status["podIP"] = address

@@ -87,6 +87,7 @@ class StateMachine(SyncObjConsumer):
         self.changed = threading.Condition(threading.RLock())
         self.window = EventWindow(window_size, max_bytes=window_bytes)
         self.listeners: list[Callable[[list[WatchEvent]], None]] = []
+        self.loads = 0  # snapshots loaded: the state was replaced without events (api/rbac's cache)
         super().__init__()
         self.state = ClusterState()
 
@@ -111,6 +112,7 @@ class StateMachine(SyncObjConsumer):
         with self.changed:
             super()._deserialize(data)
             self.window.reset(self.state.revision)
+            self.loads += 1
             self.changed.notify_all()
 
 
@@ -305,6 +307,12 @@ class Store:
 
     def add_listener(self, listener: Callable[[list[WatchEvent]], None]) -> None:
         self.machine.listeners.append(listener)
+
+    @property
+    def snapshots_loaded(self) -> int:
+        """How many times a snapshot replaced the state, which no listener hears of: whoever
+        derives data from the state by its events must derive it again when this changes."""
+        return self.machine.loads
 
     # --- cluster -------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

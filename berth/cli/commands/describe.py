@@ -18,6 +18,7 @@ from berth.cli.commands.common import (
 )
 from berth.cli.describe import describe as describe_text
 from berth.cli.describe_nodes import describe_budget, describe_node
+from berth.cli.describe_policies import describe_policy
 from berth.cli.describe_services import describe_service
 from berth.cli.describe_storage import describe_claim, describe_class, describe_volume
 from berth.cli.describe_workloads import describe_deployment, describe_replicaset
@@ -60,6 +61,8 @@ def _page(state: State, obj: Obj, now: datetime) -> str:
         return describe_node(obj, pods.get("items") or [], events, now, problem)
     if obj.get("kind") == "PodDisruptionBudget":
         return describe_budget(obj, events, now, problem)
+    if obj.get("kind") == "NetworkPolicy":
+        return describe_policy(obj, events, now, problem)
     ns = (obj.get("metadata") or {}).get("namespace")
     if obj.get("kind") == "PersistentVolume":
         return describe_volume(obj, events, now, problem)
