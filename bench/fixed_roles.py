@@ -8,7 +8,7 @@ from __future__ import annotations
 READ_VERBS = frozenset({"get", "list", "watch"})
 AGENT_REPORTS = frozenset({"heartbeat", "probes", "runtime-events", "metrics"})
 ADMIN_WRITTEN = frozenset({"Namespace", "Endpoints", "PersistentVolume", "StorageClass"})
-AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler"})
+AGENT_READ = frozenset({"Service", "Endpoints", "HorizontalPodAutoscaler", "NetworkPolicy", "Namespace"})
 ADMIN_SUBRESOURCES = frozenset({"encryption"})
 
 
@@ -30,8 +30,8 @@ def fixed_role_allows(role: str, user: str, verb: str, kind: str | None, name: s
     own_node = kind == "Node" and name == user
     if kind is None:
         return verb == "get"
-    if kind == "Pod":
-        return verb == "list" and node == user
+    if kind == "Pod":  # every pod, another node's as a network policy's peer (auth.peer_view)
+        return subresource is None and verb in ("list", "watch")
     if kind in AGENT_READ:
         return verb in READ_VERBS
     if kind != "Node":

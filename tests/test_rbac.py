@@ -171,8 +171,10 @@ def test_an_agent_stays_confined_to_its_node_whatever_its_groups() -> None:
     agent = Principal("h1", None, ("system:nodes", "system:masters"))
     assert decide(agent, "update", "Node", "h1", subresource="status").allowed
     assert not decide(agent, "update", "Node", "h2", subresource="status").allowed
-    assert not decide(agent, "list", "Pod").allowed
     assert decide(agent, "list", "Pod", node="h1").allowed
+    assert decide(agent, "list", "Pod").allowed  # every pod, another node's as a peer alone (auth.peer_view)
+    assert not decide(agent, "get", "Pod", "p", namespace="default").allowed
+    assert not decide(agent, "create", "Pod", "p", subresource="exec", namespace="default").allowed
     assert not decide(agent, "get", "Secret", "s", namespace="default").allowed
 
 

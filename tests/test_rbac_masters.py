@@ -194,7 +194,7 @@ def test_an_agent_stays_confined_whatever_is_bound_to_its_group(rbac_cluster: Ma
     assert admin.post(bindings, json=nodes_admin).status_code == 201
     try:
         assert agent.get(rbac_cluster.url(1, "/api/v1/namespaces/default/secrets")).status_code == 403
-        assert agent.get(rbac_cluster.url(1, "/api/v1/pods")).status_code == 403
+        assert agent.get(rbac_cluster.url(1, "/api/v1/namespaces/default/pods/p")).status_code == 403
         own = agent.get(rbac_cluster.url(1, "/api/v1/pods"), params={"fieldSelector": "spec.nodeName=h1"})
         assert own.status_code == 200
         other = agent.patch(rbac_cluster.url(1, "/api/v1/nodes/h9/status"), json={"status": {}},

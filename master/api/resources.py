@@ -100,9 +100,10 @@ def _write(command: Command) -> Outcome:
 
 def shown(obj: dict[str, Any], who: Principal) -> dict[str, Any]:
     """An object as `who` may see it: a Secret's values opened for whoever sees them (SealError,
-    a 500 naming the key id, if one does not open), hidden from the others, who need no key."""
+    a 500 naming the key id, if one does not open), hidden from the others, who need no key; a pod
+    as an agent may see it (auth.redact)."""
     if obj.get("kind") != "Secret":
-        return obj
+        return redact(obj, who)
     sees = sees_secret_values(who, obj["metadata"].get("namespace", ""))
     return redact(context().store.opened(obj) if sees else obj, who, sees)
 
