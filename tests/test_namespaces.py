@@ -128,5 +128,6 @@ def test_only_admins_write_namespaces_and_everyone_reads_them() -> None:
     assert all(may("admin", verb) for verb in ("create", "update", "patch", "delete", "list"))
     assert not any(may("operator", verb) for verb in ("create", "update", "patch", "delete"))
     assert may("operator", "list") and may("viewer", "get") and not may("viewer", "delete")
-    assert not may("agent", "list") and not may("agent", "create")
+    # an agent reads them (a network policy's namespaceSelector matches their labels), never writes
+    assert may("agent", "list") and not any(may("agent", verb) for verb in ("create", "update", "delete"))
     assert _allowed(Principal("x", "operator"), "create", "Pod", None, None, None)
