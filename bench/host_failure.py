@@ -168,6 +168,15 @@ def place_one_on(cluster: Cluster, host: str) -> None:
     raise TimeoutError(f"no replica landed on {host}")
 
 
+def back_and_exact(cluster: Cluster, host: str) -> bool:
+    """The host Ready and untainted (its `returning` taint off: the runtime found it clean), and
+    exactly 4 of the deployment's containers running across the hosts."""
+    node = cluster.node(host)
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in node["status"].get("conditions") or [])
+    return ready and not node["spec"].get("taints") and cluster.containers() == 4
+
+
 def one_crash(cluster: Cluster, host: str) -> tuple[float, float]:
     lab = cluster.lab
     hosts.crash_host(lab, host)
@@ -176,13 +185,7 @@ def one_crash(cluster: Cluster, host: str) -> tuple[float, float]:
     hosts.start_host(lab, host)
     deploy.forget_stale_pids(lab, host)
     deploy.run_playbook(lab, limit=host)
-    def back() -> bool:
-        node = cluster.node(host)
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in node["status"].get("conditions") or [])
-        return ready and not node["spec"].get("taints") and cluster.containers() == 4
-
-    wait(back, 180, "exact after start")
+    wait(lambda: back_and_exact(cluster, host), 180, "exact after start")
     return crash_to_ready, time.monotonic() - began
 
 
@@ -199,13 +202,7 @@ def one_partition(cluster: Cluster, host: str) -> tuple[float, float, float]:
         hosts.heal(lab)
     healed = time.monotonic()
 
-    def back() -> bool:
-        node = cluster.node(host)
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in node["status"].get("conditions") or [])
-        return ready and not node["spec"].get("taints") and cluster.containers() == 4
-
-    wait(back, 180, "exact after the heal")
+    wait(lambda: back_and_exact(cluster, host), 180, "exact after the heal")
     return cut_to_ready, cut_to_fenced, time.monotonic() - healed
 
 
