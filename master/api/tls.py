@@ -100,10 +100,10 @@ class TlsChannel(HTTPChannel):
             return
         try:
             data = self._read()
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
             return
         except OSError as err:
-            log.debug("TLS read from %s: %s", self.addr, err)
+            log.info("TLS read from %s failed, closing: %s", self.addr, err)
             self._close_now()
             return
         if not data:
@@ -162,14 +162,14 @@ class TlsChannel(HTTPChannel):
         try:
             with self._tls_lock:
                 self.socket.do_handshake()
-        except ssl.SSLWantReadError:
+        except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
             self._wants_write = False
             return False
         except ssl.SSLWantWriteError:
             self._wants_write = True
             return False
         except OSError as err:  # a client that does not trust us, an old protocol, a reset
-            log.debug("TLS handshake with %s failed: %s", self.addr, err)
+            log.info("TLS handshake error from %s: %s", self.addr, err)  # as kube-apiserver logs it
             self._close_now()
             return False
         self._state, self._wants_write = "open", False
@@ -191,8 +191,10 @@ class TlsChannel(HTTPChannel):
                 return self.socket.send(data)
         except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return 0  # waitress offers the same bytes again, as OpenSSL wants
+        except (BlockingIOError, InterruptedError):
+            return 0
         except OSError as err:
-            log.debug("TLS write to %s: %s", self.addr, err)
+            log.info("TLS write to %s failed, closing: %s", self.addr, err)
             if do_close:
                 self._close_now()
             return 0
