@@ -22,6 +22,13 @@ if ! dpkg-query -W -f='${Status}' vagrant 2>/dev/null | grep -q "install ok inst
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
 fi
+# chromium: the web page's browser test (tests/test_lab_cluster.py) drives it with Playwright from
+# PyPI (no browser download); its recommends (printing, sound, a desktop) are not needed headless.
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "installing Debian package: chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 # docker.io: lab hosts with runtime docker run their own dockerd. Its services must not start
 # on this machine (a system dockerd changes the machine's iptables): a policy-rc.d refuses them
 # for the install only, as Debian's invoke-rc.d honours.

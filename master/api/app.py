@@ -26,6 +26,7 @@ from master.api import (
     resources,
     scale,
     sessions,
+    ui,
     watch,
 )
 from master.api.audit import Seen, audited, record, started
@@ -92,7 +93,7 @@ def create_app(ctx: ApiContext) -> Flask:
             return response
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
-                      scale.bp, eviction.bp, encryption.bp, access_review.bp, resources.bp):
+                      scale.bp, eviction.bp, encryption.bp, access_review.bp, ui.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -92,6 +92,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "cluster.cluster": NON_RESOURCE,
     "cluster.healthz": NON_RESOURCE,
     "cluster.readyz": NON_RESOURCE,
+    "ui.ui_root": NON_RESOURCE,  # the web page's files (ui.py): open paths, never kept unless refused
+    "ui.ui_index": NON_RESOURCE,
+    "ui.ui_file": NON_RESOURCE,
     "openapi.openapi": NON_RESOURCE,
     # a question about one's own rights: nothing changes; kept when refused (a 401), as every such
     "access_review.access_review": Endpoint({"POST": "create"}, resource="selfsubjectaccessreviews",

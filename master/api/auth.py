@@ -19,6 +19,7 @@ import yaml
 from flask import current_app, has_app_context
 
 from berth.kinds import KINDS
+from master.api import ui
 from master.errors import ApiError
 from master.rbac.book import BUILTIN_BOOK, Decision, RuleBook
 from master.rbac.builtin import ADMIN_WRITTEN, AUTHENTICATED, NODES, RBAC_KINDS, ROLE_GROUPS
@@ -28,7 +29,8 @@ from master.rbac.rules import RBAC_GROUP, READ_VERBS, SECRET_VALUES, Request
 __all__ = ["ADMIN_WRITTEN", "AGENT_READ", "AGENT_REPORTS", "READ_VERBS", "RESTRICTED_LABELS"]
 
 ROLES = tuple(ROLE_GROUPS)
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # answered to anyone: no token asked
+# answered to anyone, no token asked: the health checks, and the web page's files (they hold no data)
+OPEN_PATHS = frozenset({"/healthz", "/readyz", *ui.PATHS})
 # The admins' subresource `encryption`, sealing every Secret again (api/encryption.py), reads and writes
 # every value: of the built-in roles only cluster-admin's `*` grants it, and as its request names no
 # namespace, only a ClusterRoleBinding naming `secrets/encryption` could grant it to anyone else.

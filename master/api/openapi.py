@@ -81,6 +81,14 @@ def _responses(ok: Schema, errors: list[int], ok_status: int = 200,
     return responses
 
 
+def _watch_responses() -> Schema:
+    """JSON lines, or server-sent events when Accept asks for text/event-stream (watch.py)."""
+    responses = _responses({"type": "string"}, _statuses(DOOR, ROLE, (400, 410, 429)),
+                           ok_media="application/x-ndjson")
+    responses["200"]["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+    return responses
+
+
 def _query(name: str, schema: Schema, description: str, required: bool = False) -> Schema:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
@@ -249,7 +257,8 @@ def _cluster_paths() -> dict[str, Schema]:
                                                           "application/yaml": {"schema": _manifest(True)}}},
             "responses": _responses(anything, _statuses(DOOR, ROLE, BODY, WRITE))}},
         "/api/v1/watch": {"get": {
-            "summary": "stream events as JSON lines, from `since` (or now) for timeoutSeconds",
+            "summary": "stream events as JSON lines (server-sent events if Accept asks for "
+                       "text/event-stream), from `since` (or now) for timeoutSeconds",
             "parameters": [
                 _query("kind", {"type": "string", "enum": sorted(BY_ANY_NAME)}, "a kind, by any of its names",
                        required=True),
@@ -259,8 +268,7 @@ def _cluster_paths() -> dict[str, Schema]:
                 SELECTORS[0],
                 _query("timeoutSeconds", {"type": "number", "minimum": 0, "maximum": 3600},
                        "how long the stream lasts (300 s unless given)")],
-            "responses": _responses({"type": "string"}, _statuses(DOOR, ROLE, (400, 410, 429)),
-                                    ok_media="application/x-ndjson")}},
+            "responses": _watch_responses()}},
         "/api/v1/selfsubjectaccessreviews": {"post": {
             "summary": "may I? the decision a request of these attributes would get (every user's)",
             "requestBody": {"required": True, **_json(_ref("SelfSubjectAccessReview"))},

@@ -1,4 +1,10 @@
-"""`GET /api/v1/watch`: the ordered event stream as JSON lines, resumable from a revision."""
+"""`GET /api/v1/watch`: the ordered event stream as JSON lines, resumable from a revision.
+
+JSON lines (application/x-ndjson) are the default; a client whose Accept header asks for
+text/event-stream (the web page, reading it with fetch) gets the same events as server-sent
+events: `event:` the type, `id:` the revision (what `since`, or a Last-Event-ID header, resumes
+from), `data:` the JSON line, and a `: heartbeat` comment with each idle bookmark.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,21 @@ def _line(payload: dict) -> str:
     return json.dumps(payload, separators=(",", ":")) + "\n"
 
 
+def sse_frame(payload: dict) -> str:
+    """One server-sent event: its type, its revision as the id (none for an ERROR), its JSON on one
+    line (json.dumps escapes every newline a string holds, so no value can end the frame early)."""
+    revision = payload.get("revision")
+    head = f"event: {payload['type']}\n" + (f"id: {revision}\n" if revision is not None else "")
+    return head + "data: " + json.dumps(payload, separators=(",", ":")) + "\n\n"
+
+
+def wants_event_stream() -> bool:
+    """text/event-stream when the Accept header prefers it to JSON lines (and lists it at all)."""
+    accept = request.accept_mimetypes
+    return accept["text/event-stream"] > 0 and accept.best_match(
+        ["application/x-ndjson", "text/event-stream"]) == "text/event-stream"
+
+
 @bp.get("/api/v1/watch")
 def watch() -> Response:
     kind_name = request.args.get("kind", "")
@@ -53,13 +74,17 @@ def watch() -> Response:
     authorize(who, "watch", info.kind, namespace=namespace if info.namespaced else "")
     matches = parse_selector(request.args.get("labelSelector"))
     timeout = _seconds("timeoutSeconds", 300.0)
+    event_stream = wants_event_stream()
     since_arg = request.args.get("since")
+    if since_arg is None and event_stream:
+        since_arg = request.headers.get("Last-Event-ID")  # what a reconnecting SSE client sends
     store = context().store
     if since_arg is None:
         _, since = store.read(lambda state: None)
     else:
         if not (since_arg.isascii() and since_arg.isdigit() and len(since_arg) <= 19):
-            raise bad_request("since must be a revision (a whole number)", "since")
+            raise bad_request("since must be a revision (a whole number)",
+                              "since" if "since" in request.args else "Last-Event-ID")
         since = int(since_arg)
     try:
         store.events_after(since, wait=0)
@@ -69,15 +94,17 @@ def watch() -> Response:
     gone = client_gone()
     release = context().streams.take(who.name)
 
+    line = sse_frame if event_stream else _line
+
     def stream() -> Iterator[str]:
         cursor, deadline = since, time.monotonic() + timeout
-        yield _line({"type": "BOOKMARK", "revision": cursor})
+        yield line({"type": "BOOKMARK", "revision": cursor})
         said = time.monotonic()
         while (left := deadline - time.monotonic()) > 0 and not gone():
             try:
                 events = store.events_after(cursor, wait=min(left, CHECK_SECONDS))
             except WindowExpired as err:
-                yield _line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)})
+                yield line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)})
                 return
             lines = []
             for event in events:
@@ -91,17 +118,19 @@ def watch() -> Response:
                 try:
                     visible = shown(obj, who)
                 except SealError as err:  # a Secret's value under a key this master lacks
-                    yield "".join(lines) + _line({"type": "ERROR", "code": err.status, "reason": err.reason,
+                    yield "".join(lines) + line({"type": "ERROR", "code": err.status, "reason": err.reason,
                                                   "error": err.message})
                     return
-                lines.append(_line({"type": event.type, "revision": event.revision, "object": visible}))
+                lines.append(line({"type": event.type, "revision": event.revision, "object": visible}))
             if not events and time.monotonic() - said >= bookmark_every:
-                lines.append(_line({"type": "BOOKMARK", "revision": cursor}))
+                lines.append((": heartbeat\n\n" if event_stream else "") + line({"type": "BOOKMARK",
+                                                                                "revision": cursor}))
             if lines:
                 said = time.monotonic()
                 yield "".join(lines)
 
-    response = Response(stream_with_context(stream()), mimetype="application/x-ndjson",
+    response = Response(stream_with_context(stream()),
+                        mimetype="text/event-stream" if event_stream else "application/x-ndjson",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(release)
     return response
