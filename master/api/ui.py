@@ -58,7 +58,7 @@ def ui_index() -> Response:
     return ui_file("index.html")
 
 
-@bp.get("/ui/<path:name>")
+@bp.get("/ui/<path:name>", merge_slashes=False)  # `//` answers 404, as any other name
 def ui_file(name: str) -> Response:
     mimetype = FILES.get(name)
     if mimetype is None:
