@@ -20,6 +20,7 @@ import requests
 import yaml
 from click.testing import CliRunner
 from cryptography import x509
+from playwright.sync_api import Locator, Page, expect
 
 from berth import certs
 from berth.cli.main import main as berth
@@ -28,10 +29,14 @@ from berth.lab import deploy, hosts
 from berth.lab.hosts import Lab
 from master.objects.conditions import condition, ready_condition
 from master.runtime.driver import DRIVERS
+from tests.browser import chromium, signed_in
+from tests.conftest import TEST_ROOT
 from tests.harness import wait_until
 from tests.test_lab import deployed_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+# the web page's test saves its screenshot here (README's docs/ui.png: BERTH_UI_SCREENSHOT=docs/ui.png)
+SCREENSHOT = Path(os.environ.get("BERTH_UI_SCREENSHOT") or TEST_ROOT / "ui.png")
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +153,126 @@ def test_the_demo_app_runs_its_web_replicas(lab: Lab) -> None:
             return not [p for p in listed if p["metadata"].get("labels", {}).get("app") in ("web", "hello")]
 
         wait_until(gone, 90, interval=0.5, what="the demo's pods gone")
+
+
+POD_MANIFEST = """apiVersion: berth/v1
+kind: Pod
+metadata: {name: ui-pod, labels: {app: ui}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: localhost/busybox:lab
+    command: [sh, -c, 'echo hello from the page; exec sleep 600']
+    resources: {requests: {cpu: 50m, memory: 16Mi}}
+---
+apiVersion: berth/v1
+kind: Deployment
+metadata: {name: ui-dep}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ui-dep}}
+  template:
+    metadata: {labels: {app: ui-dep}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: main, image: localhost/busybox:lab, command: [sleep, '600'],
+         resources: {requests: {cpu: 50m, memory: 16Mi}}}
+"""
+BAD_MANIFEST = """apiVersion: berth/v1
+kind: Pod
+metadata: {name: ui-bad}
+spec:
+  restartPolicy: Sometimes
+  containers: [{name: main, image: localhost/busybox:lab}]
+"""
+
+
+def row(page: Page, name: str) -> Locator:
+    """The table row whose cell holds `name` exactly."""
+    return page.get_by_role("row").filter(has=page.get_by_role("cell", name=name, exact=True))
+
+
+def test_the_web_page_shows_and_drives_the_cluster(lab: Lab) -> None:
+    """The page of a deployed master in Debian's chromium: signed in with the admin token it lists
+    every node, applies manifests (a field error named), follows a pod to Running and a scale to
+    its replicas without a reload (the watch's server-sent events), cordons a node and deletes a
+    pod; signed in with the viewer token it shows the same and offers no action."""
+    urls = deploy.api_urls(lab)
+    admin_api = requests.Session()
+    admin_api.verify = str(deploy.ca_file(lab))
+    admin_api.headers["Authorization"] = f"Bearer {deploy.admin_token(lab)}"
+    ns = urls[1] + "/api/v1/namespaces/default"
+    with chromium(urls, deploy.ca_file(lab)) as browser:
+        try:
+            page = signed_in(browser, urls[1] + "/ui/", deploy.admin_token(lab))
+            page.get_by_role("link", name="Nodes").click()
+            for host in lab.host_names():
+                expect(row(page, host)).to_contain_text("Ready", timeout=30_000)
+            expect(page.get_by_role("table", name="nodes").get_by_role("row")).to_have_count(
+                1 + len(lab.host_names()))
+
+            page.get_by_role("link", name="Create").click()
+            page.get_by_label("Manifest").fill(BAD_MANIFEST)
+            page.get_by_role("button", name="Apply").click()
+            expect(page.get_by_role("alert")).to_contain_text("field spec.restartPolicy")
+            page.get_by_label("Manifest").fill(POD_MANIFEST)
+            page.get_by_role("button", name="Apply").click()
+            applied = page.get_by_role("list", name="applied")
+            expect(applied).to_contain_text("pod/ui-pod created")
+            expect(applied).to_contain_text("deployment/ui-dep created")
+
+            page.get_by_role("link", name="Pods").click()  # no reload from here on: the streams update it
+            expect(row(page, "ui-pod")).to_contain_text("Running", timeout=90_000)
+            assert row(page, "ui-pod").get_by_role("cell").nth(5).inner_text() in lab.host_names()
+
+            page.get_by_role("link", name="Deployments").click()
+            deployment = row(page, "ui-dep")
+            expect(deployment.get_by_role("cell").nth(2)).to_have_text("1/1", timeout=90_000)
+            deployment.get_by_label("Replicas of ui-dep").fill("2")
+            deployment.get_by_role("button", name="Scale").click()
+            expect(page.get_by_role("status")).to_have_text("deployment/ui-dep scaled")
+            expect(deployment.get_by_role("cell").nth(6)).to_have_text("2")
+            expect(deployment.get_by_role("cell").nth(2)).to_have_text("2/2", timeout=90_000)
+            assert admin_api.get(f"{ns}/deployments/ui-dep", timeout=10).json()["spec"]["replicas"] == 2
+
+            page.get_by_role("link", name="Nodes").click()
+            last = lab.host_names()[-1]
+            row(page, last).get_by_role("button", name="Cordon").click()
+            expect(row(page, last)).to_contain_text("SchedulingDisabled")
+            row(page, last).get_by_role("button", name="Uncordon").click()
+            expect(row(page, last).get_by_role("cell").nth(1)).to_have_text("Ready")
+
+            viewer = signed_in(browser, urls[2] + "/ui/", deploy.viewer_token(lab))
+            expect(viewer.get_by_role("link", name="Create")).to_have_count(0)
+            for view in ("Nodes", "Pods", "Deployments"):
+                viewer.get_by_role("link", name=view).click()
+                expect(viewer.get_by_role("region", name=view).get_by_role("row")).not_to_have_count(1)
+                shown = [b.inner_text() for b in viewer.get_by_role("button").all() if b.is_visible()]
+                assert set(shown) <= {"Logs", "Events", "Sign out"}, (view, shown)
+            viewer.get_by_role("link", name="Pods").click()
+            row(viewer, "ui-pod").get_by_role("button", name="Logs").click()
+            expect(viewer.locator("pre")).to_contain_text("hello from the page", timeout=30_000)
+
+            page.get_by_role("link", name="Overview").click()  # the screenshot: usage bars filled in
+            expect(page.get_by_text("?", exact=True)).to_have_count(0, timeout=30_000)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            page.get_by_role("link", name="Pods").click()
+            row(page, "ui-pod").get_by_role("button", name="Delete").click()
+            expect(row(page, "ui-pod")).to_have_count(0, timeout=60_000)
+            assert page.errors == [] and viewer.errors == []  # type: ignore[attr-defined]
+        finally:
+            admin_api.delete(f"{ns}/deployments/ui-dep", timeout=10)
+            admin_api.delete(f"{ns}/pods/ui-pod", timeout=10)
+
+            def gone() -> bool:
+                listed = admin_api.get(f"{ns}/pods", timeout=10).json()["items"]
+                return not [p for p in listed if p["metadata"]["name"] == "ui-pod"
+                            or p["metadata"].get("labels", {}).get("app") == "ui-dep"]
+
+            wait_until(gone, 90, interval=0.5, what="the page's pods gone")
 
 
 def test_the_cluster_key_works_only_from_the_masters_and_only_for_commands(lab: Lab) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from master.api import ui
+
 ROOT = Path(__file__).resolve().parent.parent
 ANSIBLE = Path(sys.executable).parent / "ansible"
 
@@ -34,6 +36,9 @@ def test_the_wheel_holds_everything_the_services_run(tmp_path: Path) -> None:
                    "berth-certs = berth.certs"):
         assert f"{script}:main" in entry_points
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
+    # the web page's files (master/api/ui.py) and the vendored licences ship as package data
+    for name in (*ui.FILES, "vendor/VENDORED.md", "vendor/LICENSE-alpinejs", "vendor/LICENSE-vue-reactivity"):
+        assert f"master/api/ui_files/{name}" in names, name
     # three import names only: nothing as generic as `cli` or `lab` lands in site-packages
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"berth", "master", "agent"}
     target = tmp_path / "site"

@@ -110,6 +110,11 @@ def admin_token(lab: Lab) -> str:
     return (lab.root / "secrets" / "admin-token").read_text().strip()
 
 
+def viewer_token(lab: Lab) -> str:
+    """A read-only user's (role viewer): what to show the cluster with, e.g. in the web page."""
+    return (lab.root / "secrets" / "viewer-token").read_text().strip()
+
+
 def api_urls(lab: Lab) -> list[str]:
     return [f"https://{lab.address(h)}:{API_PORT}" for h in masters_of(lab)]
 
