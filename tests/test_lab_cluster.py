@@ -202,6 +202,7 @@ def test_the_web_page_shows_and_drives_the_cluster(lab: Lab) -> None:
     urls = deploy.api_urls(lab)
     admin_api = requests.Session()
     admin_api.verify = str(deploy.ca_file(lab))
+    admin_api.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would win over `verify`
     admin_api.headers["Authorization"] = f"Bearer {deploy.admin_token(lab)}"
     ns = urls[1] + "/api/v1/namespaces/default"
     with chromium(urls, deploy.ca_file(lab)) as browser:

@@ -367,8 +367,8 @@ Alpine.data('berth', () => ({
     this.notice = '';
     this.failure = '';
     try {
-      const said = await action();
-      this.notice = said || what;
+      const said = await action();  // a sentence of its own, or an API answer: then `what`
+      this.notice = typeof said === 'string' ? said : what;
     } catch (err) {
       this.failure = `${what}: ${err.message}${err.field ? ` (field ${err.field})` : ''}`;
     }
