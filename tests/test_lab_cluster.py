@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import stat
@@ -24,6 +25,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from berth import certs
 from berth.cli.main import main as berth
+from berth.cli.rollouts import REVISION
 from berth.containers import container_name
 from berth.lab import deploy, hosts
 from berth.lab.hosts import Lab
@@ -260,9 +262,39 @@ def test_the_web_page_shows_and_drives_the_cluster(lab: Lab) -> None:
             expect(page.get_by_text("?", exact=True)).to_have_count(0, timeout=30_000)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
+            # a second revision of ui-dep, then undone: its first template back
+            page.get_by_role("link", name="Create").click()
+            page.get_by_label("Manifest").fill(POD_MANIFEST.split("---\n")[1].replace("'600'", "'601'"))
+            page.get_by_role("button", name="Apply").click()
+            expect(applied).to_contain_text("deployment/ui-dep configured")
+            page.get_by_role("link", name="Deployments").click()
+            wait_until(lambda: any((rs["metadata"].get("annotations") or {}).get(REVISION) == "2"
+                                   for rs in admin_api.get(f"{ns}/replicasets", timeout=10).json()["items"]),
+                       60, interval=0.5, what="ui-dep's second revision")
+            deployment.get_by_role("button", name="Undo").click()
+            expect(page.get_by_role("status")).to_have_text("deployment/ui-dep rolled back to revision 1")
+            template = admin_api.get(f"{ns}/deployments/ui-dep", timeout=10).json()["spec"]["template"]
+            assert template["spec"]["containers"][0]["command"] == ["sleep", "600"]
+
+            # drain: refused for a pod no controller makes again, then forced; each pod evicted
+            node = admin_api.get(f"{ns}/pods/ui-pod", timeout=10).json()["spec"]["nodeName"]
+            page.get_by_role("link", name="Nodes").click()
+            row(page, node).get_by_role("button", name="Drain").click()
+            expect(page.get_by_role("alert")).to_contain_text(
+                "cannot delete Pods that declare no controller (use --force to override): default/ui-pod")
+            page.get_by_role("button", name="Drain anyway (--force)").click()
+            expect(page.get_by_role("status")).to_have_text(f"node/{node} drained", timeout=120_000)
+            expect(row(page, node).get_by_role("cell").nth(1)).to_have_text("Ready,SchedulingDisabled")
+            expect(row(page, node).get_by_role("cell").nth(6)).to_have_text("0")
+            row(page, node).get_by_role("button", name="Uncordon").click()
+            expect(row(page, node).get_by_role("cell").nth(1)).to_have_text("Ready")
+
             page.get_by_role("link", name="Pods").click()
-            row(page, "ui-pod").get_by_role("button", name="Delete").click()
-            expect(row(page, "ui-pod")).to_have_count(0, timeout=60_000)
+            replica = page.get_by_role("row").filter(has_text="ui-dep-").first.get_by_role("cell").nth(1)
+            expect(replica).to_have_text(re.compile(r"^ui-dep-"))
+            name = replica.inner_text()
+            row(page, name).get_by_role("button", name="Delete").click()
+            expect(row(page, name)).to_have_count(0, timeout=60_000)
             assert page.errors == [] and viewer.errors == []  # type: ignore[attr-defined]
         finally:
             admin_api.delete(f"{ns}/deployments/ui-dep", timeout=10)
