@@ -182,6 +182,14 @@ spec:
       - {name: main, image: localhost/busybox:lab, command: [sleep, '600'],
          resources: {requests: {cpu: 50m, memory: 16Mi}}}
 """
+SERVICE_MANIFEST = """---
+apiVersion: berth/v1
+kind: Service
+metadata: {name: ui-svc}
+spec:
+  selector: {app: ui-dep}
+  ports: [{port: 80, targetPort: 8080}]
+"""
 BAD_MANIFEST = """apiVersion: berth/v1
 kind: Pod
 metadata: {name: ui-bad}
@@ -220,11 +228,16 @@ def test_the_web_page_shows_and_drives_the_cluster(lab: Lab) -> None:
             page.get_by_label("Manifest").fill(BAD_MANIFEST)
             page.get_by_role("button", name="Apply").click()
             expect(page.get_by_role("alert")).to_contain_text("field spec.restartPolicy")
-            page.get_by_label("Manifest").fill(POD_MANIFEST)
+            page.get_by_label("Manifest").fill(POD_MANIFEST + SERVICE_MANIFEST)
             page.get_by_role("button", name="Apply").click()
             applied = page.get_by_role("list", name="applied")
             expect(applied).to_contain_text("pod/ui-pod created")
             expect(applied).to_contain_text("deployment/ui-dep created")
+            expect(applied).to_contain_text("service/ui-svc created")
+            page.get_by_role("link", name="Services").click()
+            service = row(page, "ui-svc").get_by_role("cell")
+            expect(service.nth(3)).to_have_text(re.compile(r"^\d+\.\d+\.\d+\.\d+$"))  # its cluster IP
+            expect(service.nth(5)).to_have_text("app=ui-dep")
 
             page.get_by_role("link", name="Pods").click()  # no reload from here on: the streams update it
             expect(row(page, "ui-pod")).to_contain_text("Running", timeout=90_000)
@@ -249,7 +262,7 @@ def test_the_web_page_shows_and_drives_the_cluster(lab: Lab) -> None:
 
             viewer = signed_in(browser, urls[2] + "/ui/", deploy.viewer_token(lab))
             expect(viewer.get_by_role("link", name="Create")).to_have_count(0)
-            for view in ("Nodes", "Pods", "Deployments"):
+            for view in ("Nodes", "Pods", "Deployments", "Services", "Events"):
                 viewer.get_by_role("link", name=view).click()
                 expect(viewer.get_by_role("region", name=view).get_by_role("row")).not_to_have_count(1)
                 shown = [b.inner_text() for b in viewer.get_by_role("button").all() if b.is_visible()]
@@ -297,6 +310,7 @@ def test_the_web_page_shows_and_drives_the_cluster(lab: Lab) -> None:
             expect(row(page, name)).to_have_count(0, timeout=60_000)
             assert page.errors == [] and viewer.errors == []  # type: ignore[attr-defined]
         finally:
+            admin_api.delete(f"{ns}/services/ui-svc", timeout=10)
             admin_api.delete(f"{ns}/deployments/ui-dep", timeout=10)
             admin_api.delete(f"{ns}/pods/ui-pod", timeout=10)
 
