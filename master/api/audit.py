@@ -93,6 +93,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "cluster.healthz": NON_RESOURCE,
     "cluster.readyz": NON_RESOURCE,
     "openapi.openapi": NON_RESOURCE,
+    "prometheus.metrics": NON_RESOURCE,
     # a question about one's own rights: nothing changes; kept when refused (a 401), as every such
     "access_review.access_review": Endpoint({"POST": "create"}, resource="selfsubjectaccessreviews",
                                             quiet=True),
