@@ -23,11 +23,18 @@ from master.api.audit import Seen
 from master.api.auth import Principal, TokenBook, digest
 from master.api.context import ApiContext
 from master.api.prometheus import OTHER, UNMATCHED, request_labels
+from master.controllers.scheduling import SchedulingController
+from master.errors import ApiError
 from master.observability import MasterMetrics, RequestLabels, node_conditions, pod_phases
 from master.runtime.actions import FindAddress, MakeSandbox, RunContainer
 from master.runtime.driver import DRIVERS
 from master.runtime.executor import Background, Executor
+from master.store.commands import Bind, Command
+from master.store.state import Outcome
 from tests.test_agent_probes import pod as probed_pod
+from tests.test_isolation import NOW, FakeStore
+from tests.test_isolation import node as isolated_node
+from tests.test_isolation import pod as isolated_pod
 from tests.test_pod_network import NODES, FakeHost
 from tests.test_runtime_executor import HOST, FakePool, pod
 
@@ -229,3 +236,39 @@ def test_a_port_already_taken_leaves_the_agent_working_without_metrics() -> None
         assert second.serve("127.0.0.1", port) is None  # type: ignore[arg-type]
     finally:
         first.stop()
+
+
+class RefusingBinds(FakeStore):
+    """A store whose every Bind loses to another writer (the pod changed meanwhile)."""
+
+    def propose_all(self, commands: list[Command], timeout: float | None = None) -> list[Outcome | ApiError]:
+        answers: list[Outcome | ApiError] = []
+        for command in commands:
+            refused = isinstance(command, Bind)
+            answers.append(ApiError(409, "Conflict", "the pod changed") if refused else
+                           super().propose_all([command])[0])
+        return answers
+
+
+def test_the_scheduler_counts_each_pods_attempt_by_result_and_what_it_left() -> None:
+    metrics = MasterMetrics()
+
+    def attempts(result: str) -> float | None:
+        return metrics.registry.get_sample_value("berth_scheduler_schedule_attempts_total",
+                                                 {"result": result})
+
+    placed = SchedulingController(FakeStore(isolated_node("good"), isolated_pod("fits"),  # type: ignore[arg-type]
+                                            isolated_pod("big", cpu="64")), lambda: NOW, lambda: "u")
+    placed.observed = metrics
+    placed.lead()
+    placed.reconcile()
+    assert (attempts("scheduled"), attempts("unschedulable"), attempts("error")) == (1, 1, 0)
+    assert placed.queue_depth() == 1  # the big pod waits
+    placed.follow()
+    assert placed.queue_depth() == 0  # a follower has nothing waiting
+    refused = SchedulingController(RefusingBinds(isolated_node("good"), isolated_pod("fits")),  # type: ignore[arg-type]
+                                   lambda: NOW, lambda: "u")
+    refused.observed = metrics
+    refused.reconcile()
+    assert (attempts("scheduled"), attempts("error")) == (1, 1)
+    assert metrics.registry.get_sample_value("berth_scheduler_scheduling_duration_seconds_count") == 2
