@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,10 @@ class AgentConfig:
     pod_network_backend: str = "host-gw"
     # seconds between two readings of every container's CPU and memory (agent/metrics.py); 0: off
     metrics_interval: float = 5.0
+    # the agent's own Prometheus metrics (agent/prometheus.py), plain HTTP: on loopback unless another
+    # address is set; port 0 turns them off
+    prometheus_address: str = "127.0.0.1"
+    prometheus_port: int = 9101
     # podman's events file (containers.conf: events_logger = "file", tmp_dir = "/run/libpod")
     podman_events_file: str = PODMAN_EVENTS_FILE
     log_level: str = "INFO"
@@ -58,6 +63,15 @@ class AgentConfig:
             raise ValueError("metrics_interval: 0 (off) or from 1 to 300 seconds")
         if self.runtime_check_seconds and not 1 <= self.runtime_check_seconds <= 3600:
             raise ValueError("runtime_check_seconds: 0 (off) or from 1 to 3600 seconds")
+        port = self.prometheus_port
+        if not (isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535):
+            raise ValueError("prometheus_port: 0 (off) or a port from 1 to 65535")
+        try:
+            address = self.prometheus_address
+            ipaddress.ip_address(address if isinstance(address, str) else None)  # not a number: 1 is 0.0.0.1
+        except ValueError:
+            raise ValueError("prometheus_address: an IP address (127.0.0.1 keeps the metrics on the "
+                             "host)") from None
         self.masters = [m if "://" in m else f"https://{m}" for m in self.masters]
         cpu_millis(self.reserved_cpu)
         memory_bytes(self.reserved_memory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from agent.masters import ApiError, Masters, MasterUnavailable
 from agent.metrics import MetricsCollector
 from agent.pod_network import INFORMED, PodNetwork
 from agent.probes import ProbeRunner
+from agent.prometheus import AgentMetrics
 from agent.registration import RegistrationRefused, register
 from agent.runtime_events import RuntimeEventWatch, event_source
 from agent.runtime_health import RuntimeHealth
@@ -37,6 +39,8 @@ log = logging.getLogger("berth.agent")
 @click.option("--token-file", help="File holding this agent's API token.")
 @click.option("--ca-file", help="The cluster's CA, which the masters' certificates are verified with.")
 @click.option("--heartbeat-interval", type=float, help="Seconds between heartbeats (default 1).")
+@click.option("--prometheus-port", type=int,
+              help="Port of the agent's own Prometheus metrics, on 127.0.0.1 (default 9101; 0: off).")
 @click.option("--pod-network/--no-pod-network", default=None,
               help="Make this host's part of the pod network (default: on).")
 @click.option("--once", is_flag=True, help="Register, then exit.")
@@ -64,12 +68,15 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     fence = SelfFence(config.runtime, config.fence_after_seconds,
                       record=Path(config.token_file).parent / "fenced.json")  # the agent's state dir
     app = AppMetrics(interval=config.metrics_interval)
+    observed = AgentMetrics()  # the agent's own Prometheus families (agent/prometheus.py)
+    if config.prometheus_port:
+        observed.serve(config.prometheus_address, config.prometheus_port)
 
     def listed(pods: list[dict]) -> None:  # the node's pods, as the probe runner lists them
         fence.pods(pods)
         app.pods(pods)
 
-    probes = ProbeRunner(connect(), config.name, config.runtime, listed=listed)
+    probes = ProbeRunner(connect(), config.name, config.runtime, listed=listed, metrics=observed)
     listings = Listings(config.runtime)  # one engine listing for the runtime check and the readings
     metrics = MetricsCollector(connect(), config.name, config.runtime,
                                interval=config.metrics_interval, app=app.snapshot, listings=listings)
@@ -77,7 +84,7 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
                                        source=event_source(config.runtime, Path(config.podman_events_file)),
                                        changed=metrics.changed)
     network = PodNetwork(config.name, config.runtime, enabled=config.pod_network, dns=ClusterDns(),
-                         backend=config.pod_network_backend)
+                         backend=config.pod_network_backend, metrics=observed)
     runtime = RuntimeHealth(config.runtime, config.runtime_check_seconds, network=lambda: network.problem,
                             listings=listings)
     # each informer its own client: a requests.Session is not shared between threads
@@ -99,7 +106,8 @@ def main(config_file: str | None, once: bool, **flags: object) -> None:
     # heartbeats wait briefly for each master: a master cut off behind a kept connection would
     # otherwise hold one for the whole read timeout and make this healthy node look dead
     beats = connect(HEARTBEAT_TIMEOUT)
-    heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime)
+    heartbeat_until(beats, config, stopping, probes.pods_changed, fence, runtime, observed)
+    observed.stop()
     runtime.stop()
     metrics.stop()
     app.stop()
@@ -135,29 +143,37 @@ SUMMARY_EVERY = 3600  # heartbeats between two summary lines in the log (an hour
 
 def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.Event,
                     pods_changed: Callable[[int], None] | None = None,
-                    fence: SelfFence | None = None, runtime: RuntimeHealth | None = None) -> None:
+                    fence: SelfFence | None = None, runtime: RuntimeHealth | None = None,
+                    metrics: AgentMetrics | None = None) -> None:
     """One small request per interval, to any master; nothing accumulates between beats. Each
     carries the host's usage and whether its container engine works (`runtime`'s latest check).
     The answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue).
 
     Counters only (no list of past beats), so the agent can run for months; a summary line
-    every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive.
+    every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive; `metrics`
+    counts each beat's end and times each answer (agent/prometheus.py).
     """
+    metrics = metrics or AgentMetrics()
     path = f"/api/v1/nodes/{config.name}/heartbeat"
     sent = refused = unanswered = 0
     while not stopping.wait(config.heartbeat_interval):
         sent += 1
         if sent % SUMMARY_EVERY == 0:
             log.info("%d heartbeats sent: %d refused, %d unanswered", sent, refused, unanswered)
+        body = {**usage(), **(runtime.report() if runtime else {})}
+        sent_at = time.monotonic()
         try:
-            answer = masters.call("POST", path, {**usage(), **(runtime.report() if runtime else {})})
+            answer = masters.call("POST", path, body)
+            metrics.heartbeat("accepted", time.monotonic() - sent_at)
         except MasterUnavailable as err:
+            metrics.heartbeat("unanswered")
             unanswered += 1
             log.warning("heartbeat: %s", err)
             if fence is not None:
                 fence.no_answer()
             continue
         except ApiError as err:
+            metrics.heartbeat("refused", time.monotonic() - sent_at)
             if err.status == 404:  # the Node was deleted: register it again
                 _register_until_done(masters, config, stopping)
             else:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agent.cluster_dns import ClusterDns
 from agent.network_policy import PodRules, resolve
+from agent.prometheus import AgentMetrics
 from agent.routes import (
     VXLAN_DEVICE,
     VXLAN_MTU,
@@ -81,10 +82,12 @@ def _run(argv: list[str], stdin: str | None = None) -> str:
 class PodNetwork:
     def __init__(self, node: str, runtime: str, run: Callable[..., str] = _run,
                  forwarding: Path = FORWARDING, enabled: bool = True, dns: ClusterDns | None = None,
-                 backend: str = "host-gw", bridge_filter: Path = BRIDGE_FILTER) -> None:
+                 backend: str = "host-gw", bridge_filter: Path = BRIDGE_FILTER,
+                 metrics: AgentMetrics | None = None) -> None:
         """`enabled` False: nothing is done, and nothing is reported wrong (an agent that does not
-        run on the host it reports, as tests run one)."""
+        run on the host it reports, as tests run one). `metrics`: counts the table's loads."""
         self.node = node
+        self.metrics = metrics or AgentMetrics()
         self.backend = backend  # routes.py BACKENDS
         self._vxlan_peers: list[Peer] | None = None  # the peers whose VXLAN entries were last written
         self.dns = dns  # answers this host's pods on its bridge address (cluster_dns.py)
@@ -152,8 +155,7 @@ class PodNetwork:
             self._routes(mine, pod_cidr, peers(nodes, self.node))
             ruleset = render(pod_cidr, [p.pod_cidr for p in peers(nodes, self.node)], services, policies)
             if ruleset != self._loaded:
-                self.run(["nft", "-f", "-"], stdin=ruleset)
-                self._loaded = ruleset
+                self._load(ruleset)
         except (subprocess.SubprocessError, OSError, ValueError) as err:
             self._said(f"setting up the pod network failed: {failure_text(err)}")
             return
@@ -161,6 +163,16 @@ class PodNetwork:
             log.info("pod network ready: pods on %s, routes to %d other node(s) (%s)", pod_cidr,
                      len(peers(nodes, self.node)), self.backend)
         self.problem = None
+
+    def _load(self, ruleset: str) -> None:
+        """The host's table replaced in one `nft -f` transaction: a data-path reload, counted."""
+        try:
+            self.run(["nft", "-f", "-"], stdin=ruleset)
+        except BaseException:
+            self.metrics.reloaded(False)
+            raise
+        self.metrics.reloaded(True)
+        self._loaded = ruleset
 
     def _routes(self, mine: Obj, pod_cidr: str, all_peers: list[Peer]) -> None:
         """The VXLAN device (made whatever the backend: a peer may send over it), then each peer's

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.masters import ApiError, Masters, MasterUnavailable
+from agent.prometheus import AgentMetrics
 from berth.containers import container_name
 from berth.objects import Obj
 
@@ -71,8 +72,11 @@ def run_probe(probe: Obj, runtime: str, container: str, pod_ip: str) -> tuple[bo
 class ProbeRunner:
     def __init__(self, masters: Masters, node: str, runtime: str, resync_seconds: float = 60.0,
                  report_seconds: float = 10.0,
-                 listed: Callable[[list[Obj]], None] = lambda pods: None) -> None:
+                 listed: Callable[[list[Obj]], None] = lambda pods: None,
+                 metrics: AgentMetrics | None = None) -> None:
+        """`metrics`: counts each probe attempt's result (agent/prometheus.py)."""
         self.masters = masters
+        self.metrics = metrics or AgentMetrics()
         self.listed = listed  # told each listing of the node's pods (the self-fence's opt-outs)
         self.node = node
         self.runtime = runtime
@@ -162,6 +166,7 @@ class ProbeRunner:
             probe, name, pod_ip = self._targets[key]
             state.due = now + float(probe.get("periodSeconds", 10))
             ok, why = run_probe(probe, self.runtime, name, pod_ip)
+            self.metrics.probed(key[2], ok)
             if ok:
                 state.successes, state.failures = state.successes + 1, 0
                 if not state.healthy and state.successes >= int(probe.get("successThreshold", 1)):

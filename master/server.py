@@ -41,6 +41,7 @@ from master.controllers.replicasets import ReplicaSetController
 from master.controllers.scheduling import SchedulingController
 from master.controllers.taint_eviction import TaintEviction
 from master.controllers.volumes import SshCommands, VolumeController
+from master.observability import ClusterCollector, MasterMetrics
 from master.peer_auth import peer_key
 from master.rbac.cache import RbacCache
 from master.reports.books import ReportBooks
@@ -64,9 +65,10 @@ class Server:
         sessions the runtime needs). Either is None without an SSH key. `keyring`: what seals
         Secrets (None: stored in clear)."""
         self.config = config
+        self.metrics = MasterMetrics()  # this master's alone (`GET /metrics`, master/observability.py)
         self.store = Store(config.raft_address, config.peers, config.data_dir, password, config.timings,
                            window_size=config.watch_window, window_bytes=config.watch_window_bytes,
-                           write_timeout=config.write_timeout, keyring=keyring)
+                           write_timeout=config.write_timeout, keyring=keyring, metrics=self.metrics)
         self.books = ReportBooks(Attention(config.runtime_resync_seconds), self.store)
         self.store.add_listener(self.books.pod_revisions.observe)
         key = peer_key(password) if password else None
@@ -81,10 +83,11 @@ class Server:
                               rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
                               host_path_namespaces=list(config.host_path_namespaces),
                               service_node_port_range=config.service_node_port_range, audit=self.audit,
-                              rbac=RbacCache(self.store))
+                              rbac=RbacCache(self.store), metrics=self.metrics)
         if key is not None and config.peer_apis:
             self.ctx.relay = ReportRelay(self.store, self.books, config.peer_apis, key,
-                                         period=config.heartbeat_relay_seconds, ca_file=config.tls_ca_file)
+                                         period=config.heartbeat_relay_seconds, ca_file=config.tls_ca_file,
+                                         metrics=self.metrics)
         else:
             log.warning("no Raft password: followers forward each agent report to the leader on its own")
         self.app: Flask = create_app(self.ctx)
@@ -98,6 +101,12 @@ class Server:
         if config.rebalance:  # a setting of its own, not in `controllers`: it moves pods, so it is asked for
             self.loops.append(Rebalancer(self.store, self.ctx.now, self.ctx.uid, config.rebalance_config(),
                                          period=config.rebalance_period_seconds))
+        for loop in self.loops:
+            loop.observed = self.metrics
+        self.metrics.register(ClusterCollector(
+            self.store.status,
+            lambda: self.store.read(lambda state: (state.list("Node"), state.list("Pod")))[0],
+            lambda: [(loop.name, loop.queue_depth) for loop in self.loops]))
         self._leading = False
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watch_leadership, name="leadership", daemon=True)

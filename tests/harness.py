@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -27,6 +28,14 @@ TOKENS = LAB_TOKENS
 T = TypeVar("T")
 GI = 2**30
 WORKLOADS = ("deployment", "replicaset", "garbage-collector")  # the controllers that make and collect pods
+
+
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # anything but a newline: ESC and \r among them
+
+
+def control_characters(text: str) -> list[str]:
+    """What a terminal would act on in `text`: none may reach a pipe or a log (a spinner's \r, colours)."""
+    return CONTROL.findall(text)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:

@@ -763,6 +763,28 @@ def test_watch_stream_and_relist_on_410(fake: FakeServer) -> None:
     assert any("listing again" in n for n in notices)
 
 
+def test_a_watch_from_a_given_list_reports_its_objects_gone_across_a_410(fake: FakeServer) -> None:
+    """`berth wait --for=delete` lists, then follows from that list: a pod deleted while the window
+    expired still comes as DELETED from the relist."""
+    calls: list[dict[str, list[str]]] = []
+
+    def watch(handler: Handler, query: dict[str, list[str]], body: bytes) -> None:
+        calls.append(query)
+        if len(calls) == 1:
+            handler.send_json(410, {"error": "too old", "reason": "Expired", "field": "since"})
+        else:
+            handler.send_stream([])
+
+    fake.json("GET", "/api/v1/namespaces/default/pods", pod_list(pod("a"), rv=30))
+    fake.routes[("GET", "/api/v1/watch")] = watch
+    clock = iter(range(1000))
+    events = follow(Client([fake.url]), "pods", since=10, listed=[pod("a"), pod("b")], timeout=500,
+                    clock=lambda: float(next(clock)), sleep=lambda s: None)
+    first = next(events)
+    assert (first["type"], first["object"]["metadata"]["name"], first["revision"]) == ("DELETED", "b", 30)
+    assert calls[0]["since"] == ["10"]
+
+
 def test_relist_events_diff() -> None:
     known = {("default", "a"): 5, ("default", "b"): 6}
     items = [{**pod("a"), "metadata": {**pod("a")["metadata"], "resourceVersion": 9}}]

@@ -16,7 +16,18 @@ import pytest
 import requests
 
 from berth.lab.fake_kubelet import FakeKubelet
-from tests.harness import GI, TOKENS, WORKLOADS, MasterCluster, add_node, berth, pod, sampling, wait_until
+from tests.harness import (
+    GI,
+    TOKENS,
+    WORKLOADS,
+    MasterCluster,
+    add_node,
+    berth,
+    control_characters,
+    pod,
+    sampling,
+    wait_until,
+)
 from tests.test_workloads_masters import Pods, create, deployment, get, patch, rolled_out
 
 CLUSTER_SETTINGS = {"controllers": ["node-lifecycle", "scheduler", *WORKLOADS, "disruption"],
@@ -171,6 +182,7 @@ def test_drain_keeps_the_budget_empties_the_node_and_uncordon_brings_it_back(hos
         assert sum(line.startswith("evicting pod default/drained-") for line in lines) == 3
         assert sum(line.startswith("pod/drained-") and line.endswith(" evicted") for line in lines) == 3
         assert TOO_MANY in drained.stderr  # the second eviction waited for a replacement to be Ready
+        assert not control_characters(drained.stdout + drained.stderr)  # a pipe: no live line
         assert on_node(hosts, "n0") == []
         moved = pods.active()
         assert len(pods.ready(moved)) == 3 and {p["spec"]["nodeName"] for p in moved} <= {"n1", "n2"}
@@ -218,6 +230,7 @@ def test_drain_needs_force_for_bare_pods_and_stops_at_its_timeout(hosts: MasterC
         assert "Warning: deleting Pods that declare no controller: default/lonely" in late.stderr
         assert "pod/lonely evicted" in late.stdout and "node/n0 drained" not in late.stdout
         assert "global timeout reached: 3s" in late.stderr and TOO_MANY in late.stderr
+        assert not control_characters(late.stdout + late.stderr)
         assert hosts.session().get(hosts.url(0, f"{NS}/pods/lonely"), timeout=10).status_code == 404
         assert len(Pods(hosts, "stuck").active()) == 2  # the budget held them
 

@@ -36,6 +36,7 @@ from tests.harness import (
     temporary_lab,
     wait_until,
 )
+from tests.test_prometheus_masters import scrape
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")  # CI runs as root
 PODS = "/api/v1/namespaces/default/pods"
@@ -89,6 +90,9 @@ def command_pod(name: str, script: str, restart: str = "Always") -> dict[str, An
 def test_a_pod_runs_and_a_killed_container_is_restarted(lab: Lab, cluster: MasterCluster) -> None:
     created = create(cluster, pod("sleeper", image=IMAGE))
     wait_until(lambda: phase(cluster, "sleeper") == "Running", 60, interval=0.3, what="sleeper Running")
+    ssh_timed = "berth_runtime_ssh_command_duration_seconds_count"  # the runtime's SSH, by action type
+    timed = scrape(cluster, cluster.leader_index())
+    assert timed(ssh_timed, verb="RunContainer") >= 1 and timed(ssh_timed, verb="ListContainers") >= 1
     status = get(cluster, "sleeper")["status"]
     host = get(cluster, "sleeper")["spec"]["nodeName"]
     assert status["hostIP"] == lab.address(host) and status["podIP"]
@@ -107,6 +111,8 @@ def test_a_pod_runs_and_a_killed_container_is_restarted(lab: Lab, cluster: Maste
     gone = cluster.session().delete(cluster.url(0, f"{PODS}/sleeper?gracePeriodSeconds=1"), timeout=10)
     assert gone.status_code == 200
     wait_until(lambda: name not in names_on(lab, host), 60, interval=0.3, what="containers removed")
+    wait_until(lambda: scrape(cluster, cluster.leader_index())(ssh_timed, verb="StopPod") >= 1, 10,
+               what="the graceful stop timed (when its background work ended)")
 
 
 def test_restart_policies_and_crash_loop_back_off(lab: Lab, cluster: MasterCluster) -> None:

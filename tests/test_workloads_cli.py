@@ -5,6 +5,7 @@ with "missing" in its name never become ready."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from berth.lab.fake_kubelet import FakeKubelet
-from tests.harness import GI, TOKENS, MasterCluster, add_node, berth, wait_until
+from tests.harness import GI, TOKENS, MasterCluster, add_node, berth, control_characters, wait_until
 from tests.test_workloads_masters import NS, SETTINGS, deployment, get, replicasets, rolled_out
 
 CLUSTER_SETTINGS = SETTINGS
@@ -64,6 +65,7 @@ def test_status_set_image_history_and_undo(hosts: MasterCluster) -> None:
     apply(hosts, "cli-roll", 3, annotations={CAUSE: "first"})
     out = ok(hosts, "rollout", "status", "deploy/cli-roll", "--timeout", "60s")
     assert out.splitlines()[-1] == 'deployment "cli-roll" successfully rolled out'
+    assert not control_characters(out)  # a pipe: kubectl's lines, nothing animated
 
     ok(hosts, "annotate", "deploy", "cli-roll", f"{CAUSE}=to v2", "--overwrite")
     assert ok(hosts, "set", "image", "deploy/cli-roll", "main=localhost/busybox:v2") == \
@@ -166,6 +168,9 @@ def test_a_stuck_rollout_times_out_and_one_past_its_deadline_fails(hosts: Master
     result = fails(hosts, "rollout", "status", "deploy/cli-stuck", "--timeout", "2s")
     assert 'timed out after 2s waiting for deployment "cli-stuck" rollout to finish' in result.stderr
     assert "Waiting for deployment" in result.stdout
+    assert not control_characters(result.stdout + result.stderr)
+    lines = result.stdout.splitlines()
+    assert all(a != b for a, b in itertools.pairwise(lines))  # a line when its words change
     assert time.monotonic() - started < 15
 
     apply(hosts, "cli-late", 2, progressDeadlineSeconds=3)

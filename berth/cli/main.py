@@ -24,6 +24,7 @@ from berth.cli.commands import (
     pods,
     rollout,
     update,
+    wait,
     watch,
 )
 from berth.cli.commands.common import BerthGroup, State, client_version
@@ -61,7 +62,7 @@ berth = main  # the group under its own name, for `from berth.cli.main import be
 for command in (cluster.version, get.get, get.top, get.api_resources, describe.describe, describe.explain,
                 pods.run, pods.logs, pods.exec_, copy.cp, forward.port_forward, manage.apply, manage.create,
                 manage.delete, update.label, update.annotate, update.taint, update.patch, update.edit,
-                watch.watch, watch.wait, rollout.rollout, rollout.scale, autoscale.autoscale, rollout.set_,
+                watch.watch, wait.wait, rollout.rollout, rollout.scale, autoscale.autoscale, rollout.set_,
                 nodes.cordon,
                 nodes.uncordon, nodes.drain, nodes.rebalance, cluster.cluster, auth.auth, lab_group):
     main.add_command(command)

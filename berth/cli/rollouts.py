@@ -99,6 +99,15 @@ def rollout_status(deployment: Obj, revision: int = 0) -> tuple[str, bool]:
     return f'deployment "{name}" successfully rolled out', True
 
 
+def rollout_counts(deployment: Obj) -> tuple[int, int]:
+    """(new replicas available, replicas wanted): the bar of `rollout status` on a terminal; the
+    words stay kubectl's line."""
+    status = deployment.get("status") or {}
+    wanted = _int((deployment.get("spec") or {}).get("replicas", 1))
+    done = min(_int(status.get("updatedReplicas")), _int(status.get("availableReplicas")), wanted)
+    return done, wanted
+
+
 # --- history -----------------------------------------------------------------------------------
 
 def history(deployment: Obj, replicasets: list[Obj]) -> list[tuple[int, str]]:

@@ -75,6 +75,7 @@ def follow(
     all_namespaces: bool = False,
     label_selector: str | None = None,
     since: int | None = None,
+    listed: list[Obj] | None = None,
     timeout: float | None = None,
     give_up_after: float = 30.0,
     notice: Callable[[str], None] | None = None,
@@ -84,8 +85,9 @@ def follow(
     """ADDED/MODIFIED/DELETED events (never bookmarks) until `timeout` seconds pass.
 
     Without `since` it lists first and watches from the list's revision, so no event is
-    lost between connecting and the first bookmark. It gives up (re-raising) only when
-    no master could be reached for `give_up_after` seconds.
+    lost between connecting and the first bookmark; with `since`, `listed` are the objects of the
+    list it came from, so a relist after a 410 reports those gone meanwhile as DELETED. It gives
+    up (re-raising) only when no master could be reached for `give_up_after` seconds.
     """
     info = kind_info(kind)
     say = notice or (lambda message: None)
@@ -94,7 +96,7 @@ def follow(
         "all_namespaces": all_namespaces,
         "label_selector": label_selector,
     }
-    known: dict[Key, int] = {}
+    known: dict[Key, int] = {_key(obj): _rv(obj) for obj in listed or []}
 
     def relist() -> tuple[int, list[Obj]]:
         listing = client.list(info, namespace, **scope)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 import yaml
 
+from berth.cli.progress import Progress
 from berth.lab import deploy as lab_deploy
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import HostSize, Lab, LabError
@@ -99,17 +100,37 @@ def up(name: str, count: int, sizes: tuple[str, ...], runtimes: tuple[str, ...],
     lab = Lab(name=name, hosts=count, sizes=_sizes(sizes, count), subnet=saved.subnet if known else "",
               ansible_vars=_vars(ansible_vars), runtimes=_runtimes(runtimes, count))
     try:
-        lab_hosts.up(lab)
-        for host, state in lab_hosts.host_status(lab).items():
-            click.echo(f"{host}  {state['address']}  {'running' if state['running'] else 'DOWN'}")
-        if deploy:
-            recap = lab_deploy.run_playbook(lab)
-            click.echo(recap[recap.rfind("PLAY RECAP"):].rstrip())
-            lab_deploy.write_cli_config(lab, config_out)
-            lab_deploy.wait_nodes_ready(lab)
-            click.echo(f"every node is Ready; CLI config: {config_out}")
+        with Progress() as shown:
+            shown.status(up_line(0, count), 0, count)
+            lab_hosts.up(lab, on_host=lambda made: shown.status(up_line(made, count), made, count))
+            for host, state in lab_hosts.host_status(lab).items():
+                shown.say(f"{host}  {state['address']}  {'running' if state['running'] else 'DOWN'}")
+            if deploy:
+                shown.status(up_line(count, count, "running"))
+                recap = lab_deploy.run_playbook(lab)
+                shown.say(recap[recap.rfind("PLAY RECAP"):].rstrip())
+                lab_deploy.write_cli_config(lab, config_out)
+                shown.status(up_line(count, count, "done", 0), 0, count)
+
+                def seen(view: dict[str, bool]) -> None:
+                    ready = sum(1 for host in lab.host_names() if view.get(host))
+                    shown.status(up_line(count, count, "done", ready), ready, count)
+
+                lab_deploy.wait_nodes_ready(lab, on_view=seen)
+                shown.say(f"every node is Ready; CLI config: {config_out}")
     except LabError as err:
         raise click.ClickException(str(err)) from err
+
+
+def up_line(made: int, hosts: int, playbook: str = "", ready: int | None = None) -> str:
+    """`berth lab up`'s state in one line, each step after the one before it: `hosts 3/3,
+    playbook done, nodes Ready 2/3` (a plain line each time it changes)."""
+    parts = [f"hosts {made}/{hosts}"]
+    if playbook:
+        parts.append(f"playbook {playbook}")
+    if ready is not None:
+        parts.append(f"nodes Ready {ready}/{hosts}")
+    return ", ".join(parts)
 
 
 @lab_group.command()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,10 @@ def write_cli_config(lab: Lab, path: Path) -> None:
     path.chmod(0o600)
 
 
-def wait_nodes_ready(lab: Lab, timeout: float = 90.0) -> dict[str, bool]:
-    """Bounded wait until every host's Node is Ready; returns the last view."""
+def wait_nodes_ready(lab: Lab, timeout: float = 90.0,
+                     on_view: Callable[[dict[str, bool]], None] | None = None) -> dict[str, bool]:
+    """Bounded wait until every host's Node is Ready; returns the last view. `on_view` hears each
+    view read (node name: Ready), for `berth lab up`'s progress."""
     headers = {"Authorization": f"Bearer {admin_token(lab)}"}
     deadline = time.monotonic() + timeout
     ready: dict[str, bool] = {}
@@ -146,6 +149,8 @@ def wait_nodes_ready(lab: Lab, timeout: float = 90.0) -> dict[str, bool]:
             ready = {n["metadata"]["name"]: any(c.get("type") == "Ready" and c.get("status") == "True"
                                                 for c in (n.get("status") or {}).get("conditions") or [])
                      for n in items}
+            if on_view is not None:
+                on_view(ready)
             break
         if set(ready) >= set(lab.host_names()) and all(ready.values()):
             return ready

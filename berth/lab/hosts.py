@@ -22,6 +22,7 @@ import signal
 import subprocess
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,8 +382,9 @@ def _images(lab: Lab, host: str) -> list[tuple[str, str]]:
     return images
 
 
-def up(lab: Lab) -> None:
-    """Make (or remake) every host: idempotent, and clears what a crashed run left."""
+def up(lab: Lab, on_host: Callable[[int], None] | None = None) -> None:
+    """Make (or remake) every host: idempotent, and clears what a crashed run left. `on_host` hears
+    how many hosts are made, after each (`berth lab up`'s progress)."""
     if all(host_init_pid(lab, h) is not None for h in lab.host_names()) and (lab.root / "lab.json").exists():
         return
     down(lab)
@@ -410,6 +412,8 @@ def up(lab: Lab) -> None:
         for image, command in _images(lab, host):
             in_host(lab, host, [lab.runtime(host), "import", "--change", f"CMD {command}", str(tar), image],
                     timeout=300)
+        if on_host is not None:
+            on_host(len(known))
     lab.known_hosts.write_text("\n".join(known) + "\n")
 
 

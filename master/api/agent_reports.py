@@ -147,9 +147,14 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
     ctx = context()
     sink = _sink(ctx)
     if sink is None:
-        return to_leader(ctx, "POST", request.path)
+        answer = to_leader(ctx, "POST", request.path)
+        if ctx.metrics is not None and answer[1] == 200:
+            ctx.metrics.heartbeats_passed_on(1)
+        return answer
     _known(ctx, name)
     sink.heartbeat(name, usage)
+    if ctx.metrics is not None:
+        ctx.metrics.heartbeat_received("agent")
     # the agent lists its node's pods again only when this moved (master/reports/pod_revisions.py)
     return jsonify({"ok": True, "podsRevision": ctx.books.pod_revisions.of(name)})
 
@@ -223,6 +228,8 @@ def relayed_reports() -> Response:
             ctx.books.heartbeat(beat.node, beat.model_dump(exclude={"node", "ageSeconds"}),
                                 heard - beat.ageSeconds)
             recorded["heartbeats"] += 1
+    if ctx.metrics is not None:
+        ctx.metrics.heartbeat_received("relay", recorded["heartbeats"])
     for probes in batch.probes:
         if probes.node in known:
             mine = ctx.books.probe_results(probes.node, [r.report() for r in probes.results])

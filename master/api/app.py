@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -23,6 +24,7 @@ from master.api import (
     metrics,
     openapi,
     pods,
+    prometheus,
     resources,
     scale,
     sessions,
@@ -36,6 +38,7 @@ from master.api.context import ApiContext, utc_now
 from master.api.errors import register_error_handlers
 from master.api.server import Admit, OnRefused, Turned
 from master.errors import ApiError
+from master.observability import MasterMetrics
 from master.peer_auth import verify_head
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,19 @@ def create_app(ctx: ApiContext) -> Flask:
     register_error_handlers(app)
     app.url_map.converters["dns"] = resources.DnsLabelConverter  # before the routes that name it
 
+    if ctx.metrics is not None:
+        observed = ctx.metrics
+
+        @app.before_request
+        def _clock() -> None:  # first: a request refused by the next one is timed too
+            g.started = time.monotonic()
+
+        @app.after_request
+        def _count(response: Response) -> Response:
+            """Counted under labels of fixed sets (prometheus.request_labels), timed to its last byte."""
+            _measured(observed, _seen(response.status_code), g.get("started"), response)
+            return response
+
     @app.before_request
     def _authenticate() -> None:
         if request.path not in OPEN_PATHS and request.path not in agent_reports.PEER_PATHS:
@@ -82,20 +98,35 @@ def create_app(ctx: ApiContext) -> Flask:
         @app.after_request
         def _audit(response: Response) -> Response:
             """Here the user, the view and the final code are known, errors' answers included."""
-            def seen() -> Seen:
-                rule = request.url_rule
-                return Seen(request.method, request.path, rule.endpoint if rule else None,
-                            rule.rule if rule else None, request.view_args or {},
-                            list(request.args.items(multi=True)), g.get("principal"),
-                            request.remote_addr or "", response.status_code)
-
-            _audited(audit, seen, response)
+            _audited(audit, lambda: _seen(response.status_code), response)
             return response
 
-    for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, pods.bp, sessions.bp,
-                      scale.bp, eviction.bp, encryption.bp, access_review.bp, ui.bp, resources.bp):
+    for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, prometheus.bp, pods.bp,
+                      sessions.bp, scale.bp, eviction.bp, encryption.bp, access_review.bp, ui.bp,
+                      resources.bp):
         app.register_blueprint(blueprint)
     return app
+
+
+def _seen(code: int) -> Seen:
+    """The request being answered, as the audit and the metrics read it (inside a request)."""
+    rule = request.url_rule
+    return Seen(request.method, request.path, rule.endpoint if rule else None, rule.rule if rule else None,
+                request.view_args or {}, list(request.args.items(multi=True)), g.get("principal"),
+                request.remote_addr or "", code)
+
+
+def _measured(observed: MasterMetrics, seen: Seen, started: float | None, response: Response | None) -> None:
+    """Counts the request; times it once its answer's last byte is sent (`response`'s close), unless
+    it is a stream or was answered by the door (no response, no clock). Never raises into the request."""
+    try:
+        labels = prometheus.request_labels(seen)
+        if response is None or started is None or prometheus.streamed(seen):
+            observed.request(labels, None)
+        else:
+            response.call_on_close(lambda: observed.request(labels, time.monotonic() - started))
+    except Exception:
+        log.exception("counting a request failed")
 
 
 def _audited(audit: AuditLog, seen: Callable[[], Seen], response: Response | None = None) -> str | None:
@@ -133,14 +164,15 @@ def _failed() -> None:
 
 
 def door_audit(app: Flask, ctx: ApiContext) -> OnRefused:
-    """The audit of what the server's door answers itself: the request is routed by the app's own
-    routes, as if it had reached them, and its user is the token's, if it had a good one (a body
-    too long: 413)."""
-    audit = ctx.audit
-    if audit is None:
+    """The audit and the count of what the server's door answers itself: the request is routed by the
+    app's own routes, as if it had reached them, and its user is the token's, if it had a good one (a
+    body too long: 413)."""
+    audit, observed = ctx.audit, ctx.metrics
+    if audit is None and observed is None:
         return lambda _turned: None
 
     def refused(turned: Turned) -> str | None:
+        @functools.cache  # read once for the count and the audit: a flood of refusals costs one each
         def seen() -> Seen:
             endpoint, rule, view_args = _route(app, turned.method, turned.path)
             try:
@@ -150,7 +182,12 @@ def door_audit(app: Flask, ctx: ApiContext) -> OnRefused:
             return Seen(turned.method, turned.path, endpoint, rule, view_args,
                         parse_qsl(turned.query, keep_blank_values=True), who, turned.address, turned.status)
 
-        return _audited(audit, seen)
+        if observed is not None:
+            try:
+                _measured(observed, seen(), None, None)
+            except Exception:
+                log.exception("counting a refused request failed")
+        return None if audit is None else _audited(audit, seen)
 
     return refused
 

@@ -96,6 +96,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "ui.ui_index": NON_RESOURCE,
     "ui.ui_file": NON_RESOURCE,
     "openapi.openapi": NON_RESOURCE,
+    "prometheus.metrics": NON_RESOURCE,
     # a question about one's own rights: nothing changes; kept when refused (a 401), as every such
     "access_review.access_review": Endpoint({"POST": "create"}, resource="selfsubjectaccessreviews",
                                             quiet=True),

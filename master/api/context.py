@@ -13,6 +13,7 @@ from master.api.audit_log import AuditLog
 from master.api.auth import Principal, TokenBook
 from master.api.session_book import SessionBook
 from master.api.streams import StreamSlots
+from master.observability import MasterMetrics
 from master.peer_auth import SeenNonces
 from master.rbac.cache import RbacCache
 from master.reports.books import ReportBooks
@@ -54,6 +55,7 @@ class ApiContext:
     host_path_namespaces: list[str] = field(default_factory=list)  # volume_admission.py
     audit: AuditLog | None = None  # the requests kept (audit.py) go there; None: no audit log
     rbac: RbacCache | None = None  # the store's roles and bindings (None: the built-ins alone)
+    metrics: MasterMetrics | None = None  # Prometheus' families (prometheus.py; None: no /metrics)
     now: Callable[[], str] = field(default=utc_now)
     uid: Callable[[], str] = field(default=new_uid)
 

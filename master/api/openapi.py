@@ -282,6 +282,10 @@ def _cluster_paths() -> dict[str, Schema]:
             "responses": _responses(_SELF_REVIEW, _statuses(DOOR), 201)}},
         "/api/v1/cluster": {"get": {"summary": "the masters and their Raft state",
                                     "responses": _responses(anything, _statuses(DOOR))}},
+        "/metrics": {"get": {
+            "summary": "this master's Prometheus metrics, in Prometheus' text format (whoever may list "
+                       "every node and every namespace's pods; not an agent)",
+            "responses": _responses({"type": "string"}, _statuses(DOOR, ROLE), ok_media="text/plain")}},
         "/api/v1/openapi.json": {"get": {"summary": "this document",
                                          "responses": _responses(anything, _statuses(DOOR))}},
         "/healthz": {"get": {"summary": "this master's process answers", "security": [],

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from master.objects.isolation import describe
+from master.observability import UNOBSERVED, MasterMetrics
 from master.store.replicated import Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class LeaderLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        # the master's metrics (master/observability.py): the Server gives every loop its own
+        self.observed: MasterMetrics = UNOBSERVED
 
     def start(self) -> None:
         self._thread.start()
@@ -96,6 +100,13 @@ class LeaderLoop:
         """Between lead() and follow(): cheap enough for a store listener to ask."""
         return self._leading
 
+    def queue_depth(self) -> int:
+        """Work waiting for this loop, for `berth_controller_queue_depth`. A level-triggered loop keeps
+        no queue of keys as Kubernetes' controllers do: by default 1 while a wake-up waits for its
+        round; a loop that knows how many items its last round left (pods to place, hosts to look at)
+        says that instead. 0 while it does not lead."""
+        return int(self._leading and self._wake.is_set())
+
     def started_leading(self) -> None:
         """Called once each time this master becomes the leader, before its first round."""
 
@@ -123,6 +134,10 @@ class LeaderLoop:
                         self.store.barrier()  # raises: no round, and the next one tries again
                     begun = term
                     self.started_leading()
-                self.reconcile()
+                started = time.monotonic()
+                try:
+                    self.reconcile()
+                finally:
+                    self.observed.controller_round(self.name, time.monotonic() - started)
             except Exception:  # a bad round must not end the loop
                 log.exception("%s round failed", self.name)

@@ -11,6 +11,7 @@ store changes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from berth.objects import Obj
@@ -79,6 +80,7 @@ class SchedulingController(LeaderLoop):
         self.uid = uid
         self.scheduler = Scheduler(config)
         self._idle_at: int | None = None  # revision of the last round that had nothing to write
+        self._left = 0  # pods the last round read pending and did not bind (queue_depth)
         store.add_listener(self._changed)
 
     def _changed(self, events: list[WatchEvent]) -> None:
@@ -87,6 +89,10 @@ class SchedulingController(LeaderLoop):
 
     def started_leading(self) -> None:
         self._idle_at = None
+        self._left = 0
+
+    def queue_depth(self) -> int:
+        return self._left if self.leading else 0
 
     def _event(self, pod: Obj, reason: str) -> Obj | None:
         """The pod's stored event for `reason`, if any (read only when one is to be recorded)."""
@@ -97,18 +103,34 @@ class SchedulingController(LeaderLoop):
             s.list("Node"), s.list("Pod"), s.list("PersistentVolumeClaim"), s.list("PersistentVolume"),
             s.list("StorageClass")))
         pending = pending_pods(pods, self.quarantine)
+        if not pending:
+            self._left = 0
         if not pending or revision == self._idle_at:
             return
+        started = time.monotonic()
+        try:
+            self._place(pending, nodes, pods, claims, volumes, classes, revision)
+        except Exception:
+            self.observed.scheduled("error", len(pending))
+            raise
+        finally:
+            self.observed.scheduling_round(time.monotonic() - started)
+
+    def _place(self, pending: list[Obj], nodes: list[Obj], pods: list[Obj], claims: list[Obj],
+               volumes: list[Obj], classes: list[Obj], revision: int) -> None:
+        """One attempt at every pending pod, counted per pod by its result, as kube-scheduler counts."""
         storage = StorageState.of(claims, volumes, classes)
         result = self.scheduler.schedule(build_snapshot(nodes, pods, self.quarantine, storage),
                                          each(pending, lambda p: pod_info(p, storage), self.quarantine))
         by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pending}
         now = self.now()
         commands: list[Command] = []
+        binds: list[int] = []  # where each pod's binding is among the commands
         for info, node in result.bindings:
             pod = by_key[info.key]
             status = with_condition({**(pod.get("status") or {}), "phase": "Pending"},
                                     scheduled_condition(True, f"assigned to {node}", now))
+            binds.append(len(commands))
             commands.append(bind_command(info, node, status))
             commands.append(record_event(self._event(pod, "Scheduled"), pod, "Scheduled",
                                          f"Successfully assigned {info.namespace}/{info.name} to {node}",
@@ -124,11 +146,18 @@ class SchedulingController(LeaderLoop):
             commands.append(record_event(self._event(pod, "FailedScheduling"), pod,
                                          "FailedScheduling", why, warning=True, component=COMPONENT,
                                          uid=self.uid(), now=now))
+        self.observed.scheduled("unschedulable", len(result.unschedulable))
+        self._left = len(pending) - len(result.bindings)
         if not commands:
             self._idle_at = revision
             return
-        failed = [a for a in self.store.propose_all(commands) if isinstance(a, ApiError)]
+        answers = self.store.propose_all(commands)
+        failed = [a for a in answers if isinstance(a, ApiError)]
         for error in failed:  # a pod changed or went meanwhile: the next round sees it
             log.debug("scheduling write refused: %s", error.message)
+        unbound = sum(isinstance(answers[i], ApiError) for i in binds)
+        self.observed.scheduled("scheduled", len(binds) - unbound)
+        self.observed.scheduled("error", unbound)
+        self._left += unbound
         log.info("scheduled %d pod(s), %d unschedulable, %d write(s) refused", len(result.bindings),
                  len(result.unschedulable), len(failed))

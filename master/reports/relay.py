@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from master.autoscaling.metrics import PodSample
+from master.observability import UNOBSERVED, MasterMetrics
 from master.peer_auth import sign
 from master.reports.books import ProbeReport, ReportBooks, bound_to, bound_uids
 from master.reports.pod_metrics import sample_json
@@ -102,10 +103,12 @@ def batch_body(pending: Pending, now: float) -> bytes:
 class ReportRelay:
     def __init__(self, store: Store, books: ReportBooks, peer_apis: dict[str, str], key: bytes,
                  period: float = 0.2, timeout: float = 2.0, max_age: float = 5.0,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, metrics: MasterMetrics | None = None) -> None:
         """Reports older than `max_age` when a flush finally succeeds are dropped, not sent. `ca_file`:
-        the cluster's CA, which the leader's certificate is verified with."""
+        the cluster's CA, which the leader's certificate is verified with; `metrics`: the master's,
+        told the heartbeats the leader accepted."""
         self.store = store
+        self.metrics = metrics or UNOBSERVED
         self.books = books
         self.peer_apis = peer_apis
         self.key = key
@@ -173,7 +176,9 @@ class ReportRelay:
             return  # nothing to say; a failing relay sends an empty batch to learn it is heard again
         ok = True
         for chunk in pending.chunks():
-            if not self._send(batch_body(chunk, time.monotonic())):
+            if self._send(batch_body(chunk, time.monotonic())):
+                self.metrics.heartbeats_passed_on(len(chunk.heartbeats))
+            else:
                 ok = False
                 with self._lock:
                     self._pending.merge_older(chunk)

@@ -60,6 +60,11 @@ class Attention:
         for callback in self._subscribers:
             callback()
 
+    def marked(self) -> int:
+        """How many hosts a change marked for the next round (the runtime's queue depth)."""
+        with self._lock:
+            return len(self._marked)
+
     def take_due(self, nodes: Iterable[str], now: float) -> set[str]:
         """The nodes to list this round; their marks are consumed (a look may mark them again)."""
         names = set(nodes)

@@ -31,7 +31,7 @@ from master.reports.probes import ProbeBook
 from master.runtime.actions import ForgetPod, MountVolumes, Outcome, SweepVolumes, pod_uid
 from master.runtime.attention import Attention, pod_settled
 from master.runtime.events import status_events
-from master.runtime.executor import Background, Executor, grace_left, outcome_events
+from master.runtime.executor import LISTING, Background, Executor, grace_left, outcome_events
 from master.runtime.nodes import node_driver, node_host
 from master.runtime.planner import Backoff, Listing, SoftState, plan_host
 from master.runtime.pulls import PullRecord
@@ -107,7 +107,8 @@ class RuntimeController(LeaderLoop):
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="runtime")
         # graceful stops and liveness restarts wait up to a pod's grace: not holding up the round
         self.background = Background(workers, lambda node: self.attention.mark([node]))
-        self.executor = Executor(pool, store.get, self.background)
+        self.executor = Executor(pool, store.get, self.background,
+                                 lambda verb, seconds: self.observed.ssh_command(verb, seconds))
         self.pool = pool
         self._trouble: dict[str, str] = {}  # node -> the host trouble last told in an event
         # background work done, by pod uid, until a look at its host puts it in the pod's status
@@ -133,6 +134,10 @@ class RuntimeController(LeaderLoop):
         nodes.discard(None)
         if nodes:
             self.attention.mark(nodes)  # type: ignore[arg-type] - None discarded
+
+    def queue_depth(self) -> int:
+        """Hosts marked for a look at the next round (attention.py), beside the resync's."""
+        return self.attention.marked() if self.leading else 0
 
     def stopped_leading(self) -> None:
         """Another master acts on the hosts now: this one's background work stops here."""
@@ -229,10 +234,13 @@ class RuntimeController(LeaderLoop):
         master may not act (the fence failed), or the host's trouble (the next round looks again)."""
         name = node["metadata"]["name"]
         host, driver = node_host(node), node_driver(node)
+        started = time.monotonic()
         try:
             listed = self.pool.run(host, driver.list_managed(), timeout=30)
         except SshError as err:
             return self._trouble_with(node, "HostUnreachable", f"the runtime cannot reach the host: {err}")
+        finally:
+            self.observed.ssh_command(LISTING, time.monotonic() - started)
         if not listed.ok:
             return self._trouble_with(node, "FailedListContainers", f"listing Berth's containers failed: "
                                       f"{listed.stderr.decode(errors='replace').strip()[:500]}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -58,6 +59,14 @@ VOLUME_HOST_SOURCE = (Path(__file__).with_name("volume_host.py")).read_text()
 
 log = logging.getLogger(__name__)
 BusyKey = tuple[str, str]  # (pod uid, container name), or (pod uid, "") for the whole pod
+Timed = Callable[[str, float], None]  # (an action's type, the seconds its host commands took)
+LISTING = "ListContainers"  # the verb of a round's look at a host (controller.py), beside the actions'
+
+
+def verb(action: Action) -> str:
+    """An action's type, the `verb` of `berth_runtime_ssh_command_duration_seconds`: one of a fixed
+    set (actions.Action), never anything of the command it runs."""
+    return type(action).__name__
 
 
 def grace_left(pod: Obj) -> int:
@@ -148,10 +157,14 @@ class Background:
 
 
 class Executor:
-    def __init__(self, pool: SshPool, lookup: Lookup, background: Background) -> None:
+    def __init__(self, pool: SshPool, lookup: Lookup, background: Background,
+                 timed: Timed = lambda verb, seconds: None) -> None:
+        """`timed`: told how long each action's commands took (graceful stops and liveness restarts
+        when their background work ends), for the master's metrics."""
         self.pool = pool
         self.lookup = lookup  # ConfigMaps and Secrets, for containers' env
         self.background = background
+        self.timed = timed
 
     def execute(self, node: str, host: Host, driver: Driver, actions: list[Action],
                 broken: Callable[[Obj, Exception], object]) -> list[Outcome]:
@@ -166,8 +179,11 @@ class Executor:
                 failed = no_sandbox[uid]
                 outcomes.append(Outcome.failed(action, failed.reason, failed.message))
                 continue
+            started = time.monotonic()
             try:
                 outcome = self._run(node, host, driver, action)
+                if not outcome.background:
+                    self.timed(verb(action), time.monotonic() - started)
             except EnvError as err:
                 outcome = Outcome.failed(action, "CreateContainerConfigError", str(err))
             except VolumeError as err:
@@ -235,15 +251,24 @@ class Executor:
                 return Outcome.failed(action, "RunContainerError", _stderr(result))
             case RestartUnhealthy(pod=pod, container=container):
                 self.background.submit((pod["metadata"]["uid"], container["name"]), node,
-                                       lambda alive: self._restart_unhealthy(host, driver, action, alive))
+                                       lambda alive: self._timing(action, lambda: self._restart_unhealthy(
+                                           host, driver, action, alive)))
                 return Outcome(action, background=True)
             case StopPod(pod=pod):
                 self.background.submit((pod["metadata"]["uid"], ""), node,
-                                       lambda alive: self._stop_pod(host, driver, action, alive))
+                                       lambda alive: self._timing(action, lambda: self._stop_pod(
+                                           host, driver, action, alive)))
                 return Outcome(action, background=True)
             case FindAddress(pod=pod):
                 return Outcome(action, value=self._address(host, driver, pod))
         raise TypeError(f"no way to run {action!r}")
+
+    def _timing(self, action: Action, work: Callable[[], Outcome]) -> Outcome:
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            self.timed(verb(action), time.monotonic() - started)
 
     def _mount_volumes(self, host: Host, action: MountVolumes, pod: Obj) -> Outcome:
         """Directories, tmpfs mounts and subPath binds by volume_host.py (the plan on its standard

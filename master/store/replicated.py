@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 
 from master.errors import ApiError
+from master.observability import UNOBSERVED, MasterMetrics
 from master.store.commands import Barrier, Command, Group, Obj
 from master.store.encryption import Keyring, SealError, keeps_ciphertext, open_object, seal_command
 from master.store.group_commit import GroupCommitter
@@ -145,10 +146,13 @@ class Store:
         write_timeout: float = 10.0,
         window_bytes: int = 256 << 20,
         keyring: Keyring | None = None,
+        metrics: MasterMetrics | None = None,
     ) -> None:
-        """`keyring`: the keys Secrets are sealed with (None: stored in clear)."""
+        """`keyring`: the keys Secrets are sealed with (None: stored in clear); `metrics`: the master's,
+        told each write's time from its proposal here to its apply here."""
         timings = timings or RaftTimings()
         self.keyring = keyring
+        self.metrics = metrics or UNOBSERVED
         _private_dir(data_dir)
         self.machine = StateMachine(window_size, window_bytes)
         self.write_timeout = write_timeout
@@ -222,7 +226,14 @@ class Store:
     def submit(self, command: Command, callback: Callable[[Outcome | None, int], None]) -> None:
         """Propose without waiting: `callback(outcome, fail_reason)` runs on PySyncObj's thread,
         its objects as stored. The one way into Raft: Secrets are sealed here."""
-        self.committer.submit(self._sealed(command), callback)
+        proposed = time.monotonic()
+
+        def applied(result: Outcome | None, error: int) -> None:
+            if error == FAIL_REASON.SUCCESS:
+                self.metrics.raft_applied(time.monotonic() - proposed)
+            callback(result, error)
+
+        self.committer.submit(self._sealed(command), applied)
 
     def _sealed(self, command: Command) -> Command:
         """`command` with its Secrets sealed. An update first waits for a barrier: a value it does

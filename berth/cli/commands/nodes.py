@@ -17,6 +17,7 @@ from berth.cli.commands.common import State, parse_duration, pass_state
 from berth.cli.commands.rollout import patch_pinned
 from berth.cli.drain import go_duration, gone, key, select_pods, unable
 from berth.cli.output import render_table
+from berth.cli.progress import Progress
 from berth.client import kind_info
 from berth.errors import ApiError, BerthError
 from berth.objects import Obj
@@ -69,12 +70,13 @@ def _uid(pod: Obj) -> str:
     return str((pod.get("metadata") or {}).get("uid") or key(pod))
 
 
-def _evict(state: State, pod: Obj, grace: int | None, asked: dict[str, Obj], refused: dict[str, str]) -> None:
+def _evict(state: State, pod: Obj, grace: int | None, asked: dict[str, Obj], refused: dict[str, str],
+           shown: Progress) -> None:
     """Ask once; a budget's 429 is said once (and again when its words change) and asked again later."""
     meta = pod.get("metadata") or {}
     uid = _uid(pod)
     if uid not in refused:
-        click.echo(f"evicting pod {key(pod)}")
+        shown.say(f"evicting pod {key(pod)}")
     try:
         state.client.evict(str(meta.get("name")), str(meta.get("namespace")), grace_period=grace)
     except ApiError as err:
@@ -85,8 +87,8 @@ def _evict(state: State, pod: Obj, grace: int | None, asked: dict[str, Obj], ref
         if err.status != 429:
             raise DrainFailed(f"error when evicting {what}: {err.message}") from None
         if refused.get(uid) != err.message:
-            click.echo(f"error when evicting {what} (will retry after {RETRY_SECONDS:.0f}s): {err.message}",
-                       err=True)
+            shown.say(f"error when evicting {what} (will retry after {RETRY_SECONDS:.0f}s): {err.message}",
+                      err=True)
         refused[uid] = err.message
         return
     asked[uid] = pod
@@ -99,26 +101,31 @@ def _drain_one(state: State, name: str, force: bool, grace: int | None, seconds:
     asked: dict[str, Obj] = {}  # evicted, by uid: waited for until gone from the node
     refused: dict[str, str] = {}  # refused for now, by uid: what the budget said
     warned = False
-    while True:
-        for pod in gone(asked, listed):
-            click.echo(f"pod/{(pod.get('metadata') or {}).get('name')} evicted")
-            asked.pop(_uid(pod))
-        waiting = [p for p in listed if _uid(p) not in asked]
-        selection = select_pods(waiting, force)
-        if selection.error:
-            raise DrainFailed(selection.error)
-        if selection.warning and not warned:
-            click.echo(f"Warning: {selection.warning}", err=True)
-            warned = True
-        for pod in selection.evict:
-            _evict(state, pod, grace, asked, refused)
-        if not listed:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            raise DrainFailed(f"global timeout reached: {go_duration(seconds)}")
-        time.sleep(RETRY_SECONDS)
-        listed = _bound_to(state, name)
-    click.echo(f"node/{name} drained")
+    evicted = 0
+    with Progress() as shown:
+        while True:
+            for pod in gone(asked, listed):
+                shown.say(f"pod/{(pod.get('metadata') or {}).get('name')} evicted")
+                asked.pop(_uid(pod))
+                evicted += 1
+            # kubectl prints no such line: only a terminal shows it
+            shown.status(f"draining node/{name}: pods evicted", evicted, evicted + len(listed), plain=False)
+            waiting = [p for p in listed if _uid(p) not in asked]
+            selection = select_pods(waiting, force)
+            if selection.error:
+                raise DrainFailed(selection.error)
+            if selection.warning and not warned:
+                shown.say(f"Warning: {selection.warning}", err=True)
+                warned = True
+            for pod in selection.evict:
+                _evict(state, pod, grace, asked, refused, shown)
+            if not listed:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DrainFailed(f"global timeout reached: {go_duration(seconds)}")
+            time.sleep(RETRY_SECONDS)
+            listed = _bound_to(state, name)
+        shown.say(f"node/{name} drained")
 
 
 @click.command()

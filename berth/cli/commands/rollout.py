@@ -26,12 +26,14 @@ from berth.cli.commands.common import (
 from berth.cli.commands.update import object_and_words
 from berth.cli.describe_workloads import pod_template_lines
 from berth.cli.output import render_table
+from berth.cli.progress import Progress
 from berth.cli.rollouts import (
     CHANGE_CAUSE,
     RESTARTED_AT,
     at_revision,
     history,
     image_words,
+    rollout_counts,
     rollout_status,
     undo,
     with_images,
@@ -194,27 +196,29 @@ def status(state: State, kind: str, name: str | None, timeout: str, watch_: bool
     ns = state.ns(namespace)
     deployment = state.client.get(info, name, ns)
     line, done = rollout_status(deployment, revision)
-    click.echo(line)
-    if done or not watch_:
-        return
-    since = int(deployment["metadata"].get("resourceVersion") or 0)
-    try:
-        for event in follow(state.client, info, ns, since=since, timeout=seconds or None,
-                            notice=lambda message: click.echo(f"# {message}", err=True)):
-            obj = event.get("object") or {}
-            if (obj.get("metadata") or {}).get("name") != name:
-                continue
-            if event.get("type") == "DELETED":
-                raise BerthError(f'deployment "{name}" was deleted')
-            previous = line
-            line, done = rollout_status(obj, revision)
-            if line != previous:  # kubectl repeats a line at each change; once is enough to read
-                click.echo(line)
-            if done:
-                return
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    raise BerthError(f'timed out after {timeout} waiting for deployment "{name}" rollout to finish')
+    with Progress() as shown:
+        if done or not watch_:
+            shown.say(line)
+            return
+        shown.status(line, *rollout_counts(deployment))
+        since = int(deployment["metadata"].get("resourceVersion") or 0)
+        try:
+            for event in follow(state.client, info, ns, since=since, timeout=seconds or None,
+                                notice=lambda message: shown.say(f"# {message}", err=True)):
+                obj = event.get("object") or {}
+                if (obj.get("metadata") or {}).get("name") != name:
+                    continue
+                if event.get("type") == "DELETED":
+                    raise BerthError(f'deployment "{name}" was deleted')
+                line, done = rollout_status(obj, revision)
+                if done:
+                    shown.say(line)
+                    return
+                # a plain line at each change of words: kubectl repeats it at each event
+                shown.status(line, *rollout_counts(obj))
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        raise BerthError(f'timed out after {timeout} waiting for deployment "{name}" rollout to finish')
 
 
 @rollout.command("history")
