@@ -15,6 +15,7 @@ restarted and must be ready before the next round.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import os
 import signal
@@ -23,11 +24,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench._common import (
+    ADMIN_TOKEN,
     PODS_PATH,
     Http,
     Masters,
@@ -43,19 +46,35 @@ POLL_INTERVAL = 0.02
 RETRY_PAUSE = 0.005  # after a failed write, so that a dead socket does not spin
 
 
+@functools.cache
+def _pod_template() -> tuple[bytes, bytes]:
+    return pod_body_template("bench")
+
+
+def pod_writes(name: str) -> bytes:
+    """The body of a pod create named `name` (POST PODS_PATH, 201 when created)."""
+    body, placeholder = _pod_template()
+    return body.replace(placeholder, name.encode())
+
+
 @dataclass
 class Writer:
-    """POSTs pods through one master until stopped; keeps (sent, answered, status) of each."""
+    """POSTs through one server until stopped; keeps (sent, answered, status) of each. By default
+    pods through a master; bench.versus_etcd gives etcd's path, body, status and CA instead."""
 
     url: str
     prefix: str
     max_seconds: float
+    path: str = PODS_PATH
+    body_for: Callable[[str], bytes] = pod_writes
+    success: int = 201
+    token: str | None = ADMIN_TOKEN
+    ca_file: Path | None = None
     log: list[tuple[float, float, int]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        body, placeholder = pod_body_template("bench")
-        client = Http(self.url, timeout=15)
+        client = Http(self.url, token=self.token, timeout=15, ca_file=self.ca_file)
         deadline = time.perf_counter() + self.max_seconds
         try:
             for k in range(1_000_000):
@@ -63,19 +82,18 @@ class Writer:
                     break
                 sent = time.perf_counter()
                 try:
-                    data = body.replace(placeholder, f"{self.prefix}-{k}".encode())
-                    status = client.request("POST", PODS_PATH, data)[0]
+                    status = client.request("POST", self.path, self.body_for(f"{self.prefix}-{k}"))[0]
                 except (OSError, http.client.HTTPException):
                     status = -1
                 self.log.append((sent, time.perf_counter(), status))
-                if status != 201:
+                if status != self.success:
                     time.sleep(RETRY_PAUSE)
         finally:
             client.close()
 
     def first_ok_sent_after(self, moment: float) -> tuple[float, float, int] | None:
         for entry in list(self.log):
-            if entry[0] > moment and entry[2] == 201:
+            if entry[0] > moment and entry[2] == self.success:
                 return entry
         return None
 
