@@ -20,7 +20,7 @@ bench/failover.py's measurement (SIGKILL the leader, time to the first successfu
 after the kill through a survivor), the median over the rounds, and the time until a survivor
 names a new leader (Berth: /api/v1/cluster; etcd: /v3/maintenance/status). The writer is one
 client sending one write at a time, as bench/failover.py's, retrying 5 ms after a failed one. In
-most rounds measured (5 of 7) etcd's gateway held the write sent during the election until its
+most rounds measured (5 of 8) etcd's gateway held the write sent during the election until its
 request timeout (5 s + 2 election timeouts, 7 s with its defaults), so that etcd's first write came
 7 s after the kill though a new leader was named after about 1 s.
 """
