@@ -162,6 +162,10 @@ def ensure_etcd() -> str:
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", "etcd-server", "etcd-client"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
+    if shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
+        # Debian enables a system etcd on 2379: the bench's own members are the only etcd wanted here
+        subprocess.run(["systemctl", "disable", "--now", "etcd.service"], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     found = shutil.which("etcd")
     if not found:
         raise SystemExit("etcd is still missing after apt-get install etcd-server")
