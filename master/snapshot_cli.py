@@ -16,15 +16,15 @@ The token is read from a file, never a flag: a command line is visible to every 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 import requests
+import yaml
 
+from berth.private_files import write_private
 from berth.settings import load_settings_file
-from master.config import MasterConfig
-from master.store.encryption import PLAIN
+from master.store.encryption import PLAIN, load_keyring
 from master.store.restore import check_empty, seed
 from master.store.snapshot_file import Snapshot, SnapshotError, decode
 
@@ -76,19 +76,7 @@ def save(file: str, server: str, token_file: str, ca_file: str | None, timeout: 
         snap = decode(answer.content)
     except SnapshotError as err:
         raise click.ClickException(f"{server}'s answer does not verify, nothing saved: {err}") from err
-    target = Path(file)
-    partial = target.with_name(f".{target.name}.part")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(answer.content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    write_private(Path(file), answer.content)
     click.echo(f"Snapshot saved at {file} (revision {snap.revision}, {len(snap.objects)} objects, "
                f"sha256 {snap.sha256})")
 
@@ -115,13 +103,13 @@ def restore(file: str, data_dir: str | None, config_file: str | None) -> None:
     """Seed an empty data dir from FILE, for a master of a new cluster (restore every member)."""
     keys: tuple[str, ...] | None = None
     if config_file:
-        try:
-            config = MasterConfig.build(load_settings_file(config_file), {})
-            keyring = config.encryption_keys()
-        except (OSError, ValueError) as err:
-            raise click.ClickException(str(err)) from err
-        data_dir = data_dir or config.data_dir
-        keys = keyring.ids if keyring is not None else ()
+        try:  # only what a restore needs: the rest (SSH, TLS files) may not be on this machine yet
+            settings = load_settings_file(config_file)
+            key_file = settings.get("encryption_key_file")
+            keys = load_keyring(str(key_file)).ids if key_file else ()
+        except (OSError, ValueError, yaml.YAMLError) as err:
+            raise click.ClickException(f"{config_file}: {err}") from err
+        data_dir = data_dir or (str(settings["data_dir"]) if settings.get("data_dir") else None)
     if not data_dir:
         raise click.UsageError("give --data-dir (or --config naming data_dir)")
     try:

@@ -3,6 +3,7 @@ PySyncObj loads (test_snapshot_masters.py restores real masters)."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import pickle
@@ -10,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from master.snapshot_cli import snapshot
+from master.store.encryption import load_keyring
 from master.store.replicated import StateMachine
 from master.store.restore import DUMP_FILE, dump_bytes, restored_state, seed
 from master.store.snapshot_file import Snapshot, SnapshotError, decode, encode, read_header
@@ -123,3 +126,24 @@ def test_berth_master_dispatches_snapshot_and_keeps_every_other_invocation_the_s
         monkeypatch.setattr(sys, "argv", argv)
         entry.main()
     assert seen == [("snap", ["status", "f"]), ("serve", None), ("serve", None)]
+
+
+def test_a_restore_with_a_config_needs_the_keys_the_file_was_sealed_with(tmp_path: Path) -> None:
+    """The config names the data dir and the key file; a file sealed under a key it lacks is refused."""
+    keys = tmp_path / "keys"
+    keys.write_text(base64.b64encode(b"k" * 32).decode() + "\n")
+    keys.chmod(0o600)
+    config = tmp_path / "m1.yaml"
+    config.write_text(yaml.safe_dump({"name": "m1", "raft_address": "127.0.0.1:1",
+                                      "api_address": "127.0.0.1:2", "data_dir": str(tmp_path / "m1"),
+                                      "tokens_file": str(tmp_path / "t"), "encryption_key_file": str(keys),
+                                      "raft_password_file": str(keys)}))
+    sealed_by = load_keyring(str(keys)).primary_id
+    runner = CliRunner()
+    for key_ids, code in (({"0123456789abcdef": 1}, 1), ({sealed_by: 1, "plain": 2}, 0)):
+        file = tmp_path / "backup.snap"
+        file.write_bytes(encode(12, OBJECTS, {"secretValuesByKey": key_ids}))
+        done = runner.invoke(snapshot, ["restore", str(file), "--config", str(config)])
+        assert done.exit_code == code, done.output
+        assert code == 0 or "key ids 0123456789abcdef, which" in done.output
+        assert (tmp_path / "m1" / DUMP_FILE).exists() == (code == 0)

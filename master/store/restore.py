@@ -22,6 +22,7 @@ import pickle
 import struct
 from pathlib import Path
 
+from berth.private_files import write_private
 from master.store.snapshot_file import Snapshot, SnapshotError
 from master.store.state import ClusterState
 
@@ -63,15 +64,5 @@ def seed(snapshot: Snapshot, data_dir: Path) -> Path:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     target = data_dir / DUMP_FILE
-    partial = data_dir / (DUMP_FILE + ".restoring")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    write_private(target, content)
     return target
