@@ -132,7 +132,7 @@ def test_snapshot_restore_and_compare(cluster: MasterCluster, tmp_path: Path) ->
     assert json.loads(status.stdout)["totalKeys"] == len(snap.objects)
 
     # a new cluster: its own addresses, the same key file and tokens, every member restored
-    root = TEST_ROOT / "snapshot-restored"
+    root = TEST_ROOT / f"{__name__.rsplit('.', 1)[-1]}-restored"  # as the fixtures name theirs
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     shutil.copy2(cluster.root / ENCRYPTION_KEYS, root / ENCRYPTION_KEYS)
