@@ -1,4 +1,9 @@
-"""`berth-master`: one master process = Raft store + API server, until SIGTERM."""
+"""`berth-master`: one master process = Raft store + API server, until SIGTERM.
+
+`berth-master snapshot save|status|restore ...` is backup and restore instead (snapshot_cli.py):
+dispatched on the first argument, so every existing invocation (`--config FILE`, flags) is the
+server's, unchanged.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,23 @@ from master.api.server import make_server
 from master.config import MasterConfig, split_address
 from master.runtime.ssh import SshPool
 from master.server import Server
+from master.snapshot_cli import snapshot
 from master.store.encryption import Keyring
 
 log = logging.getLogger("berth.master")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """The console script: `snapshot ...` is backup and restore, anything else runs the master."""
+    if sys.argv[1:2] == ["snapshot"]:
+        snapshot.main(args=sys.argv[2:], prog_name="berth-master snapshot")
+    else:
+        serve.main(prog_name="berth-master")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]},
+               epilog="Backup and restore: berth-master snapshot save|status|restore (see "
+                      "`berth-master snapshot --help`).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML file with the settings below (flags override it).")
 @click.option("--name", help="This master's name.")
@@ -44,7 +60,8 @@ log = logging.getLogger("berth.master")
 @click.option("--ssh-key-file", help="The runtime's SSH private key for every host.")
 @click.option("--ssh-known-hosts-file", help="Every host's pinned SSH host key (others are refused).")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
-def main(config_file: str | None, **flags: object) -> None:
+def serve(config_file: str | None, **flags: object) -> None:
+    """Run one master: its Raft store and its API, until SIGTERM."""
     try:
         file_values = load_settings_file(config_file) if config_file else {}
         config = MasterConfig.build(file_values, flags)

@@ -28,6 +28,7 @@ from master.api import (
     resources,
     scale,
     sessions,
+    snapshot,
     ui,
     watch,
 )
@@ -103,7 +104,7 @@ def create_app(ctx: ApiContext) -> Flask:
 
     for blueprint in (cluster.bp, openapi.bp, watch.bp, agent_reports.bp, metrics.bp, prometheus.bp, pods.bp,
                       sessions.bp, scale.bp, eviction.bp, encryption.bp, access_review.bp, ui.bp,
-                      resources.bp):
+                      snapshot.bp, resources.bp):
         app.register_blueprint(blueprint)
     return app
 

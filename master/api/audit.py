@@ -80,6 +80,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "sessions.session_close": Endpoint({"DELETE": "delete"}, resource="sessions"),
     # every Secret sealed again with the first key: an update of them all, named by no one object
     "encryption.rotate": Endpoint({"POST": "update"}, resource="secrets", subresource="rotate"),
+    # every object at one revision, Secrets sealed: a read of them all (snapshot save)
+    "snapshot.snapshot": Endpoint({"GET": "get"}, resource="secrets", subresource="snapshot", always=True),
     "watch.watch": Endpoint({"GET": "watch"}, watch=True, stream=True),
     "agent_reports.heartbeat": Endpoint(_REPORT, resource="nodes", subresource="heartbeat", quiet=True),
     "agent_reports.probe_results": Endpoint(_REPORT, resource="nodes", subresource="probes", quiet=True),

@@ -248,6 +248,11 @@ def _cluster_paths() -> dict[str, Schema]:
         "/api/v1/secrets/rotate": {"post": {
             "summary": "admins: seal every Secret again with the first key of encryption_key_file",
             "parameters": [DRY_RUN], "responses": _responses(anything, _statuses(DOOR, ROLE, WRITE))}},
+        "/api/v1/snapshot": {"get": {
+            "summary": "admins (get secrets/snapshot): every stored object at one revision, as a snapshot "
+                       "file (`berth-master snapshot save`; Secrets as stored, sealed)",
+            "responses": _responses({"type": "string"}, _statuses(DOOR, ROLE),
+                                    ok_media="application/octet-stream")}},
         "/api/v1/apply": {"post": {
             "summary": "create or update every document of a manifest, all or none",
             "parameters": [_query("namespace", {"type": "string", "maxLength": 63,

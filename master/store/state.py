@@ -115,6 +115,22 @@ class ClusterState:
         self.indexes = Indexes()
         self.indexes.rebuild(self.objects)
 
+    @classmethod
+    def of(cls, revision: int, objects: list[Obj]) -> ClusterState:
+        """A state holding `objects` as stored at `revision` (a snapshot's restore): keyed and indexed
+        as `_write` keys them; ValueError if two share a key."""
+        by_kind: dict[str, dict[tuple[str, str], Obj]] = {}
+        for obj in objects:
+            meta = obj["metadata"]
+            bucket = by_kind.setdefault(obj["kind"], {})
+            key = (meta.get("namespace", ""), meta["name"])
+            if key in bucket:
+                raise ValueError(f"two {obj['kind']} objects named {'/'.join(filter(None, key))}")
+            bucket[key] = obj
+        state = cls.__new__(cls)
+        state.__setstate__({"revision": revision, "objects": by_kind})
+        return state
+
     # --- reads ---------------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         """As stored; a Namespace also when only implied (see the module's docstring)."""
