@@ -76,7 +76,8 @@ def add_member() -> tuple[Response, int]:
         raise ApiError(400, "MalformedBody", "expected an object {address, apiURL}", "body")
     unknown = sorted(set(body) - {"address", "apiURL"})
     if unknown:
-        raise ApiError(422, "Invalid", f"{unknown[0][:40]}: unknown field; give address and apiURL", unknown[0][:40])
+        name = str(unknown[0])[:40]
+        raise ApiError(422, "Invalid", f"{name}: unknown field; give address and apiURL", name)
     address, api_url = _field(body, "address", check_address), _field(body, "apiURL", check_api_url)
     ctx = context()
     if not ctx.store.is_leader():
