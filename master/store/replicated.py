@@ -362,7 +362,8 @@ class Store:
         if not self.is_leader():
             raise ApiError(503, "Unavailable", "this master no longer leads; retry")
         members = frozenset(self.members())
-        reachable = frozenset({self.self_address, *(m for m in members if self.raft.isNodeConnected(m))})
+        reachable = frozenset({self.self_address,
+                               *(m for m in members if self.raft.isNodeConnected(TCPNode(m)))})
         with self._membership_lock:
             verdict = judge(change, address, members, reachable, self.self_address, self._membership_pending)
             if verdict.allowed:
