@@ -12,7 +12,7 @@ import requests
 
 from master.store.membership import check_address, check_api_url, judge
 from tests.conftest import STORE_ONLY, TEST_ROOT
-from tests.harness import MasterCluster, wait_until
+from tests.harness import MasterCluster, berth, wait_until
 
 A, B, C, D, E = (f"10.0.0.{i}:4321" for i in range(1, 6))
 THREE = frozenset({A, B, C})
@@ -187,10 +187,12 @@ def test_membership_add_and_remove_with_writes_going_on() -> None:
         members = {m["address"] for m in cluster.status(follower)["members"]}
         assert new.raft_address in members
 
-        # remove m4 again, then stop it
-        removed = admin.delete(cluster.url(2, f"/api/v1/cluster/members/{new.raft_address}"), timeout=15)
-        assert removed.status_code == 200, removed.text
-        assert new.raft_address not in removed.json()["members"]
+        # remove m4 again with the CLI, then stop it
+        three = [m.api_url for m in cluster.masters[:3]]
+        removed = berth(cluster, "cluster", "remove-master", new.raft_address, servers=three)
+        assert removed.returncode == 0, removed.stderr
+        assert removed.stdout == f"master {new.raft_address} removed (3 members)\n"
+        assert new.raft_address not in {m["address"] for m in cluster.status(2)["members"]}
         cluster.kill(3)
         gone = admin.delete(cluster.url(0, f"/api/v1/cluster/members/{new.raft_address}"), timeout=15)
         assert gone.status_code == 404, gone.text
@@ -217,6 +219,8 @@ def test_membership_add_and_remove_with_writes_going_on() -> None:
         refused = admin.delete(cluster.url(leader, f"/api/v1/cluster/members/{live_address}"), timeout=15)
         assert refused.status_code == 422, refused.text
         assert "quorum" in refused.json()["error"]
+        by_cli = berth(cluster, "cluster", "remove-master", live_address, servers=three)
+        assert by_cli.returncode == 1 and "would lose quorum" in by_cli.stderr, by_cli.stderr
         assert create(cluster, leader, "still-writable", admin).status_code == 201
     except BaseException:
         print(cluster.logs())
