@@ -106,6 +106,18 @@ def test_five_masters_survive_two_killed_the_leader_among_them(five: MasterClust
     for i in (leader, other):
         wait_until(lambda i=i: names_on(five, i) == expected, 30, what=f"master {i} caught up")
 
+    # the leader itself is removed: it hands leadership over, the CLI retries at the new leader
+    leader = five.leader_index()
+    address = five.specs[leader].raft_address
+    removed = berth(five, "cluster", "remove-master", address)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == f"master {address} removed (4 members)\n"
+    five.kill(leader)
+    rest = [i for i in range(5) if i != leader]
+    five.wait_ready(rest, timeout=30)
+    assert create(five, rest[0], "after-removal", session).status_code == 201
+    assert address not in {m["address"] for m in five.status(rest[1])["members"]}
+
 
 class Writer(threading.Thread):
     """Creates ConfigMaps one after another through the masters in turn, keeping what was acknowledged
