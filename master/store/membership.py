@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 
 # host:port, host a DNS name or IPv4 address (or [IPv6]): nothing that could end up interpreted
-_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
-                      r":([0-9]{1,5})$")
-_API_URL = re.compile(r"^https://(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
-                      r":([0-9]{1,5})$")
+_HOST_PORT = r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):([0-9]{1,5})"
+_ADDRESS = re.compile(f"^{_HOST_PORT}$")
+_API_URL = re.compile(f"^https://{_HOST_PORT}$")
 
 
 def majority(size: int) -> int:

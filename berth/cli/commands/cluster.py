@@ -59,7 +59,7 @@ def render_cluster(status: Obj) -> str:
 @click.group(cls=BerthGroup, invoke_without_command=True)
 @click.pass_context
 def cluster(ctx: click.Context) -> None:
-    """Inspect the masters (without a subcommand: `cluster status`)."""
+    """Inspect the masters, add or remove one (without a subcommand: `cluster status`)."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(cluster_status)
 
