@@ -82,6 +82,8 @@ def five(request: pytest.FixtureRequest) -> Any:
         yield cluster
     finally:
         cluster.close()
+        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            print(cluster.logs())
 
 
 def test_five_masters_survive_two_killed_the_leader_among_them(five: MasterCluster) -> None:
