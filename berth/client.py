@@ -553,6 +553,13 @@ class Client:
     def cluster(self) -> Obj:
         return self._json("GET", "/api/v1/cluster")
 
+    def add_master(self, address: str, api_url: str) -> Obj:
+        body = {"address": address, "apiURL": api_url}
+        return self._json("POST", "/api/v1/cluster/members", json_body=body)
+
+    def remove_master(self, address: str) -> Obj:
+        return self._json("DELETE", "/api/v1/cluster/members/" + quote(address, safe=""))
+
     def access_review(self, verb: str, resource: str, *, subresource: str | None = None,
                       namespace: str | None = None, name: str | None = None) -> Obj:
         """May this token? The SelfSubjectAccessReview's status: `allowed` and `reason`."""

@@ -80,8 +80,9 @@ class MasterCluster(LocalMasters):
 
     def __init__(self, root: Path, size: int = 3, python: str = sys.executable,
                  extra_settings: dict[str, Any] | None = None,
-                 extra_tokens: list[ExtraToken] | None = None) -> None:
-        super().__init__(root, size, extra_settings, python=python, extra_tokens=extra_tokens)
+                 extra_tokens: list[ExtraToken] | None = None, initial: int | None = None) -> None:
+        super().__init__(root, size, extra_settings, python=python, extra_tokens=extra_tokens,
+                         initial=initial)
 
     def session(self, role: str | None = "admin") -> requests.Session:
         """`role` None: no token."""

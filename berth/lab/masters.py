@@ -108,8 +108,11 @@ def write_tokens_file(path: Path, tokens: dict[str, tuple[str, str]],
 def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
                   extra_settings: dict[str, Any] | None = None, host: str = "127.0.0.1",
                   ports: list[int] | None = None,
-                  extra_tokens: list[ExtraToken] | None = None) -> list[MasterSpec]:
-    """Config files for `size` masters on `host`, with a tokens file, a Raft password, a key
+                  extra_tokens: list[ExtraToken] | None = None,
+                  initial: int | None = None) -> list[MasterSpec]:
+    """Config files for `size` masters on `host`, the first `initial` (default all) forming the
+    cluster and the others joining it later (`berth cluster add-master`: their peers, the initial
+    members), with a tokens file, a Raft password, a key
     that seals Secrets (`encryption_key_file`: None in `extra_settings` stores them in clear), and a CA
     (one per `root`, made once) with a certificate for each master's address."""
     root.mkdir(parents=True, exist_ok=True)
@@ -127,6 +130,7 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
     certs.make_ca(tls)
     ports = ports or free_ports(2 * size, host)
     raft = [f"{host}:{p}" for p in ports[:size]]
+    initial = size if initial is None else initial
     specs = []
     for i in range(size):
         name = f"m{i + 1}"
@@ -136,7 +140,7 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
         spec.config_file.write_text(yaml.safe_dump({
             "name": name,
             "raft_address": raft[i],
-            "peers": [a for a in raft if a != raft[i]],
+            "peers": [a for a in raft[:initial] if a != raft[i]],
             "api_address": f"{host}:{ports[size + i]}",
             "data_dir": str(spec.data_dir),
             "tokens_file": str(tokens_file),
@@ -145,7 +149,9 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
             "tls_cert_file": str(tls / f"{name}.crt"),
             "tls_private_key_file": str(tls / f"{name}.key"),
             "tls_ca_file": str(tls / certs.CA_CERT),
-            "peer_apis": {raft[j]: f"https://{host}:{ports[size + j]}" for j in range(size)},
+            # a member learns a joining master's API from the Raft entry that adds it
+            "peer_apis": {raft[j]: f"https://{host}:{ports[size + j]}"
+                          for j in range(size) if j < initial or j == i},
             **(extra_settings or {}),
         }))
         specs.append(spec)
@@ -209,12 +215,13 @@ class LocalMasters:
 
     def __init__(self, root: Path, size: int = 3, settings: dict[str, Any] | None = None,
                  extra_tokens: list[ExtraToken] | None = None,
-                 python: str = sys.executable) -> None:
-        """`extra_tokens`: (name, role, token) accepted besides LAB_TOKENS (a benchmark's agents)."""
+                 python: str = sys.executable, initial: int | None = None) -> None:
+        """`extra_tokens`: (name, role, token) accepted besides LAB_TOKENS (a benchmark's agents);
+        `initial`: the first masters forming the cluster, the others to add (write_cluster)."""
         self.root = root
         self.python = python
         self.masters = [Master(spec) for spec in write_cluster(root, size, LAB_TOKENS, settings,
-                                                               extra_tokens=extra_tokens)]
+                                                               extra_tokens=extra_tokens, initial=initial)]
         self.ca_file = ca_file(root)  # what a client of these masters verifies them with
 
     @property

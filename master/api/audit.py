@@ -92,6 +92,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "metrics.node_metrics": NON_RESOURCE,
     "metrics.pod_metrics": NON_RESOURCE,
     "cluster.cluster": NON_RESOURCE,
+    "cluster.add_member": NON_RESOURCE,  # a write: always kept
+    "cluster.remove_member": NON_RESOURCE,
     "cluster.healthz": NON_RESOURCE,
     "cluster.readyz": NON_RESOURCE,
     "ui.ui_root": NON_RESOURCE,  # the web page's files (ui.py): open paths, never kept unless refused

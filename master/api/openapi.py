@@ -287,6 +287,20 @@ def _cluster_paths() -> dict[str, Schema]:
             "responses": _responses(_SELF_REVIEW, _statuses(DOOR), 201)}},
         "/api/v1/cluster": {"get": {"summary": "the masters and their Raft state",
                                     "responses": _responses(anything, _statuses(DOOR))}},
+        "/api/v1/cluster/members": {"post": {
+            "summary": "add a running master to Raft, answered once committed (cluster-admin's; one change "
+                       "at a time: 409; 422 when the masters reachable would not be a majority after)",
+            "requestBody": {"required": True, **_json({
+                "type": "object", "additionalProperties": False, "required": ["address", "apiURL"],
+                "properties": {"address": {"type": "string", "description": "its Raft HOST:PORT"},
+                               "apiURL": {"type": "string", "description": "its API, https://HOST:PORT"}}})},
+            "responses": _responses(anything, _statuses(DOOR, ROLE, BODY, WRITE), 201)}},
+        "/api/v1/cluster/members/{address}": {"delete": {
+            "summary": "remove a master from Raft, answered once committed (cluster-admin's; 422 when the "
+                       "members left reachable would not be a majority; the leader hands over first: 503)",
+            "parameters": [{"name": "address", "in": "path", "required": True,
+                            "schema": {"type": "string"}, "description": "its Raft HOST:PORT"}],
+            "responses": _responses(anything, _statuses(DOOR, ROLE, STORED, WRITE))}},
         "/metrics": {"get": {
             "summary": "this master's Prometheus metrics, in Prometheus' text format (whoever may list "
                        "every node and every namespace's pods; not an agent)",

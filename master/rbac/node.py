@@ -29,7 +29,7 @@ def node_decision(node: str, verb: str, kind: str | None, name: str | None, subr
 
 def _allowed(node: str, verb: str, kind: str | None, name: str | None, subresource: str | None,
              pinned_node: str | None) -> bool:
-    if subresource in ("encryption", "eviction"):
+    if subresource in ("encryption", "eviction", "membership"):
         return False
     own_node = kind == "Node" and name == node
     if kind is None:

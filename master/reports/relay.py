@@ -199,7 +199,7 @@ class ReportRelay:
 
     def _send(self, body: bytes) -> bool:
         leader = self.store.leader() or ""
-        url = self.peer_apis.get(leader)
+        url = self.peer_apis.get(leader) or self.store.api_url(leader)  # or a master added since
         if url is None:
             return False
         try:

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.node import TCPNode
 
 from master.errors import ApiError
 from master.observability import UNOBSERVED, MasterMetrics
 from master.store.commands import Barrier, Command, Group, Obj
 from master.store.encryption import Keyring, SealError, keeps_ciphertext, open_object, seal_command
 from master.store.group_commit import GroupCommitter
+from master.store.membership import judge
 from master.store.prevote import PreVoteSyncObj
 from master.store.state import ClusterState, Outcome, WatchEvent
 from master.store.window import EventWindow
@@ -175,7 +177,12 @@ class Store:
             # Large batches: with the 64 KiB default the leader re-sends entries a follower
             # already holds (logged CRITICAL "truncating already-applied log entries").
             appendEntriesBatchSizeBytes=1 << 20,
+            # `berth cluster add-master`/`remove-master`: changes are journaled entries, so a master
+            # restarted with its original `peers` replays them (membership.py says which are safe)
+            dynamicMembershipChange=True,
         )
+        self._membership_lock = threading.Lock()
+        self._membership_pending = False
         _lower_snapshot_priority()
         self.raft = PreVoteSyncObj(self_address, self.peers, conf, consumers=[self.machine])
         self.committer = GroupCommitter(self.machine.apply, in_flight_timeout=write_timeout)
@@ -329,6 +336,65 @@ class Store:
     def status(self) -> dict[str, Any]:
         return {**self.raft.getStatus(), "pre_vote_rounds": self.raft.pre_vote_rounds,
                 "term_committed": self.raft.term_committed}
+
+    def members(self) -> list[str]:
+        """Every Raft member as this master knows them now (itself included): its `peers` setting,
+        changed by the membership changes it has applied since."""
+        for _ in range(3):  # PySyncObj's thread may change the set while it is copied
+            try:
+                return sorted({self.self_address, *(node.id for node in self.raft.otherNodes)})
+            except RuntimeError:
+                continue
+        return sorted({self.self_address, *self.peers})
+
+    def api_url(self, address: str) -> str | None:
+        """The API URL a master added by `add_member` was given: it travels in the Raft entry that
+        added it, so every master (and one restarted, replaying its journal) knows it."""
+        for node in list(self.raft.otherNodes):
+            if node.id == address:
+                return getattr(node, "api_url", None)
+        return None
+
+    def change_member(self, change: str, address: str, api_url: str | None = None) -> None:
+        """On the leader: add or remove one Raft member, answered once the change is committed; an
+        ApiError when it is refused (membership.judge) or fails. The leader itself is not removed:
+        it hands leadership over (its answer is a 503 to retry, at the new leader)."""
+        if not self.is_leader():
+            raise ApiError(503, "Unavailable", "this master no longer leads; retry")
+        members = frozenset(self.members())
+        reachable = frozenset({self.self_address,
+                               *(m for m in members if self.raft.isNodeConnected(TCPNode(m)))})
+        with self._membership_lock:
+            verdict = judge(change, address, members, reachable, self.self_address, self._membership_pending)
+            if verdict.allowed:
+                self._membership_pending = True
+        if verdict.status == 503 and address == self.self_address:
+            self.raft.transferLeadership()
+        if not verdict.allowed:
+            raise ApiError(verdict.status, verdict.reason, verdict.message, "address")
+        done = threading.Event()
+        box: list[Any] = [None]
+
+        def on_result(_result: Any, error: int) -> None:
+            box[0] = error
+            with self._membership_lock:
+                self._membership_pending = False
+            done.set()
+
+        if change == "add":
+            self.raft.addNodeToCluster(TCPNode(address, api_url=api_url), on_result)
+        else:
+            self.raft.removeNodeFromCluster(TCPNode(address), on_result)
+        if not done.wait(self.write_timeout):
+            with self._membership_lock:
+                self._membership_pending = False  # PySyncObj still refuses a second change until this one is
+            raise ApiError(503, "OutcomeUnknown", "the membership change was not confirmed in time; its "
+                           "outcome is unknown: see `berth cluster`")
+        if box[0] == FAIL_REASON.REQUEST_DENIED:
+            raise ApiError(409, "Conflict", "the leader refused the change: another one is not committed "
+                           "yet, or the leader has not committed an entry of its term; retry", "address")
+        if box[0] != FAIL_REASON.SUCCESS:
+            raise _answer(None, box[0])  # type: ignore[misc] - always an ApiError without a result
 
     def is_leader(self) -> bool:
         return self.raft._isLeader()

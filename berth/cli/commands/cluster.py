@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
 
 from berth.cli.commands.common import BerthGroup, State, client_version, pass_state
 from berth.cli.output import render_table, to_json, to_yaml
+from berth.errors import ApiError
 from berth.objects import Obj
 
 
@@ -57,7 +59,7 @@ def render_cluster(status: Obj) -> str:
 @click.group(cls=BerthGroup, invoke_without_command=True)
 @click.pass_context
 def cluster(ctx: click.Context) -> None:
-    """Inspect the masters (without a subcommand: `cluster status`)."""
+    """Inspect the masters, add or remove one (without a subcommand: `cluster status`)."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(cluster_status)
 
@@ -74,3 +76,39 @@ def cluster_status(state: State, output: str | None = None) -> None:
         click.echo(to_yaml(status), nl=False)
     else:
         click.echo(render_cluster(status), nl=False)
+
+
+_HANDOVER_SECONDS = 15.0  # removing the leader: it hands over, then the new leader removes it
+
+
+@cluster.command("add-master")
+@click.argument("address")
+@click.option("--api-url", required=True, help="The new master's API, https://HOST:PORT.")
+@pass_state
+def add_master(state: State, address: str, api_url: str) -> None:
+    """Add a running master (its `peers` the current members) to Raft, once the change is committed.
+
+    One change at a time; refused when the masters reachable now would not be a majority of the
+    new membership."""
+    answer = state.client.add_master(address, api_url)
+    click.echo(f"master {address} added ({len(answer.get('members') or [])} members)")
+
+
+@cluster.command("remove-master")
+@click.argument("address")
+@pass_state
+def remove_master(state: State, address: str) -> None:
+    """Remove a master from Raft (a dead one, or one to retire: stop it afterwards).
+
+    Refused when the members left that are reachable would not be a majority; the leader itself is
+    removed after it hands leadership over."""
+    deadline = time.monotonic() + _HANDOVER_SECONDS
+    while True:
+        try:
+            answer = state.client.remove_master(address)
+            break
+        except ApiError as err:
+            if err.status != 503 or err.reason != "Unavailable" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    click.echo(f"master {address} removed ({len(answer.get('members') or [])} members)")
