@@ -25,6 +25,7 @@ import yaml
 from berth.private_files import write_private
 from berth.settings import load_settings_file
 from master.store.encryption import PLAIN, load_keyring
+from master.store.membership import check_address
 from master.store.restore import check_empty, seed
 from master.store.snapshot_file import Snapshot, SnapshotError, decode
 
@@ -98,10 +99,14 @@ def status(file: str, output: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data-dir", help="The new master's data dir: absent or empty (default: --config's).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="The new master's settings: its data dir, and the keys its Secrets must open with.")
-def restore(file: str, data_dir: str | None, config_file: str | None) -> None:
+              help="The new master's settings: its data dir, its cluster's members (raft_address and "
+                   "peers), and the keys its Secrets must open with.")
+@click.option("--initial-cluster", "initial_cluster", default="",
+              help="The new cluster's Raft addresses, HOST:PORT,HOST:PORT,... (default: --config's).")
+def restore(file: str, data_dir: str | None, config_file: str | None, initial_cluster: str) -> None:
     """Seed an empty data dir from FILE, for a master of a new cluster (restore every member)."""
     keys: tuple[str, ...] | None = None
+    members = [m.strip() for m in initial_cluster.split(",") if m.strip()]
     if config_file:
         try:  # only what a restore needs: the rest (SSH, TLS files) may not be on this machine yet
             settings = load_settings_file(config_file)
@@ -110,8 +115,18 @@ def restore(file: str, data_dir: str | None, config_file: str | None) -> None:
         except (OSError, ValueError, yaml.YAMLError) as err:
             raise click.ClickException(f"{config_file}: {err}") from err
         data_dir = data_dir or (str(settings["data_dir"]) if settings.get("data_dir") else None)
+        if not members:
+            members = [str(a) for a in [settings.get("raft_address"), *(settings.get("peers") or [])] if a]
     if not data_dir:
         raise click.UsageError("give --data-dir (or --config naming data_dir)")
+    for member in members:
+        try:
+            check_address(member)
+        except ValueError as err:
+            raise click.UsageError(f"--initial-cluster: {err}") from err
+    if not members:
+        raise click.UsageError("give --initial-cluster (or --config naming raft_address and peers): with "
+                               "dynamic membership the restored masters take their members from the dump")
     try:
         check_empty(Path(data_dir))  # before reading a large file
     except SnapshotError as err:
@@ -124,7 +139,7 @@ def restore(file: str, data_dir: str | None, config_file: str | None) -> None:
                                        f"{', '.join(missing)}, which {config_file}'s encryption_key_file "
                                        "lacks: restore with the keys the cluster had")
     try:
-        dump = seed(snap, Path(data_dir))
+        dump = seed(snap, Path(data_dir), members)
     except (OSError, SnapshotError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Restored revision {snap.revision} ({len(snap.objects)} objects) into {dump}")

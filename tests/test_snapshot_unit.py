@@ -20,6 +20,7 @@ from master.store.replicated import StateMachine
 from master.store.restore import DUMP_FILE, dump_bytes, restored_state, seed
 from master.store.snapshot_file import Snapshot, SnapshotError, decode, encode, read_header
 
+MEMBERS = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]
 OBJECTS = [
     {"apiVersion": "berth/v1", "kind": "ConfigMap",
      "metadata": {"name": "b", "namespace": "default", "uid": "u2", "resourceVersion": 7},
@@ -68,7 +69,7 @@ def test_a_file_that_does_not_verify_is_refused(change, message: str) -> None:
 def test_a_restore_refuses_a_data_dir_that_holds_anything_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "raft.journal").write_bytes(b"old")
     with pytest.raises(SnapshotError, match="not an empty directory"):
-        seed(decode(encode(12, OBJECTS)), tmp_path)
+        seed(decode(encode(12, OBJECTS)), tmp_path, MEMBERS)
     assert [p.name for p in tmp_path.iterdir()] == ["raft.journal"]
 
 
@@ -84,11 +85,13 @@ def test_a_state_no_store_could_hold_is_refused(objects: list, message: str) -> 
 def test_the_dump_is_what_the_state_machine_loads(tmp_path: Path) -> None:
     """PySyncObj's own load: (data, last entry, the entry before, cluster); the consumer's part
     goes to StateMachine._deserialize, which resets the watch window to the revision."""
-    path = seed(decode(encode(12, OBJECTS)), tmp_path / "m1")
+    path = seed(decode(encode(12, OBJECTS)), tmp_path / "m1", MEMBERS)
     assert path == tmp_path / "m1" / DUMP_FILE and path.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "m1").stat().st_mode & 0o777 == 0o700
     data = pickle.loads(gzip.decompress(path.read_bytes()))
     assert data[1][1:] == (3, 0) and data[2][1:] == (2, 0)
+    # the members: with dynamic membership PySyncObj takes them from the dump (none: a cluster of one each)
+    assert {node.id for node in data[3]} == set(MEMBERS)
     machine = StateMachine(100)
     machine._deserialize(data[0][1])
     state = machine.state
@@ -96,7 +99,9 @@ def test_the_dump_is_what_the_state_machine_loads(tmp_path: Path) -> None:
     assert state.get("Secret", "team", "db") == OBJECTS[2]
     assert [o["metadata"]["name"] for o in state.select("ConfigMap", "default")] == ["b"]
     assert pickle.loads(pickle.dumps(state)).get("Namespace", "", "team") == OBJECTS[1]
-    assert dump_bytes(state)  # picklable again: PySyncObj's compaction writes it so
+    assert dump_bytes(state, MEMBERS)  # picklable again: PySyncObj's compaction writes it so
+    with pytest.raises(SnapshotError, match="members"):
+        dump_bytes(state, [])
 
 
 def test_the_commands_say_why_a_file_is_refused_and_exit_non_zero(tmp_path: Path) -> None:
@@ -106,12 +111,18 @@ def test_the_commands_say_why_a_file_is_refused_and_exit_non_zero(tmp_path: Path
     runner = CliRunner()
     status = runner.invoke(snapshot, ["status", str(good), "-o", "json"])
     assert status.exit_code == 0 and json.loads(status.output)["revision"] == 12
-    refused = runner.invoke(snapshot, ["restore", str(bad), "--data-dir", str(tmp_path / "new")])
+    cluster = ["--initial-cluster", ",".join(MEMBERS)]
+    nameless = runner.invoke(snapshot, ["restore", str(good), "--data-dir", str(tmp_path / "new")])
+    assert nameless.exit_code == 2 and "--initial-cluster" in nameless.output
+    odd = runner.invoke(snapshot, ["restore", str(good), "--data-dir", str(tmp_path / "new"),
+                                   "--initial-cluster", "a:1,$(reboot)"])
+    assert odd.exit_code == 2 and "is not HOST:PORT" in odd.output
+    refused = runner.invoke(snapshot, ["restore", str(bad), "--data-dir", str(tmp_path / "new"), *cluster])
     assert refused.exit_code == 1 and "checksum does not match" in refused.output
     assert not (tmp_path / "new").exists()
-    done = runner.invoke(snapshot, ["restore", str(good), "--data-dir", str(tmp_path / "new")])
+    done = runner.invoke(snapshot, ["restore", str(good), "--data-dir", str(tmp_path / "new"), *cluster])
     assert done.exit_code == 0 and "Restored revision 12 (3 objects)" in done.output
-    again = runner.invoke(snapshot, ["restore", str(good), "--data-dir", str(tmp_path / "new")])
+    again = runner.invoke(snapshot, ["restore", str(good), "--data-dir", str(tmp_path / "new"), *cluster])
     assert again.exit_code == 1 and "not an empty directory" in again.output
 
 

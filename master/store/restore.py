@@ -12,6 +12,11 @@ member), so they hold the same entries: two no-ops of term 0 at log indexes 2 an
 where every empty journal starts, so a master that joins later with an empty data dir is behind
 the leader's first entry and is sent the leader's dump (the state) rather than entries replayed
 on nothing. No journal is written: PySyncObj makes an empty one.
+
+The dump also names the cluster's members (the new cluster's Raft addresses, as etcd's restore
+takes `--initial-cluster`): with dynamic membership on (store/membership.py), PySyncObj takes its
+members from the dump it loads, so a dump naming none would make each restored master a cluster
+of one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import gzip
 import os
 import pickle
 import struct
+from collections.abc import Iterable
 from pathlib import Path
+
+from pysyncobj.node import TCPNode
 
 from berth.private_files import write_private
 from master.store.snapshot_file import Snapshot, SnapshotError
@@ -44,9 +52,13 @@ def restored_state(snapshot: Snapshot) -> ClusterState:
         raise SnapshotError(f"the snapshot holds {err}") from err
 
 
-def dump_bytes(state: ClusterState) -> bytes:
-    """PySyncObj's full dump of a master holding `state` (see the module's docstring)."""
-    data = ([{}, {"state": state}], (_NO_OP, _LAST, 0), (_NO_OP, _FIRST, 0), set())
+def dump_bytes(state: ClusterState, members: Iterable[str]) -> bytes:
+    """PySyncObj's full dump of a master holding `state`, in a cluster of `members` (Raft
+    addresses, this master's own among them; see the module's docstring)."""
+    cluster = {TCPNode(address) for address in members}
+    if not cluster:
+        raise SnapshotError("a restore needs the new cluster's members (--initial-cluster, or --config)")
+    data = ([{}, {"state": state}], (_NO_OP, _LAST, 0), (_NO_OP, _FIRST, 0), cluster)
     return gzip.compress(pickle.dumps(data))
 
 
@@ -56,11 +68,11 @@ def check_empty(data_dir: Path) -> None:
         raise SnapshotError(f"{data_dir} is not an empty directory: a restore seeds a new data dir only")
 
 
-def seed(snapshot: Snapshot, data_dir: Path) -> Path:
+def seed(snapshot: Snapshot, data_dir: Path, members: Iterable[str]) -> Path:
     """Write the dump into `data_dir` (made 0700, the file 0600: it holds every Secret), whole or
-    not at all. The dump's path."""
+    not at all, for a master of the cluster of `members`. The dump's path."""
     check_empty(data_dir)
-    content = dump_bytes(restored_state(snapshot))
+    content = dump_bytes(restored_state(snapshot), members)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     target = data_dir / DUMP_FILE
