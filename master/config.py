@@ -130,6 +130,9 @@ class MasterConfig:
     node_grace_seconds: float = 3.0
     heartbeat_relay_seconds: float = 0.2  # how often a follower passes agents' reports to the leader
     scheduler_score: str = "LeastAllocated"  # or MostAllocated (binpack)
+    # Kubernetes' percentageOfNodesToScore: the share of the nodes whose feasible ones are scored for
+    # a pod, 0 its adaptive default (50% less a point per 125 nodes, at least 5% and 100 nodes), 100 all
+    percentage_of_nodes_to_score: int = 0
     ssh_key_file: str | None = None  # the runtime's key for every host (root or sshUser)
     ssh_known_hosts_file: str | None = None  # every host's pinned key; others are refused
     restart_backoff_seconds: float = 10.0  # first delay before restarting a failed container
@@ -193,7 +196,7 @@ class MasterConfig:
                 raise ValueError(f"{name}: must be at least 1")
         if not 0 < self.heartbeat_relay_seconds <= 10:
             raise ValueError("heartbeat_relay_seconds: must be more than 0 and at most 10")
-        SchedulerConfig(self.scheduler_score)  # raises ValueError naming the setting
+        self.scheduler_config()  # raises ValueError naming the setting
         unknown = sorted(set(self.controllers) - set(CONTROLLERS))
         if unknown:
             raise ValueError(f"controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
@@ -231,6 +234,9 @@ class MasterConfig:
             raise ValueError("audit_log_backups: a whole number of files from 0 to 1000")
         if self.raft_address in self.peers:
             self.peers = [p for p in self.peers if p != self.raft_address]
+
+    def scheduler_config(self) -> SchedulerConfig:
+        return SchedulerConfig(self.scheduler_score, self.percentage_of_nodes_to_score)
 
     def rebalance_config(self) -> RebalanceConfig:
         """LowNodeUtilization only while the scheduler spreads (LeastAllocated): under MostAllocated it

@@ -50,7 +50,6 @@ from master.runtime.attention import Attention
 from master.runtime.controller import RuntimeController
 from master.runtime.planner import Backoff
 from master.runtime.ssh import SshPool
-from master.scheduler import SchedulerConfig
 from master.store.encryption import Keyring
 from master.store.replicated import Store
 
@@ -118,8 +117,7 @@ class Server:
         return {
             "node-lifecycle": lambda: NodeLifecycle(store, books.heartbeats, config.node_grace_seconds,
                                                     ctx.now),
-            "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid,
-                                                      SchedulerConfig(config.scheduler_score)),
+            "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid, config.scheduler_config()),
             "taint-eviction": lambda: eviction,
             "node-check": lambda: NodeCheck(store, check_ssh, books.host_checks,  # type: ignore[arg-type]
                                             ctx.now, ctx.uid, config.agent_restart_command,

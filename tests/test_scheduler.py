@@ -208,3 +208,77 @@ def test_init_container_requests_count_for_fit_as_kubernetes_counts_them() -> No
     assert placed == {"heavy": "h2"}
     placed, failed = run([node("h1", cpu=1000)], [heavy])
     assert placed == {} and "Insufficient cpu" in failed["heavy"]
+
+
+@pytest.mark.parametrize(("nodes", "percentage", "scored"), [
+    (3, 0, 3), (99, 10, 99),                  # below 100 nodes: every node, whatever the percentage
+    (100, 0, 100), (1000, 0, 420), (5000, 0, 500), (6000, 0, 300), (20000, 0, 1000),  # adaptive, 5% at least
+    (1000, 50, 500), (1000, 5, 100),          # a set percentage, never below 100 nodes
+    (1000, 100, 1000), (5000, 100, 5000),     # 100: every node
+])
+def test_percentage_of_nodes_to_score_is_kubernetes_num_feasible_nodes_to_find(
+        nodes: int, percentage: int, scored: int) -> None:
+    assert feasible_to_find(nodes, percentage) == scored
+
+
+@pytest.mark.parametrize("percentage", [-1, 101, True, 50.5, "50"])
+def test_percentage_of_nodes_to_score_is_a_whole_number_from_0_to_100(percentage: Any) -> None:
+    from master.config import MasterConfig
+
+    with pytest.raises(ValueError, match="percentage_of_nodes_to_score"):
+        SchedulerConfig(percentage_of_nodes_to_score=percentage)
+    with pytest.raises(ValueError, match="percentage_of_nodes_to_score"):
+        MasterConfig(name="m1", raft_address="127.0.0.1:7201", api_address="127.0.0.1:7101",
+                     data_dir="/tmp/unused", tokens_file="/tmp/unused", insecure_raft_without_password=True,
+                     percentage_of_nodes_to_score=percentage)
+
+
+def test_only_the_sampled_feasible_nodes_are_scored_unless_the_percentage_is_100() -> None:
+    """200 alike nodes and a far larger last one: by default the first 100 feasible nodes from
+    where the search starts are scored and the first of those wins; at 100% the large one does."""
+    nodes = [node(f"n{i:03d}") for i in range(199)] + [node("n199", cpu=100_000, memory=100 * GI)]
+    assert run(nodes, [pod("p")])[0] == {"p": "n000"}
+    assert run(nodes, [pod("p")], config=SchedulerConfig(percentage_of_nodes_to_score=50))[0] == {"p": "n000"}
+    every = SchedulerConfig(percentage_of_nodes_to_score=100)
+    assert run(nodes, [pod("p")], config=every)[0] == {"p": "n199"}
+
+
+def test_what_a_round_remembers_between_pods_answers_as_asking_every_node_afresh() -> None:
+    """The round's memo (feasible nodes, resource scores, owners' counts), kept current from the
+    journal of placements and removals, decides each pod as one built for that pod alone."""
+    import random
+
+    rng = random.Random(5)
+    db_taint = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
+    soft = {"key": "soft", "effect": "PreferNoSchedule"}
+    nodes = [node(f"n{i:03d}", cpu=rng.choice([500, 1000, 2000]), memory=rng.choice([1, 2]) * GI,
+                  ready=i % 17 != 0, unschedulable=i % 23 == 0, labels={"disk": "ssd" if i % 2 else "hdd"},
+                  taints=[db_taint] if i % 10 == 0 else [soft] if i % 7 == 0 else [])
+             for i in range(150)]
+    pending = [pod(f"p{i}", cpu=f"{rng.choice([100, 250, 500])}m", memory=f"{rng.choice([64, 256])}Mi",
+                   owner=f"app{i % 7}" if i % 5 else None,
+                   ports=[{"containerPort": 80, "hostPort": 8000 + i % 3}] if i % 11 == 0 else None,
+                   nodeSelector={"disk": "ssd"} if i % 3 == 0 else {},
+                   tolerations=[{"key": "dedicated", "operator": "Exists"}] if i % 4 == 0 else [])
+               for i in range(600)]
+    infos = [pod_info(p) for p in pending]
+    decided = []
+    for fresh in (False, True):
+        snapshot, scheduler = build_snapshot(nodes, []), Scheduler()
+        placed: list = []
+        for i, info in enumerate(infos):
+            if fresh:
+                scheduler._memo = None  # nothing remembered: every filter and score asked of every node
+            found, why = scheduler.place(snapshot, info)
+            if found is not None:
+                found.assume(info)
+                placed.append((found, info))
+            if i % 50 == 49:  # some leave again, as the rebalancer's plan moves them
+                for gone, left in placed[-3:]:
+                    gone.forget(left)
+            placed_on = found.name if found is not None else why
+            if fresh:
+                assert placed_on == decided[i], (i, info)
+            else:
+                decided.append(placed_on)
+    assert len(set(decided)) > 100 and any(d.startswith("0/150 nodes fit") for d in decided)

@@ -5,11 +5,14 @@ list of nodes at once (`keep`: a comprehension, no call per node, which is what 
 10,000 pods on 1,000 nodes fast in Python) and explains a node it rejected (`reason`).
 The reasons of all nodes are counted into the message a pod that fits nowhere gets
 ("0/3 nodes fit: 2 Insufficient memory, 1 node(s) had taint dedicated=db:NoSchedule").
+
+A remembered filter reads of the pod only what `requirements` names: pods with equal requirements
+are let on the same nodes, which is what lets a round remember them (memo.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,12 @@ class FilterPlugin:
     applies: Callable[[PodInfo], bool] = lambda _pod: True  # False: skipped for this pod (PreFilter)
     # why the pod can go on no node at all, before any node is looked at (PreFilter); None: it may
     prefilter: Callable[[PodInfo], str | None] = lambda _pod: None
+    # True: its verdict on a node changes as pods are placed there (requests, ports); False: it reads
+    # only what a node is (readiness, labels, taints), fixed for a snapshot
+    dynamic: bool = False
+    # False: never remembered by a round (memo.py), asked only of the nodes a pod's search reaches;
+    # for what few pods ask, each for its own (host ports)
+    remembered: bool = True
 
 
 # --- NodeReady, NodeUnschedulable -----------------------------------------------------------
@@ -122,8 +131,23 @@ FILTERS: tuple[FilterPlugin, ...] = (
     FilterPlugin("TaintToleration", _tolerated, _taint_reason),
     FilterPlugin("NodePorts", _free_ports,
                  lambda _p, _n: ("node(s) didn't have free ports for the requested pod ports",),
-                 lambda pod: bool(pod.host_ports)),
-    FilterPlugin("NodeResourcesFit", _fits, _insufficient, lambda pod: bool(pod.cpu or pod.memory)),
+                 lambda pod: bool(pod.host_ports), dynamic=True, remembered=False),
+    FilterPlugin("NodeResourcesFit", _fits, _insufficient, lambda pod: bool(pod.cpu or pod.memory),
+                 dynamic=True),
     FilterPlugin("VolumeBinding", _volumes_reachable, _volume_reason, lambda pod: pod.volumes is not None,
                  lambda pod: pod.volumes.problem if pod.volumes is not None else None),
 )
+
+
+def requirements(pod: PodInfo) -> tuple[Hashable, Hashable] | None:
+    """What the remembered filters read of `pod`: what the fixed ones read, then what the dynamic
+    ones do. Pods with equal requirements are let on the same nodes by them. None for a pod with
+    claims (their needs are its own) or tolerations that cannot be a key."""
+    if pod.volumes is not None:
+        return None
+    fixed = (pod.node_selector, tuple(tuple(sorted(t.items())) for t in pod.tolerations))
+    try:
+        hash(fixed)
+    except TypeError:
+        return None
+    return fixed, (pod.cpu, pod.memory)

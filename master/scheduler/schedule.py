@@ -1,17 +1,22 @@
 """One scheduling round: a snapshot and the pods to place in, bindings and reasons out. No I/O.
 
 Pods are placed one at a time, each seeing the room the ones before it took. As in
-Kubernetes, a large cluster is not searched whole for every pod: once enough
-feasible nodes are found (`feasible_to_find`), the best of those wins, and the
-next pod's search starts where this one stopped, so every node gets its turn.
+Kubernetes, a large cluster is not scored whole for every pod: the first feasible nodes
+from where the last search stopped, as many as `percentage_of_nodes_to_score` says
+(`feasible_to_find`), are scored and the best of those wins; the next pod's search
+starts where this one stopped (whole chunks of CHUNK nodes examined), so every node
+gets its turn. What the filters and scores found stays known from pod to pod, over the
+nodes placements have not changed (memo.py).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
 from master.scheduler.filters import FILTERS, FilterPlugin
+from master.scheduler.memo import RoundMemo
 from master.scheduler.scores import (
     RESOURCE_SCORES,
     RESOURCE_WEIGHT,
@@ -26,16 +31,23 @@ from master.scheduler.scores import (
 from master.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 
 ALL_NODES_BELOW = 100  # Kubernetes: minFeasibleNodesToFind
-CHUNK = 64  # nodes filtered together; the search stops at the first chunk that brings enough
+FEWEST_PERCENT = 5  # Kubernetes: minFeasibleNodesPercentageToFind
+CHUNK = 64  # nodes examined together; the search stops at the first chunk that brings enough
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
     resource_score: str = "LeastAllocated"  # or "MostAllocated" (binpack)
+    # Kubernetes' percentageOfNodesToScore: the share of the nodes whose feasible ones are scored
+    # for a pod, 0 for its adaptive default (feasible_to_find), 100 for every node
+    percentage_of_nodes_to_score: int = 0
 
     def __post_init__(self) -> None:
         if self.resource_score not in RESOURCE_SCORES:
             raise ValueError(f"resource_score: one of {', '.join(RESOURCE_SCORES)}")
+        percentage = self.percentage_of_nodes_to_score
+        if isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100:
+            raise ValueError("percentage_of_nodes_to_score: a whole number from 0 (adaptive) to 100")
 
 
 @dataclass
@@ -44,11 +56,14 @@ class ScheduleResult:
     unschedulable: list[tuple[PodInfo, str]] = field(default_factory=list)  # (pod, why)
 
 
-def feasible_to_find(nodes: int) -> int:
-    """Kubernetes' adaptive percentage: all of a small cluster, 42% of 1,000 nodes, at least 100."""
+def feasible_to_find(nodes: int, percentage: int = 0) -> int:
+    """Kubernetes' numFeasibleNodesToFind: all of a small cluster, else `percentage` of the nodes
+    but at least 100; percentage 0 is adaptive, 50% less a point per 125 nodes, at least 5%
+    (42% of 1,000 nodes, 10% of 5,000)."""
     if nodes < ALL_NODES_BELOW:
         return nodes
-    percentage = max(5, 50 - nodes // 125)
+    if percentage == 0:
+        percentage = max(FEWEST_PERCENT, 50 - nodes // 125)
     return max(ALL_NODES_BELOW, nodes * percentage // 100)
 
 
@@ -60,23 +75,28 @@ def unschedulable_message(total: int, reasons: Counter) -> str:
 
 
 class Scheduler:
-    """Keeps where the last search stopped, so successive pods start at different nodes."""
+    """Keeps where the last search stopped, so successive pods start at different nodes, and what
+    the current snapshot's filters and scores found (`RoundMemo`)."""
 
     def __init__(self, config: SchedulerConfig | None = None) -> None:
         self.config = config or SchedulerConfig()
         self._resource_score = RESOURCE_SCORES[self.config.resource_score]
         self._next_start = 0
+        self._memo: RoundMemo | None = None
 
     def schedule(self, snapshot: Snapshot, pods: list[PodInfo]) -> ScheduleResult:
         result = ScheduleResult()
         scores = self.scores(snapshot)
-        for pod in pods:
-            node, why = self.place(snapshot, pod, scores)
-            if node is None:
-                result.unschedulable.append((pod, why))
-            else:
-                node.assume(pod)
-                result.bindings.append((pod, node.name))
+        try:
+            for pod in pods:
+                node, why = self.place(snapshot, pod, scores)
+                if node is None:
+                    result.unschedulable.append((pod, why))
+                else:
+                    node.assume(pod)
+                    result.bindings.append((pod, node.name))
+        finally:
+            self._memo = None  # the round is over: its snapshot is not kept
         return result
 
     @staticmethod
@@ -91,30 +111,53 @@ class Scheduler:
 
     def place(self, snapshot: Snapshot, pod: PodInfo, scores: list[tuple[int, Score]] | None = None
               ) -> tuple[NodeInfo | None, str]:
+        """The node `pod` goes on, or None and why it fits nowhere. The snapshot's nodes change
+        only through NodeInfo.assume and forget while it is used (memo.py keeps up with those)."""
         nodes = snapshot.nodes
         total = len(nodes)
         if total == 0:
             return None, unschedulable_message(0, Counter())
-        wanted = feasible_to_find(total)
+        wanted = feasible_to_find(total, self.config.percentage_of_nodes_to_score)
         plugins = [plugin for plugin in FILTERS if plugin.applies(pod)]
         for plugin in plugins:
             problem = plugin.prefilter(pod)
             if problem is not None:
                 return None, f"0/{total} nodes fit: {problem}"
+        memo = self._memo
+        if memo is None or memo.snapshot is not snapshot:
+            memo = self._memo = RoundMemo(snapshot, self._resource_score)
         start = self._next_start % total
-        order = nodes[start:] + nodes[:start]
-        feasible: list[NodeInfo] = []
-        examined = 0
-        while examined < total and len(feasible) < wanted:
-            chunk = order[examined:examined + CHUNK]
-            examined += len(chunk)
-            for plugin in plugins:
-                chunk = plugin.keep(pod, chunk)
-            feasible.extend(chunk)
+        chosen = self._first_feasible(pod, plugins, memo.feasible(pod, plugins), nodes, start, wanted)
+        # the search examined whole chunks up to the last of them (all nodes when there are fewer)
+        examined = total
+        if len(chosen) == wanted:
+            position = (chosen[-1] - start) % total + 1
+            examined = min(total, -(-position // CHUNK) * CHUNK)
         self._next_start = (start + examined) % total
-        if not feasible:
+        if not chosen:
             return None, unschedulable_message(total, self._reasons(pod, plugins, nodes))
-        return self._best(pod, feasible[:wanted], self.scores(snapshot) if scores is None else scores), ""
+        return nodes[self._best(pod, chosen, memo, self.scores(snapshot) if scores is None else scores)], ""
+
+    @staticmethod
+    def _first_feasible(pod: PodInfo, plugins: list[FilterPlugin], feasible: list[int], nodes: list[NodeInfo],
+                        start: int, wanted: int) -> list[int]:
+        """The indexes of the first `wanted` feasible nodes from `start` on, round the end.
+        `feasible`: what the remembered filters keep, ascending; the others are asked here, of as
+        many of those as it takes."""
+        cut = bisect_left(feasible, start)
+        later = [plugin for plugin in plugins if not plugin.remembered]
+        if not later:
+            chosen = feasible[cut:cut + wanted]
+            return chosen + feasible[:min(cut, wanted - len(chosen))] if len(chosen) < wanted else chosen
+        rotated, chosen = feasible[cut:] + feasible[:cut], []
+        for begin in range(0, len(rotated), wanted):
+            kept = [nodes[i] for i in rotated[begin:begin + wanted]]
+            for plugin in later:
+                kept = plugin.keep(pod, kept)
+            chosen += [node.index for node in kept]
+            if len(chosen) >= wanted:
+                break
+        return chosen[:wanted]
 
     @staticmethod
     def _reasons(pod: PodInfo, plugins: list[FilterPlugin], nodes: list[NodeInfo]) -> Counter:
@@ -127,13 +170,15 @@ class Scheduler:
                     break
         return reasons
 
-    def _best(self, pod: PodInfo, feasible: list[NodeInfo], scores: list[tuple[int, Score]]) -> NodeInfo:
-        """The highest total score; on a tie the first found (the search order rotates).
-        `scores`: (weight, score) besides the resource score."""
-        totals = self._resource_score(pod, feasible)  # weighed 1: the others relative to it
+    @staticmethod
+    def _best(pod: PodInfo, chosen: list[int], memo: RoundMemo, scores: list[tuple[int, Score]]) -> int:
+        """The index of the node with the highest total score; on a tie the first found (the
+        search order rotates). `scores`: (weight, score) besides the resource score."""
+        resource = memo.resource_scores(pod)
+        totals = list(map(resource.__getitem__, chosen))  # weighed 1: the others relative to it
         for weight, score in scores:
-            ranks = score(pod, feasible)
+            ranks = memo.ranks(score, pod, chosen)
             if ranks is not None:  # a score that ranks all nodes alike changes nothing: skipped
                 relative = weight / RESOURCE_WEIGHT
                 totals = [t + relative * r for t, r in zip(totals, ranks, strict=True)]
-        return feasible[max(range(len(feasible)), key=totals.__getitem__)]
+        return chosen[totals.index(max(totals))]

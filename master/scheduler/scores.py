@@ -18,6 +18,8 @@ TAINT_WEIGHT = 3  # as Kubernetes weighs TaintToleration
 # above the others together: a claim's volume made beforehand is used, not a new one made elsewhere
 VOLUME_WEIGHT = 10
 Score = Callable[[PodInfo, list[NodeInfo]], list[float] | None]  # None: ranks every node the same
+# A resource score reads only the pod's score_cpu and score_memory, and ranks each node on its own
+# (a round keeps them per node and per those two: memo.py).
 
 
 def most_allocated(pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
@@ -39,9 +41,16 @@ def least_allocated(pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
 def owner_spread(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
     """Fewer replicas of the pod's owner on a node, higher: 100 with none, 0 with the most any
     feasible node has. None when it ranks every node the same (no owner, or no replica yet)."""
-    if pod.owner is None:
-        return None
-    counts = [n.owners.get(pod.owner, 0) for n in nodes]
+    return None if pod.owner is None else spread_ranks(owner_counts(pod.owner, nodes))
+
+
+def owner_counts(owner: str, nodes: list[NodeInfo]) -> list[int]:
+    """The replicas of `owner` on each node (a round keeps these per node: memo.py)."""
+    return [n.owners.get(owner, 0) for n in nodes]
+
+
+def spread_ranks(counts: list[int]) -> list[float] | None:
+    """owner_spread's ranks from the owner's replica counts on the feasible nodes."""
     most = max(counts)
     if most == 0:
         return None

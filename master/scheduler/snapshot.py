@@ -66,9 +66,15 @@ class NodeInfo:
     host_ports: set[tuple[str, int]] = field(default_factory=set)
     owners: Counter = field(default_factory=Counter)
     pods: int = 0
+    # where it is in its snapshot's nodes, and that snapshot's journal of the nodes whose counts
+    # changed (Snapshot sets both): what the scheduler remembers between pods is redone only for those
+    index: int = field(default=-1, repr=False, compare=False)
+    journal: list[tuple[int, str | None]] | None = field(default=None, repr=False, compare=False)
 
     def assume(self, pod: PodInfo) -> None:
         """Count `pod` as placed here."""
+        if self.journal is not None:
+            self.journal.append((self.index, pod.owner))
         self.requested_cpu += pod.cpu
         self.requested_memory += pod.memory
         self.scored_cpu += pod.score_cpu
@@ -80,6 +86,8 @@ class NodeInfo:
 
     def forget(self, pod: PodInfo) -> None:
         """Count `pod` as gone from here (the rebalancer's plan moves it)."""
+        if self.journal is not None:
+            self.journal.append((self.index, pod.owner))
         self.requested_cpu -= pod.cpu
         self.requested_memory -= pod.memory
         self.scored_cpu -= pod.score_cpu
@@ -170,6 +178,13 @@ class Snapshot:
     by_name: dict[str, NodeInfo]
     # the claims, volumes and classes read with the nodes and pods: what pods' claims need
     storage: StorageState = field(default_factory=StorageState)
+    # (index, the pod's owner) of each node whose counts changed (assume, forget), in order:
+    # appended to, never cut
+    journal: list[tuple[int, str | None]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        for index, node in enumerate(self.nodes):
+            node.index, node.journal = index, self.journal
 
     @cached_property  # a snapshot's nodes and their taints do not change; placements do not touch them
     def soft_tainted(self) -> bool:
