@@ -14,6 +14,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, mul
 
 from master.scheduler.filters import FILTERS, FilterPlugin
 from master.scheduler.memo import RoundMemo
@@ -180,5 +182,5 @@ class Scheduler:
             ranks = memo.ranks(score, pod, chosen)
             if ranks is not None:  # a score that ranks all nodes alike changes nothing: skipped
                 relative = weight / RESOURCE_WEIGHT
-                totals = [t + relative * r for t, r in zip(totals, ranks, strict=True)]
+                totals = list(map(add, totals, map(mul, repeat(relative, len(totals)), ranks)))
         return chosen[totals.index(max(totals))]

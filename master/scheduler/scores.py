@@ -54,7 +54,10 @@ def spread_ranks(counts: list[int]) -> list[float] | None:
     most = max(counts)
     if most == 0:
         return None
-    return [(most - count) / most * MAX_SCORE for count in counts]
+    if most > len(counts) or min(counts) < 0:
+        return [(most - count) / most * MAX_SCORE for count in counts]
+    by_count = [(most - count) / most * MAX_SCORE for count in range(most + 1)]  # few: looked up
+    return list(map(by_count.__getitem__, counts))
 
 
 def prefer_untainted(pod: PodInfo, nodes: list[NodeInfo]) -> list[float] | None:
