@@ -110,11 +110,16 @@ def create_app(ctx: ApiContext) -> Flask:
 
 
 def _seen(code: int) -> Seen:
-    """The request being answered, as the audit and the metrics read it (inside a request)."""
-    rule = request.url_rule
-    return Seen(request.method, request.path, rule.endpoint if rule else None, rule.rule if rule else None,
-                request.view_args or {}, list(request.args.items(multi=True)), g.get("principal"),
-                request.remote_addr or "", code)
+    """The request being answered, as the audit and the metrics read it (inside a request): read
+    once for both."""
+    seen = g.get("seen")
+    if seen is None or seen.code != code:
+        rule = request.url_rule
+        seen = g.seen = Seen(request.method, request.path, rule.endpoint if rule else None,
+                             rule.rule if rule else None, request.view_args or {},
+                             list(request.args.items(multi=True)), g.get("principal"),
+                             request.remote_addr or "", code)
+    return seen
 
 
 def _measured(observed: MasterMetrics, seen: Seen, started: float | None, response: Response | None) -> None:

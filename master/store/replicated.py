@@ -48,7 +48,15 @@ _NOT_APPLIED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FA
 
 @dataclass(frozen=True)
 class RaftTimings:
-    """PySyncObj timings (see LAB-NOTES): short ticks so that async writes batch quickly."""
+    """PySyncObj timings (see LAB-NOTES).
+
+    `prompt_send`: a proposal wakes the Raft loop and goes out in append entries at once, and a
+    commit's news goes to the followers as soon as the leader applies it (PySyncObj's
+    `appendEntriesUseBatch=False`), so a write waits for the network, not for the next tick and
+    append-entries period (23 ms p50 through a follower with them, 3.5 ms without: docs/benchmarks.md).
+    Group commit (group_commit.py) still gathers concurrent writes into one entry, so under load the
+    entries sent one by one stay few. False is PySyncObj's periodic batching, kept for comparison.
+    """
 
     auto_tick_period: float = 0.005
     append_entries_period: float = 0.01
@@ -59,6 +67,33 @@ class RaftTimings:
     connection_retry_time: float = 0.3
     log_compaction_min_entries: int = 20000
     log_compaction_min_time: float = 600.0
+    prompt_send: bool = True
+
+
+def raft_conf(timings: RaftTimings, data_dir: str, password: str | None) -> SyncObjConf:
+    """The SyncObjConf every master runs with (bench/store.py runs bare PySyncObj with it too)."""
+    return SyncObjConf(
+        password=password,
+        autoTickPeriod=timings.auto_tick_period,
+        appendEntriesPeriod=timings.append_entries_period,
+        appendEntriesUseBatch=not timings.prompt_send,
+        raftMinTimeout=timings.raft_min_timeout,
+        raftMaxTimeout=timings.raft_max_timeout,
+        leaderFallbackTimeout=timings.leader_fallback_timeout,
+        connectionTimeout=timings.connection_timeout,
+        connectionRetryTime=timings.connection_retry_time,
+        logCompactionMinEntries=timings.log_compaction_min_entries,
+        logCompactionMinTime=timings.log_compaction_min_time,
+        journalFile=os.path.join(data_dir, "raft.journal"),
+        fullDumpFile=os.path.join(data_dir, "raft.dump"),
+        commandsWaitLeader=False,  # fail fast (503) rather than queue blind
+        # Large batches: with the 64 KiB default the leader re-sends entries a follower
+        # already holds (logged CRITICAL "truncating already-applied log entries").
+        appendEntriesBatchSizeBytes=1 << 20,
+        # `berth cluster add-master`/`remove-master`: changes are journaled entries, so a master
+        # restarted with its original `peers` replays them (membership.py says which are safe)
+        dynamicMembershipChange=True,
+    )
 
 
 _fork_hook_registered = False
@@ -160,27 +195,7 @@ class Store:
         self.write_timeout = write_timeout
         self.self_address = self_address
         self.peers = list(peers)
-        conf = SyncObjConf(
-            password=password,
-            autoTickPeriod=timings.auto_tick_period,
-            appendEntriesPeriod=timings.append_entries_period,
-            raftMinTimeout=timings.raft_min_timeout,
-            raftMaxTimeout=timings.raft_max_timeout,
-            leaderFallbackTimeout=timings.leader_fallback_timeout,
-            connectionTimeout=timings.connection_timeout,
-            connectionRetryTime=timings.connection_retry_time,
-            logCompactionMinEntries=timings.log_compaction_min_entries,
-            logCompactionMinTime=timings.log_compaction_min_time,
-            journalFile=os.path.join(data_dir, "raft.journal"),
-            fullDumpFile=os.path.join(data_dir, "raft.dump"),
-            commandsWaitLeader=False,  # fail fast (503) rather than queue blind
-            # Large batches: with the 64 KiB default the leader re-sends entries a follower
-            # already holds (logged CRITICAL "truncating already-applied log entries").
-            appendEntriesBatchSizeBytes=1 << 20,
-            # `berth cluster add-master`/`remove-master`: changes are journaled entries, so a master
-            # restarted with its original `peers` replays them (membership.py says which are safe)
-            dynamicMembershipChange=True,
-        )
+        conf = raft_conf(timings, data_dir, password)
         self._membership_lock = threading.Lock()
         self._membership_pending = False
         _lower_snapshot_priority()
