@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -348,12 +348,19 @@ class Store:
         return sorted({self.self_address, *self.peers})
 
     def api_url(self, address: str) -> str | None:
-        """The API URL a master added by `add_member` was given: it travels in the Raft entry that
+        """The API URL a master added by `change_member` was given: it travels in the Raft entry that
         added it, so every master (and one restarted, replaying its journal) knows it."""
         for node in list(self.raft.otherNodes):
             if node.id == address:
                 return getattr(node, "api_url", None)
         return None
+
+    def leader_api(self, configured: Mapping[str, str]) -> tuple[str, str | None]:
+        """The leader's Raft address ("" when none is known) and its API URL, None when unknown: from
+        `configured` (the masters' `peer_apis` setting), else from the entry that added it (a master
+        added since, `api_url`). The one way a follower finds where to pass a request on."""
+        leader = self.leader() or ""
+        return leader, configured.get(leader) or self.api_url(leader)
 
     def change_member(self, change: str, address: str, api_url: str | None = None) -> None:
         """On the leader: add or remove one Raft member, answered once the change is committed; an
