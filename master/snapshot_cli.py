@@ -46,6 +46,16 @@ def _read(path: str) -> Snapshot:
         raise click.ClickException(f"{path}: {err}") from err
 
 
+def _error_of(answer: requests.Response) -> str:
+    """The API's error message (its JSON's `error`, master/api/errors.py), else the answer's text."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    message = body.get("error") if isinstance(body, dict) else None
+    return str(message) if message else answer.text[:500]
+
+
 def _summary(snap: Snapshot) -> dict[str, object]:
     return {"hash": snap.sha256, "revision": snap.revision, "totalKeys": len(snap.objects),
             "totalSize": snap.size, **snap.meta}
@@ -68,11 +78,7 @@ def save(file: str, server: str, token_file: str, ca_file: str | None, timeout: 
     except requests.RequestException as err:
         raise click.ClickException(f"{server}: {err}") from err
     if answer.status_code != 200:
-        try:
-            message = answer.json().get("message") or answer.text
-        except ValueError:
-            message = answer.text
-        raise click.ClickException(f"{server} answered {answer.status_code}: {message}")
+        raise click.ClickException(f"{server} answered {answer.status_code}: {_error_of(answer)}")
     try:
         snap = decode(answer.content)
     except SnapshotError as err:
