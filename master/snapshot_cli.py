@@ -114,17 +114,43 @@ def restore(file: str, data_dir: str | None, config_file: str | None, initial_cl
     keys: tuple[str, ...] | None = None
     members = [m.strip() for m in initial_cluster.split(",") if m.strip()]
     if config_file:
-        try:  # only what a restore needs: the rest (SSH, TLS files) may not be on this machine yet
-            settings = load_settings_file(config_file)
-            key_file = settings.get("encryption_key_file")
-            keys = load_keyring(str(key_file)).ids if key_file else ()
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            raise click.ClickException(f"{config_file}: {err}") from err
-        data_dir = data_dir or (str(settings["data_dir"]) if settings.get("data_dir") else None)
-        if not members:
-            members = [str(a) for a in [settings.get("raft_address"), *(settings.get("peers") or [])] if a]
+        keys, configured_dir, configured_members = _from_config(config_file)
+        data_dir = data_dir or configured_dir
+        members = members or configured_members
     if not data_dir:
         raise click.UsageError("give --data-dir (or --config naming data_dir)")
+    _check_members(members)
+    try:
+        check_empty(Path(data_dir))  # before reading a large file
+    except SnapshotError as err:
+        raise click.ClickException(str(err)) from err
+    snap = _read(file)
+    if keys is not None:
+        _check_keys(snap, keys, file, str(config_file))
+    try:
+        dump = seed(snap, Path(data_dir), members)
+    except (OSError, SnapshotError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Restored revision {snap.revision} ({len(snap.objects)} objects) into {dump}")
+
+
+def _from_config(config_file: str) -> tuple[tuple[str, ...], str | None, list[str]]:
+    """What a restore takes from the new master's settings, and only that (the rest, SSH and TLS
+    files, may not be on this machine yet): the key ids of its encryption_key_file, its data dir
+    and its cluster's members (raft_address and peers)."""
+    try:
+        settings = load_settings_file(config_file)
+        key_file = settings.get("encryption_key_file")
+        keys = load_keyring(str(key_file)).ids if key_file else ()
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise click.ClickException(f"{config_file}: {err}") from err
+    data_dir = str(settings["data_dir"]) if settings.get("data_dir") else None
+    members = [str(a) for a in [settings.get("raft_address"), *(settings.get("peers") or [])] if a]
+    return keys, data_dir, members
+
+
+def _check_members(members: list[str]) -> None:
+    """Each strictly HOST:PORT, and at least one: the restored masters take their members from the dump."""
     for member in members:
         try:
             check_address(member)
@@ -133,19 +159,12 @@ def restore(file: str, data_dir: str | None, config_file: str | None, initial_cl
     if not members:
         raise click.UsageError("give --initial-cluster (or --config naming raft_address and peers): with "
                                "dynamic membership the restored masters take their members from the dump")
-    try:
-        check_empty(Path(data_dir))  # before reading a large file
-    except SnapshotError as err:
-        raise click.ClickException(str(err)) from err
-    snap = _read(file)
-    if keys is not None:
-        missing = sorted(k for k in snap.meta.get("secretValuesByKey") or {} if k != PLAIN and k not in keys)
-        if missing:
-            raise click.ClickException(f"{file} holds Secret values sealed with key ids "
-                                       f"{', '.join(missing)}, which {config_file}'s encryption_key_file "
-                                       "lacks: restore with the keys the cluster had")
-    try:
-        dump = seed(snap, Path(data_dir), members)
-    except (OSError, SnapshotError) as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(f"Restored revision {snap.revision} ({len(snap.objects)} objects) into {dump}")
+
+
+def _check_keys(snap: Snapshot, keys: tuple[str, ...], file: str, config_file: str) -> None:
+    """Refuse a file whose sealed Secret values need a key the new master's key file lacks."""
+    missing = sorted(k for k in snap.meta.get("secretValuesByKey") or {} if k != PLAIN and k not in keys)
+    if missing:
+        raise click.ClickException(f"{file} holds Secret values sealed with key ids "
+                                   f"{', '.join(missing)}, which {config_file}'s encryption_key_file "
+                                   "lacks: restore with the keys the cluster had")
