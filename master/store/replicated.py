@@ -368,6 +368,17 @@ class Store:
         it hands leadership over (its answer is a 503 to retry, at the new leader)."""
         if not self.is_leader():
             raise ApiError(503, "Unavailable", "this master no longer leads; retry")
+        self._admit_change(change, address)
+        error = self._commit_change(change, address, api_url)
+        if error == FAIL_REASON.REQUEST_DENIED:
+            raise ApiError(409, "Conflict", "the leader refused the change: another one is not committed "
+                           "yet, or the leader has not committed an entry of its term; retry", "address")
+        if error != FAIL_REASON.SUCCESS:
+            raise _answer(None, error)  # type: ignore[misc] - always an ApiError without a result
+
+    def _admit_change(self, change: str, address: str) -> None:
+        """The change judged against the members this leader reaches now; when allowed, marked as the
+        one in progress, else an ApiError (a leader asked to remove itself hands leadership over)."""
         members = frozenset(self.members())
         reachable = frozenset({self.self_address,
                                *(m for m in members if self.raft.isNodeConnected(TCPNode(m)))})
@@ -379,6 +390,10 @@ class Store:
             self.raft.transferLeadership()
         if not verdict.allowed:
             raise ApiError(verdict.status, verdict.reason, verdict.message, "address")
+
+    def _commit_change(self, change: str, address: str, api_url: str | None) -> int:
+        """Proposes the admitted change; PySyncObj's fail reason once it answers, and the change no
+        longer in progress. Not answered within `write_timeout`: a 503 OutcomeUnknown."""
         done = threading.Event()
         box: list[Any] = [None]
 
@@ -397,11 +412,7 @@ class Store:
                 self._membership_pending = False  # PySyncObj still refuses a second change until this one is
             raise ApiError(503, "OutcomeUnknown", "the membership change was not confirmed in time; its "
                            "outcome is unknown: see `berth cluster`")
-        if box[0] == FAIL_REASON.REQUEST_DENIED:
-            raise ApiError(409, "Conflict", "the leader refused the change: another one is not committed "
-                           "yet, or the leader has not committed an entry of its term; retry", "address")
-        if box[0] != FAIL_REASON.SUCCESS:
-            raise _answer(None, box[0])  # type: ignore[misc] - always an ApiError without a result
+        return int(box[0])
 
     def is_leader(self) -> bool:
         return self.raft._isLeader()
