@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.node import TCPNode
 
+from berth.private_files import private_dir
 from master.errors import ApiError
 from master.observability import UNOBSERVED, MasterMetrics
 from master.store.commands import Barrier, Command, Group, Obj
@@ -30,6 +31,9 @@ from master.store.window import EventWindow
 
 log = logging.getLogger(__name__)
 _ELECTION_POLL = 0.05
+# PySyncObj's journal and full dump, in the data dir (store/restore.py seeds a dump there)
+JOURNAL_FILE = "raft.journal"
+DUMP_FILE = "raft.dump"
 T = TypeVar("T")
 
 # Whether a failed write may still commit later matters to the client: say which.
@@ -70,16 +74,6 @@ def _lower_snapshot_priority() -> None:
     if not _fork_hook_registered:
         os.register_at_fork(after_in_child=lambda: os.nice(19))
         _fork_hook_registered = True
-
-
-def _private_dir(path: str) -> None:
-    """The journal and snapshots hold every secret: the data dir is 0700 and its files 0600,
-    also when an earlier, laxer version made them."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-    for entry in os.scandir(path):
-        if entry.is_file(follow_symlinks=False):
-            os.chmod(entry.path, 0o600)
 
 
 class StateMachine(SyncObjConsumer):
@@ -155,7 +149,7 @@ class Store:
         timings = timings or RaftTimings()
         self.keyring = keyring
         self.metrics = metrics or UNOBSERVED
-        _private_dir(data_dir)
+        private_dir(data_dir)  # the journal and snapshots hold every secret
         self.machine = StateMachine(window_size, window_bytes)
         self.write_timeout = write_timeout
         self.self_address = self_address
@@ -171,8 +165,8 @@ class Store:
             connectionRetryTime=timings.connection_retry_time,
             logCompactionMinEntries=timings.log_compaction_min_entries,
             logCompactionMinTime=timings.log_compaction_min_time,
-            journalFile=os.path.join(data_dir, "raft.journal"),
-            fullDumpFile=os.path.join(data_dir, "raft.dump"),
+            journalFile=os.path.join(data_dir, JOURNAL_FILE),
+            fullDumpFile=os.path.join(data_dir, DUMP_FILE),
             commandsWaitLeader=False,  # fail fast (503) rather than queue blind
             # Large batches: with the 64 KiB default the leader re-sends entries a follower
             # already holds (logged CRITICAL "truncating already-applied log entries").
