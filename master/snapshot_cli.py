@@ -22,6 +22,7 @@ import click
 import requests
 import yaml
 
+from berth.client import normalize_server
 from berth.private_files import write_private
 from berth.settings import load_settings_file
 from master.store.encryption import PLAIN, load_keyring
@@ -63,7 +64,8 @@ def _summary(snap: Snapshot) -> dict[str, object]:
 
 @snapshot.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--server", required=True, help="A master's URL (https://HOST:PORT); a follower serves too.")
+@click.option("--server", required=True,
+              help="A master's URL (https://HOST:PORT, or HOST:PORT); a follower serves too.")
 @click.option("--token-file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="File holding a cluster-admin's token (never given on the command line).")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
@@ -73,7 +75,7 @@ def save(file: str, server: str, token_file: str, ca_file: str | None, timeout: 
     """Save the state of a running cluster at one revision to FILE."""
     token = Path(token_file).read_text().strip()
     try:
-        answer = requests.get(server.rstrip("/") + PATH, headers={"Authorization": f"Bearer {token}"},
+        answer = requests.get(normalize_server(server) + PATH, headers={"Authorization": f"Bearer {token}"},
                               verify=ca_file or True, timeout=timeout)
     except requests.RequestException as err:
         raise click.ClickException(f"{server}: {err}") from err
