@@ -25,9 +25,9 @@ import yaml
 from berth.client import normalize_server
 from berth.private_files import write_private
 from berth.settings import load_settings_file
-from master.store.encryption import PLAIN, load_keyring
+from master.store.encryption import load_keyring
 from master.store.membership import check_address
-from master.store.restore import check_empty, seed
+from master.store.restore import check_empty, missing_keys, seed
 from master.store.snapshot_file import Snapshot, SnapshotError, decode
 
 PATH = "/api/v1/snapshot"
@@ -165,7 +165,7 @@ def _check_members(members: list[str]) -> None:
 
 def _check_keys(snap: Snapshot, keys: tuple[str, ...], file: str, config_file: str) -> None:
     """Refuse a file whose sealed Secret values need a key the new master's key file lacks."""
-    missing = sorted(k for k in snap.meta.get("secretValuesByKey") or {} if k != PLAIN and k not in keys)
+    missing = missing_keys(snap, keys)
     if missing:
         raise click.ClickException(f"{file} holds Secret values sealed with key ids "
                                    f"{', '.join(missing)}, which {config_file}'s encryption_key_file "

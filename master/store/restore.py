@@ -30,6 +30,7 @@ from pathlib import Path
 from pysyncobj.node import TCPNode
 
 from berth.private_files import private_dir, write_private
+from master.store.encryption import PLAIN
 from master.store.replicated import DUMP_FILE  # the name the store gives PySyncObj's full dump
 from master.store.snapshot_file import Snapshot, SnapshotError
 from master.store.state import ClusterState
@@ -59,6 +60,13 @@ def dump_bytes(state: ClusterState, members: Iterable[str]) -> bytes:
         raise SnapshotError("a restore needs the new cluster's members (--initial-cluster, or --config)")
     data = ([{}, {"state": state}], (_NO_OP, _LAST, 0), (_NO_OP, _FIRST, 0), cluster)
     return gzip.compress(pickle.dumps(data))
+
+
+def missing_keys(snapshot: Snapshot, keys: Iterable[str]) -> list[str]:
+    """The key ids the snapshot's Secret values are sealed with that are not among `keys` (the new
+    masters' encryption_key_file): a restore without them would hold values no master opens."""
+    have = set(keys)
+    return sorted(k for k in snapshot.meta.get("secretValuesByKey") or {} if k != PLAIN and k not in have)
 
 
 def check_empty(data_dir: Path) -> None:
