@@ -40,7 +40,8 @@ log = logging.getLogger("berth.agent")
 @click.option("--ca-file", help="The cluster's CA, which the masters' certificates are verified with.")
 @click.option("--heartbeat-interval", type=float, help="Seconds between heartbeats (default 1).")
 @click.option("--prometheus-port", type=int,
-              help="Port of the agent's own Prometheus metrics, on 127.0.0.1 (default 9101; 0: off).")
+              help="Port of the agent's own Prometheus metrics, on prometheus_address (127.0.0.1 unless "
+                   "set; default 9101; 0: off).")
 @click.option("--pod-network/--no-pod-network", default=None,
               help="Make this host's part of the pod network (default: on).")
 @click.option("--once", is_flag=True, help="Register, then exit.")

@@ -18,7 +18,7 @@ import sys
 import click
 
 from berth.settings import load_settings_file
-from master.api.app import admission, door_audit
+from master.api.app import admission, door_refusals
 from master.api.auth import TokenBook
 from master.api.server import make_server
 from master.config import MasterConfig, split_address
@@ -115,7 +115,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: 
                          connection_limit=config.api_connection_limit,
                          per_address=config.api_connections_per_address,
                          max_body_bytes=config.max_body_bytes, admit=admission(master.ctx),
-                         on_refused=door_audit(master.app, master.ctx), tls=tls)
+                         on_refused=door_refusals(master.app, master.ctx), tls=tls)
 
     def stop(signum: int, _frame: object) -> None:
         # Raised in the main thread, inside server.run(): waitress's loop would otherwise

@@ -169,7 +169,7 @@ def _failed() -> None:
         log.exception("a request's audit record failed (%d so far)", failures)
 
 
-def door_audit(app: Flask, ctx: ApiContext) -> OnRefused:
+def door_refusals(app: Flask, ctx: ApiContext) -> OnRefused:
     """The audit and the count of what the server's door answers itself: the request is routed by the
     app's own routes, as if it had reached them, and its user is the token's, if it had a good one (a
     body too long: 413)."""
