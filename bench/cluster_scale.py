@@ -3,6 +3,7 @@
     python -m bench.cluster_scale                 # 10 x 1,000 replicas on 1,000 agents
     python -m bench.cluster_scale --quick         # 2 x 500 on 200 agents
     python -m bench.cluster_scale --deployments 4 --replicas 250 --agents 500
+    python -m bench.cluster_scale --set timings.raft_min_timeout=1.5 --set timings.raft_max_timeout=3
 
 Three real masters (berth.lab.masters) run the node lifecycle, the scheduler, the deployment,
 ReplicaSet and garbage-collector controllers and the runtime, the runtime on simulated hosts
@@ -16,7 +17,8 @@ Once every node is Ready, the Deployments are applied in one `POST /api/v1/apply
 watch streams on a follower note when each pod was first seen bound (spec.nodeName) and
 Running (status.phase), and every Node that turned NotReady. Printed: pods/s from the apply
 to every pod bound and to every pod Running (and the seconds to half and to all of them),
-Raft entries/s (the leader's commit index over the same time), the heartbeats answered and
+Raft entries/s (the leader's commit index over the same time) and the writes they carried
+(store revisions), the heartbeats answered and
 their p99, a reader's p99 (a GET of one Deployment from the leader every READ_EVERY s), the
 nodes that flapped, and each master's CPU and RSS (at the end, and the most sampled).
 Targets: >= 500 pods/s bound end to end, every heartbeat answered, 0 nodes flapping.
@@ -49,6 +51,7 @@ from bench._common import (
     machine_header,
     mark,
     own_cpu_seconds,
+    parse_settings,
     percentile,
 )
 from bench.swarm import REQUEST_TIMEOUT, Swarm, ready_count
@@ -90,6 +93,10 @@ def per_second(before: int | None, after: int | None, seconds: float) -> float |
     if before is None or after is None or seconds <= 0:
         return None
     return (after - before) / seconds
+
+
+def difference(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
 
 
 def answered_share(ok: int, offered: int) -> float | None:
@@ -231,19 +238,24 @@ def cluster(masters: Masters, index: int) -> dict[str, Any]:
     return status
 
 
-def commit_index(masters: Masters, leader: int) -> int | None:
+def commit_index(masters: Masters, leader: int) -> tuple[int | None, int | None]:
+    """(Raft commit index, store revision) on master `leader`: entries (a group commit's entry carries
+    up to 512 writes) and the writes themselves."""
     status = masters.status(leader, timeout=10)
-    return None if status is None else int(status.get("leaderCommitIndex") or status["commitIndex"])
+    if status is None:
+        return None, None
+    return int(status.get("leaderCommitIndex") or status["commitIndex"]), int(status["revision"])
 
 
-def run(agents: int, count: int, replicas: int, timeout: float) -> dict[str, Any]:
+def run(agents: int, count: int, replicas: int, timeout: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra`: master settings (--set), over the bench's own."""
     total = count * replicas
     tokens = [(f"sim-{i:04d}", "agent", secrets.token_urlsafe(16)) for i in range(agents)]
     names = {name for name, _, _ in tokens}
     root = Path(tempfile.mkdtemp(prefix="berth-bench-cluster-scale-"))
     settings = {"controllers": CONTROLLERS, "simulated_hosts": True,
                 # every simulated agent connects from 127.0.0.1, where real ones each have their own
-                "api_connections_per_address": MasterConfig.api_connection_limit}
+                "api_connections_per_address": MasterConfig.api_connection_limit, **extra}
     masters = Masters(root, 3, settings, extra_tokens=tokens)
     swarm: Swarm | None = None
     streams: list[Stream] = []
@@ -263,10 +275,10 @@ def run(agents: int, count: int, replicas: int, timeout: float) -> dict[str, Any
             time.sleep(0.5)
         if ready != agents:
             raise RuntimeError(f"only {ready}/{agents} nodes Ready")
-        interval = swarm.told.most_common(1)[0][0] if swarm.told else 1.0
+        time.sleep(2.0)  # the registration's writes settle; every agent beats at least once more
+        interval = swarm.latest_told or 1.0
         print(f"  {agents} nodes registered and Ready in {time.monotonic() - began:.1f} s; "
               f"heartbeat interval told {interval:g} s", flush=True)
-        time.sleep(2.0)  # the registration's writes settle
 
         since = int(cluster(masters, follower)["revision"])
         clock, flaps = PodClock(), NodeFlaps()
@@ -309,8 +321,9 @@ def run(agents: int, count: int, replicas: int, timeout: float) -> dict[str, Any
             "agents": agents, "deployments": count, "replicas": replicas, "total": total,
             "interval": interval, "leader": masters.specs[leader].name, "seconds": elapsed,
             "bound": progress(started, bound_at, total), "running": progress(started, running_at, total),
-            "entries_per_s": per_second(commits_start, commits_end, elapsed),
-            "entries": None if commits_start is None or commits_end is None else commits_end - commits_start,
+            "entries_per_s": per_second(commits_start[0], commits_end[0], elapsed),
+            "entries": difference(commits_start[0], commits_end[0]),
+            "writes_per_s": per_second(commits_start[1], commits_end[1], elapsed),
             "offered": window.offered, "ok": window.ok, "errors": dict(window.errors),
             "skipped": window.skipped,
             "beats_p99": percentile(sorted(x for lat in window.latencies for x in lat), 99),
@@ -362,6 +375,7 @@ def report(r: dict[str, Any]) -> None:
         ("  pods/s, apply to all Running", rate(running.per_s), ""),
         ("Raft entries (leader commit index)", str(r["entries"]), ""),
         ("  entries/s", rate(r["entries_per_s"]), ""),
+        ("  writes/s (store revisions)", rate(r["writes_per_s"]), ""),
         ("heartbeats answered / offered",
          f"{r['ok']}/{r['offered']}" + ("" if share is None else f" ({share:.1%})"),
          f"all {mark(r['ok'] == r['offered'] and r['offered'] > 0)}"),
@@ -391,7 +405,10 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, help="replicas each (default 1000, --quick 500)")
     parser.add_argument("--agents", type=int, help="simulated agents (default 1000, --quick 200)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for all Running")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a master setting (YAML value), e.g. timings.raft_min_timeout=1.5; repeatable")
     args = parser.parse_args()
+    settings = parse_settings(args.settings)
     count = args.deployments or (2 if args.quick else 10)
     replicas = args.replicas or (500 if args.quick else 1000)
     agents = args.agents or (200 if args.quick else 1000)
@@ -401,8 +418,10 @@ def main() -> int:
     print(f"berth bench/cluster_scale.py: {count} x {replicas} replicas on {agents} simulated agents, "
           f"3 masters on loopback, simulated hosts")
     print(f"  {machine_header()}", flush=True)
+    if settings:
+        print(f"  master settings: {settings}")
     try:
-        result = run(agents, count, replicas, args.timeout)
+        result = run(agents, count, replicas, args.timeout, settings)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130

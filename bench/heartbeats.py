@@ -198,15 +198,14 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
             "still_ready": still_ready,
             "stalest": max(staleness) if staleness and None not in staleness else None,  # type: ignore[type-var]
         })
-        told = swarm.told.most_common(1)[0][0] if swarm.told else None
-        result["interval"] = interval or told or INTERVAL
+        result["interval"] = interval or swarm.latest_told or INTERVAL
         # the grace the masters apply: from the count of nodes, whatever interval the agents keep
         base = float(settings.get("node_grace_seconds", MasterConfig.node_grace_seconds))
         rate = float(settings.get("max_heartbeats_per_second", MasterConfig.max_heartbeats_per_second))
         result["grace"] = node_grace(heartbeat_interval(count, rate), base)
-        print(f"  interval {'fixed' if interval else 'told'} {result['interval']:g} s "
-              f"(answers by interval told: {dict(swarm.told) or 'none'}); node grace {result['grace']:g} s",
-              flush=True)
+        told_range = f"{min(swarm.told):g}-{max(swarm.told):g} s" if swarm.told else "none"
+        print(f"  interval {'fixed' if interval else 'told'} {result['interval']:g} s (told over the run, "
+              f"registration included: {told_range}); node grace {result['grace']:g} s", flush=True)
         print(f"  measured {elapsed:.0f} s: {window.ok / elapsed:.0f} heartbeats/s answered of "
               f"{window.offered / elapsed:.0f}/s offered; leader CPU {result['cpu'][leader]:.0f}%; "
               f"Raft writes {delta(rev_end, rev_start)}; NotReady {flaps}", flush=True)

@@ -215,7 +215,7 @@ def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, b
             told = told_interval(json.loads(body), agent.interval)  # as the real agent reads it
         except ValueError:
             told = agent.interval
-        agent.interval = told
+        agent.interval = agent.bench.latest_told = told
         agent.bench.told[told] += 1
     if window is None:
         return
@@ -239,6 +239,7 @@ class Swarm:
         self.obey = obey
         self.resources = resources
         self.told: Counter = Counter()  # intervals the masters told, answers by value
+        self.latest_told: float | None = None  # the interval the latest answer told
         self.tls = tls_context(masters.ca_file)  # one context: its session cache is shared
         self.loop = asyncio.new_event_loop()
         self.window: Window | None = None

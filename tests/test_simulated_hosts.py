@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cluster_scale import Progress, answered_share, per_second, progress
+from bench.cluster_scale import Progress, answered_share, difference, per_second, progress
 from berth.lab.masters import sample_pod
 from master.config import MasterConfig
 from master.runtime.driver import PodmanDriver
@@ -109,6 +109,11 @@ def test_progress_is_seconds_to_half_and_all_and_pods_per_second(reached: list[f
 ])
 def test_per_second(before: int | None, after: int | None, seconds: float, expected: float | None) -> None:
     assert per_second(before, after, seconds) == expected
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [(100, 497, 397), (None, 5, None), (5, None, None)])
+def test_difference(before: int | None, after: int | None, expected: int | None) -> None:
+    assert difference(before, after) == expected
 
 
 @pytest.mark.parametrize(("ok", "offered", "expected"), [(99, 100, 0.99), (0, 0, None), (5, 5, 1.0)])
