@@ -148,9 +148,10 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
     """One small request per interval, to any master; nothing accumulates between beats. Each
     carries the host's usage and whether its container engine works (`runtime`'s latest check).
     The answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue), and
-    the interval to beat at: the masters stretch it as the cluster grows, as Nomad's servers tell
-    their clients the TTL (master/heartbeat_rate.py); until a master has told one, and whenever an
-    answer tells none (an older master), the configured `heartbeat_interval`.
+    the interval to beat at once the cluster is large: the masters stretch it as the cluster grows,
+    as Nomad's servers tell their clients the TTL (master/heartbeat_rate.py); until a master has
+    told one, and whenever an answer tells none (a small cluster, an older master), the configured
+    `heartbeat_interval`.
 
     Counters only (no list of past beats), so the agent can run for months; a summary line
     every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive; `metrics`

@@ -15,9 +15,9 @@ master i mod 3), requests pre-encoded as bytes, responses parsed by hand, a time
 per beat and one sweep for timeouts: no coroutine, future or task per heartbeat, so the
 client's CPU (printed) stays small next to the masters' on the 2 shared cores.
 
-Each agent beats at the interval the masters tell in every answer (`heartbeatIntervalSeconds`,
-master/heartbeat_rate.py: 1 s up to `max_heartbeats_per_second` nodes, default 500, then
-stretched so the cluster sends at most that many beats per second, the node grace with it);
+Each agent beats at the interval the masters tell in their answers (`heartbeatIntervalSeconds`,
+master/heartbeat_rate.py: nothing told, so 1 s, up to `max_heartbeats_per_second` nodes, default
+500; then stretched so the cluster sends at most that many beats per second, the grace with it);
 `--interval N` fixes it at N seconds instead (the node grace is then still the masters' own).
 The interval told and the grace it gives are printed.
 

@@ -6,7 +6,8 @@ parsed by hand, a timer callback per beat and one sweep for timeouts: no corouti
 or task per heartbeat, so the client's CPU stays small next to the masters' on shared cores.
 An agent registers its Node (and, given `resources`, reports them, as the real agent does),
 then heartbeats: at the interval the masters tell it (`heartbeatIntervalSeconds` in each
-answer, master/heartbeat_rate.py), the Swarm's `interval` until they tell one; or, with
+answer of a large cluster, master/heartbeat_rate.py), the Swarm's `interval` when they tell
+none; or, with
 `obey=False`, always at the Swarm's fixed `interval`.
 """
 
@@ -212,9 +213,9 @@ def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, b
                    error: str | None, latency: float) -> None:
     if status == 200 and agent.bench.obey:
         try:
-            told = told_interval(json.loads(body), agent.interval)  # as the real agent reads it
+            told = told_interval(json.loads(body), agent.bench.interval)  # as the real agent reads it
         except ValueError:
-            told = agent.interval
+            told = agent.bench.interval
         agent.interval = agent.bench.latest_told = told
         agent.bench.told[told] += 1
     if window is None:

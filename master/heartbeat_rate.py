@@ -3,10 +3,12 @@
 Every heartbeat costs the masters an HTTP request; at one per node per second, a few thousand
 nodes take the masters' whole CPU. As Nomad's servers do (`max_heartbeats_per_second`, and the
 TTL each client is told in every heartbeat's answer), the masters tell each agent in every
-heartbeat's answer the interval to beat at (`heartbeatIntervalSeconds`): one second while
-`nodes / max_heartbeats_per_second` is below a second (the default 500 keeps every cluster of up
-to 500 nodes at today's 1 s), stretched beyond that so the whole cluster sends at most
-`max_heartbeats_per_second`, up to MAX_INTERVAL (Kubernetes' kubelet renews its Lease every 10 s).
+heartbeat's answer the interval to beat at (`heartbeatIntervalSeconds`) once the cluster is large
+enough for it to matter: while `nodes / max_heartbeats_per_second` is at most a second (the
+default 500: every cluster of up to 500 nodes) nothing is told and every agent keeps its own
+`heartbeat_interval` (1 s), as before; beyond, the interval is stretched so the whole cluster
+sends at most `max_heartbeats_per_second`, up to MAX_INTERVAL (Kubernetes' kubelet renews its
+Lease every 10 s).
 
 The grace before a silent node is NotReady stretches by the same factor: `node_grace_seconds`
 is the grace at the 1 s interval (3 s: three beats missed), so at a 10 s interval it is 30 s
@@ -30,6 +32,13 @@ def heartbeat_interval(nodes: int, max_per_second: float) -> float:
     all: BASE_INTERVAL at least, MAX_INTERVAL at most, rounded up to a tenth of a second."""
     wanted = math.ceil(max(0, nodes) / max_per_second * 10 - 1e-9) / 10
     return min(MAX_INTERVAL, max(BASE_INTERVAL, wanted))
+
+
+def interval_to_tell(nodes: int, max_per_second: float) -> float | None:
+    """What a heartbeat's answer tells: the stretched interval, or None while it is BASE_INTERVAL
+    (a small cluster's agents keep their own configured interval, as before)."""
+    interval = heartbeat_interval(nodes, max_per_second)
+    return interval if interval > BASE_INTERVAL else None
 
 
 def node_grace(interval: float, base_grace: float) -> float:

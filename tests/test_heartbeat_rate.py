@@ -15,7 +15,7 @@ from agent.main import MAX_TOLD_INTERVAL, MIN_TOLD_INTERVAL, heartbeat_until, to
 from agent.masters import Masters as AgentMasters
 from master.config import MasterConfig
 from master.controllers.node_lifecycle import NodeLifecycle
-from master.heartbeat_rate import GraceMemory, heartbeat_interval, node_grace
+from master.heartbeat_rate import GraceMemory, heartbeat_interval, interval_to_tell, node_grace
 from master.objects.conditions import ready_condition
 from master.reports.heartbeats import HeartbeatBook
 from tests.harness import GI, TOKENS, MasterCluster, add_node
@@ -42,6 +42,17 @@ NODES = ("hr0", "hr1", "hr2")
 def test_the_interval_keeps_the_cluster_within_its_heartbeat_rate(nodes: int, per_second: float,
                                                                  interval: float) -> None:
     assert heartbeat_interval(nodes, per_second) == interval
+
+
+@pytest.mark.parametrize(("nodes", "per_second", "told"), [
+    (3, 500, None),  # a small cluster: nothing told, each agent keeps its own interval
+    (500, 500, None),
+    (501, 500, 1.1),
+    (5000, 500, 10.0),
+    (3, 1, 3.0),
+])
+def test_only_a_stretched_interval_is_told(nodes: int, per_second: float, told: float | None) -> None:
+    assert interval_to_tell(nodes, per_second) == told
 
 
 @pytest.mark.parametrize(("interval", "base", "grace"), [
