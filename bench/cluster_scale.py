@@ -276,9 +276,10 @@ def run(agents: int, count: int, replicas: int, timeout: float, extra: dict[str,
         if ready != agents:
             raise RuntimeError(f"only {ready}/{agents} nodes Ready")
         time.sleep(2.0)  # the registration's writes settle; every agent beats at least once more
-        interval = swarm.latest_told or 1.0
+        interval = swarm.latest_told or swarm.interval
+        told = f"told {interval:g} s" if swarm.latest_told else f"none told: the agents' own {interval:g} s"
         print(f"  {agents} nodes registered and Ready in {time.monotonic() - began:.1f} s; "
-              f"heartbeat interval told {interval:g} s", flush=True)
+              f"heartbeat interval {told}", flush=True)
 
         since = int(cluster(masters, follower)["revision"])
         clock, flaps = PodClock(), NodeFlaps()

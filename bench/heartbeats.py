@@ -204,8 +204,9 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         rate = float(settings.get("max_heartbeats_per_second", MasterConfig.max_heartbeats_per_second))
         result["grace"] = node_grace(heartbeat_interval(count, rate), base)
         told_range = f"{min(swarm.told):g}-{max(swarm.told):g} s" if swarm.told else "none"
-        print(f"  interval {'fixed' if interval else 'told'} {result['interval']:g} s (told over the run, "
-              f"registration included: {told_range}); node grace {result['grace']:g} s", flush=True)
+        how = "fixed" if interval else "told" if swarm.latest_told else "none told: the agents' own"
+        print(f"  interval {how} {result['interval']:g} s (told over the run, registration included: "
+              f"{told_range}); node grace {result['grace']:g} s", flush=True)
         print(f"  measured {elapsed:.0f} s: {window.ok / elapsed:.0f} heartbeats/s answered of "
               f"{window.offered / elapsed:.0f}/s offered; leader CPU {result['cpu'][leader]:.0f}%; "
               f"Raft writes {delta(rev_end, rev_start)}; NotReady {flaps}", flush=True)

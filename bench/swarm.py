@@ -213,11 +213,13 @@ def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, b
                    error: str | None, latency: float) -> None:
     if status == 200 and agent.bench.obey:
         try:
-            told = told_interval(json.loads(body), agent.bench.interval)  # as the real agent reads it
+            answer = json.loads(body)
         except ValueError:
-            told = agent.bench.interval
-        agent.interval = agent.bench.latest_told = told
-        agent.bench.told[told] += 1
+            answer = None
+        agent.interval = told_interval(answer, agent.bench.interval)  # as the real agent reads it
+        if isinstance(answer, dict) and "heartbeatIntervalSeconds" in answer:
+            agent.bench.latest_told = agent.interval
+            agent.bench.told[agent.interval] += 1
     if window is None:
         return
     window.in_flight -= 1
