@@ -326,7 +326,7 @@ def run(agents: int, count: int, replicas: int, timeout: float, extra: dict[str,
             "entries": difference(commits_start[0], commits_end[0]),
             "writes_per_s": per_second(commits_start[1], commits_end[1], elapsed),
             "offered": window.offered, "ok": window.ok, "errors": dict(window.errors),
-            "skipped": window.skipped,
+            "skipped": window.skipped, "moved": window.moved,
             "beats_p99": percentile(sorted(x for lat in window.latencies for x in lat), 99),
             "reads_p99": percentile(sorted(sampler.reads), 99), "reads": len(sampler.reads),
             "read_errors": dict(sampler.read_errors),
@@ -393,6 +393,8 @@ def report(r: dict[str, Any]) -> None:
     for label, value, target in rows:
         print(f"  {label:<36} {value:>24}   {target}")
     notes = {k: v for k, v in (("heartbeat errors", r["errors"]), ("read errors", r["read_errors"])) if v}
+    if r["moved"]:
+        notes["beats sent on to another master after a 503 (as the real agent does)"] = r["moved"]
     if r["skipped"]:
         notes["beats skipped (previous unanswered)"] = r["skipped"]
     for key, value in notes.items():

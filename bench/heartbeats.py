@@ -193,7 +193,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
             "sent_to_followers": sum(n for i, n in enumerate(window.sent_to) if i != leader),
             "direct": sorted(window.latencies[leader]),
             "forwarded": sorted(x for i, lat in enumerate(window.latencies) if i != leader for x in lat),
-            "tick_delay_max": window.tick_delay_max,
+            "tick_delay_max": window.tick_delay_max, "moved": window.moved,
             "writes": delta(rev_end, rev_start), "events": dict(types), "flaps": flaps, "flapped": flapped,
             "still_ready": still_ready,
             "stalest": max(staleness) if staleness and None not in staleness else None,  # type: ignore[type-var]
@@ -309,6 +309,8 @@ def report(results: list[dict[str, Any]]) -> None:
             notes.append(f"{r['flaps']} NotReady transitions over {r['flapped']} nodes")
         if r["leader_changed"]:
             notes.append("the leader CHANGED during the window")
+        if r["moved"]:
+            notes.append(f"{r['moved']} beats sent on to another master after a 503, as the real agent does")
         if r["lost_in_flight"]:
             notes.append(f"{r['lost_in_flight']} beats still unanswered when counting stopped")
         if r["register_failures"]:

@@ -8,7 +8,9 @@ An agent registers its Node (and, given `resources`, reports them, as the real a
 then heartbeats: at the interval the masters tell it (`heartbeatIntervalSeconds` in each
 answer of a large cluster, master/heartbeat_rate.py), the Swarm's `interval` when they tell
 none; or, with
-`obey=False`, always at the Swarm's fixed `interval`.
+`obey=False`, always at the Swarm's fixed `interval`. A beat answered 503 (a follower whose
+relay to the leader fails) is sent on to the next master, as the real agent's client does,
+until every master was tried; the window counts those moves.
 """
 
 from __future__ import annotations
@@ -46,10 +48,17 @@ class Window:
     latencies: list[list[float]] = field(default_factory=list)  # of the 200s, by master sent to
     sent_to: list[int] = field(default_factory=list)  # beats sent, by master
     tick_delay_max: float = 0.0  # how late the client's loop fired a beat (its own overload)
+    moved: int = 0  # beats sent on to another master after a 503, as the real agent does
 
     def __post_init__(self) -> None:
         self.latencies = [[] for _ in range(self.masters)]
         self.sent_to = [0] * self.masters
+
+
+def address(url: str) -> tuple[str, int]:
+    """(host, port) of a master's https://HOST:PORT."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    return host, int(port)
 
 
 class Conn(asyncio.Protocol):
@@ -103,8 +112,7 @@ class SimAgent:
         self.index = index
         self.name = name
         self.master = master
-        host, port = url.removeprefix("https://").rsplit(":", 1)
-        self.host, self.port = host, int(port)
+        self.host, self.port = host, port = address(url)
         auth = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
         self.beat = (f"POST /api/v1/nodes/{name}/heartbeat HTTP/1.1\r\n{auth}"
                      f"Content-Length: {len(HEARTBEAT_BODY)}\r\n\r\n").encode() + HEARTBEAT_BODY
@@ -117,6 +125,7 @@ class SimAgent:
                                   f"{auth.replace('application/json', 'application/merge-patch+json')}"
                                   f"Content-Length: {len(resources)}\r\n\r\n").encode() + resources
         self.interval = bench.interval
+        self.tries = 1  # masters tried for the beat in flight
         self.conn: Conn | None = None
         self.connecting = False
         self.outgoing: bytes | None = None
@@ -124,6 +133,16 @@ class SimAgent:
         self.pending: tuple[float, Window | None, Any] | None = None
         self.next_due = 0.0
         self.beating = False
+
+    def move_on(self) -> None:
+        """To the next master, as the real agent's client does after a 503 (agent/masters.py: a
+        follower whose relay to the leader fails answers 503)."""
+        targets = self.bench.targets
+        self.master = targets[(targets.index(self.master) + 1) % len(targets)]
+        self.host, self.port = self.bench.addresses[self.master]
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            conn.close()
 
     # --- one request at a time over one connection --------------------------------------
     def send(self, payload: bytes, window: Window | None, callback: Any) -> None:
@@ -204,6 +223,7 @@ class SimAgent:
                 window.sent += 1
                 window.sent_to[self.master] += 1
                 window.in_flight += 1
+            self.tries = 1
             self.send(self.beat, window, _beat_answered)
         self.next_due += self.interval
         loop.call_at(self.next_due, self.tick)
@@ -220,6 +240,13 @@ def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, b
         if isinstance(answer, dict) and "heartbeatIntervalSeconds" in answer:
             agent.bench.latest_told = agent.interval
             agent.bench.told[agent.interval] += 1
+    if status == 503 and agent.tries < len(agent.bench.targets) and not agent.connecting:
+        agent.tries += 1  # still one beat in flight: its latency counts from the last master tried
+        if window is not None:
+            window.moved += 1
+        agent.move_on()
+        agent.send(agent.beat, window, _beat_answered)
+        return
     if window is None:
         return
     window.in_flight -= 1
@@ -239,6 +266,8 @@ class Swarm:
         the masters tell, with `obey`); with `resources` (a Node status's capacity and
         allocatable), each reports them once registered, as the real agent does."""
         self.interval = interval
+        self.targets = targets
+        self.addresses = {i: address(masters.url(i)) for i in targets}
         self.obey = obey
         self.resources = resources
         self.told: Counter = Counter()  # intervals the masters told, answers by value
