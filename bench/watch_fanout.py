@@ -65,6 +65,7 @@ UPDATE_LAG = 512  # a replace targets the ConfigMap created this many writes ear
 CONNECT_CONCURRENCY = 32  # watches being opened at once
 OPEN_TIMEOUT = 120.0  # every watcher's first bookmark, at most
 DRAIN_TIMEOUT = 60.0  # after the last write, for every watcher to catch up
+WRITE_GRACE = 60.0  # writes not sent by the load's end plus this are never sent (counted)
 LAG_SAMPLE = 60  # watchers whose every event's lag is measured
 STREAM_MARGIN = 16  # stream slots above the watchers per master (the bench's own reads)
 TARGET_WATCHERS = 1000
@@ -254,6 +255,10 @@ def writer_process(urls: list[str], ca_file: str, rate: float, seconds: float, t
                 k = next(counter, None)
             if k is None:
                 break
+            if time.monotonic() > start_at + seconds + WRITE_GRACE:
+                with lock:
+                    errors["not sent (past the grace)"] += 1
+                continue
             due = start_at + k / rate
             wait = due - time.monotonic()
             if wait > 0:
@@ -308,6 +313,7 @@ class Outcome:
     cpu: list[float] = field(default_factory=list)
     client_cpu: float = 0.0
     writer_cpu: float = 0.0
+    cpu_seconds: float = 0.0  # the masters', from the first write until every watcher caught up
     notes: list[str] = field(default_factory=list)  # the masters' warnings
 
     def met(self) -> bool:
@@ -372,18 +378,14 @@ def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) ->
         writer.start()
         time.sleep(max(0.0, start_at - time.monotonic()))
         cpu_start, own_start, load_start = masters.cpu_seconds(), own_cpu_seconds(), time.monotonic()
-        answer = results.get(timeout=seconds + 120)
+        answer = results.get(timeout=seconds + WRITE_GRACE + 60)
         writer.join(30)
-        cpu_end, own_end = masters.cpu_seconds(), own_cpu_seconds()
         elapsed = answer["ended"] - start_at
-        load_elapsed = time.monotonic() - load_start
         done = sorted(answer["done"])
         outcome.written = len(done)
         outcome.write_errors = answer["errors"]
         outcome.late = answer["late"]
         outcome.achieved = len(done) / elapsed
-        outcome.cpu = [(e - s) / load_elapsed * 100 for s, e in zip(cpu_start, cpu_end, strict=True)]
-        outcome.client_cpu = (own_end - own_start) / load_elapsed * 100
         outcome.writer_cpu = answer["cpu"] / elapsed * 100
         print(f"  wrote {len(done)} in {elapsed:.1f} s ({outcome.achieved:.0f}/s of {rate:.0f}/s asked; "
               f"{outcome.late} sent over 100 ms late); errors: {outcome.write_errors or 'none'}", flush=True)
@@ -393,12 +395,18 @@ def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) ->
         drain_end = time.monotonic() + DRAIN_TIMEOUT
         while time.monotonic() < drain_end and fleet.received_at_least(last) < outcome.opened:
             time.sleep(0.2)
-        outcome.caught_up_s = time.monotonic() - (answer["ended"])
+        outcome.caught_up_s = time.monotonic() - answer["ended"]
+        cpu_end, own_end = masters.cpu_seconds(), own_cpu_seconds()
+        load_elapsed = time.monotonic() - load_start
+        outcome.cpu = [(e - s) / load_elapsed * 100 for s, e in zip(cpu_start, cpu_end, strict=True)]
+        outcome.cpu_seconds = sum(cpu_end) - sum(cpu_start)
+        outcome.client_cpu = (own_end - own_start) / load_elapsed * 100
         fleet.stop()
 
         confirmed = [revision for revision, _ in done]
         committed_at = dict(done)
-        unconfirmed = sum(outcome.write_errors.values())
+        unconfirmed = sum(n for what, n in outcome.write_errors.items()  # may have been applied
+                          if what.startswith(("HTTP 5", "connection")))
         outcome.expected = len(confirmed)
         kinds: Counter[str] = Counter()
         for w in fleet.watchers:
@@ -454,8 +462,10 @@ def report(o: Outcome) -> None:
           f"(commit seen by the writer -> watcher receipt; {len(o.lag)} events of {LAG_SAMPLE} watchers)")
     print(f"  caught up             {o.caught_up_s:.1f} s after the last write's answer"
           if o.caught_up_s is not None else "  caught up             -")
-    print(f"  CPU % over the writes masters {' / '.join(f'{c:.0f}' for c in o.cpu)}; client: watchers "
-          f"{o.client_cpu:.0f}, writers {o.writer_cpu:.0f}")
+    per_event = o.cpu_seconds / o.delivered * 1e6 if o.delivered else float("nan")
+    print(f"  CPU % (writes + catch-up) masters {' / '.join(f'{c:.0f}' for c in o.cpu)}; client: watchers "
+          f"{o.client_cpu:.0f}, writers {o.writer_cpu:.0f} (of the writes); masters' CPU per delivered "
+          f"event {per_event:.1f} µs")
     for line in o.failures:
         print(f"  {line}")
     for line in o.notes:
