@@ -33,7 +33,9 @@ from master.store.state import WatchEvent
 from master.store.window import WindowExpired
 
 log = logging.getLogger(__name__)
-BACKLOG_BYTES = 1 << 20  # unsent output past which a watch is skipped for the round
+# unsent output past which a watch is skipped for the round: below waitress's outbuf_overflow (1 MiB),
+# past which its buffer moves to a temporary file
+BACKLOG_BYTES = 256 << 10
 TICK_SECONDS = 1.0  # the longest wait for events: deadlines, departed clients and bookmarks are checked
 BEHIND_TICK_SECONDS = 0.05  # the wait while a skipped watch is behind
 # Rounds start at most this often: a round's cost is mostly per connection (a write, its TLS record),
