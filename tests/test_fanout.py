@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from master.api.auth import Principal
 from master.api.fanout import Fanout, Selection, Watch, chunk, frames
 from master.objects.selectors import parse_selector
 from master.store.encryption import SealError
@@ -46,7 +47,7 @@ def _revisions(body: bytes) -> list[int]:
 ])
 def test_a_watch_is_sent_the_events_of_its_kind_namespace_and_labels(
         namespace: str | None, selector: str, expected: list[int]) -> None:
-    selection = Selection("ConfigMap", namespace, selector, "alice", False)
+    selection = Selection("ConfigMap", namespace, selector, Principal("alice"), False)
     body, error = frames(EVENTS, selection, parse_selector(selector), lambda obj: obj, _line)
     assert _revisions(body) == expected and error is None
 
@@ -59,14 +60,15 @@ def test_an_event_seen_unchanged_is_encoded_once_for_every_watch() -> None:
         calls.append(payload["revision"])
         return _line(payload)
 
-    selection = Selection("ConfigMap", None, "", "alice", False)
+    selection = Selection("ConfigMap", None, "", Principal("alice"), False)
     first, _ = frames(EVENTS, selection, parse_selector(""), lambda obj: obj, counting, encoded)
-    second, _ = frames(EVENTS, Selection("ConfigMap", "a", "", "bob", False), parse_selector(""),
+    second, _ = frames(EVENTS, Selection("ConfigMap", "a", "", Principal("bob"), False), parse_selector(""),
                        lambda obj: obj, counting, encoded)
     assert calls == [1, 3, 4] and _revisions(second) == [1, 4] and first.startswith(second.split(b"\n")[0])
     # a view that changes the object (a Secret's values hidden) is that watch's own, never shared
-    hidden, _ = frames(EVENTS, Selection("ConfigMap", None, "", "carol", False), parse_selector(""),
-                       lambda obj: {**obj, "hidden": True}, counting, encoded)
+    carol = Selection("ConfigMap", None, "", Principal("carol"), False)
+    hidden, _ = frames(EVENTS, carol, parse_selector(""), lambda obj: {**obj, "hidden": True}, counting,
+                       encoded)
     assert calls == [1, 3, 4, 1, 3, 4] and all(json.loads(x)["object"]["hidden"] for x in hidden.splitlines())
 
 
@@ -76,7 +78,7 @@ def test_a_value_that_does_not_open_ends_the_watch_with_an_error_after_the_event
             raise SealError("secret a/s: key 1234 unknown here")
         return obj
 
-    selection = Selection("Secret", None, "", "alice", False)
+    selection = Selection("Secret", None, "", Principal("alice"), False)
     body, error = frames(EVENTS, selection, parse_selector(""), show, _line)
     assert body == b"" and error is not None and json.loads(error)["code"] == 500
 
@@ -106,9 +108,9 @@ class Conn:
 
     def watch(self, cursor: int, selection: Selection | None = None, chunked: bool = False,
               said: float | None = None) -> Watch:
-        return Watch(selection or Selection("ConfigMap", None, "", "alice", False), parse_selector(""),
-                     lambda obj: obj, _line, cursor, time.monotonic() + 60, self.sent.append,
-                     lambda: self.unsent, lambda: self.closed, chunked,
+        selection = selection or Selection("ConfigMap", None, "", Principal("alice"), False)
+        return Watch(selection, parse_selector(""), lambda obj: obj, _line, cursor, time.monotonic() + 60,
+                     self.sent.append, lambda: self.unsent, lambda: self.closed, chunked,
                      said=time.monotonic() if said is None else said)
 
 
@@ -126,6 +128,17 @@ def test_a_round_brings_each_watch_to_the_newest_revision_from_its_own() -> None
     assert [w.cursor for w in watches] == [4, 4]
     fanout.round(watches)  # nothing new: nothing sent, no bookmark yet
     assert len(behind.sent) == len(fresh.sent) == 1
+
+
+def test_watches_share_bytes_only_with_the_same_principal_not_the_same_name() -> None:
+    fanout = _fanout(FakeStore(EVENTS))
+    user, agent = Conn(), Conn()
+    watches = [user.watch(0, Selection("ConfigMap", None, "", Principal("n1", "admin"), False)),
+               agent.watch(0, Selection("ConfigMap", None, "", Principal("n1", "agent"), False))]
+    watches[1].show = lambda obj: {**obj, "peer": True}  # as an agent sees another node's pods
+    fanout.round(watches)
+    assert not any("peer" in json.loads(x)["object"] for x in user.sent[0].splitlines())
+    assert all(json.loads(x)["object"]["peer"] for x in agent.sent[0].splitlines())
 
 
 def test_a_slow_reader_is_skipped_then_catches_up_and_a_gone_one_ends() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Flask
 
+from master.api.auth import Principal
 from master.store.encryption import SealError
 from master.store.replicated import Store
 from master.store.state import WatchEvent
@@ -53,7 +54,8 @@ class Selection:
     kind: str
     namespace: str | None
     selector: str  # the labelSelector as given
-    principal: str  # whose view of the objects (Secrets' values, an agent's view of pods)
+    principal: Principal  # whose view of the objects (Secrets' values, an agent's view of pods): all of it,
+    # as a name alone could be a user's and a node agent's
     event_stream: bool  # server-sent events, else JSON lines
 
 

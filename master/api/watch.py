@@ -94,7 +94,7 @@ def watch() -> Response:
     gone = client_gone()
     release = context().streams.take(who.name)
     line = sse_frame if event_stream else _line
-    selection = Selection(info.kind, namespace, request.args.get("labelSelector") or "", who.name,
+    selection = Selection(info.kind, namespace, request.args.get("labelSelector") or "", who,
                           event_stream)
 
     def show(obj: dict) -> dict:
