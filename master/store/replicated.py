@@ -332,6 +332,21 @@ class Store:
                 self.machine.changed.wait_for(lambda: window.latest > revision, timeout=wait)
             return window.since(revision)
 
+    def latest(self) -> int:
+        """The newest revision in the event window."""
+        return self.machine.window.latest
+
+    def wait_past(self, revision: int, wait: float, or_until: Callable[[], bool] = lambda: False) -> None:
+        """Until an event past `revision` is applied or `or_until()` holds, at most `wait` seconds."""
+        with self.machine.changed:
+            window = self.machine.window
+            self.machine.changed.wait_for(lambda: window.latest > revision or or_until(), timeout=wait)
+
+    def nudge(self) -> None:
+        """Wake the `wait_past` waiters to look at their `or_until` again."""
+        with self.machine.changed:
+            self.machine.changed.notify_all()
+
     def add_listener(self, listener: Callable[[list[WatchEvent]], None]) -> None:
         self.machine.listeners.append(listener)
 
