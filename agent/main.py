@@ -40,7 +40,8 @@ log = logging.getLogger("berth.agent")
 @click.option("--ca-file", help="The cluster's CA, which the masters' certificates are verified with.")
 @click.option("--heartbeat-interval", type=float, help="Seconds between heartbeats (default 1).")
 @click.option("--prometheus-port", type=int,
-              help="Port of the agent's own Prometheus metrics, on 127.0.0.1 (default 9101; 0: off).")
+              help="Port of the agent's own Prometheus metrics, on prometheus_address (127.0.0.1 unless "
+                   "set; default 9101; 0: off).")
 @click.option("--pod-network/--no-pod-network", default=None,
               help="Make this host's part of the pod network (default: on).")
 @click.option("--once", is_flag=True, help="Register, then exit.")
@@ -147,7 +148,11 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
                     metrics: AgentMetrics | None = None) -> None:
     """One small request per interval, to any master; nothing accumulates between beats. Each
     carries the host's usage and whether its container engine works (`runtime`'s latest check).
-    The answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue).
+    The answer tells the revision of the node's pods (`pods_changed`: the probe runner's cue), and
+    the interval to beat at once the cluster is large: the masters stretch it as the cluster grows,
+    as Nomad's servers tell their clients the TTL (master/heartbeat_rate.py); until a master has
+    told one, and whenever an answer tells none (a small cluster, an older master), the configured
+    `heartbeat_interval`.
 
     Counters only (no list of past beats), so the agent can run for months; a summary line
     every SUMMARY_EVERY beats tells an operator (and bench/agent_soak.py) it is alive; `metrics`
@@ -156,7 +161,8 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
     metrics = metrics or AgentMetrics()
     path = f"/api/v1/nodes/{config.name}/heartbeat"
     sent = refused = unanswered = 0
-    while not stopping.wait(config.heartbeat_interval):
+    interval = config.heartbeat_interval
+    while not stopping.wait(interval):
         sent += 1
         if sent % SUMMARY_EVERY == 0:
             log.info("%d heartbeats sent: %d refused, %d unanswered", sent, refused, unanswered)
@@ -187,6 +193,10 @@ def heartbeat_until(masters: Masters, config: AgentConfig, stopping: threading.E
             fence.reported()
         if pods_changed is not None:
             pods_changed(_pods_revision(answer))
+        told = told_interval(answer, config.heartbeat_interval)
+        if told != interval:
+            log.info("heartbeating every %gs, as the masters tell", told)
+            interval = told
 
 
 def report_fenced(masters: Masters, name: str, fenced: Fenced) -> bool:
@@ -209,6 +219,19 @@ def report_fenced(masters: Masters, name: str, fenced: Fenced) -> bool:
         except (ApiError, MasterUnavailable) as err:
             log.warning("reporting the self-fence: %s", err)
     return False
+
+
+MIN_TOLD_INTERVAL, MAX_TOLD_INTERVAL = 0.2, 60.0  # what an agent takes from a master's answer
+
+
+def told_interval(answer: object, configured: float) -> float:
+    """The interval a heartbeat's answer tells (`heartbeatIntervalSeconds`), kept within
+    [MIN_TOLD_INTERVAL, MAX_TOLD_INTERVAL] so no answer can make an agent flood the masters or
+    fall silent; `configured` when the answer tells none or something that is not a number."""
+    told = answer.get("heartbeatIntervalSeconds") if isinstance(answer, dict) else None
+    if isinstance(told, bool) or not isinstance(told, int | float) or told != told:  # NaN
+        return configured
+    return min(MAX_TOLD_INTERVAL, max(MIN_TOLD_INTERVAL, float(told)))
 
 
 def _pods_revision(answer: object) -> int:

@@ -28,6 +28,9 @@ PROBE_RESULTS = ("successful", "failed")  # kubelet's prober_probe_total
 
 
 class AgentMetrics:
+    """The agent's families in a registry of its own. A part given none makes its own, counted and
+    served by no one (a test's probe runner or pod network)."""
+
     def __init__(self) -> None:
         registry = self.registry = CollectorRegistry()
         self.heartbeat_duration = Histogram(

@@ -1,10 +1,12 @@
-"""1,000 light simulated agents heartbeating 3 masters every second, from one process.
+"""1,000 light simulated agents heartbeating 3 masters at the interval they tell, from one process.
 
     python -m bench.heartbeats                   # 1000 agents, 60 s measured
     python -m bench.heartbeats --quick           # 20 s measured
     python -m bench.heartbeats --agents 500 --seconds 30 --set node_grace_seconds=5
     python -m bench.heartbeats --to-leader       # every agent to the leader: no relay
-    python -m bench.heartbeats --interval 5 --set node_grace_seconds=15
+    python -m bench.heartbeats --agents 5000     # the masters tell a 10 s interval (30 s grace)
+    python -m bench.heartbeats --interval 1 --agents 1500   # every second, whatever they tell
+    python -m bench.heartbeats --set max_heartbeats_per_second=2000
 
 Three real masters (berth.lab.masters) with one `agent` token per simulated agent (agent sim-N
 may register and heartbeat Node sim-N only). The client is one asyncio event loop in a
@@ -13,10 +15,16 @@ master i mod 3), requests pre-encoded as bytes, responses parsed by hand, a time
 per beat and one sweep for timeouts: no coroutine, future or task per heartbeat, so the
 client's CPU (printed) stays small next to the masters' on the 2 shared cores.
 
+Each agent beats at the interval the masters tell in their answers (`heartbeatIntervalSeconds`,
+master/heartbeat_rate.py: nothing told, so 1 s, up to `max_heartbeats_per_second` nodes, default
+500; then stretched so the cluster sends at most that many beats per second, the grace with it);
+`--interval N` fixes it at N seconds instead (the node grace is then still the masters' own).
+The interval told and the grace it gives are printed.
+
 Per level: every agent registers its Node (POST /api/v1/nodes, at most REGISTER_CONCURRENCY
 at once) and starts heartbeating as soon as its own Node exists, as the real agent does;
 the time until the leader's node list shows every node Ready is reported. Then, for the
-measured duration: heartbeats offered (one per agent per second; a beat is skipped when
+measured duration: heartbeats offered (one per agent per interval; a beat is skipped when
 the agent's previous one is still unanswered), answered 200 per second, p50/p99 latency
 direct to the leader and via a follower (which answers at once and relays its heartbeats
 to the leader in signed batches, master/reports/relay.py), errors, CPU of each master
@@ -39,21 +47,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import secrets
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench._common import (
-    Http,
     Masters,
     busy_cpu_seconds,
     interrupt_on_sigterm,
@@ -62,15 +66,22 @@ from bench._common import (
     own_cpu_seconds,
     parse_settings,
     percentile,
-    tls_context,
+)
+from bench.swarm import (
+    REGISTER_CONCURRENCY,
+    REQUEST_TIMEOUT,
+    Swarm,
+    delta,
+    leader_or,
+    not_ready_events,
+    ready_count,
+    revision,
+    stalest,
 )
 from master.config import MasterConfig
-from master.objects.conditions import ready_condition
+from master.heartbeat_rate import heartbeat_interval, node_grace
 
 INTERVAL = 1.0  # seconds between one agent's heartbeats (--interval)
-REQUEST_TIMEOUT = 5.0  # as agent.masters.Masters
-REGISTER_CONCURRENCY = 16
-REGISTER_ATTEMPTS = 5
 IDLE_SECONDS = 5.0  # the masters' own CPU with no agent at all, measured first
 SETTLE = 2.0  # seconds after every node is Ready before the window opens
 SAMPLE_EVERY = 5.0  # CPU samples during the window (for the busiest 5 s)
@@ -78,374 +89,13 @@ FALLBACK_LEVELS = (250, 500)
 TARGET_ANSWERED = 0.99  # of offered
 TARGET_ERROR_SHARE = 0.001
 WAITRESS_CONNECTION_LIMIT = MasterConfig.api_connection_limit  # a master accepts no more connections
-HEARTBEAT_BODY = b'{"cpuPercent": 3.0, "memoryUsed": 123456}'
-
-
-# --- the simulated agents --------------------------------------------------------------
-
-@dataclass
-class Window:
-    """What happened to the heartbeats sent while this window was open."""
-
-    masters: int
-    offered: int = 0
-    sent: int = 0
-    skipped: int = 0  # due while the previous beat was still unanswered
-    ok: int = 0
-    in_flight: int = 0
-    errors: Counter = field(default_factory=Counter)
-    latencies: list[list[float]] = field(default_factory=list)  # of the 200s, by master sent to
-    sent_to: list[int] = field(default_factory=list)  # beats sent, by master
-    tick_delay_max: float = 0.0  # how late the client's loop fired a beat (its own overload)
-
-    def __post_init__(self) -> None:
-        self.latencies = [[] for _ in range(self.masters)]
-        self.sent_to = [0] * self.masters
-
-
-class Conn(asyncio.Protocol):
-    """One keep-alive connection of one agent: HTTP/1.1 responses parsed by hand."""
-
-    def __init__(self, agent: SimAgent) -> None:
-        self.agent = agent
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self.agent.lost(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buffer[:end]).lower()
-        at = head.find(b"\r\ncontent-length:")
-        if at < 0:  # waitress sends Content-Length for these answers; anything else is an error
-            self.agent.done(self, None, b"", "unparseable answer")
-            self.close()
-            return
-        line_end = head.find(b"\r\n", at + 2)
-        length = int(head[at + 17:line_end if line_end > 0 else len(head)])
-        if len(self.buffer) < end + 4 + length:
-            return
-        body = bytes(self.buffer[end + 4:end + 4 + length])
-        del self.buffer[:end + 4 + length]
-        status = int(head[9:12])
-        self.agent.done(self, status, body, None)
-        if b"\r\nconnection: close" in head:
-            self.close()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-            self.transport = None
-
-
-class SimAgent:
-    """A node's agent reduced to its traffic: register once, then one POST per interval."""
-
-    def __init__(self, bench: Swarm, index: int, name: str, token: str, master: int, url: str) -> None:
-        self.bench = bench
-        self.index = index
-        self.name = name
-        self.master = master
-        host, port = url.removeprefix("https://").rsplit(":", 1)
-        self.host, self.port = host, int(port)
-        auth = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        self.beat = (f"POST /api/v1/nodes/{name}/heartbeat HTTP/1.1\r\n{auth}"
-                     f"Content-Length: {len(HEARTBEAT_BODY)}\r\n\r\n").encode() + HEARTBEAT_BODY
-        node = json.dumps({"apiVersion": "berth/v1", "kind": "Node", "metadata": {"name": name},
-                           "spec": {"address": f"10.250.{index // 250}.{index % 250 + 1}"}}).encode()
-        self.register_request = (f"POST /api/v1/nodes HTTP/1.1\r\n{auth}"
-                                 f"Content-Length: {len(node)}\r\n\r\n").encode() + node
-        self.conn: Conn | None = None
-        self.connecting = False
-        self.outgoing: bytes | None = None
-        # the request in flight: (sent at, window or None, callback)
-        self.pending: tuple[float, Window | None, Any] | None = None
-        self.next_due = 0.0
-        self.beating = False
-
-    # --- one request at a time over one connection --------------------------------------
-    def send(self, payload: bytes, window: Window | None, callback: Any) -> None:
-        self.pending = (time.perf_counter(), window, callback)
-        if self.conn is not None and self.conn.transport is not None:
-            self.conn.transport.write(payload)
-        elif not self.connecting:
-            self.outgoing = payload
-            self.connecting = True
-            self.bench.loop.create_task(self._connect())
-        else:
-            self.outgoing = payload
-
-    async def _connect(self) -> None:
-        conn = Conn(self)
-        try:
-            await self.bench.loop.create_connection(lambda: conn, self.host, self.port, ssl=self.bench.tls,
-                                                    server_hostname=self.host)
-        except OSError as err:
-            self.connecting = False
-            self._finish(None, b"", f"connect: {err.__class__.__name__}")
-            return
-        self.connecting = False
-        self.conn = conn
-        if self.pending is not None and self.outgoing is not None and conn.transport is not None:
-            conn.transport.write(self.outgoing)
-        self.outgoing = None
-
-    def done(self, conn: Conn, status: int | None, body: bytes, error: str | None) -> None:
-        if conn is self.conn:
-            self._finish(status, body, error)
-
-    def lost(self, conn: Conn) -> None:
-        if conn is self.conn:
-            self.conn = None
-            self._finish(None, b"", "connection closed")
-
-    def expire(self, now: float) -> None:
-        if self.pending is not None and not self.connecting and now - self.pending[0] > REQUEST_TIMEOUT:
-            if self.conn is not None:
-                conn, self.conn = self.conn, None
-                conn.close()
-            self._finish(None, b"", "timeout")
-
-    def _finish(self, status: int | None, body: bytes, error: str | None) -> None:
-        if self.pending is None:
-            return
-        sent, window, callback = self.pending
-        self.pending = None
-        self.outgoing = None
-        callback(self, window, status, body, error, time.perf_counter() - sent)
-
-    def close(self) -> None:
-        self.beating = False
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    # --- heartbeats -----------------------------------------------------------------------
-    def start_beating(self, first: float) -> None:
-        self.beating = True
-        self.next_due = first
-        self.bench.loop.call_at(first, self.tick)
-
-    def tick(self) -> None:
-        if not self.beating:
-            return
-        loop = self.bench.loop
-        window = self.bench.window
-        if window is not None:
-            window.offered += 1
-            window.tick_delay_max = max(window.tick_delay_max, loop.time() - self.next_due)
-        if self.pending is not None:
-            if window is not None:
-                window.skipped += 1
-        else:
-            if window is not None:
-                window.sent += 1
-                window.sent_to[self.master] += 1
-                window.in_flight += 1
-            self.send(self.beat, window, _beat_answered)
-        self.next_due += self.bench.interval
-        loop.call_at(self.next_due, self.tick)
-
-
-def _beat_answered(agent: SimAgent, window: Window | None, status: int | None, _body: bytes,
-                   error: str | None, latency: float) -> None:
-    if window is None:
-        return
-    window.in_flight -= 1
-    if status == 200:
-        window.ok += 1
-        window.latencies[agent.master].append(latency)
-    else:
-        window.errors[error or f"HTTP {status}"] += 1
-
-
-class Swarm:
-    """All simulated agents, on one asyncio loop in one thread."""
-
-    def __init__(self, masters: Masters, tokens: list[tuple[str, str, str]], targets: list[int],
-                 interval: float) -> None:
-        """Agent i talks to master targets[i % len(targets)], once per `interval` seconds."""
-        self.interval = interval
-        self.tls = tls_context(masters.ca_file)  # one context: its session cache is shared
-        self.loop = asyncio.new_event_loop()
-        self.window: Window | None = None
-        self.agents = [SimAgent(self, i, name, token, targets[i % len(targets)],
-                                masters.url(targets[i % len(targets)]))
-                       for i, (name, _role, token) in enumerate(tokens)]
-        self.registered_at: list[float] = []
-        self.register_failures: Counter = Counter()
-        self.thread = threading.Thread(target=self._run, name="swarm", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(self._sweep)
-        self.loop.run_forever()
-
-    def _sweep(self) -> None:
-        now = time.perf_counter()
-        for agent in self.agents:
-            agent.expire(now)
-        self.loop.call_later(0.25, self._sweep)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def call(self, fn: Any, *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
-
-    # --- registration ---------------------------------------------------------------------
-    async def register_all(self) -> None:
-        gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
-        await asyncio.gather(*(self._register(agent, gate) for agent in self.agents))
-
-    async def _register(self, agent: SimAgent, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            for attempt in range(REGISTER_ATTEMPTS):
-                answer: asyncio.Future = self.loop.create_future()
-
-                def callback(_agent: SimAgent, _window: Any, status: int | None, body: bytes,
-                             error: str | None, _latency: float, answer: asyncio.Future = answer) -> None:
-                    if not answer.done():
-                        answer.set_result((status, body, error))
-
-                agent.send(agent.register_request, None, callback)
-                status, body, error = await answer
-                if status in (201, 409):  # 409: it exists already (idempotent, as the real agent)
-                    break
-                self.register_failures[error or f"HTTP {status}: {body[:120]!r}"] += 1
-                await asyncio.sleep(0.5 * (attempt + 1))
-            else:
-                return  # this agent never heartbeats: its node stays not Ready, and it shows
-        self.registered_at.append(time.monotonic())
-        # spread the beats over the interval, as independent agents would be
-        agent.start_beating(self.loop.time() + (agent.index * 0.6180339887) % 1.0 * self.interval)
-
-    # --- measurement window -----------------------------------------------------------------
-    def open_window(self, masters: int) -> Window:
-        window = Window(masters)
-        self.call(setattr, self, "window", window)
-        return window
-
-    def close_window(self, wait: float) -> None:
-        """Stop counting beats; wait (bounded) for the ones in flight to be answered or expire."""
-        window = self.window
-        self.call(setattr, self, "window", None)
-        deadline = time.monotonic() + wait
-        while window is not None and window.in_flight > 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if not self.thread.is_alive():
-            self.loop.close()
-            return
-
-        def halt() -> None:
-            for agent in self.agents:
-                agent.close()
-            self.loop.call_later(0.1, self.loop.stop)
-
-        self.call(halt)
-        self.thread.join(timeout=10)
-        if not self.thread.is_alive():
-            self.loop.close()
 
 
 # --- one level: a fresh cluster, N agents ----------------------------------------------
 
-def leader_json(masters: Masters, leader: int, path: str, timeout: float = 15.0) -> tuple[int, Any]:
-    client = Http(masters.url(leader), timeout=timeout)
-    try:
-        return client.json("GET", path)
-    finally:
-        client.close()
-
-
-def revision(masters: Masters, index: int, attempts: int = 3) -> int | None:
-    """The store revision on master `index` (patient: an overloaded master answers slowly); None if
-    it does not answer at all (e.g. waitress's connection_limit reached: it accepts no connection)."""
-    for _ in range(attempts):
-        status = masters.status(index, timeout=10)
-        if status is not None:
-            return int(status["revision"])
-        time.sleep(0.5)
-    print(f"  {masters.specs[index].name}: no /api/v1/cluster answer in {attempts} attempts", flush=True)
-    return None
-
-
-def leader_or(masters: Masters, fallback: int) -> int:
-    try:
-        return masters.leader_index(timeout=30, request_timeout=10)
-    except TimeoutError:
-        print(f"  no agreed leader reported in 30 s; assuming it is still {masters.specs[fallback].name}",
-              flush=True)
-        return fallback
-
-
-def delta(end: int | None, start: int | None) -> int | None:
-    return None if end is None or start is None else end - start
-
-
-def ready_count(masters: Masters, leader: int, names: set[str]) -> int:
-    try:
-        code, listing = leader_json(masters, leader, "/api/v1/nodes")
-    except (OSError, ValueError):
-        return -1
-    if code != 200:
-        return -1
-    return sum(1 for node in listing["items"]
-               if node["metadata"]["name"] in names and ready_condition(node) is True)
-
-
-def stalest(masters: Masters, leader: int, names: set[str]) -> float | None:
-    """Seconds since the leader last heard of its least recently heard node (None: no answer)."""
-    try:
-        code, metrics = leader_json(masters, leader, "/api/v1/metrics/nodes")
-    except (OSError, ValueError):
-        return None
-    if code != 200:
-        return None
-    ages = [item["secondsSinceHeartbeat"] for name, item in metrics["items"].items() if name in names]
-    return max(ages) if len(ages) == len(names) else float("inf")
-
-
-def not_ready_events(masters: Masters, leader: int, since: int, until: int
-                     ) -> tuple[int | None, int | None, Counter]:
-    """(NotReady transitions, distinct nodes, events by type) in (since, until], from the leader's watch.
-
-    (None, None, ...) if the watch cannot replay that far back (410: out of its window).
-    """
-    client = Http(masters.url(leader), timeout=30)
-    try:
-        code, data = client.request("GET", f"/api/v1/watch?kind=Node&since={since}&timeoutSeconds=1")
-    except OSError as err:
-        code, data = -1, repr(err).encode()
-    finally:
-        client.close()
-    if code != 200:
-        print(f"  watch since {since}: HTTP {code} {data[:200]!r}; NotReady count unknown")
-        return None, None, Counter()
-    flaps, nodes, types = 0, set(), Counter()
-    for line in data.splitlines():
-        event = json.loads(line)
-        if event["type"] == "BOOKMARK" or event["revision"] > until:
-            continue
-        types[event["type"]] += 1
-        if event["type"] == "MODIFIED" and ready_condition(event["object"]) is False:
-            flaps += 1
-            nodes.add(event["object"]["metadata"]["name"])
-    return flaps, len(nodes), types
-
-
 def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: bool,
-              interval: float) -> dict[str, Any]:
+              interval: float | None) -> dict[str, Any]:
+    """`interval`: fixed seconds between one agent's beats; None: as the masters tell."""
     print(f"\n== {count} agents{', all to the leader' if to_leader else ''} ==", flush=True)
     tokens = [(f"sim-{i:04d}", "agent", secrets.token_urlsafe(16)) for i in range(count)]
     names = {name for name, _, _ in tokens}
@@ -468,7 +118,7 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
         if count / len(targets) >= WAITRESS_CONNECTION_LIMIT - 10:
             print(f"  note: ~{count // len(targets)} agent connections per master; a master stops accepting "
                   f"connections at {WAITRESS_CONNECTION_LIMIT} (waitress connection_limit in master/main.py)")
-        swarm = Swarm(masters, tokens, targets, interval)
+        swarm = Swarm(masters, tokens, targets, interval or INTERVAL, obey=interval is None)
         swarm.start()
 
         # registration, then every node Ready
@@ -543,11 +193,20 @@ def run_level(count: int, seconds: float, settings: dict[str, Any], to_leader: b
             "sent_to_followers": sum(n for i, n in enumerate(window.sent_to) if i != leader),
             "direct": sorted(window.latencies[leader]),
             "forwarded": sorted(x for i, lat in enumerate(window.latencies) if i != leader for x in lat),
-            "tick_delay_max": window.tick_delay_max,
+            "tick_delay_max": window.tick_delay_max, "moved": window.moved,
             "writes": delta(rev_end, rev_start), "events": dict(types), "flaps": flaps, "flapped": flapped,
             "still_ready": still_ready,
             "stalest": max(staleness) if staleness and None not in staleness else None,  # type: ignore[type-var]
         })
+        result["interval"] = interval or swarm.latest_told or INTERVAL
+        # the grace the masters apply: from the count of nodes, whatever interval the agents keep
+        base = float(settings.get("node_grace_seconds", MasterConfig.node_grace_seconds))
+        rate = float(settings.get("max_heartbeats_per_second", MasterConfig.max_heartbeats_per_second))
+        result["grace"] = node_grace(heartbeat_interval(count, rate), base)
+        told_range = f"{min(swarm.told):g}-{max(swarm.told):g} s" if swarm.told else "none"
+        how = "fixed" if interval else "told" if swarm.latest_told else "none told: the agents' own"
+        print(f"  interval {how} {result['interval']:g} s (told over the run, registration included: "
+              f"{told_range}); node grace {result['grace']:g} s", flush=True)
         print(f"  measured {elapsed:.0f} s: {window.ok / elapsed:.0f} heartbeats/s answered of "
               f"{window.offered / elapsed:.0f}/s offered; leader CPU {result['cpu'][leader]:.0f}%; "
               f"Raft writes {delta(rev_end, rev_start)}; NotReady {flaps}", flush=True)
@@ -571,7 +230,7 @@ def sustained(r: dict[str, Any]) -> bool:
 
 # --- the table -------------------------------------------------------------------------
 
-def report(results: list[dict[str, Any]], grace: float) -> None:
+def report(results: list[dict[str, Any]]) -> None:
     results = sorted(results, key=lambda r: r["agents"])
     width = 16
 
@@ -598,6 +257,8 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         return f"{r[key][r[leader_key]]:.0f}"
 
     rows: list[tuple[str, Any, str]] = [
+        ("heartbeat interval, s", lambda r: f"{r['interval']:g}", "told by the masters"),
+        ("node grace, s", lambda r: f"{r['grace']:g}", ""),
         ("registration, s (nodes/s)",
          lambda r: f"{r['register_s']:.1f} ({r['registered'] / r['register_s']:.0f})", ""),
         ("all Ready after, s", lambda r: "-" if r["ready_s"] is None else f"{r['ready_s']:.1f}", ""),
@@ -612,9 +273,9 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
         ("p50 / p99 ms, via a follower", lambda r: f"{ms(r['forwarded'], 50)} / {ms(r['forwarded'], 99)}",
          ""),
         ("leader's stalest node, s", lambda r: "unknown" if r["stalest"] is None else f"{r['stalest']:.2f}",
-         f"< grace {grace:g} s"),
+         "< node grace"),
         ("max ms (either)", lambda r: f"{max(r['direct'] + r['forwarded'], default=0) * 1e3:.0f}",
-         f"<< grace {grace:g} s"),
+         "<< node grace"),
         ("leader CPU %, average", lambda r: cpu(r, False), "(of one core)"),
         ("leader CPU %, busiest 5 s", lambda r: f"{r['leader_busiest']:.0f}", ""),
         ("followers CPU %", lambda r: cpu(r, True), ""),
@@ -648,6 +309,8 @@ def report(results: list[dict[str, Any]], grace: float) -> None:
             notes.append(f"{r['flaps']} NotReady transitions over {r['flapped']} nodes")
         if r["leader_changed"]:
             notes.append("the leader CHANGED during the window")
+        if r["moved"]:
+            notes.append(f"{r['moved']} beats sent on to another master after a 503, as the real agent does")
         if r["lost_in_flight"]:
             notes.append(f"{r['lost_in_flight']} beats still unanswered when counting stopped")
         if r["register_failures"]:
@@ -669,8 +332,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20 s measured instead of 60 s")
     parser.add_argument("--seconds", type=float, help="measured seconds per level (default 60, --quick 20)")
     parser.add_argument("--agents", type=int, default=1000, help="simulated agents (default 1000)")
-    parser.add_argument("--interval", type=float, default=INTERVAL,
-                        help=f"seconds between one agent's heartbeats (default {INTERVAL:g})")
+    parser.add_argument("--interval", type=float,
+                        help="fixed seconds between one agent's heartbeats (default: as the masters tell)")
     parser.add_argument("--to-leader", action="store_true",
                         help="every agent talks to the leader (no forwarding): what the leader alone "
                              "sustains, as if followers redirected agents instead of forwarding")
@@ -678,15 +341,15 @@ def main() -> int:
                         help="a master setting (YAML value), e.g. node_grace_seconds=5; repeatable")
     args = parser.parse_args()
     seconds = args.seconds or (20.0 if args.quick else 60.0)
-    if not 1 <= args.agents <= 5000 or not 0 < seconds <= 3600 or not 0.1 <= args.interval <= 60:
+    if not 1 <= args.agents <= 5000 or not 0 < seconds <= 3600 or not 0.1 <= (args.interval or 1) <= 60:
         parser.error("need 1 <= --agents <= 5000, 0 < --seconds <= 3600 and 0.1 <= --interval <= 60")
     settings = parse_settings(args.settings)
-    grace = float(settings.get("node_grace_seconds", 3.0))
+    grace = float(settings.get("node_grace_seconds", MasterConfig.node_grace_seconds))
     interrupt_on_sigterm()
     began = time.monotonic()
     print(f"berth bench/heartbeats.py: {args.agents} simulated agents, a heartbeat each per "
-          f"{args.interval:g} s, "
-          f"{seconds:.0f} s measured, 3 masters on loopback (node grace {grace:g} s)"
+          + (f"{args.interval:g} s, " if args.interval else "interval the masters tell, ")
+          + f"{seconds:.0f} s measured, 3 masters on loopback (node grace {grace:g} s at 1 s)"
           + (": every agent to the leader" if args.to_leader else ": agent i to master i mod 3"))
     print(f"  {machine_header()}")
     if settings:
@@ -705,7 +368,7 @@ def main() -> int:
         print("\ninterrupted; stopping everything this run started", file=sys.stderr)
         return 130
     if results:
-        report(results, grace)
+        report(results)
     print(f"\n  total {time.monotonic() - began:.0f} s; load average now "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

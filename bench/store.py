@@ -5,8 +5,8 @@
     python -m bench.store --only b --set api_threads=16 --set timings.append_entries_period=0.005
 
 (a) Three Raft nodes on loopback, each in its own process (multiprocessing 'spawn'). Every
-    side uses RaftTimings() and exactly the SyncObjConf that Store builds (captured from
-    Store itself, compared field by field and printed), so also a journal (journalFile +
+    side uses RaftTimings() and exactly the SyncObjConf that Store builds (replicated.raft_conf,
+    compared field by field and printed), so also a journal (journalFile +
     fullDumpFile in a temp dir) on every side. Sides:
       bare     a SyncObj with a replicated counter, `incr()`
       payload  the same counter called as `incr(Create(...))`: the store's command is
@@ -49,7 +49,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import psutil
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
@@ -72,9 +71,8 @@ from berth.lab.masters import free_ports
 from berth.lab.masters import sample_pod as pod
 from master.objects.kinds import BY_PLURAL
 from master.objects.validate import validate_object
-from master.store import replicated as replicated_module
 from master.store.commands import Create
-from master.store.replicated import RaftTimings, Store
+from master.store.replicated import RaftTimings, Store, raft_conf
 
 PASSWORD = "bench-raft-password-0123456789"
 TARGET_RATIO = 0.50
@@ -115,26 +113,6 @@ class Counter(SyncObj):
     def incr(self, payload: Any = None) -> int:
         self.value += 1
         return self.value
-
-
-def store_conf(timings: RaftTimings, password: str | None, data_dir: str) -> SyncObjConf:
-    """Exactly the SyncObjConf that Store builds (journal and dump files in data_dir included).
-
-    Store is constructed with its SyncObj replaced by a stub that only keeps the conf, so the
-    bare side follows whatever master/store/replicated.py sets, now and after it changes.
-    """
-    captured: list[SyncObjConf] = []
-
-    class Capture:
-        def __init__(self, _address: str, _peers: list[str], conf: SyncObjConf, **_kw: Any) -> None:
-            captured.append(conf)
-
-        def __getattr__(self, _name: str) -> Any:  # whatever Store calls on its SyncObj: a no-op
-            return lambda *_args, **_kwargs: None
-
-    with mock.patch.object(replicated_module, "SyncObj", Capture):
-        Store("127.0.0.1:1", [], data_dir, password, timings)
-    return captured[0]
 
 
 def conf_view(raft: SyncObj) -> dict[str, str]:
@@ -366,7 +344,7 @@ def node_main(kind: str, index: int, addresses: list[str], data_dir: str, passwo
             store = Store(addresses[index], peers, data_dir, password, timings)
             raft, target = store.raft, store
         else:
-            raft = target = Counter(addresses[index], peers, store_conf(timings, password, data_dir))
+            raft = target = Counter(addresses[index], peers, raft_conf(timings, data_dir, password))
         if index == 0:
             out_q.put(("conf", kind, conf_view(raft)))
         deadline = time.monotonic() + 60

@@ -52,7 +52,6 @@ from bench._common import (
     interrupt_on_sigterm,
     machine_header,
     percentile,
-    pod_body_template,
     running_masters,
 )
 from berth import certs
@@ -280,10 +279,9 @@ def running_etcd(binary: str) -> Iterator[EtcdCluster]:
 
 
 def etcd_target(cluster: EtcdCluster) -> Target:
-    body, placeholder = pod_body_template("bench")
-
+    """etcd's side: the pod body Berth's side sends (failover.pod_writes) as the value of its key."""
     def body_for(name: str) -> bytes:
-        value = body.replace(placeholder, name.encode())
+        value = failover.pod_writes(name)
         return txn_create_body(f"/registry/pods/bench/{name}".encode(), base64.b64encode(value).decode())
 
     return Target("etcd", [cluster.url(i) for i in range(cluster.size)], TXN_PATH, body_for, 200, None,

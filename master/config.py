@@ -11,6 +11,7 @@ from typing import Any
 
 from berth.settings import merged_settings, read_secret
 from master.api.tls import server_context
+from master.heartbeat_rate import DEFAULT_MAX_PER_SECOND
 from master.network.service_ips import port_range, service_network
 from master.objects.fields import DNS1123_LABEL
 from master.scheduler import SchedulerConfig
@@ -127,7 +128,10 @@ class MasterConfig:
     watch_window_bytes: int = 256 << 20  # the window's events, as pickled (store/window.py)
     write_timeout: float = 10.0
     peer_apis: dict[str, str] = field(default_factory=dict)  # raft address -> API URL, all masters
-    node_grace_seconds: float = 3.0
+    node_grace_seconds: float = 3.0  # at the 1 s interval; stretched with it (master/heartbeat_rate.py)
+    # the most heartbeats per second the cluster's agents are told to send in all (as Nomad's): past
+    # it, every agent's interval is stretched (master/heartbeat_rate.py)
+    max_heartbeats_per_second: float = DEFAULT_MAX_PER_SECOND
     heartbeat_relay_seconds: float = 0.2  # how often a follower passes agents' reports to the leader
     scheduler_score: str = "LeastAllocated"  # or MostAllocated (binpack)
     # Kubernetes' percentageOfNodesToScore: the share of the nodes whose feasible ones are scored for
@@ -138,6 +142,9 @@ class MasterConfig:
     restart_backoff_seconds: float = 10.0  # first delay before restarting a failed container
     event_ttl_seconds: float = 3600.0  # events older than this are deleted
     runtime_resync_seconds: float = 10.0  # a host is listed at least this often (runtime/attention.py)
+    # benchmarks only (bench/cluster_scale.py): the runtime drives in-memory hosts, no SSH, nothing
+    # runs anywhere (master/runtime/simulated.py)
+    simulated_hosts: bool = False
     # Self-healing (master/objects/tolerations.py, controllers/node_check.py): a pod leaves a lost
     # node this long after the node was tainted, unless its own tolerations say otherwise; at once
     # when the leader cannot reach the host over SSH either (evict_when_host_unreachable).
@@ -194,6 +201,8 @@ class MasterConfig:
                      "stream_limit_per_token", "max_object_bytes", "watch_window", "watch_window_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1")
+        if not 1 <= self.max_heartbeats_per_second <= 100_000:
+            raise ValueError("max_heartbeats_per_second: must be from 1 to 100000")
         if not 0 < self.heartbeat_relay_seconds <= 10:
             raise ValueError("heartbeat_relay_seconds: must be more than 0 and at most 10")
         self.scheduler_config()  # raises ValueError naming the setting
@@ -201,7 +210,9 @@ class MasterConfig:
         if unknown:
             raise ValueError(f"controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
         for needs_ssh in ("runtime", "node-check"):
-            if needs_ssh in self.controllers and not (self.ssh_key_file and self.ssh_known_hosts_file):
+            simulated = needs_ssh == "runtime" and self.simulated_hosts
+            if needs_ssh in self.controllers and not simulated and not (self.ssh_key_file
+                                                                         and self.ssh_known_hosts_file):
                 raise ValueError(f"ssh_key_file: the {needs_ssh} controller needs ssh_key_file and "
                                  f"ssh_known_hosts_file (or leave {needs_ssh} out of controllers)")
         if self.event_ttl_seconds < 60:

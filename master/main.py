@@ -18,10 +18,11 @@ import sys
 import click
 
 from berth.settings import load_settings_file
-from master.api.app import admission, door_audit
+from master.api.app import admission, door_refusals
 from master.api.auth import TokenBook
 from master.api.server import make_server
 from master.config import MasterConfig, split_address
+from master.runtime.simulated import SimulatedHosts
 from master.runtime.ssh import SshPool
 from master.server import Server
 from master.snapshot_cli import snapshot
@@ -75,12 +76,16 @@ def serve(config_file: str | None, **flags: object) -> None:
         pools = ((SshPool(config.ssh_key_file, config.ssh_known_hosts_file),
                   SshPool(config.ssh_key_file, config.ssh_known_hosts_file, session_wait=2.0))
                  if config.ssh_key_file and config.ssh_known_hosts_file else (None, None))
+        if config.simulated_hosts:  # benchmarks: the runtime's hosts are in memory
+            pools = (SimulatedHosts(), None)  # type: ignore[assignment] - SshPool's run and sftp
     except (OSError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     logging.basicConfig(
         level=config.log_level.upper(),
         format=f"%(asctime)s {config.name} %(levelname)s %(name)s: %(message)s",
     )
+    if config.simulated_hosts:
+        log.warning("simulated_hosts: the runtime drives in-memory hosts, for benchmarks; nothing runs")
     if password is None:
         log.warning("INSECURE: Raft runs without a password (insecure_raft_without_password): anyone "
                     "who can reach %s runs code as this master", config.raft_address)
@@ -115,7 +120,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: 
                          connection_limit=config.api_connection_limit,
                          per_address=config.api_connections_per_address,
                          max_body_bytes=config.max_body_bytes, admit=admission(master.ctx),
-                         on_refused=door_audit(master.app, master.ctx), tls=tls)
+                         on_refused=door_refusals(master.app, master.ctx), tls=tls)
 
     def stop(signum: int, _frame: object) -> None:
         # Raised in the main thread, inside server.run(): waitress's loop would otherwise

@@ -15,7 +15,6 @@ the master above the objects' pure helpers, so the store and the loops may use i
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +52,8 @@ def pod_phases(pods: Iterable[Obj]) -> dict[str, int]:
     """Pods by `status.phase`; a pod without one yet, or with a phase no Kubernetes names, is
     Pending or Unknown, so the label's values stay Kubernetes' five."""
     counts = dict.fromkeys(POD_PHASES, 0)
-    tally = Tally(_phase(pod) for pod in pods)
-    for phase, count in tally.items():
-        counts[phase] += count
+    for pod in pods:
+        counts[_phase(pod)] += 1
     return counts
 
 

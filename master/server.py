@@ -79,6 +79,7 @@ class Server:
                               peer_apis=config.peer_apis, peer_ca_file=config.tls_ca_file,
                               peer_key=key, ssh=user_ssh, books=self.books,
                               default_eviction_seconds=config.default_eviction_seconds,
+                              max_heartbeats_per_second=config.max_heartbeats_per_second,
                               rebalance=config.rebalance_config(), service_cidr=config.service_cidr,
                               host_path_namespaces=list(config.host_path_namespaces),
                               service_node_port_range=config.service_node_port_range, audit=self.audit,
@@ -116,7 +117,7 @@ class Server:
                                  evict_when_unreachable=config.evict_when_host_unreachable)
         return {
             "node-lifecycle": lambda: NodeLifecycle(store, books.heartbeats, config.node_grace_seconds,
-                                                    ctx.now),
+                                                    ctx.now, config.max_heartbeats_per_second),
             "scheduler": lambda: SchedulingController(store, ctx.now, ctx.uid, config.scheduler_config()),
             "taint-eviction": lambda: eviction,
             "node-check": lambda: NodeCheck(store, check_ssh, books.host_checks,  # type: ignore[arg-type]

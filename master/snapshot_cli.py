@@ -22,11 +22,12 @@ import click
 import requests
 import yaml
 
+from berth.client import normalize_server
 from berth.private_files import write_private
 from berth.settings import load_settings_file
-from master.store.encryption import PLAIN, load_keyring
+from master.store.encryption import load_keyring
 from master.store.membership import check_address
-from master.store.restore import check_empty, seed
+from master.store.restore import check_empty, missing_keys, seed
 from master.store.snapshot_file import Snapshot, SnapshotError, decode
 
 PATH = "/api/v1/snapshot"
@@ -46,6 +47,16 @@ def _read(path: str) -> Snapshot:
         raise click.ClickException(f"{path}: {err}") from err
 
 
+def _error_of(answer: requests.Response) -> str:
+    """The API's error message (its JSON's `error`, master/api/errors.py), else the answer's text."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    message = body.get("error") if isinstance(body, dict) else None
+    return str(message) if message else answer.text[:500]
+
+
 def _summary(snap: Snapshot) -> dict[str, object]:
     return {"hash": snap.sha256, "revision": snap.revision, "totalKeys": len(snap.objects),
             "totalSize": snap.size, **snap.meta}
@@ -53,7 +64,8 @@ def _summary(snap: Snapshot) -> dict[str, object]:
 
 @snapshot.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--server", required=True, help="A master's URL (https://HOST:PORT); a follower serves too.")
+@click.option("--server", required=True,
+              help="A master's URL (https://HOST:PORT, or HOST:PORT); a follower serves too.")
 @click.option("--token-file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="File holding a cluster-admin's token (never given on the command line).")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
@@ -63,16 +75,12 @@ def save(file: str, server: str, token_file: str, ca_file: str | None, timeout: 
     """Save the state of a running cluster at one revision to FILE."""
     token = Path(token_file).read_text().strip()
     try:
-        answer = requests.get(server.rstrip("/") + PATH, headers={"Authorization": f"Bearer {token}"},
+        answer = requests.get(normalize_server(server) + PATH, headers={"Authorization": f"Bearer {token}"},
                               verify=ca_file or True, timeout=timeout)
     except requests.RequestException as err:
         raise click.ClickException(f"{server}: {err}") from err
     if answer.status_code != 200:
-        try:
-            message = answer.json().get("message") or answer.text
-        except ValueError:
-            message = answer.text
-        raise click.ClickException(f"{server} answered {answer.status_code}: {message}")
+        raise click.ClickException(f"{server} answered {answer.status_code}: {_error_of(answer)}")
     try:
         snap = decode(answer.content)
     except SnapshotError as err:
@@ -108,17 +116,43 @@ def restore(file: str, data_dir: str | None, config_file: str | None, initial_cl
     keys: tuple[str, ...] | None = None
     members = [m.strip() for m in initial_cluster.split(",") if m.strip()]
     if config_file:
-        try:  # only what a restore needs: the rest (SSH, TLS files) may not be on this machine yet
-            settings = load_settings_file(config_file)
-            key_file = settings.get("encryption_key_file")
-            keys = load_keyring(str(key_file)).ids if key_file else ()
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            raise click.ClickException(f"{config_file}: {err}") from err
-        data_dir = data_dir or (str(settings["data_dir"]) if settings.get("data_dir") else None)
-        if not members:
-            members = [str(a) for a in [settings.get("raft_address"), *(settings.get("peers") or [])] if a]
+        keys, configured_dir, configured_members = _from_config(config_file)
+        data_dir = data_dir or configured_dir
+        members = members or configured_members
     if not data_dir:
         raise click.UsageError("give --data-dir (or --config naming data_dir)")
+    _check_members(members)
+    try:
+        check_empty(Path(data_dir))  # before reading a large file
+    except SnapshotError as err:
+        raise click.ClickException(str(err)) from err
+    snap = _read(file)
+    if keys is not None:
+        _check_keys(snap, keys, file, str(config_file))
+    try:
+        dump = seed(snap, Path(data_dir), members)
+    except (OSError, SnapshotError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Restored revision {snap.revision} ({len(snap.objects)} objects) into {dump}")
+
+
+def _from_config(config_file: str) -> tuple[tuple[str, ...], str | None, list[str]]:
+    """What a restore takes from the new master's settings, and only that (the rest, SSH and TLS
+    files, may not be on this machine yet): the key ids of its encryption_key_file, its data dir
+    and its cluster's members (raft_address and peers)."""
+    try:
+        settings = load_settings_file(config_file)
+        key_file = settings.get("encryption_key_file")
+        keys = load_keyring(str(key_file)).ids if key_file else ()
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise click.ClickException(f"{config_file}: {err}") from err
+    data_dir = str(settings["data_dir"]) if settings.get("data_dir") else None
+    members = [str(a) for a in [settings.get("raft_address"), *(settings.get("peers") or [])] if a]
+    return keys, data_dir, members
+
+
+def _check_members(members: list[str]) -> None:
+    """Each strictly HOST:PORT, and at least one: the restored masters take their members from the dump."""
     for member in members:
         try:
             check_address(member)
@@ -127,19 +161,12 @@ def restore(file: str, data_dir: str | None, config_file: str | None, initial_cl
     if not members:
         raise click.UsageError("give --initial-cluster (or --config naming raft_address and peers): with "
                                "dynamic membership the restored masters take their members from the dump")
-    try:
-        check_empty(Path(data_dir))  # before reading a large file
-    except SnapshotError as err:
-        raise click.ClickException(str(err)) from err
-    snap = _read(file)
-    if keys is not None:
-        missing = sorted(k for k in snap.meta.get("secretValuesByKey") or {} if k != PLAIN and k not in keys)
-        if missing:
-            raise click.ClickException(f"{file} holds Secret values sealed with key ids "
-                                       f"{', '.join(missing)}, which {config_file}'s encryption_key_file "
-                                       "lacks: restore with the keys the cluster had")
-    try:
-        dump = seed(snap, Path(data_dir), members)
-    except (OSError, SnapshotError) as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(f"Restored revision {snap.revision} ({len(snap.objects)} objects) into {dump}")
+
+
+def _check_keys(snap: Snapshot, keys: tuple[str, ...], file: str, config_file: str) -> None:
+    """Refuse a file whose sealed Secret values need a key the new master's key file lacks."""
+    missing = missing_keys(snap, keys)
+    if missing:
+        raise click.ClickException(f"{file} holds Secret values sealed with key ids "
+                                   f"{', '.join(missing)}, which {config_file}'s encryption_key_file "
+                                   "lacks: restore with the keys the cluster had")

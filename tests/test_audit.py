@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from master.api.app import _route, create_app, door_audit
+from master.api.app import _route, create_app, door_refusals
 from master.api.audit import ENDPOINTS, Seen, audited, kept_query, readable_rule, record
 from master.api.audit_log import AuditLog
 from master.api.auth import Principal, TokenBook, digest
@@ -264,7 +264,7 @@ def test_the_app_keeps_its_refusals_with_an_audit_id() -> None:
 def test_the_door_keeps_what_it_refused() -> None:
     kept = Kept()
     app = _app(kept)
-    told = door_audit(app, app.extensions["berth"])
+    told = door_refusals(app, app.extensions["berth"])
     audit_id = told(Turned("DELETE", "/api/v1/namespaces/default/secrets/db", "dryRun=All&token=t0ken", 401,
                            "192.0.2.7"))
     assert told(Turned("GET", "/readyz", "", 413, "192.0.2.7")) is None

@@ -61,3 +61,25 @@ def test_without_a_leader_a_master_says_yes_only_to_an_up_to_date_log(members: l
     assert voter._would_vote({**ask, "last_log_index": index - 1}) is False  # behind: no
     assert voter._would_vote({**ask, "last_log_term": log_term - 1}) is False
     assert voter._term() == term  # answering a pre-vote changes no term
+
+
+def test_a_leader_whose_connections_close_is_replaced_before_any_timeout() -> None:
+    """Election timeouts of 5-6 s here: a new leader within 4 s of the old one's death comes only
+    from the survivors seeing its connections close (prevote.LOST_LEADER_WAIT), and both must say
+    yes to one another, since each heard the leader a moment ago but can no longer reach it."""
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
+    conf = SyncObjConf(autoTickPeriod=0.02, appendEntriesPeriod=0.05, raftMinTimeout=5.0, raftMaxTimeout=6.0,
+                       connectionTimeout=6.0, connectionRetryTime=0.2, dynamicMembershipChange=False)
+    made = [PreVoteSyncObj(a, [b for b in addresses if b != a], conf) for a in addresses]
+    try:
+        old = wait_until(lambda: _leader(made), 30, what="a leader")
+        survivors = [m for m in made if m is not old]
+        wait_until(lambda: all(m._leader_reachable() for m in survivors), 10, what="the followers connected")
+        term = old._term()
+        old.destroy()
+        new = wait_until(lambda: _leader(survivors), 4.0, interval=0.01,
+                         what="a new leader before any timeout")
+        assert new._term() == term + 1  # one election: the two survivors did not split their votes
+    finally:
+        for member in made:
+            member.destroy()

@@ -272,3 +272,23 @@ def test_the_scheduler_counts_each_pods_attempt_by_result_and_what_it_left() -> 
     refused.reconcile()
     assert (attempts("scheduled"), attempts("error")) == (1, 1)
     assert metrics.registry.get_sample_value("berth_scheduler_scheduling_duration_seconds_count") == 2
+
+
+class FailingWrites(FakeStore):
+    """A store whose round's write fails whole (this master lost its leadership meanwhile)."""
+
+    def propose_all(self, commands: list[Command], timeout: float | None = None) -> list[Outcome | ApiError]:
+        raise ApiError(503, "Unavailable", "not the leader")
+
+
+def test_a_round_whose_write_fails_counts_each_pod_once_as_an_error() -> None:
+    metrics = MasterMetrics()
+    failing = SchedulingController(FailingWrites(isolated_node("good"), isolated_pod("fits"),  # type: ignore[arg-type]
+                                                 isolated_pod("big", cpu="64")), lambda: NOW, lambda: "u")
+    failing.observed = metrics
+    with pytest.raises(ApiError):
+        failing.reconcile()
+    counted = {result: metrics.registry.get_sample_value("berth_scheduler_schedule_attempts_total",
+                                                         {"result": result})
+               for result in ("scheduled", "unschedulable", "error")}
+    assert counted == {"scheduled": 0, "unschedulable": 0, "error": 2}

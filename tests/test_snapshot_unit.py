@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import pickle
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from click.testing import CliRunner
 
@@ -64,6 +66,22 @@ def _flip(data: bytes, at: int) -> bytes:
 def test_a_file_that_does_not_verify_is_refused(change, message: str) -> None:
     with pytest.raises(SnapshotError, match=message):
         decode(change(encode(12, OBJECTS)))
+
+
+def _signed(body: bytes) -> bytes:
+    """A header whose checksum and size are right for `body`, whatever `body` is."""
+    header = {"format": "berth-snapshot", "version": 1, "revision": 12, "count": 3, "size": len(body),
+              "sha256": hashlib.sha256(body).hexdigest()}
+    return json.dumps(header).encode() + b"\n" + body
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{not json", "body is not JSON"),
+    (b"[1, 2, 3]", "body is not an object"),
+])
+def test_a_body_that_verifies_but_is_no_snapshot_is_refused(body: bytes, message: str) -> None:
+    with pytest.raises(SnapshotError, match=message):
+        decode(_signed(body))
 
 
 def test_a_restore_refuses_a_data_dir_that_holds_anything_and_writes_nothing(tmp_path: Path) -> None:
@@ -158,3 +176,20 @@ def test_a_restore_with_a_config_needs_the_keys_the_file_was_sealed_with(tmp_pat
         assert done.exit_code == code, done.output
         assert code == 0 or "key ids 0123456789abcdef, which" in done.output
         assert (tmp_path / "m1" / DUMP_FILE).exists() == (code == 0)
+
+
+def test_save_says_the_apis_error_message_when_refused(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's errors are `{"error", "field", "reason"}`: the message is shown, not the raw JSON."""
+    refused = requests.Response()
+    refused.status_code = 403
+    refused._content = json.dumps({"error": "viewer may not get Secret (snapshot)", "field": None,
+                                   "reason": "Forbidden"}).encode()
+    monkeypatch.setattr("master.snapshot_cli.requests.get", lambda *args, **kwargs: refused)
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    answer = CliRunner().invoke(snapshot, ["save", str(tmp_path / "s.snap"), "--server", "https://m1:1",
+                                           "--token-file", str(token)])
+    assert answer.exit_code == 1
+    assert "answered 403: viewer may not get Secret (snapshot)" in answer.output, answer.output
+    assert not (tmp_path / "s.snap").exists()

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from berth.cli.main import main
-from berth.cli.waiting import Targets, WaitFor, met, parse_for, parse_targets
+from berth.cli.waiting import Targets, WaitFor, chosen, met, parse_for, parse_targets
 from berth.errors import BerthError
 from tests.harness import control_characters
 from tests.test_cli_unit import FakeServer, _serve, pod_list, run
@@ -101,6 +101,24 @@ def ready_pod(name: str, ready: str | None = "True", phase: str = "Running", rv:
 ])
 def test_met(obj: dict[str, Any] | None, wanted: WaitFor, expected: bool) -> None:
     assert met(obj, wanted) is expected
+
+
+@pytest.mark.parametrize(("names", "present", "wanted", "expected"), [
+    ([None], ["b", "a"], WaitFor("create"), ["a", "b"]),
+    ([None], [], WaitFor("delete"), "no matching resources found"),
+    (["a", "b", "a"], ["a", "b"], WaitFor("condition", "Ready", "True"), ["a", "b"]),
+    (["a", "c"], ["a"], WaitFor("condition", "Ready", "True"), 'pods "c" not found'),
+    (["a", "c"], ["a"], WaitFor("jsonpath", "{.status.phase}"), 'pods "c" not found'),
+    (["c"], [], WaitFor("create"), ["c"]),
+    (["c"], [], WaitFor("delete"), ["c"]),
+])
+def test_chosen_names(names: list[str | None], present: list[str], wanted: WaitFor,
+                      expected: list[str] | str) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(BerthError, match=expected):
+            chosen("pods", names, present, wanted)
+    else:
+        assert chosen("pods", names, present, wanted) == expected
 
 
 def test_a_path_that_reaches_several_values_is_refused() -> None:

@@ -10,6 +10,7 @@ objects. Errors of the user's words are ValueErrors, which the command reports a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -106,6 +107,24 @@ def parse_targets(words: tuple[str, ...] | list[str], selector: str | None, ever
     if names:
         return Targets((kind,) * len(names), names)
     return Targets((kind,), (None,))
+
+
+def chosen(plural: str, names: list[str | None], present: Iterable[str], wanted: WaitFor) -> list[str]:
+    """The names waited on, each once, in order: those given, or for `[None]` (`-l`, `--all`) every
+    one `present` now. As kubectl, none found is an error, and so is a given name absent when a
+    condition or a path is wanted (only delete and create wait for what is not there)."""
+    here = set(present)
+    if names == [None]:
+        found = sorted(here)
+        if not found:
+            raise BerthError("no matching resources found")
+        return found
+    given = [name for name in names if name is not None]
+    if wanted.what in ("condition", "jsonpath"):
+        missing = [name for name in given if name not in here]
+        if missing:
+            raise BerthError(f'{plural} "{missing[0]}" not found')
+    return list(dict.fromkeys(given))
 
 
 def _condition(obj: Obj, name: str) -> Obj | None:

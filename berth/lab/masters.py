@@ -112,9 +112,10 @@ def write_cluster(root: Path, size: int, tokens: dict[str, tuple[str, str]],
                   initial: int | None = None) -> list[MasterSpec]:
     """Config files for `size` masters on `host`, the first `initial` (default all) forming the
     cluster and the others joining it later (`berth cluster add-master`: their peers, the initial
-    members), with a tokens file, a Raft password, a key
-    that seals Secrets (`encryption_key_file`: None in `extra_settings` stores them in clear), and a CA
-    (one per `root`, made once) with a certificate for each master's address."""
+    members), with a tokens file, a Raft password, a key that seals Secrets (`encryption_key_file`:
+    None in `extra_settings` stores them in clear), and a CA (one per `root`, made once) with a
+    certificate for each master's address. Each master's `peer_apis` names the initial members and
+    itself: the others learn a joining master's URL from the Raft entry that adds it."""
     root.mkdir(parents=True, exist_ok=True)
     tokens_file = root / "tokens.yaml"
     write_tokens_file(tokens_file, tokens, extra_tokens)

@@ -22,6 +22,7 @@ from master.api.context import ApiContext, context, principal
 from master.api.forward import to_leader
 from master.autoscaling.metrics import ContainerUsage, Latency, PodSample
 from master.errors import ApiError, not_found
+from master.heartbeat_rate import interval_to_tell
 from master.objects.fields import Bytes, DnsLabel
 from master.objects.kinds import Strict
 from master.peer_auth import verify
@@ -155,8 +156,12 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
     sink.heartbeat(name, usage)
     if ctx.metrics is not None:
         ctx.metrics.heartbeat_received("agent")
-    # the agent lists its node's pods again only when this moved (master/reports/pod_revisions.py)
-    return jsonify({"ok": True, "podsRevision": ctx.books.pod_revisions.of(name)})
+    # the agent lists its node's pods again only when this moved (master/reports/pod_revisions.py);
+    # it beats again after the interval the cluster's size gives (master/heartbeat_rate.py)
+    nodes, _ = ctx.store.read(lambda state: state.count("Node"))
+    answer = {"ok": True, "podsRevision": ctx.books.pod_revisions.of(name)}
+    told = interval_to_tell(nodes, ctx.max_heartbeats_per_second)
+    return jsonify(answer if told is None else {**answer, "heartbeatIntervalSeconds": told})
 
 
 @bp.post("/api/v1/nodes/<name>/probes")

@@ -110,11 +110,16 @@ def create_app(ctx: ApiContext) -> Flask:
 
 
 def _seen(code: int) -> Seen:
-    """The request being answered, as the audit and the metrics read it (inside a request)."""
-    rule = request.url_rule
-    return Seen(request.method, request.path, rule.endpoint if rule else None, rule.rule if rule else None,
-                request.view_args or {}, list(request.args.items(multi=True)), g.get("principal"),
-                request.remote_addr or "", code)
+    """The request being answered, as the audit and the metrics read it (inside a request): read
+    once for both."""
+    seen = g.get("seen")
+    if seen is None or seen.code != code:
+        rule = request.url_rule
+        seen = g.seen = Seen(request.method, request.path, rule.endpoint if rule else None,
+                             rule.rule if rule else None, request.view_args or {},
+                             list(request.args.items(multi=True)), g.get("principal"),
+                             request.remote_addr or "", code)
+    return seen
 
 
 def _measured(observed: MasterMetrics, seen: Seen, started: float | None, response: Response | None) -> None:
@@ -164,7 +169,7 @@ def _failed() -> None:
         log.exception("a request's audit record failed (%d so far)", failures)
 
 
-def door_audit(app: Flask, ctx: ApiContext) -> OnRefused:
+def door_refusals(app: Flask, ctx: ApiContext) -> OnRefused:
     """The audit and the count of what the server's door answers itself: the request is routed by the
     app's own routes, as if it had reached them, and its user is the token's, if it had a good one (a
     body too long: 413)."""

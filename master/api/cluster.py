@@ -1,7 +1,9 @@
-"""Cluster membership and health: `/api/v1/cluster`, `/healthz`, `/readyz`."""
+"""Cluster membership and health: `/api/v1/cluster`, its members' add and remove
+(`/api/v1/cluster/members`, the rules in store/membership.py), `/healthz`, `/readyz`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -60,9 +62,10 @@ def _authorize_membership() -> None:
     authorize(principal(), "update", "Node", subresource="membership")
 
 
-def _field(body: dict[str, Any], name: str, check: Any) -> str:
+def _field(body: dict[str, Any], name: str, check: Callable[[object], str]) -> str:
+    """`body[name]` as `check` (membership.py) accepts it, else a 422 naming the field."""
     try:
-        return str(check(body.get(name)))
+        return check(body.get(name))
     except ValueError as err:
         raise ApiError(422, "Invalid", f"{name}: {err}", name) from None
 

@@ -13,6 +13,7 @@ from master.api.audit_log import AuditLog
 from master.api.auth import Principal, TokenBook
 from master.api.session_book import SessionBook
 from master.api.streams import StreamSlots
+from master.heartbeat_rate import DEFAULT_MAX_PER_SECOND
 from master.observability import MasterMetrics
 from master.peer_auth import SeenNonces
 from master.rbac.cache import RbacCache
@@ -47,6 +48,7 @@ class ApiContext:
     peer_nonces: SeenNonces = field(default_factory=SeenNonces)  # relayed batches already accepted
     relay: ReportRelay | None = None  # passes agents' reports to the leader while this master follows
     ssh: SshPool | None = None  # to the hosts, for logs and exec: not the runtime's pool (None: no key)
+    max_heartbeats_per_second: float = DEFAULT_MAX_PER_SECOND  # what agents are told (heartbeat_rate.py)
     default_eviction_seconds: int = 5  # a pod's toleration of a lost node, unless it sets its own
     rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)  # `/api/v1/rebalance`'s plan
     # where Services' addresses and node ports come from (master/objects/services.py)

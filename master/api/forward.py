@@ -30,8 +30,7 @@ def _leader_session(ca_file: str | None) -> requests.Session:
 
 def to_leader(ctx: ApiContext, method: str, path: str) -> tuple[Response, int]:
     """The leader's answer to this request, with the caller's own token."""
-    leader = ctx.store.leader() or ""
-    url = ctx.peer_apis.get(leader) or ctx.store.api_url(leader)  # or a master added since (membership)
+    _, url = ctx.store.leader_api(ctx.peer_apis)
     if url is None:
         raise ApiError(503, "Unavailable", "no reachable leader to answer; retry")
     try:

@@ -9,7 +9,8 @@ It holds every object, Secrets too: sealed as stored when the masters have an
 `encryption_key_file` (their values stay ciphertext in the file, and a restore needs the same
 keys), in clear otherwise. So it needs `get` on the pseudo-subresource `secrets/snapshot` in every
 namespace, which of the built-in roles only cluster-admin's `*` grants; a custom ClusterRole grants
-it only by naming it (and RBAC's escalation check keeps whoever lacks it from granting it).
+it only by naming it or by granting every resource (`*`, which grants secrets/values as well), and
+RBAC's escalation check keeps whoever lacks it from granting it.
 """
 
 from __future__ import annotations

@@ -13,15 +13,15 @@ import re
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from master.api.auth import authorize
 from master.api.context import client_gone, context, principal
+from master.api.fanout import Selection, Watch, fanout_of, frames
 from master.api.resources import shown
 from master.errors import ApiError, bad_request
 from master.objects.kinds import BY_ANY_NAME, KINDS
 from master.objects.selectors import parse_selector
-from master.store.encryption import SealError
 from master.store.window import WindowExpired
 
 bp = Blueprint("watch", __name__)
@@ -93,43 +93,56 @@ def watch() -> Response:
     bookmark_every = context().watch_bookmark_seconds
     gone = client_gone()
     release = context().streams.take(who.name)
-
     line = sse_frame if event_stream else _line
+    selection = Selection(info.kind, namespace, request.args.get("labelSelector") or "", who,
+                          event_stream)
 
-    def stream() -> Iterator[str]:
+    def show(obj: dict) -> dict:
+        return shown(obj, who)
+
+    channel = getattr(request.environ.get("waitress.client_disconnected"), "__self__", None)
+    handed = channel is not None and request.method == "GET"  # HEAD: waitress sends no body
+
+    def fanned() -> Iterator[bytes]:
+        """The first bookmark through waitress (which sends the headers first), then the master's
+        fan-out thread writes the stream to the connection while this thread waits for its end."""
+        yield line({"type": "BOOKMARK", "revision": since}).encode()
+        deadline = time.monotonic() + timeout
+        watch = Watch(selection, matches, show, line, since, deadline, channel.write_soon,
+                      lambda: channel.total_outbufs_len, gone,
+                      chunked=request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1")
+        fanout = fanout_of(current_app._get_current_object(), store, bookmark_every)  # type: ignore[attr-defined]
+        fanout.add(watch)
+        try:
+            watch.finished.wait(timeout + 2 * CHECK_SECONDS)
+        finally:
+            fanout.remove(watch)
+
+    def threaded() -> Iterator[bytes]:
+        """Without waitress's connection at hand: this thread waits for the window and writes."""
         cursor, deadline = since, time.monotonic() + timeout
-        yield line({"type": "BOOKMARK", "revision": cursor})
+        yield line({"type": "BOOKMARK", "revision": cursor}).encode()
         said = time.monotonic()
         while (left := deadline - time.monotonic()) > 0 and not gone():
             try:
                 events = store.events_after(cursor, wait=min(left, CHECK_SECONDS))
             except WindowExpired as err:
-                yield line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)})
+                yield line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)}).encode()
                 return
-            lines = []
-            for event in events:
-                cursor = event.revision
-                obj = event.obj
-                meta = obj["metadata"]
-                if event.kind != info.kind or (namespace and meta.get("namespace") != namespace):
-                    continue
-                if not matches(meta.get("labels", {})):
-                    continue
-                try:
-                    visible = shown(obj, who)
-                except SealError as err:  # a Secret's value under a key this master lacks
-                    yield "".join(lines) + line({"type": "ERROR", "code": err.status, "reason": err.reason,
-                                                  "error": err.message})
-                    return
-                lines.append(line({"type": event.type, "revision": event.revision, "object": visible}))
-            if not events and time.monotonic() - said >= bookmark_every:
-                lines.append((": heartbeat\n\n" if event_stream else "") + line({"type": "BOOKMARK",
-                                                                                "revision": cursor}))
-            if lines:
+            body, error = frames(events, selection, matches, show, line)
+            if events:
+                cursor = events[-1].revision
+            if error is not None:
+                yield body + error
+                return
+            if not body and not events and time.monotonic() - said >= bookmark_every:
+                body = ((b": heartbeat\n\n" if event_stream else b"")
+                        + line({"type": "BOOKMARK", "revision": cursor}).encode())
+            if body:
                 said = time.monotonic()
-                yield "".join(lines)
+                yield body
 
-    response = Response(stream_with_context(stream()),
+    response = Response(stream_with_context(fanned() if handed else threaded()),
                         mimetype="text/event-stream" if event_stream else "application/x-ndjson",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(release)

@@ -61,7 +61,8 @@ class LeaderLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        # the master's metrics (master/observability.py): the Server gives every loop its own
+        # the master's metrics (master/observability.py), the Server's one set on every loop; not
+        # `metrics`, which is the autoscaler's usage readings
         self.observed: MasterMetrics = UNOBSERVED
 
     def start(self) -> None:

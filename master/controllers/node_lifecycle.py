@@ -16,6 +16,7 @@ from collections.abc import Callable
 from berth.objects import Obj
 from master.controllers.leader_loop import LeaderLoop
 from master.errors import ApiError
+from master.heartbeat_rate import DEFAULT_MAX_PER_SECOND, GraceMemory, heartbeat_interval, node_grace
 from master.liveness import Readiness, lost_pod_status, transitions, wanted_lifecycle_taints, with_ready
 from master.objects.conditions import ready_status
 from master.objects.tolerations import lifecycle_keys, with_lifecycle_taints
@@ -30,22 +31,37 @@ class NodeLifecycle(LeaderLoop):
     name = "node-lifecycle"
 
     def __init__(self, store: Store, book: HeartbeatBook, grace: float, now: Callable[[], str],
-                 period: float = 0.25) -> None:
+                 max_per_second: float = DEFAULT_MAX_PER_SECOND, period: float = 0.25) -> None:
+        """`grace`: node_grace_seconds, the grace at the 1 s interval; the one applied stretches with
+        the interval agents are told, from the count of nodes (master/heartbeat_rate.py)."""
         super().__init__(store, period)
         self.book = book
-        self.grace = grace
+        self.base_grace = grace
+        self.max_per_second = max_per_second
         self.now = now
+        self.memory = GraceMemory()
+        self.grace = grace  # the one applied at the latest round
 
     def started_leading(self) -> None:
         """The book's timers were restarted when this term began (ReportBooks.new_term)."""
-        log.info("leading: nodes silent for %.1fs become NotReady", self.grace)
+        log.info("leading: nodes silent for %.1fs (at a 1 s heartbeat interval) become NotReady",
+                 self.base_grace)
+
+    def _grace(self, nodes: int) -> float:
+        wanted = node_grace(heartbeat_interval(nodes, self.max_per_second), self.base_grace)
+        grace = self.memory.grace(wanted, time.monotonic())
+        if grace != self.grace:
+            log.info("%d nodes: nodes silent for %.1fs become NotReady", nodes, grace)
+        self.grace = grace
+        return grace
 
     def reconcile(self) -> None:
         """Write this round's transitions together: after a leader change or a mass registration
         hundreds of nodes turn at once, and one write each, waited for in turn, took a minute."""
         nodes, _ = self.store.read(lambda state: state.list("Node"))
         changes = dict((n["metadata"]["name"], readiness) for n, readiness in
-                       transitions(nodes, self.book, time.monotonic(), self.grace, self.quarantine))
+                       transitions(nodes, self.book, time.monotonic(), self._grace(len(nodes)),
+                                   self.quarantine))
         timestamp = self.now()
         commands: list[Command] = []
         lost: list[str] = []

@@ -146,12 +146,13 @@ class SchedulingController(LeaderLoop):
             commands.append(record_event(self._event(pod, "FailedScheduling"), pod,
                                          "FailedScheduling", why, warning=True, component=COMPONENT,
                                          uid=self.uid(), now=now))
-        self.observed.scheduled("unschedulable", len(result.unschedulable))
         self._left = len(pending) - len(result.bindings)
+        answers = self.store.propose_all(commands) if commands else []
+        # counted once the write went through: a failed one counts every pending pod as an error (reconcile)
+        self.observed.scheduled("unschedulable", len(result.unschedulable))
         if not commands:
             self._idle_at = revision
             return
-        answers = self.store.propose_all(commands)
         failed = [a for a in answers if isinstance(a, ApiError)]
         for error in failed:  # a pod changed or went meanwhile: the next round sees it
             log.debug("scheduling write refused: %s", error.message)

@@ -198,8 +198,7 @@ class ReportRelay:
             self.books.pod_metrics(node, samples)
 
     def _send(self, body: bytes) -> bool:
-        leader = self.store.leader() or ""
-        url = self.peer_apis.get(leader) or self.store.api_url(leader)  # or a master added since
+        leader, url = self.store.leader_api(self.peer_apis)
         if url is None:
             return False
         try:

@@ -16,13 +16,22 @@ entry of its own term is (Raft, section 8: its no-op); until then the index it a
 can stop short of writes an earlier leader acknowledged, as after a restart of every master,
 and a master that called itself ready there served a list without them.
 
-PySyncObj 0.3.17 has no hook for either. The subclass reaches its election state through
+A follower whose connection to the leader closes (the leader's process died: its kernel closed
+the sockets) does not wait out its election timeout: its timer is brought forward to a short,
+random wait (LOST_LEADER_WAIT, random so that two survivors rarely ask at once). It still asks
+first, and a member that can reach the leader and heard it lately still says no, so a connection
+that drops while the leader lives deposes no one; one whose own connection to the leader is gone
+too says yes. A leader's crash then costs about 0.1 s of election instead of the 0.4-0.8 s
+timeout; a leader cut off without a closed connection (a partition) is still found by the timeout.
+
+PySyncObj 0.3.17 has no hook for any of these. The subclass reaches its election state through
 the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
 against a PySyncObj it was not written for.
 """
 
 from __future__ import annotations
 
+import random
 from importlib import metadata
 from typing import Any
 
@@ -31,6 +40,7 @@ from pysyncobj.monotonic import monotonic as monotonic_time
 from pysyncobj.syncobj import _RAFT_STATE
 
 WRITTEN_FOR = "0.3.17"  # the attributes below are this version's
+LOST_LEADER_WAIT = (0.02, 0.15)  # seconds before a follower whose leader's connection closed asks
 
 
 class PreVoteSyncObj(SyncObj):
@@ -46,6 +56,7 @@ class PreVoteSyncObj(SyncObj):
         self.term_committed = False  # set on PySyncObj's thread each tick, read by the API's
         super().__init__(*args, **kwargs)
         self._SyncObj__transport.setOnMessageReceivedCallback(self._on_message)
+        self._SyncObj__transport.setOnNodeDisconnectedCallback(self._on_disconnected)
 
     # --- PySyncObj's state, by its mangled names -------------------------------------------
     def _term(self) -> int:
@@ -56,6 +67,10 @@ class PreVoteSyncObj(SyncObj):
 
     def _send(self, node: Any, message: dict[str, Any]) -> None:
         self._SyncObj__transport.send(node, message)
+
+    def _leader_reachable(self) -> bool:
+        leader = self._SyncObj__raftLeader
+        return leader is not None and leader in self._SyncObj__connectedNodes
 
     def _majority(self, votes: int) -> bool:
         return votes > (len(self._SyncObj__otherNodes) + 1) / 2
@@ -100,17 +115,33 @@ class PreVoteSyncObj(SyncObj):
             return False
         if self._SyncObj__raftState == _RAFT_STATE.LEADER:
             return False  # it leads: a follower whose timer ran out while it can reach it waits
-        if monotonic_time() - self._heard_leader_at < self._SyncObj__conf.raftMinTimeout:
+        if (monotonic_time() - self._heard_leader_at < self._SyncObj__conf.raftMinTimeout
+                and self._leader_reachable()):
             return False  # a leader is alive as far as this master knows: no election needed
         index, term = self._log_position()
         their_index, their_term = message.get("last_log_index", 0), message.get("last_log_term", 0)
         return their_term > term or (their_term == term and their_index >= index)
 
+    def _grants(self, node: Any, message: dict[str, Any]) -> bool:
+        """`_would_vote`, and then one election rather than two split ones: a master asking at the
+        same time (its own round open or won) lets the lower address go on; one that says yes stands
+        aside, its own round dropped and its timer pushed back one timeout, since the asker is about
+        to hold the election (should it not, the timer runs out again)."""
+        if not self._would_vote(message):
+            return False
+        asking_too = self._pre_vote_won or self._pre_vote_term == message.get("term")
+        if asking_too and self._SyncObj__selfNode.id < node.id:
+            return False
+        self._pre_vote_won, self._pre_vote_term = False, None
+        later = monotonic_time() + self._SyncObj__generateRaftTimeout()
+        self._SyncObj__raftElectionDeadline = max(self._SyncObj__raftElectionDeadline, later)
+        return True
+
     def _on_message(self, node: Any, message: dict[str, Any]) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "pre_vote":
             self._send(node, {"type": "pre_vote_response", "term": message.get("term"),
-                              "granted": self._would_vote(message)})
+                              "granted": self._grants(node, message)})
             return
         if kind == "pre_vote_response":
             if message.get("term") == self._pre_vote_term and message.get("granted"):
@@ -121,3 +152,10 @@ class PreVoteSyncObj(SyncObj):
         if kind == "append_entries" and message.get("term", 0) >= self._term():
             self._heard_leader_at = monotonic_time()
         self._SyncObj__onMessageReceived(node, message)
+
+    def _on_disconnected(self, node: Any) -> None:
+        """The leader's connection closed: ask soon rather than at the end of the timeout."""
+        self._SyncObj__onNodeDisconnected(node)
+        if node == self._SyncObj__raftLeader and self._SyncObj__raftState == _RAFT_STATE.FOLLOWER:
+            soon = monotonic_time() + random.uniform(*LOST_LEADER_WAIT)
+            self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, soon)

@@ -11,13 +11,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.node import TCPNode
 
+from berth.private_files import private_dir
 from master.errors import ApiError
 from master.observability import UNOBSERVED, MasterMetrics
 from master.store.commands import Barrier, Command, Group, Obj
@@ -30,6 +31,9 @@ from master.store.window import EventWindow
 
 log = logging.getLogger(__name__)
 _ELECTION_POLL = 0.05
+# PySyncObj's journal and full dump, in the data dir (store/restore.py seeds a dump there)
+JOURNAL_FILE = "raft.journal"
+DUMP_FILE = "raft.dump"
 T = TypeVar("T")
 
 # Whether a failed write may still commit later matters to the client: say which.
@@ -48,7 +52,15 @@ _NOT_APPLIED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FA
 
 @dataclass(frozen=True)
 class RaftTimings:
-    """PySyncObj timings (see LAB-NOTES): short ticks so that async writes batch quickly."""
+    """PySyncObj timings (see LAB-NOTES).
+
+    `prompt_send`: a proposal wakes the Raft loop and goes out in append entries at once, and a
+    commit's news goes to the followers as soon as the leader applies it (PySyncObj's
+    `appendEntriesUseBatch=False`), so a write waits for the network, not for the next tick and
+    append-entries period (23 ms p50 through a follower with them, 3.5 ms without: docs/benchmarks.md).
+    Group commit (group_commit.py) still gathers concurrent writes into one entry, so under load the
+    entries sent one by one stay few. False is PySyncObj's periodic batching, kept for comparison.
+    """
 
     auto_tick_period: float = 0.005
     append_entries_period: float = 0.01
@@ -59,6 +71,33 @@ class RaftTimings:
     connection_retry_time: float = 0.3
     log_compaction_min_entries: int = 20000
     log_compaction_min_time: float = 600.0
+    prompt_send: bool = True
+
+
+def raft_conf(timings: RaftTimings, data_dir: str, password: str | None) -> SyncObjConf:
+    """The SyncObjConf every master runs with (bench/store.py runs bare PySyncObj with it too)."""
+    return SyncObjConf(
+        password=password,
+        autoTickPeriod=timings.auto_tick_period,
+        appendEntriesPeriod=timings.append_entries_period,
+        appendEntriesUseBatch=not timings.prompt_send,
+        raftMinTimeout=timings.raft_min_timeout,
+        raftMaxTimeout=timings.raft_max_timeout,
+        leaderFallbackTimeout=timings.leader_fallback_timeout,
+        connectionTimeout=timings.connection_timeout,
+        connectionRetryTime=timings.connection_retry_time,
+        logCompactionMinEntries=timings.log_compaction_min_entries,
+        logCompactionMinTime=timings.log_compaction_min_time,
+        journalFile=os.path.join(data_dir, JOURNAL_FILE),
+        fullDumpFile=os.path.join(data_dir, DUMP_FILE),
+        commandsWaitLeader=False,  # fail fast (503) rather than queue blind
+        # Large batches: with the 64 KiB default the leader re-sends entries a follower
+        # already holds (logged CRITICAL "truncating already-applied log entries").
+        appendEntriesBatchSizeBytes=1 << 20,
+        # `berth cluster add-master`/`remove-master`: changes are journaled entries, so a master
+        # restarted with its original `peers` replays them (membership.py says which are safe)
+        dynamicMembershipChange=True,
+    )
 
 
 _fork_hook_registered = False
@@ -70,16 +109,6 @@ def _lower_snapshot_priority() -> None:
     if not _fork_hook_registered:
         os.register_at_fork(after_in_child=lambda: os.nice(19))
         _fork_hook_registered = True
-
-
-def _private_dir(path: str) -> None:
-    """The journal and snapshots hold every secret: the data dir is 0700 and its files 0600,
-    also when an earlier, laxer version made them."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-    for entry in os.scandir(path):
-        if entry.is_file(follow_symlinks=False):
-            os.chmod(entry.path, 0o600)
 
 
 class StateMachine(SyncObjConsumer):
@@ -155,32 +184,12 @@ class Store:
         timings = timings or RaftTimings()
         self.keyring = keyring
         self.metrics = metrics or UNOBSERVED
-        _private_dir(data_dir)
+        private_dir(data_dir)  # the journal and snapshots hold every secret
         self.machine = StateMachine(window_size, window_bytes)
         self.write_timeout = write_timeout
         self.self_address = self_address
         self.peers = list(peers)
-        conf = SyncObjConf(
-            password=password,
-            autoTickPeriod=timings.auto_tick_period,
-            appendEntriesPeriod=timings.append_entries_period,
-            raftMinTimeout=timings.raft_min_timeout,
-            raftMaxTimeout=timings.raft_max_timeout,
-            leaderFallbackTimeout=timings.leader_fallback_timeout,
-            connectionTimeout=timings.connection_timeout,
-            connectionRetryTime=timings.connection_retry_time,
-            logCompactionMinEntries=timings.log_compaction_min_entries,
-            logCompactionMinTime=timings.log_compaction_min_time,
-            journalFile=os.path.join(data_dir, "raft.journal"),
-            fullDumpFile=os.path.join(data_dir, "raft.dump"),
-            commandsWaitLeader=False,  # fail fast (503) rather than queue blind
-            # Large batches: with the 64 KiB default the leader re-sends entries a follower
-            # already holds (logged CRITICAL "truncating already-applied log entries").
-            appendEntriesBatchSizeBytes=1 << 20,
-            # `berth cluster add-master`/`remove-master`: changes are journaled entries, so a master
-            # restarted with its original `peers` replays them (membership.py says which are safe)
-            dynamicMembershipChange=True,
-        )
+        conf = raft_conf(timings, data_dir, password)
         self._membership_lock = threading.Lock()
         self._membership_pending = False
         _lower_snapshot_priority()
@@ -323,6 +332,21 @@ class Store:
                 self.machine.changed.wait_for(lambda: window.latest > revision, timeout=wait)
             return window.since(revision)
 
+    def latest(self) -> int:
+        """The newest revision in the event window."""
+        return self.machine.window.latest
+
+    def wait_past(self, revision: int, wait: float, or_until: Callable[[], bool] = lambda: False) -> None:
+        """Until an event past `revision` is applied or `or_until()` holds, at most `wait` seconds."""
+        with self.machine.changed:
+            window = self.machine.window
+            self.machine.changed.wait_for(lambda: window.latest > revision or or_until(), timeout=wait)
+
+    def nudge(self) -> None:
+        """Wake the `wait_past` waiters to look at their `or_until` again."""
+        with self.machine.changed:
+            self.machine.changed.notify_all()
+
     def add_listener(self, listener: Callable[[list[WatchEvent]], None]) -> None:
         self.machine.listeners.append(listener)
 
@@ -348,12 +372,19 @@ class Store:
         return sorted({self.self_address, *self.peers})
 
     def api_url(self, address: str) -> str | None:
-        """The API URL a master added by `add_member` was given: it travels in the Raft entry that
+        """The API URL a master added by `change_member` was given: it travels in the Raft entry that
         added it, so every master (and one restarted, replaying its journal) knows it."""
         for node in list(self.raft.otherNodes):
             if node.id == address:
                 return getattr(node, "api_url", None)
         return None
+
+    def leader_api(self, configured: Mapping[str, str]) -> tuple[str, str | None]:
+        """The leader's Raft address ("" when none is known) and its API URL, None when unknown: from
+        `configured` (the masters' `peer_apis` setting), else from the entry that added it (a master
+        added since, `api_url`). The one way a follower finds where to pass a request on."""
+        leader = self.leader() or ""
+        return leader, configured.get(leader) or self.api_url(leader)
 
     def change_member(self, change: str, address: str, api_url: str | None = None) -> None:
         """On the leader: add or remove one Raft member, answered once the change is committed; an
@@ -361,6 +392,17 @@ class Store:
         it hands leadership over (its answer is a 503 to retry, at the new leader)."""
         if not self.is_leader():
             raise ApiError(503, "Unavailable", "this master no longer leads; retry")
+        self._admit_change(change, address)
+        error = self._commit_change(change, address, api_url)
+        if error == FAIL_REASON.REQUEST_DENIED:
+            raise ApiError(409, "Conflict", "the leader refused the change: another one is not committed "
+                           "yet, or the leader has not committed an entry of its term; retry", "address")
+        if error != FAIL_REASON.SUCCESS:
+            raise _answer(None, error)  # type: ignore[misc] - always an ApiError without a result
+
+    def _admit_change(self, change: str, address: str) -> None:
+        """The change judged against the members this leader reaches now; when allowed, marked as the
+        one in progress, else an ApiError (a leader asked to remove itself hands leadership over)."""
         members = frozenset(self.members())
         reachable = frozenset({self.self_address,
                                *(m for m in members if self.raft.isNodeConnected(TCPNode(m)))})
@@ -372,6 +414,10 @@ class Store:
             self.raft.transferLeadership()
         if not verdict.allowed:
             raise ApiError(verdict.status, verdict.reason, verdict.message, "address")
+
+    def _commit_change(self, change: str, address: str, api_url: str | None) -> int:
+        """Proposes the admitted change; PySyncObj's fail reason once it answers, and the change no
+        longer in progress. Not answered within `write_timeout`: a 503 OutcomeUnknown."""
         done = threading.Event()
         box: list[Any] = [None]
 
@@ -390,11 +436,7 @@ class Store:
                 self._membership_pending = False  # PySyncObj still refuses a second change until this one is
             raise ApiError(503, "OutcomeUnknown", "the membership change was not confirmed in time; its "
                            "outcome is unknown: see `berth cluster`")
-        if box[0] == FAIL_REASON.REQUEST_DENIED:
-            raise ApiError(409, "Conflict", "the leader refused the change: another one is not committed "
-                           "yet, or the leader has not committed an entry of its term; retry", "address")
-        if box[0] != FAIL_REASON.SUCCESS:
-            raise _answer(None, box[0])  # type: ignore[misc] - always an ApiError without a result
+        return int(box[0])
 
     def is_leader(self) -> bool:
         return self.raft._isLeader()

@@ -22,7 +22,6 @@ of one.
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import struct
 from collections.abc import Iterable
@@ -30,11 +29,12 @@ from pathlib import Path
 
 from pysyncobj.node import TCPNode
 
-from berth.private_files import write_private
+from berth.private_files import private_dir, write_private
+from master.store.encryption import PLAIN
+from master.store.replicated import DUMP_FILE  # the name the store gives PySyncObj's full dump
 from master.store.snapshot_file import Snapshot, SnapshotError
 from master.store.state import ClusterState
 
-DUMP_FILE = "raft.dump"  # the name store/replicated.Store gives PySyncObj's fullDumpFile
 _NO_OP = struct.pack("B", 1)  # pysyncobj's _COMMAND_TYPE.NO_OP
 _FIRST, _LAST = 2, 3
 
@@ -62,6 +62,13 @@ def dump_bytes(state: ClusterState, members: Iterable[str]) -> bytes:
     return gzip.compress(pickle.dumps(data))
 
 
+def missing_keys(snapshot: Snapshot, keys: Iterable[str]) -> list[str]:
+    """The key ids the snapshot's Secret values are sealed with that are not among `keys` (the new
+    masters' encryption_key_file): a restore without them would hold values no master opens."""
+    have = set(keys)
+    return sorted(k for k in snapshot.meta.get("secretValuesByKey") or {} if k != PLAIN and k not in have)
+
+
 def check_empty(data_dir: Path) -> None:
     """Refuse a data dir that holds anything: a restore never mixes with an existing journal."""
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
@@ -73,8 +80,7 @@ def seed(snapshot: Snapshot, data_dir: Path, members: Iterable[str]) -> Path:
     not at all, for a master of the cluster of `members`. The dump's path."""
     check_empty(data_dir)
     content = dump_bytes(restored_state(snapshot), members)
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
+    private_dir(data_dir)
     target = data_dir / DUMP_FILE
     write_private(target, content)
     return target

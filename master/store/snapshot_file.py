@@ -86,7 +86,12 @@ def decode(data: bytes) -> Snapshot:
     if digest != header["sha256"]:
         raise SnapshotError(f"the snapshot's checksum does not match: sha256 {digest}, its header says "
                             f"{header['sha256']}; the file is corrupt")
-    content = json.loads(body)
+    try:
+        content = json.loads(body)
+    except ValueError as err:  # a checksum over bytes that were never a snapshot's body
+        raise SnapshotError(f"the snapshot's body is not JSON ({err})") from err
+    if not isinstance(content, dict):
+        raise SnapshotError("the snapshot's body is not an object {revision, objects}")
     objects = content.get("objects")
     if content.get("revision") != header["revision"] or not isinstance(objects, list) \
             or len(objects) != header["count"]:

@@ -15,7 +15,7 @@ import click
 
 from berth.cli.commands.common import State, namespace_option, parse_duration, pass_state, selector_option
 from berth.cli.progress import Progress
-from berth.cli.waiting import FOR_FORMS, WaitFor, met, parse_for, parse_targets
+from berth.cli.waiting import FOR_FORMS, WaitFor, chosen, met, parse_for, parse_targets
 from berth.cli.watching import follow
 from berth.client import kind_info
 from berth.errors import BerthError
@@ -84,17 +84,7 @@ def _wait_kind(state: State, shown: Progress, info: Kind, ns: str, names: list[s
     listing = state.client.list(info, ns, label_selector=selector)
     items = [obj for obj in listing.get("items") or [] if isinstance(obj, dict)]
     current: dict[str, Obj | None] = {_name(obj): obj for obj in items}
-    if names == [None]:
-        chosen = sorted(current)
-        if not chosen:
-            raise BerthError("no matching resources found")
-    else:
-        chosen = [name for name in names if name is not None]
-        if wanted.what in ("condition", "jsonpath"):
-            missing = [name for name in chosen if name not in current]
-            if missing:  # kubectl's: only delete and create wait for what is not there
-                raise BerthError(f'{info.plural} "{missing[0]}" not found')
-    pending = list(dict.fromkeys(chosen))
+    pending = chosen(info.plural, names, current, wanted)
     total = len(pending)
 
     done = "deleted" if wanted.what == "delete" else "condition met"
