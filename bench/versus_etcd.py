@@ -55,11 +55,12 @@ from bench._common import (
     running_masters,
 )
 from berth import certs
-from berth.lab.masters import free_ports
+from berth.lab.masters import free_ports, process_cpu_seconds
 
 ROOT = Path(tempfile.gettempdir()) / "berth-bench-versus-etcd"  # fixed: a crashed run's leftovers are found
 TXN_PATH = "/v3/kv/txn"
 FAILOVER_TIMEOUT = 20.0
+IDLE_SECONDS = 5.0  # each cluster measured at rest once it is up, before any load
 
 
 def txn_create_body(key: bytes, value_b64: str) -> bytes:
@@ -147,6 +148,13 @@ def drive(target: Target, clients: int, duration: float, warmup: float, prefix: 
             errors[outcome] = errors.get(outcome, 0) + n
     return {"rate": len(merged) / duration, "p50": percentile(merged, 50), "p99": percentile(merged, 99),
             "errors": errors}
+
+
+def idle_cpu(cpu_seconds: Callable[[], list[float]], seconds: float = IDLE_SECONDS) -> list[float]:
+    """Each member's CPU, in % of one core, over `seconds` with no client: what a cluster costs at rest."""
+    before = cpu_seconds()
+    time.sleep(seconds)
+    return [(after - was) * 100 / seconds for was, after in zip(before, cpu_seconds(), strict=True)]
 
 
 # --- etcd ------------------------------------------------------------------------------
@@ -328,10 +336,11 @@ def measure_etcd(binary: str, levels: list[int], duration: float, warmup: float,
     print(f"  etcd: {version}; 3 members, data under {ROOT}", flush=True)
     with running_etcd(binary) as cluster:
         target = etcd_target(cluster)
+        idle = idle_cpu(lambda: [process_cpu_seconds(p.pid) if p else float("nan") for p in cluster.procs])
         loads = {c: drive(target, c, duration, warmup, f"c{c}") for c in levels}
         rounds_done = [etcd_failover_round(cluster, n, target.body_for) for n in range(rounds)]
     return {"loads": loads, "failovers": [r[0] for r in rounds_done],
-            "elections": [r[1] for r in rounds_done]}
+            "elections": [r[1] for r in rounds_done], "idle": idle}
 
 
 # --- Berth -----------------------------------------------------------------------------
@@ -342,6 +351,7 @@ def measure_berth(levels: list[int], duration: float, warmup: float, rounds: int
     with running_masters(root, 3) as masters:
         target = Target("berth", [masters.url(i) for i in range(len(masters))], PODS_PATH,
                         failover.pod_writes, 201, failover.ADMIN_TOKEN, masters.ca_file)
+        idle = idle_cpu(masters.cpu_seconds)
         loads = {c: drive(target, c, duration, warmup, f"c{c}") for c in levels}
         failovers, elections = [], []
         for number in range(rounds):
@@ -351,7 +361,7 @@ def measure_berth(levels: list[int], duration: float, warmup: float, rounds: int
             masters.start(r["index"])
             masters.wait_ready(timeout=60)
             masters.leader_index()
-    return {"loads": loads, "failovers": failovers, "elections": elections}
+    return {"loads": loads, "failovers": failovers, "elections": elections, "idle": idle}
 
 
 # --- the table -------------------------------------------------------------------------
@@ -380,6 +390,11 @@ def table(etcd: dict[str, Any], berth: dict[str, Any], levels: list[int]) -> lis
     def rounds(values: list[float | None]) -> str:
         return ", ".join("none" if v is None else f"{v:.2f}" for v in values)
 
+    def cores(values: list[float]) -> str:
+        return " / ".join(f"{v:.1f}" for v in values)
+
+    lines.append(f"  idle CPU, % of a core per member: etcd {cores(etcd['idle'])}, "
+                 f"Berth {cores(berth['idle'])}")
     for key, what in (("failovers", "first write sent after it ok"),
                       ("elections", "a survivor names a leader")):
         fe, fb = median(etcd[key]), median(berth[key])

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bench.versus_etcd import ratio, txn_create_body
+from bench.versus_etcd import idle_cpu, ratio, txn_create_body
 
 
 def test_txn_body_puts_the_key_only_if_it_was_never_created() -> None:
@@ -31,3 +31,9 @@ def test_txn_body_puts_the_key_only_if_it_was_never_created() -> None:
 ])
 def test_ratio_is_berth_over_etcd_or_a_dash(berth: float | None, etcd: float | None, expected: str) -> None:
     assert ratio(berth, etcd) == expected
+
+
+def test_idle_cpu_is_each_members_share_of_a_core_over_the_window() -> None:
+    readings = iter([[1.0, 2.0], [1.005, 2.0]])  # before and after: 5 ms of CPU for the first member
+    shares = idle_cpu(lambda: next(readings), seconds=0.05)
+    assert [round(s, 3) for s in shares] == [10.0, 0.0]
