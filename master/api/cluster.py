@@ -1,4 +1,4 @@
-"""Cluster membership and health: `/api/v1/cluster`, `/healthz`, `/readyz`."""
+"""Cluster membership and health: `/api/v1/cluster`, `/healthz`, `/readyz`, `/version`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from berth.version import version_info
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import context, principal
@@ -111,3 +112,10 @@ def readyz() -> tuple[Response, int]:
     if not ready:
         body.update(error="no leader known or not caught up", reason="NotReady", field=None)
     return jsonify(body), 200 if ready else 503
+
+
+@bp.get("/version")
+def version() -> Response:
+    """The release this master runs (Kubernetes' `/version`, open as there): what a rolling upgrade
+    (ansible/upgrade.yml) waits for after restarting it, and what an operator checks."""
+    return jsonify(version_info())
