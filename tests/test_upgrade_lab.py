@@ -117,6 +117,7 @@ class Lab3:
     previous: str  # the release deployed first
     current: str
     wheel: Path  # this checkout's
+    drains: bool  # whether the previous release's masters answer the requests under way on SIGTERM
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,8 @@ def upgraded_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab3]:
             deploy.wait_nodes_ready(lab)
             print(f"hosts and wheels {made - began:.0f}s, {old_wheel.name} deployed "
                   f"{time.monotonic() - made:.0f}s")
-            yield Lab3(lab, old_wheel.name.split("-")[1], release(), new_wheel)
+            drains = "def drain(" in (work / "previous" / "master" / "api" / "server.py").read_text()
+            yield Lab3(lab, old_wheel.name.split("-")[1], release(), new_wheel, drains)
         finally:
             lab_hosts.down(Lab.load(name))
     assert leftovers(Lab.load(name)) == []
@@ -253,8 +255,13 @@ def test_rolling_upgrade_keeps_writes_and_pods(upgraded_lab: Lab3) -> None:
         writer.stop.set()
         writer.join(timeout=60)
 
-    # no write failed, and every acknowledged one is there
-    assert writer.failed == []
+    # no write failed, and every acknowledged one is there. What stops on SIGTERM is the previous
+    # release: one from before masters drained cut the request under way, at most one per master
+    if upgraded_lab.drains:
+        assert writer.failed == []
+    else:
+        assert len(writer.failed) <= 3, writer.failed
+        assert all("lost the connection" in why for _, why in writer.failed), writer.failed
     with client(lab) as api:
         names = {c["metadata"]["name"] for c in api.list("ConfigMap", consistent=True)["items"]}
     assert set(writer.acked) <= names
