@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from berth.version import release
 
 log = logging.getLogger(__name__)
 HEARTBEAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)
@@ -48,6 +50,9 @@ class AgentMetrics:
         self.datapath_reload_failures = Counter(
             "berth_agent_datapath_reload_failures_total", "Loads of the host's nftables table the kernel "
             "refused (retried at the next sync)", registry=registry)
+        # Kubernetes' kubernetes_build_info: what a rolling upgrade (ansible/upgrade.yml) waits for
+        Gauge("berth_build_info", "1, labelled with the release this agent runs", ["version"],
+              registry=registry).labels(release()).set(1)
         for result in HEARTBEAT_RESULTS:
             self.heartbeats.labels(result)
         for probe in PROBES:

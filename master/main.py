@@ -20,7 +20,7 @@ import click
 from berth.settings import load_settings_file
 from master.api.app import admission, door_refusals
 from master.api.auth import TokenBook
-from master.api.server import make_server
+from master.api.server import drain, make_server
 from master.config import MasterConfig, split_address
 from master.runtime.simulated import SimulatedHosts
 from master.runtime.ssh import SshPool
@@ -29,6 +29,7 @@ from master.snapshot_cli import snapshot
 from master.store.encryption import Keyring
 
 log = logging.getLogger("berth.master")
+DRAIN_SECONDS = 2.0  # on SIGTERM, requests under way are answered for this long (streams are cut then)
 
 
 def main() -> None:
@@ -137,6 +138,7 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: 
         log.info("signal %d: shutting down", signalled.args[0])
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        drain(server, DRAIN_SECONDS)
         server.close()
         master.close()
         log.info("stopped")

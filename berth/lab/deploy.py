@@ -17,6 +17,7 @@ from berth.lab.hosts import Lab, LabError
 
 PROJECT = Path(__file__).resolve().parents[2]  # the checkout: berth/lab/ is two below it
 PLAYBOOK = PROJECT / "ansible" / "site.yml"
+UPGRADE = PROJECT / "ansible" / "upgrade.yml"
 API_PORT = 7101
 
 
@@ -80,8 +81,10 @@ def forget_stale_pids(lab: Lab, host: str) -> None:
         pid_file.unlink(missing_ok=True)
 
 
-def run_playbook(lab: Lab, limit: str | None = None) -> str:
-    """ansible-playbook over SSH with the lab's pinned host keys; returns its output."""
+def run_playbook(lab: Lab, limit: str | None = None, playbook: Path = PLAYBOOK,
+                 extra: dict[str, Any] | None = None, timeout: float = 600) -> str:
+    """ansible-playbook (site.yml, or `playbook`) over SSH with the lab's pinned host keys; returns its
+    output. `extra`: variables for this run alone (the lab's own stay in `lab.ansible_vars`)."""
     path = lab.root / "inventory.yml"
     path.write_text(yaml.safe_dump(inventory(lab)))
     config = lab.root / "ansible.cfg"  # empty: no stray ansible.cfg of the machine applies
@@ -96,12 +99,12 @@ def run_playbook(lab: Lab, limit: str | None = None) -> str:
            "ANSIBLE_LOCAL_TEMP": str(lab.root / "ansible-tmp"),
            "ANSIBLE_CONFIG": str(config)}
     settings = lab.root / "lab-vars.yml"
-    settings.write_text(yaml.safe_dump(lab_settings(lab)))
+    settings.write_text(yaml.safe_dump({**lab_settings(lab), **(extra or {})}))
     command = [str(Path(sys.prefix) / "bin" / "ansible-playbook"), "-i", str(path),
-               "--extra-vars", f"@{settings}", str(PLAYBOOK)]
+               "--extra-vars", f"@{settings}", str(playbook)]
     if limit:
         command += ["--limit", limit]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise LabError(f"ansible-playbook failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     return result.stdout

@@ -96,6 +96,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "cluster.remove_member": NON_RESOURCE,
     "cluster.healthz": NON_RESOURCE,
     "cluster.readyz": NON_RESOURCE,
+    "cluster.version": NON_RESOURCE,
     "ui.ui_root": NON_RESOURCE,  # the web page's files (ui.py): open paths, never kept unless refused
     "ui.ui_index": NON_RESOURCE,
     "ui.ui_file": NON_RESOURCE,

@@ -30,7 +30,7 @@ __all__ = ["ADMIN_WRITTEN", "AGENT_READ", "AGENT_REPORTS", "READ_VERBS", "RESTRI
 
 ROLES = tuple(ROLE_GROUPS)
 # answered to anyone, no token asked: the health checks, and the web page's files (they hold no data)
-OPEN_PATHS = frozenset({"/healthz", "/readyz", *ui.PATHS})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/version", *ui.PATHS})
 # The admins' subresource `encryption`, sealing every Secret again (api/encryption.py), reads and writes
 # every value: of the built-in roles only cluster-admin's `*` grants it, and as its request names no
 # namespace, only a ClusterRoleBinding naming `secrets/encryption` could grant it to anyone else.

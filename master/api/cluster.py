@@ -1,5 +1,5 @@
 """Cluster membership and health: `/api/v1/cluster`, its members' add and remove
-(`/api/v1/cluster/members`, the rules in store/membership.py), `/healthz`, `/readyz`."""
+(`/api/v1/cluster/members`, the rules in store/membership.py), `/healthz`, `/readyz`, `/version`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from berth.version import version_info
 from master.api.auth import authorize
 from master.api.body import one_document
 from master.api.context import context, principal
@@ -114,3 +115,10 @@ def readyz() -> tuple[Response, int]:
     if not ready:
         body.update(error="no leader known or not caught up", reason="NotReady", field=None)
     return jsonify(body), 200 if ready else 503
+
+
+@bp.get("/version")
+def version() -> Response:
+    """The release this master runs (Kubernetes' `/version`, open as there): what a rolling upgrade
+    (ansible/upgrade.yml) waits for after restarting it, and what an operator checks."""
+    return jsonify(version_info())

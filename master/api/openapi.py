@@ -312,6 +312,9 @@ def _cluster_paths() -> dict[str, Schema]:
         "/readyz": {"get": {"summary": "this master knows a leader and has caught up", "security": [],
                             "responses": {"200": {"description": "ready", **_json(anything)},
                                           "503": {"description": "not ready", **_json(anything)}}}},
+        "/version": {"get": {"summary": "the release this master runs (major, minor, gitVersion, platform, "
+                                        "pythonVersion)", "security": [],
+                             "responses": _responses(anything, [])}},
     }
 
 

@@ -18,12 +18,14 @@ import json
 import logging
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, create_server
@@ -177,6 +179,30 @@ def _channel_factory(parser: type[HTTPRequestParser], counter: _AddressCounter,
         channel.counted = address
 
     return accept
+
+
+def drain(server: BaseWSGIServer, seconds: float) -> None:
+    """A stopping master (SIGTERM) takes no new connection but finishes the requests under way, as
+    kube-apiserver does, for up to `seconds`: a write it was answering is answered, not cut (its client
+    could not know whether it was applied), with `Connection: close` (waitress's own answer to a request
+    that asked so), so its client sends the next one afresh, to a master that takes it. Idle
+    connections are closed meanwhile, streams at the end. Runs in the thread of the server's loop."""
+    wasyncore.dispatcher.close(server)  # the listening socket; the trigger still wakes the loop
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        busy = False
+        for channel in list(server._map.values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.request is None and not channel.requests and not channel.total_outbufs_len:
+                channel.handle_close()
+                continue
+            busy = True
+            for request in list(channel.requests):
+                request.headers["CONNECTION"] = "close"  # read when the answer's head is written
+        if not busy:
+            return
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
 
 
 def make_server(app: Any, *, host: str, port: int, threads: int, connection_limit: int, per_address: int,
