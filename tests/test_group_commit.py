@@ -15,10 +15,12 @@ class SlowRaft:
     def __init__(self, delay: float, drop_first: bool = False) -> None:
         self.delay = delay
         self.entries: list[object] = []
+        self.threads: list[threading.Thread] = []  # the thread each entry was proposed from
         self.drop_first = drop_first
 
     def apply(self, command, callback) -> None:
         self.entries.append(command)
+        self.threads.append(threading.current_thread())
         if self.drop_first and len(self.entries) == 1:
             return  # a callback PySyncObj never calls
         size = len(command.commands) if isinstance(command, Group) else None
@@ -58,6 +60,7 @@ def test_a_lone_proposal_goes_at_once_ungrouped() -> None:
     finally:
         committer.close()
     assert raft.entries == [Barrier()]
+    assert raft.threads == [threading.current_thread()]  # from the caller's thread: no hand-over
 
 
 def test_a_lost_callback_does_not_stall_later_proposals() -> None:

@@ -3,7 +3,7 @@
 PySyncObj's cost is mostly per log entry (pickle, journal, encryption, one
 callback each), not per byte. While a few groups are in flight, new proposals
 wait here and then go together, so under load one Raft entry carries many
-writes, and alone a write goes at once. Each command in a group is applied on
+writes, and alone a write goes at once, from its own thread. Each command in a group is applied on
 its own, with its own outcome: grouping never makes writes depend on each other.
 """
 
@@ -36,9 +36,24 @@ class GroupCommitter:
         self._thread.start()
 
     def submit(self, command: Command, callback: Callback) -> None:
+        """With room in flight and nothing waiting, the proposal goes from the caller's thread at once:
+        a lone write does not pay a hand-over to this committer's thread (and, on a busy master, a
+        wait for the GIL there); otherwise it waits here and goes with the next group."""
         with self._changed:
-            self._pending.append((command, callback))
-            self._changed.notify()
+            alone = not self._closed and not self._pending and self._has_room()
+            if alone:
+                number = self._open_group()
+            else:
+                self._pending.append((command, callback))
+                self._changed.notify()
+        if alone:
+            self._send(number, [(command, callback)])
+
+    def _open_group(self) -> int:
+        """A group number counted in flight (called holding `_changed`)."""
+        number = next(self._numbers)
+        self._in_flight[number] = time.monotonic() + self._in_flight_timeout
+        return number
 
     def close(self) -> None:
         with self._changed:
@@ -62,8 +77,7 @@ class GroupCommitter:
                     return
                 batch = self._pending[: self._max_group]
                 del self._pending[: self._max_group]
-                number = next(self._numbers)
-                self._in_flight[number] = time.monotonic() + self._in_flight_timeout
+                number = self._open_group()
             self._send(number, batch)
 
     def _send(self, number: int, batch: list[tuple[Command, Callback]]) -> None:
