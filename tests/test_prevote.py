@@ -65,7 +65,7 @@ def test_without_a_leader_a_master_says_yes_only_to_an_up_to_date_log(members: l
 
 def test_a_leader_whose_connections_close_is_replaced_before_any_timeout() -> None:
     """Election timeouts of 5-6 s here: a new leader within 4 s of the old one's death comes only
-    from the survivors seeing its connections close (prevote.LOST_LEADER_WAIT), and both must say
+    from the survivors seeing its connections close (prevote.LOST_LEADER_FIRST), and both must say
     yes to one another, since each heard the leader a moment ago but can no longer reach it."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
     conf = SyncObjConf(autoTickPeriod=0.02, appendEntriesPeriod=0.05, raftMinTimeout=5.0, raftMaxTimeout=6.0,

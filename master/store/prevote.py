@@ -17,8 +17,9 @@ can stop short of writes an earlier leader acknowledged, as after a restart of e
 and a master that called itself ready there served a list without them.
 
 A follower whose connection to the leader closes (the leader's process died: its kernel closed
-the sockets) does not wait out its election timeout: its timer is brought forward to a short,
-random wait (LOST_LEADER_WAIT, random so that two survivors rarely ask at once). It still asks
+the sockets) does not wait out its election timeout: its timer is brought forward to a short
+wait, staggered by address (LOST_LEADER_FIRST, LOST_LEADER_STAGGER) so that two survivors never ask
+at once and split their votes. It still asks
 first, and a member that can reach the leader and heard it lately still says no, so a connection
 that drops while the leader lives deposes no one; one whose own connection to the leader is gone
 too says yes. A leader's crash then costs about 0.1 s of election instead of the 0.4-0.8 s
@@ -31,7 +32,6 @@ against a PySyncObj it was not written for.
 
 from __future__ import annotations
 
-import random
 from importlib import metadata
 from typing import Any
 
@@ -40,7 +40,11 @@ from pysyncobj.monotonic import monotonic as monotonic_time
 from pysyncobj.syncobj import _RAFT_STATE
 
 WRITTEN_FOR = "0.3.17"  # the attributes below are this version's
-LOST_LEADER_WAIT = (0.02, 0.15)  # seconds before a follower whose leader's connection closed asks
+# seconds before a follower whose leader's connection closed asks: the first survivor by address
+# after LOST_LEADER_FIRST, each next one LOST_LEADER_STAGGER later, so that two never ask at once
+# and split their votes (the first is leader by then, and the others hear it)
+LOST_LEADER_FIRST = 0.02
+LOST_LEADER_STAGGER = 0.06
 
 
 class PreVoteSyncObj(SyncObj):
@@ -122,26 +126,11 @@ class PreVoteSyncObj(SyncObj):
         their_index, their_term = message.get("last_log_index", 0), message.get("last_log_term", 0)
         return their_term > term or (their_term == term and their_index >= index)
 
-    def _grants(self, node: Any, message: dict[str, Any]) -> bool:
-        """`_would_vote`, and then one election rather than two split ones: a master asking at the
-        same time (its own round open or won) lets the lower address go on; one that says yes stands
-        aside, its own round dropped and its timer pushed back one timeout, since the asker is about
-        to hold the election (should it not, the timer runs out again)."""
-        if not self._would_vote(message):
-            return False
-        asking_too = self._pre_vote_won or self._pre_vote_term == message.get("term")
-        if asking_too and self._SyncObj__selfNode.id < node.id:
-            return False
-        self._pre_vote_won, self._pre_vote_term = False, None
-        later = monotonic_time() + self._SyncObj__generateRaftTimeout()
-        self._SyncObj__raftElectionDeadline = max(self._SyncObj__raftElectionDeadline, later)
-        return True
-
     def _on_message(self, node: Any, message: dict[str, Any]) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "pre_vote":
             self._send(node, {"type": "pre_vote_response", "term": message.get("term"),
-                              "granted": self._grants(node, message)})
+                              "granted": self._would_vote(message)})
             return
         if kind == "pre_vote_response":
             if message.get("term") == self._pre_vote_term and message.get("granted"):
@@ -151,11 +140,28 @@ class PreVoteSyncObj(SyncObj):
             return
         if kind == "append_entries" and message.get("term", 0) >= self._term():
             self._heard_leader_at = monotonic_time()
+        if kind == "next_node_idx" and message.get("success") and not message.get("reset"):
+            self._acknowledged(node, message)
+            return
         self._SyncObj__onMessageReceived(node, message)
+
+    def _acknowledged(self, node: Any, message: dict[str, Any]) -> None:
+        """A follower's yes to append entries. PySyncObj sets the next index to send it from what the
+        yes names; but entries are sent as soon as they are proposed (replicated.RaftTimings.prompt_send),
+        so later ones are already on their way: going back would send them again, and the follower,
+        which may have applied them, truncates and re-adds them (logged CRITICAL "truncating
+        already-applied log entries"). As Raft's pipelining (etcd's progress in its replicate state),
+        a yes only moves the next index forward; a no (a reset) still moves it back."""
+        sent_up_to = self._SyncObj__raftNextIndex.get(node)
+        self._SyncObj__onMessageReceived(node, message)
+        if sent_up_to is not None and self._SyncObj__raftNextIndex.get(node, sent_up_to) < sent_up_to:
+            self._SyncObj__raftNextIndex[node] = sent_up_to
 
     def _on_disconnected(self, node: Any) -> None:
         """The leader's connection closed: ask soon rather than at the end of the timeout."""
         self._SyncObj__onNodeDisconnected(node)
         if node == self._SyncObj__raftLeader and self._SyncObj__raftState == _RAFT_STATE.FOLLOWER:
-            soon = monotonic_time() + random.uniform(*LOST_LEADER_WAIT)
+            me = self._SyncObj__selfNode.id
+            rank = sum(1 for other in self._SyncObj__otherNodes if other != node and other.id < me)
+            soon = monotonic_time() + LOST_LEADER_FIRST + rank * LOST_LEADER_STAGGER
             self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, soon)
