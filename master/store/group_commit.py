@@ -3,8 +3,9 @@
 PySyncObj's cost is mostly per log entry (pickle, journal, encryption, one
 callback each), not per byte. While a few groups are in flight, new proposals
 wait here and then go together, so under load one Raft entry carries many
-writes, and alone a write goes at once, from its own thread. Each command in a group is applied on
-its own, with its own outcome: grouping never makes writes depend on each other.
+writes, and alone a write goes at once, from its own thread. Each command in a
+group is applied on its own, with its own outcome: grouping never makes writes
+depend on each other.
 """
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ and a master that called itself ready there served a list without them.
 
 A follower whose connection to the leader closes (the leader's process died: its kernel closed
 the sockets) does not wait out its election timeout: its timer is brought forward to a short
-wait, staggered by address (LOST_LEADER_FIRST, LOST_LEADER_STAGGER) so that two survivors never ask
-at once and split their votes. It still asks
-first, and a member that can reach the leader and heard it lately still says no, so a connection
-that drops while the leader lives deposes no one; one whose own connection to the leader is gone
-too says yes. A leader's crash then costs about 0.1 s of election instead of the 0.4-0.8 s
-timeout; a leader cut off without a closed connection (a partition) is still found by the timeout.
+wait, staggered by address (LOST_LEADER_FIRST, LOST_LEADER_STAGGER) so that two survivors never
+ask at once and split their votes. It still asks first, and a member that can reach the leader
+and heard it lately still says no, so a connection that drops while the leader lives deposes no
+one; one whose own connection to the leader is gone too says yes. A leader's crash then costs
+about 0.1 s of election instead of the 0.4-0.8 s timeout; a leader cut off without a closed
+connection (a partition) is still found by the timeout.
 
 PySyncObj 0.3.17 has no hook for any of these. The subclass reaches its election state through
 the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
