@@ -166,8 +166,7 @@ class Fanout:
         started = 0.0
         while True:
             with self._lock:
-                watches = list(self._watches)
-                if not watches:
+                if not self._watches:
                     self._thread = None
                     return
             self.store.wait_past(seen, BEHIND_TICK_SECONDS if behind else TICK_SECONDS, lambda: self._fresh)

@@ -326,11 +326,9 @@ class Store:
 
     def events_after(self, revision: int, wait: float) -> list[WatchEvent]:
         """Events after `revision`, waiting up to `wait` seconds for the first; may raise WindowExpired."""
-        with self.machine.changed:
-            window = self.machine.window
-            if window.latest <= revision:
-                self.machine.changed.wait_for(lambda: window.latest > revision, timeout=wait)
-            return window.since(revision)
+        with self.machine.changed:  # held from the wait to the read: no apply in between
+            self.wait_past(revision, wait)
+            return self.machine.window.since(revision)
 
     def latest(self) -> int:
         """The newest revision in the event window."""
