@@ -14,6 +14,7 @@ import resource
 import signal
 import ssl
 import sys
+import threading
 
 import click
 
@@ -30,6 +31,7 @@ from master.store.encryption import Keyring
 
 log = logging.getLogger("berth.master")
 DRAIN_SECONDS = 2.0  # on SIGTERM, requests under way are answered for this long (streams are cut then)
+HAND_OVER_SECONDS = 1.0  # on SIGTERM, a leader waits this long at most for a follower to take over
 
 
 def main() -> None:
@@ -138,7 +140,13 @@ def run(config: MasterConfig, tokens: TokenBook, password: str | None, keyring: 
         log.info("signal %d: shutting down", signalled.args[0])
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # a leader hands over while the requests under way are answered: writes held meanwhile go
+        # to the new leader, and none waits for an election after this master is gone
+        handing = threading.Thread(target=master.store.hand_over, args=(HAND_OVER_SECONDS,),
+                                   name="hand-over", daemon=True)
+        handing.start()
         drain(server, DRAIN_SECONDS)
+        handing.join(HAND_OVER_SECONDS + 1)
         server.close()
         master.close()
         log.info("stopped")

@@ -20,9 +20,10 @@ import requests
 
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import Lab
-from berth.lab.masters import LAB_TOKENS, ExtraToken, LocalMasters
+from berth.lab.masters import LAB_TOKENS, ExtraToken, LocalMasters, free_ports
 from berth.lab.masters import sample_pod as pod  # noqa: F401 - the tests import it from here
 from master.liveness import READY, with_ready
+from master.store.replicated import RaftTimings, Store
 
 TOKENS = LAB_TOKENS
 T = TypeVar("T")
@@ -51,6 +52,19 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
             last_error = err
         time.sleep(interval)
     raise TimeoutError(f"{what} not reached in {timeout:.0f}s (last error: {last_error})")
+
+
+def store_cluster(root: Path, timings: RaftTimings) -> Iterator[list[Store]]:
+    """Three real replicated Stores on loopback (no API): Raft itself under test; closed after."""
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
+    made = [Store(address, [a for a in addresses if a != address], str(root / str(i)), "a-raft-password",
+                  timings) for i, address in enumerate(addresses)]
+    try:
+        wait_until(lambda: all(store.is_ready() for store in made), 40, what="a leader, every store ready")
+        yield made
+    finally:
+        for store in made:
+            store.close()
 
 
 @contextlib.contextmanager

@@ -48,3 +48,45 @@ def test_the_request_under_way_is_answered_and_no_new_one_taken() -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
     server.close()
+
+
+def test_a_request_unread_when_the_drain_begins_is_answered_not_reset() -> None:
+    """A client on a kept-alive connection sends its next request just as SIGTERM stops the server's
+    loop: the bytes wait in the kernel, the connection looks idle. Closing it would reset a write whose
+    client cannot know it was never read; it is read and answered instead, with `Connection: close`."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return [b"made " + body]
+
+    server = make_server(app, host="127.0.0.1", port=0, threads=2, connection_limit=10, per_address=10,
+                         max_body_bytes=1000, admit=lambda *_: None)
+    port = server.effective_port  # type: ignore[attr-defined]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    first: list[tuple[int, str | None, bytes]] = []
+
+    def ask_first() -> None:
+        connection.request("POST", "/things", body=b"one")
+        answer = connection.getresponse()
+        first.append((answer.status, answer.getheader("Connection"), answer.read()))
+
+    client = threading.Thread(target=ask_first, daemon=True)
+    client.start()
+    deadline = time.monotonic() + 10
+    while client.is_alive() and time.monotonic() < deadline:  # the server's loop, here in this thread
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    assert first == [(201, None, b"made one")]  # kept alive
+    connection.request("POST", "/things", body=b"two")  # sent: in the server's kernel, unread
+    second: list[tuple[int, str | None, bytes]] = []
+
+    def read_second() -> None:
+        answer = connection.getresponse()
+        second.append((answer.status, answer.getheader("Connection"), answer.read()))
+
+    reader = threading.Thread(target=read_second, daemon=True)
+    reader.start()
+    drain(server, 10.0)
+    reader.join(timeout=10)
+    assert second == [(201, "close", b"made two")]
+    server.close()

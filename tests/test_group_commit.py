@@ -74,3 +74,21 @@ def test_a_lost_callback_does_not_stall_later_proposals() -> None:
         assert got.wait(5)
     finally:
         committer.close()
+
+
+def test_held_proposals_wait_and_go_together_on_release() -> None:
+    """A leader handing over (Store.hand_over) appends nothing meanwhile; what came goes on release."""
+    raft = SlowRaft(delay=0.0)
+    committer = GroupCommitter(raft.apply)
+    answered = threading.Semaphore(0)
+    try:
+        committer.hold()
+        for _ in range(4):
+            committer.submit(Barrier(), lambda result, error: answered.release())
+        assert raft.entries == []  # unheld, the first would have gone at once, from this thread
+        committer.release()
+        for _ in range(4):
+            assert answered.acquire(timeout=5)
+    finally:
+        committer.close()
+    assert len(raft.entries) == 1 and isinstance(raft.entries[0], Group)

@@ -17,14 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from berth.lab.masters import free_ports
 from master.store.commands import Create
 from master.store.replicated import RaftTimings, Store, raft_conf
-from tests.harness import wait_until
+from tests.harness import store_cluster
 
 SLOW = RaftTimings(auto_tick_period=0.05, append_entries_period=1.0, raft_min_timeout=3.5,
                    raft_max_timeout=4.0, leader_fallback_timeout=5.0, connection_timeout=4.0)
@@ -32,27 +30,15 @@ WRITES = 40
 PERIOD_DRIVEN_SECONDS = WRITES * SLOW.append_entries_period
 
 
-def _cluster(root: Path, timings: RaftTimings) -> Iterator[list[Store]]:
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
-    made = [Store(address, [a for a in addresses if a != address], str(root / str(i)), "a-raft-password",
-                  timings) for i, address in enumerate(addresses)]
-    try:
-        wait_until(lambda: all(store.is_ready() for store in made), 40, what="a leader, every store ready")
-        yield made
-    finally:
-        for store in made:
-            store.close()
-
-
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Store]]:
-    yield from _cluster(tmp_path_factory.mktemp("prompt-send"), SLOW)
+    yield from store_cluster(tmp_path_factory.mktemp("prompt-send"), SLOW)
 
 
 @pytest.fixture(scope="module")
 def masters_timed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Store]]:
     """Stores with the timings masters run with."""
-    yield from _cluster(tmp_path_factory.mktemp("prompt-send-default"), RaftTimings())
+    yield from store_cluster(tmp_path_factory.mktemp("prompt-send-default"), RaftTimings())
 
 
 def _writes_in_a_row(store: Store, prefix: str) -> float:

@@ -65,6 +65,13 @@ def previous_commit() -> str:
         "log", "-1", "--format=%H", "--", *SERVICE_PATHS) + "^")
 
 
+def stops_gracefully(commit: str) -> bool:
+    """Whether that release's masters hand leadership over and drain what is unread when they stop
+    (docs/architecture.md, Rolling upgrade): its tree has the tickets that came with them."""
+    return subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}:master/store/tickets.py"],
+                          capture_output=True, timeout=60).returncode == 0
+
+
 def build_wheel(source: Path, out: Path) -> Path:
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(out), str(source)], capture_output=True, text=True, timeout=300)
@@ -115,6 +122,7 @@ def crashed_labs() -> list[str]:
 class Lab3:
     lab: Lab
     previous: str  # the release deployed first
+    graceful: bool  # whether its masters, the ones stopped, hand over and drain what is unread
     current: str
     wheel: Path  # this checkout's
 
@@ -126,8 +134,9 @@ def upgraded_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab3]:
         lab_hosts.down(Lab.load(stale))
     work = tmp_path_factory.mktemp("upgrade")
     lab = Lab(name=name, hosts=3, ansible_vars=INSTALLED)
+    commit = previous_commit()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        old = pool.submit(previous_wheel, previous_commit(), work)
+        old = pool.submit(previous_wheel, commit, work)
         new = pool.submit(build_wheel, ROOT, work / "dist")
         try:
             began = time.monotonic()
@@ -139,7 +148,7 @@ def upgraded_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab3]:
             deploy.wait_nodes_ready(lab)
             print(f"hosts and wheels {made - began:.0f}s, {old_wheel.name} deployed "
                   f"{time.monotonic() - made:.0f}s")
-            yield Lab3(lab, old_wheel.name.split("-")[1], release(), new_wheel)
+            yield Lab3(lab, old_wheel.name.split("-")[1], stops_gracefully(commit), release(), new_wheel)
         finally:
             lab_hosts.down(Lab.load(name))
     assert leftovers(Lab.load(name)) == []
@@ -253,12 +262,15 @@ def test_rolling_upgrade_keeps_writes_and_pods(upgraded_lab: Lab3) -> None:
         writer.stop.set()
         writer.join(timeout=60)
 
-    # Every acknowledged write is there. Not yet met: "no failed write". Each master's stop has cost
-    # at most one write whose outcome the client cannot know (the connection closed under it, or a
-    # 503 OutcomeUnknown as the leader changed), even from a release whose masters drain (docs)
-    assert len(writer.failed) <= 3, writer.failed
-    assert all("lost the connection" in why or "OutcomeUnknown" in why for _, why in writer.failed), \
-        writer.failed
+    # No failed write, and every acknowledged one is there. The masters stopped run the release
+    # upgraded from: one before graceful stops may cut one write a restart whose outcome the client
+    # cannot know (its drain reset a request left unread, or a forwarded write lost its leader)
+    if upgraded_lab.graceful:
+        assert writer.failed == []
+    else:
+        assert len(writer.failed) <= 3, writer.failed
+        assert all("lost the connection" in why or "OutcomeUnknown" in why for _, why in writer.failed), \
+            writer.failed
     with client(lab) as api:
         names = {c["metadata"]["name"] for c in api.list("ConfigMap", consistent=True)["items"]}
     assert set(writer.acked) <= names

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import ssl
 import threading
 import time
@@ -74,10 +75,12 @@ def _as_json(error: Error) -> _JsonError:
     return _JsonError(ApiError(error.code, error.reason.replace(" ", ""), str(error.body), field))
 
 
-def _parser_class(admit: Admit, max_body_bytes: int) -> type[HTTPRequestParser]:
+def _parser_class(admit: Admit, max_body_bytes: int, draining: threading.Event) -> type[HTTPRequestParser]:
     class GatedParser(HTTPRequestParser):
         def parse_header(self, header_plus: bytes) -> None:
             super().parse_header(header_plus)
+            if draining.is_set():
+                self.headers["CONNECTION"] = "close"  # answered, then closed: its client goes elsewhere next
             refusal = admit(self.path, self.headers.get("AUTHORIZATION"), self.content_length)
             if refusal is None and self.content_length > max_body_bytes:
                 refusal = ApiError(413, "RequestEntityTooLarge",
@@ -185,8 +188,12 @@ def drain(server: BaseWSGIServer, seconds: float) -> None:
     """A stopping master (SIGTERM) takes no new connection but finishes the requests under way, as
     kube-apiserver does, for up to `seconds`: a write it was answering is answered, not cut (its client
     could not know whether it was applied), with `Connection: close` (waitress's own answer to a request
-    that asked so), so its client sends the next one afresh, to a master that takes it. Idle
-    connections are closed meanwhile, streams at the end. Runs in the thread of the server's loop."""
+    that asked so), so its client sends the next one afresh, to a master that takes it. So is a request
+    that comes meanwhile on a kept-alive connection. A connection is closed as idle only once nothing
+    waits to be read on it: the signal stopped the loop, so a request may sit unread in the kernel,
+    and closing over it would reset a write its client cannot know the fate of. Streams are cut at
+    the end. Runs in the thread of the server's loop."""
+    _draining(server).set()
     wasyncore.dispatcher.close(server)  # the listening socket; the trigger still wakes the loop
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -194,15 +201,32 @@ def drain(server: BaseWSGIServer, seconds: float) -> None:
         for channel in list(server._map.values()):
             if not isinstance(channel, HTTPChannel):
                 continue
-            if channel.request is None and not channel.requests and not channel.total_outbufs_len:
+            if (channel.request is None and not channel.requests and not channel.total_outbufs_len
+                    and not _unread(channel)):
                 channel.handle_close()
                 continue
             busy = True
             for request in list(channel.requests):
-                request.headers["CONNECTION"] = "close"  # read when the answer's head is written
+                request.headers["CONNECTION"] = "close"  # parsed before the drain (read with its head)
         if not busy:
             return
         wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+
+
+def _unread(channel: HTTPChannel) -> bool:
+    """Whether bytes (or the peer's close) wait on the channel's socket, in the kernel or, under TLS,
+    decrypted already in OpenSSL (which poll() does not see)."""
+    sock = channel.socket
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return True
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _draining(server: BaseWSGIServer) -> threading.Event:
+    return server.draining  # type: ignore[attr-defined,no-any-return] - set by make_server
 
 
 def make_server(app: Any, *, host: str, port: int, threads: int, connection_limit: int, per_address: int,
@@ -217,6 +241,8 @@ def make_server(app: Any, *, host: str, port: int, threads: int, connection_limi
                            # keeps reading while a request runs, so a stream learns at once that its
                            # client went away (environ["waitress.client_disconnected"]) and frees its slot
                            channel_request_lookahead=1)
-    server.channel_class = _channel_factory(_parser_class(admit, max_body_bytes),  # type: ignore[assignment]
+    draining = threading.Event()  # drain(): every request is answered with `Connection: close`
+    server.draining = draining  # type: ignore[attr-defined]
+    server.channel_class = _channel_factory(_parser_class(admit, max_body_bytes, draining),  # type: ignore[assignment]
                                             _AddressCounter(per_address), _error_task(on_refused), tls)
     return server

@@ -115,9 +115,14 @@ class Batch:
 
 @dataclass(frozen=True)
 class Group:
-    """Independent commands in one Raft entry (group commit): each has its own outcome."""
+    """Independent commands in one Raft entry (group commit): each has its own outcome.
+
+    `ticket`: the proposing master's mark (store/tickets.py), by which it recognises the entry when it
+    applies it, should Raft lose track of its proposal; 0 in entries journaled before tickets (the
+    attribute then reads this default, and a master of the previous release ignores it)."""
 
     commands: tuple[Command, ...]
+    ticket: int = 0
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class GroupCommitter:
         self._numbers = iter(range(1 << 62))
         self._changed = threading.Condition()
         self._closed = False
+        self._held = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -41,7 +42,7 @@ class GroupCommitter:
         a lone write does not pay a hand-over to this committer's thread (and, on a busy master, a
         wait for the GIL there); otherwise it waits here and goes with the next group."""
         with self._changed:
-            alone = not self._closed and not self._pending and self._has_room()
+            alone = not self._closed and not self._held and not self._pending and self._has_room()
             if alone:
                 number = self._open_group()
             else:
@@ -55,6 +56,17 @@ class GroupCommitter:
         number = next(self._numbers)
         self._in_flight[number] = time.monotonic() + self._in_flight_timeout
         return number
+
+    def hold(self) -> None:
+        """Propose nothing until `release`: a leader handing over (replicated.Store.hand_over) appends
+        no entry its successor would lack; what comes meanwhile waits here, then goes to the new one."""
+        with self._changed:
+            self._held = True
+
+    def release(self) -> None:
+        with self._changed:
+            self._held = False
+            self._changed.notify()
 
     def close(self) -> None:
         with self._changed:
@@ -72,7 +84,7 @@ class GroupCommitter:
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._closed and not (self._pending and self._has_room()):
+                while not self._closed and (self._held or not (self._pending and self._has_room())):
                     self._changed.wait(timeout=0.5 if self._in_flight else None)
                 if self._closed:
                     return

@@ -25,6 +25,11 @@ one; one whose own connection to the leader is gone too says yes. A leader's cra
 about 0.1 s of election instead of the 0.4-0.8 s timeout; a leader cut off without a closed
 connection (a partition) is still found by the timeout.
 
+A master about to stop hands its leadership over first (`hand_over`, Raft's TimeoutNow through
+PySyncObj's own `transferLeadership`), so that the others do not wait for the closed connection
+and an election while writes stall: the request is made on PySyncObj's thread, at each tick
+until a follower is caught up enough to take it.
+
 PySyncObj 0.3.17 has no hook for any of these. The subclass reaches its election state through
 the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
 against a PySyncObj it was not written for.
@@ -35,7 +40,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from pysyncobj import SyncObj
+from pysyncobj import FAIL_REASON, SyncObj
 from pysyncobj.monotonic import monotonic as monotonic_time
 from pysyncobj.syncobj import _RAFT_STATE
 
@@ -58,6 +63,8 @@ class PreVoteSyncObj(SyncObj):
         self._pre_vote_won = False
         self.pre_vote_rounds = 0  # rounds this master asked for (the cluster status shows it)
         self.term_committed = False  # set on PySyncObj's thread each tick, read by the API's
+        self.hand_over = False  # set by a stopping master: give leadership to a caught-up follower
+        self._hand_over_after = 0.0  # when to ask again (a transfer asked for is given time to happen)
         super().__init__(*args, **kwargs)
         self._SyncObj__transport.setOnMessageReceivedCallback(self._on_message)
         self._SyncObj__transport.setOnNodeDisconnectedCallback(self._on_disconnected)
@@ -89,8 +96,16 @@ class PreVoteSyncObj(SyncObj):
                 self._pre_vote_won = False  # PySyncObj's election starts in this tick
             else:
                 self._ask_first(now)
+        if self.hand_over and self._SyncObj__raftState == _RAFT_STATE.LEADER and now >= self._hand_over_after:
+            self.transferLeadership(callback=self._transfer_asked)
         super()._onTick(timeToWait)
         self.term_committed = self._commit_term() == self._term()
+
+    def _transfer_asked(self, _result: Any, error: int) -> None:
+        """Denied (no follower has every entry yet): ask at the next tick. Sent: give the election
+        the minimum timeout before asking again."""
+        if error == FAIL_REASON.SUCCESS:
+            self._hand_over_after = monotonic_time() + self._SyncObj__conf.raftMinTimeout
 
     def _commit_term(self) -> int | None:
         """The term of the entry at the commit index the leader announced, if the log holds it

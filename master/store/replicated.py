@@ -27,10 +27,12 @@ from master.store.group_commit import GroupCommitter
 from master.store.membership import judge
 from master.store.prevote import PreVoteSyncObj
 from master.store.state import ClusterState, Outcome, WatchEvent
+from master.store.tickets import Tickets
 from master.store.window import EventWindow
 
 log = logging.getLogger(__name__)
 _ELECTION_POLL = 0.05
+_HAND_OVER_POLL = 0.01
 # PySyncObj's journal and full dump, in the data dir (store/restore.py seeds a dump there)
 JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
@@ -48,6 +50,10 @@ _FAILURES = {
 }
 _NOT_APPLIED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED,
                           FAIL_REASON.REQUEST_DENIED})
+# certainly not applied, and worth proposing again: no leader yet, or a new one that never had it
+_PROPOSE_AGAIN = frozenset({FAIL_REASON.MISSING_LEADER, FAIL_REASON.DISCARDED})
+# Raft lost track of a forwarded proposal: its ticket settles it (tickets.py)
+_LOST_TRACK = frozenset({FAIL_REASON.LEADER_CHANGED, FAIL_REASON.NOT_LEADER, FAIL_REASON.UNKNOWN_OUTCOME})
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class StateMachine(SyncObjConsumer):
 
     def __init__(self, window_size: int, window_bytes: int = 256 << 20) -> None:
         # Attributes set before SyncObjConsumer.__init__ are left out of snapshots.
+        self.tickets = Tickets()
         self.changed = threading.Condition(threading.RLock())
         self.window = EventWindow(window_size, max_bytes=window_bytes)
         self.listeners: list[Callable[[list[WatchEvent]], None]] = []
@@ -135,6 +142,8 @@ class StateMachine(SyncObjConsumer):
             if events:
                 self.window.extend(events)
                 self.changed.notify_all()
+        if isinstance(command, Group) and command.ticket:
+            self.tickets.applied(command.ticket, outcomes)
         if events:
             for listener in self.listeners:
                 listener(events)
@@ -194,14 +203,15 @@ class Store:
         self._membership_pending = False
         _lower_snapshot_priority()
         self.raft = PreVoteSyncObj(self_address, self.peers, conf, consumers=[self.machine])
-        self.committer = GroupCommitter(self.machine.apply, in_flight_timeout=write_timeout)
+        self.committer = GroupCommitter(self._propose_entry, in_flight_timeout=write_timeout)
 
     # --- writes --------------------------------------------------------------------
     def propose(self, command: Command, timeout: float | None = None) -> Outcome:
         """Commit `command` through Raft; the outcome is this master's own apply of it.
 
-        While no leader is known (an election) the command was certainly not applied, so
-        it is proposed again until the deadline; every other failure is the client's to see.
+        While no leader is known (an election), or a new leader never had it, the command was
+        certainly not applied, so it is proposed again until the deadline; every other failure is
+        the client's to see.
         """
         deadline = time.monotonic() + (timeout or self.write_timeout)
         while True:
@@ -209,7 +219,7 @@ class Store:
                 result, error = None, FAIL_REASON.MISSING_LEADER  # nothing sent: certainly not applied
             else:
                 result, error = self._propose_once(command, deadline)
-            if error != FAIL_REASON.MISSING_LEADER or time.monotonic() + _ELECTION_POLL > deadline:
+            if error not in _PROPOSE_AGAIN or time.monotonic() + _ELECTION_POLL > deadline:
                 break
             time.sleep(_ELECTION_POLL)
         answer = _answer(result, error)
@@ -250,6 +260,68 @@ class Store:
             callback(result, error)
 
         self.committer.submit(self._sealed(command), applied)
+
+    def _propose_entry(self, entry: Command | Group, callback: Callable[[Any, int], None]) -> None:
+        """The committer's way into Raft: every entry goes as a ticketed Group, so that a proposal
+        Raft loses track of (a forwarded one whose leader changed) is settled by its ticket instead
+        of answered OutcomeUnknown."""
+        tickets = self.machine.tickets
+        ticket = tickets.issue()
+        lone = not isinstance(entry, Group)
+        group = Group(entry.commands, ticket) if isinstance(entry, Group) else Group((entry,), ticket)
+
+        def answer(result: Any, error: int) -> None:
+            callback(result[0] if lone and result is not None else result, error)
+
+        def applied(result: Any, error: int) -> None:
+            if error in _LOST_TRACK:
+                threading.Thread(target=self._settle, args=(ticket, answer), name="settle-ticket",
+                                 daemon=True).start()  # not on PySyncObj's thread: it waits for Raft
+                return
+            tickets.forget(ticket)
+            answer(result, error)
+
+        self.machine.apply(group, callback=applied)
+
+    def _settle(self, ticket: int, answer: Callable[[Any, int], None]) -> None:
+        """A lost proposal's fate, once a barrier proposed now is applied here (tickets.py)."""
+        if not self._direct_barrier(time.monotonic() + self.write_timeout):
+            self.machine.tickets.forget(ticket)
+            answer(None, FAIL_REASON.UNKNOWN_OUTCOME)
+            return
+        applied, outcomes = self.machine.tickets.settle(ticket)
+        if applied:
+            log.info("a write whose leader changed was applied: answered as such")
+            answer(outcomes, FAIL_REASON.SUCCESS)
+        else:
+            log.info("a write whose leader changed was not applied: proposed again")
+            answer(None, FAIL_REASON.DISCARDED)
+
+    def _direct_barrier(self, deadline: float) -> bool:
+        """A barrier applied here, proposed straight to Raft and again until it is: not through the
+        committer, whose slots the lost proposals being settled still hold."""
+        while time.monotonic() < deadline:
+            error = self._apply_waiting(Barrier(), deadline) if self.leader() is not None else \
+                FAIL_REASON.MISSING_LEADER
+            if error == FAIL_REASON.SUCCESS:
+                return True
+            if error not in _PROPOSE_AGAIN | _LOST_TRACK:
+                return False
+            time.sleep(_ELECTION_POLL)
+        return False
+
+    def _apply_waiting(self, entry: Command, deadline: float) -> int | None:
+        """PySyncObj's fail reason for `entry`, None if it did not answer by `deadline`."""
+        done = threading.Event()
+        box: list[int | None] = [None]
+
+        def on_result(_result: Any, error: int) -> None:
+            box[0] = error
+            done.set()
+
+        self.machine.apply(entry, callback=on_result)
+        done.wait(max(0.0, deadline - time.monotonic()))
+        return box[0]
 
     def _sealed(self, command: Command) -> Command:
         """`command` with its Secrets sealed. An update first waits for a barrier: a value it does
@@ -435,6 +507,30 @@ class Store:
             raise ApiError(503, "OutcomeUnknown", "the membership change was not confirmed in time; its "
                            "outcome is unknown: see `berth cluster`")
         return int(box[0])
+
+    def hand_over(self, timeout: float) -> bool:
+        """Before this master stops: if it leads, make a caught-up follower leader (Raft's TimeoutNow),
+        holding this master's own proposals meanwhile, so the cluster keeps a leader throughout
+        instead of finding the closed connections and electing one while writes wait. True once
+        another leads (or this one did not); False if none took over within `timeout`, or none can."""
+        if not self.is_leader():
+            return True
+        if len(self.members()) < 2:
+            return False
+        deadline = time.monotonic() + timeout
+        self.committer.hold()
+        self.raft.hand_over = True
+        try:
+            while self.is_leader() and time.monotonic() < deadline:
+                time.sleep(_HAND_OVER_POLL)
+        finally:
+            self.raft.hand_over = False
+            self.committer.release()
+        if self.is_leader():
+            log.warning("no follower took leadership within %.1f s: stopping as leader", timeout)
+            return False
+        log.info("leadership handed over to %s", self.leader())
+        return True
 
     def is_leader(self) -> bool:
         return self.raft._isLeader()
