@@ -4,15 +4,20 @@ with `Connection: close`; no new connection is taken."""
 from __future__ import annotations
 
 import http.client
+import select
 import socket
+import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from waitress import wasyncore
 
+from berth import certs
 from master.api.server import drain, make_server
+from master.api.tls import server_context
 
 
 def test_the_request_under_way_is_answered_and_no_new_one_taken() -> None:
@@ -89,4 +94,40 @@ def test_a_request_unread_when_the_drain_begins_is_answered_not_reset() -> None:
     drain(server, 10.0)
     reader.join(timeout=10)
     assert second == [(201, "close", b"made two")]
+    server.close()
+
+
+def test_an_idle_tls_connection_is_closed_so_that_its_client_sees_it(tmp_path: Path) -> None:
+    """Idle, it was told nothing: were it to linger silently, its client would send the next request
+    into a connection that drops it unread. Closed at once, the client (urllib3 looks before it
+    reuses a connection) finds it closed and opens another."""
+    certs.make_ca(tmp_path)
+    certs.issue(tmp_path, "master", ["127.0.0.1"], tmp_path)
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = make_server(app, host="127.0.0.1", port=0, threads=2, connection_limit=10, per_address=10,
+                         max_body_bytes=1000, admit=lambda *_: None,
+                         tls=server_context(str(tmp_path / "master.crt"), str(tmp_path / "master.key")))
+    port = server.effective_port  # type: ignore[attr-defined]
+    client_tls = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=client_tls)
+    answers: list[tuple[int, bytes]] = []
+
+    def ask() -> None:
+        connection.request("GET", "/")
+        answer = connection.getresponse()
+        answers.append((answer.status, answer.read()))
+
+    client = threading.Thread(target=ask, daemon=True)
+    client.start()
+    deadline = time.monotonic() + 10
+    while client.is_alive() and time.monotonic() < deadline:  # the server's loop, here in this thread
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    assert answers == [(200, b"ok")]  # and the connection kept alive, idle
+    drain(server, 10.0)
+    assert connection.sock is not None
+    readable = select.select([connection.sock], [], [], 5)[0]
+    assert readable, "the client cannot see that its idle connection was closed"
     server.close()

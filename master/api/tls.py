@@ -17,6 +17,10 @@ of refusals see the same channel, the same client address, and plain bytes.
   `LINGER_SECONDS`, so a client still writing a refused body gets to read the answer; closed at once,
   its next write would meet a reset, and a TLS client then never reads the answer (plain TCP clients
   read it all the same, which urllib3 does for a broken pipe but not for TLS's EOF).
+  A connection closed without an answer saying so (idle past waitress's timeout, or by a stopping
+  master's drain) is closed at once: its client was told nothing, and a silent linger would let it
+  send its next request into a connection that drops it unread, a write it then cannot know the
+  fate of (a lost write at each master restart of a rolling upgrade, issue 19).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class TlsChannel(HTTPChannel):
 
     tls_context: ssl.SSLContext
     _state = "new"  # new -> handshake -> open -> lingering
+    _answered_close = False  # an answer said `Connection: close`: linger when it is flushed
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
         self._tls_lock = threading.Lock()
@@ -74,8 +79,9 @@ class TlsChannel(HTTPChannel):
 
     def handle_close(self) -> None:
         """waitress closes an open connection: it lingers first (see the module's docstring). As far as
-        waitress and its task threads know, it is closed: buffers dropped, `connected` false."""
-        if self._state != "open":
+        waitress and its task threads know, it is closed: buffers dropped, `connected` false. Closed
+        without such an answer (idle), it closes at once, so its client sees the close."""
+        if self._state != "open" or not self._answered_close:
             self._close_now()
             return
         with self.outbuf_lock:  # what waitress's own handle_close does, the socket kept to read from
@@ -123,6 +129,8 @@ class TlsChannel(HTTPChannel):
         if self._state == "handshake" and not self.will_close:
             self._handshake()
             return
+        if self.close_when_flushed:
+            self._answered_close = True  # waitress closes once this answer, which said so, is sent
         super().handle_write()
 
     def _start(self) -> bool:
