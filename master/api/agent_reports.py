@@ -158,9 +158,8 @@ def heartbeat(name: str) -> Response | tuple[Response, int]:
         ctx.metrics.heartbeat_received("agent")
     # the agent lists its node's pods again only when this moved (master/reports/pod_revisions.py);
     # it beats again after the interval the cluster's size gives (master/heartbeat_rate.py)
-    nodes, _ = ctx.store.read(lambda state: state.count("Node"))
     answer = {"ok": True, "podsRevision": ctx.books.pod_revisions.of(name)}
-    told = interval_to_tell(nodes, ctx.max_heartbeats_per_second)
+    told = interval_to_tell(ctx.store.count("Node"), ctx.max_heartbeats_per_second)
     return jsonify(answer if told is None else {**answer, "heartbeatIntervalSeconds": told})
 
 

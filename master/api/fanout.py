@@ -90,6 +90,21 @@ def frames(events: Iterable[WatchEvent], selection: Selection, matches: Callable
     return b"".join(out), None
 
 
+def bookmark_frame(line: Line, revision: int) -> bytes:
+    """The stream has reached `revision`: what its client resumes from."""
+    return line({"type": "BOOKMARK", "revision": revision}).encode()
+
+
+def keepalive_frame(line: Line, revision: int, event_stream: bool) -> bytes:
+    """An idle stream's bookmark; an event stream's comes after a `: heartbeat` comment."""
+    return (b": heartbeat\n\n" if event_stream else b"") + bookmark_frame(line, revision)
+
+
+def expired_frame(line: Line, err: WindowExpired) -> bytes:
+    """The ERROR that ends a stream whose cursor left the event window: the client lists again."""
+    return line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)}).encode()
+
+
 def chunk(data: bytes, chunked: bool) -> bytes:
     """`data` as one chunk of a chunked body (HTTP/1.1 with no length), else as it is."""
     return b"%X\r\n%b\r\n" % (len(data), data) if chunked else data
@@ -141,13 +156,13 @@ class Fanout:
         self.store = store
         self.bookmark_seconds = bookmark_seconds
         self._lock = threading.Condition()
-        self._watches: list[Watch] = []
+        self._watches: dict[Watch, None] = {}  # an ordered set: a watch leaves in O(1), in any order
         self._thread: threading.Thread | None = None
         self._fresh = False  # a watch was added: serve it now, not at the next event or tick
 
     def add(self, watch: Watch) -> None:
         with self._lock:
-            self._watches.append(watch)
+            self._watches[watch] = None
             self._fresh = True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="watch-fanout", daemon=True)
@@ -157,8 +172,7 @@ class Fanout:
     def remove(self, watch: Watch) -> None:
         watch.close()
         with self._lock:
-            if watch in self._watches:
-                self._watches.remove(watch)
+            self._watches.pop(watch, None)
 
     def _run(self) -> None:
         seen = self.store.latest()
@@ -206,8 +220,7 @@ class Fanout:
                     by_cursor[watch.cursor] = err
             events = by_cursor[watch.cursor]
             if isinstance(events, WindowExpired):
-                watch.send(watch.line({"type": "ERROR", "code": 410, "reason": "Expired",
-                                       "error": str(events)}).encode())
+                watch.send(expired_frame(watch.line, events))
                 self.remove(watch)
                 continue
             key = (watch.selection, watch.cursor)
@@ -216,8 +229,7 @@ class Fanout:
                 groups[key] = (body, error, events[-1].revision if events else watch.cursor)
             body, error, reached = groups[key]
             if not body and error is None and now - watch.said >= self.bookmark_seconds:
-                body = ((b": heartbeat\n\n" if watch.selection.event_stream else b"")
-                        + watch.line({"type": "BOOKMARK", "revision": reached}).encode())
+                body = keepalive_frame(watch.line, reached, watch.selection.event_stream)
             if error is not None:
                 watch.send(body + error)
                 self.remove(watch)

@@ -17,7 +17,15 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from master.api.auth import authorize
 from master.api.context import client_gone, context, principal
-from master.api.fanout import Selection, Watch, fanout_of, frames
+from master.api.fanout import (
+    Selection,
+    Watch,
+    bookmark_frame,
+    expired_frame,
+    fanout_of,
+    frames,
+    keepalive_frame,
+)
 from master.api.resources import shown
 from master.errors import ApiError, bad_request
 from master.objects.kinds import BY_ANY_NAME, KINDS
@@ -106,7 +114,7 @@ def watch() -> Response:
     def fanned() -> Iterator[bytes]:
         """The first bookmark through waitress (which sends the headers first), then the master's
         fan-out thread writes the stream to the connection while this thread waits for its end."""
-        yield line({"type": "BOOKMARK", "revision": since}).encode()
+        yield bookmark_frame(line, since)
         deadline = time.monotonic() + timeout
         watch = Watch(selection, matches, show, line, since, deadline, channel.write_soon,
                       lambda: channel.total_outbufs_len, gone,
@@ -121,13 +129,13 @@ def watch() -> Response:
     def threaded() -> Iterator[bytes]:
         """Without waitress's connection at hand: this thread waits for the window and writes."""
         cursor, deadline = since, time.monotonic() + timeout
-        yield line({"type": "BOOKMARK", "revision": cursor}).encode()
+        yield bookmark_frame(line, cursor)
         said = time.monotonic()
         while (left := deadline - time.monotonic()) > 0 and not gone():
             try:
                 events = store.events_after(cursor, wait=min(left, CHECK_SECONDS))
             except WindowExpired as err:
-                yield line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)}).encode()
+                yield expired_frame(line, err)
                 return
             body, error = frames(events, selection, matches, show, line)
             if events:
@@ -136,8 +144,7 @@ def watch() -> Response:
                 yield body + error
                 return
             if not body and not events and time.monotonic() - said >= bookmark_every:
-                body = ((b": heartbeat\n\n" if event_stream else b"")
-                        + line({"type": "BOOKMARK", "revision": cursor}).encode())
+                body = keepalive_frame(line, cursor, event_stream)
             if body:
                 said = time.monotonic()
                 yield body

@@ -17,11 +17,14 @@ over the nodes that changed: the same as asking them of every node for every pod
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 from master.scheduler.filters import FilterPlugin, requirements
 from master.scheduler.scores import Score, owner_counts, owner_spread, spread_ranks
 from master.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
+
+K = TypeVar("K", bound=Hashable)
 
 
 class _PerNode:
@@ -122,32 +125,30 @@ class RoundMemo:
 
     def resource_scores(self, pod: PodInfo) -> list[float]:
         """Every node's resource score for `pod`, by index."""
-        key = (pod.score_cpu, pod.score_memory)
-        column = self._resources.get(key)
-        if column is None:
-            column = self._resources[key] = _PerNode(self._resource_score(pod, self._nodes),
-                                                     len(self._journal))
-        elif column.seen < len(self._journal):
-            values, changed = column.values, self._changed(column.seen)
-            for node, value in zip(changed, self._resource_score(pod, changed), strict=True):
-                values[node.index] = value
-            column.seen = len(self._journal)
-        return column.values
+        return self._column(self._resources, (pod.score_cpu, pod.score_memory),
+                            lambda nodes: self._resource_score(pod, nodes))
 
     def ranks(self, score: Score, pod: PodInfo, chosen: list[int]) -> list[float] | None:
         """`score` over the nodes at `chosen`: owner spread from the counts kept per node, the
         others (PreferNoSchedule taints, static volumes: rare) asked of those nodes."""
         if score is not owner_spread:
             return score(pod, [self._nodes[i] for i in chosen])
-        if pod.owner is None:
+        owner = pod.owner
+        if owner is None:
             return None
-        column = self._owners.get(pod.owner)
+        counts = self._column(self._owners, owner, lambda nodes: owner_counts(owner, nodes), owner)
+        return spread_ranks(list(map(counts.__getitem__, chosen)))
+
+    def _column(self, table: dict[K, _PerNode], key: K, compute: Callable[[list[NodeInfo]], list],
+                owner: str | None = None) -> list:
+        """`compute` over every node, kept in `table` under `key`, and redone only for the nodes the
+        journal changed since (with `owner`: the nodes where its pods changed)."""
+        column = table.get(key)
         if column is None:
-            column = self._owners[pod.owner] = _PerNode(owner_counts(pod.owner, self._nodes),
-                                                        len(self._journal))
+            column = table[key] = _PerNode(compute(self._nodes), len(self._journal))
         elif column.seen < len(self._journal):
-            values, changed = column.values, self._changed(column.seen, pod.owner)
-            for node, count in zip(changed, owner_counts(pod.owner, changed), strict=True):
-                values[node.index] = count
+            changed = self._changed(column.seen, owner)
+            for node, value in zip(changed, compute(changed), strict=True):
+                column.values[node.index] = value
             column.seen = len(self._journal)
-        return spread_ranks(list(map(column.values.__getitem__, chosen)))
+        return column.values
