@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from berth.client import Client
-from berth.errors import BerthError
+from berth.errors import ApiError, BerthError
 from berth.lab import deploy
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import Lab
@@ -133,7 +133,7 @@ def upgraded_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab3]:
     for stale in crashed_labs():  # what a crashed earlier run left (named after its process)
         lab_hosts.down(Lab.load(stale))
     work = tmp_path_factory.mktemp("upgrade")
-    lab = Lab(name=name, hosts=3, ansible_vars=INSTALLED)
+    lab = Lab(name=name, hosts=4, ansible_vars=INSTALLED)  # h4: an agent, until it replaces a master
     commit = previous_commit()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         old = pool.submit(previous_wheel, commit, work)
@@ -289,3 +289,61 @@ def test_rolling_upgrade_keeps_writes_and_pods(upgraded_lab: Lab3) -> None:
     wait_until(lambda: all(requests.get(url + "/readyz", timeout=5, verify=str(deploy.ca_file(lab))).ok
                            for url in deploy.api_urls(lab)), 60, what="every master ready")
     deploy.wait_nodes_ready(lab, timeout=60)
+
+
+def raft_address(lab: Lab, host: str) -> str:
+    return f"{lab.address(host)}:7201"  # group_vars' berth_raft_port
+
+
+def api_client(lab: Lab, hosts: list[str]) -> Client:
+    return Client([f"https://{lab.address(h)}:{deploy.API_PORT}" for h in hosts], deploy.admin_token(lab),
+                  ca_file=str(deploy.ca_file(lab)))
+
+
+def members_seen(lab: Lab, host: str) -> tuple[set[str], bool]:
+    """The Raft members as the master on `host` knows them, and whether it is ready."""
+    try:
+        with api_client(lab, [host]) as api:
+            status = api.cluster()
+    except BerthError:
+        return set(), False
+    return {m["address"] for m in status["members"]}, bool(status["ready"])
+
+
+def test_a_dead_master_host_is_replaced_by_the_playbook(upgraded_lab: Lab3) -> None:
+    """ansible/replace-master.yml, run for real on the lab the upgrade left: h3's machine dies; with the
+    inventory edited as README says (h3 out, h4 a master), the playbook removes h3's member, deploys
+    a master on h4 (an agent until now) and adds it. h4 then holds every object, and its vote counts:
+    with h1 gone as well, h2 and h4 still commit a write."""
+    lab = upgraded_lab.lab
+    with client(lab) as api:
+        api.create({"apiVersion": "berth/v1", "kind": "ConfigMap", "metadata": {"name": "before-replace"},
+                    "data": {}})
+    lab_hosts.crash_host(lab, "h3")
+    replacing = {"berth_dead_master": raft_address(lab, "h3"), "berth_new_master": "h4",
+                 "berth_wheel": str(upgraded_lab.wheel)}
+    deploy.run_playbook(lab, playbook=deploy.REPLACE_MASTER, masters=["h1", "h2", "h4"],
+                        gone=frozenset({"h3"}), extra=replacing)
+    wanted = {raft_address(lab, h) for h in ("h1", "h2", "h4")}
+    wait_until(lambda: all(members_seen(lab, h) == (wanted, True) for h in ("h1", "h2", "h4")), 120,
+               interval=0.5, what="h1, h2 and h4 the members, every one ready")
+    with api_client(lab, ["h4"]) as api:
+        names = {c["metadata"]["name"] for c in api.list("ConfigMap", consistent=True)["items"]}
+    assert "before-replace" in names and "up-w-0" in names
+
+    lab_hosts.crash_host(lab, "h1")
+    with api_client(lab, ["h2", "h4"]) as api:
+        made = wait_until(lambda: _created(api, "after-replace"), 60, interval=0.5,
+                          what="a write committed by h2 and h4 alone")
+    assert made["metadata"]["name"] == "after-replace"
+
+
+def _created(api: Client, name: str) -> dict | None:
+    """The ConfigMap, created now or by an earlier try; None while no leader commits it (election)."""
+    try:
+        return api.create({"apiVersion": "berth/v1", "kind": "ConfigMap", "metadata": {"name": name},
+                           "data": {}})
+    except ApiError as err:
+        return api.get("ConfigMap", name) if err.status == 409 else None
+    except BerthError:
+        return None

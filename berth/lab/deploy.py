@@ -18,6 +18,7 @@ from berth.lab.hosts import Lab, LabError
 PROJECT = Path(__file__).resolve().parents[2]  # the checkout: berth/lab/ is two below it
 PLAYBOOK = PROJECT / "ansible" / "site.yml"
 UPGRADE = PROJECT / "ansible" / "upgrade.yml"
+REPLACE_MASTER = PROJECT / "ansible" / "replace-master.yml"
 API_PORT = 7101
 
 
@@ -42,8 +43,10 @@ def lab_settings(lab: Lab) -> dict[str, Any]:
     }
 
 
-def inventory(lab: Lab) -> dict[str, Any]:
-    """The same groups as a bare-metal inventory."""
+def inventory(lab: Lab, masters: list[str] | None = None, gone: frozenset[str] = frozenset()
+              ) -> dict[str, Any]:
+    """The same groups as a bare-metal inventory: `masters` (the first three hosts unless given), and
+    every host an agent but the `gone` ones (dead machines an operator takes out of the inventory)."""
     def host_vars(host: str) -> dict[str, str]:
         d = lab.host_dir(host)
         return {"ansible_host": lab.address(host), "berth_state_dir": str(state_dir(lab, host)),
@@ -63,8 +66,8 @@ def inventory(lab: Lab) -> dict[str, Any]:
             "ansible_python_interpreter": "/usr/bin/python3",
         },
         "children": {
-            "masters": {"hosts": {h: host_vars(h) for h in masters_of(lab)}},
-            "agents": {"hosts": {h: host_vars(h) for h in lab.host_names()}},
+            "masters": {"hosts": {h: host_vars(h) for h in (masters or masters_of(lab))}},
+            "agents": {"hosts": {h: host_vars(h) for h in lab.host_names() if h not in gone}},
         },
     }}
 
@@ -82,11 +85,13 @@ def forget_stale_pids(lab: Lab, host: str) -> None:
 
 
 def run_playbook(lab: Lab, limit: str | None = None, playbook: Path = PLAYBOOK,
-                 extra: dict[str, Any] | None = None, timeout: float = 600) -> str:
+                 extra: dict[str, Any] | None = None, timeout: float = 600, masters: list[str] | None = None,
+                 gone: frozenset[str] = frozenset()) -> str:
     """ansible-playbook (site.yml, or `playbook`) over SSH with the lab's pinned host keys; returns its
-    output. `extra`: variables for this run alone (the lab's own stay in `lab.ansible_vars`)."""
+    output. `extra`: variables for this run alone (the lab's own stay in `lab.ansible_vars`);
+    `masters`, `gone`: the inventory as an operator edits it to replace a dead master (`inventory`)."""
     path = lab.root / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory(lab)))
+    path.write_text(yaml.safe_dump(inventory(lab, masters, gone)))
     config = lab.root / "ansible.cfg"  # empty: no stray ansible.cfg of the machine applies
     config.write_text("[defaults]\n")
     env = {**os.environ,
