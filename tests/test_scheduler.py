@@ -10,7 +10,7 @@ import pytest
 from master.liveness import READY, SILENT, with_ready
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
 from master.scheduler.schedule import feasible_to_find
-from master.scheduler.snapshot import DEFAULT_MEMORY
+from master.scheduler.snapshot import DEFAULT_MEMORY, PodInfos
 
 GI = 2**30
 
@@ -282,3 +282,19 @@ def test_what_a_round_remembers_between_pods_answers_as_asking_every_node_afresh
             else:
                 decided.append(placed_on)
     assert len(set(decided)) > 100 and any(d.startswith("0/150 nodes fit") for d in decided)
+
+
+def test_bound_pods_are_read_once_per_resource_version_and_forgotten_when_gone() -> None:
+    infos = PodInfos()
+    nodes = [node("n1", 4000, 8 * GI)]
+    first = pod("a", "500m", "1Gi", node_name="n1")
+    assert build_snapshot(nodes, [first], infos=infos).by_name["n1"].requested_cpu == 500
+    kept = infos.of(first)
+    assert infos.of(first) is kept  # the same resourceVersion: not read again
+    changed = pod("a", "1", "1Gi", node_name="n1")
+    changed["metadata"]["resourceVersion"] = 2
+    assert build_snapshot(nodes, [changed], infos=infos).by_name["n1"].requested_cpu == 1000
+    build_snapshot(nodes, [], infos=infos)
+    build_snapshot(nodes, [], infos=infos)
+    assert infos.of(changed) is not infos.of(first)
+    assert infos.of(first).cpu == 500  # gone for a round, then read afresh

@@ -21,7 +21,7 @@ from master.events import event_name, record_event
 from master.objects.conditions import condition, with_condition
 from master.objects.isolation import Broken, each, reraise
 from master.scheduler import Scheduler, SchedulerConfig, build_snapshot, pod_info
-from master.scheduler.snapshot import PodInfo, is_finished
+from master.scheduler.snapshot import PodInfo, PodInfos, is_finished
 from master.storage.volumes import SELECTED_NODE, StorageState, annotation
 from master.store.commands import Batch, Bind, Command, Op, Replace, UpdateStatus
 from master.store.replicated import Store
@@ -79,6 +79,7 @@ class SchedulingController(LeaderLoop):
         self.now = now
         self.uid = uid
         self.scheduler = Scheduler(config)
+        self.infos = PodInfos()  # bound pods as the scheduler reads them, kept between rounds
         self._idle_at: int | None = None  # revision of the last round that had nothing to write
         self._left = 0  # pods the last round read pending and did not bind (queue_depth)
         store.add_listener(self._changed)
@@ -120,8 +121,9 @@ class SchedulingController(LeaderLoop):
                volumes: list[Obj], classes: list[Obj], revision: int) -> None:
         """One attempt at every pending pod, counted per pod by its result, as kube-scheduler counts."""
         storage = StorageState.of(claims, volumes, classes)
-        result = self.scheduler.schedule(build_snapshot(nodes, pods, self.quarantine, storage),
-                                         each(pending, lambda p: pod_info(p, storage), self.quarantine))
+        snapshot = build_snapshot(nodes, pods, self.quarantine, storage, self.infos)
+        to_place = each(pending, lambda p: pod_info(p, storage), self.quarantine)
+        result = self.scheduler.schedule(snapshot, to_place)
         by_key = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pending}
         now = self.now()
         commands: list[Command] = []

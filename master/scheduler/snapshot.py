@@ -192,18 +192,45 @@ class Snapshot:
         return any(t.effect == "PreferNoSchedule" for n in self.nodes for t in n.taints)
 
 
+class PodInfos:
+    """`pod_info` of bound pods, kept from one scheduling round to the next: a pod at one
+    resourceVersion reads the same, and at 10,000 pods reading them all again was most of a round's
+    snapshot. What a round did not ask for is forgotten at its end (`turn`)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[object, PodInfo]] = {}
+        self._asked: dict[str, tuple[object, PodInfo]] = {}
+
+    def of(self, pod: Obj) -> PodInfo:
+        meta = pod["metadata"]
+        uid, version = meta.get("uid"), meta.get("resourceVersion")
+        if not uid:
+            return pod_info(pod)
+        known = self._asked.get(uid) or self._kept.get(uid)
+        if known is None or known[0] != version:
+            known = (version, pod_info(pod))
+        self._asked[uid] = known
+        return known[1]
+
+    def turn(self) -> None:
+        self._kept, self._asked = self._asked, {}
+
+
 def build_snapshot(nodes: list[Obj], pods: list[Obj], broken: Broken = reraise,
-                   storage: StorageState | None = None) -> Snapshot:
+                   storage: StorageState | None = None, infos: PodInfos | None = None) -> Snapshot:
     """Every node, with the pods already bound to it counted against it. A node or pod that
     cannot be read goes to `broken` (objects/isolation.py) and is left out. `storage`: the claims,
-    volumes and classes read in the same store read."""
-    infos = sorted(each(nodes, node_info, broken), key=lambda n: n.name)
-    by_name = {n.name: n for n in infos}
+    volumes and classes read in the same store read; `infos`: bound pods read in earlier rounds."""
+    infos_of = pod_info if infos is None else infos.of
+    node_infos = sorted(each(nodes, node_info, broken), key=lambda n: n.name)
+    by_name = {n.name: n for n in node_infos}
 
     def count(pod: Obj) -> None:
         bound = (pod.get("spec") or {}).get("nodeName")
         if bound in by_name and not is_finished(pod):
-            by_name[bound].assume(pod_info(pod))
+            by_name[bound].assume(infos_of(pod))
 
     each(pods, count, broken)
-    return Snapshot(infos, by_name, storage or StorageState())
+    if infos is not None:
+        infos.turn()
+    return Snapshot(node_infos, by_name, storage or StorageState())

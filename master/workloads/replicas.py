@@ -11,6 +11,7 @@ before fewer, newer before older.
 from __future__ import annotations
 
 import copy
+import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -68,7 +69,9 @@ def deletion_rank(pod: Obj) -> tuple[int, int, int, float, int, float]:
 
 
 def surplus(pods: list[Obj], count: int) -> list[Obj]:
-    return sorted(pods, key=deletion_rank)[:max(0, count)]
+    """The `count` pods to delete first: nothing ranked when none is to go (every round of a
+    ReplicaSet at its size), and only the few asked for sorted (nsmallest is sorted()[:count])."""
+    return heapq.nsmallest(count, pods, key=deletion_rank) if count > 0 else []
 
 
 def replica_status(rs: Obj, active: list[Obj], now: float) -> Obj:
