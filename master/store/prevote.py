@@ -28,7 +28,9 @@ connection (a partition) is still found by the timeout.
 A master about to stop hands its leadership over first (`hand_over`, Raft's TimeoutNow through
 PySyncObj's own `transferLeadership`), so that the others do not wait for the closed connection
 and an election while writes stall: the request is made on PySyncObj's thread, at each tick
-until a follower is caught up enough to take it.
+until a follower is caught up enough to take it; meanwhile the log stops growing (the committer
+holds this master's proposals, and the followers' forwarded ones are dropped: their tickets find
+them not applied once the new leader is known, and they are proposed again there).
 
 PySyncObj 0.3.17 has no hook for any of these. The subclass reaches its election state through
 the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
@@ -152,6 +154,12 @@ class PreVoteSyncObj(SyncObj):
                 self._pre_votes += 1
                 if self._majority(self._pre_votes):
                     self._won()
+            return
+        if kind == "apply_command" and self.hand_over and self._SyncObj__raftState == _RAFT_STATE.LEADER:
+            # Handing over: the log stops growing, so a follower catches up and can take over (PySyncObj
+            # transfers only to one holding every entry). The follower that forwarded this hears
+            # nothing, until the new leader makes PySyncObj answer it LEADER_CHANGED: its ticket then
+            # finds it not applied, and it is proposed again, to the new leader (replicated.py).
             return
         if kind == "append_entries" and message.get("term", 0) >= self._term():
             self._heard_leader_at = monotonic_time()

@@ -33,6 +33,9 @@ from master.store.window import EventWindow
 log = logging.getLogger(__name__)
 _ELECTION_POLL = 0.05
 _HAND_OVER_POLL = 0.01
+# a settling barrier asks again this soon: the leader change that lost its write is often the one
+# PySyncObj is still recording (its new leader not yet set when the lost write is answered)
+_SETTLE_POLL = 0.005
 # PySyncObj's journal and full dump, in the data dir (store/restore.py seeds a dump there)
 JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
@@ -221,7 +224,8 @@ class Store:
                 result, error = self._propose_once(command, deadline)
             if error not in _PROPOSE_AGAIN or time.monotonic() + _ELECTION_POLL > deadline:
                 break
-            time.sleep(_ELECTION_POLL)
+            if error == FAIL_REASON.MISSING_LEADER:  # an election: wait for it; a discard had a leader
+                time.sleep(_ELECTION_POLL)
         answer = _answer(result, error)
         if isinstance(answer, ApiError):
             raise answer
@@ -307,7 +311,7 @@ class Store:
                 return True
             if error not in _PROPOSE_AGAIN | _LOST_TRACK:
                 return False
-            time.sleep(_ELECTION_POLL)
+            time.sleep(_SETTLE_POLL)
         return False
 
     def _apply_waiting(self, entry: Command, deadline: float) -> int | None:
