@@ -6,7 +6,7 @@ import ipaddress
 import os
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from berth.settings import merged_settings, read_secret
@@ -284,6 +284,10 @@ class MasterConfig:
         values = merged_settings(cls, "master", file_values, overrides,
                                  ("name", "raft_address", "api_address", "data_dir", "tokens_file"))
         if isinstance(values.get("timings"), dict):
+            known = {f.name for f in fields(RaftTimings)}
+            unknown = sorted(set(values["timings"]) - known)
+            if unknown:
+                raise ValueError(f"timings.{unknown[0]}: not a setting (known: {', '.join(sorted(known))})")
             values["timings"] = RaftTimings(**values["timings"])
         values["peers"] = list(values.get("peers") or [])
         return cls(**values)

@@ -82,6 +82,29 @@ class RaftTimings:
     log_compaction_min_time: float = 600.0
     prompt_send: bool = True
 
+    def __post_init__(self) -> None:
+        """PySyncObj asserts these when a master starts (an AssertionError, no name): said here, at
+        the settings file's load, naming the setting."""
+        for name in ("auto_tick_period", "append_entries_period", "raft_min_timeout", "raft_max_timeout",
+                     "leader_fallback_timeout", "connection_timeout", "log_compaction_min_time"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"timings.{name}: must be a number of seconds above 0, not {value!r}")
+        retry = self.connection_retry_time
+        if isinstance(retry, bool) or not isinstance(retry, int | float) or retry < 0:
+            raise ValueError("timings.connection_retry_time: must be a number of seconds, 0 or more")
+        if not isinstance(self.log_compaction_min_entries, int) or self.log_compaction_min_entries < 2:
+            raise ValueError("timings.log_compaction_min_entries: must be a whole number, 2 or more")
+        for name, low, why in (
+                ("raft_min_timeout", 3 * self.append_entries_period, "three append-entries periods"),
+                ("raft_max_timeout", self.raft_min_timeout, "raft_min_timeout"),
+                ("leader_fallback_timeout", self.append_entries_period, "append_entries_period")):
+            if not getattr(self, name) > low:
+                raise ValueError(f"timings.{name}: must be above {why} ({low:g} s)")
+        if self.connection_timeout < self.raft_max_timeout:
+            raise ValueError(f"timings.connection_timeout: must be at least raft_max_timeout "
+                             f"({self.raft_max_timeout:g} s)")
+
 
 def raft_conf(timings: RaftTimings, data_dir: str, password: str | None) -> SyncObjConf:
     """The SyncObjConf every master runs with (bench/store.py runs bare PySyncObj with it too)."""
