@@ -97,7 +97,8 @@ class GroupCommitter:
         def done(result: Any, error: int) -> None:
             with self._changed:
                 self._in_flight.pop(number, None)
-                self._changed.notify()
+                if self._pending:  # room for them now; with none waiting, the committer sleeps on
+                    self._changed.notify()
             if len(batch) == 1:
                 batch[0][1](result, error)
                 return
