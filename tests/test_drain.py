@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,13 @@ from waitress import wasyncore
 from berth import certs
 from master.api.server import drain, make_server
 from master.api.tls import server_context
+
+
+def serve_until(server: Any, done: Callable[[], bool], seconds: float = 10.0) -> None:
+    """The server's loop, run here in the test's thread, until `done()` (bounded)."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
 
 
 def test_the_request_under_way_is_answered_and_no_new_one_taken() -> None:
@@ -42,9 +50,7 @@ def test_the_request_under_way_is_answered_and_no_new_one_taken() -> None:
 
     client = threading.Thread(target=write, daemon=True)
     client.start()
-    deadline = time.monotonic() + 10
-    while not entered.is_set() and time.monotonic() < deadline:  # the server's loop, here in this thread
-        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    serve_until(server, entered.is_set)
     assert entered.is_set()
     threading.Timer(0.3, go_on.set).start()  # the app answers while the server drains
     drain(server, 10.0)
@@ -78,9 +84,7 @@ def test_a_request_unread_when_the_drain_begins_is_answered_not_reset() -> None:
 
     client = threading.Thread(target=ask_first, daemon=True)
     client.start()
-    deadline = time.monotonic() + 10
-    while client.is_alive() and time.monotonic() < deadline:  # the server's loop, here in this thread
-        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    serve_until(server, lambda: not client.is_alive())
     assert first == [(201, None, b"made one")]  # kept alive
     connection.request("POST", "/things", body=b"two")  # sent: in the server's kernel, unread
     second: list[tuple[int, str | None, bytes]] = []
@@ -122,9 +126,7 @@ def test_an_idle_tls_connection_is_closed_so_that_its_client_sees_it(tmp_path: P
 
     client = threading.Thread(target=ask, daemon=True)
     client.start()
-    deadline = time.monotonic() + 10
-    while client.is_alive() and time.monotonic() < deadline:  # the server's loop, here in this thread
-        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    serve_until(server, lambda: not client.is_alive())
     assert answers == [(200, b"ok")]  # and the connection kept alive, idle
     drain(server, 10.0)
     assert connection.sock is not None
