@@ -18,8 +18,8 @@ from master.store.state import WatchEvent
 from master.store.window import EventWindow, WindowExpired
 
 
-def _line(payload: dict) -> str:
-    return json.dumps(payload, separators=(",", ":")) + "\n"
+def _line(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode() + b"\n"
 
 
 def _cm(name: str, namespace: str = "a", labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def test_an_event_seen_unchanged_is_encoded_once_for_every_watch() -> None:
     encoded: dict[tuple[int, bool], bytes] = {}
     calls: list[int] = []
 
-    def counting(payload: dict) -> str:
+    def counting(payload: dict) -> bytes:
         calls.append(payload["revision"])
         return _line(payload)
 
@@ -124,7 +124,7 @@ def test_a_round_brings_each_watch_to_the_newest_revision_from_its_own() -> None
     watches = [behind.watch(0), fresh.watch(3, chunked=True)]
     assert fanout.round(watches) is False
     assert _revisions(behind.sent[0]) == [1, 3, 4] and fresh.sent == [chunk(_line({
-        "type": "DELETED", "revision": 4, "object": EVENTS[3].obj}).encode(), True)]
+        "type": "DELETED", "revision": 4, "object": EVENTS[3].obj}), True)]
     assert [w.cursor for w in watches] == [4, 4]
     fanout.round(watches)  # nothing new: nothing sent, no bookmark yet
     assert len(behind.sent) == len(fresh.sent) == 1

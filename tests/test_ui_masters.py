@@ -31,11 +31,13 @@ def configmap(name: str) -> dict[str, Any]:
 # --- pure --------------------------------------------------------------------------------------
 
 def test_an_event_frame_is_one_event_whatever_its_strings_hold() -> None:
-    frame = sse_frame({"type": "ADDED", "revision": 7, "object": {"message": "a\n\nevent: DELETED\ndata: x"}})
+    message = "a\n\nevent: DELETED\r\ndata: x\rdata: y"  # CR, LF and CRLF each end an SSE line
+    frame = sse_frame({"type": "ADDED", "revision": 7, "object": {"message": message}}).decode()
     head, data = frame[:-2].rsplit("\n", 1)
     assert head == "event: ADDED\nid: 7" and frame.endswith("\n\n") and frame.count("\n\n") == 1
-    assert json.loads(data.removeprefix("data: "))["object"]["message"] == "a\n\nevent: DELETED\ndata: x"
-    assert sse_frame({"type": "ERROR", "code": 410}) == 'event: ERROR\ndata: {"type":"ERROR","code":410}\n\n'
+    assert "\r" not in frame
+    assert json.loads(data.removeprefix("data: "))["object"]["message"] == message
+    assert sse_frame({"type": "ERROR", "code": 410}) == b'event: ERROR\ndata: {"type":"ERROR","code":410}\n\n'
 
 
 @pytest.mark.parametrize(("accept", "sse"), [

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
@@ -39,6 +40,7 @@ from master.api.context import ApiContext, utc_now
 from master.api.errors import register_error_handlers
 from master.api.server import Admit, OnRefused, Turned
 from master.errors import ApiError
+from master.json_codec import compact
 from master.observability import MasterMetrics
 from master.peer_auth import verify_head
 
@@ -67,10 +69,24 @@ def admission(ctx: ApiContext) -> Admit:
     return admit
 
 
+class CompactJSON(DefaultJSONProvider):
+    """Flask's provider with master/json_codec.py's encoding: always compact, keys in the order
+    built (no sorting), Flask's own `default` for what JSON has no type for (a Decimal)."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return compact(obj, self.default).decode()
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        body = compact(self._prepare_response_obj(args, kwargs), self.default)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
+
+
 def create_app(ctx: ApiContext) -> Flask:
     app = Flask("berth")
     app.config["MAX_CONTENT_LENGTH"] = ctx.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = CompactJSON(app)
     app.extensions["berth"] = ctx
     register_error_handlers(app)
     app.url_map.converters["dns"] = resources.DnsLabelConverter  # before the routes that name it

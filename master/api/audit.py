@@ -23,6 +23,7 @@ arguments, as the view got them), never from parsing the URL again.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,6 +249,7 @@ def started(seen: Seen) -> bool:
 _RULE_VARIABLE = re.compile(r"<[^<>]*?(\w+)>")
 
 
+@functools.lru_cache(maxsize=1024)  # the app's route rules: a few dozen, each rewritten once
 def readable_rule(rule: str | None) -> str | None:
     return None if rule is None else _RULE_VARIABLE.sub(r"<\1>", rule)
 

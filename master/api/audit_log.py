@@ -18,7 +18,6 @@ may lose the last ones): an fsync per request would put the disk's latency back 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
@@ -26,6 +25,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from master.json_codec import compact
 
 log = logging.getLogger(__name__)
 QUEUE_RECORDS = 10_000  # about 4 MB of records waiting for a stalled disk
@@ -100,10 +101,9 @@ class AuditLog:
     def _write(self, records: list[dict[str, Any]]) -> None:
         with self._lock:
             missing, self._missing = self._missing, 0
-        lines = [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records]
+        lines = [compact(r) + b"\n" for r in records]
         if missing:
-            lines.append(json.dumps({"time": _now(), "stage": "RecordsDropped", "count": missing},
-                                    separators=(",", ":")).encode() + b"\n")
+            lines.append(compact({"time": _now(), "stage": "RecordsDropped", "count": missing}) + b"\n")
         try:
             self._append(lines)
         except OSError as err:

@@ -43,7 +43,7 @@ BEHIND_TICK_SECONDS = 0.05  # the wait while a skipped watch is behind
 # so under a stream of small batches fewer, larger writes carry the same events for less CPU
 ROUND_SECONDS = 0.02
 
-Line = Callable[[dict], str]  # a payload as its frame: a JSON line or a server-sent event
+Line = Callable[[dict], bytes]  # a payload as its frame: a JSON line or a server-sent event
 Show = Callable[[dict], dict]  # an object as the watch's principal may see it (may raise SealError)
 
 
@@ -79,11 +79,11 @@ def frames(events: Iterable[WatchEvent], selection: Selection, matches: Callable
             visible = show(obj)
         except SealError as err:  # a Secret's value under a key this master lacks
             return b"".join(out), line({"type": "ERROR", "code": err.status, "reason": err.reason,
-                                        "error": err.message}).encode()
+                                        "error": err.message})
         key = (event.revision, selection.event_stream)
         frame = encoded.get(key) if encoded is not None and visible is obj else None
         if frame is None:
-            frame = line({"type": event.type, "revision": event.revision, "object": visible}).encode()
+            frame = line({"type": event.type, "revision": event.revision, "object": visible})
             if encoded is not None and visible is obj:
                 encoded[key] = frame
         out.append(frame)
@@ -92,7 +92,7 @@ def frames(events: Iterable[WatchEvent], selection: Selection, matches: Callable
 
 def bookmark_frame(line: Line, revision: int) -> bytes:
     """The stream has reached `revision`: what its client resumes from."""
-    return line({"type": "BOOKMARK", "revision": revision}).encode()
+    return line({"type": "BOOKMARK", "revision": revision})
 
 
 def keepalive_frame(line: Line, revision: int, event_stream: bool) -> bytes:
@@ -102,7 +102,7 @@ def keepalive_frame(line: Line, revision: int, event_stream: bool) -> bytes:
 
 def expired_frame(line: Line, err: WindowExpired) -> bytes:
     """The ERROR that ends a stream whose cursor left the event window: the client lists again."""
-    return line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)}).encode()
+    return line({"type": "ERROR", "code": 410, "reason": "Expired", "error": str(err)})
 
 
 def chunk(data: bytes, chunked: bool) -> bytes:

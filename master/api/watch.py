@@ -8,7 +8,6 @@ from), `data:` the JSON line, and a `: heartbeat` comment with each idle bookmar
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from master.api.fanout import (
 )
 from master.api.resources import shown
 from master.errors import ApiError, bad_request
+from master.json_codec import compact
 from master.objects.kinds import BY_ANY_NAME, KINDS
 from master.objects.selectors import parse_selector
 from master.store.window import WindowExpired
@@ -51,16 +51,17 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
-def _line(payload: dict) -> str:
-    return json.dumps(payload, separators=(",", ":")) + "\n"
+def _line(payload: dict) -> bytes:
+    return compact(payload) + b"\n"
 
 
-def sse_frame(payload: dict) -> str:
+def sse_frame(payload: dict) -> bytes:
     """One server-sent event: its type, its revision as the id (none for an ERROR), its JSON on one
-    line (json.dumps escapes every newline a string holds, so no value can end the frame early)."""
+    line (JSON escapes every newline and carriage return a string holds, so no value can end the
+    frame early)."""
     revision = payload.get("revision")
     head = f"event: {payload['type']}\n" + (f"id: {revision}\n" if revision is not None else "")
-    return head + "data: " + json.dumps(payload, separators=(",", ":")) + "\n\n"
+    return head.encode() + b"data: " + compact(payload) + b"\n\n"
 
 
 def wants_event_stream() -> bool:

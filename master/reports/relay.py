@@ -17,7 +17,6 @@ to another master, instead of being told "ok" by a master whose reports reach no
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import requests
 
 from master.autoscaling.metrics import PodSample
+from master.json_codec import compact
 from master.observability import UNOBSERVED, MasterMetrics
 from master.peer_auth import sign
 from master.reports.books import ProbeReport, ReportBooks, bound_to, bound_uids
@@ -97,7 +97,7 @@ def batch_body(pending: Pending, now: float) -> bytes:
         "podMetrics": [{"node": node, "pods": [sample_json(s) for s in samples]}
                        for node, (_, samples) in pending.pod_metrics.items()],
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return compact(body)
 
 
 class ReportRelay:
