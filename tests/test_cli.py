@@ -10,7 +10,12 @@ from pathlib import Path
 import yaml
 
 from berth.lab.masters import free_ports
+from tests.conftest import STORE_ONLY
 from tests.harness import TOKENS, MasterCluster, add_node, berth, cli_env
+
+# The nodes here have no agent: a long grace keeps the node controller from marking them
+# unreachable mid-test (its taint write once raced `berth taint` on a slow CI machine).
+CLUSTER_SETTINGS = {**STORE_ONLY, "node_grace_seconds": 3600}
 
 MANIFEST = """
 apiVersion: berth/v1
