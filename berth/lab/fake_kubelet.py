@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from berth.clock import utc_now
 
 
 def started_status(pod: dict[str, Any], ready: bool) -> dict[str, Any]:
-    now = _now()
+    now = utc_now()
     containers = pod["spec"]["containers"]
     state = {"running": {"startedAt": now}} if ready else {"waiting": {"reason": "ErrImagePull"}}
     return {"phase": "Running" if ready else "Pending", "hostIP": "10.250.0.99", "startTime": now,

@@ -16,6 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
+from berth.clock import utc_now
 from master.api import (
     access_review,
     agent_reports,
@@ -36,7 +37,7 @@ from master.api import (
 from master.api.audit import Seen, audited, record, started
 from master.api.audit_log import AuditLog
 from master.api.auth import OPEN_PATHS, Principal
-from master.api.context import ApiContext, utc_now
+from master.api.context import ApiContext
 from master.api.errors import register_error_handlers
 from master.api.server import Admit, OnRefused, Turned
 from master.errors import ApiError

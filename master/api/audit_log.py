@@ -22,20 +22,16 @@ import logging
 import os
 import queue
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from berth.clock import utc_now
 from master.json_codec import compact
 
 log = logging.getLogger(__name__)
 QUEUE_RECORDS = 10_000  # about 4 MB of records waiting for a stalled disk
 BATCH = 512  # records written with one write()
 _STOP = object()
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class AuditLog:
@@ -103,7 +99,7 @@ class AuditLog:
             missing, self._missing = self._missing, 0
         lines = [compact(r) + b"\n" for r in records]
         if missing:
-            lines.append(compact({"time": _now(), "stage": "RecordsDropped", "count": missing}) + b"\n")
+            lines.append(compact({"time": utc_now(), "stage": "RecordsDropped", "count": missing}) + b"\n")
         try:
             self._append(lines)
         except OSError as err:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from flask import current_app, g, request
 
+from berth.clock import utc_now
 from master.api.audit_log import AuditLog
 from master.api.auth import Principal, TokenBook
 from master.api.session_book import SessionBook
@@ -22,11 +22,6 @@ from master.reports.relay import ReportRelay
 from master.runtime.ssh import SshPool
 from master.scheduler.rebalance import RebalanceConfig
 from master.store.replicated import Store
-
-
-def utc_now() -> str:
-    """RFC 3339 with microseconds, as Kubernetes' MicroTime (isoformat: a third cheaper than strftime)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def new_uid() -> str:

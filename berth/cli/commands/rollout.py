@@ -10,7 +10,6 @@ again, a few times, since the controllers rewrite a Deployment's status all thro
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import click
 
@@ -40,6 +39,7 @@ from berth.cli.rollouts import (
 )
 from berth.cli.watching import follow
 from berth.client import kind_info
+from berth.clock import utc_now
 from berth.errors import ApiError, BerthError
 from berth.kinds import Kind
 from berth.objects import Obj
@@ -282,11 +282,6 @@ def undo_(state: State, kind: str, name: str | None, to_revision: int, namespace
     click.echo(f"{info.singular}/{name} rolled back")
 
 
-def _stamp() -> str:
-    """Berth's time format, to the microsecond: two restarts in one second are two rollouts."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 @rollout.command("restart")
 @_deployment_args
 @namespace_option
@@ -299,7 +294,7 @@ def restart(state: State, kind: str, name: str | None, namespace: str | None) ->
         if (current.get("spec") or {}).get("paused"):
             raise BerthError(f"can't restart paused deployment (run 'berth rollout resume "
                              f"deployment/{name}' first)")
-        return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: _stamp()}}}}}
+        return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: utc_now()}}}}}
 
     patch_pinned(state, info, name, state.ns(namespace), decide)
     click.echo(f"{info.singular}/{name} restarted")
