@@ -33,20 +33,20 @@ holds this master's proposals, and the followers' forwarded ones are dropped: th
 them not applied once the new leader is known, and they are proposed again there).
 
 PySyncObj 0.3.17 has no hook for any of these. The subclass reaches its election state through
-the name-mangled attributes (`_SyncObj__...`), and a version check keeps it from running
-against a PySyncObj it was not written for.
+the name-mangled attributes (`_SyncObj__...`); its base (journal_cut.py, which keeps the journal
+whole across a crash) refuses to start against a PySyncObj they were not written for.
 """
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj
+from pysyncobj import FAIL_REASON
 from pysyncobj.monotonic import monotonic as monotonic_time
 from pysyncobj.syncobj import _RAFT_STATE
 
-WRITTEN_FOR = "0.3.17"  # the attributes below are this version's
+from master.store.journal_cut import JournalCutSyncObj
+
 # seconds before a follower whose leader's connection closed asks: the first survivor by address
 # after LOST_LEADER_FIRST, each next one LOST_LEADER_STAGGER later, so that two never ask at once
 # and split their votes (the first is leader by then, and the others hear it)
@@ -54,11 +54,8 @@ LOST_LEADER_FIRST = 0.02
 LOST_LEADER_STAGGER = 0.06
 
 
-class PreVoteSyncObj(SyncObj):
+class PreVoteSyncObj(JournalCutSyncObj):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        version = metadata.version("pysyncobj")
-        if version != WRITTEN_FOR:
-            raise RuntimeError(f"master/store/prevote.py reaches into PySyncObj {WRITTEN_FOR}, not {version}")
         self._heard_leader_at = 0.0  # when an append_entries of the current term last came
         self._pre_vote_term: int | None = None  # the term a pre-vote round asks about
         self._pre_votes = 0
