@@ -3,6 +3,7 @@
     python -m bench.watch_fanout                       # 1000 watchers, 1000 writes/s, 30 s
     python -m bench.watch_fanout --quick               # 10 s of writes
     python -m bench.watch_fanout --watchers 300 --rate 200 --seconds 20 --set stream_limit=200
+    python -m bench.watch_fanout --quick --versus-etcd  # a 3-member etcd first, the same load, ratios
 
 Three real masters (berth.lab.masters). Every watcher is a real `GET /api/v1/watch` of the
 ConfigMaps of one namespace from the revision read before the load, watcher i on master i mod 3;
@@ -21,12 +22,21 @@ LAG_SAMPLE watchers spread over the masters. CPU of each master and of the clien
 processes) over the writes. The masters' stream limits are raised for the bench (one token, one
 address for every watcher): `stream_limit` and `stream_limit_per_token` to the watchers per master
 plus a margin, `api_connections_per_address` to the connection limit.
+
+With --versus-etcd the same load runs first against a 3-member etcd 3.4 (bench.versus_etcd's
+cluster, over TLS; installed from Debian when missing), through its JSON gateway: every watcher a
+`POST /v3/watch` of the ConfigMaps' key prefix from the same revision on, the writers `POST
+/v3/kv/put` of the same JSON body as the value (a create puts a new key, a replace an earlier one),
+each write's revision read from its answer's header. The same client, the same check and the same
+CPU count (etcd's gateway runs in its members' processes) make the two comparable.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import itertools
 import json
 import math
@@ -40,7 +50,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +67,8 @@ from bench._common import (
     percentile,
     tls_context,
 )
+from bench.versus_etcd import EtcdCluster, ensure_etcd, running_etcd
+from berth.lab.masters import process_cpu_seconds
 from master.config import MasterConfig
 
 NAMESPACE = "fan"
@@ -73,6 +85,23 @@ TARGET_RATE = 1000
 TARGET_ACHIEVED = 0.99  # of the rate asked for
 NOTABLE = re.compile(r" (WARNING|ERROR|CRITICAL) |no longer leading")
 EVENT = re.compile(rb'"type":"(?:ADDED|MODIFIED|DELETED)","revision":(\d+)')
+ETCD_EVENT = re.compile(rb'"mod_revision":"(\d+)"')  # once per event (the header says "revision")
+ETCD_PREFIX = f"/registry/configmaps/{NAMESPACE}/"
+
+
+@dataclass(frozen=True)
+class Side:
+    """How one system's watch stream reads: what its first block holds once the watch is open, the
+    pattern with one match per event (its revision), and what ends a watch in error."""
+
+    name: str
+    opened: bytes
+    event: re.Pattern[bytes]
+    error: bytes
+
+
+BERTH = Side("Berth", b'"BOOKMARK"', EVENT, b'"type":"ERROR"')
+ETCD = Side("etcd", b'"created":true', ETCD_EVENT, b'"canceled":true')
 
 
 # --- the pure check ---------------------------------------------------------------------------
@@ -108,18 +137,19 @@ def check_watcher(received: Sequence[int], confirmed: Sequence[int]) -> WatcherV
                           bool(missing) and (newest is None or missing[0] > newest))
 
 
-def revisions_in(block: bytes) -> list[int]:
+def revisions_in(block: bytes, event: re.Pattern[bytes] = EVENT) -> list[int]:
     """The revisions of the events in a block of whole JSON lines (bookmarks and errors skipped): the
-    API writes each event's "type" then its "revision" first, so a regex finds them undecoded."""
-    return [int(found) for found in EVENT.findall(block)]
+    API writes each event's "type" then its "revision" first (etcd's gateway each event's
+    "mod_revision"), so a regex finds them undecoded."""
+    return [int(found) for found in event.findall(block)]
 
 
 # --- the watchers -----------------------------------------------------------------------------
 class Watcher(asyncio.Protocol):
     """One watch stream: its revisions as received, and when each block came (for the lag sample)."""
 
-    def __init__(self, index: int, master: int, request: bytes, timed: bool) -> None:
-        self.index, self.master, self.request, self.timed = index, master, request, timed
+    def __init__(self, index: int, master: int, request: bytes, timed: bool, side: Side) -> None:
+        self.index, self.master, self.request, self.timed, self.side = index, master, request, timed, side
         self.transport: asyncio.Transport | None = None
         self.head: bytes | None = None  # the response's status line and headers
         self.buffer = b""
@@ -153,38 +183,57 @@ class Watcher(asyncio.Protocol):
         if cut < 0:
             return
         block, self.buffer = self.buffer[:cut + 1], self.buffer[cut + 1:]
-        if not self.opened.is_set() and b'"BOOKMARK"' in block:
+        if not self.opened.is_set() and self.side.opened in block:
             self.opened.set()
-        found = revisions_in(block)
+        found = revisions_in(block, self.side.event)
         if found:
             self.revisions.extend(found)
             if self.timed:
                 self.blocks.append((now, len(self.revisions)))
-        if b'"type":"ERROR"' in block:
-            self.errors.append(block[block.find(b'"type":"ERROR"'):][:300])
+        if self.side.error in block:
+            self.errors.append(block[block.find(self.side.error):][:300])
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
 
 
+def watch_request(side: Side, host: str, since: int, timeout: int) -> bytes:
+    """An HTTP/1.0 request for every ConfigMap event after revision `since` (unchunked answer)."""
+    if side is ETCD:
+        body = json.dumps({"create_request": {"key": _b64(ETCD_PREFIX), "start_revision": since + 1,
+                                              "range_end": _b64(_prefix_end(ETCD_PREFIX))}}).encode()
+        return (f"POST /v3/watch HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (f"GET /api/v1/watch?kind=ConfigMap&namespace={NAMESPACE}&since={since}&timeoutSeconds={timeout}"
+            f" HTTP/1.0\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n").encode()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _prefix_end(prefix: str) -> str:
+    """etcd's range end for a key prefix: the prefix with its last byte one higher."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 class Fleet:
     """Every watcher, on one asyncio loop in one thread."""
 
-    def __init__(self, masters: Masters, count: int, since: int, seconds: float) -> None:
+    def __init__(self, cluster: Cluster, count: int, seconds: float) -> None:
         self.loop = asyncio.new_event_loop()
-        self.since = since
-        self.tls = tls_context(masters.ca_file)
+        self.since = cluster.since
+        self.tls = tls_context(cluster.ca_file)
         timeout = math.ceil(seconds + OPEN_TIMEOUT + DRAIN_TIMEOUT + 60)
         step = max(1, count // LAG_SAMPLE)
         self.watchers: list[Watcher] = []
         self.addresses: list[tuple[str, int]] = []
         for i in range(count):
-            host, port = masters.url(i % len(masters)).removeprefix("https://").rsplit(":", 1)
-            request = (f"GET /api/v1/watch?kind=ConfigMap&namespace={NAMESPACE}&since={since}"
-                       f"&timeoutSeconds={timeout} HTTP/1.0\r\nHost: {host}:{port}\r\n"
-                       f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n").encode()
-            self.watchers.append(Watcher(i, i % len(masters), request, i % step == 0))
+            member = i % len(cluster.urls)
+            host, port = cluster.urls[member].removeprefix("https://").rsplit(":", 1)
+            request = watch_request(cluster.side, f"{host}:{port}", cluster.since, timeout)
+            self.watchers.append(Watcher(i, member, request, i % step == 0, cluster.side))
             self.addresses.append((host, int(port)))
         self.connect_errors: Counter[str] = Counter()
         self.thread = threading.Thread(target=self.loop.run_forever, name="watchers", daemon=True)
@@ -227,16 +276,37 @@ def _config_map(name: str, k: int) -> bytes:
                        "data": {"k": str(k), "pad": "x" * 64}}, separators=(",", ":")).encode()
 
 
-def _write_one(http: Http, k: int) -> tuple[int, bytes]:
-    base = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+def _target(k: int) -> tuple[bool, str]:
+    """Write k: a create of its own ConfigMap, or (odd k) a replace of one created UPDATE_LAG writes
+    before."""
     half = k // 2
     if k % 2 == 0 or half < UPDATE_LAG:
-        return http.request("POST", base, _config_map(f"cm-{k}", k))
-    name = f"cm-{2 * (half - UPDATE_LAG)}"
+        return True, f"cm-{k}"
+    return False, f"cm-{2 * (half - UPDATE_LAG)}"
+
+
+def _write_one(http: Http, k: int) -> tuple[int, bytes]:
+    base = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+    create, name = _target(k)
+    if create:
+        return http.request("POST", base, _config_map(name, k))
     return http.request("PUT", f"{base}/{name}", _config_map(name, k))
 
 
-def writer_process(urls: list[str], ca_file: str, rate: float, seconds: float, threads: int,
+def _etcd_write_one(http: Http, k: int) -> tuple[int, bytes]:
+    _, name = _target(k)
+    value = base64.b64encode(_config_map(name, k)).decode()
+    return http.request("POST", "/v3/kv/put", json.dumps({"key": _b64(ETCD_PREFIX + name),
+                                                         "value": value}).encode())
+
+
+def _revision(side_name: str, body: bytes) -> int:
+    answer = json.loads(body)
+    return int(answer["header"]["revision"] if side_name == ETCD.name
+               else answer["metadata"]["resourceVersion"])
+
+
+def writer_process(side_name: str, urls: list[str], ca_file: str, rate: float, seconds: float, threads: int,
                    start_at: float, results: Any) -> None:
     """Writes k = 0, 1, ... each due at start_at + k / rate (time.monotonic is the machine's clock,
     shared with the parent), sent by whichever thread is free: (revision, answered at) per
@@ -248,8 +318,12 @@ def writer_process(urls: list[str], ca_file: str, rate: float, seconds: float, t
     errors: Counter[str] = Counter()
     late = [0]
 
+    etcd = side_name == ETCD.name
+    write_one = _etcd_write_one if etcd else _write_one
+
     def run(t: int) -> None:
-        http = Http(urls[t % len(urls)], ca_file=Path(ca_file), timeout=15.0)
+        http = Http(urls[t % len(urls)], token=None if etcd else ADMIN_TOKEN, ca_file=Path(ca_file),
+                    timeout=15.0)
         while True:
             with lock:
                 k = next(counter, None)
@@ -267,14 +341,14 @@ def writer_process(urls: list[str], ca_file: str, rate: float, seconds: float, t
                 with lock:
                     late[0] += 1
             try:
-                status, body = _write_one(http, k)
+                status, body = write_one(http, k)
             except OSError as err:
                 with lock:
                     errors[f"connection: {err.__class__.__name__}"] += 1
                 continue
             now = time.monotonic()
             if status in (200, 201):
-                revision = int(json.loads(body)["metadata"]["resourceVersion"])
+                revision = _revision(side_name, body)
                 with lock:
                     done.append((revision, now))
             else:
@@ -295,6 +369,7 @@ def writer_process(urls: list[str], ca_file: str, rate: float, seconds: float, t
 # --- the run ------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
+    system: str
     watchers: int
     rate: float
     seconds: float
@@ -345,21 +420,72 @@ def current_revision(masters: Masters) -> int:
     return int(body["metadata"]["resourceVersion"])
 
 
-def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) -> Outcome:
+def etcd_revision(cluster: EtcdCluster) -> int:
+    http = Http(cluster.url(0), token=None, ca_file=cluster.ca_file)
+    try:
+        status, body = http.json("POST", "/v3/kv/range", {"key": _b64(ETCD_PREFIX), "count_only": True,
+                                                           "range_end": _b64(_prefix_end(ETCD_PREFIX))})
+    finally:
+        http.close()
+    if status != 200:
+        raise RuntimeError(f"etcd's range answered {status}: {body}")
+    return int(body["header"]["revision"])
+
+
+@dataclass
+class Cluster:
+    """The system under load, as a run sees it."""
+
+    side: Side
+    urls: list[str]
+    ca_file: Path
+    since: int  # the revision every watch starts after
+    cpu_seconds: Callable[[], list[float]]  # of each member's process
+    notes: Callable[[], list[str]]  # its warnings after the run
+    log_tails: Callable[[], str]  # printed when the run fails
+
+
+@contextlib.contextmanager
+def berth_cluster(watchers: int, settings: dict[str, Any]) -> Iterator[Cluster]:
     per_master = math.ceil(watchers / 3)
     slots = per_master + STREAM_MARGIN
     limits = {"stream_limit": slots, "stream_limit_per_token": slots,
               "api_connections_per_address": MasterConfig.api_connection_limit}
     root = Path(tempfile.mkdtemp(prefix="berth-bench-fanout-"))
     masters = Masters(root, 3, {**limits, **settings})
-    fleet: Fleet | None = None
-    writer: Any = None
-    outcome = Outcome(watchers, rate, seconds)
     try:
         masters.start_all()
         masters.wait_ready(timeout=60)
-        since = current_revision(masters)
-        fleet = Fleet(masters, watchers, since, seconds)
+        yield Cluster(BERTH, [masters.url(i) for i in range(len(masters))], masters.ca_file,
+                      current_revision(masters), masters.cpu_seconds, lambda: notable_log_lines(masters),
+                      lambda: masters.log_tails(2000))
+    finally:
+        masters.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def etcd_cluster() -> Iterator[Cluster]:
+    binary = ensure_etcd()
+    with running_etcd(binary) as cluster:
+        def cpu() -> list[float]:
+            return [process_cpu_seconds(p.pid) if p else float("nan") for p in cluster.procs]
+
+        def tails() -> str:
+            return "\n".join((cluster.root / f"e{i + 1}.log").read_text(errors="replace")[-2000:]
+                             for i in range(cluster.size))
+
+        yield Cluster(ETCD, [cluster.url(i) for i in range(cluster.size)], cluster.ca_file,
+                      etcd_revision(cluster), cpu, list, tails)
+
+
+def run(cluster: Cluster, watchers: int, rate: float, seconds: float) -> Outcome:
+    fleet: Fleet | None = None
+    writer: Any = None
+    outcome = Outcome(cluster.side.name, watchers, rate, seconds)
+    since = cluster.since
+    try:
+        fleet = Fleet(cluster, watchers, seconds)
         fleet.thread.start()
         began = time.monotonic()
         fleet.run(fleet.open_all(), OPEN_TIMEOUT + watchers)
@@ -373,11 +499,11 @@ def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) ->
         results = ctx.Queue()
         start_at = time.monotonic() + 3.0  # the child's start-up is not the load's
         writer = ctx.Process(target=writer_process, args=(
-            [masters.url(i) for i in range(3)], str(masters.ca_file), rate, seconds, WRITER_THREADS,
+            cluster.side.name, cluster.urls, str(cluster.ca_file), rate, seconds, WRITER_THREADS,
             start_at, results), daemon=True)
         writer.start()
         time.sleep(max(0.0, start_at - time.monotonic()))
-        cpu_start, own_start, load_start = masters.cpu_seconds(), own_cpu_seconds(), time.monotonic()
+        cpu_start, own_start, load_start = cluster.cpu_seconds(), own_cpu_seconds(), time.monotonic()
         answer = results.get(timeout=seconds + WRITE_GRACE + 60)
         writer.join(30)
         elapsed = answer["ended"] - start_at
@@ -396,7 +522,7 @@ def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) ->
         while time.monotonic() < drain_end and fleet.received_at_least(last) < outcome.opened:
             time.sleep(0.2)
         outcome.caught_up_s = time.monotonic() - answer["ended"]
-        cpu_end, own_end = masters.cpu_seconds(), own_cpu_seconds()
+        cpu_end, own_end = cluster.cpu_seconds(), own_cpu_seconds()
         load_elapsed = time.monotonic() - load_start
         outcome.cpu = [(e - s) / load_elapsed * 100 for s, e in zip(cpu_start, cpu_end, strict=True)]
         outcome.cpu_seconds = sum(cpu_end) - sum(cpu_start)
@@ -434,10 +560,10 @@ def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) ->
         outcome.lag.sort()
         if kinds:
             outcome.failures.insert(0, f"failed watchers by first fault: {dict(kinds)}")
-        outcome.notes = notable_log_lines(masters)
+        outcome.notes = cluster.notes()
         return outcome
     except Exception:
-        print(masters.log_tails(2000), file=sys.stderr)
+        print(cluster.log_tails(), file=sys.stderr)
         raise
     finally:
         if writer is not None and writer.is_alive():
@@ -445,15 +571,14 @@ def run(watchers: int, rate: float, seconds: float, settings: dict[str, Any]) ->
             writer.join(10)
         if fleet is not None and fleet.thread.is_alive():
             fleet.stop()
-        masters.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def report(o: Outcome) -> None:
     def ms(q: float) -> str:
         return f"{percentile(o.lag, q) * 1000:.1f}" if o.lag else "-"
 
-    print(f"\n{o.watchers} watchers ({o.opened} open), {o.rate:.0f} writes/s asked for {o.seconds:.0f} s")
+    print(f"\n{o.system}: {o.watchers} watchers ({o.opened} open), {o.rate:.0f} writes/s asked for "
+          f"{o.seconds:.0f} s")
     print(f"  writes confirmed      {o.written} ({o.achieved:.0f}/s achieved); "
           f"errors {o.write_errors or 'none'}")
     print(f"  events delivered      {o.delivered} of {o.expected * o.watchers} "
@@ -462,9 +587,9 @@ def report(o: Outcome) -> None:
           f"(commit seen by the writer -> watcher receipt; {len(o.lag)} events of {LAG_SAMPLE} watchers)")
     print(f"  caught up             {o.caught_up_s:.1f} s after the last write's answer"
           if o.caught_up_s is not None else "  caught up             -")
-    per_event = o.cpu_seconds / o.delivered * 1e6 if o.delivered else float("nan")
-    print(f"  CPU % (writes + catch-up) masters {' / '.join(f'{c:.0f}' for c in o.cpu)}; client: watchers "
-          f"{o.client_cpu:.0f}, writers {o.writer_cpu:.0f} (of the writes); masters' CPU per delivered "
+    per_event = per_event_us(o)
+    print(f"  CPU % (writes + catch-up) members {' / '.join(f'{c:.0f}' for c in o.cpu)}; client: watchers "
+          f"{o.client_cpu:.0f}, writers {o.writer_cpu:.0f} (of the writes); members' CPU per delivered "
           f"event {per_event:.1f} µs")
     for line in o.failures:
         print(f"  {line}")
@@ -472,6 +597,28 @@ def report(o: Outcome) -> None:
         print(f"  log {line}")
     print(f"  target ({TARGET_WATCHERS} watchers, {TARGET_RATE} writes/s achieved, every event once and "
           f"in order): {mark(o.met())}")
+
+
+def per_event_us(o: Outcome) -> float:
+    return o.cpu_seconds / o.delivered * 1e6 if o.delivered else float("nan")
+
+
+def side_by_side(etcd: Outcome, berth: Outcome) -> list[str]:
+    """One row per figure, etcd's, Berth's and Berth/etcd."""
+    def lag(o: Outcome, q: float) -> float:
+        return percentile(o.lag, q) * 1000 if o.lag else float("nan")
+
+    rows = [("writes/s achieved", etcd.achieved, berth.achieved, "{:.0f}"),
+            ("watchers complete and in order", etcd.passed, berth.passed, "{:.0f}"),
+            ("lag p50 ms", lag(etcd, 50), lag(berth, 50), "{:.1f}"),
+            ("lag p99 ms", lag(etcd, 99), lag(berth, 99), "{:.1f}"),
+            ("members' CPU per delivered event µs", per_event_us(etcd), per_event_us(berth), "{:.2f}"),
+            ("watchers' client CPU %", etcd.client_cpu, berth.client_cpu, "{:.0f}")]
+    lines = [f"\n{'':38} {'etcd':>10} {'Berth':>10} {'B/e':>7}"]
+    for name, e, b, form in rows:
+        ratio = f"{b / e:.2f}x" if e and e == e and b == b else "-"
+        lines.append(f"{name:38} {form.format(e):>10} {form.format(b):>10} {ratio:>7}")
+    return lines
 
 
 def main() -> int:
@@ -483,14 +630,27 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None, help="of writes (default 30, --quick 10)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a master setting (VALUE as YAML); timings.NAME=... for a Raft timing")
+    parser.add_argument("--versus-etcd", action="store_true",
+                        help="the same load against a 3-member etcd first, then side by side")
     args = parser.parse_args()
     if args.watchers < 1 or args.rate <= 0:
         parser.error("--watchers and --rate must be positive")
     seconds = args.seconds if args.seconds is not None else 10.0 if args.quick else 30.0
     interrupt_on_sigterm()
+    settings = parse_settings(args.set)
     print(machine_header(), flush=True)
-    outcome = run(args.watchers, args.rate, seconds, parse_settings(args.set))
+    etcd: Outcome | None = None
+    if args.versus_etcd:
+        print("etcd 3.4, 3 members", flush=True)
+        with etcd_cluster() as cluster:
+            etcd = run(cluster, args.watchers, args.rate, seconds)
+        report(etcd)
+    print("Berth, 3 masters", flush=True)
+    with berth_cluster(args.watchers, settings) as cluster:
+        outcome = run(cluster, args.watchers, args.rate, seconds)
     report(outcome)
+    if etcd is not None:
+        print("\n".join(side_by_side(etcd, outcome)))
     print(machine_header())
     return 0 if outcome.met() else 1
 

@@ -4,11 +4,12 @@ benchmark itself is not part of the suite (1,000 watchers on three masters)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
-from bench.watch_fanout import WatcherVerdict, check_watcher, revisions_in
+from bench.watch_fanout import ETCD, WatcherVerdict, check_watcher, revisions_in
 
 CONFIRMED = [3, 5, 6, 9]
 
@@ -45,3 +46,19 @@ def test_revisions_come_from_events_only() -> None:
              + _line({"type": "DELETED", "revision": 13, "object": {}})
              + _line({"type": "ERROR", "code": 410, "reason": "Expired", "error": "gone"}))
     assert revisions_in(block) == [3, 12, 13]
+
+
+def test_etcd_revisions_come_from_each_events_mod_revision() -> None:
+    """etcd's gateway: one JSON message a line, events batched in one message, the header's revision
+    (the store's, not an event's) and a value's text never counted (it is base64)."""
+    value = base64.b64encode(b'{"mod_revision":"99"}').decode()
+    kv = {"key": "L3JlZ2lzdHJ5", "create_revision": "5", "version": "2", "value": value}
+    def event(revision: str, **more: str) -> dict:
+        return {**more, "kv": {**kv, "mod_revision": revision}}
+
+    block = (_line({"result": {"header": {"revision": "4"}, "created": True}})
+             + _line({"result": {"header": {"revision": "7"},
+                                 "events": [event("6"), event("7", type="DELETE")]}})
+             + _line({"result": {"header": {"revision": "9"}, "events": [event("9")]}}))
+    assert revisions_in(block, ETCD.event) == [6, 7, 9]
+    assert ETCD.opened in block and ETCD.error not in block
