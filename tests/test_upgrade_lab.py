@@ -233,6 +233,13 @@ def agent_release(lab: Lab, host: str) -> str | None:
     return found.group(1) if found else None
 
 
+def agent_restarts(lab: Lab) -> dict[str, int]:
+    """AgentRestarted events (the leader's node check restarting a silent node's agent), by node."""
+    with client(lab) as api:
+        events = api.list("Event", namespace="default")["items"]
+    return {e["involvedObject"]["name"]: e.get("count", 1) for e in events if e["reason"] == "AgentRestarted"}
+
+
 def test_rolling_upgrade_keeps_writes_and_pods(upgraded_lab: Lab3) -> None:
     lab = upgraded_lab.lab
     assert upgraded_lab.previous != upgraded_lab.current
@@ -243,6 +250,7 @@ def test_rolling_upgrade_keeps_writes_and_pods(upgraded_lab: Lab3) -> None:
     containers = engine_containers(lab)
     assert len(containers) >= 3, containers  # each pod's, its sandbox's too where there is one
 
+    restarts = agent_restarts(lab)  # the deploy's own, by the release before (its node check)
     writer = Writer(lab)
     writer.start()
     try:
@@ -284,6 +292,9 @@ def test_rolling_upgrade_keeps_writes_and_pods(upgraded_lab: Lab3) -> None:
     # no pod restarted: the same pods, containers, restart counts, and engine start times
     assert running_pods(lab) == before
     assert engine_containers(lab) == containers
+    # and no agent restarted by the leader's node check on top of the playbook: an agent's restart
+    # outlasts the node grace, and a check that restarted it at once killed the new agent starting
+    assert agent_restarts(lab) == restarts
 
     # and the cluster is whole
     wait_until(lambda: all(requests.get(url + "/readyz", timeout=5, verify=str(deploy.ca_file(lab))).ok

@@ -7,7 +7,10 @@ own (short timeouts: a gone host costs seconds, not a minute) and lists Berth's 
 (reports/host_checks.py) for the taint evictor:
 - the host answers and its pods run: the agent failed, not the host. The pods stay, and the
   agent is restarted with `agent_restart_command` (systemd on real hosts, the lab's supervisor),
-  at most every RESTART_EVERY seconds, with an AgentRestarted event on the Node;
+  once the node has been silent RESTART_AFTER seconds and then at most every RESTART_EVERY, with
+  an AgentRestarted event on the Node. The wait lets an agent restarting on its own come back: one
+  restarted by a rolling upgrade outlasts the 3 s grace, and restarting it again at once killed the
+  new agent as it started (every agent of upgrade.yml started twice, 3-4 s apart);
 - the host answers but its engine does not: nothing is confirmed, the tolerations run;
 - SSH fails: the host is gone, and pods with a bounded toleration go at once.
 The verdict is also the Node's `HostCheck` condition (written when it changes), which `berth
@@ -44,6 +47,7 @@ from master.store.replicated import Store
 log = logging.getLogger(__name__)
 COMPONENT = "node-check"
 RESTART_EVERY = 20.0  # seconds between two restarts of one host's agent
+RESTART_AFTER = 10.0  # seconds a node is seen silent before its agent is restarted
 CONDITION = "HostCheck"
 
 
@@ -53,6 +57,13 @@ def host_condition(verdict: HostVerdict | None, now: str) -> Obj:
                 "message": "the agent heartbeats", "lastTransitionTime": now}
     return {"type": CONDITION, "status": "False" if verdict.kind == HOST_UNREACHABLE else "True",
             "reason": verdict.kind, "message": verdict.message[:1000], "lastTransitionTime": now}
+
+
+def restart_due(now: float, silent_since: float, last_restart: float | None) -> bool:
+    """Whether a silent node's agent is restarted now (monotonic seconds)."""
+    if now - silent_since < RESTART_AFTER:
+        return False
+    return last_restart is None or now - last_restart >= RESTART_EVERY
 
 
 class NodeCheck(LeaderLoop):
@@ -69,11 +80,13 @@ class NodeCheck(LeaderLoop):
         self.restart_command = list(restart_command)
         self.on_verdict = on_verdict
         self._restarted: dict[str, float] = {}  # node -> when its agent was last restarted
+        self._silent_since: dict[str, float] = {}  # node -> when this leader first saw it silent
         self._workers = ThreadPoolExecutor(8, thread_name_prefix="node-check")
 
     def started_leading(self) -> None:
         self.checks.reset()
         self._restarted.clear()
+        self._silent_since.clear()
 
     def stop(self) -> None:
         super().stop()
@@ -87,7 +100,10 @@ class NodeCheck(LeaderLoop):
         for node in nodes:
             if ready_status(node) != "Unknown":
                 self.checks.forget(node["metadata"]["name"])
+                self._silent_since.pop(node["metadata"]["name"], None)
         names = [n["metadata"]["name"] for n in lost]
+        for name in names:
+            self._silent_since.setdefault(name, time.monotonic())
         pods, _ = self.store.read(lambda s: {name: s.select("Pod", node=name) for name in names})
         futures = [(node, self._workers.submit(self._check, node, pods[node["metadata"]["name"]]))
                    for node in lost]
@@ -136,10 +152,10 @@ class NodeCheck(LeaderLoop):
         return commands
 
     def _restart_agent(self, node: Obj, host: object) -> list[Command]:
-        name = node["metadata"]["name"]
-        if time.monotonic() - self._restarted.get(name, -RESTART_EVERY) < RESTART_EVERY:
+        name, now = node["metadata"]["name"], time.monotonic()
+        if not restart_due(now, self._silent_since.get(name, now), self._restarted.get(name)):
             return []
-        self._restarted[name] = time.monotonic()
+        self._restarted[name] = now
         try:
             argv = [arg.replace("{node}", name) for arg in self.restart_command]  # a DNS label, one argv item
             done = self.pool.run(host, argv, timeout=15)  # type: ignore[arg-type] - a Host
