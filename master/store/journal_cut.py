@@ -30,7 +30,7 @@ from importlib import metadata
 from typing import Any
 
 from pysyncobj import SyncObj
-from pysyncobj.journal import FileJournal
+from pysyncobj.journal import FileJournal, Journal
 
 WRITTEN_FOR = "0.3.17"  # the attributes reached below, and in prevote.py, are this version's
 CUT_SUFFIX = ".cut"  # the kept entries are written here, then renamed over the journal
@@ -38,7 +38,8 @@ CUT_SUFFIX = ".cut"  # the kept entries are written here, then renamed over the 
 Entry = tuple[Any, int, int]  # PySyncObj's journal entry: (command, index, term)
 
 
-def dump_position(journal: Sequence[Entry], dump_before_last: Entry, dump_last: Entry) -> int | None:
+def dump_position(journal: Sequence[Entry] | Journal, dump_before_last: Entry,
+                  dump_last: Entry) -> int | None:
     """Where the journal holds the snapshot's last two entries (the first of them): the journal
     is cut to start there. None when it does not hold both, by index and term."""
     if not journal:
@@ -70,8 +71,7 @@ class JournalCutSyncObj(SyncObj):
         except Exception:  # unreadable: PySyncObj's load fails on it too, and logs it
             super()._SyncObj__loadDumpFile(clearJournal)
             return
-        journal = self._SyncObj__raftLog
-        position = dump_position([journal[i] for i in range(len(journal))], data[2], data[1])
+        position = dump_position(self._SyncObj__raftLog, data[2], data[1])  # two entries read, not copied
         if position:
             self._cut_journal(position)
         serializer.deserialize = lambda: data  # read once: PySyncObj's load below takes it from here
