@@ -155,3 +155,18 @@ def test_agent_facts_see_the_made_up_size(lab: Lab) -> None:
     result = ssh(lab, "h2", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str({"cpu": 1000, "memory": 2 << 30})
+
+
+def test_a_killed_child_not_yet_waited_for_counts_as_exited_and_is_reaped() -> None:
+    """A host's launcher is this process's child: once killed it stays a zombie until waited for,
+    and `down` used to wait 5 s on each such zombie (most of a lab module's teardown)."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not lab_hosts._exited(child.pid)
+        child.kill()
+        lab_hosts._wait_gone([child.pid], timeout=10)
+        assert lab_hosts._exited(child.pid)
+        assert not Path(f"/proc/{child.pid}").exists()  # reaped, not left a zombie
+    finally:
+        child.kill()
+        child.wait()

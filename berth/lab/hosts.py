@@ -339,14 +339,29 @@ def crash_host(lab: Lab, host: str) -> None:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid)
+        _wait_gone([pid])
     run(["ip", "link", "set", lab.veth(host), "down"], check=False)
 
 
-def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie: an exited process has let go of its namespaces, mounts and memory, and only
+    its parent's wait removes it (reaped here when that parent is this process: the host's launcher)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"  # the name, in parentheses, may hold spaces
+
+
+def _wait_gone(pids: list[int], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-        time.sleep(0.05)
+    left = list(pids)
+    while left and time.monotonic() < deadline:
+        left = [pid for pid in left if not _exited(pid)]
+        if left:
+            time.sleep(0.02)
 
 
 # --- the whole lab --------------------------------------------------------------------------
@@ -475,11 +490,13 @@ def down(lab: Lab) -> None:
     heal(lab)
     hosts_dir = lab.root / "hosts"
     hosts = sorted(p.name for p in hosts_dir.iterdir()) if hosts_dir.exists() else []
-    for host in sorted(set(hosts) | set(lab.host_names())):
-        for pid in _processes_in_netns(lab.netns(host)):  # the init, and strays of a failed start
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid)
+    every_host = sorted(set(hosts) | set(lab.host_names()))
+    killed = [pid for host in every_host for pid in _processes_in_netns(lab.netns(host))]  # the inits,
+    for pid in killed:  # and strays of a failed start: all killed, then all waited for
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _wait_gone(killed)
+    for host in every_host:
         storage = lab.host_dir(host) / "storage" / "overlay-containers"
         ids = [p.name for p in storage.iterdir()] if storage.exists() else []
         cgroups = _libpod_cgroups(ids) + _cgroups_under(lab.docker_cgroup_parent(host))
