@@ -69,6 +69,7 @@ from bench._common import (
 from berth.lab.masters import LAB_TOKENS as TOKENS
 from berth.lab.masters import free_ports
 from berth.lab.masters import sample_pod as pod
+from berth.private_files import private_dir
 from master.objects.kinds import BY_PLURAL
 from master.objects.validate import validate_object
 from master.store.commands import Create
@@ -344,6 +345,7 @@ def node_main(kind: str, index: int, addresses: list[str], data_dir: str, passwo
             store = Store(addresses[index], peers, data_dir, password, timings)
             raft, target = store.raft, store
         else:
+            private_dir(data_dir)  # as Store makes its own: the journal's directory
             raft = target = Counter(addresses[index], peers, raft_conf(timings, data_dir, password))
         if index == 0:
             out_q.put(("conf", kind, conf_view(raft)))
