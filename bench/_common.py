@@ -8,6 +8,7 @@ also runs when the benchmark itself is terminated.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import psutil
 import yaml
 
+from berth.lab.hosts import lab_name
 from berth.lab.masters import LAB_TOKENS, LocalMasters, process_cpu_seconds
 from berth.lab.masters import sample_pod as pod
 
@@ -150,6 +152,20 @@ def running_masters(root: Path, size: int = 3, settings: dict[str, Any] | None =
     finally:
         masters.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _lab_argument(text: str) -> str:
+    try:
+        return lab_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_lab_option(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--lab NAME`: the lab a bench makes and removes. Two runs of one bench side by side (helpers
+    sharing a machine) need two names, or each removes the other's lab."""
+    parser.add_argument("--lab", default=default, type=_lab_argument, metavar="NAME",
+                        help=f"the lab's name, 1-8 lowercase letters or digits (default {default})")
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from bench._common import interrupt_on_sigterm, machine_header, mark
+from bench._common import add_lab_option, interrupt_on_sigterm, machine_header, mark
 from bench.host_failure import deployed, wait
 from berth.lab import deploy
 from berth.lab.hosts import IMAGE, Lab
@@ -63,12 +63,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pods", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=120.0)
+    add_lab_option(parser, "af")
     args = parser.parse_args()
     interrupt_on_sigterm()
     print(f"berth bench/agent_footprint.py: the agent with {args.pods} pods on its host, "
           f"{args.seconds:.0f} s")
     print(f"  {machine_header()}")
-    with deployed(Lab(name="af", hosts=1)) as cluster:
+    with deployed(Lab(name=args.lab, hosts=1)) as cluster:
         lab = cluster.lab
         for i in range(args.pods):
             made = cluster.cli("apply", "-f", "-", stdin=json.dumps(pod(i)))

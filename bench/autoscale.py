@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import interrupt_on_sigterm, machine_header, mark
+from bench._common import add_lab_option, interrupt_on_sigterm, machine_header, mark
 from bench.host_failure import Cluster, deployed, wait
 from berth.lab.hosts import Lab
 
@@ -62,12 +62,13 @@ def one_run(cluster: Cluster) -> tuple[float, float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    add_lab_option(parser, "hp")
     args = parser.parse_args()
     interrupt_on_sigterm()
     print(f"berth bench/autoscale.py: load start -> HPA decision -> new pods ready, {args.runs} runs")
     print(f"  {machine_header()}")
     results = []
-    with deployed(Lab(name="hp", hosts=2)) as cluster:
+    with deployed(Lab(name=args.lab, hosts=2)) as cluster:
         applied = cluster.cli("apply", "-f", "-", stdin=SPIN)
         assert applied.returncode == 0, applied.stderr
         for run in range(args.runs):

@@ -42,7 +42,7 @@ from typing import Any
 
 import requests
 
-from bench._common import interrupt_on_sigterm, machine_header, mark
+from bench._common import add_lab_option, interrupt_on_sigterm, machine_header, mark
 from berth.lab import deploy, hosts
 from berth.lab.hosts import IMAGE, Lab
 
@@ -211,6 +211,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--leader-runs", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=3)
+    add_lab_option(parser, "hf")
     args = parser.parse_args()
     if not (1 <= args.runs <= 20 and 0 <= args.leader_runs <= 10 and 0 <= args.partitions <= 10):
         parser.error("need 1 <= --runs <= 20, 0 <= --leader-runs <= 10, 0 <= --partitions <= 10")
@@ -220,7 +221,7 @@ def main() -> int:
     worker: list[tuple[float, float]] = []
     leader: list[tuple[float, float]] = []
     cuts: list[tuple[float, float, float]] = []
-    with deployed(Lab(name="hf", hosts=4)) as cluster:
+    with deployed(Lab(name=args.lab, hosts=4)) as cluster:
         applied = cluster.cli("apply", "-f", "-", stdin=MANIFEST)
         assert applied.returncode == 0, applied.stderr
         done = cluster.cli("rollout", "status", "deploy/hf", "--timeout=120s")

@@ -17,12 +17,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `lab` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import add_lab_option
 from berth.lab import deploy, hosts
 from berth.lab.hosts import Lab
 
 
-def measure(count: int) -> dict[str, float]:
-    lab = Lab(name=f"bu{count}", hosts=count)
+def measure(count: int, prefix: str) -> dict[str, float]:
+    lab = Lab(name=f"{prefix}{count}", hosts=count)
     hosts.down(lab)
     try:
         start = time.monotonic()
@@ -44,6 +45,7 @@ def measure(count: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, action="append", help="host count (repeatable)")
+    add_lab_option(parser, "bu")  # each count's lab is named after it: bu3, bu6
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("the lab needs root")
@@ -53,7 +55,7 @@ def main() -> None:
     print(f"  {'hosts':>5} {'make hosts s':>12} {'playbook s':>10} {'to Ready s':>10} "
           f"{'lab up s':>9} {'2nd playbook s':>14}")
     for count in counts:
-        r = measure(count)
+        r = measure(count, args.lab)
         print(f"  {count:>5} {r['hosts']:>12.1f} {r['playbook']:>10.1f} {r['ready']:>10.1f} "
               f"{r['total']:>9.1f} {r['rerun']:>14.1f}")
 

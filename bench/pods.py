@@ -37,7 +37,7 @@ from typing import Any
 
 import psutil
 
-from bench._common import Http, interrupt_on_sigterm, machine_header, mark, running_masters
+from bench._common import Http, add_lab_option, interrupt_on_sigterm, machine_header, mark, running_masters
 from berth.lab import hosts as lab_hosts
 from berth.lab.hosts import IMAGE, Lab
 from master.liveness import READY, with_ready
@@ -187,6 +187,7 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=60)
     parser.add_argument("--compare", type=int, default=20, help="pods started each way in part 2")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of the idle measurement")
+    add_lab_option(parser, "bp")
     args = parser.parse_args()
     if not 1 <= args.pods <= 500 or not 2 <= args.compare <= 200 or not 2 <= args.idle <= 600:
         parser.error("need 1 <= --pods <= 500, 2 <= --compare <= 200 and 2 <= --idle <= 600")
@@ -194,7 +195,7 @@ def main() -> int:
     print(f"berth bench/pods.py: {args.pods} pods at once on 3 lab hosts; {args.compare} pods started "
           f"over SSH and locally")
     print(f"  {machine_header()}")
-    lab = Lab(name="bp", hosts=3)
+    lab = Lab(name=args.lab, hosts=3)
     root = Path(tempfile.mkdtemp(prefix="berth-bench-pods-"))
     lab_hosts.down(lab)
     try:

@@ -34,6 +34,7 @@ from typing import Any
 from bench._common import (
     ADMIN_TOKEN,
     Http,
+    add_lab_option,
     interrupt_on_sigterm,
     machine_header,
     mark,
@@ -130,13 +131,14 @@ def one(url: str, name: str, replicas: int, strategy: dict[str, Any]) -> dict[st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicas", type=int, default=6)
+    add_lab_option(parser, "br")
     args = parser.parse_args()
     if not 1 <= args.replicas <= 60:
         parser.error("need 1 <= --replicas <= 60")
     interrupt_on_sigterm()
     print(f"berth bench/rollout.py: a rolling update of {args.replicas} replicas on 3 lab hosts")
     print(f"  {machine_header()}")
-    lab = Lab(name="br", hosts=3)
+    lab = Lab(name=args.lab, hosts=3)
     root = Path(tempfile.mkdtemp(prefix="berth-bench-rollout-"))
     lab_hosts.down(lab)
     results: dict[str, dict[str, Any]] = {}

@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from bench._common import interrupt_on_sigterm, machine_header, mark
+from bench._common import add_lab_option, interrupt_on_sigterm, machine_header, mark
 from bench.host_failure import Cluster, deployed, wait
 from berth.containers import container_name
 from berth.lab import hosts
@@ -198,12 +198,13 @@ def new_ready_delay(lab: Lab, cluster: Cluster, cluster_ip: str, replicas: int) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
+    add_lab_option(parser, "sp")
     args = parser.parse_args()
     interrupt_on_sigterm()
     print(f"berth bench/service_path.py: a ClusterIP service of 2 replicas in a 3-host lab, {args.requests} "
           "requests a run")
     print(f"  {machine_header()}")
-    with deployed(Lab(name="sp", hosts=3)) as cluster:
+    with deployed(Lab(name=args.lab, hosts=3)) as cluster:
         lab = cluster.lab
         applied = cluster.cli("apply", "-f", "-", stdin=MANIFEST)
         assert applied.returncode == 0, applied.stderr

@@ -28,6 +28,7 @@ from pathlib import Path
 from bench._common import (
     ADMIN_TOKEN,
     Http,
+    add_lab_option,
     interrupt_on_sigterm,
     machine_header,
     percentile,
@@ -102,6 +103,7 @@ def main() -> int:
     parser.add_argument("--execs", type=int, default=30)
     parser.add_argument("--mib", type=int, default=16)
     parser.add_argument("--downloads", type=int, default=3)
+    add_lab_option(parser, "bs")
     args = parser.parse_args()
     if not 2 <= args.execs <= 500 or not 1 <= args.mib <= 256 or not 1 <= args.downloads <= 20:
         parser.error("need 2 <= --execs <= 500, 1 <= --mib <= 256, 1 <= --downloads <= 20")
@@ -109,7 +111,7 @@ def main() -> int:
     print(f"berth bench/sessions.py: {args.execs} execs each way; {args.downloads} downloads of "
           f"{args.mib} MiB each way")
     print(f"  {machine_header()}")
-    lab = Lab(name="bs", hosts=1)
+    lab = Lab(name=args.lab, hosts=1)
     root = Path(tempfile.mkdtemp(prefix="berth-bench-sessions-"))
     lab_hosts.down(lab)
     timings: dict[str, list[float]] = {"session": [], "json": [], "direct": []}

@@ -28,7 +28,7 @@ import statistics
 import time
 from typing import Any
 
-from bench._common import interrupt_on_sigterm, machine_header
+from bench._common import add_lab_option, interrupt_on_sigterm, machine_header
 from bench.host_failure import Cluster, deployed, wait
 from berth.containers import container_name
 from berth.lab.hosts import IMAGE, Lab, in_host
@@ -179,6 +179,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
+    add_lab_option(parser, "sg")
     args = parser.parse_args()
     interrupt_on_sigterm()
     print(f"berth bench/storage.py: {args.mib} MiB sequential, shared (sshfs) beside local; pod start "
@@ -186,7 +187,7 @@ def main() -> int:
     print(f"  {machine_header()}")
     figures: dict[str, list[tuple[float, float]]] = {"bench-local": [], "bench-shared": []}
     starts: dict[bool, list[float]] = {False: [], True: []}
-    with deployed(Lab(name="sg", hosts=2)) as cluster:
+    with deployed(Lab(name=args.lab, hosts=2)) as cluster:
         assert cluster.cli("cordon", "h1").returncode == 0  # h1 holds the shared volumes; pods run on h2
         apply(cluster, CLAIMS)
         for run in range(args.runs):

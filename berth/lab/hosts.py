@@ -98,6 +98,13 @@ def choose_subnet(name: str) -> str:
     raise LabError("no free 10.250.x.0/24 subnet for another lab")
 
 
+def lab_name(name: str) -> str:
+    """`name` if it can name a lab (its bridge, namespaces and files carry it), else ValueError."""
+    if not name.isalnum() or not name.islower() or len(name) > 8:
+        raise ValueError("a lab name is 1-8 lowercase letters or digits")
+    return name
+
+
 @dataclass
 class Lab:
     """Names and addresses of one lab; several labs live side by side by name."""
@@ -110,8 +117,7 @@ class Lab:
     runtimes: dict[str, str] = field(default_factory=dict)  # host -> "docker" (podman otherwise)
 
     def __post_init__(self) -> None:
-        if not self.name.isalnum() or not self.name.islower() or len(self.name) > 8:
-            raise ValueError("a lab name is 1-8 lowercase letters or digits")
+        lab_name(self.name)
         if not self.subnet:
             self.subnet = choose_subnet(self.name)
 
