@@ -167,16 +167,12 @@ def crash(name: str, host: str) -> None:
 @lab_group.command()
 @name_option
 @click.argument("host")
-@click.option("--deploy/--no-deploy", default=True, show_default=True,
-              help="Start the host's services again with the playbook.")
-def start(name: str, host: str, deploy: bool) -> None:
-    """Boot HOST again after a crash."""
+def start(name: str, host: str) -> None:
+    """Boot HOST again after a crash, and the services it ran (as systemd starts enabled units)."""
     lab = _lab(name)
     try:
         lab_hosts.start_host(lab, _host(lab, host))
-        if deploy and (lab.root / "inventory.yml").exists():
-            lab_deploy.forget_stale_pids(lab, host)
-            lab_deploy.run_playbook(lab, limit=host)
+        lab_deploy.boot_services(lab, host)
     except LabError as err:
         raise click.ClickException(str(err)) from err
 

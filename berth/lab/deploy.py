@@ -13,7 +13,7 @@ from typing import Any
 import requests
 import yaml
 
-from berth.lab.hosts import Lab, LabError
+from berth.lab.hosts import Lab, LabError, in_host
 
 PROJECT = Path(__file__).resolve().parents[2]  # the checkout: berth/lab/ is two below it
 PLAYBOOK = PROJECT / "ansible" / "site.yml"
@@ -76,12 +76,12 @@ def state_dir(lab: Lab, host: str) -> Path:
     return lab.host_dir(host) / "berth"
 
 
-def forget_stale_pids(lab: Lab, host: str) -> None:
-    """After a crash the host boots a fresh pid namespace: the supervisor's pid files of the last boot
-    name numbers that now belong to other processes (once, the agent's supervisor had the master's
-    old number, and the playbook found the master "running" and never started it)."""
-    for pid_file in (state_dir(lab, host) / "run").glob("*.pid"):
-        pid_file.unlink(missing_ok=True)
+def boot_services(lab: Lab, host: str) -> None:
+    """Start the services the playbook had started on a host just booted again (`berth lab start`),
+    with the supervisor's `boot`: what a machine's systemd does with its enabled units."""
+    run_dir = state_dir(lab, host) / "run"
+    if run_dir.is_dir():
+        in_host(lab, host, [sys.executable, "-m", "berth.lab.supervisor", "boot", "--dir", str(run_dir)])
 
 
 def run_playbook(lab: Lab, limit: str | None = None, playbook: Path = PLAYBOOK,

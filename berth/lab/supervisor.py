@@ -4,11 +4,18 @@
 second after it exits) in the background and returns at once; it prints `running`
 when NAME already runs, so Ansible can report no change. `stop NAME --dir D` ends
 both. On real hosts the Ansible roles use systemd units instead.
+
+`start` also records the service, as an enabled unit (`NAME.enabled`: its command and the
+environment it was started with, the SSH session's own variables left out), and `boot --dir D`
+starts every recorded one again, as systemd
+starts the enabled units when a machine boots: `berth lab start` boots a crashed host's services
+so, in a second or two, where running the playbook again took about 20 s of the machine's CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -63,13 +70,35 @@ def main() -> None:
 @click.argument("command", nargs=-1, required=True)
 def start(name: str, directory: Path, command: tuple[str, ...]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SSH_")}
+    unit = {"command": list(command), "environment": environment}
+    (directory / f"{name}.enabled").write_text(json.dumps(unit))
+    click.echo(_start(name, directory, list(command)))
+
+
+@main.command()
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
+def boot(directory: Path) -> None:
+    """Start every service `start` recorded, on a host just booted: the pid files of its last boot
+    are dropped first (they name numbers of a pid namespace gone, perhaps another process's now:
+    once the agent's supervisor had the master's old number, and the master was found running)."""
+    for pid_file in directory.glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
+    for unit_file in sorted(directory.glob("*.enabled")):
+        unit = json.loads(unit_file.read_text())
+        os.environ.clear()
+        os.environ.update(unit["environment"])  # what the forked supervisor and its service inherit
+        name = unit_file.name.removesuffix(".enabled")
+        click.echo(f"{name} {_start(name, directory, unit['command'])}")
+
+
+def _start(name: str, directory: Path, command: list[str]) -> str:
+    """Runs the command under a detached supervisor, unless one runs it already; says which."""
     pid_file = directory / f"{name}.supervisor.pid"
     if _alive(pid_file):
-        click.echo("running")
-        return
+        return "running"
     if os.fork() > 0:
-        click.echo("started")
-        return
+        return "started"
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
@@ -78,7 +107,7 @@ def start(name: str, directory: Path, command: tuple[str, ...]) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     try:
-        _supervise(name, directory, list(command))
+        _supervise(name, directory, command)
     finally:
         os._exit(0)
 
