@@ -1,6 +1,10 @@
 """Autoscaling on real lab hosts deployed by Ansible (h1 podman, h2 docker): the agents read each
 container's usage from its cgroup, `berth top pods` shows it, and a HorizontalPodAutoscaler on CPU
-scales a deployment out under load and back once the load is gone."""
+scales a deployment out under load and back once the load is gone.
+
+The lab's pod network is the VXLAN backend, and its first test shows pods on the two hosts
+reaching each other over it, with their own addresses kept (podman's side and docker's): one
+deployment of a lab for both, where each took one (about a minute of the machine's CPU)."""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from berth.lab import hosts
 from berth.lab.hosts import Lab
+from master.objects.conditions import ready_condition
 from tests.harness import wait_until
 from tests.test_lab import deployed_lab
-from tests.test_network_lab import api
+from tests.test_network_lab import api, called_from, in_pod, pod_on, running
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -24,8 +30,28 @@ SPIN = (Path(__file__).resolve().parent.parent / "lab" / "spin.yaml").read_text(
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with deployed_lab("as", tmp_path_factory.mktemp("cli"), "--hosts", "2", "--runtime", "h2=docker") as made:
+    with deployed_lab("as", tmp_path_factory.mktemp("cli"), "--hosts", "2", "--runtime", "h2=docker",
+                      "--var", "berth_pod_network_backend=vxlan") as made:
         yield made
+
+
+def test_pods_reach_each_other_over_vxlan(lab: Lab) -> None:
+    first, second = lab.host_names()
+    wait_until(lambda: all(ready_condition(api(lab, f"/api/v1/nodes/{h}").json()) for h in (first, second)),
+               90, interval=0.5, what="both nodes Ready")
+    for pod in (pod_on("server", second, ["nc", "-ll", "-p", "9000", "-e", "netstat", "-tn"]),
+                pod_on("client", first, ["sleep", "3600"])):
+        assert api(lab, "/api/v1/namespaces/default/pods", "POST", pod).status_code == 201
+    try:
+        server = wait_until(lambda: running(lab, "server"), 90, interval=0.5, what="the server pod running")
+        client = wait_until(lambda: running(lab, "client"), 90, interval=0.5, what="the client pod running")
+        route = hosts.in_host(lab, first, ["ip", "route", "show", "proto", "177"]).stdout
+        assert "dev berth.vxlan" in route, route  # the other host's pods are reached over the device
+        called = in_pod(lab, client, "nc", "-w", "3", server["status"]["podIP"], "9000")
+        assert called_from(called.stdout, client["status"]["podIP"]), called.stdout + called.stderr
+    finally:
+        for name in ("server", "client"):
+            api(lab, f"/api/v1/namespaces/default/pods/{name}", "DELETE")
 
 
 def cli(lab: Lab, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
