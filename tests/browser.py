@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -42,9 +42,13 @@ def chromium(urls: list[str], ca_file: Path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                              args=[*ARGS, f"--ignore-certificate-errors-spki-list={pins}"])
+        # an action's answer on a loaded 2-core machine can take past playwright's 5 s (once, with
+        # three test workers, an undo's status line): each `expect` waits up to 30 s unless told
+        expect.set_options(timeout=30_000)
         try:
             yield browser
         finally:
+            expect.set_options(timeout=5_000)
             browser.close()
 
 
