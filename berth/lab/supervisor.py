@@ -7,9 +7,9 @@ both. On real hosts the Ansible roles use systemd units instead.
 
 `start` also records the service, as an enabled unit (`NAME.enabled`: its command and the
 environment it was started with, the SSH session's own variables left out), and `boot --dir D`
-starts every recorded one again, as systemd
-starts the enabled units when a machine boots: `berth lab start` boots a crashed host's services
-so, in a second or two, where running the playbook again took about 20 s of the machine's CPU.
+starts every recorded one again, as systemd starts the enabled units when a machine boots:
+`berth lab start` boots a crashed host's services so, in a second or two, where running the
+playbook again took about 20 s of the machine's CPU.
 """
 
 from __future__ import annotations
