@@ -123,6 +123,10 @@ def _deployment(**changes: Any) -> dict[str, Any]:
     (_deployment(**{"spec.paused": "yes"}), 400),
     (_deployment(**{"spec.color": "blue"}), 400),  # unknown: additionalProperties is false
     (_deployment(**{"metadata.namespace": "Default"}), 400),
+    # long strings are judged as they are (fits gives jsonschema them with short reprs)
+    (_deployment(**{"metadata.labels": {"app": "x" * 100_000}}), 400),
+    (_deployment(**{"spec.template.metadata.labels": {"app": "other"},
+                    "metadata.annotations": {"note": "x" * 100_000}}), 422),
 ])
 def test_a_refused_body_is_a_400_when_it_breaks_the_published_schema_else_a_422(
         body: dict[str, Any], status: int) -> None:
