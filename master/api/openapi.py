@@ -366,7 +366,7 @@ def _quiet(value: Any) -> Any:
     """The document as jsonschema sees it in `fits`: the same values, with short reprs. jsonschema
     writes the instance's repr into every error it makes, once per failed branch, and `fits` only
     counts them: a pod with a 900 KB quantity made megabytes of messages per request, whose freed
-    heap glibc kept (an operator's requests took the leader from 100 to 800 MiB: bench.abuse)."""
+    heap glibc kept (an operator's requests took the leader from 100 to 500-800 MiB: bench.abuse)."""
     if isinstance(value, str):
         return _QuietStr(value) if len(value) > 64 else value
     if isinstance(value, dict):
